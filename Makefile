@@ -1,0 +1,42 @@
+# loadgen: `make run` runs the quick start against the embedded gateway, `make test` the suite.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+
+.PHONY: run test test-unit test-integration lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(DEVSTAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/loadgen run configs/quickstart.yaml
+
+test: $(DEVSTAMP)
+	bash scripts/system-packages.sh
+	$(PY) -m pytest
+
+test-unit: $(DEVSTAMP)
+	$(PY) -m pytest tests/unit
+
+test-integration: $(DEVSTAMP)
+	$(PY) -m pytest tests/integration
+
+lint: $(DEVSTAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(DEVSTAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
