@@ -1,0 +1,166 @@
+"""Command line of the reference gateway: ``python -m loadgen.gateway [flags]``.
+
+:func:`add_arguments` and :func:`run` let another command line embed the gateway as a
+subcommand; :func:`main` is the stand-alone entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from loadgen.gateway.answers import AnswerConfig
+from loadgen.gateway.server import ServerOptions, serve_until_stopped
+from loadgen.gateway.system import bind_error_message, raise_open_files_limit, ready_line
+
+log = logging.getLogger("loadgen.gateway")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = f" and at most {maximum}" if maximum is not None else ""
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}{upper}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the gateway's flags to ``parser``."""
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=_int_at_least(0, 65535),
+        default=9000,
+        help="TCP port; 0 lets the system pick a free one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=_int_at_least(1, 1024),
+        default=1,
+        help="worker processes sharing the port with SO_REUSEPORT (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--backlog",
+        type=_int_at_least(1),
+        default=65535,
+        help="listen backlog; the kernel caps it at net.core.somaxconn (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--heartbeat-interval-s",
+        type=_int_at_least(0),
+        default=60,
+        help="heartbeat interval returned with an Accepted boot (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--boot-status",
+        choices=("Accepted", "Pending", "Rejected"),
+        default="Accepted",
+        help="status answered to every BootNotification (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--boot-retry-interval-s",
+        type=_int_at_least(0),
+        default=10,
+        help="interval returned with a Pending or Rejected boot (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ping-interval-s",
+        type=_seconds,
+        default=0.0,
+        help="WebSocket ping interval; 0 turns pings off (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default="INFO",
+        help="log level on stderr (default: %(default)s)",
+    )
+    # Internal: set by the multi-process parent on the workers it starts.
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+    )
+    logging.getLogger("loadgen").setLevel(level)
+    # websockets logs every connection at INFO: far too much with thousands of chargers.
+    logging.getLogger("websockets").setLevel(level if level == "DEBUG" else "WARNING")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the gateway until SIGINT/SIGTERM; the process exit status."""
+    _configure_logging(args.log_level)
+    raise_open_files_limit()
+    if args.processes > 1 and not args.worker:
+        from loadgen.gateway.supervisor import run_parent
+
+        return run_parent(args)
+    options = ServerOptions(
+        host=args.host,
+        port=args.port,
+        backlog=args.backlog,
+        reuse_port=args.worker,
+        ping_interval_s=args.ping_interval_s,
+        answers=AnswerConfig(
+            heartbeat_interval_s=args.heartbeat_interval_s,
+            boot_status=args.boot_status,
+            boot_retry_interval_s=args.boot_retry_interval_s,
+        ),
+        stop_on_stdin_eof=args.worker,
+    )
+
+    listening = False
+
+    def on_ready(port: int) -> None:
+        nonlocal listening
+        listening = True
+        print(ready_line(args.host, port, 1, os.getpid()), flush=True)
+
+    try:
+        asyncio.run(serve_until_stopped(options, on_ready))
+    except OSError as exc:
+        if listening:
+            raise
+        print(bind_error_message(exc, args.host, args.port), file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:  # only before the signal handlers are installed
+        return 130
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) and run the gateway."""
+    parser = argparse.ArgumentParser(
+        prog="python -m loadgen.gateway",
+        description="Reference OCPP gateway: a lean stand-in CSMS for OCPP 1.6J and 2.0.1.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
