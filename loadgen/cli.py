@@ -1,0 +1,284 @@
+"""The ``loadgen`` command: ``run`` a config, serve the reference ``gateway``.
+
+``loadgen run`` validates the config, starts the reference gateway when the target is
+``embedded``, then a Locust master with N local worker processes (Locust's own
+``--processes``), and prints a short summary. Exit 0: thresholds held; 1: thresholds
+violated; 2: bad input or the run could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from loadgen import config as config_mod
+from loadgen.config import Config, ConfigError
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+#: Connections one process (worker or gateway) is planned to hold at most.
+CONNECTIONS_PER_PROCESS = 15_000
+READY_TIMEOUT_S = 30.0
+
+
+class UsageError(Exception):
+    """Bad input on the command line or in the config: exit 2 with the message."""
+
+
+def _workers(value: str) -> str:
+    if value == "auto" or (value.isdigit() and int(value) > 0):
+        return value
+    raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {value!r}")
+
+
+def _positive_int(value: str) -> int:
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+
+
+def _duration(value: str) -> float:
+    try:
+        return config_mod.parse_duration(value if not value.isdigit() else int(value), "value")
+    except ConfigError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration like 90, 90s or 5m, got {value!r}"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loadgen", description="Load generator for OCPP charge-point back ends, on Locust."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run a config's stages against a target")
+    run.add_argument("config", help="YAML config, e.g. configs/quickstart.yaml")
+    run.add_argument("--target", help="ws:// or wss:// URL, or 'embedded' (overrides config)")
+    run.add_argument("--ocpp-version", choices=config_mod.OCPP_VERSIONS, help="override config")
+    run.add_argument(
+        "--workers", type=_workers, default="auto", help="worker processes, or 'auto' (default)"
+    )
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--ui", action="store_true", help="open Locust's web UI instead")
+    mode.add_argument("--headless", action="store_true", help="no web UI (the default)")
+    run.add_argument("--web-host", default="127.0.0.1", help="web UI address (default loopback)")
+    run.add_argument("--web-port", type=_positive_int, default=8089, help="web UI port")
+    run.add_argument("--results", help="results folder (default results/<UTC time>-<name>)")
+    run.add_argument("--users", type=_positive_int, help="one stage of N charge points")
+    run.add_argument("--run-time", type=_duration, help="stop after this long, e.g. 90s or 5m")
+    from loadgen import gateway
+
+    gw = commands.add_parser("gateway", help="serve the reference OCPP gateway")
+    gateway.add_arguments(gw)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "gateway":
+            from loadgen import gateway
+
+            return gateway.run(args)
+        return run(args)
+    except (UsageError, ConfigError) as exc:
+        sys.stderr.write(f"loadgen: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def plan(args: argparse.Namespace) -> tuple[Config, int, int]:
+    """The effective config, worker processes and gateway processes for a run."""
+    config = config_mod.load(args.config)
+    config = config_mod.with_overrides(
+        config,
+        target=args.target,
+        ocpp_version=args.ocpp_version,
+        users=args.users,
+        run_time_s=args.run_time,
+    )
+    needed = math.ceil(config.max_users / CONNECTIONS_PER_PROCESS)
+    if args.workers == "auto":
+        workers = max(os.cpu_count() or 1, needed)
+    else:
+        workers = int(args.workers)
+    gateways = max(1, needed)
+    return config, workers, gateways
+
+
+def run(args: argparse.Namespace) -> int:
+    config, workers, gateway_processes = plan(args)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    results = Path(args.results or Path("results") / f"{stamp}-{config.name}")
+    try:
+        results.mkdir(parents=True, exist_ok=True)
+        if config.path:
+            shutil.copyfile(config.path, results / "config.yaml")
+    except OSError as exc:
+        raise UsageError(
+            f"--results: cannot write to {results} ({exc.strerror}). Choose a writable folder."
+        ) from None
+    gateway_proc = None
+    target = config.target
+    try:
+        if target == "embedded":
+            gateway_proc, target = start_gateway(results, gateway_processes, config)
+        print(
+            f"loadgen: {config.name}: {config.max_users:,} charge points in "
+            f"{len(config.stages)} stages against {target}, {workers} workers",
+            flush=True,
+        )
+        code = run_locust(args, config, target, workers, results)
+    finally:
+        if gateway_proc is not None:
+            stop_process(gateway_proc)
+    summary_path = results / "summary.json"
+    if not summary_path.exists():
+        log_tail = _tail(results / "locust.log")
+        sys.stderr.write(
+            f"loadgen: the run did not produce {summary_path} (Locust exit code {code}).\n"
+            f"{log_tail}"
+        )
+        return 2
+    import json
+
+    from loadgen.report import human_summary
+
+    summary = json.loads(summary_path.read_text())
+    print(human_summary(summary))
+    print(f"Results: {results}")
+    if code not in (0, 1):
+        return 2
+    return 0 if summary["thresholds"]["passed"] else 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_gateway(results: Path, processes: int, config: Config) -> tuple[subprocess.Popen, str]:
+    """Start the reference gateway on loopback; returns the process and the target URL."""
+    port = free_port()
+    log = open(results / "gateway.log", "wb")  # noqa: SIM115 - the child keeps writing
+    cmd = [
+        sys.executable,
+        "-m",
+        "loadgen.gateway",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--processes",
+        str(processes),
+    ]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if b"listening on" in (results / "gateway.log").read_bytes():
+            return proc, f"ws://127.0.0.1:{port}/ocpp"
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    stop_process(proc)
+    raise UsageError(
+        "target: the embedded gateway did not start (see "
+        f"{results / 'gateway.log'}). Check that loopback ports are free, or give a "
+        "ws:// target."
+    )
+
+
+def run_locust(
+    args: argparse.Namespace, config: Config, target: str, workers: int, results: Path
+) -> int:
+    """Run Locust (master + local workers) to the end; returns its exit code."""
+    master_port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--processes",
+        str(workers),
+        "--host",
+        target,
+        "--loadgen-config",
+        str(config.path),
+        "--loadgen-results",
+        str(results),
+        "--csv",
+        str(results / "locust"),
+        "--html",
+        str(results / "report.html"),
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(master_port),
+        "--master-port",
+        str(master_port),
+        "--loglevel",
+        "WARNING",
+    ]
+    if args.ocpp_version:
+        cmd += ["--loadgen-ocpp-version", args.ocpp_version]
+    if args.users:
+        cmd += ["--loadgen-users", str(args.users)]
+    if args.run_time:
+        cmd += ["--loadgen-run-time", str(args.run_time)]
+    if args.ui:
+        cmd += ["--web-host", args.web_host, "--web-port", str(args.web_port)]
+        print(f"loadgen: web UI on http://{args.web_host}:{args.web_port}/", flush=True)
+    else:
+        cmd += ["--headless", "--only-summary"]
+    with open(results / "locust.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
+        previous = {
+            sig: signal.signal(sig, lambda *_: proc.send_signal(signal.SIGINT))
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                log.write(raw)
+                log.flush()
+                line = raw.decode("utf-8", "replace")
+                if line.startswith("[") or line.startswith("loadgen:"):
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+            return proc.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if proc.poll() is None:
+                stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
+    """End a process this command started: SIGINT, then SIGKILL after ``timeout_s``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:]) + "\n"

@@ -1,0 +1,491 @@
+"""Load and validate a loadgen YAML config into frozen dataclasses.
+
+Every field has a default except where noted; unknown keys are errors. A problem raises
+:class:`ConfigError`, whose message names the field (``stages[1].users``) and the fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+OCPP_VERSIONS = ("1.6", "2.0.1")
+_DURATION = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
+)
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the field and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Exponential backoff with full jitter between connection attempts."""
+
+    initial_s: float = 1.0
+    max_s: float = 60.0
+    factor: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """Share of charge points that stay idle or run charging sessions (weights)."""
+
+    idle: float = 1.0
+    charging: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One charging session: Authorize, start, meter values, stop, then a pause."""
+
+    duration_s: float = 120.0
+    meter_interval_s: float = 30.0
+    pause_s: float = 60.0
+    id_tag: str = "LOADGEN-TAG"
+
+
+@dataclass(frozen=True, slots=True)
+class ChargePoints:
+    """How each simulated charge point identifies itself and behaves."""
+
+    id_prefix: str = "CP-"
+    ids_file: str | None = None
+    connectors: int = 1
+    vendor: str = "loadgen"
+    model: str = "SimulatedCP"
+    heartbeat_interval_s: float | None = None  # None: the BootNotification interval
+    boot_retry_s: float = 10.0  # Pending/Rejected with interval 0
+    connect_timeout_s: float = 10.0
+    call_timeout_s: float = 30.0
+    scenario: Scenario = field(default_factory=Scenario)
+    session: Session = field(default_factory=Session)
+    reconnect: Reconnect = field(default_factory=Reconnect)
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """Hold ``users`` charge points; ``duration_s`` counts from the stage's start."""
+
+    users: int
+    spawn_rate: float
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tls:
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RedisProbe:
+    url: str = "redis://127.0.0.1:6379/0"
+    key: str = "ocpp:cp:{id}"
+    sample: float = 0.05
+    within_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Limits that decide the run's verdict; ``None`` switches a check off."""
+
+    min_success_rate: float | None = 0.99
+    max_connect_p95_ms: float | None = 2000.0
+    max_connect_p99_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A validated loadgen config."""
+
+    name: str = "config"
+    path: str | None = None
+    target: str = "embedded"
+    ocpp_version: str = "1.6"
+    charge_points: ChargePoints = field(default_factory=ChargePoints)
+    stages: tuple[Stage, ...] = (Stage(users=10, spawn_rate=10, duration_s=10),)
+    source_addresses: tuple[str, ...] | None = None
+    tls: Tls = field(default_factory=Tls)
+    redis: RedisProbe | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    @property
+    def total_duration_s(self) -> float:
+        return sum(stage.duration_s for stage in self.stages)
+
+    @property
+    def max_users(self) -> int:
+        return max(stage.users for stage in self.stages)
+
+
+def parse_duration(value: object, where: str) -> float:
+    """Seconds from a number or a string like ``90s``, ``5m``, ``1m30s``, ``1h``."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a duration like 60, '90s' or '5m', got {value!r}.")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip() and (match := _DURATION.match(value)):
+        h, m, s = (float(g) if g else 0.0 for g in match.groups())
+        seconds = h * 3600 + m * 60 + s
+    else:
+        raise ConfigError(f"{where}: expected a duration like 60, '90s' or '5m', got {value!r}.")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{where}: must be a positive duration, got {value!r}.")
+    return seconds
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate the YAML config at ``path``; raises :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read the config ({exc.strerror or exc}). "
+            "Give the path of a YAML file, e.g. configs/quickstart.yaml."
+        ) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}. Fix the syntax there.") from None
+    if raw is None:
+        raw = {}
+    try:
+        return from_dict(raw, name=path.stem, path=str(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def from_dict(raw: object, *, name: str = "config", path: str | None = None) -> Config:
+    """Validate an already parsed config mapping; raises :class:`ConfigError`."""
+    data = _mapping(raw, "config", Config, skip={"name", "path"})
+    target = _target(data.get("target", "embedded"))
+    version = data.get("ocpp_version", "1.6")
+    if isinstance(version, float):  # YAML reads an unquoted 1.6 as a number
+        version = repr(version)
+    if version not in OCPP_VERSIONS:
+        raise ConfigError(
+            f"ocpp_version: must be one of {', '.join(OCPP_VERSIONS)} (quoted), got {version!r}."
+        )
+    config = Config(
+        name=name,
+        path=path,
+        target=target,
+        ocpp_version=version,
+        charge_points=_charge_points(data.get("charge_points", {})),
+        stages=_stages(data.get("stages", [{"users": 10, "spawn_rate": 10, "duration": 10}])),
+        source_addresses=_source_addresses(data.get("source_addresses")),
+        tls=_tls(data.get("tls", {})),
+        redis=_redis(data.get("redis")),
+        thresholds=_thresholds(data.get("thresholds", {})),
+    )
+    return config
+
+
+def with_overrides(
+    config: Config,
+    *,
+    target: str | None = None,
+    ocpp_version: str | None = None,
+    users: int | None = None,
+    run_time_s: float | None = None,
+) -> Config:
+    """The config with command-line overrides applied (validated like the file).
+
+    ``users`` replaces the stages by one stage of that many users at the last stage's
+    spawn rate; ``run_time_s`` trims or stretches the run to that many seconds.
+    """
+    if target is not None:
+        config = replace(config, target=_target(target, "--target"))
+    if ocpp_version is not None:
+        if ocpp_version not in OCPP_VERSIONS:
+            raise ConfigError(
+                f"--ocpp-version: must be one of {', '.join(OCPP_VERSIONS)}, got {ocpp_version!r}."
+            )
+        config = replace(config, ocpp_version=ocpp_version)
+    stages = config.stages
+    if users is not None:
+        if users < 1:
+            raise ConfigError(f"--users: must be a positive number of charge points, got {users}.")
+        stages = (Stage(users, stages[-1].spawn_rate, config.total_duration_s),)
+    if run_time_s is not None:
+        stages = _trim(stages, run_time_s)
+    return replace(config, stages=stages)
+
+
+def _trim(stages: tuple[Stage, ...], run_time_s: float) -> tuple[Stage, ...]:
+    kept: list[Stage] = []
+    elapsed = 0.0
+    for stage in stages:
+        if elapsed + stage.duration_s >= run_time_s:
+            kept.append(replace(stage, duration_s=run_time_s - elapsed))
+            return tuple(kept)
+        kept.append(stage)
+        elapsed += stage.duration_s
+    last = kept[-1]
+    kept[-1] = replace(last, duration_s=last.duration_s + run_time_s - elapsed)
+    return tuple(kept)
+
+
+def _mapping(raw: object, where: str, cls: type, skip: set[str] | None = None) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {type(raw).__name__}.")
+    allowed = {f.name for f in fields(cls)} - (skip or set())
+    if cls is Stage:
+        allowed = {"users", "spawn_rate", "duration"}
+    for key in raw:
+        if key not in allowed:
+            known = ", ".join(sorted(allowed))
+            raise ConfigError(f"{where}.{key}: unknown key. Known keys here: {known}.")
+    return raw
+
+
+def _number(
+    value: object,
+    where: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+    exclusive_min: bool = False,
+) -> float:
+    ok_type = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_type):
+        kind = "a whole number" if integer else "a number"
+        raise ConfigError(f"{where}: expected {kind}, got {value!r}.")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ConfigError(f"{where}: must be finite, got {value!r}.")
+    if minimum is not None and (number <= minimum if exclusive_min else number < minimum):
+        bound = f"greater than {minimum:g}" if exclusive_min else f"at least {minimum:g}"
+        raise ConfigError(f"{where}: must be {bound}, got {value!r}.")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{where}: must be at most {maximum:g}, got {value!r}.")
+    return number
+
+
+def _string(value: object, where: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: expected a non-empty string, got {value!r}.")
+    return value
+
+
+def _target(value: object, where: str = "target") -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: expected 'embedded' or a ws:// or wss:// URL, got {value!r}.")
+    if value == "embedded":
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConfigError(
+            f"{where}: {value!r} is not a WebSocket URL. Use 'embedded' or a URL like "
+            "ws://127.0.0.1:9000/ocpp (the charge point id is appended)."
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} has an invalid port number.") from None
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{where}: {value!r} must not have a query or fragment.")
+    return value
+
+
+def _charge_points(raw: object) -> ChargePoints:
+    where = "charge_points"
+    data = _mapping(raw, where, ChargePoints)
+    default = ChargePoints()
+    prefix = _string(data.get("id_prefix", default.id_prefix), f"{where}.id_prefix")
+    assert prefix is not None
+    if not re.fullmatch(r"[A-Za-z0-9._:-]{1,16}", prefix):
+        raise ConfigError(
+            f"{where}.id_prefix: {prefix!r} must be 1-16 URL-safe characters (letters, digits, "
+            "'.', '_', ':', '-')."
+        )
+    hb = data.get("heartbeat_interval_s")
+    scenario = _mapping(data.get("scenario", {}), f"{where}.scenario", Scenario)
+    idle = _number(scenario.get("idle", 1.0), f"{where}.scenario.idle", minimum=0)
+    charging = _number(scenario.get("charging", 0.0), f"{where}.scenario.charging", minimum=0)
+    if idle + charging <= 0:
+        raise ConfigError(f"{where}.scenario: idle and charging weights cannot both be 0.")
+    session_raw = _mapping(data.get("session", {}), f"{where}.session", Session)
+    sd = Session()
+    session = Session(
+        duration_s=parse_duration(
+            session_raw.get("duration_s", sd.duration_s), f"{where}.session.duration_s"
+        ),
+        meter_interval_s=parse_duration(
+            session_raw.get("meter_interval_s", sd.meter_interval_s),
+            f"{where}.session.meter_interval_s",
+        ),
+        pause_s=parse_duration(session_raw.get("pause_s", sd.pause_s), f"{where}.session.pause_s"),
+        id_tag=_string(session_raw.get("id_tag", sd.id_tag), f"{where}.session.id_tag") or "",
+    )
+    rc_raw = _mapping(data.get("reconnect", {}), f"{where}.reconnect", Reconnect)
+    rd = Reconnect()
+    reconnect = Reconnect(
+        initial_s=parse_duration(
+            rc_raw.get("initial_s", rd.initial_s), f"{where}.reconnect.initial_s"
+        ),
+        max_s=parse_duration(rc_raw.get("max_s", rd.max_s), f"{where}.reconnect.max_s"),
+        factor=_number(rc_raw.get("factor", rd.factor), f"{where}.reconnect.factor", minimum=1),
+    )
+    if reconnect.max_s < reconnect.initial_s:
+        raise ConfigError(f"{where}.reconnect.max_s: must be at least reconnect.initial_s.")
+    ids_file = _string(data.get("ids_file"), f"{where}.ids_file", optional=True)
+    if ids_file is not None:
+        raise ConfigError(
+            f"{where}.ids_file: reading charge point ids from a file is not supported yet; "
+            "remove the key and use id_prefix."
+        )
+    return ChargePoints(
+        id_prefix=prefix,
+        ids_file=ids_file,
+        connectors=int(
+            _number(
+                data.get("connectors", 1),
+                f"{where}.connectors",
+                minimum=1,
+                maximum=64,
+                integer=True,
+            )
+        ),
+        vendor=_string(data.get("vendor", default.vendor), f"{where}.vendor") or "",
+        model=_string(data.get("model", default.model), f"{where}.model") or "",
+        heartbeat_interval_s=None
+        if hb is None
+        else parse_duration(hb, f"{where}.heartbeat_interval_s"),
+        boot_retry_s=parse_duration(
+            data.get("boot_retry_s", default.boot_retry_s), f"{where}.boot_retry_s"
+        ),
+        connect_timeout_s=parse_duration(
+            data.get("connect_timeout_s", default.connect_timeout_s), f"{where}.connect_timeout_s"
+        ),
+        call_timeout_s=parse_duration(
+            data.get("call_timeout_s", default.call_timeout_s), f"{where}.call_timeout_s"
+        ),
+        scenario=Scenario(idle=idle, charging=charging),
+        session=session,
+        reconnect=reconnect,
+    )
+
+
+def _stages(raw: object) -> tuple[Stage, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(
+            "stages: expected a non-empty list like "
+            "[{users: 1000, spawn_rate: 250, duration: 60s}]."
+        )
+    stages = []
+    previous = 0
+    for i, item in enumerate(raw):
+        where = f"stages[{i}]"
+        data = _mapping(item, where, Stage)
+        for key in ("users", "spawn_rate", "duration"):
+            if key not in data:
+                raise ConfigError(f"{where}.{key}: required (users, spawn_rate and duration).")
+        users = int(_number(data["users"], f"{where}.users", minimum=0, integer=True))
+        rate = _number(data["spawn_rate"], f"{where}.spawn_rate", minimum=0, exclusive_min=True)
+        duration = parse_duration(data["duration"], f"{where}.duration")
+        ramp_s = abs(users - previous) / rate
+        if ramp_s > duration:
+            raise ConfigError(
+                f"{where}.duration: going from {previous} to {users} users at {rate:g}/s takes "
+                f"{ramp_s:.0f}s, longer than the stage's {duration:g}s. Raise duration to at "
+                f"least {math.ceil(ramp_s)}s or raise spawn_rate."
+            )
+        stages.append(Stage(users=users, spawn_rate=rate, duration_s=duration))
+        previous = users
+    if max(s.users for s in stages) == 0:
+        raise ConfigError("stages: at least one stage needs users > 0.")
+    return tuple(stages)
+
+
+def _source_addresses(raw: object) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items:
+        raise ConfigError(
+            "source_addresses: expected a list of IP addresses or a CIDR like '127.0.0.0/24'."
+        )
+    out = []
+    for i, item in enumerate(items):
+        try:
+            net = ipaddress.ip_network(str(item), strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"source_addresses[{i}]: {item!r} is not an IP address or CIDR network."
+            ) from None
+        out.append(str(net))
+    raise ConfigError(
+        "source_addresses: binding a pool of source addresses is not supported yet; remove "
+        "the key to let the operating system pick."
+    )
+
+
+def _tls(raw: object) -> Tls:
+    data = _mapping(raw, "tls", Tls)
+    verify = data.get("verify", True)
+    if not isinstance(verify, bool):
+        raise ConfigError(f"tls.verify: expected true or false, got {verify!r}.")
+    files = {}
+    for key in ("ca_file", "cert_file", "key_file"):
+        value = _string(data.get(key), f"tls.{key}", optional=True)
+        if value is not None and not Path(value).is_file():
+            raise ConfigError(f"tls.{key}: no file at {value!r}. Give the path of a PEM file.")
+        files[key] = value
+    if (files["cert_file"] is None) != (files["key_file"] is None):
+        raise ConfigError("tls.cert_file and tls.key_file: give both for a client certificate.")
+    return Tls(verify=verify, **files)
+
+
+def _redis(raw: object) -> RedisProbe | None:
+    if raw is None:
+        return None
+    data = _mapping(raw, "redis", RedisProbe)
+    raise ConfigError(
+        "redis: the Redis mapping probe is not supported yet; remove the key (or set it to null)."
+    )
+    default = RedisProbe()
+    url = _string(data.get("url", default.url), "redis.url") or ""
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"redis.url: expected redis://host:port/db, got {url!r}.")
+    key = _string(data.get("key", default.key), "redis.key") or ""
+    if "{id}" not in key:
+        raise ConfigError(f"redis.key: the template must contain {{id}}, got {key!r}.")
+    return RedisProbe(
+        url=url,
+        key=key,
+        sample=_number(data.get("sample", default.sample), "redis.sample", minimum=0, maximum=1),
+        within_s=parse_duration(data.get("within_s", default.within_s), "redis.within_s"),
+    )
+
+
+def _thresholds(raw: object) -> Thresholds:
+    data = _mapping(raw, "thresholds", Thresholds)
+    default = Thresholds()
+    values: dict[str, float | None] = {}
+    for f in fields(Thresholds):
+        value = data.get(f.name, getattr(default, f.name))
+        if value is None:
+            values[f.name] = None
+        elif f.name == "min_success_rate":
+            values[f.name] = _number(value, f"thresholds.{f.name}", minimum=0, maximum=1)
+        else:
+            values[f.name] = _number(value, f"thresholds.{f.name}", minimum=0, exclusive_min=True)
+    return Thresholds(**values)

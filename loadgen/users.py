@@ -1,0 +1,152 @@
+"""The Locust face of a charge point: a User that lives one charger's life.
+
+Every exchange is fired as a Locust request event: ``WS connect`` (TCP + TLS + WebSocket
+handshake), ``WS disconnect`` (a lost connection), ``OCPP <Action>`` for each call the
+charge point makes and ``server <Action>`` for each call it answers. Failures carry the
+categories of :mod:`loadgen.failures` as their text.
+"""
+
+from __future__ import annotations
+
+import itertools
+import resource
+from dataclasses import dataclass, field
+from functools import partial
+
+from locust import User, task
+from locust.env import Environment
+
+from loadgen import config as config_mod
+from loadgen.chargepoint import ChargePoint, Counters
+from loadgen.config import Config
+from loadgen.ocpp import dialect_for
+from loadgen.transport import open_connection
+
+#: Counters of this process's charge points (one Locust worker or a standalone run).
+COUNTERS = Counters()
+
+
+@dataclass
+class Plan:
+    """What every charge point of this process shares: config, target, id sequence."""
+
+    config: Config
+    target: str
+    sequence: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+
+_plans: dict[int, Plan] = {}
+
+
+def load_config(environment: Environment) -> Config:
+    """The config named by ``--loadgen-config`` with the ``--loadgen-*`` overrides applied.
+
+    Raises :class:`~loadgen.config.ConfigError` naming the field or option.
+    """
+    options = environment.parsed_options
+
+    def option(name: str) -> str:
+        return str(getattr(options, name, "") or "") if options else ""
+
+    path = option("loadgen_config")
+    if not path:
+        raise config_mod.ConfigError(
+            "--loadgen-config: no config given. Pass a YAML file, e.g. configs/quickstart.yaml."
+        )
+    config = config_mod.load(path)
+    users = option("loadgen_users")
+    run_time = option("loadgen_run_time")
+    return config_mod.with_overrides(
+        config,
+        ocpp_version=option("loadgen_ocpp_version") or None,
+        users=int(float(users)) if users else None,
+        run_time_s=config_mod.parse_duration(run_time, "--loadgen-run-time") if run_time else None,
+    )
+
+
+def plan_for(environment: Environment) -> Plan:
+    """This process's plan, built on the first charge point and kept."""
+    plan = _plans.get(id(environment))
+    if plan is None:
+        config = load_config(environment)
+        target = environment.host or config.target
+        if target == "embedded":
+            raise config_mod.ConfigError(
+                "target: 'embedded' needs the gateway that `loadgen run` starts; run through "
+                "`loadgen run CONFIG`, or pass --host ws://HOST:PORT/PATH to locust."
+            )
+        config = config_mod.with_overrides(config, target=target)
+        plan = _plans[id(environment)] = Plan(config, target)
+    return plan
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's open-files soft limit to the hard limit; returns the limit.
+
+    Locust raises it only to 10,000 and then warns; one connection is one file.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+class ChargePointUser(User):
+    """A simulated OCPP charge point. Subclass it in a locustfile (it is abstract)."""
+
+    abstract = True
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        plan = plan_for(environment)
+        cfg = plan.config
+        runner = environment.runner
+        worker_index = max(getattr(runner, "worker_index", 0), 0)
+        #: unique across workers and hosts: the master gives each worker its own index
+        self.charge_point_id = (
+            f"{cfg.charge_points.id_prefix}{worker_index}-{next(plan.sequence):06d}"
+        )
+        dialect = dialect_for(cfg.ocpp_version)
+        connect = partial(
+            open_connection,
+            plan.target,
+            self.charge_point_id,
+            dialect.subprotocol,
+            timeout_s=cfg.charge_points.connect_timeout_s,
+            tls=cfg.tls,
+        )
+        self.charge_point = ChargePoint(
+            self.charge_point_id,
+            dialect,
+            cfg.charge_points,
+            connect,
+            self._fire,
+            COUNTERS,
+        )
+
+    def _fire(
+        self,
+        request_type: str,
+        name: str,
+        response_time_ms: float,
+        response_length: int,
+        exception: Exception | None,
+    ) -> None:
+        self.environment.events.request.fire(
+            request_type=request_type,
+            name=name,
+            response_time=response_time_ms,
+            response_length=response_length,
+            exception=exception,
+            context={},
+        )
+
+    @task
+    def live(self) -> None:
+        """The charge point's whole life; returns only when Locust stops the user."""
+        self.charge_point.run()
