@@ -281,7 +281,9 @@ class ChargePoint:
             connector_id, tx = next(iter(self.state.transactions.items()))
             self._call(*dialect.meter_values(connector_id, tx, self._meter_wh, now, 0))
         elif action == "NotifyReport" and hasattr(dialect, "notify_report"):
-            self._call(*dialect.notify_report(0, 0, now))
+            requests = self.state.report_requests
+            request_id = requests.pop(0) if requests else 0
+            self._call(*dialect.notify_report(request_id, 0, now, self.state))
 
     # -- charging -----------------------------------------------------------------------
 

@@ -44,6 +44,8 @@ class StationState:
     start_requests: list[int] = field(default_factory=list)
     #: transaction ids the server asked to stop
     stop_requests: list[str] = field(default_factory=list)
+    #: requestIds of GetBaseReport calls whose NotifyReport is still to be sent
+    report_requests: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

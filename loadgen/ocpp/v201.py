@@ -268,9 +268,10 @@ class V201(Dialect):
         return {"status": "Accepted"}, ()
 
     def _get_base_report(self, p: Payload, state: StationState) -> Reply:
-        get_field(p, "requestId", int)
+        request_id = get_field(p, "requestId", int)
         choices = ("ConfigurationInventory", "FullInventory", "SummaryInventory")
         get_field(p, "reportBase", str, choices=choices)
+        state.report_requests.append(request_id)
         return {"status": "Accepted"}, ("NotifyReport",)
 
     _handlers: ClassVar[dict[str, Callable[[V201, Payload, StationState], Reply]]] = {

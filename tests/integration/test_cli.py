@@ -1,0 +1,156 @@
+"""`loadgen run` as a user runs it: embedded gateway, a Locust master, 2 worker processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Timeouts scale with this variable on slow machines.
+SCALE = float(os.environ.get("LOADGEN_TEST_SCALE", "1"))
+
+
+def loadgen(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the loadgen command in a subprocess, bounded in time."""
+    return subprocess.run(
+        [sys.executable, "-m", "loadgen", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s * SCALE,
+    )
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+SMALL = """
+target: embedded
+ocpp_version: "{version}"
+charge_points:
+  heartbeat_interval_s: 1
+  scenario: {{idle: 0.5, charging: 0.5}}
+  session: {{duration_s: 2, meter_interval_s: 1, pause_s: 1}}
+stages:
+  - {{users: 30, spawn_rate: 30, duration: 4s}}
+  - {{users: 60, spawn_rate: 30, duration: 6s}}
+thresholds: {{min_success_rate: 1.0, max_connect_p95_ms: {p95}}}
+"""
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_run_with_two_workers_establishes_every_connection(tmp_path: Path, version: str) -> None:
+    """A two-stage run with 2 workers connects all 60 charge points, boots and heartbeats them."""
+    config = write_config(tmp_path / "small.yaml", SMALL.format(version=version, p95=5000))
+    results = tmp_path / "results"
+    done = loadgen("run", str(config), "--workers", "2", "--results", str(results))
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads((results / "summary.json").read_text())
+    conn = summary["connections"]
+    assert conn["attempted"] == conn["established"] == 60
+    assert conn["peak_concurrent"] == 60
+    assert summary["failures"] == {}
+    assert summary["workers"] == 2
+    assert summary["ocpp_version"] == version
+    assert summary["messages"]["BootNotification"]["count"] >= 60
+    assert summary["messages"]["Heartbeat"]["count"] >= 60
+    assert [s["reached"] for s in summary["stages"]] == [30, 60]
+    assert summary["thresholds"]["passed"] is True
+    for name in ("report.html", "locust_stats.csv", "gateway.log", "config.yaml"):
+        assert (results / name).exists(), name
+    assert "PASSED" in done.stdout and str(results) in done.stdout
+
+
+@pytest.mark.timeout(120)
+def test_violated_threshold_exits_1(tmp_path: Path) -> None:
+    """A connect p95 limit no connection can meet makes the run exit 1 and say which."""
+    config = write_config(tmp_path / "strict.yaml", SMALL.format(version="1.6", p95=0.001))
+    results = tmp_path / "results"
+    done = loadgen(
+        "run", str(config), "--workers", "1", "--results", str(results), "--run-time", "4s"
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    summary = json.loads((results / "summary.json").read_text())
+    failed = [c["name"] for c in summary["thresholds"]["checks"] if not c["passed"]]
+    assert failed == ["max_connect_p95_ms"]
+    assert "FAIL" in done.stdout
+
+
+@pytest.mark.timeout(120)
+def test_unreachable_target_is_counted_as_connect_refused(tmp_path: Path) -> None:
+    """A target where nothing listens gives connect_refused failures and exit 1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        config = write_config(tmp_path / "c.yaml", SMALL.format(version="1.6", p95=5000))
+        results = tmp_path / "results"
+        done = loadgen(
+            "run",
+            str(config),
+            "--workers",
+            "1",
+            "--results",
+            str(results),
+            "--target",
+            f"ws://127.0.0.1:{port}/ocpp",
+            "--users",
+            "5",
+            "--run-time",
+            "3s",
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["connections"]["established"] == 0
+    assert summary["failures"]["connect_refused"] >= 5
+
+
+BAD_CONFIGS = [
+    ("wrong type", "charge_points: {connectors: two}\n", "charge_points.connectors"),
+    ("unknown key", "charge_point: {connectors: 1}\n", "config.charge_point"),
+    ("negative users", "stages: [{users: -10, spawn_rate: 1, duration: 5s}]\n", "stages[0].users"),
+    ("bad URL", "target: http://127.0.0.1:9000/ocpp\n", "target"),
+    ("bad YAML", "stages: [\n", "not valid YAML"),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("case", "text", "field"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+def test_malformed_config_exits_2_naming_the_field(
+    tmp_path: Path, case: str, text: str, field: str
+) -> None:
+    """A malformed config exits 2 with one message naming the field, and no traceback."""
+    config = write_config(tmp_path / "bad.yaml", text)
+    done = loadgen("run", str(config), "--results", str(tmp_path / "r"))
+    assert done.returncode == 2
+    assert field in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--workers", "0"], "--workers"),
+        (["--target", "tcp://x"], "--target"),
+        (["--run-time", "soon"], "--run-time"),
+        (["--users", "-3"], "--users"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(args: list[str], flag: str) -> None:
+    """A bad command-line flag exits 2 with a message naming the flag, no traceback."""
+    done = loadgen("run", "configs/quickstart.yaml", *args)
+    assert done.returncode == 2
+    assert flag in done.stderr
+    assert "Traceback" not in done.stderr
