@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", help="results folder (default results/<UTC time>-<name>)")
     run.add_argument("--users", type=_positive_int, help="one stage of N charge points")
     run.add_argument("--run-time", type=_duration, help="stop after this long, e.g. 90s or 5m")
+    rep = commands.add_parser("report", help="rebuild summary, junit.xml and plot of a run")
+    rep.add_argument("folder", help="a results folder, e.g. results/20260101T000000Z-quickstart")
     from loadgen import gateway
 
     gw = commands.add_parser("gateway", help="serve the reference OCPP gateway")
@@ -88,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from loadgen import gateway
 
             return gateway.run(args)
+        if args.command == "report":
+            return report_command(args.folder)
         return run(args)
     except (UsageError, ConfigError) as exc:
         sys.stderr.write(f"loadgen: {exc}\n")
@@ -116,6 +120,9 @@ def plan(args: argparse.Namespace) -> tuple[Config, int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # A background job starts with SIGINT ignored, and children would inherit that: make
+    # Ctrl-C / SIGINT mean "stop" here and in everything this run starts.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     config, workers, gateway_processes = plan(args)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     results = Path(args.results or Path("results") / f"{stamp}-{config.name}")
@@ -155,9 +162,24 @@ def run(args: argparse.Namespace) -> int:
 
     summary = json.loads(summary_path.read_text())
     print(human_summary(summary))
-    print(f"Results: {results}")
+    print(f"Results: {results} (summary.json, junit.xml, timeline.csv/png, report.html)")
     if code not in (0, 1):
         return 2
+    return 0 if summary["thresholds"]["passed"] else 1
+
+
+def report_command(folder: str) -> int:
+    """``loadgen report DIR``: rebuild and print the summary of a results folder."""
+    from loadgen.report import human_summary, rebuild
+
+    try:
+        summary = rebuild(folder)
+    except FileNotFoundError as exc:
+        raise UsageError(
+            f"report: {folder} is not a complete results folder: {exc.args[0]} is missing. "
+            "Give a folder written by `loadgen run`."
+        ) from None
+    print(human_summary(summary))
     return 0 if summary["thresholds"]["passed"] else 1
 
 
@@ -182,7 +204,9 @@ def start_gateway(results: Path, processes: int, config: Config) -> tuple[subpro
         "--processes",
         str(processes),
     ]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    # Its own session: a Ctrl-C in the terminal reaches only us, and we stop the gateway
+    # after Locust, so charge points are not cut off before the results are written.
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -243,7 +267,9 @@ def run_locust(
     else:
         cmd += ["--headless", "--only-summary"]
     with open(results / "locust.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
+        # Locust runs in its own session, so a Ctrl-C reaches it once, from us. It gets
+        # SIGINT: a Locust master started with --processes does not handle SIGTERM.
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
         previous = {
             sig: signal.signal(sig, lambda *_: proc.send_signal(signal.SIGINT))
             for sig in (signal.SIGINT, signal.SIGTERM)
@@ -262,13 +288,15 @@ def run_locust(
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if proc.poll() is None:
-                stop_process(proc)
+                stop_process(proc, signal.SIGINT)
 
 
-def stop_process(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
-    """End a process this command started: SIGINT, then SIGKILL after ``timeout_s``."""
+def stop_process(
+    proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout_s: float = 15.0
+) -> None:
+    """End a process this command started: ``sig``, then SIGKILL after ``timeout_s``."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         try:
             proc.wait(timeout_s)
         except subprocess.TimeoutExpired:

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from loadgen.failures import CATEGORIES
+
 OCPP_VERSIONS = ("1.6", "2.0.1")
 _DURATION = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
@@ -100,9 +102,14 @@ class RedisProbe:
 class Thresholds:
     """Limits that decide the run's verdict; ``None`` switches a check off."""
 
-    min_success_rate: float | None = 0.99
+    min_success_rate: float | None = 0.99  # established / attempted connections
+    min_boot_rate: float | None = 0.99  # Accepted boots / established connections
     max_connect_p95_ms: float | None = 2000.0
     max_connect_p99_ms: float | None = None
+    #: action -> p95 limit in ms; the key "*" applies to every action without its own
+    max_call_p95_ms: dict[str, float] = field(default_factory=dict)
+    #: failure category -> most occurrences allowed
+    max_failures: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,17 +464,16 @@ def _tls(raw: object) -> Tls:
 def _redis(raw: object) -> RedisProbe | None:
     if raw is None:
         return None
+    from loadgen.redismap import key_problem, url_problem  # shared with the gateway
+
     data = _mapping(raw, "redis", RedisProbe)
-    raise ConfigError(
-        "redis: the Redis mapping probe is not supported yet; remove the key (or set it to null)."
-    )
     default = RedisProbe()
-    url = _string(data.get("url", default.url), "redis.url") or ""
-    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(f"redis.url: expected redis://host:port/db, got {url!r}.")
-    key = _string(data.get("key", default.key), "redis.key") or ""
-    if "{id}" not in key:
-        raise ConfigError(f"redis.key: the template must contain {{id}}, got {key!r}.")
+    url = data.get("url", default.url)
+    if problem := url_problem(url):  # the message masks a password
+        raise ConfigError(f"redis.url: {problem}")
+    key = data.get("key", default.key)
+    if problem := key_problem(key):
+        raise ConfigError(f"redis.key: {problem}.")
     return RedisProbe(
         url=url,
         key=key,
@@ -479,13 +485,47 @@ def _redis(raw: object) -> RedisProbe | None:
 def _thresholds(raw: object) -> Thresholds:
     data = _mapping(raw, "thresholds", Thresholds)
     default = Thresholds()
-    values: dict[str, float | None] = {}
-    for f in fields(Thresholds):
-        value = data.get(f.name, getattr(default, f.name))
-        if value is None:
-            values[f.name] = None
-        elif f.name == "min_success_rate":
-            values[f.name] = _number(value, f"thresholds.{f.name}", minimum=0, maximum=1)
-        else:
-            values[f.name] = _number(value, f"thresholds.{f.name}", minimum=0, exclusive_min=True)
+    values: dict[str, Any] = {}
+    for name in ("min_success_rate", "min_boot_rate"):
+        value = data.get(name, getattr(default, name))
+        values[name] = (
+            None if value is None else _number(value, f"thresholds.{name}", minimum=0, maximum=1)
+        )
+    for name in ("max_connect_p95_ms", "max_connect_p99_ms"):
+        value = data.get(name, getattr(default, name))
+        values[name] = (
+            None
+            if value is None
+            else _number(value, f"thresholds.{name}", minimum=0, exclusive_min=True)
+        )
+    calls = data.get("max_call_p95_ms") or {}
+    if isinstance(calls, int | float) and not isinstance(calls, bool):
+        calls = {"*": calls}
+    if not isinstance(calls, dict):
+        raise ConfigError(
+            "thresholds.max_call_p95_ms: expected a number or a mapping like "
+            "{BootNotification: 500, '*': 1000}."
+        )
+    values["max_call_p95_ms"] = {
+        str(action): _number(
+            limit, f"thresholds.max_call_p95_ms.{action}", exclusive_min=True, minimum=0
+        )
+        for action, limit in calls.items()
+    }
+    failures = data.get("max_failures") or {}
+    if not isinstance(failures, dict):
+        raise ConfigError(
+            "thresholds.max_failures: expected a mapping like {connect_timeout: 0, reset: 10}."
+        )
+    checked: dict[str, int] = {}
+    for category, limit in failures.items():
+        if category not in CATEGORIES and category != "*":
+            raise ConfigError(
+                f"thresholds.max_failures.{category}: unknown failure category. Use one of: "
+                f"{', '.join(CATEGORIES)}, or '*' for all failures together."
+            )
+        checked[category] = int(
+            _number(limit, f"thresholds.max_failures.{category}", minimum=0, integer=True)
+        )
+    values["max_failures"] = checked
     return Thresholds(**values)

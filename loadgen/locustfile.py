@@ -17,7 +17,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from loadgen import report, telemetry
+from loadgen import plots, report, telemetry, webui
 from loadgen.config import ConfigError
 from loadgen.shape import StagesShape
 from loadgen.users import ChargePointUser, load_config, raise_open_files_limit
@@ -35,6 +35,7 @@ def _add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--loadgen-config",
         default="configs/quickstart.yaml",
+        choices=_config_choices() or None,
         help="loadgen YAML config (stages, charge points, thresholds)",
         include_in_web_ui=True,
     )
@@ -68,12 +69,22 @@ def _add_arguments(parser: Any) -> None:
 _state: dict[str, Any] = {}
 
 
+def _config_choices() -> list[str]:
+    """Configs the web UI's start form offers: configs/*.yaml plus the one given."""
+    found = sorted(str(p) for p in Path("configs").glob("*.yaml"))
+    if "--loadgen-config" in sys.argv[:-1]:
+        given = sys.argv[sys.argv.index("--loadgen-config") + 1]
+        if given not in found:
+            found.insert(0, given)
+    return found
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     limit = raise_open_files_limit()
     log.debug("open files limit %d", limit)
     if isinstance(environment.runner, WorkerRunner):
-        telemetry.install(environment, config=None)
+        telemetry.install_worker(environment)
         return
     try:
         config = load_config(environment)
@@ -83,14 +94,71 @@ def _on_init(environment: Environment, **_: Any) -> None:
         if environment.runner is not None:
             environment.runner.quit()
         return
-    _state["config"] = config
-    _state["monitor"] = telemetry.install(environment, config)
     options = environment.parsed_options
     folder = getattr(options, "loadgen_results", "") if options else ""
     if not folder:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         folder = str(Path("results") / f"{stamp}-{config.name}")
-    _state["results"] = folder
+    monitor = telemetry.install_master(environment, config, Path(folder))
+    _state["monitor"] = monitor
+    ticks = {"n": 0}
+
+    def write_running() -> None:
+        ticks["n"] += 1
+        if ticks["n"] % SUMMARY_EVERY_S == 0:
+            _write_results(environment, monitor, state="running")
+
+    monitor.on_sample.append(write_running)
+    webui.install(environment, monitor)
+
+    @environment.events.test_start.add_listener
+    def _start(**_: Any) -> None:
+        try:
+            monitor.start(load_config(environment))
+        except ConfigError as exc:  # a config picked in the web UI's form
+            log.error("loadgen: %s", exc)
+
+    @environment.events.test_stop.add_listener
+    def _stop(**_: Any) -> None:
+        if monitor.running:
+            # Stopped before the last stage ended: Ctrl-C, SIGTERM or the web UI's Stop.
+            state = "finished" if monitor.position() is None else "interrupted"
+            monitor.stop()
+            _write_results(environment, monitor, state=state, final=True)
+
+
+#: while a run goes, summary.json is rewritten this often (seconds), so it survives a crash
+SUMMARY_EVERY_S = 5
+
+
+def _write_results(
+    environment: Environment, monitor: telemetry.Monitor, *, state: str, final: bool = False
+) -> dict[str, Any]:
+    """Write summary.json (and, when final, junit.xml and timeline.png) for the run."""
+    config = monitor.config
+    folder = monitor.results
+    summary = report.build_summary(
+        run_id=folder.name,
+        config=config,
+        target=environment.host or config.target,
+        entries=report.entries_from_stats(environment.stats),
+        failures=report.failures_from_stats(environment.stats),
+        totals=monitor.totals(),
+        workers=monitor.workers,
+        stages=[s.as_dict() for s in monitor.stages],
+        peak_connected=monitor.peak_connected,
+        state=state,
+    )
+    report.write_json(folder, report.SUMMARY, summary)
+    if final:
+        report.write_junit(folder, summary)
+        try:
+            plots.plot_timeline(folder / report.TIMELINE, folder / "timeline.png", config.name)
+        except Exception:  # a plot must never cost the results
+            log.exception("could not draw timeline.png")
+        log.info("results written to %s", folder)
+    _state["summary"] = summary
+    return summary
 
 
 @events.quitting.add_listener
@@ -98,18 +166,9 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     monitor = _state.get("monitor")
     if monitor is None or isinstance(environment.runner, WorkerRunner):
         return
-    config = _state["config"]
-    folder = Path(_state["results"])
-    summary = report.build_summary(
-        run_id=folder.name,
-        config=config,
-        target=environment.host or config.target,
-        stats=environment.stats,
-        totals=monitor.totals(),
-        workers=monitor.workers,
-        stages=monitor.stages,
-        peak_connected=monitor.peak_connected,
-    )
-    path = report.write_json(folder, report.SUMMARY, summary)
-    log.info("summary written to %s", path)
-    environment.process_exit_code = 0 if summary["thresholds"]["passed"] else 1
+    if monitor.running:  # stopped before the stages ended: Ctrl-C, SIGTERM
+        monitor.stop()
+        _write_results(environment, monitor, state="interrupted", final=True)
+    summary = _state.get("summary")
+    if summary is not None:
+        environment.process_exit_code = 0 if summary["thresholds"]["passed"] else 1

@@ -41,13 +41,12 @@ class StagesShape(LoadTestShape):
     use_common_options = False
 
     def stages(self) -> tuple[Stage, ...]:
-        from loadgen.users import load_config  # the master's config, read on first tick
+        """The stages of the master's config (read once per set of options)."""
+        from loadgen.users import load_config
 
-        cached = getattr(self, "_stages", None)
-        if cached is None:
-            environment = self.runner.environment if self.runner else None
-            cached = self._stages = load_config(environment).stages if environment else ()
-        return cached
+        if self.runner is None:
+            return ()
+        return load_config(self.runner.environment).stages
 
     def tick(self) -> tuple[int, float] | None:
         where = position(self.stages(), self.get_run_time())

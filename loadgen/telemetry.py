@@ -1,37 +1,84 @@
-"""Worker-side counters sent to the master, and the master's running totals per stage.
+"""Worker-side samples sent to the master, and the master's view of the whole fleet.
 
-Each worker sends its charge points' counters once a second with Locust's custom
-messages (``loadgen_counters``); the master sums the latest of every worker, samples the
-total once a second and keeps, per stage, how many charge points were connected at most
-and how long it took to reach the stage's target.
+Each worker sends its charge points' counters, its open files and the host's TCP socket
+states once a second with Locust's custom messages (``loadgen_counters``). The master
+(or a standalone run) sums the latest sample of every worker, appends a row to
+``timeline.csv`` every second, keeps per stage the most charge points connected and how
+long the stage took to reach its target, and hands snapshots to the web UI and report.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
+import os
 import resource
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 import gevent
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from loadgen.config import Config
-from loadgen.shape import position
+from loadgen.failures import CATEGORIES, category_of
+from loadgen.shape import StagePosition, position
 from loadgen.users import COUNTERS
 
 MESSAGE = "loadgen_counters"
 SAMPLE_INTERVAL_S = 1.0
+TIMELINE_FIELDS = (
+    "time_s",
+    "stage",
+    "target_users",
+    "users",
+    "connected",
+    "attempted",
+    "established",
+    "failed",
+    *(f"failures_{c}" for c in CATEGORIES),
+    "connect_p95_ms",
+    "heartbeat_p95_ms",
+)
 log = logging.getLogger(__name__)
 
 
+def sockstat(path: str = "/proc/net/sockstat") -> dict[str, int]:
+    """The host's TCP socket counts (inuse, orphan, tw, alloc) from ``/proc/net/sockstat``."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("TCP:"):
+                    parts = line.split()[1:]
+                    return {parts[i]: int(parts[i + 1]) for i in range(0, len(parts) - 1, 2)}
+    except OSError:
+        pass
+    return {}
+
+
 def process_sample() -> dict[str, Any]:
-    """This process's counters plus its peak memory (KiB)."""
+    """This process's counters, peak memory (KiB), open files and the host's TCP states."""
     sample: dict[str, Any] = COUNTERS.snapshot()
     sample["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        sample["open_files"] = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        sample["open_files"] = -1
+    sample["tcp"] = sockstat()
     return sample
+
+
+def _current_p95(stats: Any, name: str, method: str) -> float:
+    entry = stats.entries.get((name, method))
+    if entry is None or entry.num_requests == 0:
+        return 0.0
+    try:
+        value = entry.get_current_response_time_percentile(0.95)
+    except ValueError:  # no response-times cache: fall back to the whole run
+        value = entry.get_response_time_percentile(0.95)
+    return float(value or 0.0)
 
 
 @dataclass
@@ -41,6 +88,14 @@ class StageProgress:
     reached: int = 0  # most charge points connected at once during the stage
     reached_after_s: float | None = None  # from the stage's start to its target
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "users": self.users,
+            "duration_s": self.duration_s,
+            "reached": self.reached,
+            "reached_after_s": self.reached_after_s,
+        }
+
 
 @dataclass
 class Monitor:
@@ -48,13 +103,18 @@ class Monitor:
 
     environment: Environment
     config: Config
+    results: Path
     workers: dict[str, dict[str, Any]] = field(default_factory=dict)
     stages: list[StageProgress] = field(default_factory=list)
+    history: list[tuple[float, int, int]] = field(default_factory=list)  # (t, target, connected)
     peak_connected: int = 0
     started: float | None = None  # perf_counter() at test start
-    _loop: gevent.Greenlet | None = None
-    last_line: float = 0.0
+    on_sample: list[Any] = field(default_factory=list)  # callables run after each sample
     progress_every_s: float = 5.0
+    _last_line: float = -1e9
+    _loop: gevent.Greenlet | None = None
+    _timeline: TextIO | None = None
+    _writer: Any = None
 
     def totals(self) -> dict[str, int]:
         """Counters summed over workers (or this process when standalone)."""
@@ -63,101 +123,172 @@ class Monitor:
         total: dict[str, int] = {}
         for sample in self.workers.values():
             for key, value in sample.items():
-                if key != "max_rss_kb":
+                if isinstance(value, int) and key not in ("max_rss_kb", "open_files"):
                     total[key] = total.get(key, 0) + value
         return total
 
     def on_worker_sample(self, environment: Environment, msg: Any, **_: Any) -> None:
         self.workers[msg.node_id] = msg.data
 
-    def start(self) -> None:
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
+
+    def start(self, config: Config) -> None:
+        """Begin a test: fresh stages, history and timeline; sample every second."""
+        self.stop()
+        self.config = config
         self.started = time.perf_counter()
-        self.stages = [StageProgress(s.users, s.duration_s) for s in self.config.stages]
+        self.stages = [StageProgress(s.users, s.duration_s) for s in config.stages]
+        self.history = []
         self.peak_connected = 0
+        self.results.mkdir(parents=True, exist_ok=True)
+        self._timeline = open(self.results / "timeline.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._writer = csv.writer(self._timeline)
+        self._writer.writerow(TIMELINE_FIELDS)
         self._loop = gevent.spawn(self._sample_loop)
 
     def stop(self) -> None:
-        """Take a last sample and stop sampling."""
+        """Take a last sample, stop sampling and close the timeline."""
         if self._loop is not None:
             self._loop.kill(block=False)
             self._loop = None
             self.sample()
+        if self._timeline is not None:
+            self._timeline.close()
+            self._timeline = None
 
     def run_time_s(self) -> float:
         return 0.0 if self.started is None else time.perf_counter() - self.started
 
+    def position(self) -> StagePosition | None:
+        return position(self.config.stages, self.run_time_s()) if self.started else None
+
     def _sample_loop(self) -> None:
         while True:
             gevent.sleep(SAMPLE_INTERVAL_S)
-            self.sample()
+            try:
+                self.sample()
+            except Exception:  # one bad sample must not end sampling
+                log.exception("sampling failed")
 
     def sample(self) -> None:
+        """One sample: totals, stage progress, a timeline row, a progress line."""
         run_time = self.run_time_s()
         totals = self.totals()
         connected = totals.get("connected", 0)
         self.peak_connected = max(self.peak_connected, connected)
         where = position(self.config.stages, run_time)
+        target = where.stage.users if where else 0
         if where is not None:
             progress = self.stages[where.index]
             progress.reached = max(progress.reached, connected)
             if progress.reached_after_s is None and connected >= progress.users:
                 progress.reached_after_s = round(run_time - where.started_s, 1)
+        self.history.append((round(run_time, 1), target, connected))
+        stats = self.environment.stats
+        if self._writer is not None and self._timeline is not None:
+            by_category = dict.fromkeys(CATEGORIES, 0)
+            for error in stats.errors.values():
+                category = category_of(str(error.error))
+                if category in by_category:
+                    by_category[category] += error.occurrences
+            runner = self.environment.runner
+            self._writer.writerow(
+                [
+                    round(run_time, 1),
+                    where.index + 1 if where else "",
+                    target,
+                    runner.user_count if runner else 0,
+                    connected,
+                    totals.get("attempted", 0),
+                    totals.get("established", 0),
+                    totals.get("failed", 0),
+                    *by_category.values(),
+                    _current_p95(stats, "connect", "WS"),
+                    _current_p95(stats, "Heartbeat", "OCPP"),
+                ]
+            )
+            self._timeline.flush()
         options = self.environment.parsed_options
-        if (
-            options is not None
-            and options.headless
-            and run_time - self.last_line >= self.progress_every_s
-        ):
-            self.last_line = run_time
-            print(progress_line(run_time, where, totals, self.environment), flush=True)
+        headless = bool(options is not None and getattr(options, "headless", False))
+        if headless and run_time - self._last_line >= self.progress_every_s:
+            self._last_line = run_time
+            print(progress_line(run_time, where, totals, stats.total.num_failures), flush=True)
+        for callback in self.on_sample:
+            callback()
+
+    def worker_rows(self) -> list[dict[str, Any]]:
+        """Per worker: connected, open files, peak memory and the host's TCP states."""
+        rows = []
+        runner = self.environment.runner
+        clients = getattr(runner, "clients", {}) if isinstance(runner, MasterRunner) else {}
+        samples = self.workers or ({"local": self._local_sample()} if not clients else {})
+        for node, sample in sorted(samples.items()):
+            client = clients.get(node) if clients else None
+            tcp = sample.get("tcp", {})
+            rows.append(
+                {
+                    "name": node,
+                    "state": getattr(client, "state", "running") if client else "local",
+                    "connected": sample.get("connected", 0),
+                    "open_files": sample.get("open_files", 0),
+                    "max_rss_mb": round(sample.get("max_rss_kb", 0) / 1024, 1),
+                    "tcp_inuse": tcp.get("inuse", 0),
+                    "tcp_tw": tcp.get("tw", 0),
+                    "tcp_orphan": tcp.get("orphan", 0),
+                }
+            )
+        return rows
+
+    def _local_sample(self) -> dict[str, Any]:
+        return process_sample()
 
 
 def progress_line(
-    run_time: float, where: Any, totals: dict[str, int], environment: Environment
+    run_time: float, where: StagePosition | None, totals: dict[str, int], failures: int
 ) -> str:
     """One line of headless progress: stage, connected against target, success, failures."""
-    attempted = totals.get("attempted", 0)
     established = totals.get("established", 0)
     finished = established + totals.get("failed", 0)
     rate = established / finished if finished else 1.0
-    failures = environment.stats.total.num_failures
     stage = f"stage {where.index + 1}/{where.count}" if where else "stopping"
-    target = where.stage.users if where else 0
+    target = f"/{where.stage.users:,}" if where else ""
     return (
-        f"[{run_time:6.0f}s] {stage}  connected {totals.get('connected', 0):,}/{target:,}  "
-        f"attempted {attempted:,}  success {rate:.2%}  failures {failures:,}"
+        f"[{run_time:6.0f}s] {stage}  connected {totals.get('connected', 0):,}{target}  "
+        f"attempted {totals.get('attempted', 0):,}  success {rate:.2%}  failures {failures:,}"
     )
 
 
-def install(environment: Environment, config: Config | None) -> Monitor | None:
-    """Wire counters into the runner: workers send, the master (or standalone) collects."""
+def install_worker(environment: Environment) -> None:
+    """On a worker: send a sample to the master every second and with each stats report."""
     runner = environment.runner
-    if isinstance(runner, WorkerRunner):
+    assert isinstance(runner, WorkerRunner)
 
-        def send_loop() -> None:
-            while True:
-                gevent.sleep(SAMPLE_INTERVAL_S)
-                try:
-                    runner.send_message(MESSAGE, process_sample())
-                except Exception:  # the master may be gone while we stop
-                    log.debug("could not send counters to the master", exc_info=True)
+    def send_loop() -> None:
+        while True:
+            gevent.sleep(SAMPLE_INTERVAL_S)
+            try:
+                runner.send_message(MESSAGE, process_sample())
+            except Exception:  # the master may be gone while we stop
+                log.debug("could not send counters to the master", exc_info=True)
 
-        def final_report(client_id: str, data: dict[str, Any]) -> None:
-            data[MESSAGE] = process_sample()
+    def final_report(client_id: str, data: dict[str, Any]) -> None:
+        data[MESSAGE] = process_sample()
 
-        environment.events.report_to_master.add_listener(final_report)
-        gevent.spawn(send_loop)
-        return None
-    assert config is not None, "the master needs the config"
-    monitor = Monitor(environment, config)
-    if isinstance(runner, MasterRunner):
-        runner.register_message(MESSAGE, monitor.on_worker_sample)
+    environment.events.report_to_master.add_listener(final_report)
+    gevent.spawn(send_loop)
+
+
+def install_master(environment: Environment, config: Config, results: Path) -> Monitor:
+    """On the master (or standalone): collect worker samples into a :class:`Monitor`."""
+    monitor = Monitor(environment, config, results)
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message(MESSAGE, monitor.on_worker_sample)
 
         def worker_report(client_id: str, data: dict[str, Any]) -> None:
             if MESSAGE in data:
                 monitor.workers[client_id] = data[MESSAGE]
 
         environment.events.worker_report.add_listener(worker_report)
-    environment.events.test_start.add_listener(lambda **_: monitor.start())
-    environment.events.test_stop.add_listener(lambda **_: monitor.stop())
     return monitor

@@ -35,38 +35,52 @@ class Plan:
     sequence: itertools.count = field(default_factory=lambda: itertools.count(1))
 
 
-_plans: dict[int, Plan] = {}
+#: configs and plans by the options that name them: the web UI may switch config per test
+_configs: dict[tuple[str, ...], Config] = {}
+_plans: dict[tuple[str, ...], Plan] = {}
+
+
+def _config_options(environment: Environment) -> tuple[str, ...]:
+    options = environment.parsed_options
+    names = ("loadgen_config", "loadgen_ocpp_version", "loadgen_users", "loadgen_run_time")
+    return tuple(str(getattr(options, n, "") or "") if options else "" for n in names)
 
 
 def load_config(environment: Environment) -> Config:
     """The config named by ``--loadgen-config`` with the ``--loadgen-*`` overrides applied.
 
-    Raises :class:`~loadgen.config.ConfigError` naming the field or option.
+    Read once per set of options. Raises :class:`~loadgen.config.ConfigError` naming the
+    field or option.
     """
-    options = environment.parsed_options
-
-    def option(name: str) -> str:
-        return str(getattr(options, name, "") or "") if options else ""
-
-    path = option("loadgen_config")
+    key = _config_options(environment)
+    config = _configs.get(key)
+    if config is not None:
+        return config
+    path, version, users, run_time = key
     if not path:
         raise config_mod.ConfigError(
             "--loadgen-config: no config given. Pass a YAML file, e.g. configs/quickstart.yaml."
         )
-    config = config_mod.load(path)
-    users = option("loadgen_users")
-    run_time = option("loadgen_run_time")
-    return config_mod.with_overrides(
-        config,
-        ocpp_version=option("loadgen_ocpp_version") or None,
-        users=int(float(users)) if users else None,
+    try:
+        user_count = int(float(users)) if users else None
+    except ValueError:
+        raise config_mod.ConfigError(
+            f"--loadgen-users: expected a whole number, got {users!r}."
+        ) from None
+    config = config_mod.with_overrides(
+        config_mod.load(path),
+        ocpp_version=version or None,
+        users=user_count,
         run_time_s=config_mod.parse_duration(run_time, "--loadgen-run-time") if run_time else None,
     )
+    _configs[key] = config
+    return config
 
 
 def plan_for(environment: Environment) -> Plan:
-    """This process's plan, built on the first charge point and kept."""
-    plan = _plans.get(id(environment))
+    """This process's plan for the current options, built on the first charge point."""
+    key = (*_config_options(environment), environment.host or "")
+    plan = _plans.get(key)
     if plan is None:
         config = load_config(environment)
         target = environment.host or config.target
@@ -76,7 +90,7 @@ def plan_for(environment: Environment) -> Plan:
                 "`loadgen run CONFIG`, or pass --host ws://HOST:PORT/PATH to locust."
             )
         config = config_mod.with_overrides(config, target=target)
-        plan = _plans[id(environment)] = Plan(config, target)
+        plan = _plans[key] = Plan(config, target)
     return plan
 
 

@@ -3,7 +3,10 @@
 set -euo pipefail
 need=()
 # command -> package
-declare -A packages=()
+declare -A packages=(
+  [chromium]=chromium
+  [chromedriver]=chromium-driver
+)
 for cmd in "${!packages[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || need+=("${packages[$cmd]}")
 done

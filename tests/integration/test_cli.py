@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -85,6 +87,66 @@ def test_violated_threshold_exits_1(tmp_path: Path) -> None:
     failed = [c["name"] for c in summary["thresholds"]["checks"] if not c["passed"]]
     assert failed == ["max_connect_p95_ms"]
     assert "FAIL" in done.stdout
+    junit = ElementTree.parse(results / "junit.xml").getroot()
+    assert junit.get("failures") == "1"
+    failing = [c.get("name") for c in junit.iter("testcase") if c.find("failure") is not None]
+    assert failing == ["max_connect_p95_ms"]
+    # `loadgen report` rebuilds the same verdict from the folder alone.
+    (results / "summary.json").unlink()
+    (results / "timeline.png").unlink()
+    rebuilt = loadgen("report", str(results))
+    assert rebuilt.returncode == 1, rebuilt.stdout + rebuilt.stderr
+    again = json.loads((results / "summary.json").read_text())
+    assert again["connections"]["attempted"] == summary["connections"]["attempted"]
+    assert again["thresholds"]["passed"] is False
+    assert (results / "timeline.png").exists()
+
+
+@pytest.mark.timeout(120)
+def test_sigint_mid_stage_leaves_a_valid_summary(tmp_path: Path) -> None:
+    """SIGINT during a stage ends the run with a complete summary marked interrupted, exit 1."""
+    config = write_config(tmp_path / "long.yaml", SMALL.format(version="1.6", p95=5000))
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgen",
+            "run",
+            str(config),
+            "--workers",
+            "2",
+            "--results",
+            str(results),
+            "--run-time",
+            "60s",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # bounded by the test's timeout
+            if "connected 60/60" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60 * SCALE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, out + err
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["state"] == "interrupted"
+    assert summary["connections"]["established"] == 60
+    assert summary["failures"] == {}  # the gateway outlived the charge points
+    assert [c["name"] for c in summary["thresholds"]["checks"] if not c["passed"]] == [
+        "run_completed"
+    ]
+    rows = (results / "timeline.csv").read_text().splitlines()
+    assert len(rows) > 3 and rows[0].startswith("time_s,stage,target_users")
 
 
 @pytest.mark.timeout(120)

@@ -1,0 +1,186 @@
+"""The web UI as a person uses it: headless Chromium starts a ramp and watches it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+SCALE = float(os.environ.get("LOADGEN_TEST_SCALE", "1"))
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+CONFIG = """
+target: embedded
+charge_points: {heartbeat_interval_s: 2}
+stages:
+  - {users: 30, spawn_rate: 15, duration: 8s}
+  - {users: 60, spawn_rate: 15, duration: 60s}
+thresholds: {min_success_rate: 1.0}
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate, what: str, timeout_s: float = 30):
+    """Poll ``predicate`` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout_s * SCALE
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except Exception as exc:  # not ready yet: keep polling until the deadline
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture
+def ui_run(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    """`loadgen run CONFIG --ui` with 2 workers; ended by its PID with SIGINT."""
+    config = tmp_path / "ui.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    port = free_port()
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgen",
+            "run",
+            str(config),
+            "--ui",
+            "--web-port",
+            str(port),
+            "--workers",
+            "2",
+            "--results",
+            str(results),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: urllib.request.urlopen(url + "/", timeout=2).status == 200, "web UI")
+        yield url, proc, results
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60 * SCALE)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium, headless, driven by its chromedriver."""
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.skip("chromium and chromium-driver are not installed (make test installs them)")
+    options = webdriver.ChromeOptions()
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _tab(driver, title: str):
+    upper = (
+        "translate(normalize-space(), 'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')"
+    )
+    return driver.find_element(By.XPATH, f"//*[@role='tab' and {upper}='{title.upper()}']")
+
+
+@pytest.mark.timeout(240)
+def test_ramp_started_in_the_browser_reaches_the_stage_target(ui_run, browser) -> None:
+    """Starting from the form, the Charge points tab shows connected rising to each stage target."""
+    url, proc, results = ui_run
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.get(url + "/")
+    wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "button[type=submit]"), "start form")
+    options = [
+        o.get_attribute("value")
+        for o in browser.find_elements(By.CSS_SELECTOR, "select[name=loadgenConfig] option")
+    ]
+    assert "configs/quickstart.yaml" in options  # configs/ are offered in the form
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(lambda: _tab(browser, "Charge points"), "Charge points tab").click()
+
+    def connected_row() -> str:
+        body = browser.find_element(By.TAG_NAME, "body").text
+        line = next((ln for ln in body.splitlines() if ln.startswith("Connected now")), "")
+        return line
+
+    wait_for(lambda: "30 / 30" in connected_row(), "first stage target in the tab", 60)
+    assert "Stage 1 of 2" in browser.find_element(By.TAG_NAME, "body").text
+    wait_for(lambda: "60 / 60" in connected_row(), "second stage target in the tab", 60)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "Stage 2 of 2" in body and "Success rate 100.00%" in body
+    browser.save_screenshot(str(ARTIFACTS / "webui-charge-points.png"))
+
+    _tab(browser, "Charge point workers").click()
+    rows = wait_for(
+        lambda: [r.text for r in browser.find_elements(By.CSS_SELECTOR, "tbody tr")], "worker rows"
+    )
+    assert len(rows) == 2  # one row per worker process
+    browser.save_screenshot(str(ARTIFACTS / "webui-workers.png"))
+
+    state = json.loads(urllib.request.urlopen(url + "/loadgen/state", timeout=5).read())
+    assert state["connected"] == 60 and sum(w["connected"] for w in state["workers"]) == 60
+    assert all(w["open_files"] >= w["connected"] for w in state["workers"])
+
+    browser.get(url + "/loadgen/chart")
+    svg = wait_for(lambda: browser.find_element(By.TAG_NAME, "svg"), "chart")
+    assert "connected 60 / target 60" in svg.text
+    browser.save_screenshot(str(ARTIFACTS / "webui-chart.png"))
+
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60 * SCALE)
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["state"] == "interrupted"  # stopped mid-stage by SIGINT
+    assert summary["connections"]["established"] == 60
+    assert [s["reached"] for s in summary["stages"]] == [30, 60]
+    assert (results / "timeline.png").exists() and (results / "junit.xml").exists()
