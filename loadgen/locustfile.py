@@ -148,6 +148,7 @@ def _write_results(
         stages=[s.as_dict() for s in monitor.stages],
         peak_connected=monitor.peak_connected,
         state=state,
+        extra={"workers_lost": dict(monitor.lost_workers)},
     )
     report.write_json(folder, report.SUMMARY, summary)
     if final:

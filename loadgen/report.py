@@ -114,6 +114,7 @@ def build_summary(
             if established
             else 0.0,
             "lost": totals.get("lost", 0),
+            "lost_with_workers": totals.get("lost_with_workers", 0),
         },
         "failures": {k: v for k, v in by_category.items() if v},
         "connect_ms": {

@@ -108,6 +108,8 @@ class Monitor:
     stages: list[StageProgress] = field(default_factory=list)
     history: list[tuple[float, int, int]] = field(default_factory=list)  # (t, target, connected)
     peak_connected: int = 0
+    #: workers that went missing mid-run -> charge points they held when last heard of
+    lost_workers: dict[str, int] = field(default_factory=dict)
     started: float | None = None  # perf_counter() at test start
     on_sample: list[Any] = field(default_factory=list)  # callables run after each sample
     progress_every_s: float = 5.0
@@ -120,12 +122,30 @@ class Monitor:
         """Counters summed over workers (or this process when standalone)."""
         if isinstance(self.environment.runner, LocalRunner):
             return COUNTERS.snapshot()
-        total: dict[str, int] = {}
-        for sample in self.workers.values():
+        total: dict[str, int] = {"lost_with_workers": sum(self.lost_workers.values())}
+        for node, sample in self.workers.items():
             for key, value in sample.items():
                 if isinstance(value, int) and key not in ("max_rss_kb", "open_files"):
+                    if key == "connected" and node in self.lost_workers:
+                        continue  # a dead worker holds nothing any more
                     total[key] = total.get(key, 0) + value
         return total
+
+    def _check_workers(self) -> None:
+        """Note workers the master lost (missing or removed): their connections are lost."""
+        runner = self.environment.runner
+        if not isinstance(runner, MasterRunner):
+            return
+        for node, sample in self.workers.items():
+            client = runner.clients.get(node)
+            gone = client is None or client.state == "missing"
+            if gone and node not in self.lost_workers:
+                self.lost_workers[node] = int(sample.get("connected", 0))
+                log.warning(
+                    "worker %s went missing holding %d charge points; counted as lost",
+                    node,
+                    self.lost_workers[node],
+                )
 
     def on_worker_sample(self, environment: Environment, msg: Any, **_: Any) -> None:
         self.workers[msg.node_id] = msg.data
@@ -142,6 +162,7 @@ class Monitor:
         self.stages = [StageProgress(s.users, s.duration_s) for s in config.stages]
         self.history = []
         self.peak_connected = 0
+        self.lost_workers = {}
         self.results.mkdir(parents=True, exist_ok=True)
         self._timeline = open(self.results / "timeline.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
         self._writer = csv.writer(self._timeline)
@@ -175,6 +196,7 @@ class Monitor:
     def sample(self) -> None:
         """One sample: totals, stage progress, a timeline row, a progress line."""
         run_time = self.run_time_s()
+        self._check_workers()
         totals = self.totals()
         connected = totals.get("connected", 0)
         self.peak_connected = max(self.peak_connected, connected)
@@ -227,10 +249,13 @@ class Monitor:
         for node, sample in sorted(samples.items()):
             client = clients.get(node) if clients else None
             tcp = sample.get("tcp", {})
+            state = getattr(client, "state", "running") if client else "local"
+            if node in self.lost_workers:
+                state = "lost"
             rows.append(
                 {
                     "name": node,
-                    "state": getattr(client, "state", "running") if client else "local",
+                    "state": state,
                     "connected": sample.get("connected", 0),
                     "open_files": sample.get("open_files", 0),
                     "max_rss_mb": round(sample.get("max_rss_kb", 0) / 1024, 1),

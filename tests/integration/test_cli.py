@@ -216,3 +216,56 @@ def test_bad_flags_exit_2_naming_the_flag(args: list[str], flag: str) -> None:
     assert done.returncode == 2
     assert flag in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def children(pid: int) -> list[int]:
+    """Direct child PIDs of ``pid`` (Linux /proc)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.timeout(150)
+def test_worker_killed_mid_run_is_reported_and_the_run_completes(tmp_path: Path) -> None:
+    """A worker killed mid-run is reported as lost with its charge points; the run still ends."""
+    config = write_config(tmp_path / "w.yaml", SMALL.format(version="1.6", p95=5000))
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgen",
+            "run",
+            str(config),
+            "--workers",
+            "2",
+            "--results",
+            str(results),
+            "--run-time",
+            "25s",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "connected 60/60" in line:
+                break
+        locust = [
+            p for p in children(proc.pid) if "locust" in Path(f"/proc/{p}/cmdline").read_text()
+        ]
+        workers = children(locust[0])
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)  # a worker this test's run started
+        out, err = proc.communicate(timeout=90 * SCALE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["state"] == "finished", out + err
+    lost = summary["workers_lost"]
+    assert len(lost) == 1 and 0 < next(iter(lost.values())) <= 60
+    assert summary["connections"]["lost_with_workers"] == next(iter(lost.values()))
