@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import WorkerRunner
+from locust.runners import LocalRunner, WorkerRunner
 
 from loadgen import plots, report, telemetry, webui
 from loadgen.config import ConfigError
@@ -111,8 +112,12 @@ def _on_init(environment: Environment, **_: Any) -> None:
     monitor.on_sample.append(write_running)
     webui.install(environment, monitor)
 
+    local = isinstance(environment.runner, LocalRunner)
+
     @environment.events.test_start.add_listener
     def _start(**_: Any) -> None:
+        if local:  # a standalone run is its own worker: watch it for leaks
+            _state["resources_before"] = telemetry.resource_counts()
         try:
             monitor.start(load_config(environment))
         except ConfigError as exc:  # a config picked in the web UI's form
@@ -120,11 +125,24 @@ def _on_init(environment: Environment, **_: Any) -> None:
 
     @environment.events.test_stop.add_listener
     def _stop(**_: Any) -> None:
+        if local:
+            _state["resources_after"] = _settled_resources()
         if monitor.running:
             # Stopped before the last stage ended: Ctrl-C, SIGTERM or the web UI's Stop.
             state = "finished" if monitor.position() is None else "interrupted"
             monitor.stop()
             _write_results(environment, monitor, state=state, final=True)
+
+
+def _settled_resources(timeout_s: float = 3.0) -> dict[str, int]:
+    """Greenlets and sockets once the stopped charge points have wound down (bounded)."""
+    before = _state.get("resources_before", {})
+    deadline = time.monotonic() + timeout_s
+    counts = telemetry.resource_counts()
+    while time.monotonic() < deadline and any(counts[k] > before.get(k, 0) for k in counts):
+        gevent.sleep(0.1)
+        counts = telemetry.resource_counts()
+    return counts
 
 
 #: while a run goes, summary.json is rewritten this often (seconds), so it survives a crash
@@ -148,7 +166,19 @@ def _write_results(
         stages=[s.as_dict() for s in monitor.stages],
         peak_connected=monitor.peak_connected,
         state=state,
-        extra={"workers_lost": dict(monitor.lost_workers)},
+        extra={
+            "workers_lost": dict(monitor.lost_workers),
+            **(
+                {
+                    "process": {
+                        "before": _state["resources_before"],
+                        "after": _state["resources_after"],
+                    }
+                }
+                if final and "resources_after" in _state
+                else {}
+            ),
+        },
     )
     report.write_json(folder, report.SUMMARY, summary)
     if final:

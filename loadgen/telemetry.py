@@ -70,6 +70,25 @@ def process_sample() -> dict[str, Any]:
     return sample
 
 
+def resource_counts() -> dict[str, int]:
+    """Live greenlets and open sockets of this process (for leak checks; not cheap)."""
+    import gc
+
+    from greenlet import greenlet
+
+    greenlets = sum(1 for o in gc.get_objects() if isinstance(o, greenlet) and not o.dead)
+    sockets = 0
+    try:
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                sockets += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+            except OSError:
+                continue
+    except OSError:
+        sockets = -1
+    return {"greenlets": greenlets, "sockets": sockets}
+
+
 def _current_p95(stats: Any, name: str, method: str) -> float:
     entry = stats.entries.get((name, method))
     if entry is None or entry.num_requests == 0:

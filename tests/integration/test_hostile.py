@@ -1,0 +1,111 @@
+"""Hostile or broken servers: each misbehaviour lands in its failure category, nothing leaks."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = Path(__file__).with_name("hostile_server.py")
+SCALE = float(os.environ.get("LOADGEN_TEST_SCALE", "1"))
+
+CONFIG = """
+charge_points:
+  connect_timeout_s: 1
+  call_timeout_s: 1
+  heartbeat_interval_s: 1
+  boot_retry_s: 1
+  reconnect: {initial_s: 0.5, max_s: 1, factor: 2}
+stages:
+  - {users: 5, spawn_rate: 5, duration: 6s}
+thresholds: {min_success_rate: null, min_boot_rate: null, max_connect_p95_ms: null}
+"""
+
+
+@contextmanager
+def hostile(mode: str) -> Iterator[int]:
+    """The hostile server in ``mode`` on a free loopback port; ended by its PID."""
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER), mode, "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # bounded by the test's timeout
+        match = re.match(r"listening on (\d+)", line)
+        assert match, line
+        yield int(match.group(1))
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def run_against(port: int, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """A standalone Locust run of 5 charge points for 6 s; returns the process and summary."""
+    config = tmp_path / "hostile.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(ROOT / "locustfile.py"),
+            "--headless",
+            "--only-summary",
+            "--host",
+            f"ws://127.0.0.1:{port}/ocpp",
+            "--loadgen-config",
+            str(config),
+            "--loadgen-results",
+            str(results),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90 * SCALE,
+    )
+    return done, json.loads((results / "summary.json").read_text())
+
+
+CASES = [
+    ("bad_json", "protocol_error"),
+    ("wrong_type", "protocol_error"),
+    ("unknown_id", "protocol_error"),
+    ("oversized", "protocol_error"),
+    ("silent", "call_timeout"),
+    ("no_upgrade", "connect_timeout"),
+    ("http_401", "handshake_rejected"),
+    ("http_404", "handshake_rejected"),
+    ("http_503", "handshake_rejected"),
+]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("mode", "category"), CASES, ids=[c[0] for c in CASES])
+def test_misbehaviour_is_counted_in_its_category(mode: str, category: str, tmp_path: Path) -> None:
+    """The generator survives the server, counts the failure in its category and leaks nothing."""
+    started = time.monotonic()
+    with hostile(mode) as port:
+        done, summary = run_against(port, tmp_path)
+    assert done.returncode in (0, 1), done.stderr[-3000:]  # a verdict, never a crash
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert summary["failures"].get(category, 0) >= 1, summary["failures"]
+    assert summary["state"] == "finished"
+    before, after = summary["process"]["before"], summary["process"]["after"]
+    assert after["sockets"] <= before["sockets"], summary["process"]
+    assert after["greenlets"] <= before["greenlets"] + 2, summary["process"]
+    assert time.monotonic() - started < 60 * SCALE
