@@ -130,6 +130,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         if monitor.running:
             # Stopped before the last stage ended: Ctrl-C, SIGTERM or the web UI's Stop.
             state = "finished" if monitor.position() is None else "interrupted"
+            monitor.await_fresh_samples()  # the last second of every worker counts too
             monitor.stop()
             _write_results(environment, monitor, state=state, final=True)
 
@@ -197,7 +198,11 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     monitor = _state.get("monitor")
     if monitor is None or isinstance(environment.runner, WorkerRunner):
         return
-    if monitor.running:  # stopped before the stages ended: Ctrl-C, SIGTERM
+    if monitor.running and environment.runner is not None:
+        # Stopped before the stages ended (Ctrl-C, SIGTERM): stop the charge points first,
+        # so the workers' final stats arrive; test_stop then writes the results.
+        environment.runner.stop()
+    if monitor.running:  # the runner could not stop cleanly: write what we have
         monitor.stop()
         _write_results(environment, monitor, state="interrupted", final=True)
     summary = _state.get("summary")

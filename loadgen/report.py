@@ -76,8 +76,12 @@ def build_summary(
     """The summary.json document (contract in ARCHITECTURE.md)."""
     by_key = {(e.method, e.name): e for e in entries}
     connect = by_key.get(("WS", "connect"))
-    attempted = connect.count if connect else 0
-    failed = connect.failed if connect else 0
+    if "attempted" in totals:
+        # The charge points' own counters: sent every second, fresher than Locust's stats.
+        attempted, failed = totals["attempted"], totals.get("failed", 0)
+    else:
+        attempted = connect.count if connect else 0
+        failed = connect.failed if connect else 0
     by_category = dict.fromkeys(CATEGORIES, 0)
     for _method, _name, text, occurrences in failures:
         category = category_of(text)
@@ -307,8 +311,9 @@ def rebuild(folder: str | Path) -> dict[str, Any]:
         "reconnects": previous.get("connections", {}).get("reconnects", 0),
         "booted": previous.get("connections", {}).get("booted", 0),
         "lost": previous.get("connections", {}).get("lost", 0),
-        "attempted": last.get("attempted", 0),
     }
+    if "attempted" in last:
+        totals.update(attempted=last["attempted"], failed=last.get("failed", 0))
     workers = {
         k: {"max_rss_kb": v * 1024} for k, v in previous.get("worker_peak_rss_mb", {}).items()
     }

@@ -129,6 +129,7 @@ class Monitor:
     peak_connected: int = 0
     #: workers that went missing mid-run -> charge points they held when last heard of
     lost_workers: dict[str, int] = field(default_factory=dict)
+    heard: dict[str, float] = field(default_factory=dict)  # worker -> monotonic() of last sample
     started: float | None = None  # perf_counter() at test start
     on_sample: list[Any] = field(default_factory=list)  # callables run after each sample
     progress_every_s: float = 5.0
@@ -168,6 +169,20 @@ class Monitor:
 
     def on_worker_sample(self, environment: Environment, msg: Any, **_: Any) -> None:
         self.workers[msg.node_id] = msg.data
+        self.heard[msg.node_id] = time.monotonic()
+
+    def await_fresh_samples(self, timeout_s: float = 3.0) -> None:
+        """Wait (bounded) until every live worker has sent a sample from after this call."""
+        if not isinstance(self.environment.runner, MasterRunner):
+            return
+        asked = time.monotonic()
+        deadline = asked + timeout_s
+        while time.monotonic() < deadline and any(
+            self.heard.get(node, 0) < asked
+            for node in self.workers
+            if node not in self.lost_workers
+        ):
+            gevent.sleep(0.05)
 
     @property
     def running(self) -> bool:
@@ -333,6 +348,7 @@ def install_master(environment: Environment, config: Config, results: Path) -> M
         def worker_report(client_id: str, data: dict[str, Any]) -> None:
             if MESSAGE in data:
                 monitor.workers[client_id] = data[MESSAGE]
+                monitor.heard[client_id] = time.monotonic()
 
         environment.events.worker_report.add_listener(worker_report)
     return monitor

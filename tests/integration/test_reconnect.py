@@ -1,0 +1,109 @@
+"""A gateway restart under load: every charge point comes back, spread out, and is counted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SCALE = float(os.environ.get("LOADGEN_TEST_SCALE", "1"))
+CHARGERS = 2000
+
+CONFIG = f"""
+charge_points:
+  heartbeat_interval_s: 30
+stages:
+  - {{users: {CHARGERS}, spawn_rate: 500, duration: 50s}}
+thresholds: {{min_success_rate: null, max_connect_p95_ms: null}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def poll(predicate, what: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s * SCALE
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_gateway_restart_reconnects_everyone_without_a_herd(
+    gateway_factory, tmp_path: Path
+) -> None:
+    """After a gateway restart all 2,000 reconnect, under a quarter of them in any one second."""
+    first = gateway_factory()
+    port = first.port
+    config = tmp_path / "restart.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    results = tmp_path / "results"
+    master_port = free_port()
+    locust = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(ROOT / "locustfile.py"),
+            "--headless",
+            "--only-summary",
+            "--processes",
+            "2",
+            "--host",
+            f"ws://127.0.0.1:{port}/ocpp",
+            "--loadgen-config",
+            str(config),
+            "--loadgen-results",
+            str(results),
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(master_port),
+            "--master-port",
+            str(master_port),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        poll(lambda: first.status()["booted"] == CHARGERS, "all charge points booted", 60)
+        first.stop(signal.SIGKILL)  # the gateway vanishes with every connection
+        second = gateway_factory(port=port)
+        seen: list[tuple[float, int]] = []
+
+        def all_back() -> bool:
+            seen.append((time.monotonic(), second.status()["connected"]))
+            return seen[-1][1] == CHARGERS
+
+        poll(all_back, "every charge point reconnected", 60)
+        busiest = max(
+            max(n for t, n in seen if start <= t < start + 1.0) - (n0 if i else 0)
+            for i, (start, n0) in enumerate(seen)
+        )
+        assert busiest < CHARGERS / 4, f"{busiest} connects within one second"
+        locust.send_signal(signal.SIGINT)  # stop early: results are still written
+        locust.wait(timeout=60 * SCALE)
+    finally:
+        if locust.poll() is None:
+            locust.kill()
+            locust.wait()
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["connections"]["reconnects"] >= CHARGERS
+    assert summary["connections"]["established"] >= 2 * CHARGERS
