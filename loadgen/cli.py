@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--headless", action="store_true", help="no web UI (the default)")
     run.add_argument("--web-host", default="127.0.0.1", help="web UI address (default loopback)")
     run.add_argument("--web-port", type=_positive_int, default=8089, help="web UI port")
+    run.add_argument(
+        "--web-login",
+        action="store_true",
+        help="protect the web UI with a login (LOADGEN_WEB_USER, LOADGEN_WEB_PASSWORD)",
+    )
     run.add_argument("--results", help="results folder (default results/<UTC time>-<name>)")
     run.add_argument("--users", type=_positive_int, help="one stage of N charge points")
     run.add_argument("--run-time", type=_duration, help="stop after this long, e.g. 90s or 5m")
@@ -120,6 +125,17 @@ def plan(args: argparse.Namespace) -> tuple[Config, int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.web_login and not os.environ.get("LOADGEN_WEB_PASSWORD"):
+        raise UsageError(
+            "--web-login: set the password in the LOADGEN_WEB_PASSWORD environment variable "
+            "(and the user name in LOADGEN_WEB_USER, default admin); it is never logged."
+        )
+    if args.web_host not in ("127.0.0.1", "localhost", "::1") and not args.web_login:
+        print(
+            f"loadgen: warning: the web UI on {args.web_host} can start load from other hosts; "
+            "add --web-login to require a password.",
+            file=sys.stderr,
+        )
     # A background job starts with SIGINT ignored, and children would inherit that: make
     # Ctrl-C / SIGINT mean "stop" here and in everything this run starts.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -263,6 +279,8 @@ def run_locust(
         cmd += ["--loadgen-run-time", str(args.run_time)]
     if args.ui:
         cmd += ["--web-host", args.web_host, "--web-port", str(args.web_port)]
+        if args.web_login:
+            cmd += ["--web-login"]
         print(f"loadgen: web UI on http://{args.web_host}:{args.web_port}/", flush=True)
     else:
         cmd += ["--headless", "--only-summary"]

@@ -18,6 +18,8 @@ from locust.env import Environment
 from loadgen.telemetry import Monitor
 
 OVERVIEW = "charge-points"
+#: with Locust's --web-login, the one account's credentials come from these variables
+USER_ENV, PASSWORD_ENV = "LOADGEN_WEB_USER", "LOADGEN_WEB_PASSWORD"
 WORKERS = "charge-point-workers"
 
 
@@ -142,6 +144,8 @@ def install(environment: Environment, monitor: Monitor) -> None:
         {"href": "./loadgen/chart", "title": "Charge points chart: connected vs stage target"},
     ]
     app = web_ui.app
+    if web_ui.web_login:
+        _install_login(web_ui)
 
     @app.after_request
     def extend_stats(response: Any) -> Any:
@@ -180,3 +184,42 @@ def install(environment: Environment, monitor: Monitor) -> None:
         path = monitor.results / "timeline.csv"
         text = path.read_text(encoding="utf-8") if path.exists() else ""
         return Response(text, mimetype="text/csv")
+
+
+def _install_login(web_ui: Any) -> None:
+    """Locust's login page, checked against LOADGEN_WEB_USER / LOADGEN_WEB_PASSWORD.
+
+    The password is compared in constant time and never logged or echoed.
+    """
+    import hmac
+    import os
+
+    from flask import redirect, request, session, url_for
+    from flask_login import UserMixin, login_user
+
+    import secrets
+
+    username = os.environ.get(USER_ENV, "admin")
+    password = os.environ.get(PASSWORD_ENV, "")
+    web_ui.app.secret_key = secrets.token_hex(32)  # signs the session cookie, per process
+
+    class Account(UserMixin):
+        def __init__(self, name: str) -> None:
+            self.id = name
+
+    web_ui.login_manager.user_loader(lambda name: Account(name) if name == username else None)
+    web_ui.auth_args = {"username_password_callback": "/login_submit", "title": "loadgen"}
+
+    @web_ui.app.route("/login_submit", methods=["POST"])
+    def login_submit() -> Any:
+        given_user = request.form.get("username", "")
+        given_password = request.form.get("password", "")
+        if (
+            password
+            and hmac.compare_digest(given_user, username)
+            and hmac.compare_digest(given_password.encode(), password.encode())
+        ):
+            login_user(Account(username))
+            return redirect(url_for("locust.index"))
+        session["auth_error"] = "Invalid username or password"
+        return redirect(url_for("locust.login"))

@@ -184,3 +184,78 @@ def test_ramp_started_in_the_browser_reaches_the_stage_target(ui_run, browser) -
     assert summary["connections"]["established"] == 60
     assert [s["reached"] for s in summary["stages"]] == [30, 60]
     assert (results / "timeline.png").exists() and (results / "junit.xml").exists()
+
+
+@pytest.mark.timeout(120)
+def test_web_login_keeps_strangers_out_and_the_password_out_of_results(tmp_path: Path) -> None:
+    """With --web-login the UI and its routes need the password, which no result file holds."""
+    import http.cookiejar
+    import urllib.parse
+
+    secret = "s3cret-Pass-9f2c"
+    config = tmp_path / "ui.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    port = free_port()
+    results = tmp_path / "results"
+    env = {**os.environ, "LOADGEN_WEB_USER": "ops", "LOADGEN_WEB_PASSWORD": secret}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgen",
+            "run",
+            str(config),
+            "--ui",
+            "--web-login",
+            "--web-port",
+            str(port),
+            "--workers",
+            "1",
+            "--results",
+            str(results),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        page = wait_for(lambda: opener.open(url + "/loadgen/state", timeout=2), "web UI")
+        assert "/login" in page.geturl()  # sent to the login page, no data
+
+        def login(password: str) -> str:
+            form = urllib.parse.urlencode({"username": "ops", "password": password}).encode()
+            return opener.open(url + "/login_submit", data=form, timeout=5).geturl()
+
+        assert "/login" in login("wrong-password")
+        assert "/login" not in login(secret)
+        state = json.loads(opener.open(url + "/loadgen/state", timeout=5).read())
+        assert state["config"] == "ui"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60 * SCALE)
+    assert secret not in out
+    for path in results.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
+@pytest.mark.timeout(30)
+def test_web_login_without_a_password_exits_2() -> None:
+    """--web-login with no LOADGEN_WEB_PASSWORD is refused with the variable to set."""
+    env = {k: v for k, v in os.environ.items() if k != "LOADGEN_WEB_PASSWORD"}
+    done = subprocess.run(
+        [sys.executable, "-m", "loadgen", "run", "configs/quickstart.yaml", "--ui", "--web-login"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30 * SCALE,
+    )
+    assert done.returncode == 2
+    assert "LOADGEN_WEB_PASSWORD" in done.stderr and "Traceback" not in done.stderr
