@@ -193,11 +193,10 @@ def _install_login(web_ui: Any) -> None:
     """
     import hmac
     import os
+    import secrets
 
     from flask import redirect, request, session, url_for
     from flask_login import UserMixin, login_user
-
-    import secrets
 
     username = os.environ.get(USER_ENV, "admin")
     password = os.environ.get(PASSWORD_ENV, "")
