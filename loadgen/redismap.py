@@ -18,6 +18,9 @@ URL_HINT = (
     "(rediss:// for TLS, unix:///path/to/redis.sock for a socket)"
 )
 MASK = "***"
+#: The gateway reads its Redis URL from here when not given ``--redis-url``: a URL with a
+#: password is passed this way (to ``loadgen gateway`` and its workers), never in argv.
+GATEWAY_URL_ENV = "LOADGEN_GATEWAY_REDIS_URL"
 
 
 def mapping_key(template: str, charge_point_id: str) -> str:

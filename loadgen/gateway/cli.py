@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from loadgen.gateway import redisconf
 from loadgen.gateway.answers import AnswerConfig
 from loadgen.gateway.server import ServerOptions, serve_until_stopped
 from loadgen.gateway.system import bind_error_message, raise_open_files_limit, ready_line
@@ -100,6 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="INFO",
         help="log level on stderr (default: %(default)s)",
     )
+    redisconf.add_arguments(parser)
     # Internal: set by the multi-process parent on the workers it starts.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
 
@@ -118,6 +120,11 @@ def _configure_logging(level: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the gateway until SIGINT/SIGTERM; the process exit status."""
     _configure_logging(args.log_level)
+    try:
+        redis = redisconf.settings_from_args(args)
+    except redisconf.RedisConfigError as exc:
+        print(f"loadgen gateway: {exc}", file=sys.stderr, flush=True)
+        return 2
     raise_open_files_limit()
     if args.processes > 1 and not args.worker:
         from loadgen.gateway.supervisor import run_parent
@@ -135,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
             boot_retry_interval_s=args.boot_retry_interval_s,
         ),
         stop_on_stdin_eof=args.worker,
+        redis=redis,
     )
 
     listening = False

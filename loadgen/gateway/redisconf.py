@@ -21,12 +21,19 @@ from urllib.parse import quote
 
 import yaml
 
-from loadgen.redismap import DEFAULT_KEY, URL_HINT, key_problem, mask_url, url_problem
+from loadgen.redismap import (
+    DEFAULT_KEY,
+    GATEWAY_URL_ENV,
+    URL_HINT,
+    key_problem,
+    mask_url,
+    url_problem,
+)
 
 #: What to do with a charger whose mapping could not be stored.
 ON_ERROR = ("serve", "refuse")
 #: The URL may come from the environment instead of the command line (kept out of ``ps``).
-URL_ENV = "LOADGEN_GATEWAY_REDIS_URL"
+URL_ENV = GATEWAY_URL_ENV
 _GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 

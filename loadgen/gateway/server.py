@@ -19,7 +19,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -30,6 +30,10 @@ from websockets.typing import Subprotocol
 
 from loadgen.gateway.answers import SUBPROTOCOLS, AnswerConfig, Answers, Handler, format_error_code
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError, parse
+
+if TYPE_CHECKING:  # redis is imported only when --redis-url turns the registry on
+    from loadgen.gateway.redisconf import RedisSettings
+    from loadgen.gateway.redisstore import RedisMappings
 
 log = logging.getLogger("loadgen.gateway")
 
@@ -58,6 +62,8 @@ class ServerOptions:
     answers: AnswerConfig = field(default_factory=AnswerConfig)
     #: Stop when standard input reaches end of file (a worker whose parent went away).
     stop_on_stdin_eof: bool = False
+    #: Keep charge point -> instance mappings in Redis too (None: in memory only).
+    redis: RedisSettings | None = None
 
 
 def charge_point_id(path: str) -> str:
@@ -84,8 +90,10 @@ class _Charger:
 class Gateway:
     """The state of one gateway process: registry of chargers, counters, answers."""
 
-    def __init__(self, answers: Answers) -> None:
+    def __init__(self, answers: Answers, mappings: RedisMappings | None = None) -> None:
         self.answers = answers
+        #: the Redis registry, or None: then no connection, frame or Heartbeat touches Redis
+        self.mappings = mappings
         #: charge point id -> its live connection in this process
         self.registry: dict[str, _Charger] = {}
         #: action -> CALLs answered, plus "unknown", "invalid", "CALLRESULT", "CALLERROR"
@@ -142,6 +150,9 @@ class Gateway:
         registry = self.registry
         previous = registry.get(charger_id)
         registry[charger_id] = charger
+        mappings = self.mappings
+        if mappings is not None:
+            mappings.connected(charger)  # a background task: frames are answered meanwhile
         if previous is not None:
             self._replace(previous)
         table = self.answers.tables[version]
@@ -157,6 +168,8 @@ class Gateway:
         finally:
             if registry.get(charger_id) is charger:
                 del registry[charger_id]
+                if mappings is not None:  # a replaced connection leaves the mapping alone
+                    mappings.disconnected(charger)
 
     def _replace(self, previous: _Charger) -> None:
         log.debug("charge point %s reconnected: closing its older connection", previous.id)
@@ -199,6 +212,8 @@ class Gateway:
             return CallError(frame.unique_id, "InternalError", "the gateway failed").to_json()
         if action == "BootNotification":
             charger.booted = payload["status"] == "Accepted"
+        elif self.mappings is not None and action == "Heartbeat":
+            self.mappings.refresh(charger)
         return CallResult(frame.unique_id, payload).to_json()
 
     # -- status -------------------------------------------------------------------------
@@ -210,20 +225,24 @@ class Gateway:
         "messages": {action: n}}``: ``booted`` counts connected chargers whose last
         BootNotification was Accepted; ``messages`` counts CALLs answered per action,
         plus ``unknown`` (NotImplemented), ``invalid`` (malformed frames), ``CALLRESULT``
-        and ``CALLERROR`` (received from chargers, ignored).
+        and ``CALLERROR`` (received from chargers, ignored). With ``--redis-url``,
+        ``"redis"`` holds the registry's counters (:meth:`RedisMappings.status`).
         """
         by_version = dict.fromkeys(SUBPROTOCOLS.values(), 0)
         booted = 0
         for charger in self.registry.values():
             by_version[charger.version] += 1
             booted += charger.booted
-        return {
+        status: dict[str, Any] = {
             "pid": os.getpid(),
             "connected": len(self.registry),
             "booted": booted,
             "by_version": by_version,
             "messages": dict(self.messages),
         }
+        if self.mappings is not None:
+            status["redis"] = self.mappings.status()
+        return status
 
 
 def start(gateway: Gateway, options: ServerOptions) -> serve:
@@ -275,7 +294,13 @@ async def serve_until_stopped(options: ServerOptions, on_ready: Callable[[int], 
             installed.append(sig)
     if options.stop_on_stdin_eof:
         _watch_stdin(loop, request_stop)
-    gateway = Gateway(Answers(options.answers))
+    mappings = None
+    if options.redis is not None:
+        from loadgen.gateway.redisstore import RedisMappings
+
+        mappings = RedisMappings(options.redis)
+        await mappings.start()
+    gateway = Gateway(Answers(options.answers), mappings)
     try:
         server = await start(gateway, options)
         try:
@@ -289,6 +314,8 @@ async def serve_until_stopped(options: ServerOptions, on_ready: Callable[[int], 
             except TimeoutError:
                 log.warning("some connections did not close in time")
     finally:
+        if mappings is not None:  # the last deletes, bounded in time
+            await mappings.close(CLOSE_TIMEOUT_S)
         for sig in installed:
             loop.remove_signal_handler(sig)
         if options.stop_on_stdin_eof:

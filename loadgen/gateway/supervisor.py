@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from types import FrameType
 
+from loadgen.gateway import redisconf
 from loadgen.gateway.server import CLOSE_TIMEOUT_S
 from loadgen.gateway.system import READY_PREFIX, bind_error_message, ready_line, reserve_port
 
@@ -85,13 +86,17 @@ def _worker_argv(args: argparse.Namespace, port: int) -> list[str]:
         str(args.ping_interval_s),
         "--log-level",
         args.log_level,
+        *redisconf.worker_argv(args),
         "--worker",
     ]
 
 
 def _start_worker(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes]:
     worker = subprocess.Popen(
-        _worker_argv(args, port), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        _worker_argv(args, port),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=redisconf.worker_env(args),  # the Redis URL (and password) stays out of argv
     )
     log.debug("started worker pid %d", worker.pid)
     return worker

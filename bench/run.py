@@ -1,0 +1,186 @@
+"""``make bench``: CPU and memory per charge point, naive Locust script versus loadgen.
+
+Starts one reference gateway (port 0), then runs the same fleet twice against it, each
+time as a Locust master with one worker process (``--processes 1``): first
+``bench/naive_locustfile.py``, then loadgen's own locustfile. For each it samples the
+worker process and the gateway's counters until every charge point has connected,
+booted and sent its first Heartbeat, and reports:
+
+* CPU ms per booted charge point: worker CPU time (``/proc/<pid>/stat``) from just
+  before the first connection until the last first Heartbeat, divided by the chargers;
+* KB per held connection: worker RSS at that plateau minus RSS before the first
+  connection, divided by the connections;
+* connections per second: chargers / (last connection - first connection).
+
+Both runs use the same count, spawn rate and heartbeat interval (longer than the ramp,
+so every charger sends exactly one Heartbeat inside the window).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, Gateway, Sample, children, machine, sample, stop
+
+POLL_S = 0.05
+
+
+def locust_cmd(variant: str, url: str, n: int, rate: float, heartbeat_s: int, work: Path):
+    """The Locust command line of one variant, and its environment additions."""
+    limit_s = math.ceil(n / rate) + heartbeat_s + 120
+    common = ["--headless", "--processes", "1", "--host", url, "--loglevel", "WARNING"]
+    if variant == "naive":
+        file = str(ROOT / "bench" / "naive_locustfile.py")
+        return [
+            *("-f", file, *common, "-u", str(n), "-r", str(rate)),
+            *("-t", f"{limit_s}s", "--only-summary"),
+        ], {"BENCH_HEARTBEAT_S": str(heartbeat_s)}
+    config = work / "bench-loadgen.yaml"
+    config.write_text(
+        "target: embedded\n"
+        'ocpp_version: "1.6"\n'
+        "charge_points: {id_prefix: BENCH-}\n"
+        f"stages: [{{users: {n}, spawn_rate: {rate}, duration: {limit_s}s}}]\n"
+    )
+    file = str(ROOT / "loadgen" / "locustfile.py")
+    return [
+        *("-f", file, *common, "--loadgen-config", str(config)),
+        *("--loadgen-results", str(work / "loadgen-results"), "--only-summary"),
+    ], {}
+
+
+def measure(
+    variant: str, gateway: Gateway, n: int, rate: float, heartbeat_s: int, work: Path
+) -> dict[str, Any]:
+    """Run one variant until every charger sent its first Heartbeat; its figures."""
+
+    args, env = locust_cmd(variant, gateway.url, n, rate, heartbeat_s, work)
+    before = gateway.status()
+    beats0 = before["messages"].get("Heartbeat", 0)
+    log = open(work / f"{variant}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "locust", *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
+    deadline = time.monotonic() + math.ceil(n / rate) + heartbeat_s + 90
+    worker: int | None = None
+    base: Sample | None = None
+    first_connect = all_connected = all_booted = None
+    end: Sample | None = None
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(POLL_S)
+            if worker is None:
+                forks = children(proc.pid)
+                worker = forks[0] if forks else None
+                continue
+            now = sample(worker)
+            status = gateway.status()
+            if now is None:
+                break
+            connected = status["connected"]
+            if first_connect is None:
+                if connected == 0:
+                    base = now
+                    continue
+                first_connect = now.at
+            if all_connected is None and connected >= n:
+                all_connected = time.monotonic()
+            if all_booted is None and status["booted"] >= n:
+                all_booted = time.monotonic()
+            beats = status["messages"].get("Heartbeat", 0) - beats0
+            if all_booted is not None and beats >= n:
+                end = sample(worker)
+                break
+    finally:
+        stop(proc)
+        log.close()
+    if base is None or end is None or first_connect is None or all_connected is None:
+        raise SystemExit(f"bench: {variant} did not reach {n} heartbeats; see {log.name}")
+    wait_disconnected(gateway)
+    return {
+        "variant": variant,
+        "chargers": n,
+        "cpu_ms_per_charger": (end.cpu_s - base.cpu_s) * 1000 / n,
+        "sys_ms_per_charger": (end.sys_s - base.sys_s) * 1000 / n,
+        "kb_per_connection": (end.rss_kb - base.rss_kb) / n,
+        "connections_per_s": n / max(all_connected - first_connect, 1e-3),
+        "worker_rss_mb": end.rss_kb / 1024,
+        "ramp_s": all_connected - first_connect,
+    }
+
+
+def wait_disconnected(gateway: Gateway, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while gateway.status()["connected"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--chargers", type=int, default=3000)
+    parser.add_argument("--spawn-rate", type=float, default=300)
+    parser.add_argument("--only", choices=("naive", "loadgen"), help="run one variant")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    n, rate = args.chargers, args.spawn_rate
+    heartbeat_s = math.ceil(n / rate) + 10
+    variants = [args.only] if args.only else ["naive", "loadgen"]
+    with tempfile.TemporaryDirectory(prefix="loadgen-bench-") as tmp:
+        work = Path(tmp)
+        gateway = Gateway(work / "gateway.log", "--heartbeat-interval-s", str(heartbeat_s))
+        try:
+            results = [measure(v, gateway, n, rate, heartbeat_s, work) for v in variants]
+        finally:
+            gateway.close()
+    print(report(results, n, rate, heartbeat_s))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine(), "runs": results}, indent=2))
+    if len(results) == 2:
+        naive, ours = results
+        cpu_ok = naive["cpu_ms_per_charger"] >= 4 * ours["cpu_ms_per_charger"]
+        mem_ok = naive["kb_per_connection"] >= 1.5 * ours["kb_per_connection"]
+        return 0 if cpu_ok and mem_ok else 1
+    return 0
+
+
+def report(results: list[dict[str, Any]], n: int, rate: float, heartbeat_s: int) -> str:
+    info = machine()
+    lines = [
+        f"bench: {n:,} charge points at {rate:g}/s, heartbeat every {heartbeat_s}s, one "
+        f"worker process; {info['nproc']} cores, {info['memory_gib']} GiB, Linux "
+        f"{info['kernel']}, Python {info['python']}",
+        f"{'':10}{'CPU ms/charger':>16}{'(kernel)':>10}{'KB/connection':>16}{'conn/s':>10}"
+        f"{'worker RSS MB':>15}",
+    ]
+    for r in results:
+        lines.append(
+            f"{r['variant']:10}{r['cpu_ms_per_charger']:16.3f}{r['sys_ms_per_charger']:10.3f}"
+            f"{r['kb_per_connection']:16.1f}"
+            f"{r['connections_per_s']:10.0f}{r['worker_rss_mb']:15.0f}"
+        )
+    if len(results) == 2:
+        naive, ours = results
+        lines.append(
+            f"{'ratio':10}{naive['cpu_ms_per_charger'] / ours['cpu_ms_per_charger']:15.1f}x{'':10}"
+            f"{naive['kb_per_connection'] / ours['kb_per_connection']:15.1f}x"
+            f"{ours['connections_per_s'] / naive['connections_per_s']:9.1f}x"
+            "   (naive / loadgen; conn/s loadgen / naive)"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
