@@ -220,9 +220,20 @@ def start_gateway(results: Path, processes: int, config: Config) -> tuple[subpro
         "--processes",
         str(processes),
     ]
+    env = None
+    if config.redis is not None:  # the gateway writes the mappings that the probe reads
+        from loadgen.redismap import GATEWAY_URL_ENV, mask_url
+
+        cmd += ["--redis-key", config.redis.key]
+        if mask_url(config.redis.url) != config.redis.url:  # a password: not in argv or ps
+            env = {**os.environ, GATEWAY_URL_ENV: config.redis.url}
+        else:
+            cmd += ["--redis-url", config.redis.url]
     # Its own session: a Ctrl-C in the terminal reaches only us, and we stop the gateway
     # after Locust, so charge points are not cut off before the results are written.
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+    )
     log.close()
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:

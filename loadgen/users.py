@@ -19,7 +19,7 @@ from locust import User, task
 from locust.env import Environment
 
 from loadgen import config as config_mod
-from loadgen import locust_fixes
+from loadgen import locust_fixes, redisprobe
 from loadgen.chargepoint import ChargePoint, Counters
 from loadgen.config import Config
 from loadgen.ocpp import dialect_for
@@ -148,6 +148,9 @@ class ChargePointUser(User):
             self._fire,
             COUNTERS,
         )
+        probe = redisprobe.for_environment(environment, cfg.redis)
+        if probe is not None:  # a sampled charger is checked after its first Accepted boot
+            probe.watch(self.charge_point)
 
     def _fire(
         self,
