@@ -168,3 +168,15 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
 def gateway(gateway_factory: Callable[..., GatewayProcess]) -> GatewayProcess:
     """One gateway with default flags on 127.0.0.1 and a free port."""
     return gateway_factory()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Any]:
+    """A real redis-server (with a password) on a free loopback port, ended by its PID.
+
+    See tests/integration/redis_server.py (``RedisServer``: ``url``, ``client()``, ``kill()``).
+    """
+    from tests.integration.redis_server import running_redis
+
+    with running_redis(tmp_path / "redis") as server:
+        yield server
