@@ -1,8 +1,10 @@
 """A simulated charge point's life: connect, boot, status, heartbeat, sessions, reconnect.
 
-One :class:`ChargePoint` runs in one greenlet for as long as its Locust user lives. Per
-connection it adds a reader greenlet that matches answers to pending calls and answers
-the server's own calls at any time. It talks to the network only through a
+One :class:`ChargePoint` runs in one greenlet for as long as its Locust user lives, and
+that greenlet is also the connection's only reader: waiting for an answer or for the next
+heartbeat is a read with a deadline, during which it answers the server's own calls. No
+reader greenlet, no per-call ``AsyncResult`` (only calls made by a charging session's
+greenlet get one). It talks to the network only through a
 ``connect()`` callable returning an object with ``send(text)``, ``recv()`` and
 ``close()`` (see :class:`loadgen.transport.Connection`), and reports every exchange
 through a ``report`` callable, so it can run against a real gateway or a scripted peer.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -21,12 +23,15 @@ import gevent
 from gevent.event import AsyncResult, Event
 
 from loadgen.config import ChargePoints
+from loadgen.drivers import DRIVERS
 from loadgen.failures import Failure
 from loadgen.ocpp.dialect import Dialect, Payload, StationState
-from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError, counter_ids, parse
+from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError, parse
 
 #: Heartbeat interval used when the server answers Accepted with interval 0.
 DEFAULT_HEARTBEAT_S = 60.0
+#: Shared by charge points given no ``rng`` (a ``Random`` holds ~2.5 KB of state).
+_RNG = random.Random()
 
 
 class ConnectionLike(Protocol):
@@ -74,11 +79,23 @@ class Counters:
         }
 
 
-@dataclass(slots=True)
 class _Pending:
-    action: str
-    started: float  # perf_counter() when the CALL was sent
-    result: AsyncResult = field(default_factory=AsyncResult)
+    """A CALL waiting for its answer."""
+
+    __slots__ = ("action", "frame", "started", "waiter")
+
+    def __init__(self, action: str, started: float, waiter: AsyncResult | None) -> None:
+        self.action = action
+        self.started = started  # perf_counter() when the CALL was sent
+        #: the CallResult, CallError or Failure once it came; None while waiting
+        self.frame: CallResult | CallError | Failure | None = None
+        #: set for a call made by a session greenlet; the reader delivers through it
+        self.waiter = waiter
+
+    def deliver(self, frame: CallResult | CallError | Failure) -> None:
+        self.frame = frame
+        if self.waiter is not None:
+            self.waiter.set(frame)
 
 
 def _utcnow() -> datetime:
@@ -95,6 +112,35 @@ def backoff_s(
 
 class ChargePoint:
     """One simulated charge point; :meth:`run` lives until its greenlet is killed."""
+
+    __slots__ = (
+        "_booted_event",
+        "_clock",
+        "_conn",
+        "_connect_fn",
+        "_helpers",
+        "_last_id",
+        "_lost",
+        "_meter_wh",
+        "_now",
+        "_pending",
+        "_driver",
+        "_next_heartbeat",
+        "_running",
+        "_timer",
+        "_was_connected",
+        "_report",
+        "_rng",
+        "_sessions",
+        "_todo",
+        "_was_booted",
+        "charge_point_id",
+        "charging",
+        "counters",
+        "dialect",
+        "settings",
+        "state",
+    )
 
     def __init__(
         self,
@@ -115,117 +161,219 @@ class ChargePoint:
         self._connect_fn = connect
         self._report = report
         self.counters = counters
-        self._rng = rng or random.Random()
+        self._rng = rng or _RNG
         self._now = now
         self._clock = clock
         self.state = StationState(charge_point_id, connectors=settings.connectors)
         scenario = settings.scenario
-        total = scenario.idle + scenario.charging
         # Decided once per charge point, so a share of the fleet charges.
-        self.charging = self._rng.random() * total >= scenario.idle
+        self.charging = (
+            scenario.charging > 0
+            and self._rng.random() * (scenario.idle + scenario.charging) >= scenario.idle
+        )
         self._conn: ConnectionLike | None = None
-        self._pending: dict[str, _Pending] = {}
-        self._lost: Failure | None = None  # set by the reader when the connection is lost
-        self._closing = False  # we are closing: a read error is not a failure
-        self._wake = Event()  # the main loop has something to do
-        self._todo: list[str] = []  # actions the server triggered
-        self._helpers: list[gevent.Greenlet] = []  # reader and session greenlets
-        self._next_id = counter_ids()
+        self._pending: dict[str, _Pending] = {}  # unique id -> CALL awaiting its answer
+        self._lost: Failure | None = None  # why the current connection was lost
+        self._todo: list[str] = []  # actions the server triggered, sent by the main loop
+        self._helpers: list[gevent.Greenlet] | None = None  # session greenlets
+        self._driver: Any = None  # the greenlet serving now, the only one that reads
+        self._running = False  # between start() and stop()
+        self._was_connected = False  # a later connection counts as a reconnect
+        self._timer: Any = None  # the heartbeat timer while parked
+        self._next_heartbeat = 0.0  # clock() time of the next Heartbeat
+        self._last_id = 0  # unique ids of our CALLs are 1, 2, 3, ... per charge point
         self._meter_wh = 0
         self._sessions = 0
-        self.booted = Event()  # set after each Accepted boot, for tests and probes
+        self._booted_event: Event | None = None
+        self._was_booted = False  # an Accepted boot happened (booted may not exist yet)
+
+    @property
+    def booted(self) -> Event:
+        """Set after each Accepted boot, for tests and probes (made on first use)."""
+        if self._booted_event is None:
+            self._booted_event = Event()
+            if self._was_booted:
+                self._booted_event.set()
+        return self._booted_event
 
     # -- life ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Connect, boot and serve; on any loss back off with full jitter and reconnect."""
-        rc = self.settings.reconnect
-        attempt = 0
-        was_connected = False
+        """Connect, boot and serve; on any loss back off with full jitter and reconnect.
+
+        Blocks until its greenlet is killed (then closes the connection). The work runs
+        in :meth:`start`'s greenlets; :meth:`start` and :meth:`stop` alone do the same
+        without holding a greenlet for the whole life.
+        """
+        self.start()
         try:
             while True:
-                conn = self._open(reconnect=was_connected)
-                if conn is None:
-                    gevent.sleep(backoff_s(attempt, rc.initial_s, rc.max_s, rc.factor, self._rng))
-                    attempt += 1
-                    continue
-                was_connected = True
+                gevent.sleep(3600)
+        finally:
+            self.stop()
+
+    def start(self) -> None:
+        """Begin the charge point's life in the background.
+
+        A greenlet runs only while there is work: connecting, booting, a call, a frame
+        to answer. In between, on a connection that can ``park(callback)``, the charge
+        point waits with no greenlet at all: a read watcher on its socket and a timer
+        for the next heartbeat wake it up.
+        """
+        self._running = True
+        DRIVERS.submit(self._begin)
+
+    def stop(self) -> None:
+        """End the life: stop its greenlets and close the connection. Never blocks."""
+        self._running = False
+        self._unpark()
+        driver, self._driver = self._driver, None
+        if driver is not None and driver is not gevent.getcurrent():
+            driver.kill(block=False)
+        self._drop()
+
+    def _begin(self) -> None:
+        self._life(False)
+
+    def _resume(self) -> None:
+        self._life(True)
+
+    def _life(self, resume: bool) -> None:
+        """Connect (with backoff), boot and serve until parked; reconnect after a loss."""
+        if not self._running or self._driver is not None:
+            return
+        self._driver = gevent.getcurrent()
+        rc = self.settings.reconnect
+        attempt = 0
+        try:
+            while self._running:
+                if self._conn is None:
+                    if self._open(reconnect=self._was_connected) is None:
+                        gevent.sleep(
+                            backoff_s(attempt, rc.initial_s, rc.max_s, rc.factor, self._rng)
+                        )
+                        attempt += 1
+                        continue
+                    self._was_connected = True
+                    resume = False
                 try:
-                    self._serve(conn)
+                    if not resume:
+                        self._serve_start()
+                    if self._serve():
+                        return  # parked: a watcher or the heartbeat timer resumes us
                 except Failure as lost:
+                    if not self._running:
+                        return
                     self.counters.lost += 1
                     self._report("WS", "disconnect", 0, 0, lost)
-                finally:
                     self._drop()
-                attempt = 0
-                gevent.sleep(backoff_s(attempt, rc.initial_s, rc.max_s, rc.factor, self._rng))
-                attempt = 1
-        finally:
+                    gevent.sleep(backoff_s(0, rc.initial_s, rc.max_s, rc.factor, self._rng))
+                    attempt = 1
+                resume = False
+        except BaseException:
             self._drop()
+            raise
+        finally:
+            if self._driver is gevent.getcurrent():
+                self._driver = None
 
     def _open(self, *, reconnect: bool) -> ConnectionLike | None:
-        self.counters.attempted += 1
+        counters = self.counters
+        counters.attempted += 1
         started = time.perf_counter()
         try:
             conn = self._connect_fn()
         except Failure as failure:
-            self.counters.failed += 1
+            counters.failed += 1
             self._report("WS", "connect", (time.perf_counter() - started) * 1000, 0, failure)
             return None
         self._report("WS", "connect", (time.perf_counter() - started) * 1000, 0, None)
-        counters = self.counters
         counters.established += 1
         counters.connected += 1
-        counters.peak_connected = max(counters.peak_connected, counters.connected)
+        if counters.connected > counters.peak_connected:
+            counters.peak_connected = counters.connected
         if reconnect:
             counters.reconnects += 1
+        if not self._running:  # stopped while connecting
+            conn.close()
+            counters.connected -= 1
+            return None
         self._conn = conn
         self._lost = None
-        self._closing = False
-        self._pending = {}
-        self._todo = []
-        self._wake.clear()
-        self._helpers = [gevent.spawn(self._read_loop, conn)]
         return conn
 
     def _drop(self) -> None:
-        """Close the current connection and stop its helper greenlets."""
+        """Close the current connection and stop its session greenlets."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        self._closing = True
+        self._unpark()
         self.counters.connected -= 1
-        current = gevent.getcurrent()
-        helpers, self._helpers = self._helpers, []
-        gevent.killall([g for g in helpers if g is not current], block=False)
+        helpers, self._helpers = self._helpers, None
+        if helpers:
+            current = gevent.getcurrent()
+            gevent.killall([g for g in helpers if g is not current], block=False)
         conn.close()
-        lost = self._lost or Failure("closed_by_server", "connection closed")
-        for pending in self._pending.values():
-            pending.result.set(lost)
-        self._pending = {}
+        self._lose(self._lost or Failure("closed_by_server", "connection closed"))
+        self._todo = []
 
-    def _serve(self, conn: ConnectionLike) -> None:
-        """Boot, report connectors, then heartbeat and follow the server until a loss."""
+    def _serve_start(self) -> None:
+        """Boot, report the connectors, start the charging session greenlet if any."""
         self._boot()
-        for connector_id in range(1, self.state.connectors + 1):
-            self._call(*self.dialect.status_notification(connector_id, "Available", self._now()))
+        state, dialect = self.state, self.dialect
+        for connector_id in range(1, state.connectors + 1):
+            self._call(*dialect.status_notification(connector_id, "Available", self._now()))
         if self.charging:
-            self._helpers.append(gevent.spawn(self._charging_loop, 1))
-        next_heartbeat = self._clock() + self.state.heartbeat_interval_s
+            self._spawn(self._charging_loop, 1)
+        self._next_heartbeat = self._clock() + state.heartbeat_interval_s
+
+    def _serve(self) -> bool:
+        """Heartbeat and follow the server until parked (True) or a loss (raises)."""
+        state, dialect = self.state, self.dialect
         while True:
-            self._wake.wait(max(0.0, next_heartbeat - self._clock()))
-            self._wake.clear()
-            if self._lost is not None:
-                raise self._lost
+            # Read (and answer) whatever comes until the next heartbeat or some work.
+            while not self._todo and not state.start_requests:
+                if self._park():
+                    return True
+                if not self._receive(self._next_heartbeat):
+                    break
             while self._todo:
                 self._send_triggered(self._todo.pop(0))
-            while self.state.start_requests:
-                connector_id = self.state.start_requests.pop(0)
-                if connector_id not in self.state.transactions:
-                    self._helpers.append(gevent.spawn(self._charge, connector_id))
-            if self._clock() >= next_heartbeat:
-                self._call(*self.dialect.heartbeat())
-                next_heartbeat = self._clock() + self.state.heartbeat_interval_s
+            while state.start_requests:
+                connector_id = state.start_requests.pop(0)
+                if connector_id not in state.transactions:
+                    self._spawn(self._charge, connector_id)
+            if self._clock() >= self._next_heartbeat:
+                self._call(*dialect.heartbeat())
+                self._next_heartbeat = self._clock() + state.heartbeat_interval_s
+
+    # -- parking: waiting with no greenlet ----------------------------------------------
+
+    def _park(self) -> bool:
+        """Wait for the socket or the heartbeat without a greenlet; False if not possible."""
+        left = self._next_heartbeat - self._clock()
+        park = getattr(self._conn, "park", None)
+        if left <= 0 or park is None or not park(self._wake):
+            return False
+        timer = self._timer = gevent.get_hub().loop.timer(left)
+        timer.start(self._wake)
+        self._driver = None
+        return True
+
+    def _wake(self) -> None:
+        """Hub callback of the read watcher or the heartbeat timer: resume serving."""
+        self._unpark()
+        if self._driver is None and self._running and self._conn is not None:
+            DRIVERS.submit(self._resume)
+
+    def _unpark(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.stop()
+            timer.close()
+        unpark = getattr(self._conn, "unpark", None)
+        if unpark is not None:
+            unpark()
 
     def _boot(self) -> None:
         """BootNotification until Accepted; on Pending/Rejected wait the interval, silent."""
@@ -247,19 +395,18 @@ class ChargePoint:
                             override or boot.interval_s or DEFAULT_HEARTBEAT_S
                         )
                         self.counters.booted += 1
-                        self.booted.set()
+                        self._was_booted = True
+                        if self._booted_event is not None:
+                            self._booted_event.set()
                         return
                     retry_s = boot.interval_s or retry_s
             self._wait(retry_s)
 
     def _wait(self, seconds: float) -> None:
-        """Sleep ``seconds`` but raise at once if the connection is lost."""
+        """Read and answer frames for ``seconds``; raises :class:`Failure` on a loss."""
         deadline = self._clock() + seconds
-        while (left := deadline - self._clock()) > 0:
-            self._wake.wait(left)
-            self._wake.clear()
-            if self._lost is not None:
-                raise self._lost
+        while self._receive(deadline):
+            pass
 
     def _send_triggered(self, action: str) -> None:
         dialect, now = self.dialect, self._now()
@@ -285,7 +432,20 @@ class ChargePoint:
             request_id = requests.pop(0) if requests else 0
             self._call(*dialect.notify_report(request_id, 0, now, self.state))
 
-    # -- charging -----------------------------------------------------------------------
+    # -- charging (session greenlets; the main greenlet keeps reading) ------------------
+
+    def _spawn(self, function: Callable[..., None], *args: Any) -> None:
+        if self._helpers is None:
+            self._helpers = []
+        self._helpers.append(gevent.spawn(self._guarded, function, *args))
+
+    @staticmethod
+    def _guarded(function: Callable[..., None], *args: Any) -> None:
+        """Run a session greenlet; a lost connection ends it quietly (the main loop says)."""
+        try:
+            function(*args)
+        except Failure:
+            pass
 
     def _charging_loop(self, connector_id: int) -> None:
         session = self.settings.session
@@ -328,24 +488,38 @@ class ChargePoint:
             self.state.stop_requests.remove(tx)
         self._call(*dialect.status_notification(connector_id, "Available", self._now()))
 
-    # -- calls and the reader -----------------------------------------------------------
+    # -- calls and reading --------------------------------------------------------------
 
     def _call(self, action: str, payload: Payload) -> dict[str, Any] | None:
         """Send a CALL and wait for its answer.
 
         Returns the CALLRESULT payload, or ``None`` after a CALLERROR or a timeout (both
-        reported by then). Raises :class:`Failure` when the connection is lost.
+        reported by then). Raises :class:`Failure` when the connection is lost. The main
+        greenlet reads the answer itself; a session greenlet waits for the main one to
+        hand it over.
         """
         conn = self._conn
         if conn is None or self._lost is not None:
             raise self._lost or Failure("closed_by_server", "connection closed")
-        unique_id = self._next_id()
-        pending = _Pending(action, time.perf_counter())
+        self._last_id += 1
+        unique_id = str(self._last_id)
+        reading = gevent.getcurrent() is self._driver
+        pending = _Pending(action, time.perf_counter(), None if reading else AsyncResult())
         self._pending[unique_id] = pending
         conn.send(Call(unique_id, action, payload).to_json())
-        try:
-            frame = pending.result.get(timeout=self.settings.call_timeout_s)
-        except gevent.Timeout:
+        timeout_s = self.settings.call_timeout_s
+        if reading:
+            deadline = self._clock() + timeout_s
+            while pending.frame is None and self._receive(deadline):
+                pass
+            frame = pending.frame
+        else:
+            assert pending.waiter is not None
+            try:
+                frame = pending.waiter.get(timeout=timeout_s)
+            except gevent.Timeout:
+                frame = None
+        if frame is None:
             if self._pending.pop(unique_id, None) is not None:
                 elapsed_ms = (time.perf_counter() - pending.started) * 1000
                 self._report("OCPP", action, elapsed_ms, 0, Failure("call_timeout"))
@@ -356,20 +530,36 @@ class ChargePoint:
             return frame.payload
         return None
 
-    def _read_loop(self, conn: ConnectionLike) -> None:
+    def _receive(self, deadline: float) -> bool:
+        """Read and handle one frame, waiting until ``deadline`` at most.
+
+        Returns False when the deadline passed first. Raises :class:`Failure` when the
+        connection is lost (after handing the loss to every waiting call).
+        """
+        conn = self._conn
+        left = deadline - self._clock()
+        if conn is None or left <= 0:
+            return False
+        timer = gevent.Timeout.start_new(left)
         try:
-            while True:
-                self._on_text(conn, conn.recv())
+            text = conn.recv()
+        except gevent.Timeout as timeout:
+            if timeout is not timer:
+                raise
+            return False
         except Failure as failure:
-            if not self._closing:
-                self._lose(failure)
+            self._lose(failure)
+            raise
+        finally:
+            timer.close()
+        self._on_text(conn, text)
+        return True
 
     def _lose(self, failure: Failure) -> None:
         self._lost = failure
-        for pending in self._pending.values():
-            pending.result.set(failure)
-        self._pending = {}
-        self._wake.set()
+        pending, self._pending = self._pending, {}
+        for call in pending.values():
+            call.deliver(failure)
 
     def _on_text(self, conn: ConnectionLike, text: str) -> None:
         try:
@@ -386,9 +576,8 @@ class ChargePoint:
                 failure = Failure("call_error", answer.frame.error_code)
             elapsed_ms = (time.perf_counter() - started) * 1000
             self._report("server", frame.action, elapsed_ms, len(text), failure)
-            if answer.then or self.state.start_requests:
+            if answer.then:
                 self._todo.extend(answer.then)
-                self._wake.set()
             return
         pending = self._pending.pop(frame.unique_id, None)
         if pending is None:
@@ -403,7 +592,7 @@ class ChargePoint:
         failure = Failure("call_error", frame.error_code) if isinstance(frame, CallError) else None
         elapsed_ms = (time.perf_counter() - pending.started) * 1000
         self._report("OCPP", pending.action, elapsed_ms, len(text), failure)
-        pending.result.set(frame)
+        pending.deliver(frame)
 
 
 def _protocol(exc: FrameError) -> Failure:

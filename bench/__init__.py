@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (naive Locust versus loadgen) and `make bench-scale`."""
