@@ -6,6 +6,7 @@ need=()
 declare -A packages=(
   [chromium]=chromium
   [chromedriver]=chromium-driver
+  [redis-server]=redis-server
 )
 for cmd in "${!packages[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || need+=("${packages[$cmd]}")
