@@ -9,7 +9,6 @@ violated; 2: bad input or the run could not start.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shutil
 import signal
@@ -24,8 +23,6 @@ from loadgen import config as config_mod
 from loadgen.config import Config, ConfigError
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-#: Connections one process (worker or gateway) is planned to hold at most.
-CONNECTIONS_PER_PROCESS = 15_000
 READY_TIMEOUT_S = 30.0
 
 
@@ -79,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", help="results folder (default results/<UTC time>-<name>)")
     run.add_argument("--users", type=_positive_int, help="one stage of N charge points")
     run.add_argument("--run-time", type=_duration, help="stop after this long, e.g. 90s or 5m")
+    doc = commands.add_parser(
+        "doctor", help="check that this host can hold a config's connections; say the fix"
+    )
+    doc.add_argument("config", help="YAML config, e.g. configs/seed-13k.yaml")
+    doc.add_argument("--target", help="ws:// or wss:// URL, or 'embedded' (overrides config)")
+    doc.add_argument("--workers", type=_workers, default="auto", help="worker processes")
+    doc.add_argument("--users", type=_positive_int, help="one stage of N charge points")
     rep = commands.add_parser("report", help="rebuild summary, junit.xml and plot of a run")
     rep.add_argument("folder", help="a results folder, e.g. results/20260101T000000Z-quickstart")
     from loadgen import gateway
@@ -95,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from loadgen import gateway
 
             return gateway.run(args)
+        if args.command == "doctor":
+            return doctor_command(args)
         if args.command == "report":
             return report_command(args.folder)
         return run(args)
@@ -106,22 +112,44 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def plan(args: argparse.Namespace) -> tuple[Config, int, int]:
-    """The effective config, worker processes and gateway processes for a run."""
+    """The effective config, worker processes and gateway processes for a run.
+
+    Workers: ``--workers N``, or ``auto``: one per core and more when the connections
+    need them (see :mod:`loadgen.doctor`). Raises :class:`UsageError` when this host
+    cannot hold the connections (open files, ephemeral ports) and says the fix; prints a
+    warning when only the listen queues are short.
+    """
+    from loadgen import doctor
+
     config = config_mod.load(args.config)
     config = config_mod.with_overrides(
         config,
         target=args.target,
-        ocpp_version=args.ocpp_version,
+        ocpp_version=getattr(args, "ocpp_version", None),
         users=args.users,
-        run_time_s=args.run_time,
+        run_time_s=getattr(args, "run_time", None),
     )
-    needed = math.ceil(config.max_users / CONNECTIONS_PER_PROCESS)
-    if args.workers == "auto":
-        workers = max(os.cpu_count() or 1, needed)
-    else:
-        workers = int(args.workers)
-    gateways = max(1, needed)
-    return config, workers, gateways
+    planned = doctor.plan_run(config, args.workers)
+    message = doctor.warning(planned)
+    if message is not None:
+        if any(not c.ok and not c.name.startswith("net.") for c in planned.checks):
+            raise UsageError(message.removeprefix("loadgen: "))
+        sys.stderr.write(message + "\n")
+    return config, planned.workers, max(1, planned.gateways)
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    """``loadgen doctor CONFIG``: 0 when the plan fits this host, 1 when not (with fixes)."""
+    from loadgen import doctor
+
+    config = config_mod.load(args.config)
+    config = config_mod.with_overrides(config, target=args.target, users=args.users)
+    limits = doctor.read_limits()
+    planned = doctor.plan_run(config, args.workers, limits)
+    print(doctor.render(planned, config, limits))
+    fits = planned.fits and not doctor.unbindable_sources(config)
+    print("fits: yes" if fits else "fits: no (apply the fixes above)")
+    return 0 if fits else 1
 
 
 def run(args: argparse.Namespace) -> int:

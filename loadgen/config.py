@@ -427,7 +427,12 @@ def _stages(raw: object) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
+#: Most source addresses a pool may expand to (each gives ~28,000 connections per target).
+MAX_SOURCE_ADDRESSES = 4096
+
+
 def _source_addresses(raw: object) -> tuple[str, ...] | None:
+    """The pool's addresses, networks expanded to their hosts, in the order given."""
     if raw is None:
         return None
     items = [raw] if isinstance(raw, str) else raw
@@ -435,7 +440,9 @@ def _source_addresses(raw: object) -> tuple[str, ...] | None:
         raise ConfigError(
             "source_addresses: expected a list of IP addresses or a CIDR like '127.0.0.0/24'."
         )
-    out = []
+    out: list[str] = []
+    seen: set[str] = set()
+    versions = set()
     for i, item in enumerate(items):
         try:
             net = ipaddress.ip_network(str(item), strict=False)
@@ -443,11 +450,23 @@ def _source_addresses(raw: object) -> tuple[str, ...] | None:
             raise ConfigError(
                 f"source_addresses[{i}]: {item!r} is not an IP address or CIDR network."
             ) from None
-        out.append(str(net))
-    raise ConfigError(
-        "source_addresses: binding a pool of source addresses is not supported yet; remove "
-        "the key to let the operating system pick."
-    )
+        if net.num_addresses + len(out) > MAX_SOURCE_ADDRESSES:
+            raise ConfigError(
+                f"source_addresses[{i}]: {item!r} makes the pool larger than "
+                f"{MAX_SOURCE_ADDRESSES} addresses. Use a smaller network, e.g. '127.0.0.0/28' "
+                "(16 addresses hold ~450,000 connections to one target)."
+            )
+        versions.add(net.version)
+        hosts = [net.network_address] if net.num_addresses == 1 else list(net.hosts())
+        for host in map(str, hosts):
+            if host not in seen:
+                seen.add(host)
+                out.append(host)
+    if len(versions) > 1:
+        raise ConfigError(
+            "source_addresses: mixes IPv4 and IPv6; give addresses of the target's family only."
+        )
+    return tuple(out)
 
 
 def _tls(raw: object) -> Tls:

@@ -1,0 +1,111 @@
+"""The lean transport against the real gateway: source pool, parking, named failures."""
+
+from __future__ import annotations
+
+import gc
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import greenlet
+import pytest
+
+from loadgen.chargepoint import ChargePoint, Counters
+from loadgen.config import ChargePoints
+from loadgen.failures import Failure
+from loadgen.ocpp import dialect_for
+from loadgen.transport import SourcePool, open_connection
+from tests.integration.conftest import GatewayProcess
+
+pytestmark = pytest.mark.integration
+DEADLINE_S = 10.0
+
+
+def wait_until(predicate: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        gevent.sleep(0.02)
+
+
+@pytest.mark.timeout(30)
+def test_sockets_bind_the_source_pool_round_robin(gateway: GatewayProcess) -> None:
+    """Each new connection binds the pool's next loopback address before connecting."""
+    pool = SourcePool(("127.0.0.2", "127.0.0.3"))
+    conns = [
+        open_connection(f"{gateway.url}/ocpp", f"SRC-{i}", "ocpp1.6", timeout_s=5, source=pool)
+        for i in range(4)
+    ]
+    try:
+        sources = [conn._sock.getsockname()[0] for conn in conns]
+        assert sources == ["127.0.0.2", "127.0.0.3", "127.0.0.2", "127.0.0.3"]
+        conns[0].send('[2,"1","Heartbeat",{}]')
+        assert conns[0].recv().startswith('[3,"1"')
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+@pytest.mark.timeout(30)
+def test_refused_and_rejected_connections_are_named(gateway: GatewayProcess) -> None:
+    """A closed port is connect_refused; a subprotocol the gateway lacks, handshake_rejected."""
+    with pytest.raises(Failure) as refused:
+        open_connection("ws://127.0.0.1:1/ocpp", "X", "ocpp1.6", timeout_s=5)
+    assert refused.value.category == "connect_refused"
+    with pytest.raises(Failure) as rejected:
+        open_connection(f"{gateway.url}/ocpp", "X", "ocpp9.9", timeout_s=5)
+    assert rejected.value.category == "handshake_rejected"
+    assert rejected.value.detail == "HTTP 400"
+
+
+@pytest.mark.timeout(60)
+def test_idle_charge_points_hold_no_greenlet_and_still_heartbeat(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    """Started charge points boot, park with no greenlet, and wake up for every heartbeat."""
+    gateway = gateway_factory(heartbeat_interval_s=1)
+    reports: list[tuple[str, Any]] = []
+    counters = Counters()
+    dialect = dialect_for("1.6")
+    settings = ChargePoints()
+    cps = []
+    for i in range(20):
+        cp_id = f"PARK-{i}"
+        cps.append(
+            ChargePoint(
+                cp_id,
+                dialect,
+                settings,
+                lambda cp_id=cp_id: open_connection(
+                    f"{gateway.url}/ocpp", cp_id, "ocpp1.6", timeout_s=5
+                ),
+                lambda kind, name, ms, length, exc: reports.append((name, exc)),
+                counters,
+                rng=random.Random(i),
+            )
+        )
+    for cp in cps:
+        cp.start()
+    try:
+        wait_until(lambda: counters.booted == 20, "20 boots")
+        wait_until(lambda: all(cp._driver is None for cp in cps), "every charge point parked")
+        beats = sum(name == "Heartbeat" for name, _ in reports)
+        wait_until(
+            lambda: sum(name == "Heartbeat" for name, _ in reports) >= beats + 20,
+            "a heartbeat from each",
+        )
+        gc.collect()
+        serving = [
+            g
+            for g in gc.get_objects()
+            if isinstance(g, greenlet.greenlet) and g and "_life" in repr(g.gr_frame)
+        ]
+        assert len(serving) <= 2  # parked between heartbeats, not one greenlet each
+        assert all(exc is None for _, exc in reports), [r for r in reports if r[1]]
+    finally:
+        for cp in cps:
+            cp.stop()
+    assert counters.connected == 0
