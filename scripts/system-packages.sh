@@ -4,6 +4,7 @@ set -euo pipefail
 need=()
 # command -> package
 declare -A packages=(
+  [ip]=iproute2
   [chromium]=chromium
   [chromedriver]=chromium-driver
   [redis-server]=redis-server
