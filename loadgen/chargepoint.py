@@ -128,6 +128,7 @@ class ChargePoint:
         "_next_heartbeat",
         "_running",
         "_timer",
+        "_readable",
         "_was_connected",
         "_report",
         "_rng",
@@ -180,6 +181,7 @@ class ChargePoint:
         self._running = False  # between start() and stop()
         self._was_connected = False  # a later connection counts as a reconnect
         self._timer: Any = None  # the heartbeat timer while parked
+        self._readable = False  # woken by the read watcher: read before parking again
         self._next_heartbeat = 0.0  # clock() time of the next Heartbeat
         self._last_id = 0  # unique ids of our CALLs are 1, 2, 3, ... per charge point
         self._meter_wh = 0
@@ -308,6 +310,7 @@ class ChargePoint:
         if conn is None:
             return
         self._unpark()
+        self._readable = False
         self.counters.connected -= 1
         helpers, self._helpers = self._helpers, None
         if helpers:
@@ -333,7 +336,9 @@ class ChargePoint:
         while True:
             # Read (and answer) whatever comes until the next heartbeat or some work.
             while not self._todo and not state.start_requests:
-                if self._park():
+                if self._readable:  # woken by data: read it before parking again
+                    self._readable = False
+                elif self._park():
                     return True
                 if not self._receive(self._next_heartbeat):
                     break
@@ -353,12 +358,17 @@ class ChargePoint:
         """Wait for the socket or the heartbeat without a greenlet; False if not possible."""
         left = self._next_heartbeat - self._clock()
         park = getattr(self._conn, "park", None)
-        if left <= 0 or park is None or not park(self._wake):
+        if left <= 0 or park is None or not park(self._wake_readable):
             return False
         timer = self._timer = gevent.get_hub().loop.timer(left)
         timer.start(self._wake)
         self._driver = None
         return True
+
+    def _wake_readable(self) -> None:
+        """Hub callback of the read watcher: data is waiting on the socket."""
+        self._readable = True
+        self._wake()
 
     def _wake(self) -> None:
         """Hub callback of the read watcher or the heartbeat timer: resume serving."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -172,8 +171,13 @@ def run(args: argparse.Namespace) -> int:
     results = Path(args.results or Path("results") / f"{stamp}-{config.name}")
     try:
         results.mkdir(parents=True, exist_ok=True)
-        if config.path:
-            shutil.copyfile(config.path, results / "config.yaml")
+        if config.path:  # the config as run, with any Redis password masked
+            text = Path(config.path).read_text(encoding="utf-8")
+            if config.redis is not None:
+                from loadgen.redismap import mask_url
+
+                text = text.replace(config.redis.url, mask_url(config.redis.url))
+            (results / "config.yaml").write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(
             f"--results: cannot write to {results} ({exc.strerror}). Choose a writable folder."

@@ -359,10 +359,10 @@ def _charge_points(raw: object) -> ChargePoints:
     if reconnect.max_s < reconnect.initial_s:
         raise ConfigError(f"{where}.reconnect.max_s: must be at least reconnect.initial_s.")
     ids_file = _string(data.get("ids_file"), f"{where}.ids_file", optional=True)
-    if ids_file is not None:
+    if ids_file is not None and not Path(ids_file).is_file():
         raise ConfigError(
-            f"{where}.ids_file: reading charge point ids from a file is not supported yet; "
-            "remove the key and use id_prefix."
+            f"{where}.ids_file: no file at {ids_file!r}. Give a CSV of id[,password] rows, "
+            "or remove the key to use id_prefix."
         )
     return ChargePoints(
         id_prefix=prefix,

@@ -169,6 +169,7 @@ def _write_results(
         state=state,
         extra={
             "workers_lost": dict(monitor.lost_workers),
+            **({"redis": redis} if (redis := monitor.redis_summary()) else {}),
             **(
                 {
                     "process": {

@@ -76,12 +76,16 @@ def build_summary(
     """The summary.json document (contract in ARCHITECTURE.md)."""
     by_key = {(e.method, e.name): e for e in entries}
     connect = by_key.get(("WS", "connect"))
-    if "attempted" in totals:
+    if "established" in totals:
         # The charge points' own counters: sent every second, fresher than Locust's stats.
-        attempted, failed = totals["attempted"], totals.get("failed", 0)
+        # Attempts still under way when the run ended count as neither outcome.
+        established, failed = totals["established"], totals.get("failed", 0)
+        attempted = max(totals.get("attempted", 0), established + failed)
     else:
         attempted = connect.count if connect else 0
         failed = connect.failed if connect else 0
+        established = attempted - failed
+    finished = established + failed
     by_category = dict.fromkeys(CATEGORIES, 0)
     for _method, _name, text, occurrences in failures:
         category = category_of(text)
@@ -98,7 +102,6 @@ def build_summary(
                 "p95_ms": e.p95_ms,
                 "p99_ms": e.p99_ms,
             }
-    established = attempted - failed
     summary: dict[str, Any] = {
         "run_id": run_id,
         "state": state,
@@ -110,7 +113,7 @@ def build_summary(
             "attempted": attempted,
             "established": established,
             "failed": failed,
-            "success_rate": round(established / attempted, 6) if attempted else 0.0,
+            "success_rate": round(established / finished, 6) if finished else 0.0,
             "peak_concurrent": max(peak_connected, totals.get("peak_connected", 0)),
             "reconnects": totals.get("reconnects", 0),
             "booted": totals.get("booted", 0),
@@ -312,8 +315,12 @@ def rebuild(folder: str | Path) -> dict[str, Any]:
         "booted": previous.get("connections", {}).get("booted", 0),
         "lost": previous.get("connections", {}).get("lost", 0),
     }
-    if "attempted" in last:
-        totals.update(attempted=last["attempted"], failed=last.get("failed", 0))
+    if "established" in last:
+        totals.update(
+            attempted=last.get("attempted", 0),
+            established=last["established"],
+            failed=last.get("failed", 0),
+        )
     workers = {
         k: {"max_rss_kb": v * 1024} for k, v in previous.get("worker_peak_rss_mb", {}).items()
     }

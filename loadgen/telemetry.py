@@ -22,12 +22,14 @@ import gevent
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
+from loadgen import redisprobe, users
 from loadgen.config import Config
 from loadgen.failures import CATEGORIES, category_of
 from loadgen.shape import StagePosition, position
 from loadgen.users import COUNTERS
 
 MESSAGE = "loadgen_counters"
+WORKERS_MESSAGE = "loadgen_workers"  # master -> workers: how many workers share the ids
 SAMPLE_INTERVAL_S = 1.0
 TIMELINE_FIELDS = (
     "time_s",
@@ -41,6 +43,11 @@ TIMELINE_FIELDS = (
     *(f"failures_{c}" for c in CATEGORIES),
     "connect_p95_ms",
     "heartbeat_p95_ms",
+    "redis_connected_clients",
+    "redis_blocked_clients",
+    "redis_ops_per_sec",
+    "probe_missing",
+    "probe_unchecked",
 )
 log = logging.getLogger(__name__)
 
@@ -58,9 +65,17 @@ def sockstat(path: str = "/proc/net/sockstat") -> dict[str, int]:
     return {}
 
 
+def counts() -> dict[str, int]:
+    """This process's charge point counters and the Redis mapping probe's (``probe_*``)."""
+    sample = COUNTERS.snapshot()
+    for key, value in redisprobe.snapshot().items():
+        sample[f"probe_{key}"] = value
+    return sample
+
+
 def process_sample() -> dict[str, Any]:
     """This process's counters, peak memory (KiB), open files and the host's TCP states."""
-    sample: dict[str, Any] = COUNTERS.snapshot()
+    sample: dict[str, Any] = counts()
     sample["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         sample["open_files"] = len(os.listdir("/proc/self/fd"))
@@ -132,6 +147,7 @@ class Monitor:
     heard: dict[str, float] = field(default_factory=dict)  # worker -> monotonic() of last sample
     started: float | None = None  # perf_counter() at test start
     on_sample: list[Any] = field(default_factory=list)  # callables run after each sample
+    redis_info: Any = None  # RedisInfoSampler of the gateway's Redis (config redis:), or None
     progress_every_s: float = 5.0
     _last_line: float = -1e9
     _loop: gevent.Greenlet | None = None
@@ -141,7 +157,7 @@ class Monitor:
     def totals(self) -> dict[str, int]:
         """Counters summed over workers (or this process when standalone)."""
         if isinstance(self.environment.runner, LocalRunner):
-            return COUNTERS.snapshot()
+            return counts()
         total: dict[str, int] = {"lost_with_workers": sum(self.lost_workers.values())}
         for node, sample in self.workers.items():
             for key, value in sample.items():
@@ -197,6 +213,12 @@ class Monitor:
         self.history = []
         self.peak_connected = 0
         self.lost_workers = {}
+        if self.redis_info is not None:
+            self.redis_info.stop()
+            self.redis_info = None
+        if config.redis is not None:  # sampled on the master only, every few seconds
+            self.redis_info = redisprobe.RedisInfoSampler(config.redis.url)
+            self.redis_info.start()
         self.results.mkdir(parents=True, exist_ok=True)
         self._timeline = open(self.results / "timeline.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
         self._writer = csv.writer(self._timeline)
@@ -209,6 +231,8 @@ class Monitor:
             self._loop.kill(block=False)
             self._loop = None
             self.sample()
+        if self.redis_info is not None:
+            self.redis_info.stop()
         if self._timeline is not None:
             self._timeline.close()
             self._timeline = None
@@ -263,6 +287,7 @@ class Monitor:
                     *by_category.values(),
                     _current_p95(stats, "connect", "WS"),
                     _current_p95(stats, "Heartbeat", "OCPP"),
+                    *self._redis_columns(totals),
                 ]
             )
             self._timeline.flush()
@@ -273,6 +298,35 @@ class Monitor:
             print(progress_line(run_time, where, totals, stats.total.num_failures), flush=True)
         for callback in self.on_sample:
             callback()
+
+    def _redis_columns(self, totals: dict[str, int]) -> list[Any]:
+        if self.redis_info is None:
+            return ["", "", "", "", ""]
+        info = self.redis_info.latest()
+        return [
+            info.get("connected_clients", ""),
+            info.get("blocked_clients", ""),
+            info.get("instantaneous_ops_per_sec", ""),
+            totals.get("probe_missing", 0),
+            totals.get("probe_unchecked", 0),
+        ]
+
+    def redis_summary(self) -> dict[str, Any] | None:
+        """summary.json's ``redis``: the probe's counts and the server's INFO samples."""
+        if self.config.redis is None:
+            return None
+        totals = self.totals()
+        return {
+            "probe": {
+                **{
+                    k: totals.get(f"probe_{k}", 0)
+                    for k in ("checked", "found", "missing", "unchecked")
+                },
+                "sample": self.config.redis.sample,
+                "within_s": self.config.redis.within_s,
+            },
+            "server": self.redis_info.summary() if self.redis_info is not None else {},
+        }
 
     def worker_rows(self) -> list[dict[str, Any]]:
         """Per worker: connected, open files, peak memory and the host's TCP states."""
@@ -335,6 +389,10 @@ def install_worker(environment: Environment) -> None:
     def final_report(client_id: str, data: dict[str, Any]) -> None:
         data[MESSAGE] = process_sample()
 
+    def on_worker_count(environment: Environment, msg: Any, **_: Any) -> None:
+        users.WORKER_SHARE["count"] = max(int(msg.data.get("count", 1)), 1)
+
+    runner.register_message(WORKERS_MESSAGE, on_worker_count)
     environment.events.report_to_master.add_listener(final_report)
     gevent.spawn(send_loop)
 
@@ -351,4 +409,12 @@ def install_master(environment: Environment, config: Config, results: Path) -> M
                 monitor.heard[client_id] = time.monotonic()
 
         environment.events.worker_report.add_listener(worker_report)
+
+        def share_ids(**_: Any) -> None:
+            """Tell the workers how many there are: each takes every n-th row of an ids file."""
+            runner = environment.runner
+            if isinstance(runner, MasterRunner):
+                runner.send_message(WORKERS_MESSAGE, {"count": max(len(runner.clients), 1)})
+
+        environment.events.test_start.add_listener(share_ids)
     return monitor

@@ -266,7 +266,13 @@ class Connection:
 
     # -- the opening handshake ----------------------------------------------------------
 
-    def upgrade(self, endpoint: Endpoint, charge_point_id: str, protocol: str) -> None:
+    def upgrade(
+        self,
+        endpoint: Endpoint,
+        charge_point_id: str,
+        protocol: str,
+        authorization: str | None = None,
+    ) -> None:
         """Send the HTTP upgrade in one write and read the answer with buffered reads.
 
         Raises :class:`Failure` (``handshake_rejected``) on a status other than 101, a
@@ -279,7 +285,9 @@ class Connection:
                 f"GET {path} HTTP/1.1\r\nHost: {endpoint.host_header}\r\n"
                 "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
                 f"{key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
-                f"Sec-WebSocket-Protocol: {protocol}\r\n\r\n"
+                f"Sec-WebSocket-Protocol: {protocol}\r\n"
+                + (f"Authorization: {authorization}\r\n" if authorization else "")
+                + "\r\n"
             ).encode("ascii")
         )
         answer = b""
@@ -351,11 +359,14 @@ def open_connection(
     timeout_s: float,
     tls: Tls | None = None,
     source: SourcePool | None = None,
+    password: str | None = None,
 ) -> Connection:
     """Connect, upgrade and check the subprotocol; raises :class:`Failure`.
 
     ``timeout_s`` bounds the whole opening: TCP connect, TLS handshake and HTTP upgrade.
     With ``source``, the socket is bound to the pool's next address before connecting.
+    With ``password``, the upgrade carries HTTP Basic auth as ``charge_point_id:password``
+    (OCPP security profiles 1 and 2); it is never logged.
     """
     endpoint = resolve(base_url)
     sock = _socket.socket(endpoint.family, _socket.SOCK_STREAM)
@@ -386,7 +397,11 @@ def open_connection(
         else:
             conn = Connection(sock, subprotocol)
         stage = "handshake"
-        conn.upgrade(endpoint, charge_point_id, subprotocol)
+        authorization = None
+        if password is not None:
+            token = base64.b64encode(f"{charge_point_id}:{password}".encode()).decode("ascii")
+            authorization = f"Basic {token}"
+        conn.upgrade(endpoint, charge_point_id, subprotocol, authorization)
     except Timeout as timeout:
         _abandon(conn, sock)
         if timeout is not timer:
@@ -394,7 +409,12 @@ def open_connection(
         raise Failure("connect_timeout", stage) from None
     except Exception as exc:
         _abandon(conn, sock)
-        raise map_exception(exc, connecting=True, stage=stage) from None
+        failure = map_exception(exc, connecting=True, stage=stage)
+        if failure.category == "reset" and stage == "handshake" and endpoint.secure:
+            # Over TLS 1.3 a server that refuses our client certificate (or lack of one)
+            # closes the connection only once we send the upgrade.
+            failure = Failure("handshake_rejected", "TLS connection closed during the upgrade")
+        raise failure from None
     finally:
         timer.close()
     return conn
@@ -421,7 +441,12 @@ def map_exception(exc: BaseException, *, connecting: bool, stage: str = "") -> F
     if isinstance(exc, websocket.WebSocketBadStatusException):
         return Failure("handshake_rejected", f"HTTP {exc.status_code}")
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-        return Failure("tls_error", getattr(exc, "reason", None) or type(exc).__name__)
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        if stage == "handshake" and connecting:
+            # TLS 1.3 finishes the client's side before the server checks our certificate:
+            # an alert while reading the upgrade answer is the server refusing us.
+            return Failure("handshake_rejected", f"TLS alert: {reason}")
+        return Failure("tls_error", reason)
     if isinstance(exc, socket.timeout | TimeoutError | websocket.WebSocketTimeoutException):
         return Failure("connect_timeout" if connecting else "reset", stage or "timeout")
     if isinstance(exc, socket.gaierror):

@@ -9,6 +9,7 @@ categories of :mod:`loadgen.failures` as their text.
 from __future__ import annotations
 
 import itertools
+import logging
 import resource
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,6 +23,7 @@ from loadgen import config as config_mod
 from loadgen import locust_fixes, redisprobe
 from loadgen.chargepoint import ChargePoint, Counters
 from loadgen.config import Config
+from loadgen.ids import Identity, pick, read_ids
 from loadgen.ocpp import dialect_for
 from loadgen.transport import open_connection, source_pool
 
@@ -38,6 +40,12 @@ class Plan:
     config: Config
     target: str
     sequence: itertools.count = field(default_factory=lambda: itertools.count(1))
+    #: rows of charge_points.ids_file (id, password), or () to make ids from id_prefix
+    identities: tuple[Identity, ...] = ()
+
+
+#: this worker's share of the ids file: the master says how many workers there are
+WORKER_SHARE = {"count": 1}
 
 
 #: configs and plans by the options that name them: the web UI may switch config per test
@@ -95,8 +103,18 @@ def plan_for(environment: Environment) -> Plan:
                 "`loadgen run CONFIG`, or pass --host ws://HOST:PORT/PATH to locust."
             )
         config = config_mod.with_overrides(config, target=target)
-        plan = _plans[key] = Plan(config, target)
+        ids_file = config.charge_points.ids_file
+        plan = _plans[key] = Plan(config, target, identities=read_ids(ids_file) if ids_file else ())
     return plan
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger("loadgen").warning(message)
 
 
 def raise_open_files_limit() -> int:
@@ -126,10 +144,23 @@ class ChargePointUser(User):
         cfg = plan.config
         runner = environment.runner
         worker_index = max(getattr(runner, "worker_index", 0), 0)
+        sequence = next(plan.sequence)
+        identity = None
+        if plan.identities:  # every count-th row of the ids file, from this worker's slot
+            identity = pick(plan.identities, worker_index, WORKER_SHARE["count"], sequence)
+            if identity is None:  # more users than ids: this user stays idle
+                _warn_once(
+                    f"charge_points.ids_file: {len(plan.identities)} ids are not enough "
+                    "for this many users; the extra users do not connect"
+                )
         #: unique across workers and hosts: the master gives each worker its own index
         self.charge_point_id = (
-            f"{cfg.charge_points.id_prefix}{worker_index}-{next(plan.sequence):06d}"
+            identity.charge_point_id
+            if identity
+            else f"{cfg.charge_points.id_prefix}{worker_index}-{sequence:06d}"
         )
+        #: False for a user beyond the ids file's rows: it never connects
+        self.active = identity is not None or not plan.identities
         dialect = dialect_for(cfg.ocpp_version)
         connect = partial(
             open_connection,
@@ -139,6 +170,7 @@ class ChargePointUser(User):
             timeout_s=cfg.charge_points.connect_timeout_s,
             tls=cfg.tls,
             source=source_pool(cfg.source_addresses, worker_index),
+            password=identity.password if identity else None,
         )
         self.charge_point = ChargePoint(
             self.charge_point_id,
@@ -181,7 +213,8 @@ class ChargePointUser(User):
         self._greenlet, self._group = stand_in, group
         group.add(stand_in)
         stand_in.rawlink(lambda _: self.charge_point.stop())
-        self.charge_point.start()
+        if self.active:
+            self.charge_point.start()
         return stand_in
 
     @task

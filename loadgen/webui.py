@@ -49,6 +49,19 @@ def state(monitor: Monitor) -> dict[str, Any]:
         "reconnects": totals.get("reconnects", 0),
         "failures": failures,
         "workers": monitor.worker_rows(),
+        "redis": _redis_now(monitor, totals),
+    }
+
+
+def _redis_now(monitor: Monitor, totals: dict[str, int]) -> dict[str, Any]:
+    """The gateway's Redis (INFO) and the mapping probe's counts, when the config has redis."""
+    if monitor.config.redis is None:
+        return {}
+    info = monitor.redis_info.latest() if monitor.redis_info is not None else {}
+    return {
+        **{k: v for k, v in info.items() if k != "used_memory"},
+        "probe missing": totals.get("probe_missing", 0),
+        "probe unchecked": totals.get("probe_unchecked", 0),
     }
 
 
@@ -67,6 +80,8 @@ def overview_rows(now: dict[str, Any]) -> list[dict[str, Any]]:
         ("Reconnects", f"{now['reconnects']:,}"),
     ]
     rows += [(f"Failures: {k}", f"{v:,}") for k, v in sorted(now["failures"].items())]
+    for key, value in now.get("redis", {}).items():
+        rows.append((f"Redis {key}", f"{value:,}" if isinstance(value, int) else str(value)))
     return [{"metric": k, "value": v} for k, v in rows]
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from loadgen.gateway import redisconf
 from loadgen.gateway.answers import AnswerConfig
+from loadgen.gateway.security import BasicAuth, SecurityConfigError, server_ssl_context
 from loadgen.gateway.server import ServerOptions, serve_until_stopped
 from loadgen.gateway.system import bind_error_message, raise_open_files_limit, ready_line
 
@@ -101,6 +102,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="INFO",
         help="log level on stderr (default: %(default)s)",
     )
+    security = parser.add_argument_group("security profiles (OCPP 1.6 security / 2.0.1 A00)")
+    security.add_argument("--tls-cert", help="serve wss:// with this PEM certificate")
+    security.add_argument("--tls-key", help="the certificate's PEM private key")
+    security.add_argument(
+        "--tls-client-ca", help="require client certificates signed by this CA (profile 3)"
+    )
+    security.add_argument(
+        "--basic-auth-file",
+        help="CSV of id,password: require HTTP Basic auth with each charger's password",
+    )
     redisconf.add_arguments(parser)
     # Internal: set by the multi-process parent on the workers it starts.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -125,6 +136,12 @@ def run(args: argparse.Namespace) -> int:
     except redisconf.RedisConfigError as exc:
         print(f"loadgen gateway: {exc}", file=sys.stderr, flush=True)
         return 2
+    try:
+        ssl_context = server_ssl_context(args.tls_cert, args.tls_key, args.tls_client_ca)
+        basic_auth = BasicAuth.from_csv(args.basic_auth_file) if args.basic_auth_file else None
+    except SecurityConfigError as exc:
+        print(f"loadgen gateway: {exc}", file=sys.stderr, flush=True)
+        return 2
     raise_open_files_limit()
     if args.processes > 1 and not args.worker:
         from loadgen.gateway.supervisor import run_parent
@@ -143,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
         ),
         stop_on_stdin_eof=args.worker,
         redis=redis,
+        ssl=ssl_context,
+        basic_auth=basic_auth,
     )
 
     listening = False

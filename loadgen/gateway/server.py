@@ -29,6 +29,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from loadgen.gateway.answers import SUBPROTOCOLS, AnswerConfig, Answers, Handler, format_error_code
+from loadgen.gateway.security import BasicAuth
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError, parse
 
 if TYPE_CHECKING:  # redis is imported only when --redis-url turns the registry on
@@ -64,6 +65,10 @@ class ServerOptions:
     stop_on_stdin_eof: bool = False
     #: Keep charge point -> instance mappings in Redis too (None: in memory only).
     redis: RedisSettings | None = None
+    #: TLS for wss:// (security profiles 2 and 3); None: plain ws://
+    ssl: Any = None
+    #: per-charger HTTP Basic passwords (security profiles 1 and 2); None: no auth
+    basic_auth: BasicAuth | None = None
 
 
 def charge_point_id(path: str) -> str:
@@ -90,8 +95,14 @@ class _Charger:
 class Gateway:
     """The state of one gateway process: registry of chargers, counters, answers."""
 
-    def __init__(self, answers: Answers, mappings: RedisMappings | None = None) -> None:
+    def __init__(
+        self,
+        answers: Answers,
+        mappings: RedisMappings | None = None,
+        basic_auth: BasicAuth | None = None,
+    ) -> None:
         self.answers = answers
+        self.basic_auth = basic_auth  # None: no HTTP Basic auth (security profile 0 / 3)
         #: the Redis registry, or None: then no connection, frame or Heartbeat touches Redis
         self.mappings = mappings
         #: charge point id -> its live connection in this process
@@ -110,12 +121,22 @@ class Gateway:
             del response.headers["Content-Type"]
             response.headers["Content-Type"] = "application/json"
             return response
-        if not charge_point_id(path):
+        charger_id = charge_point_id(path)
+        if not charger_id:
             return connection.respond(
                 http.HTTPStatus.NOT_FOUND,
                 "No charge point id in the URL path: connect to "
                 "ws://HOST:PORT/<any prefix>/<charge point id>, e.g. ws://HOST:PORT/ocpp/CP-1\n",
             )
+        auth = self.basic_auth
+        if auth is not None and not auth.check(charger_id, request.headers.get("Authorization")):
+            self.messages["unauthorized"] = self.messages.get("unauthorized", 0) + 1
+            response = connection.respond(
+                http.HTTPStatus.UNAUTHORIZED,
+                "HTTP Basic auth with the charge point id and its password is required\n",
+            )
+            response.headers["WWW-Authenticate"] = 'Basic realm="OCPP"'
+            return response
         return None
 
     @staticmethod
@@ -265,6 +286,7 @@ def start(gateway: Gateway, options: ServerOptions) -> serve:
         # forwarded to loop.create_server
         backlog=options.backlog,
         reuse_port=options.reuse_port,
+        ssl=options.ssl,
     )
 
 
@@ -300,7 +322,7 @@ async def serve_until_stopped(options: ServerOptions, on_ready: Callable[[int], 
 
         mappings = RedisMappings(options.redis)
         await mappings.start()
-    gateway = Gateway(Answers(options.answers), mappings)
+    gateway = Gateway(Answers(options.answers), mappings, options.basic_auth)
     try:
         server = await start(gateway, options)
         try:

@@ -87,6 +87,17 @@ def _worker_argv(args: argparse.Namespace, port: int) -> list[str]:
         "--log-level",
         args.log_level,
         *redisconf.worker_argv(args),
+        *[
+            item
+            for flag, value in (
+                ("--tls-cert", args.tls_cert),
+                ("--tls-key", args.tls_key),
+                ("--tls-client-ca", args.tls_client_ca),
+                ("--basic-auth-file", args.basic_auth_file),
+            )
+            if value
+            for item in (flag, value)
+        ],
         "--worker",
     ]
 

@@ -356,6 +356,10 @@ def test_redis_killed_mid_run_leaves_the_load_going(
     line = next(x for x in log.splitlines() if "redis probe: checked" in x)
     unchecked = int(line.split("unchecked ")[1].split()[0])
     assert unchecked > 0 and int(probe["Request Count"]) + unchecked == 80, line
+    summary = json.loads((results / "summary.json").read_text())
+    said = summary["redis"]["probe"]
+    assert (said["unchecked"], said["missing"]) == (unchecked, 0)  # the summary says it too
+    assert summary["redis"]["server"]["failed_samples"] > 0  # INFO failed after the kill
     assert "cannot reach Redis at redis://:***@" in log
     assert_no_secret(results, redis_server.password)
 

@@ -1,0 +1,141 @@
+"""OCPP security profiles end to end: Basic auth, wss:// with a CA, client certificates."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.certs import Pki, make_pki
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SCALE = float(os.environ.get("LOADGEN_TEST_SCALE", "1"))
+CHARGERS = 4
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return make_pki(tmp_path / "pki")
+
+
+@pytest.fixture
+def ids_file(tmp_path: Path) -> tuple[Path, list[str]]:
+    """An ids file of pre-registered charge points with random passwords."""
+    passwords = [f"pw-{secrets.token_hex(8)}" for _ in range(CHARGERS)]
+    path = tmp_path / "ids.csv"
+    path.write_text(
+        "id,password\n" + "".join(f"CP-SEC-{i},{p}\n" for i, p in enumerate(passwords)),
+        encoding="utf-8",
+    )
+    return path, passwords
+
+
+def run(tmp_path: Path, target: str, **charge_points_and_tls: str) -> dict:
+    """A standalone run of 4 charge points for 5 s; returns summary.json (and checks logs)."""
+    ids = charge_points_and_tls.pop("ids_file", None)
+    tls = ", ".join(f"{k}: {v}" for k, v in charge_points_and_tls.items())
+    config = tmp_path / f"security-{secrets.token_hex(3)}.yaml"
+    config.write_text(
+        f"""
+charge_points:
+  connect_timeout_s: 3
+  reconnect: {{initial_s: 1, max_s: 2}}
+  {"ids_file: " + str(ids) if ids else ""}
+tls: {{{tls}}}
+stages: [{{users: {CHARGERS}, spawn_rate: {CHARGERS}, duration: 5s}}]
+thresholds: {{min_success_rate: null, min_boot_rate: null, max_connect_p95_ms: null}}
+""",
+        encoding="utf-8",
+    )
+    results = config.with_suffix("")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(ROOT / "locustfile.py"),
+            "--headless",
+            "--only-summary",
+            "--host",
+            target,
+            "--loadgen-config",
+            str(config),
+            "--loadgen-results",
+            str(results),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90 * SCALE,
+    )
+    (results / "stdout.log").write_text(done.stdout + done.stderr, encoding="utf-8")
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    return json.loads((results / "summary.json").read_text())
+
+
+def assert_no_secret(folder: Path, secrets_: list[str], allowed: Path) -> None:
+    """No file under ``folder`` but ``allowed`` (the ids file) holds any of ``secrets_``."""
+    for path in folder.rglob("*"):
+        if path.is_file() and path != allowed:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for secret in secrets_:
+                assert secret not in text, f"a password was found in {path}"
+
+
+@pytest.mark.timeout(120)
+def test_basic_auth_succeeds_with_passwords_and_is_rejected_without(
+    gateway_factory, ids_file, tmp_path: Path
+) -> None:
+    """Profile 1: the ids file's passwords get in; chargers without one get HTTP 401."""
+    path, passwords = ids_file
+    gw = gateway_factory(basic_auth_file=str(path))
+    good = run(tmp_path, f"{gw.url}/ocpp", ids_file=str(path))
+    assert good["connections"]["established"] == CHARGERS and good["failures"] == {}
+    bad = run(tmp_path, f"{gw.url}/ocpp")
+    assert bad["connections"]["established"] == 0
+    assert bad["failures"]["handshake_rejected"] >= CHARGERS
+    assert gw.status()["messages"]["unauthorized"] >= CHARGERS
+    assert_no_secret(tmp_path, passwords, allowed=path)
+    assert all(p not in gw.stderr() for p in passwords)
+
+
+@pytest.mark.timeout(120)
+def test_wss_verifies_the_server_certificate(gateway_factory, pki: Pki, tmp_path: Path) -> None:
+    """Profile 2: wss:// with the right CA connects; with another CA it fails as tls_error."""
+    gw = gateway_factory(tls_cert=str(pki.server_cert), tls_key=str(pki.server_key))
+    target = f"wss://127.0.0.1:{gw.port}/ocpp"
+    good = run(tmp_path, target, ca_file=str(pki.ca))
+    assert good["connections"]["established"] == CHARGERS and good["failures"] == {}
+    bad = run(tmp_path, target, ca_file=str(pki.other_ca))
+    assert bad["connections"]["established"] == 0
+    assert bad["failures"]["tls_error"] >= CHARGERS
+
+
+@pytest.mark.timeout(120)
+def test_client_certificates_are_required_by_profile_3(
+    gateway_factory, pki: Pki, tmp_path: Path
+) -> None:
+    """Profile 3 (mTLS): a client certificate gets in; without one the server rejects us."""
+    gw = gateway_factory(
+        tls_cert=str(pki.server_cert), tls_key=str(pki.server_key), tls_client_ca=str(pki.ca)
+    )
+    target = f"wss://127.0.0.1:{gw.port}/ocpp"
+    good = run(
+        tmp_path,
+        target,
+        ca_file=str(pki.ca),
+        cert_file=str(pki.client_cert),
+        key_file=str(pki.client_key),
+    )
+    assert good["connections"]["established"] == CHARGERS and good["failures"] == {}
+    bad = run(tmp_path, target, ca_file=str(pki.ca))
+    assert bad["connections"]["established"] == 0
+    assert bad["failures"]["handshake_rejected"] >= CHARGERS
