@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import functools
 
-from locust import argument_parser
+from locust import argument_parser, runners
+
+#: Heartbeats a worker may miss before the master calls it missing (Locust's default is 3).
+#: A worker ramping thousands of charge points on a busy 2-core host can be late by
+#: seconds; handing its users to the others then doubles the load it was late under.
+HEARTBEAT_LIVENESS = 10
 
 
 def install() -> None:
-    """Cache ``locust.argument_parser.default_args_dict`` (idempotent)."""
+    """Cache ``default_args_dict`` and widen the workers' heartbeat liveness (idempotent)."""
+    runners.HEARTBEAT_LIVENESS = HEARTBEAT_LIVENESS
     current = argument_parser.default_args_dict
     if not hasattr(current, "cache_info"):
         argument_parser.default_args_dict = functools.lru_cache(maxsize=1)(current)

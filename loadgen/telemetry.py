@@ -73,14 +73,26 @@ def counts() -> dict[str, int]:
     return sample
 
 
+_open_files_cache = {"at": -1e9, "count": -1}
+
+
+def _open_files(every_s: float = 5.0) -> int:
+    """Open files of this process; past 2,000 listed at most every ``every_s`` (costly)."""
+    now = time.monotonic()
+    if _open_files_cache["count"] < 2000 or now - _open_files_cache["at"] >= every_s:
+        try:
+            _open_files_cache["count"] = len(os.listdir("/proc/self/fd"))
+        except OSError:
+            _open_files_cache["count"] = -1
+        _open_files_cache["at"] = now
+    return int(_open_files_cache["count"])
+
+
 def process_sample() -> dict[str, Any]:
     """This process's counters, peak memory (KiB), open files and the host's TCP states."""
     sample: dict[str, Any] = counts()
     sample["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    try:
-        sample["open_files"] = len(os.listdir("/proc/self/fd"))
-    except OSError:
-        sample["open_files"] = -1
+    sample["open_files"] = _open_files()
     sample["tcp"] = sockstat()
     return sample
 
