@@ -13,11 +13,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-pytestmark = pytest.mark.integration
+from tests.integration.support import ROOT, SCALE, loadgen_run_until
 
-ROOT = Path(__file__).resolve().parents[2]
-#: Timeouts scale with this variable on slow machines.
-SCALE = float(os.environ.get("LOADGEN_TEST_SCALE", "1"))
+pytestmark = pytest.mark.integration
 
 
 def loadgen(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
@@ -107,36 +105,10 @@ def test_sigint_mid_stage_leaves_a_valid_summary(tmp_path: Path) -> None:
     """SIGINT during a stage ends the run with a complete summary marked interrupted, exit 1."""
     config = write_config(tmp_path / "long.yaml", SMALL.format(version="1.6", p95=5000))
     results = tmp_path / "results"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "loadgen",
-            "run",
-            str(config),
-            "--workers",
-            "2",
-            "--results",
-            str(results),
-            "--run-time",
-            "60s",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:  # bounded by the test's timeout
-            if "connected 60/60" in line:
-                break
+    args = (str(config), "--workers", "2", "--results", str(results), "--run-time", "60s")
+    with loadgen_run_until("connected 60/60", *args) as proc:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60 * SCALE)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 1, out + err
     summary = json.loads((results / "summary.json").read_text())
     assert summary["state"] == "interrupted"
@@ -229,30 +201,8 @@ def test_worker_killed_mid_run_is_reported_and_the_run_completes(tmp_path: Path)
     """A worker killed mid-run is reported as lost with its charge points; the run still ends."""
     config = write_config(tmp_path / "w.yaml", SMALL.format(version="1.6", p95=5000))
     results = tmp_path / "results"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "loadgen",
-            "run",
-            str(config),
-            "--workers",
-            "2",
-            "--results",
-            str(results),
-            "--run-time",
-            "25s",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "connected 60/60" in line:
-                break
+    args = (str(config), "--workers", "2", "--results", str(results), "--run-time", "25s")
+    with loadgen_run_until("connected 60/60", *args) as proc:
         locust = [
             p for p in children(proc.pid) if "locust" in Path(f"/proc/{p}/cmdline").read_text()
         ]
@@ -260,10 +210,6 @@ def test_worker_killed_mid_run_is_reported_and_the_run_completes(tmp_path: Path)
         assert len(workers) == 2
         os.kill(workers[0], signal.SIGKILL)  # a worker this test's run started
         out, err = proc.communicate(timeout=90 * SCALE)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     summary = json.loads((results / "summary.json").read_text())
     assert summary["state"] == "finished", out + err
     lost = summary["workers_lost"]

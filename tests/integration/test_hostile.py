@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.support import SCALE, run_standalone
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVER = Path(__file__).with_name("hostile_server.py")
-SCALE = float(os.environ.get("LOADGEN_TEST_SCALE", "1"))
 
 CONFIG = """
 charge_points:
@@ -57,27 +56,7 @@ def run_against(port: int, tmp_path: Path) -> tuple[subprocess.CompletedProcess[
     config = tmp_path / "hostile.yaml"
     config.write_text(CONFIG, encoding="utf-8")
     results = tmp_path / "results"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(ROOT / "locustfile.py"),
-            "--headless",
-            "--only-summary",
-            "--host",
-            f"ws://127.0.0.1:{port}/ocpp",
-            "--loadgen-config",
-            str(config),
-            "--loadgen-results",
-            str(results),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=90 * SCALE,
-    )
+    done = run_standalone(config, f"ws://127.0.0.1:{port}/ocpp", results)
     return done, json.loads((results / "summary.json").read_text())
 
 

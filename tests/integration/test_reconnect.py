@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.support import ROOT, SCALE, free_port, poll
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-SCALE = float(os.environ.get("LOADGEN_TEST_SCALE", "1"))
 CHARGERS = 2000
 
 CONFIG = f"""
@@ -26,20 +24,6 @@ stages:
   - {{users: {CHARGERS}, spawn_rate: 500, duration: 50s}}
 thresholds: {{min_success_rate: null, max_connect_p95_ms: null}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def poll(predicate, what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s * SCALE
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.mark.slow

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.integration.certs import Pki, make_pki
+from tests.integration.support import run_standalone
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-SCALE = float(os.environ.get("LOADGEN_TEST_SCALE", "1"))
 CHARGERS = 4
 
 
@@ -55,27 +51,7 @@ thresholds: {{min_success_rate: null, min_boot_rate: null, max_connect_p95_ms: n
         encoding="utf-8",
     )
     results = config.with_suffix("")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(ROOT / "locustfile.py"),
-            "--headless",
-            "--only-summary",
-            "--host",
-            target,
-            "--loadgen-config",
-            str(config),
-            "--loadgen-results",
-            str(results),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=90 * SCALE,
-    )
+    done = run_standalone(config, target, results)
     (results / "stdout.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     return json.loads((results / "summary.json").read_text())
