@@ -152,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         naive, ours = results
         cpu_ok = naive["cpu_ms_per_charger"] >= 4 * ours["cpu_ms_per_charger"]
         mem_ok = naive["kb_per_connection"] >= 1.5 * ours["kb_per_connection"]
+        print(
+            f"targets: CPU >= 4x: {'met' if cpu_ok else 'NOT met'}; "
+            f"memory >= 1.5x: {'met' if mem_ok else 'NOT met'} (exit {0 if cpu_ok and mem_ok else 1})"
+        )
         return 0 if cpu_ok and mem_ok else 1
     return 0
 
