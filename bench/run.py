@@ -152,11 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         naive, ours = results
         cpu_ok = naive["cpu_ms_per_charger"] >= 4 * ours["cpu_ms_per_charger"]
         mem_ok = naive["kb_per_connection"] >= 1.5 * ours["kb_per_connection"]
+        code = 0 if cpu_ok and mem_ok else 1
         print(
             f"targets: CPU >= 4x: {'met' if cpu_ok else 'NOT met'}; "
-            f"memory >= 1.5x: {'met' if mem_ok else 'NOT met'} (exit {0 if cpu_ok and mem_ok else 1})"
+            f"memory >= 1.5x: {'met' if mem_ok else 'NOT met'} (exit {code})"
         )
-        return 0 if cpu_ok and mem_ok else 1
+        return code
     return 0
 
 
