@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,32 +43,75 @@ def poll(predicate: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
+def locust_argv(config: Path, host: str, results: Path, *extra: str) -> list[str]:
+    """``locust -f locustfile.py --headless`` with loadgen's options, as a Locust user runs it."""
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "locustfile.py"),
+        "--headless",
+        "--only-summary",
+        "--host",
+        host,
+        "--loadgen-config",
+        str(config),
+        "--loadgen-results",
+        str(results),
+        *extra,
+    ]
+
+
 def run_standalone(
     config: Path, host: str, results: Path, *extra: str, timeout_s: float = 90
 ) -> subprocess.CompletedProcess[str]:
-    """Plain ``locust -f locustfile.py --headless`` (no workers), as a Locust user runs it."""
+    """A standalone Locust run (no workers), to its end."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(ROOT / "locustfile.py"),
-            "--headless",
-            "--only-summary",
-            "--host",
-            host,
-            "--loadgen-config",
-            str(config),
-            "--loadgen-results",
-            str(results),
-            *extra,
-        ],
+        locust_argv(config, host, results, *extra),
         cwd=config.parent,
         capture_output=True,
         text=True,
         timeout=timeout_s * SCALE,
     )
+
+
+@dataclass
+class UiRun:
+    """A ``loadgen run --ui`` under test; ``output`` is filled once it has ended."""
+
+    url: str
+    proc: subprocess.Popen[str]
+    output: str = ""
+
+
+@contextmanager
+def ui_run(
+    config: Path, results: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[UiRun]:
+    """``loadgen run CONFIG --ui`` until its web UI answers; SIGINT (then kill) at exit."""
+    port = free_port()
+    argv = ["run", str(config), "--ui", "--web-port", str(port), "--results", str(results)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", *argv, *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    run = UiRun(f"http://127.0.0.1:{port}", proc)
+    try:
+        poll(lambda: urllib.request.urlopen(run.url + "/", timeout=2).status == 200, "web UI")
+        yield run
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            run.output = proc.communicate(timeout=60 * SCALE)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            run.output = proc.communicate()[0]
 
 
 @contextmanager

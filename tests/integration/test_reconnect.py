@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.support import ROOT, SCALE, free_port, poll
+from tests.integration.support import SCALE, free_port, locust_argv, poll
 
 pytestmark = pytest.mark.integration
 
@@ -39,29 +38,13 @@ def test_gateway_restart_reconnects_everyone_without_a_herd(
     results = tmp_path / "results"
     master_port = free_port()
     locust = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(ROOT / "locustfile.py"),
-            "--headless",
-            "--only-summary",
-            "--processes",
-            "2",
-            "--host",
+        locust_argv(
+            config,
             f"ws://127.0.0.1:{port}/ocpp",
-            "--loadgen-config",
-            str(config),
-            "--loadgen-results",
-            str(results),
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            str(master_port),
-            "--master-port",
-            str(master_port),
-        ],
+            results,
+            *("--processes", "2", "--master-bind-host", "127.0.0.1"),
+            *("--master-bind-port", str(master_port), "--master-port", str(master_port)),
+        ),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.support import ROOT, SCALE, free_port
+from tests.integration.support import ROOT, SCALE, UiRun, ui_run
 from tests.integration.support import poll as wait_for
 
 pytestmark = pytest.mark.integration
@@ -37,44 +37,13 @@ thresholds: {min_success_rate: 1.0}
 
 
 @pytest.fixture
-def ui_run(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+def running_ui(tmp_path: Path) -> Iterator[tuple[UiRun, Path]]:
     """`loadgen run CONFIG --ui` with 2 workers; ended by its PID with SIGINT."""
     config = tmp_path / "ui.yaml"
     config.write_text(CONFIG, encoding="utf-8")
-    port = free_port()
     results = tmp_path / "results"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "loadgen",
-            "run",
-            str(config),
-            "--ui",
-            "--web-port",
-            str(port),
-            "--workers",
-            "2",
-            "--results",
-            str(results),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: urllib.request.urlopen(url + "/", timeout=2).status == 200, "web UI")
-        yield url, proc, results
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=60 * SCALE)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with ui_run(config, results, "--workers", "2") as run:
+        yield run, results
 
 
 @pytest.fixture
@@ -111,9 +80,10 @@ def _tab(driver, title: str):
 
 
 @pytest.mark.timeout(240)
-def test_ramp_started_in_the_browser_reaches_the_stage_target(ui_run, browser) -> None:
+def test_ramp_started_in_the_browser_reaches_the_stage_target(running_ui, browser) -> None:
     """Starting from the form, the Charge points tab shows connected rising to each stage target."""
-    url, proc, results = ui_run
+    run, results = running_ui
+    url, proc = run.url, run.proc
     ARTIFACTS.mkdir(exist_ok=True)
     browser.get(url + "/")
     wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "button[type=submit]"), "start form")
@@ -153,8 +123,8 @@ def test_ramp_started_in_the_browser_reaches_the_stage_target(ui_run, browser) -
     assert "connected 60 / target 60" in svg.text
     browser.save_screenshot(str(ARTIFACTS / "webui-chart.png"))
 
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60 * SCALE)
+    proc.send_signal(signal.SIGINT)  # stopped mid-stage; the fixture collects its output
+    proc.wait(timeout=60 * SCALE)
     summary = json.loads((results / "summary.json").read_text())
     assert summary["state"] == "interrupted"  # stopped mid-stage by SIGINT
     assert summary["connections"]["established"] == 60
@@ -171,33 +141,10 @@ def test_web_login_keeps_strangers_out_and_the_password_out_of_results(tmp_path:
     secret = "s3cret-Pass-9f2c"
     config = tmp_path / "ui.yaml"
     config.write_text(CONFIG, encoding="utf-8")
-    port = free_port()
     results = tmp_path / "results"
     env = {**os.environ, "LOADGEN_WEB_USER": "ops", "LOADGEN_WEB_PASSWORD": secret}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "loadgen",
-            "run",
-            str(config),
-            "--ui",
-            "--web-login",
-            "--web-port",
-            str(port),
-            "--workers",
-            "1",
-            "--results",
-            str(results),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with ui_run(config, results, "--web-login", "--workers", "1", env=env) as run:
+        url = run.url
         opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
@@ -212,9 +159,7 @@ def test_web_login_keeps_strangers_out_and_the_password_out_of_results(tmp_path:
         assert "/login" not in login(secret)
         state = json.loads(opener.open(url + "/loadgen/state", timeout=5).read())
         assert state["config"] == "ui"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60 * SCALE)
+    out = run.output
     assert secret not in out
     for path in results.rglob("*"):
         if path.is_file():
