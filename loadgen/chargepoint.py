@@ -5,8 +5,9 @@ that greenlet is also the connection's only reader: waiting for an answer or for
 heartbeat is a read with a deadline, during which it answers the server's own calls. No
 reader greenlet, no per-call ``AsyncResult`` (only calls made by a charging session's
 greenlet get one). It talks to the network only through a
-``connect()`` callable returning an object with ``send(text)``, ``recv()`` and
-``close()`` (see :class:`loadgen.transport.Connection`), and reports every exchange
+``connect()`` callable returning an object with ``send(text)``, ``recv(timeout_s)``
+(None when the time passes first) and ``close()`` (see
+:class:`loadgen.transport.Connection`), and reports every exchange
 through a ``report`` callable, so it can run against a real gateway or a scripted peer.
 """
 
@@ -26,7 +27,7 @@ from loadgen.config import ChargePoints
 from loadgen.drivers import DRIVERS
 from loadgen.failures import Failure
 from loadgen.ocpp.dialect import Dialect, Payload, StationState
-from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError, parse
+from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError, encode_call, parse
 
 #: Heartbeat interval used when the server answers Accepted with interval 0.
 DEFAULT_HEARTBEAT_S = 60.0
@@ -35,8 +36,8 @@ _RNG = random.Random()
 
 
 class ConnectionLike(Protocol):
-    def send(self, text: str) -> None: ...
-    def recv(self) -> str: ...
+    def send(self, text: str | bytes) -> None: ...
+    def recv(self, timeout_s: float | None = None) -> str | None: ...
     def close(self) -> None: ...
 
 
@@ -516,7 +517,7 @@ class ChargePoint:
         reading = gevent.getcurrent() is self._driver
         pending = _Pending(action, time.perf_counter(), None if reading else AsyncResult())
         self._pending[unique_id] = pending
-        conn.send(Call(unique_id, action, payload).to_json())
+        conn.send(encode_call(unique_id, action, payload))
         timeout_s = self.settings.call_timeout_s
         if reading:
             deadline = self._clock() + timeout_s
@@ -550,18 +551,13 @@ class ChargePoint:
         left = deadline - self._clock()
         if conn is None or left <= 0:
             return False
-        timer = gevent.Timeout.start_new(left)
         try:
-            text = conn.recv()
-        except gevent.Timeout as timeout:
-            if timeout is not timer:
-                raise
-            return False
+            text = conn.recv(left)
         except Failure as failure:
             self._lose(failure)
             raise
-        finally:
-            timer.close()
+        if text is None:
+            return False
         self._on_text(conn, text)
         return True
 

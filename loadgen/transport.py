@@ -19,9 +19,11 @@ import errno
 import hashlib
 import itertools
 import os
+import re
 import socket
 import ssl
 import struct
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,6 +34,7 @@ import websocket
 from gevent import Timeout, get_hub
 from gevent import socket as gsocket
 from gevent import ssl as gssl
+from gevent.hub import Waiter
 from gevent.socket import wait_write
 from websocket import ABNF
 
@@ -49,6 +52,62 @@ SOCKET_BUFFER_BYTES = 32768
 #: Linux: let connect() pick the source port for the 4-tuple after bind((addr, 0)).
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 _CLOSE_1000 = struct.pack("!H", 1000)
+#: Bytes of os.urandom drawn at a time for masking keys and handshake keys (RFC 6455
+#: asks for strong entropy; one getrandom call then serves ~1,000 frames).
+ENTROPY_CHUNK = 4096
+_HEADER_SMALL = struct.Struct("!BB")
+#: libev io watcher events
+_READ, _WRITE = 1, 2
+#: charge point ids that need no percent-encoding in the URL path
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]+")
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
+
+
+class _Entropy:
+    """os.urandom bytes handed out a few at a time, refilled a chunk at a time."""
+
+    __slots__ = ("_buffer", "_at")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._at = 0
+
+    def take(self, count: int) -> bytes:
+        at = self._at
+        if at + count > len(self._buffer):
+            self._buffer, at = os.urandom(ENTROPY_CHUNK), 0
+        self._at = at + count
+        return self._buffer[at : at + count]
+
+
+_ENTROPY = _Entropy()
+
+
+def wait_on(watcher: Any, deadline: float | None) -> bool:
+    """Wait in the hub until ``watcher`` (an io watcher) fires; False at ``deadline``.
+
+    ``deadline`` is a ``time.monotonic()`` time, or None to wait without one. One
+    ``Waiter`` and, with a deadline, one libev timer: cheaper than a ``gevent.Timeout``
+    (an exception object, started and closed around every read).
+    """
+    hub = get_hub()
+    timer = None
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        timer = hub.loop.timer(left)
+    waiter = Waiter(hub)
+    watcher.start(waiter.switch, True)
+    try:
+        if timer is not None:
+            timer.start(waiter.switch, False)
+        return waiter.get()
+    finally:
+        watcher.stop()
+        if timer is not None:
+            timer.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,20 +183,27 @@ class Connection:
 
     ``recv`` and ``send`` raise :class:`Failure` (``closed_by_server``, ``reset``,
     ``protocol_error``) when the connection is lost; ``close`` never raises. A read cut
-    short by a ``gevent.Timeout`` keeps what it had read for the next ``recv``.
+    short by its timeout (or a ``gevent.Timeout``) keeps what it had read for the next
+    ``recv``.
 
     This one holds a plain non-blocking socket (no gevent socket object: its Python
     wrappers and watchers cost more than the rest of an idle connection) and waits on
     one libev read watcher, which also serves :meth:`park`.
     """
 
-    __slots__ = ("_buffer", "_sock", "_watcher", "subprotocol")
+    __slots__ = ("_buffer", "_partial", "_sock", "_watcher", "subprotocol")
 
-    def __init__(self, sock: Any, subprotocol: str | None) -> None:
+    def __init__(self, sock: Any, subprotocol: str | None, watcher: Any = None) -> None:
         self._sock = sock
         self.subprotocol = subprotocol
         self._buffer = b""  # bytes read but not yet consumed; b"" most of the time
-        self._watcher: Any = get_hub().loop.io(sock.fileno(), 1)  # readable
+        self._partial: list[bytes] | None = None  # fragments of a message being read
+        #: the read watcher (one that waited for the connect is reused, set to read)
+        if watcher is None:
+            watcher = get_hub().loop.io(sock.fileno(), _READ)
+        else:
+            watcher.events = _READ
+        self._watcher: Any = watcher
 
     def park(self, callback: Callable[[], None]) -> bool:
         """Call ``callback`` (in the hub) once the socket is readable; False if it already is.
@@ -153,16 +219,29 @@ class Connection:
         if self._watcher is not None:
             self._watcher.stop()
 
-    def send(self, text: str) -> None:
+    def send(self, text: str | bytes) -> None:
+        """Send one text frame: ``text`` as str, or already encoded as UTF-8 bytes."""
+        data = text if isinstance(text, bytes) else text.encode("utf-8")
         try:
-            self._send_bytes(_frame(ABNF.OPCODE_TEXT, text.encode("utf-8")))
+            self._send_bytes(_frame(ABNF.OPCODE_TEXT, data))
         except Exception as exc:
             raise map_exception(exc, connecting=False) from None
 
-    def recv(self) -> str:
-        fragments: list[bytes] | None = None
+    def recv(self, timeout_s: float | None = None) -> str | None:
+        """The next text message; None when ``timeout_s`` passes first."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        # The first parts of a fragmented message outlive a read that timed out.
+        fragments, self._partial = self._partial, None
         while True:
-            fin, opcode, payload = self._read_frame()
+            try:
+                frame = self._read_frame(deadline)
+            except BaseException:
+                self._partial = fragments
+                raise
+            if frame is None:
+                self._partial = fragments
+                return None
+            fin, opcode, payload = frame
             if opcode == ABNF.OPCODE_TEXT or opcode == ABNF.OPCODE_CONT:
                 if fin and fragments is None:
                     return _text(payload)
@@ -213,14 +292,27 @@ class Connection:
             except BlockingIOError:
                 pass
 
-    def _recv_bytes(self) -> bytes:
+    def _recv_bytes(self, deadline: float | None = None) -> bytes | None:
+        """Bytes from the socket (b"" at its end), or None once ``deadline`` passed.
+
+        Called when the buffer lacks a whole frame, so an answer is usually still on its
+        way: it waits for the socket first (epoll is level-triggered, so data already
+        there wakes it at once) rather than paying a failing ``recv`` and its exception.
+        """
+        sock = self._sock
         while True:
+            watcher = self._watcher
+            if watcher is None:
+                raise Failure("closed_by_server", "connection closed")
+            if not wait_on(watcher, deadline):
+                try:  # a last look once the deadline passed
+                    return sock.recv(READ_CHUNK)
+                except BlockingIOError:
+                    return None
             try:
-                return self._sock.recv(READ_CHUNK)
-            except BlockingIOError:
-                if self._watcher is None:
-                    raise Failure("closed_by_server", "connection closed") from None
-                get_hub().wait(self._watcher)
+                return sock.recv(READ_CHUNK)
+            except BlockingIOError:  # woken, yet nothing to read: wait again
+                pass
 
     def _send_control(self, opcode: int, payload: bytes) -> None:
         try:
@@ -228,8 +320,11 @@ class Connection:
         except Exception:
             pass  # the next read names the loss
 
-    def _read_frame(self) -> tuple[int, int, bytes]:
-        """The next whole frame from the buffer, reading the socket as needed."""
+    def _read_frame(self, deadline: float | None = None) -> tuple[int, int, bytes] | None:
+        """The next whole frame from the buffer, reading the socket as needed.
+
+        None once ``deadline`` passed; the bytes read so far stay in the buffer.
+        """
         while True:
             buffer = self._buffer
             size = len(buffer)
@@ -251,18 +346,17 @@ class Connection:
                 if length >= 0 and size >= end:
                     self._buffer = buffer[end:] if size > end else b""
                     return buffer[0] >> 7, buffer[0] & 0x0F, buffer[start:end]
-            self._buffer = buffer + self._read_some()
-
-    def _read_some(self) -> bytes:
-        try:
-            data = self._recv_bytes()
-        except Failure:
-            raise
-        except Exception as exc:
-            raise map_exception(exc, connecting=False) from None
-        if not data:
-            raise Failure("closed_by_server", "connection closed")
-        return data
+            try:
+                data = self._recv_bytes(deadline)
+            except Failure:
+                raise
+            except Exception as exc:
+                raise map_exception(exc, connecting=False) from None
+            if data is None:
+                return None
+            if not data:
+                raise Failure("closed_by_server", "connection closed")
+            self._buffer = buffer + data
 
     # -- the opening handshake ----------------------------------------------------------
 
@@ -272,14 +366,17 @@ class Connection:
         charge_point_id: str,
         protocol: str,
         authorization: str | None = None,
+        deadline: float | None = None,
     ) -> None:
         """Send the HTTP upgrade in one write and read the answer with buffered reads.
 
         Raises :class:`Failure` (``handshake_rejected``) on a status other than 101, a
-        wrong accept key or a missing subprotocol; bytes past the answer stay buffered.
+        wrong accept key or a missing subprotocol, ``connect_timeout`` once ``deadline``
+        (``time.monotonic()``) passes; bytes past the answer stay buffered.
         """
-        key = base64.b64encode(os.urandom(16))
-        path = f"{endpoint.path}/{quote(charge_point_id, safe='')}"
+        key = base64.b64encode(_ENTROPY.take(16))
+        quoted = charge_point_id if _URL_SAFE.fullmatch(charge_point_id) else None
+        path = f"{endpoint.path}/{quoted or quote(charge_point_id, safe='')}"
         self._send_bytes(
             (
                 f"GET {path} HTTP/1.1\r\nHost: {endpoint.host_header}\r\n"
@@ -292,28 +389,39 @@ class Connection:
         )
         answer = b""
         while (end := answer.find(b"\r\n\r\n")) < 0:
-            data = self._recv_bytes()
+            data = self._recv_bytes(deadline)
+            if data is None:
+                raise Failure("connect_timeout", "handshake")
             if not data:
                 raise websocket.WebSocketConnectionClosedException("closed during the upgrade")
             answer += data
             if len(answer) > MAX_MESSAGE_BYTES:
                 raise Failure("handshake_rejected", "upgrade answer too large")
         self._buffer = answer[end + 4 :]
-        status_line, *lines = answer[:end].decode("latin-1").split("\r\n")
+        head = answer[:end].decode("latin-1")
+        status_line, _, fields = head.partition("\r\n")
         parts = status_line.split(" ", 2)
         if len(parts) < 2 or not parts[1].isdigit():
             raise Failure("handshake_rejected", "bad upgrade response")
         if parts[1] != "101":
             raise Failure("handshake_rejected", f"HTTP {parts[1]}")
-        headers = {}
-        for line in lines:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+        fields = "\r\n" + fields
+        lowered = fields.lower()  # same length: latin-1 letters lower to one letter
         expected = base64.b64encode(hashlib.sha1(key + _WS_GUID).digest()).decode()
-        if headers.get("sec-websocket-accept") != expected:
+        if _field(fields, lowered, "sec-websocket-accept") != expected:
             raise Failure("handshake_rejected", "bad Sec-WebSocket-Accept")
-        if headers.get("sec-websocket-protocol") != protocol:
+        if _field(fields, lowered, "sec-websocket-protocol") != protocol:
             raise Failure("handshake_rejected", f"subprotocol {protocol} not accepted")
+
+
+def _field(fields: str, lowered: str, name: str) -> str | None:
+    """The first value of header ``name`` (lower case) in ``fields`` ("\r\nName: value"...)."""
+    at = lowered.find(f"\r\n{name}:")
+    if at < 0:
+        return None
+    start = at + len(name) + 3
+    stop = fields.find("\r\n", start)
+    return fields[start : stop if stop >= 0 else len(fields)].strip()
 
 
 class TlsConnection(Connection):
@@ -327,21 +435,36 @@ class TlsConnection(Connection):
     def _send_bytes(self, data: bytes) -> None:
         self._sock.sendall(data)
 
-    def _recv_bytes(self) -> bytes:
-        return self._sock.recv(READ_CHUNK)
+    def _recv_bytes(self, deadline: float | None = None) -> bytes | None:
+        if deadline is None:
+            return self._sock.recv(READ_CHUNK)
+        left = deadline - time.monotonic()
+        if left <= 0 and not self._sock.pending():
+            return None
+        with Timeout(max(left, 0.0), False):  # returns None when it passes
+            return self._sock.recv(READ_CHUNK)
+        return None
 
 
 def _frame(opcode: int, payload: bytes) -> bytes:
     """A masked client frame (RFC 6455 5.2) with FIN set."""
     length = len(payload)
     if length < 126:
-        header = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
+        header = _HEADER_SMALL.pack(0x80 | opcode, 0x80 | length)
     elif length < 65536:
-        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
+        header = _HEADER_16.pack(0x80 | opcode, 0x80 | 126, length)
     else:
-        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
-    mask = os.urandom(4)
-    return header + mask + ABNF.mask(mask, payload)
+        header = _HEADER_64.pack(0x80 | opcode, 0x80 | 127, length)
+    mask = _ENTROPY.take(4)
+    return header + mask + _mask(mask, payload)
+
+
+def _mask(mask: bytes, data: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte ``mask`` repeated (websocket-client's ``_mask``
+    without ``ABNF.mask``'s two array copies)."""
+    size = len(data)
+    key = mask * (size >> 2) + mask[: size & 3]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(size, "little")
 
 
 def _text(payload: bytes) -> str:
@@ -369,12 +492,16 @@ def open_connection(
     (OCPP security profiles 1 and 2); it is never logged.
     """
     endpoint = resolve(base_url)
-    sock = _socket.socket(endpoint.family, _socket.SOCK_STREAM)
+    # Non-blocking from the start: no separate fcntl/ioctl calls to set it.
+    sock = _socket.socket(endpoint.family, _socket.SOCK_STREAM | _socket.SOCK_NONBLOCK)
     conn: Connection | None = None
+    watcher: Any = None
     stage = "connect"
-    timer = Timeout.start_new(timeout_s)
+    # Plain sockets wait on their own watcher with a deadline; a gevent Timeout (an
+    # exception object, started and closed per connection) bounds only the TLS path.
+    deadline = time.monotonic() + timeout_s
+    timer = Timeout.start_new(timeout_s) if endpoint.secure else None
     try:
-        sock.setblocking(False)
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, SOCKET_BUFFER_BYTES)
         sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDBUF, SOCKET_BUFFER_BYTES)
@@ -384,44 +511,55 @@ def open_connection(
             sock.bind((source.next(), 0))
         code = sock.connect_ex(endpoint.address)
         if code in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
-            wait_write(sock.fileno())
+            watcher = get_hub().loop.io(sock.fileno(), _WRITE)
+            if not wait_on(watcher, deadline):
+                raise Failure("connect_timeout", stage)
             code = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
         if code:
             raise OSError(code, os.strerror(code))
         if endpoint.secure:
             stage = "tls"
+            if watcher is not None:
+                watcher.close()
+                watcher = None
             wrapped = ssl_context(tls or Tls()).wrap_socket(
                 gsocket.socket(fileno=sock.detach()), server_hostname=endpoint.server_hostname
             )
             conn = TlsConnection(wrapped, subprotocol)
         else:
-            conn = Connection(sock, subprotocol)
+            conn, watcher = Connection(sock, subprotocol, watcher), None
         stage = "handshake"
         authorization = None
         if password is not None:
             token = base64.b64encode(f"{charge_point_id}:{password}".encode()).decode("ascii")
             authorization = f"Basic {token}"
-        conn.upgrade(endpoint, charge_point_id, subprotocol, authorization)
+        conn.upgrade(endpoint, charge_point_id, subprotocol, authorization, deadline)
     except Timeout as timeout:
-        _abandon(conn, sock)
+        _abandon(conn, sock, watcher)
         if timeout is not timer:
             raise
         raise Failure("connect_timeout", stage) from None
     except Exception as exc:
-        _abandon(conn, sock)
+        _abandon(conn, sock, watcher)
         failure = map_exception(exc, connecting=True, stage=stage)
         if failure.category == "reset" and stage == "handshake" and endpoint.secure:
             # Over TLS 1.3 a server that refuses our client certificate (or lack of one)
             # closes the connection only once we send the upgrade.
             failure = Failure("handshake_rejected", "TLS connection closed during the upgrade")
         raise failure from None
+    except BaseException:  # killed while opening: close what was opened
+        _abandon(conn, sock, watcher)
+        raise
     finally:
-        timer.close()
+        if timer is not None:
+            timer.close()
     return conn
 
 
-def _abandon(conn: Connection | None, sock: Any) -> None:
+def _abandon(conn: Connection | None, sock: Any, watcher: Any = None) -> None:
     """Close a connection that failed to open, without a close frame."""
+    if watcher is not None:
+        watcher.close()
     if conn is not None:
         watcher, conn._watcher = conn._watcher, None
         if watcher is not None:

@@ -192,7 +192,18 @@ class ChargePointUser(User):
         response_length: int,
         exception: Exception | None,
     ) -> None:
-        self.environment.events.request.fire(
+        environment = self.environment
+        hook = environment.events.request
+        handlers = hook._handlers
+        if len(handlers) == 1 and _is_stats_listener(handlers[0]):
+            # Only Locust's own listener: log as it would, without the event's
+            # keyword plumbing (a third of the cost of a request event).
+            stats = environment.stats
+            stats.log_request(request_type, name, response_time_ms, response_length)
+            if exception:
+                stats.log_error(request_type, name, exception)
+            return
+        hook.fire(
             request_type=request_type,
             name=name,
             response_time=response_time_ms,
@@ -221,6 +232,27 @@ class ChargePointUser(User):
     def live(self) -> None:
         """The charge point's whole life; returns only when Locust stops the user."""
         self.charge_point.run()
+
+
+#: Locust's stats listener once recognised (its runner registers one per process).
+_stats_listeners: list[object] = []
+
+
+def _is_stats_listener(handler: object) -> bool:
+    """Whether ``handler`` is the listener a Locust runner adds to log requests in stats.
+
+    It is ``on_request`` defined in ``Runner.__init__``: it calls ``stats.log_request``
+    and, with an exception, ``stats.log_error``, nothing else.
+    """
+    if handler in _stats_listeners:
+        return True
+    qualname = getattr(handler, "__qualname__", "")
+    if qualname == "Runner.__init__.<locals>.on_request" and (
+        getattr(handler, "__module__", "") == "locust.runners"
+    ):
+        _stats_listeners.append(handler)
+        return True
+    return False
 
 
 def _stand_in(user: ChargePointUser) -> None:

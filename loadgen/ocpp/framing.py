@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 CALL = 2
 CALLRESULT = 3
 CALLERROR = 4
@@ -118,7 +120,24 @@ Frame = Call | CallResult | CallError
 
 
 def _dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _encode(value).decode("utf-8")
+
+
+def _encode(value: object) -> bytes:
+    """Compact JSON as UTF-8 bytes: orjson, or the standard library for what it refuses.
+
+    orjson (several times faster) refuses integers beyond 64 bits and non-string keys;
+    no OCPP payload has them, but nothing built here may fail to encode.
+    """
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def encode_call(unique_id: str, action: str, payload: dict[str, Any]) -> bytes:
+    """A CALL frame as UTF-8 bytes, ready to send (what ``Call(...).to_json()`` encodes)."""
+    return _encode([CALL, unique_id, action, payload])
 
 
 def parse(text: str | bytes) -> Frame:
@@ -126,9 +145,11 @@ def parse(text: str | bytes) -> Frame:
 
     Raises :class:`FrameError` for anything that is not a well-formed CALL, CALLRESULT
     or CALLERROR; payloads are checked for shape (a JSON object), not against schemas.
+    JSON is read by orjson: strict RFC 8259 (no NaN or Infinity), and a number beyond
+    64-bit integers comes back as a float (OCPP's integers are 32-bit).
     """
     try:
-        value = json.loads(text)
+        value = orjson.loads(text)
     except (ValueError, TypeError, RecursionError) as exc:
         raise FrameError(f"not JSON: {exc}") from None
     if not isinstance(value, list) or not value:

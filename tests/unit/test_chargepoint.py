@@ -11,7 +11,7 @@ from typing import Any
 
 import gevent
 import pytest
-from gevent.queue import Queue
+from gevent.queue import Empty, Queue
 
 from loadgen.chargepoint import ChargePoint, Counters, backoff_s
 from loadgen.config import ChargePoints, Reconnect
@@ -74,8 +74,11 @@ class ScriptedConnection:
         """The server closes the connection."""
         self.inbox.put(Failure("closed_by_server", "1000"))
 
-    def recv(self) -> str:
-        item = self.inbox.get()
+    def recv(self, timeout_s: float | None = None) -> str | None:
+        try:
+            item = self.inbox.get(timeout=timeout_s)
+        except Empty:
+            return None
         if isinstance(item, Failure):
             self.closed = True
             raise item

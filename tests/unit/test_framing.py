@@ -18,11 +18,14 @@ from loadgen.ocpp.framing import (
     CallResult,
     FrameError,
     counter_ids,
+    encode_call,
     parse,
 )
 
 unique_ids = st.text(min_size=1, max_size=MAX_UNIQUE_ID_LEN)
-json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+#: integers JSON readers agree on: 64-bit (beyond that orjson reads a float)
+json_ints = st.integers(min_value=-(2**63), max_value=2**64 - 1)
+json_scalars = st.none() | st.booleans() | json_ints | st.text(max_size=20)
 json_values = st.recursive(
     json_scalars | st.floats(allow_nan=False, allow_infinity=False),
     lambda children: (
@@ -67,6 +70,18 @@ def test_round_trip_call_error(unique_id: str, code: str, text: str, details: di
     """Any CALLERROR with a valid id round-trips, description and details included."""
     frame = CallError(unique_id, code, text, details)
     assert parse(frame.to_json()) == frame
+
+
+def test_encoding_beyond_orjson() -> None:
+    """What orjson refuses (a 70-bit integer) still encodes, through the standard library."""
+    big = 2**70
+    assert CallResult("7", {"n": big}).to_json() == f'[3,"7",{{"n":{big}}}]'
+    assert json.loads(encode_call("8", "DataTransfer", {"n": big})) == [
+        2,
+        "8",
+        "DataTransfer",
+        {"n": big},
+    ]
 
 
 def test_to_json_shape() -> None:
