@@ -108,7 +108,14 @@ def measure(
         stop(proc)
         log.close()
     if base is None or end is None or first_connect is None or all_connected is None:
-        raise SystemExit(f"bench: {variant} did not reach {n} heartbeats; see {log.name}")
+        status = gateway.status()
+        tail = Path(log.name).read_text(errors="replace").splitlines()[-15:]
+        raise SystemExit(
+            f"bench: {variant} did not reach {n} heartbeats (gateway: "
+            f"{status['connected']} connected, {status['booted']} booted, "
+            f"{status['messages'].get('Heartbeat', 0) - beats0} heartbeats); the end of "
+            "its log:\n" + "\n".join(tail)
+        )
     wait_disconnected(gateway)
     return {
         "variant": variant,

@@ -11,13 +11,21 @@ workers ask for it in every heartbeat and spawn message (a debug line formats it
 when debug logging is off): at 16,000 users per worker that is a loop over 16,000
 greenlets several times a second. With one user class the count is the group's size.
 
-:mod:`loadgen.users` installs both.
+gevent records, for every ``Greenlet`` made, the greenlet that spawned it and the
+stack it was spawned from (``track_greenlet_tree``): ~6 us per greenlet at Locust's
+spawn depth, and ~1 KB of frame records kept alive by each user's greenlet. Locust does
+not read them; the setting is turned off (``GEVENT_TRACK_GREENLET_TREE=true`` in the
+environment keeps it on, for debugging).
+
+:mod:`loadgen.users` installs all three.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 
+import gevent
 from locust import argument_parser, runners
 
 #: Heartbeats a worker may miss before the master calls it missing (Locust's default is 3).
@@ -27,11 +35,14 @@ HEARTBEAT_LIVENESS = 10
 
 
 def install() -> None:
-    """Cache ``default_args_dict``, count users in O(1) and widen the heartbeat liveness.
+    """Cache ``default_args_dict``, count users in O(1), stop gevent's spawn-tree records
+    and widen the heartbeat liveness.
 
     Idempotent.
     """
     runners.HEARTBEAT_LIVENESS = HEARTBEAT_LIVENESS
+    if os.environ.get("GEVENT_TRACK_GREENLET_TREE", "").lower() not in ("1", "true", "on", "yes"):
+        gevent.config.track_greenlet_tree = False
     current = argument_parser.default_args_dict
     if not hasattr(current, "cache_info"):
         argument_parser.default_args_dict = functools.lru_cache(maxsize=1)(current)
