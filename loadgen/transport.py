@@ -47,8 +47,6 @@ _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 READ_CHUNK = 4096
 #: Largest upgrade answer or frame accepted from the server.
 MAX_MESSAGE_BYTES = 1 << 20
-#: Kernel socket buffers per connection (bytes): idle chargers need little.
-SOCKET_BUFFER_BYTES = 32768
 #: Linux: let connect() pick the source port for the 4-tuple after bind((addr, 0)).
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 _CLOSE_1000 = struct.pack("!H", 1000)
@@ -528,8 +526,6 @@ def open_connection(
     timer = Timeout.start_new(timeout_s) if endpoint.secure else None
     try:
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
-        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, SOCKET_BUFFER_BYTES)
-        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDBUF, SOCKET_BUFFER_BYTES)
         if source is not None:
             if endpoint.family == _socket.AF_INET:
                 sock.setsockopt(_socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)

@@ -24,7 +24,7 @@ from loadgen import locust_fixes, redisprobe
 from loadgen.chargepoint import ChargePoint, Counters
 from loadgen.config import Config
 from loadgen.ids import Identity, pick, read_ids
-from loadgen.ocpp import dialect_for
+from loadgen.ocpp import Dialect, dialect_for
 from loadgen.transport import open_connection, source_pool
 
 locust_fixes.install()  # cheaper spawn messages on workers
@@ -42,6 +42,8 @@ class Plan:
     sequence: itertools.count = field(default_factory=lambda: itertools.count(1))
     #: rows of charge_points.ids_file (id, password), or () to make ids from id_prefix
     identities: tuple[Identity, ...] = ()
+    #: the OCPP dialect; stateless, so shared by every charge point of the plan
+    dialect: Dialect | None = None
 
 
 #: this worker's share of the ids file: the master says how many workers there are
@@ -104,7 +106,12 @@ def plan_for(environment: Environment) -> Plan:
             )
         config = config_mod.with_overrides(config, target=target)
         ids_file = config.charge_points.ids_file
-        plan = _plans[key] = Plan(config, target, identities=read_ids(ids_file) if ids_file else ())
+        plan = _plans[key] = Plan(
+            config,
+            target,
+            identities=read_ids(ids_file) if ids_file else (),
+            dialect=dialect_for(config.ocpp_version),
+        )
     return plan
 
 
@@ -161,7 +168,7 @@ class ChargePointUser(User):
         )
         #: False for a user beyond the ids file's rows: it never connects
         self.active = identity is not None or not plan.identities
-        dialect = dialect_for(cfg.ocpp_version)
+        dialect = plan.dialect or dialect_for(cfg.ocpp_version)
         connect = partial(
             open_connection,
             plan.target,

@@ -109,3 +109,37 @@ def test_idle_charge_points_hold_no_greenlet_and_still_heartbeat(
         for cp in cps:
             cp.stop()
     assert counters.connected == 0
+
+
+@pytest.mark.timeout(30)
+def test_a_connect_that_never_completes_is_a_connect_timeout() -> None:
+    """A listener whose accept queue is full drops our SYN: the upgrade's first send
+    would block, waits for the connect, and gives up at the deadline, closing the socket."""
+    import os
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)  # room for one connection that is never accepted
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(3):  # fill the accept queue (and the SYN queue) first
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        gevent.sleep(0.2)
+        files_before = len(os.listdir("/proc/self/fd"))
+        started = time.monotonic()
+        with pytest.raises(Failure) as timed_out:
+            open_connection(f"ws://127.0.0.1:{port}/ocpp", "SLOW", "ocpp1.6", timeout_s=1)
+        elapsed = time.monotonic() - started
+        assert timed_out.value.category == "connect_timeout"
+        assert timed_out.value.detail == "connect"
+        assert 0.9 <= elapsed < 5
+        assert len(os.listdir("/proc/self/fd")) == files_before
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
