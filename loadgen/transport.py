@@ -80,6 +80,8 @@ class _Entropy:
 
 
 _ENTROPY = _Entropy()
+# A forked worker (Locust's --processes) must not reuse its parent's unspent bytes.
+os.register_at_fork(after_in_child=_ENTROPY.__init__)
 
 
 def wait_on(watcher: Any, deadline: float | None) -> bool:

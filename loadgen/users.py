@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import resource
+import weakref
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -242,7 +243,7 @@ class ChargePointUser(User):
 
 
 #: Locust's stats listener once recognised (its runner registers one per process).
-_stats_listeners: list[object] = []
+_stats_listeners: weakref.WeakSet = weakref.WeakSet()
 
 
 def _is_stats_listener(handler: object) -> bool:
@@ -257,7 +258,7 @@ def _is_stats_listener(handler: object) -> bool:
     if qualname == "Runner.__init__.<locals>.on_request" and (
         getattr(handler, "__module__", "") == "locust.runners"
     ):
-        _stats_listeners.append(handler)
+        _stats_listeners.add(handler)
         return True
     return False
 
