@@ -21,7 +21,7 @@ from locust.runners import LocalRunner, WorkerRunner
 from loadgen import plots, report, telemetry, webui
 from loadgen.config import ConfigError
 from loadgen.shape import StagesShape
-from loadgen.users import ChargePointUser, load_config, raise_open_files_limit
+from loadgen.users import ChargePointUser, load_config, raise_open_files_limit, tune_gc
 
 __all__ = ["ChargePoint", "StagesShape"]
 log = logging.getLogger("loadgen")
@@ -84,6 +84,7 @@ def _config_choices() -> list[str]:
 def _on_init(environment: Environment, **_: Any) -> None:
     limit = raise_open_files_limit()
     log.debug("open files limit %d", limit)
+    tune_gc()
     if isinstance(environment.runner, WorkerRunner):
         telemetry.install_worker(environment)
         return
