@@ -31,6 +31,11 @@ from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError, encode
 
 #: Heartbeat interval used when the server answers Accepted with interval 0.
 DEFAULT_HEARTBEAT_S = 60.0
+#: A parked charge point's heartbeat timer fires on this grid (seconds, the event loop's
+#: clock), up to one tick after the Heartbeat is due: the timers of a tick expire in
+#: one turn of the loop, so a process wakes once for a batch of Heartbeats rather than
+#: once per charger.
+HEARTBEAT_TICK_S = 0.05
 #: Shared by charge points given no ``rng`` (a ``Random`` holds ~2.5 KB of state).
 _RNG = random.Random()
 
@@ -361,7 +366,9 @@ class ChargePoint:
         park = getattr(self._conn, "park", None)
         if left <= 0 or park is None or not park(self._wake_readable):
             return False
-        timer = self._timer = gevent.get_hub().loop.timer(left)
+        loop = gevent.get_hub().loop
+        left += -(loop.now() + left) % HEARTBEAT_TICK_S  # up to the next tick
+        timer = self._timer = loop.timer(left)
         timer.start(self._wake)
         self._driver = None
         return True

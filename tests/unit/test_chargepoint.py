@@ -13,7 +13,7 @@ import gevent
 import pytest
 from gevent.queue import Empty, Queue
 
-from loadgen.chargepoint import ChargePoint, Counters, backoff_s
+from loadgen.chargepoint import HEARTBEAT_TICK_S, ChargePoint, Counters, backoff_s
 from loadgen.config import ChargePoints, Reconnect
 from loadgen.failures import Failure
 from loadgen.ocpp import dialect_for
@@ -86,6 +86,29 @@ class ScriptedConnection:
 
     def close(self) -> None:
         self.closed = True
+
+
+class ParkableConnection(ScriptedConnection):
+    """A scripted connection a charge point can wait on with no greenlet (``park``)."""
+
+    def __init__(self, server: ScriptedServer) -> None:
+        super().__init__(server)
+        self._callback: Callable[[], None] | None = None
+
+    def park(self, callback: Callable[[], None]) -> bool:
+        if not self.inbox.empty():
+            return False
+        self._callback = callback
+        return True
+
+    def unpark(self) -> None:
+        self._callback = None
+
+    def push(self, frame: list[Any]) -> None:
+        super().push(frame)
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            gevent.get_hub().loop.run_callback(callback)
 
 
 def csms(boot_statuses: list[str], interval: int = 1) -> Callable[[str, dict[str, Any]], Any]:
@@ -174,6 +197,44 @@ def test_config_overrides_the_heartbeat_interval() -> None:
         assert cp.state.heartbeat_interval_s == 0.2
     finally:
         greenlet.kill()
+
+
+@pytest.mark.timeout(20)
+def test_parked_charge_points_heartbeat_in_batches_on_the_tick_grid() -> None:
+    """Parked charge points due a few ms apart send their Heartbeats in one or two batches.
+
+    Each Heartbeat goes out at or after its due time and at most one tick later.
+    """
+    interval_s, apart_s = 0.5, 0.008  # four due times spread over 24 ms < one tick
+    settings = replace(SETTINGS, heartbeat_interval_s=interval_s)
+    servers = [ScriptedServer("1.6", csms(["Accepted"], interval=3600)) for _ in range(4)]
+    charge_points = []
+    try:
+        for number, server in enumerate(servers):
+            cp = ChargePoint(
+                f"CP-T-{number}",
+                dialect_for("1.6"),
+                settings,
+                lambda server=server: ParkableConnection(server),
+                lambda *_: None,
+                Counters(),
+            )
+            charge_points.append(cp)
+            cp.start()
+            gevent.sleep(apart_s)
+        wait_until(lambda: all("Heartbeat" in server.actions() for server in servers), "heartbeats")
+        beats = []
+        for server in servers:
+            status = next(t for t, a, _ in server.calls if a == "StatusNotification")
+            beat = next(t for t, a, _ in server.calls if a == "Heartbeat")
+            assert status + interval_s <= beat <= status + interval_s + HEARTBEAT_TICK_S + 0.02
+            beats.append(beat)
+        beats.sort()
+        batches = 1 + sum(1 for a, b in zip(beats, beats[1:], strict=False) if b - a > 0.003)
+        assert batches <= 2, beats  # without the grid: four, 8 ms apart
+    finally:
+        for cp in charge_points:
+            cp.stop()
 
 
 @pytest.mark.timeout(20)
