@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, cmdline, descendants, machine, sample, stop
+from bench.common import ROOT, cmdline, descendants, machine, parent_of, sample, stop
 
 CONFIG = ROOT / "bench" / "scale-100k.yaml"
 
@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
                 now = sample(pid)
                 if now is None:
                     continue
-                role = _role(cmdline(pid))
-                peaks[pid] = (role, max(now.hwm_kb, peaks.get(pid, (role, 0))[1]))
+                role, peak = peaks.get(pid, ("other", 0))
+                if role == "other":  # judged once: an exiting process has no command line
+                    role = _role(cmdline(pid), parent_of(pid) == proc.pid)
+                peaks[pid] = (role, max(now.hwm_kb, peak))
             time.sleep(0.5)
     finally:
         stop(proc, timeout_s=60)
@@ -54,11 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if figures["failures"] == 0 and figures["booted_all"] else 1
 
 
-def _role(command: str) -> str:
-    if "loadgen.gateway" in command:
-        return "gateway-parent" if "--worker" not in command else "gateway"
+def _role(command: str, started_by_run: bool) -> str:
+    """What a process under ``loadgen run`` is, by its command line and its parent."""
+    words = command.split()
+    if "loadgen.gateway" in words:
+        if "--worker" in words:
+            return "gateway"
+        # One gateway process serves itself; with --processes N > 1 it starts N workers.
+        at = words.index("--processes") + 1 if "--processes" in words else len(words)
+        return "gateway" if words[at : at + 1] in ([], ["1"]) else "gateway-parent"
     if "locust" in command:
-        return "locust"
+        # The master is started by `loadgen run`; Locust forks the workers from it.
+        return "master" if started_by_run else "worker"
     return "other"
 
 
@@ -70,7 +79,7 @@ def _figures(summary: dict, peaks: dict[int, tuple[str, int]], wall_s: float) ->
     by_role: dict[str, list[int]] = {}
     for role, kb in peaks.values():
         by_role.setdefault(role, []).append(kb)
-    locust = sorted(by_role.get("locust", []))
+    masters = by_role.get("master", [])
     return {
         "users": stage["users"],
         "established": conn["established"],
@@ -82,9 +91,8 @@ def _figures(summary: dict, peaks: dict[int, tuple[str, int]], wall_s: float) ->
         "heartbeat_p50_ms": beats.get("p50_ms"),
         "heartbeat_p99_ms": beats.get("p99_ms"),
         "connect_p99_ms": summary.get("connect_ms", {}).get("p99"),
-        # the master is the smallest locust process; the workers are the rest
-        "worker_peak_rss_mb": [round(kb / 1024) for kb in locust[1:]],
-        "master_peak_rss_mb": round(locust[0] / 1024) if locust else None,
+        "worker_peak_rss_mb": [round(kb / 1024) for kb in by_role.get("worker", [])],
+        "master_peak_rss_mb": round(masters[0] / 1024) if masters else None,
         "gateway_peak_rss_mb": [round(kb / 1024) for kb in by_role.get("gateway", [])],
         "wall_s": round(wall_s),
     }
