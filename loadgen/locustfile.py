@@ -8,6 +8,7 @@ Use it through ``loadgen run CONFIG`` or directly, as master, worker or standalo
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -88,6 +89,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
         telemetry.install_worker(environment)
         return
+    gevent.signal_handler(signal.SIGINT, _interrupt_main)
     try:
         config = load_config(environment)
     except ConfigError as exc:
@@ -134,6 +136,17 @@ def _on_init(environment: Environment, **_: Any) -> None:
             monitor.await_fresh_samples()  # the last second of every worker counts too
             monitor.stop()
             _write_results(environment, monitor, state=state, final=True)
+
+
+def _interrupt_main() -> None:
+    """SIGINT on the master (or a standalone run): Locust's own stop, made reliable.
+
+    Locust stops when a KeyboardInterrupt reaches its main greenlet. Python raises it in
+    whatever code runs when the signal is seen, and there it can be lost (inside a
+    finalizer, say): the run then went on to the end of its stages. The event loop's
+    signal watcher calls this in a greenlet of its own, which throws it into the main one.
+    """
+    gevent.get_hub().parent.throw(KeyboardInterrupt)
 
 
 def _settled_resources(timeout_s: float = 3.0) -> dict[str, int]:
