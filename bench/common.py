@@ -56,24 +56,12 @@ def sample(pid: int) -> Sample | None:
     )
 
 
-def children(pid: int) -> list[int]:
-    """Direct children of ``pid`` (Linux ``/proc/<pid>/task/*/children``)."""
-    found: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
-                found += [int(p) for p in handle.read().split()]
-    except OSError:
-        pass
-    return found
+def _children_by_parent() -> dict[int, list[int]]:
+    """Every process in ``/proc`` filed under its parent.
 
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid``, breadth first.
-
-    Built from the parent of every process in ``/proc``: the per-thread ``children``
-    files miss processes (the kernel documents them as unreliable while children come
-    and go), which left workers and gateway processes out of ``bench.scale``'s figures.
+    The per-thread ``/proc/<pid>/task/*/children`` files are not used: they miss
+    processes (the kernel documents them as unreliable while children come and go),
+    which left workers and gateway processes out of ``bench.scale``'s figures.
     """
     below: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -82,6 +70,17 @@ def descendants(pid: int) -> list[int]:
         parent = parent_of(int(entry))
         if parent is not None:  # else gone meanwhile
             below.setdefault(parent, []).append(int(entry))
+    return below
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid``."""
+    return _children_by_parent().get(pid, [])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, breadth first."""
+    below = _children_by_parent()
     found, queue = [], [pid]
     while queue:
         for child in below.get(queue.pop(0), []):
