@@ -34,6 +34,7 @@ import websocket
 from gevent import Timeout, get_hub
 from gevent import socket as gsocket
 from gevent import ssl as gssl
+from gevent.event import AsyncResult
 from gevent.hub import Waiter
 from gevent.socket import wait_write
 from websocket import ABNF
@@ -123,9 +124,47 @@ class Endpoint:
     path: str  # the URL path without a trailing slash
 
 
-@lru_cache(maxsize=16)
+#: Endpoints resolved so far, by URL, and resolutions under way (one per URL at a time).
+_endpoints: dict[str, Endpoint] = {}
+_resolving: dict[str, AsyncResult] = {}
+
+
 def resolve(url: str) -> Endpoint:
-    """Resolve ``url``'s host once (per process); raises ``Failure('dns_error')``."""
+    """Resolve ``url``'s host once per process; raises ``Failure('dns_error')``.
+
+    Charge points that start while the first lookup is under way wait for it and share
+    its answer, success or failure, rather than each asking the resolver's threads: the
+    first burst of a ramp would otherwise make one lookup per charge point. A failure
+    is not kept: the next charge point to connect tries again.
+    """
+    endpoint = _endpoints.get(url)
+    if endpoint is not None:
+        return endpoint
+    under_way = _resolving.get(url)
+    if under_way is not None:
+        try:
+            return under_way.get()
+        except Failure as failure:  # each waiter raises its own, with its own traceback
+            raise Failure(failure.category, failure.detail) from None
+    under_way = _resolving[url] = AsyncResult()
+    try:
+        endpoint = _lookup(url)
+    except Failure as failure:
+        under_way.set_exception(failure)
+        raise
+    except BaseException:  # killed while resolving: the waiters must not wait for ever
+        under_way.set_exception(Failure("dns_error", "lookup interrupted"))
+        raise
+    finally:
+        del _resolving[url]
+    if len(_endpoints) >= 16:  # a process talks to one target, rarely a few
+        _endpoints.clear()
+    _endpoints[url] = endpoint
+    under_way.set(endpoint)
+    return endpoint
+
+
+def _lookup(url: str) -> Endpoint:
     parts = urlsplit(url)
     secure = parts.scheme == "wss"
     host = parts.hostname or ""

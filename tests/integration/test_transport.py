@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gc
 import random
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
 import gevent
+import gevent.event
 import greenlet
 import pytest
 
@@ -143,3 +145,72 @@ def test_a_connect_that_never_completes_is_a_connect_timeout() -> None:
         for filler in fillers:
             filler.close()
         listener.close()
+
+
+class HeldResolver:
+    """The real ``getaddrinfo``, held back until released, counting its lookups."""
+
+    def __init__(self, real: Callable[..., Any], fail: bool = False) -> None:
+        self.real = real
+        self.fail = fail
+        self.lookups = 0
+        self.release = gevent.event.Event()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.lookups += 1
+        self.release.wait(DEADLINE_S)
+        if self.fail:  # a name server's refusal cannot happen on loopback
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return self.real(*args, **kwargs)
+
+
+def _open_together(url: str, count: int, resolver: HeldResolver) -> list[Any]:
+    """Open ``count`` connections at once while the first lookup is held; their results."""
+    jobs = [
+        gevent.spawn(open_connection, url, f"DNS-{i}", "ocpp1.6", timeout_s=5) for i in range(count)
+    ]
+    wait_until(lambda: resolver.lookups >= 1, "the first lookup")
+    gevent.sleep(0)  # every job runs up to its wait before the lookup is released
+    resolver.release.set()
+    gevent.joinall(jobs, timeout=DEADLINE_S)
+    return [job.value if job.successful() else job.exception for job in jobs]
+
+
+@pytest.mark.timeout(30)
+def test_a_burst_of_connections_resolves_the_target_once(
+    gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Charge points that start during the first lookup share it: a ramp's first burst
+    makes one lookup, not one per charge point."""
+    resolver = HeldResolver(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    url = f"ws://127.0.0.1:{gateway.port}/ocpp-burst"
+    results = _open_together(url, 20, resolver)
+    try:
+        assert resolver.lookups == 1
+        assert all(not isinstance(r, BaseException) for r in results), results
+        results[0].send('[2,"1","Heartbeat",{}]')
+        assert results[0].recv(5).startswith('[3,"1"')
+    finally:
+        for result in results:
+            if not isinstance(result, BaseException):
+                result.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_failed_lookup_is_shared_then_tried_again(
+    gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every charge point waiting on a failed lookup gets dns_error; the next one to
+    connect looks the name up again and, once it resolves, connects."""
+    resolver = HeldResolver(socket.getaddrinfo, fail=True)
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    url = f"ws://127.0.0.1:{gateway.port}/ocpp-dns"
+    results = _open_together(url, 5, resolver)
+    assert resolver.lookups == 1
+    assert [getattr(r, "category", r) for r in results] == ["dns_error"] * 5
+    assert len({id(r) for r in results}) == 5  # each raised its own exception
+    resolver.fail = False
+    conn = open_connection(url, "DNS-again", "ocpp1.6", timeout_s=5)
+    conn.close()
+    assert resolver.lookups == 2
