@@ -1,10 +1,13 @@
 """A simulated charge point's life: connect, boot, status, heartbeat, sessions, reconnect.
 
-One :class:`ChargePoint` runs in one greenlet for as long as its Locust user lives, and
-that greenlet is also the connection's only reader: waiting for an answer or for the next
-heartbeat is a read with a deadline, during which it answers the server's own calls. No
-reader greenlet, no per-call ``AsyncResult`` (only calls made by a charging session's
-greenlet get one). It talks to the network only through a
+A :class:`ChargePoint` works in a short-lived greenlet while it connects, boots or
+makes a call, and that greenlet is then the connection's only reader: waiting for an
+answer is a read with a deadline, during which it answers the server's own calls. In
+between it parks with no greenlet, and hub callbacks of its timer and read watcher send
+the due Heartbeat, read whole messages and answer the server's calls without waiting;
+anything that would wait goes back to a greenlet. No reader greenlet, no per-call
+``AsyncResult`` (only calls made by a charging session's greenlet get one). It talks to
+the network only through a
 ``connect()`` callable returning an object with ``send(text)``, ``recv(timeout_s)``
 (None when the time passes first) and ``close()`` (see
 :class:`loadgen.transport.Connection`), and reports every exchange
@@ -13,6 +16,7 @@ through a ``report`` callable, so it can run against a real gateway or a scripte
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -36,6 +40,7 @@ DEFAULT_HEARTBEAT_S = 60.0
 #: one turn of the loop, so a process wakes once for a batch of Heartbeats rather than
 #: once per charger.
 HEARTBEAT_TICK_S = 0.05
+log = logging.getLogger(__name__)
 #: Shared by charge points given no ``rng`` (a ``Random`` holds ~2.5 KB of state).
 _RNG = random.Random()
 
@@ -132,6 +137,8 @@ class ChargePoint:
         "_pending",
         "_driver",
         "_next_heartbeat",
+        "_parked_call",
+        "_report_in_hub",
         "_running",
         "_timer",
         "_readable",
@@ -161,6 +168,7 @@ class ChargePoint:
         rng: random.Random | None = None,
         now: Callable[[], datetime] = _utcnow,
         clock: Callable[[], float] = time.monotonic,
+        report_in_hub: Callable[[], bool] | None = None,
     ) -> None:
         self.charge_point_id = charge_point_id
         self.dialect = dialect
@@ -189,6 +197,11 @@ class ChargePoint:
         self._timer: Any = None  # the heartbeat timer while parked
         self._readable = False  # woken by the read watcher: read before parking again
         self._next_heartbeat = 0.0  # clock() time of the next Heartbeat
+        #: (unique id, clock() deadline) of the Heartbeat sent while parked, if unanswered
+        self._parked_call: tuple[str, float] | None = None
+        #: whether ``report`` may be called from a hub callback now (it never blocks);
+        #: None: always
+        self._report_in_hub = report_in_hub
         self._last_id = 0  # unique ids of our CALLs are 1, 2, 3, ... per charge point
         self._meter_wh = 0
         self._sessions = 0
@@ -317,6 +330,7 @@ class ChargePoint:
             return
         self._unpark()
         self._readable = False
+        self._parked_call = None
         self.counters.connected -= 1
         helpers, self._helpers = self._helpers, None
         if helpers:
@@ -339,6 +353,8 @@ class ChargePoint:
     def _serve(self) -> bool:
         """Heartbeat and follow the server until parked (True) or a loss (raises)."""
         state, dialect = self.state, self.dialect
+        if self._parked_call is not None:
+            self._settle_parked_call()
         while True:
             # Read (and answer) whatever comes until the next heartbeat or some work.
             while not self._todo and not state.start_requests:
@@ -364,22 +380,129 @@ class ChargePoint:
         """Wait for the socket or the heartbeat without a greenlet; False if not possible."""
         left = self._next_heartbeat - self._clock()
         park = getattr(self._conn, "park", None)
-        if left <= 0 or park is None or not park(self._wake_readable):
+        if left <= 0 or park is None or not park(self._on_readable):
             return False
-        loop = gevent.get_hub().loop
-        left += -(loop.now() + left) % HEARTBEAT_TICK_S  # up to the next tick
-        timer = self._timer = loop.timer(left)
-        timer.start(self._wake)
+        self._arm(left)
         self._driver = None
         return True
 
-    def _wake_readable(self) -> None:
-        """Hub callback of the read watcher: data is waiting on the socket."""
+    def _arm(self, left: float) -> None:
+        """(Re)start the parked timer ``left`` seconds from now, up to the next tick."""
+        loop = gevent.get_hub().loop
+        timer = self._timer
+        if timer is not None:
+            timer.stop()
+            timer.close()
+        left += -(loop.now() + left) % HEARTBEAT_TICK_S
+        timer = self._timer = loop.timer(left)
+        timer.start(self._on_timer)
+
+    def _on_timer(self) -> None:
+        """Hub callback of the parked timer: the Heartbeat is due, or its answer late.
+
+        A Heartbeat due while nothing else waits is sent from here and its answer read
+        by :meth:`_on_readable`, so a parked charge point heartbeats with no greenlet.
+        Anything else resumes serving in a greenlet.
+        """
+        try:
+            if self._parked_call is not None:
+                unique_id, deadline = self._parked_call
+                now = self._clock()
+                if now < deadline:
+                    self._arm(deadline - now)
+                    return
+                self._parked_call = None
+                pending = self._pending.pop(unique_id, None)
+                if pending is not None:
+                    elapsed_ms = (time.perf_counter() - pending.started) * 1000
+                    self._report("OCPP", pending.action, elapsed_ms, 0, Failure("call_timeout"))
+                self._heartbeat_answered()
+                return
+            if self._heartbeat_from_hub():
+                return
+        except Exception:
+            log.exception("a parked charge point's timer failed")
+        self._wake()
+
+    def _inline(self) -> bool:
+        """Whether the parked charge point may do its own work in a hub callback now."""
+        conn = self._conn
+        return (
+            self._driver is None
+            and self._running
+            and conn is not None
+            and getattr(conn, "inline", False)
+            and self._lost is None
+            and (self._report_in_hub is None or self._report_in_hub())
+        )
+
+    def _heartbeat_from_hub(self) -> bool:
+        """Send the due Heartbeat from the hub; False: the greenlet must take over."""
+        now = self._clock()
+        if not self._inline() or self._todo or self.state.start_requests:
+            return False
+        if now < self._next_heartbeat:  # the timer ran early against our clock
+            self._arm(self._next_heartbeat - now)
+            return True
+        conn: Any = self._conn
+        self._last_id += 1
+        unique_id = str(self._last_id)
+        action, payload = self.dialect.heartbeat()
+        self._pending[unique_id] = _Pending(action, time.perf_counter(), None)
+        self._parked_call = (unique_id, now + self.settings.call_timeout_s)
+        if not conn.send_nowait(encode_call(unique_id, action, payload)):
+            return False  # the greenlet sends the rest, then waits for the answer
+        self._arm(self.settings.call_timeout_s)
+        return True
+
+    def _heartbeat_answered(self) -> None:
+        """The parked Heartbeat was answered or timed out: wait for the next one."""
+        interval = self.state.heartbeat_interval_s
+        self._next_heartbeat = self._clock() + interval
+        self._arm(interval)
+
+    def _on_readable(self) -> None:
+        """Hub callback of the read watcher: data is waiting on the socket.
+
+        Whole text messages are handled here (answers to our calls, and the server's
+        own calls, answered without waiting); anything else, or work they leave for
+        later, resumes serving in a greenlet.
+        """
+        conn: Any = self._conn
+        try:
+            if self._inline():
+                text = conn.take_nowait(True)
+                while isinstance(text, str):
+                    self._on_text(conn, text, inline=True)
+                    text = conn.take_nowait(False)
+                if text is None:
+                    parked = self._parked_call
+                    if parked is not None and parked[0] not in self._pending:
+                        self._parked_call = None
+                        self._heartbeat_answered()
+                    if not (self._todo or self.state.start_requests or conn.needs_greenlet()):
+                        return
+        except Exception:
+            log.exception("a parked charge point's read failed")
         self._readable = True
         self._wake()
 
+    def _settle_parked_call(self) -> None:
+        """In the greenlet: finish the Heartbeat sent while parked (answer or timeout)."""
+        assert self._parked_call is not None
+        unique_id, deadline = self._parked_call
+        pending = self._pending.get(unique_id)
+        while pending is not None and pending.frame is None and self._receive(deadline):
+            pass
+        self._parked_call = None
+        pending = self._pending.pop(unique_id, None)
+        if pending is not None:  # no answer by the deadline
+            elapsed_ms = (time.perf_counter() - pending.started) * 1000
+            self._report("OCPP", pending.action, elapsed_ms, 0, Failure("call_timeout"))
+        self._next_heartbeat = self._clock() + self.state.heartbeat_interval_s
+
     def _wake(self) -> None:
-        """Hub callback of the read watcher or the heartbeat timer: resume serving."""
+        """Resume serving in a greenlet (from a hub callback)."""
         self._unpark()
         if self._driver is None and self._running and self._conn is not None:
             DRIVERS.submit(self._resume)
@@ -574,7 +697,9 @@ class ChargePoint:
         for call in pending.values():
             call.deliver(failure)
 
-    def _on_text(self, conn: ConnectionLike, text: str) -> None:
+    def _on_text(self, conn: ConnectionLike, text: str, inline: bool = False) -> None:
+        """Handle one message from the server; ``inline``: in a hub callback, where the
+        answer to a server's call is sent without waiting (see ``send_nowait``)."""
         try:
             frame = parse(text)
         except FrameError as exc:
@@ -583,7 +708,10 @@ class ChargePoint:
         if isinstance(frame, Call):
             started = time.perf_counter()
             answer = self.dialect.answer(frame, self.state)
-            conn.send(answer.frame.to_json())
+            if inline:
+                conn.send_nowait(answer.frame.to_json())  # type: ignore[attr-defined]
+            else:
+                conn.send(answer.frame.to_json())
             failure = None
             if isinstance(answer.frame, CallError):
                 failure = Failure("call_error", answer.frame.error_code)

@@ -48,6 +48,7 @@ class Drivers:
         self._unused = 0
         self._trimmer: Any = None
         self.spawned = 0  # greenlets made so far, for tests and probes
+        self.jobs = 0  # jobs submitted so far, for tests and probes
 
     @property
     def idle(self) -> int:
@@ -56,6 +57,7 @@ class Drivers:
 
     def submit(self, job: Job) -> None:
         """Run ``job`` on a driver greenlet soon. Never blocks; safe from hub callbacks."""
+        self.jobs += 1
         idle = self._idle
         if not idle:
             self.spawned += 1

@@ -228,15 +228,27 @@ class Connection:
     This one holds a plain non-blocking socket (no gevent socket object: its Python
     wrappers and watchers cost more than the rest of an idle connection) and waits on
     one libev read watcher, which also serves :meth:`park`.
+
+    A parked charge point's hub callbacks use :meth:`send_nowait` and
+    :meth:`take_nowait`, which never wait: what they cannot finish (bytes the kernel did
+    not take, the end of the stream, a read error) is kept here for the blocking
+    ``send`` and ``recv`` of the charge point's greenlet, in order.
     """
 
-    __slots__ = ("_buffer", "_partial", "_sock", "_watcher", "subprotocol")
+    __slots__ = ("_buffer", "_end", "_partial", "_sock", "_unsent", "_watcher", "subprotocol")
+
+    #: whether :meth:`send_nowait` and :meth:`take_nowait` work (not over TLS)
+    inline = True
 
     def __init__(self, sock: Any, subprotocol: str | None, watcher: Any = None) -> None:
         self._sock = sock
         self.subprotocol = subprotocol
         self._buffer = b""  # bytes read but not yet consumed; b"" most of the time
         self._partial: list[bytes] | None = None  # fragments of a message being read
+        self._unsent = b""  # frame bytes send_nowait could not hand to the kernel
+        #: what a non-blocking read met after the buffered bytes: b"" (the end of the
+        #: stream) or the OSError; the blocking read returns or raises it in turn
+        self._end: bytes | OSError | None = None
         #: the read watcher (one that waited for the connect is reused, set to read)
         if watcher is None:
             watcher = get_hub().loop.io(sock.fileno(), _READ)
@@ -249,7 +261,9 @@ class Connection:
 
         Lets a charge point wait with no greenlet. ``unpark`` stops the watcher.
         """
-        if self._buffer or self._watcher is None or self._pending_tls():
+        if self._buffer or self._unsent or self._end is not None or self._watcher is None:
+            return False
+        if self._pending_tls():
             return False
         self._watcher.start(callback)
         return True
@@ -258,6 +272,10 @@ class Connection:
         if self._watcher is not None:
             self._watcher.stop()
 
+    def needs_greenlet(self) -> bool:
+        """Whether ``send_nowait`` or ``take_nowait`` left work for the blocking side."""
+        return bool(self._unsent) or self._end is not None
+
     def send(self, text: str | bytes) -> None:
         """Send one text frame: ``text`` as str, or already encoded as UTF-8 bytes."""
         data = text if isinstance(text, bytes) else text.encode("utf-8")
@@ -265,6 +283,70 @@ class Connection:
             self._send_bytes(_frame(ABNF.OPCODE_TEXT, data))
         except Exception as exc:
             raise map_exception(exc, connecting=False) from None
+
+    def send_nowait(self, text: str | bytes) -> bool:
+        """Send one text frame without waiting, from a hub callback: True once the kernel
+        took all of it.
+
+        Otherwise (its buffer is full, or the send failed) the frame's rest is kept and
+        sent first by the next blocking ``send`` or ``recv``, and a failure is raised
+        there: the caller hands the connection back to a greenlet.
+        """
+        data = text if isinstance(text, bytes) else text.encode("utf-8")
+        frame = _frame(ABNF.OPCODE_TEXT, data)
+        if self._unsent or self._end is not None:
+            self._unsent += frame
+            return False
+        try:
+            sent = self._sock.send(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._end, sent = exc, 0
+        if sent == len(frame):
+            return True
+        self._unsent = frame[sent:]
+        return False
+
+    def take_nowait(self, read: bool) -> str | bool | None:
+        """The next whole text message without waiting, from a hub callback.
+
+        With ``read``, one non-blocking read of the socket comes first. Returns None
+        when no whole message is buffered, and False when the next thing to read needs
+        the blocking ``recv`` of a greenlet: a control, binary or fragmented frame, a
+        frame it rejects, the end of the stream or a read error (kept for it).
+        """
+        if self._partial is not None or self._unsent or self._end is not None:
+            return False
+        buffer = self._buffer
+        try:
+            bounds = _frame_bounds(buffer)
+            if bounds is None and read:
+                try:
+                    data = self._sock.recv(READ_CHUNK)
+                except BlockingIOError:
+                    return None
+                except OSError as exc:
+                    self._end = exc
+                    return False
+                if not data:
+                    self._end = b""
+                    return False
+                buffer = self._buffer = buffer + data
+                bounds = _frame_bounds(buffer)
+        except Failure:
+            return False  # recv names it
+        if bounds is None:
+            return None
+        head, start, end = bounds
+        if head != 0x80 | ABNF.OPCODE_TEXT:
+            return False
+        try:
+            text = buffer[start:end].decode("utf-8")
+        except UnicodeDecodeError:
+            return False  # recv names it
+        self._buffer = buffer[end:] if len(buffer) > end else b""
+        return text
 
     def recv(self, timeout_s: float | None = None) -> str | None:
         """The next text message; None when ``timeout_s`` passes first."""
@@ -319,6 +401,8 @@ class Connection:
         return False
 
     def _send_bytes(self, data: bytes) -> None:
+        if self._unsent:  # what send_nowait left goes first
+            data, self._unsent = self._unsent + data, b""
         if not data:
             return
         sock = self._sock
@@ -359,6 +443,13 @@ class Connection:
         way: it waits for the socket first (epoll is level-triggered, so data already
         there wakes it at once) rather than paying a failing ``recv`` and its exception.
         """
+        if self._unsent:
+            self._send_bytes(b"")
+        end = self._end
+        if end is not None:
+            if isinstance(end, OSError):
+                raise end
+            return end
         sock = self._sock
         while True:
             watcher = self._watcher
@@ -387,25 +478,11 @@ class Connection:
         """
         while True:
             buffer = self._buffer
-            size = len(buffer)
-            if size >= 2:
-                b1 = buffer[1]
-                length = b1 & 0x7F
-                start = 2
-                if length == 126:
-                    start = 4
-                    length = int.from_bytes(buffer[2:4], "big") if size >= 4 else -1
-                elif length == 127:
-                    start = 10
-                    length = int.from_bytes(buffer[2:10], "big") if size >= 10 else -1
-                if b1 & 0x80:
-                    raise Failure("protocol_error", "masked frame from the server")
-                if length > MAX_MESSAGE_BYTES:
-                    raise Failure("protocol_error", "frame too large")
-                end = start + length
-                if length >= 0 and size >= end:
-                    self._buffer = buffer[end:] if size > end else b""
-                    return buffer[0] >> 7, buffer[0] & 0x0F, buffer[start:end]
+            bounds = _frame_bounds(buffer)
+            if bounds is not None:
+                head, start, end = bounds
+                self._buffer = buffer[end:] if len(buffer) > end else b""
+                return head >> 7, head & 0x0F, buffer[start:end]
             try:
                 data = self._recv_bytes(deadline)
             except Failure:
@@ -493,6 +570,8 @@ class TlsConnection(Connection):
 
     __slots__ = ()
 
+    inline = False
+
     def _pending_tls(self) -> bool:
         return bool(self._sock.pending())
 
@@ -508,6 +587,32 @@ class TlsConnection(Connection):
         with Timeout(max(left, 0.0), False):  # returns None when it passes
             return self._sock.recv(READ_CHUNK)
         return None
+
+
+def _frame_bounds(buffer: bytes) -> tuple[int, int, int] | None:
+    """The first byte, payload start and end of the whole frame at the start of
+    ``buffer``; None while it is incomplete. Raises :class:`Failure` for a masked or
+    oversized frame."""
+    size = len(buffer)
+    if size < 2:
+        return None
+    b1 = buffer[1]
+    length = b1 & 0x7F
+    start = 2
+    if length == 126:
+        start = 4
+        length = int.from_bytes(buffer[2:4], "big") if size >= 4 else -1
+    elif length == 127:
+        start = 10
+        length = int.from_bytes(buffer[2:10], "big") if size >= 10 else -1
+    if b1 & 0x80:
+        raise Failure("protocol_error", "masked frame from the server")
+    if length > MAX_MESSAGE_BYTES:
+        raise Failure("protocol_error", "frame too large")
+    end = start + length
+    if length < 0 or size < end:
+        return None
+    return buffer[0], start, end
 
 
 def _frame(opcode: int, payload: bytes) -> bytes:

@@ -207,6 +207,7 @@ class ChargePointUser(User):
             connect,
             self._fire,
             COUNTERS,
+            report_in_hub=self._fire_never_blocks,
         )
         probe = redisprobe.for_environment(environment, cfg.redis)
         if probe is not None:  # a sampled charger is checked after its first Accepted boot
@@ -239,6 +240,12 @@ class ChargePointUser(User):
             exception=exception,
             context={},
         )
+
+    def _fire_never_blocks(self) -> bool:
+        """Whether :meth:`_fire` may run in a hub callback: only Locust's own stats
+        listener is registered (a listener someone added might wait on I/O)."""
+        handlers = self.environment.events.request._handlers
+        return len(handlers) == 1 and _is_stats_listener(handlers[0])
 
     def start(self, group: Group) -> gevent.Greenlet:
         """Join Locust's group of users without holding a greenlet for the whole life.

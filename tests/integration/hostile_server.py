@@ -6,6 +6,8 @@ Modes (each misbehaves in one way, everything else is a correct OCPP 1.6 gateway
   unknown_id    answers every CALL with a CALLRESULT for an id nobody sent
   oversized     answers BootNotification, then sends a 2 MiB text frame
   silent        upgrades, then never answers a CALL
+  mute_heartbeat      answers every CALL but Heartbeat
+  ping_heartbeat      sends a WebSocket ping just before each Heartbeat's answer
   no_upgrade    accepts TCP and never answers the HTTP upgrade
   http_401 / http_404 / http_503   answers the upgrade with that HTTP status
 Prints ``listening on PORT`` when ready. Loopback only; runs until killed.
@@ -28,6 +30,8 @@ MODES = (
     "unknown_id",
     "oversized",
     "silent",
+    "mute_heartbeat",
+    "ping_heartbeat",
     "no_upgrade",
     "http_401",
     "http_404",
@@ -69,7 +73,7 @@ def answer(mode: str, unique_id: str, action: str) -> str | None:
         return json.dumps([7, unique_id, {}])
     if mode == "unknown_id":
         return json.dumps([3, "nobody-sent-this", {}])
-    if mode == "silent":
+    if mode == "silent" or (mode == "mute_heartbeat" and action == "Heartbeat"):
         return None
     if action == "BootNotification":
         payload = {"status": "Accepted", "currentTime": now, "interval": 1}
@@ -124,6 +128,8 @@ async def serve(mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamW
             if message[0] != 2:
                 continue
             reply = answer(mode, message[1], message[2])
+            if mode == "ping_heartbeat" and message[2] == "Heartbeat":
+                writer.write(frame(b"are you there", 9))
             if reply is not None:
                 writer.write(frame(reply))
             if mode == "oversized" and message[2] == "BootNotification":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import random
 import socket
@@ -16,10 +17,12 @@ import pytest
 
 from loadgen.chargepoint import ChargePoint, Counters
 from loadgen.config import ChargePoints
+from loadgen.drivers import DRIVERS
 from loadgen.failures import Failure
 from loadgen.ocpp import dialect_for
 from loadgen.transport import SourcePool, open_connection
 from tests.integration.conftest import GatewayProcess
+from tests.integration.test_hostile import hostile
 
 pytestmark = pytest.mark.integration
 DEADLINE_S = 10.0
@@ -214,3 +217,92 @@ def test_a_failed_lookup_is_shared_then_tried_again(
     conn = open_connection(url, "DNS-again", "ocpp1.6", timeout_s=5)
     conn.close()
     assert resolver.lookups == 2
+
+
+def start_fleet(
+    url: str, count: int, settings: ChargePoints, prefix: str
+) -> tuple[list[ChargePoint], Counters, list[tuple[str, Any]]]:
+    """``count`` charge points started against ``url``; their counters and reports."""
+    reports: list[tuple[str, Any]] = []
+    counters = Counters()
+    dialect = dialect_for("1.6")
+    cps = [
+        ChargePoint(
+            f"{prefix}-{i}",
+            dialect,
+            settings,
+            functools.partial(open_connection, url, f"{prefix}-{i}", "ocpp1.6", timeout_s=5),
+            lambda kind, name, ms, length, exc: reports.append((name, exc)),
+            counters,
+            rng=random.Random(i),
+        )
+        for i in range(count)
+    ]
+    for cp in cps:
+        cp.start()
+    return cps, counters, reports
+
+
+def heartbeats(reports: list[tuple[str, Any]], category: str | None = None) -> int:
+    """Heartbeat reports so far: answered ones, or those failed with ``category``."""
+    return sum(
+        name == "Heartbeat" and getattr(exc, "category", None) == category for name, exc in reports
+    )
+
+
+@pytest.mark.timeout(60)
+def test_parked_charge_points_heartbeat_from_the_hub(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    """A parked charge point sends its Heartbeat and reads the answer in hub callbacks:
+    no greenlet is handed a job for it, and every Heartbeat is answered."""
+    gateway = gateway_factory(heartbeat_interval_s=1)
+    cps, counters, reports = start_fleet(f"{gateway.url}/ocpp", 20, ChargePoints(), "HUB")
+    try:
+        wait_until(lambda: counters.booted == 20, "20 boots")
+        wait_until(lambda: all(cp._driver is None for cp in cps), "every charge point parked")
+        jobs, beats = DRIVERS.jobs, heartbeats(reports)
+        wait_until(lambda: heartbeats(reports) >= beats + 40, "two heartbeats from each")
+        assert DRIVERS.jobs == jobs
+        assert all(exc is None for _, exc in reports), [r for r in reports if r[1]]
+        assert counters.connected == 20
+    finally:
+        for cp in cps:
+            cp.stop()
+    assert counters.connected == 0
+
+
+@pytest.mark.timeout(60)
+def test_an_unanswered_parked_heartbeat_times_out_and_the_next_follows() -> None:
+    """A server that never answers Heartbeat: each one parked is reported as a
+    call_timeout after call_timeout_s, the connection stays, and the next is sent."""
+    settings = ChargePoints(heartbeat_interval_s=1, call_timeout_s=1)
+    with hostile("mute_heartbeat") as port:
+        cps, counters, reports = start_fleet(f"ws://127.0.0.1:{port}/ocpp", 3, settings, "MUTE")
+        try:
+            wait_until(lambda: heartbeats(reports, "call_timeout") >= 6, "two timeouts each")
+            assert heartbeats(reports) == 0
+            assert counters.connected == 3
+            assert counters.lost == 0
+        finally:
+            for cp in cps:
+                cp.stop()
+
+
+@pytest.mark.timeout(60)
+def test_a_frame_the_hub_cannot_take_goes_to_a_greenlet() -> None:
+    """A ping just before each Heartbeat's answer: the hub callback leaves the ping to
+    a greenlet, which answers it and then reads the Heartbeat's answer; none is lost."""
+    settings = ChargePoints(heartbeat_interval_s=1)
+    with hostile("ping_heartbeat") as port:
+        cps, counters, reports = start_fleet(f"ws://127.0.0.1:{port}/ocpp", 3, settings, "PING")
+        try:
+            wait_until(lambda: counters.booted == 3, "3 boots")
+            jobs = DRIVERS.jobs
+            wait_until(lambda: heartbeats(reports) >= 6, "two heartbeats each")
+            assert DRIVERS.jobs > jobs
+            assert all(exc is None for _, exc in reports), [r for r in reports if r[1]]
+            assert counters.lost == 0
+        finally:
+            for cp in cps:
+                cp.stop()
