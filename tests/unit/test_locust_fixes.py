@@ -94,3 +94,18 @@ def test_other_request_listeners_still_get_every_request() -> None:
     assert seen == [("WS", "connect", None), ("WS", "disconnect", failure)]
     assert environment.stats.get("connect", "WS").num_requests == 1
     assert environment.stats.get("disconnect", "WS").num_failures == 1
+
+
+def test_requests_are_reported_from_the_hub_only_while_only_locust_listens() -> None:
+    """A parked charge point reports from hub callbacks only while Locust's own stats
+    listener is the only one: a listener someone added may wait on I/O."""
+
+    class Holder:
+        pass
+
+    holder = Holder()
+    environment = holder.environment = Environment(user_classes=[Sleeper])  # type: ignore[attr-defined]
+    environment.create_local_runner()
+    assert users.ChargePointUser._fire_never_blocks(holder) is True  # type: ignore[arg-type]
+    environment.events.request.add_listener(lambda **_: None)
+    assert users.ChargePointUser._fire_never_blocks(holder) is False  # type: ignore[arg-type]
