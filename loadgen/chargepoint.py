@@ -379,7 +379,10 @@ class ChargePoint:
     def _park(self) -> bool:
         """Wait for the socket or the heartbeat without a greenlet; False if not possible."""
         left = self._next_heartbeat - self._clock()
-        park = getattr(self._conn, "park", None)
+        conn: Any = self._conn
+        if left > 0 and getattr(conn, "inline", False) and conn.needs_greenlet():
+            conn.flush()  # what a hub callback could not send (a kept end stays for recv)
+        park = getattr(conn, "park", None)
         if left <= 0 or park is None or not park(self._on_readable):
             return False
         self._arm(left)
@@ -411,14 +414,17 @@ class ChargePoint:
                 if now < deadline:
                     self._arm(deadline - now)
                     return
-                self._parked_call = None
-                pending = self._pending.pop(unique_id, None)
-                if pending is not None:
-                    elapsed_ms = (time.perf_counter() - pending.started) * 1000
-                    self._report("OCPP", pending.action, elapsed_ms, 0, Failure("call_timeout"))
-                self._heartbeat_answered()
-                return
-            if self._heartbeat_from_hub():
+                if self._report_in_hub is None or self._report_in_hub():
+                    self._parked_call = None
+                    pending = self._pending.pop(unique_id, None)
+                    if pending is not None:
+                        elapsed_ms = (time.perf_counter() - pending.started) * 1000
+                        timeout = Failure("call_timeout")
+                        self._report("OCPP", pending.action, elapsed_ms, 0, timeout)
+                    self._heartbeat_answered()
+                    return
+                # else the greenlet reports the timeout (_settle_parked_call)
+            elif self._heartbeat_from_hub():
                 return
         except Exception:
             log.exception("a parked charge point's timer failed")
@@ -475,16 +481,17 @@ class ChargePoint:
                 while isinstance(text, str):
                     self._on_text(conn, text, inline=True)
                     text = conn.take_nowait(False)
-                if text is None:
+                if text is None:  # all read: only work left for later, if any
                     parked = self._parked_call
                     if parked is not None and parked[0] not in self._pending:
                         self._parked_call = None
                         self._heartbeat_answered()
-                    if not (self._todo or self.state.start_requests or conn.needs_greenlet()):
-                        return
+                    if self._todo or self.state.start_requests or conn.needs_greenlet():
+                        self._wake()
+                    return
         except Exception:
             log.exception("a parked charge point's read failed")
-        self._readable = True
+        self._readable = True  # the greenlet reads what is waiting before parking again
         self._wake()
 
     def _settle_parked_call(self) -> None:

@@ -143,17 +143,18 @@ def resolve(url: str) -> Endpoint:
     under_way = _resolving.get(url)
     if under_way is not None:
         try:
-            return under_way.get()
+            shared = under_way.get()
         except Failure as failure:  # each waiter raises its own, with its own traceback
             raise Failure(failure.category, failure.detail) from None
+        return shared if shared is not None else resolve(url)  # None: it was interrupted
     under_way = _resolving[url] = AsyncResult()
     try:
         endpoint = _lookup(url)
     except Failure as failure:
         under_way.set_exception(failure)
         raise
-    except BaseException:  # killed while resolving: the waiters must not wait for ever
-        under_way.set_exception(Failure("dns_error", "lookup interrupted"))
+    except BaseException:  # killed while resolving: a waiter looks the name up itself
+        under_way.set(None)
         raise
     finally:
         del _resolving[url]
@@ -387,7 +388,8 @@ class Connection:
         watcher.stop()
         watcher.close()
         try:  # best effort: one non-blocking write of the close frame
-            self._sock.send(_frame(ABNF.OPCODE_CLOSE, _CLOSE_1000))
+            if not self._unsent:  # not after a frame's first part
+                self._sock.send(_frame(ABNF.OPCODE_CLOSE, _CLOSE_1000))
         except Exception:
             pass
         try:
@@ -401,21 +403,31 @@ class Connection:
         return False
 
     def _send_bytes(self, data: bytes) -> None:
-        if self._unsent:  # what send_nowait left goes first
-            data, self._unsent = self._unsent + data, b""
-        if not data:
-            return
+        """Send ``data`` after what is already queued, waiting while the kernel's buffer
+        is full (rare for OCPP frames).
+
+        Every writer (a greenlet here, another one waiting here, ``send_nowait`` in a
+        hub callback) takes its turn through ``_unsent``, and nothing yields between a
+        send and taking its bytes off the queue: frames never interleave.
+        """
+        unsent = self._unsent + data if self._unsent else data
         sock = self._sock
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        while sent < len(data):  # the kernel's buffer is full: rare for OCPP frames
-            wait_write(sock.fileno())
+        while unsent:
             try:
-                sent += sock.send(data[sent:])
+                sent = sock.send(unsent)
             except BlockingIOError:
-                pass
+                sent = 0
+            unsent = self._unsent = unsent[sent:]
+            if unsent:
+                wait_write(sock.fileno())
+                unsent = self._unsent  # others may have queued or sent meanwhile
+
+    def flush(self) -> None:
+        """Send what ``send_nowait`` left queued, waiting as needed."""
+        try:
+            self._send_bytes(b"")
+        except Exception as exc:
+            raise map_exception(exc, connecting=False) from None
 
     def _send_once_connected(self, data: bytes, deadline: float | None) -> bytes:
         """Send what the socket takes once its TCP connect completes; returns the rest.

@@ -8,6 +8,7 @@ Modes (each misbehaves in one way, everything else is a correct OCPP 1.6 gateway
   silent        upgrades, then never answers a CALL
   mute_heartbeat      answers every CALL but Heartbeat
   ping_heartbeat      sends a WebSocket ping just before each Heartbeat's answer
+  trigger_status      after each Heartbeat's answer, TriggerMessage StatusNotification
   no_upgrade    accepts TCP and never answers the HTTP upgrade
   http_401 / http_404 / http_503   answers the upgrade with that HTTP status
 Prints ``listening on PORT`` when ready. Loopback only; runs until killed.
@@ -32,6 +33,7 @@ MODES = (
     "silent",
     "mute_heartbeat",
     "ping_heartbeat",
+    "trigger_status",
     "no_upgrade",
     "http_401",
     "http_404",
@@ -132,6 +134,9 @@ async def serve(mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamW
                 writer.write(frame(b"are you there", 9))
             if reply is not None:
                 writer.write(frame(reply))
+            if mode == "trigger_status" and message[2] == "Heartbeat":
+                trigger = {"requestedMessage": "StatusNotification"}
+                writer.write(frame(json.dumps([2, f"t{message[1]}", "TriggerMessage", trigger])))
             if mode == "oversized" and message[2] == "BootNotification":
                 huge = {"vendorId": "hostile", "data": "x" * (2 * 1024 * 1024)}
                 writer.write(frame(json.dumps([2, "big-1", "DataTransfer", huge])))

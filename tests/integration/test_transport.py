@@ -306,3 +306,86 @@ def test_a_frame_the_hub_cannot_take_goes_to_a_greenlet() -> None:
         finally:
             for cp in cps:
                 cp.stop()
+
+
+@pytest.mark.timeout(60)
+def test_work_a_server_call_leaves_is_done_and_the_charge_point_parks_again() -> None:
+    """A TriggerMessage answered in the hub leaves a StatusNotification to send: a
+    greenlet sends it and parks again at once, not at the next Heartbeat."""
+    settings = ChargePoints(heartbeat_interval_s=4)
+    with hostile("trigger_status") as port:
+        cps, counters, reports = start_fleet(f"ws://127.0.0.1:{port}/ocpp", 1, settings, "TRIG")
+        cp = cps[0]
+        try:
+            wait_until(lambda: heartbeats(reports) >= 1, "the first Heartbeat")
+            wait_until(
+                lambda: sum(name == "StatusNotification" for name, _ in reports) >= 2,
+                "the triggered StatusNotification",
+            )
+            triggered = time.monotonic()
+            wait_until(lambda: cp._driver is None, "parked again")
+            assert time.monotonic() - triggered < 2  # the next Heartbeat is 4 s away
+            assert ("TriggerMessage", None) in reports
+            assert all(exc is None for _, exc in reports), [r for r in reports if r[1]]
+        finally:
+            cp.stop()
+
+
+@pytest.mark.timeout(60)
+def test_a_parked_timeout_is_reported_from_a_greenlet_once_another_listener_came() -> None:
+    """When the report may no longer run in the hub (a listener was added while a
+    Heartbeat was in flight), its timeout is reported by a greenlet."""
+    settings = ChargePoints(heartbeat_interval_s=1, call_timeout_s=1)
+    hub_ok = [True]
+    where: list[tuple[str, bool]] = []
+
+    def report(kind: str, name: str, ms: float, length: int, exc: Any) -> None:
+        where.append((getattr(exc, "category", ""), gevent.getcurrent() is gevent.get_hub()))
+
+    with hostile("mute_heartbeat") as port:
+        cp = ChargePoint(
+            "LATE-1",
+            dialect_for("1.6"),
+            settings,
+            functools.partial(
+                open_connection, f"ws://127.0.0.1:{port}/ocpp", "LATE-1", "ocpp1.6", timeout_s=5
+            ),
+            report,
+            Counters(),
+            report_in_hub=lambda: hub_ok[0],
+        )
+        cp.start()
+        try:
+            wait_until(lambda: cp._parked_call is not None, "a Heartbeat sent from the hub")
+            hub_ok[0] = False
+            wait_until(lambda: any(c == "call_timeout" for c, _ in where), "its timeout")
+            assert [in_hub for c, in_hub in where if c == "call_timeout"] == [False]
+        finally:
+            cp.stop()
+
+
+@pytest.mark.timeout(30)
+def test_a_lookup_cut_short_leaves_the_waiters_to_look_up_themselves(
+    gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The charge point doing the lookup is stopped mid-way: the others do not fail
+    with dns_error; one of them looks the name up again and all connect."""
+    resolver = HeldResolver(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    url = f"ws://127.0.0.1:{gateway.port}/ocpp-cut"
+    jobs = [
+        gevent.spawn(open_connection, url, f"CUT-{i}", "ocpp1.6", timeout_s=5) for i in range(5)
+    ]
+    wait_until(lambda: resolver.lookups == 1, "the first lookup")
+    gevent.sleep(0)
+    jobs[0].kill()  # the first job started the lookup
+    wait_until(lambda: resolver.lookups == 2, "a second lookup")
+    resolver.release.set()
+    gevent.joinall(jobs[1:], timeout=DEADLINE_S)
+    try:
+        assert all(job.successful() for job in jobs[1:]), [job.exception for job in jobs]
+        assert resolver.lookups == 2
+    finally:
+        for job in jobs[1:]:
+            if job.successful():
+                job.value.close()

@@ -118,3 +118,30 @@ def test_what_the_kernel_did_not_take_is_sent_first_by_the_blocking_send(pair) -
     frames = client_frames(bytes(received))
     payloads = [payload for opcode, payload in frames if opcode == 1]
     assert payloads == [*sent, message, b"after", b"last"]
+
+
+def test_a_frame_sent_from_the_hub_waits_behind_a_blocked_send(pair) -> None:
+    """A greenlet blocked halfway through a large frame, the peer reading a little, then
+    a Heartbeat sent without waiting: it goes after the large frame, not inside it."""
+    conn, peer = pair
+    large = b"L" * 400_000
+    writer = gevent.spawn(conn.send, large)
+    gevent.sleep(0)  # the writer sends what fits, then waits for room
+    assert conn.needs_greenlet()
+    received = bytearray(peer.recv(65536))  # room for more, before the writer's turn
+    assert conn.send_nowait(b"heartbeat") is False  # queued behind the rest
+
+    def drain() -> None:
+        while True:
+            data = peer.recv(65536)
+            if not data:
+                return
+            received.extend(data)
+
+    reader = gevent.spawn(drain)
+    writer.join(10)
+    conn.send(b"last")
+    conn.close()
+    reader.join(10)
+    payloads = [payload for opcode, payload in client_frames(bytes(received)) if opcode == 1]
+    assert payloads == [large, b"heartbeat", b"last"]
