@@ -66,34 +66,51 @@ def test_refused_and_rejected_connections_are_named(gateway: GatewayProcess) -> 
     assert rejected.value.detail == "HTTP 400"
 
 
+def start_fleet(
+    url: str,
+    count: int,
+    settings: ChargePoints,
+    prefix: str,
+    report: Callable[..., None] | None = None,
+    report_in_hub: Callable[[], bool] | None = None,
+) -> tuple[list[ChargePoint], Counters, list[tuple[str, Any]]]:
+    """``count`` charge points started against ``url``; their counters and reports
+    (``(name, exception)`` each, unless ``report`` takes them)."""
+    reports: list[tuple[str, Any]] = []
+    counters = Counters()
+    dialect = dialect_for("1.6")
+    cps = [
+        ChargePoint(
+            f"{prefix}-{i}",
+            dialect,
+            settings,
+            functools.partial(open_connection, url, f"{prefix}-{i}", "ocpp1.6", timeout_s=5),
+            report or (lambda kind, name, ms, length, exc: reports.append((name, exc))),
+            counters,
+            rng=random.Random(i),
+            report_in_hub=report_in_hub,
+        )
+        for i in range(count)
+    ]
+    for cp in cps:
+        cp.start()
+    return cps, counters, reports
+
+
+def heartbeats(reports: list[tuple[str, Any]], category: str | None = None) -> int:
+    """Heartbeat reports so far: answered ones, or those failed with ``category``."""
+    return sum(
+        name == "Heartbeat" and getattr(exc, "category", None) == category for name, exc in reports
+    )
+
+
 @pytest.mark.timeout(60)
 def test_idle_charge_points_hold_no_greenlet_and_still_heartbeat(
     gateway_factory: Callable[..., GatewayProcess],
 ) -> None:
     """Started charge points boot, park with no greenlet, and wake up for every heartbeat."""
     gateway = gateway_factory(heartbeat_interval_s=1)
-    reports: list[tuple[str, Any]] = []
-    counters = Counters()
-    dialect = dialect_for("1.6")
-    settings = ChargePoints()
-    cps = []
-    for i in range(20):
-        cp_id = f"PARK-{i}"
-        cps.append(
-            ChargePoint(
-                cp_id,
-                dialect,
-                settings,
-                lambda cp_id=cp_id: open_connection(
-                    f"{gateway.url}/ocpp", cp_id, "ocpp1.6", timeout_s=5
-                ),
-                lambda kind, name, ms, length, exc: reports.append((name, exc)),
-                counters,
-                rng=random.Random(i),
-            )
-        )
-    for cp in cps:
-        cp.start()
+    cps, counters, reports = start_fleet(f"{gateway.url}/ocpp", 20, ChargePoints(), "PARK")
     try:
         wait_until(lambda: counters.booted == 20, "20 boots")
         wait_until(lambda: all(cp._driver is None for cp in cps), "every charge point parked")
@@ -219,37 +236,6 @@ def test_a_failed_lookup_is_shared_then_tried_again(
     assert resolver.lookups == 2
 
 
-def start_fleet(
-    url: str, count: int, settings: ChargePoints, prefix: str
-) -> tuple[list[ChargePoint], Counters, list[tuple[str, Any]]]:
-    """``count`` charge points started against ``url``; their counters and reports."""
-    reports: list[tuple[str, Any]] = []
-    counters = Counters()
-    dialect = dialect_for("1.6")
-    cps = [
-        ChargePoint(
-            f"{prefix}-{i}",
-            dialect,
-            settings,
-            functools.partial(open_connection, url, f"{prefix}-{i}", "ocpp1.6", timeout_s=5),
-            lambda kind, name, ms, length, exc: reports.append((name, exc)),
-            counters,
-            rng=random.Random(i),
-        )
-        for i in range(count)
-    ]
-    for cp in cps:
-        cp.start()
-    return cps, counters, reports
-
-
-def heartbeats(reports: list[tuple[str, Any]], category: str | None = None) -> int:
-    """Heartbeat reports so far: answered ones, or those failed with ``category``."""
-    return sum(
-        name == "Heartbeat" and getattr(exc, "category", None) == category for name, exc in reports
-    )
-
-
 @pytest.mark.timeout(60)
 def test_parked_charge_points_heartbeat_from_the_hub(
     gateway_factory: Callable[..., GatewayProcess],
@@ -343,18 +329,8 @@ def test_a_parked_timeout_is_reported_from_a_greenlet_once_another_listener_came
         where.append((getattr(exc, "category", ""), gevent.getcurrent() is gevent.get_hub()))
 
     with hostile("mute_heartbeat") as port:
-        cp = ChargePoint(
-            "LATE-1",
-            dialect_for("1.6"),
-            settings,
-            functools.partial(
-                open_connection, f"ws://127.0.0.1:{port}/ocpp", "LATE-1", "ocpp1.6", timeout_s=5
-            ),
-            report,
-            Counters(),
-            report_in_hub=lambda: hub_ok[0],
-        )
-        cp.start()
+        url = f"ws://127.0.0.1:{port}/ocpp"
+        (cp,), _, _ = start_fleet(url, 1, settings, "LATE", report, lambda: hub_ok[0])
         try:
             wait_until(lambda: cp._parked_call is not None, "a Heartbeat sent from the hub")
             hub_ok[0] = False

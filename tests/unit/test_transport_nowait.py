@@ -45,6 +45,12 @@ def client_frames(data: bytes) -> list[tuple[int, bytes]]:
     return frames
 
 
+def read_all(peer: gevent.socket.socket, into: bytearray) -> None:
+    """Read ``peer`` into ``into`` until the other end closes."""
+    while data := peer.recv(65536):
+        into.extend(data)
+
+
 @pytest.fixture
 def pair():
     """A Connection over one end of a socketpair; the other end as a gevent socket."""
@@ -102,15 +108,7 @@ def test_what_the_kernel_did_not_take_is_sent_first_by_the_blocking_send(pair) -
     assert conn.needs_greenlet()
     assert conn.send_nowait(b"after") is False  # queued behind the rest, not interleaved
     received = bytearray()
-
-    def drain() -> None:
-        while True:
-            data = peer.recv(65536)
-            if not data:
-                return
-            received.extend(data)
-
-    reader = gevent.spawn(drain)
+    reader = gevent.spawn(read_all, peer, received)
     conn.send(b"last")  # waits for the peer to read, sending the rest first
     assert not conn.needs_greenlet()
     conn.close()
@@ -130,15 +128,7 @@ def test_a_frame_sent_from_the_hub_waits_behind_a_blocked_send(pair) -> None:
     assert conn.needs_greenlet()
     received = bytearray(peer.recv(65536))  # room for more, before the writer's turn
     assert conn.send_nowait(b"heartbeat") is False  # queued behind the rest
-
-    def drain() -> None:
-        while True:
-            data = peer.recv(65536)
-            if not data:
-                return
-            received.extend(data)
-
-    reader = gevent.spawn(drain)
+    reader = gevent.spawn(read_all, peer, received)
     writer.join(10)
     conn.send(b"last")
     conn.close()
