@@ -54,7 +54,7 @@ def locust_cmd(variant: str, url: str, n: int, rate: float, heartbeat_s: int, wo
         "charge_points: {id_prefix: BENCH-}\n"
         f"stages: [{{users: {n}, spawn_rate: {rate}, duration: {limit_s}s}}]\n"
     )
-    file = str(ROOT / "loadgen" / "locustfile.py")
+    file = str(ROOT / "loadgen" / "run" / "locustfile.py")
     return [
         *("-f", file, *common, "--loadgen-config", str(config)),
         *("--loadgen-results", str(work / "loadgen-results"), "--only-summary"),

@@ -1,5 +1,5 @@
 """``python -m loadgen``: the same as the ``loadgen`` command."""
 
-from loadgen.cli import main
+from loadgen.run.cli import main
 
 raise SystemExit(main())

@@ -25,7 +25,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCUSTFILE = ROOT / "loadgen" / "locustfile.py"
+LOCUSTFILE = ROOT / "loadgen" / "run" / "locustfile.py"
 SUBNET = "10.231.0"
 MASTER_ADDRESS = f"{SUBNET}.1"
 MASTER_PORT = 5557

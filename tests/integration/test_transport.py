@@ -15,12 +15,12 @@ import gevent.event
 import greenlet
 import pytest
 
-from loadgen.chargepoint import ChargePoint, Counters
 from loadgen.config import ChargePoints
-from loadgen.drivers import DRIVERS
 from loadgen.failures import Failure
 from loadgen.ocpp import dialect_for
-from loadgen.transport import SourcePool, open_connection
+from loadgen.sim.chargepoint import ChargePoint, Counters
+from loadgen.sim.drivers import DRIVERS
+from loadgen.sim.transport import SourcePool, open_connection
 from tests.integration.conftest import GatewayProcess
 from tests.integration.test_hostile import hostile
 

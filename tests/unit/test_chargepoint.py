@@ -13,11 +13,11 @@ import gevent
 import pytest
 from gevent.queue import Empty, Queue
 
-from loadgen.chargepoint import HEARTBEAT_TICK_S, ChargePoint, Counters, backoff_s
 from loadgen.config import ChargePoints, Reconnect
 from loadgen.failures import Failure
 from loadgen.ocpp import dialect_for
 from loadgen.ocpp.schemas import validate
+from loadgen.sim.chargepoint import HEARTBEAT_TICK_S, ChargePoint, Counters, backoff_s
 
 SETTINGS = ChargePoints(
     call_timeout_s=0.5,

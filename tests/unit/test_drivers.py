@@ -9,7 +9,7 @@ import pytest
 from gevent import get_hub
 from gevent.event import Event
 
-from loadgen.drivers import Drivers
+from loadgen.sim.drivers import Drivers
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,8 +7,9 @@ import pytest
 from locust import User, constant, task
 from locust.env import Environment
 
-from loadgen import locust_fixes, users
 from loadgen.failures import Failure
+from loadgen.locust import compat as locust_fixes
+from loadgen.locust import user as users
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from loadgen import telemetry, users
+from loadgen.locust import user as users
+from loadgen.observe import telemetry
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -14,7 +14,7 @@ from redis import TimeoutError as RedisTimeoutError
 
 from loadgen.config import RedisProbe
 from loadgen.failures import Failure
-from loadgen.redisprobe import MappingProbe, RedisInfoSampler, sampled, snapshot
+from loadgen.observe.redisprobe import MappingProbe, RedisInfoSampler, sampled, snapshot
 
 
 class Clock:

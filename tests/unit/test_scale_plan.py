@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen import doctor
 from loadgen.config import ConfigError, from_dict
-from loadgen.doctor import HostLimits
-from loadgen.transport import SourcePool
+from loadgen.run import doctor
+from loadgen.run.doctor import HostLimits
+from loadgen.sim.transport import SourcePool
 
 LIMITS = HostLimits(files_soft=1024, files_hard=20_000, somaxconn=4096, syn_backlog=2048)
 

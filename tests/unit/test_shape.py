@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loadgen.config import Stage
-from loadgen.shape import position
+from loadgen.locust.shape import position
 
 STAGES = (Stage(100, 50, 10), Stage(300, 50, 20), Stage(0, 100, 5))
 

@@ -15,7 +15,7 @@ import gevent.socket
 import pytest
 
 from loadgen.failures import Failure
-from loadgen.transport import Connection
+from loadgen.sim.transport import Connection
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,6 +1,6 @@
 """Reusable greenlets that run the charge points' short bursts of work.
 
-A parked charge point has no greenlet (see :meth:`loadgen.chargepoint.ChargePoint.start`);
+A parked charge point has no greenlet (see :meth:`loadgen.sim.chargepoint.ChargePoint.start`);
 when its socket or its heartbeat timer wakes it, the work runs on one of these. Making a
 greenlet costs ~25 us here (a fresh Python data stack is mapped, touched and unmapped each
 time), more than a Heartbeat exchange, so the greenlets are kept. An idle one waits on a

@@ -42,7 +42,7 @@ class StagesShape(LoadTestShape):
 
     def stages(self) -> tuple[Stage, ...]:
         """The stages of the master's config (read once per set of options)."""
-        from loadgen.users import load_config
+        from loadgen.locust.user import load_config
 
         if self.runner is None:
             return ()

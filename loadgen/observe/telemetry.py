@@ -22,11 +22,12 @@ import gevent
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from loadgen import redisprobe, users
 from loadgen.config import Config
 from loadgen.failures import CATEGORIES, category_of
-from loadgen.shape import StagePosition, position
-from loadgen.users import COUNTERS
+from loadgen.locust import user as users
+from loadgen.locust.shape import StagePosition, position
+from loadgen.locust.user import COUNTERS
+from loadgen.observe import redisprobe
 
 MESSAGE = "loadgen_counters"
 WORKERS_MESSAGE = "loadgen_workers"  # master -> workers: how many workers share the ids

@@ -19,17 +19,17 @@ from locust import events
 from locust.env import Environment
 from locust.runners import LocalRunner, WorkerRunner
 
-from loadgen import plots, report, telemetry, webui
 from loadgen.config import ConfigError
-from loadgen.shape import StagesShape
-from loadgen.users import ChargePointUser, load_config, raise_open_files_limit, tune_gc
+from loadgen.locust.shape import StagesShape
+from loadgen.locust.user import ChargePointUser, load_config, raise_open_files_limit, tune_gc
+from loadgen.observe import plots, report, telemetry, webui
 
 __all__ = ["ChargePoint", "StagesShape"]
 log = logging.getLogger("loadgen")
 
 
 class ChargePoint(ChargePointUser):
-    """A simulated OCPP charge point (see loadgen.users.ChargePointUser)."""
+    """A simulated OCPP charge point (see loadgen.locust.user.ChargePointUser)."""
 
 
 @events.init_command_line_parser.add_listener

@@ -114,11 +114,11 @@ def plan(args: argparse.Namespace) -> tuple[Config, int, int]:
     """The effective config, worker processes and gateway processes for a run.
 
     Workers: ``--workers N``, or ``auto``: one per core and more when the connections
-    need them (see :mod:`loadgen.doctor`). Raises :class:`UsageError` when this host
+    need them (see :mod:`loadgen.run.doctor`). Raises :class:`UsageError` when this host
     cannot hold the connections (open files, ephemeral ports) and says the fix; prints a
     warning when only the listen queues are short.
     """
-    from loadgen import doctor
+    from loadgen.run import doctor
 
     config = config_mod.load(args.config)
     config = config_mod.with_overrides(
@@ -139,7 +139,7 @@ def plan(args: argparse.Namespace) -> tuple[Config, int, int]:
 
 def doctor_command(args: argparse.Namespace) -> int:
     """``loadgen doctor CONFIG``: 0 when the plan fits this host, 1 when not (with fixes)."""
-    from loadgen import doctor
+    from loadgen.run import doctor
 
     config = config_mod.load(args.config)
     config = config_mod.with_overrides(config, target=args.target, users=args.users)
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     import json
 
-    from loadgen.report import human_summary
+    from loadgen.observe.report import human_summary
 
     summary = json.loads(summary_path.read_text())
     print(human_summary(summary))
@@ -218,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
 
 def report_command(folder: str) -> int:
     """``loadgen report DIR``: rebuild and print the summary of a results folder."""
-    from loadgen.report import human_summary, rebuild
+    from loadgen.observe.report import human_summary, rebuild
 
     try:
         summary = rebuild(folder)

@@ -15,7 +15,7 @@ from typing import Any
 
 from locust.env import Environment
 
-from loadgen.telemetry import Monitor
+from loadgen.observe.telemetry import Monitor
 
 OVERVIEW = "charge-points"
 #: with Locust's --web-login, the one account's credentials come from these variables

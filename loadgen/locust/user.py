@@ -22,12 +22,13 @@ from locust import User, task
 from locust.env import Environment
 
 from loadgen import config as config_mod
-from loadgen import locust_fixes, redisprobe
-from loadgen.chargepoint import ChargePoint, Counters
 from loadgen.config import Config
 from loadgen.ids import Identity, pick, read_ids
+from loadgen.locust import compat as locust_fixes
+from loadgen.observe import redisprobe
 from loadgen.ocpp import Dialect, dialect_for
-from loadgen.transport import open_connection, source_pool
+from loadgen.sim.chargepoint import ChargePoint, Counters
+from loadgen.sim.transport import open_connection, source_pool
 
 locust_fixes.install()  # cheaper spawn messages on workers
 

@@ -294,7 +294,7 @@ def rebuild(folder: str | Path) -> dict[str, Any]:
     worker memory). Raises ``FileNotFoundError`` naming the missing file.
     """
     from loadgen import config as config_mod
-    from loadgen.plots import plot_timeline, read_timeline
+    from loadgen.observe.plots import plot_timeline, read_timeline
 
     folder = Path(folder)
     stats_csv = folder / "locust_stats.csv"

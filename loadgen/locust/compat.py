@@ -17,7 +17,7 @@ spawn depth, and ~1 KB of frame records kept alive by each user's greenlet. Locu
 not read them; the setting is turned off (``GEVENT_TRACK_GREENLET_TREE=true`` in the
 environment keeps it on, for debugging).
 
-:mod:`loadgen.users` installs all three.
+:mod:`loadgen.locust.user` installs all three.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ Fire = Callable[[str, str, float, int, Exception | None], None]
 
 
 class Bootable(Protocol):
-    """What the probe needs of a charge point (:class:`loadgen.chargepoint.ChargePoint`)."""
+    """What the probe needs of a charge point (:class:`loadgen.sim.chargepoint.ChargePoint`)."""
 
     charge_point_id: str
 

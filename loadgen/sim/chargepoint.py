@@ -10,7 +10,7 @@ anything that would wait goes back to a greenlet. No reader greenlet, no per-cal
 the network only through a
 ``connect()`` callable returning an object with ``send(text)``, ``recv(timeout_s)``
 (None when the time passes first) and ``close()`` (see
-:class:`loadgen.transport.Connection`), and reports every exchange
+:class:`loadgen.sim.transport.Connection`), and reports every exchange
 through a ``report`` callable, so it can run against a real gateway or a scripted peer.
 """
 
@@ -28,10 +28,10 @@ import gevent
 from gevent.event import AsyncResult, Event
 
 from loadgen.config import ChargePoints
-from loadgen.drivers import DRIVERS
 from loadgen.failures import Failure
 from loadgen.ocpp.dialect import Dialect, Payload, StationState
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError, encode_call, parse
+from loadgen.sim.drivers import DRIVERS
 
 #: Heartbeat interval used when the server answers Accepted with interval 0.
 DEFAULT_HEARTBEAT_S = 60.0

@@ -1,0 +1,2 @@
+"""The Locust face: the charge point User, the stage shape, and the one module that touches
+Locust's internals (compat)."""
