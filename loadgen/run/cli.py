@@ -41,6 +41,12 @@ def _positive_int(value: str) -> int:
     raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
 
 
+def _port(value: str) -> int:
+    if value.isdigit() and 0 < int(value) < 65536:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a TCP port (1-65535), got {value!r}")
+
+
 def _duration(value: str) -> float:
     try:
         return config_mod.parse_duration(value if not value.isdigit() else int(value), "value")
@@ -75,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", help="results folder (default results/<UTC time>-<name>)")
     run.add_argument("--users", type=_positive_int, help="one stage of N charge points")
     run.add_argument("--run-time", type=_duration, help="stop after this long, e.g. 90s or 5m")
+    run.add_argument(
+        "--metrics-port", type=_port, help="Prometheus metrics on 127.0.0.1:PORT/metrics"
+    )
     doc = commands.add_parser(
         "doctor", help="check that this host can hold a config's connections; say the fix"
     )
@@ -320,6 +329,8 @@ def run_locust(
         cmd += ["--loadgen-users", str(args.users)]
     if args.run_time:
         cmd += ["--loadgen-run-time", str(args.run_time)]
+    if getattr(args, "metrics_port", None):
+        cmd += ["--loadgen-metrics-port", str(args.metrics_port)]
     if args.ui:
         cmd += ["--web-host", args.web_host, "--web-port", str(args.web_port)]
         if args.web_login:

@@ -22,7 +22,7 @@ from locust.runners import LocalRunner, WorkerRunner
 from loadgen.config import ConfigError
 from loadgen.locust.shape import StagesShape
 from loadgen.locust.user import ChargePointUser, load_config, raise_open_files_limit, tune_gc
-from loadgen.observe import plots, report, telemetry, webui
+from loadgen.observe import metrics, plots, report, telemetry, webui
 
 __all__ = ["ChargePoint", "StagesShape"]
 log = logging.getLogger("loadgen")
@@ -66,6 +66,7 @@ def _add_arguments(parser: Any) -> None:
         help="results folder for summary.json (default results/<UTC time>-<config name>)",
         include_in_web_ui=False,
     )
+    metrics.add_arguments(parser)  # --loadgen-metrics-port, --loadgen-metrics-host
 
 
 _state: dict[str, Any] = {}
@@ -114,6 +115,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
 
     monitor.on_sample.append(write_running)
     webui.install(environment, monitor)
+    metrics.install(environment, monitor)  # /metrics on the web UI and --loadgen-metrics-port
 
     local = isinstance(environment.runner, LocalRunner)
 
