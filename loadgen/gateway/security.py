@@ -2,8 +2,8 @@
 
 Profile 1: ``ws://`` with Basic auth; profile 2: ``wss://`` with Basic auth; profile 3:
 ``wss://`` with client certificates (mTLS). Passwords are read from a CSV file
-(``id,password``, the same format as the generator's ``ids_file``), compared in constant
-time and never logged.
+(``id,password``, read by the same rules as the generator's ``ids_file``), compared in
+constant time and never logged.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import base64
 import binascii
 import csv
 import hmac
+import re
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -49,43 +50,80 @@ def server_ssl_context(
     return context
 
 
+#: The charge point ids the generator accepts (loadgen.ids); the same rule here.
+_ID = re.compile(r"^[A-Za-z0-9._:*+-]{1,48}$")
+
+
 @dataclass(frozen=True)
 class BasicAuth:
     """Per charge point passwords; ``check`` answers whether a request may connect."""
 
-    passwords: dict[str, str]
+    #: charge point id -> the ``id:password`` bytes its Authorization header must carry
+    credentials: dict[str, bytes] = field(repr=False)
 
     @classmethod
     def from_csv(cls, path: str) -> BasicAuth:
-        """Read ``id,password`` rows (a header row ``id,password`` is skipped)."""
-        passwords: dict[str, str] = {}
+        """Read ``id,password`` rows the way the generator reads its ids file.
+
+        As ``loadgen.ids.read_ids``: ``#`` comments and blank rows are skipped, a first
+        row whose first cell is ``id`` (any case, spaces around) is a header, cells are
+        stripped. Unlike the generator, every row needs a password: a missing or blank one
+        raises :class:`SecurityConfigError` naming the line, as do a bad or repeated id.
+        """
+        where = "--basic-auth-file"
+        credentials: dict[str, bytes] = {}
         try:
             with Path(path).open(newline="", encoding="utf-8") as handle:
                 for number, row in enumerate(csv.reader(handle), 1):
-                    if not row or row[0].startswith("#") or (number == 1 and row[0] == "id"):
+                    if not row or row[0].strip().startswith("#"):
                         continue
-                    if len(row) < 2 or not row[0] or not row[1]:
+                    charge_point_id = row[0].strip()
+                    if number == 1 and charge_point_id.lower() == "id":
+                        continue  # header
+                    if not _ID.match(charge_point_id):
                         raise SecurityConfigError(
-                            f"--basic-auth-file: line {number} of {path} needs 'id,password'."
+                            f"{where}: line {number} of {path}: {charge_point_id!r} is not a "
+                            "valid charge point id (1-48 letters, digits or . _ : * + -)."
                         )
-                    passwords[row[0].strip()] = row[1].strip()
+                    if charge_point_id in credentials:
+                        raise SecurityConfigError(
+                            f"{where}: line {number} of {path}: id {charge_point_id!r} appears "
+                            "twice; keep one row per charge point."
+                        )
+                    password = row[1].strip() if len(row) > 1 else ""
+                    if not password:
+                        raise SecurityConfigError(
+                            f"{where}: line {number} of {path}: charge point "
+                            f"{charge_point_id!r} has no password (missing or only spaces); "
+                            "give every row as id,password."
+                        )
+                    credentials[charge_point_id] = f"{charge_point_id}:{password}".encode()
         except OSError as exc:
             raise SecurityConfigError(
-                f"--basic-auth-file: cannot read {path} ({exc.strerror}); give a CSV of "
-                "id,password rows."
+                f"{where}: cannot read {path} ({exc.strerror}); give a CSV of id,password rows."
             ) from None
-        return cls(passwords)
+        except UnicodeDecodeError:
+            raise SecurityConfigError(
+                f"{where}: {path} is not UTF-8 text; give a CSV of id,password rows."
+            ) from None
+        if not credentials:
+            raise SecurityConfigError(f"{where}: {path} has no id,password rows; add some.")
+        return cls(credentials)
 
     def check(self, charge_point_id: str, authorization: str | None) -> bool:
-        """True when ``authorization`` is Basic for this id with its password."""
-        expected = self.passwords.get(charge_point_id)
-        if expected is None or not authorization or not authorization.startswith("Basic "):
+        """True when ``authorization`` is HTTP Basic for this id with its password.
+
+        The scheme is matched in any case (RFC 7617); the decoded ``id:password`` bytes
+        are compared with the expected ones in constant time.
+        """
+        expected = self.credentials.get(charge_point_id)
+        if expected is None or not authorization:
+            return False
+        scheme, _, encoded = authorization.strip().partition(" ")
+        if scheme.lower() != "basic":
             return False
         try:
-            decoded = base64.b64decode(authorization[6:], validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+            given = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
             return False
-        user, _, password = decoded.partition(":")
-        return hmac.compare_digest(user.encode(), charge_point_id.encode()) and hmac.compare_digest(
-            password.encode(), expected.encode()
-        )
+        return hmac.compare_digest(given, expected)
