@@ -64,6 +64,9 @@ class RedisSettings:
     ttl_s: int = 180  # seconds a mapping lives unless a Heartbeat refreshes it; 0: forever
     on_error: str = "serve"  # or "refuse": close the charger's WebSocket
     max_inflight: int = 1024  # Redis operations waiting for the pool or running at once
+    #: operations scheduled and not finished (waiting their turn, for the pool, or running)
+    #: at most; past it new ones are dropped and counted
+    max_queued: int = 65536
     pool: PoolSettings = field(default_factory=PoolSettings)
 
     @property
@@ -107,6 +110,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--redis-pool-timeout", help="wait for a free connection (read + 1s)")
     group.add_argument("--redis-max-retries", help="retries after network errors (default 3)")
     group.add_argument("--redis-max-inflight", help="operations at once (default 1024)")
+    group.add_argument(
+        "--redis-max-queue",
+        help="operations scheduled and not yet done at most; more are dropped and counted "
+        "(default 65536)",
+    )
     group.add_argument(
         "--on-redis-error",
         choices=ON_ERROR,
@@ -268,12 +276,16 @@ def settings_from_args(args: argparse.Namespace) -> RedisSettings | None:
     max_inflight = 1024
     if getattr(args, "redis_max_inflight", None) is not None:
         max_inflight = _whole(args.redis_max_inflight, "--redis-max-inflight", 1, "operations")
+    max_queued = 65536
+    if getattr(args, "redis_max_queue", None) is not None:
+        max_queued = _whole(args.redis_max_queue, "--redis-max-queue", 1, "operations")
     return RedisSettings(
         url=url,
         key=key,
         ttl_s=ttl_s,
         on_error=getattr(args, "on_redis_error", None) or "serve",
         max_inflight=max_inflight,
+        max_queued=max_queued,
         pool=pool,
     )
 

@@ -6,7 +6,10 @@ Heartbeat :meth:`~RedisMappings.refresh` es the mapping (the same SET, which als
 one whose first write failed) unless an operation for that charger is still under way;
 on disconnect :meth:`~RedisMappings.disconnected` deletes the key only if it still names
 this instance (a Lua compare-and-delete). Operations for one charger run in order, one
-after the other; at most ``max_inflight`` run at once across chargers.
+after the other; at most ``max_inflight`` run at once across chargers, and at most
+``max_queued`` are scheduled and not yet done: past that an operation is dropped, counted
+(``dropped``) and, for a first SET with ``on_error: refuse``, its charger refused. A dropped
+SET is repaired by the charger's next Heartbeat; a dropped delete leaves the key to its TTL.
 
 The pool is a ``BlockingConnectionPool`` of ``pool_size`` connections: an operation that
 finds no free connection within ``pool_timeout`` fails like go-redis' "redis: connection
@@ -91,6 +94,38 @@ class _Throttled:
         log.error(message + more, *args)
 
 
+class CountingPool(BlockingConnectionPool):
+    """The blocking pool, counting what go-redis' ``PoolStats`` reports.
+
+    ``hits``: a connection was taken from the idle ones; ``misses``: none was idle, so a
+    new one was made. Pool timeouts are counted by :class:`RedisMappings`, which sees them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gets = 0
+        self.misses = 0
+
+    def get_available_connection(self) -> Any:
+        self.gets += 1
+        return super().get_available_connection()  # type: ignore[misc]
+
+    def make_connection(self) -> Any:
+        self.misses += 1
+        return super().make_connection()
+
+    def stats(self) -> dict[str, int]:
+        """hits, misses, total and idle connections, and the most allowed (``size``)."""
+        idle = len(self._available_connections)
+        return {
+            "hits": max(0, self.gets - self.misses),
+            "misses": self.misses,
+            "total_conns": idle + len(self._in_use_connections),
+            "idle_conns": idle,
+            "size": int(self.max_connections),
+        }
+
+
 class RedisMappings:
     """The charge point -> instance mappings of one gateway process, with counters."""
 
@@ -98,7 +133,7 @@ class RedisMappings:
         self.settings = settings
         self.instance_id = instance_id or default_instance_id()
         pool = settings.pool
-        self._pool = BlockingConnectionPool.from_url(
+        self._pool = CountingPool.from_url(
             settings.url,
             max_connections=pool.pool_size,
             timeout=pool.pool_timeout_s,
@@ -112,7 +147,8 @@ class RedisMappings:
         self._delete_if_ours = self._redis.register_script(_DELETE_IF_OURS)
         #: set / refreshed / deleted: operations done; absent / not_owned: deletes with no
         #: key, or a key naming another instance (left alone); pool_timeouts / errors:
-        #: operations that failed; refused: chargers closed because their set failed
+        #: operations that failed; dropped: operations not run because max_queued were
+        #: already scheduled; refused: chargers closed because their set failed
         self.counts = dict.fromkeys(
             (
                 "set",
@@ -122,12 +158,14 @@ class RedisMappings:
                 "not_owned",
                 "pool_timeouts",
                 "errors",
+                "dropped",
                 "refused",
             ),
             0,
         )
         self._tails: dict[str, asyncio.Task[None]] = {}  # charger id -> its last operation
         self._inflight = asyncio.Semaphore(settings.max_inflight)
+        self._queued = 0  # operations scheduled and not done
         self._closers: set[asyncio.Task[None]] = set()
         self._log = _Throttled()
 
@@ -167,22 +205,29 @@ class RedisMappings:
 
     def connected(self, charger: Charger) -> None:
         """Store ``charger``'s mapping in the background."""
-        self._schedule(charger.id, lambda: self._set(charger, "set"))
+        if not self._schedule(charger.id, lambda: self._set(charger, "set")):
+            self._dropped("set", charger)
 
     def refresh(self, charger: Charger) -> None:
         """Rewrite the mapping and its TTL, unless an operation for it is under way."""
         if charger.id not in self._tails:
-            self._schedule(charger.id, lambda: self._set(charger, "refreshed"))
+            if not self._schedule(charger.id, lambda: self._set(charger, "refreshed")):
+                self._dropped("refresh", charger)
 
     def disconnected(self, charger: Charger) -> None:
         """Delete the mapping in the background if it still names this instance."""
-        self._schedule(charger.id, lambda: self._delete(charger.id))
+        if not self._schedule(charger.id, lambda: self._delete(charger.id)):
+            self._dropped("delete", charger)
 
     def status(self) -> dict[str, Any]:
-        """Counters for ``GET /_status`` (``inflight``: chargers with an operation due)."""
+        """Counters for ``GET /_status`` (``inflight``: chargers with an operation due;
+        ``queued``: operations scheduled and not done; ``pool``: go-redis' pool stats)."""
         return {
             **self.counts,
             "inflight": len(self._tails),
+            "queued": self._queued,
+            "max_queued": self.settings.max_queued,
+            "pool": {**self._pool.stats(), "timeouts": self.counts["pool_timeouts"]},
             "instance": self.instance_id,
             "url": self.settings.masked_url,
         }
@@ -203,16 +248,35 @@ class RedisMappings:
 
     # -- operations ------------------------------------------------------------------------
 
-    def _schedule(self, charger_id: str, operation: Callable[[], Awaitable[None]]) -> None:
+    def _schedule(self, charger_id: str, operation: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``operation`` after the charger's earlier ones; False when the queue is full."""
+        if self._queued >= self.settings.max_queued:
+            return False
+        self._queued += 1
         previous = self._tails.get(charger_id)
         task = asyncio.get_running_loop().create_task(self._run(previous, operation))
         self._tails[charger_id] = task
 
         def done(finished: asyncio.Task[None]) -> None:
+            self._queued -= 1
             if self._tails.get(charger_id) is finished:
                 del self._tails[charger_id]
 
         task.add_done_callback(done)
+        return True
+
+    def _dropped(self, operation: str, charger: Charger) -> None:
+        self.counts["dropped"] += 1
+        self._log(
+            "dropped",
+            "Dropped the Redis %s of charge point %s: %d operations already queued "
+            "(--redis-max-queue)",
+            operation,
+            charger.id,
+            self.settings.max_queued,
+        )
+        if operation == "set" and self.settings.on_error == "refuse":
+            self._refuse(charger, None)
 
     async def _run(
         self, previous: asyncio.Task[None] | None, operation: Callable[[], Awaitable[None]]
@@ -265,9 +329,12 @@ class RedisMappings:
                 _describe(exc),
             )
 
-    def _refuse(self, charger: Charger, exc: BaseException) -> None:
+    def _refuse(self, charger: Charger, exc: BaseException | None) -> None:
         """Close the charger's WebSocket (1013 Try Again Later) saying why."""
-        what = "connection pool timeout" if is_pool_timeout(exc) else type(exc).__name__
+        if exc is None:
+            what = "too many Redis operations queued"
+        else:
+            what = "connection pool timeout" if is_pool_timeout(exc) else type(exc).__name__
         reason = f"mapping not stored in Redis ({what}); try again later"[:120]
         self.counts["refused"] += 1
         task = asyncio.get_running_loop().create_task(charger.connection.close(REFUSE_CODE, reason))
