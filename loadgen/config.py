@@ -30,16 +30,21 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Reconnect:
-    """Exponential backoff with full jitter between connection attempts.
+    """Backoff between connection attempts, as OCPP 2.0.1's RetryBackOff* variables say.
 
-    The n-th retry waits uniform(0, min(max_s, initial_s * factor**n)). The first wait
-    after a loss spreads a fleet over ``initial_s``: with 10 s, a gateway restart with
-    10,000 charge points sees about 1,000 connects a second, not 10,000 at once.
+    The n-th attempt after a loss waits ``min(max_s, initial_s * factor**min(n,
+    repeat_times)) + uniform(0, random_range_s)``: RetryBackOffWaitMinimum is
+    ``initial_s``, RetryBackOffRandomRange ``random_range_s`` (default: ``initial_s``),
+    RetryBackOffRepeatTimes ``repeat_times`` (default: as many doublings as fit under
+    ``max_s``). The random part spreads a fleet: with 10 s, a gateway restart with 10,000
+    charge points sees about 1,000 connects a second, not 10,000 at once.
     """
 
     initial_s: float = 10.0
     max_s: float = 120.0
     factor: float = 2.0
+    random_range_s: float | None = None
+    repeat_times: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,7 @@ class Session:
     meter_interval_s: float = 30.0
     pause_s: float = 60.0
     id_tag: str = "LOADGEN-TAG"
+    power_w: float = 11_000.0  # charging power while a session runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +75,18 @@ class ChargePoints:
     connectors: int = 1
     vendor: str = "loadgen"
     model: str = "SimulatedCP"
+    firmware_version: str = "loadgen-0.2.0"
     heartbeat_interval_s: float | None = None  # None: the BootNotification interval
     boot_retry_s: float = 10.0  # Pending/Rejected with interval 0
     connect_timeout_s: float = 10.0
     call_timeout_s: float = 30.0
+    #: a reconnect boots again only when the charger was never Accepted, unless this is set
+    boot_on_reconnect: bool = False
+    reboot_s: float = 5.0  # a reset's reboot: from closing the connection to reconnecting
+    #: transaction messages kept while offline; beyond it the oldest meter values go first
+    offline_queue_max: int = 1000
+    #: setting (1.6 key, 2.0.1 Component.Variable or loadgen name) -> value, as strings
+    configuration: tuple[tuple[str, str], ...] = ()
     scenario: Scenario = field(default_factory=Scenario)
     session: Session = field(default_factory=Session)
     reconnect: Reconnect = field(default_factory=Reconnect)
@@ -139,6 +153,28 @@ class Config:
     @property
     def max_users(self) -> int:
         return max(stage.users for stage in self.stages)
+
+
+@dataclass(frozen=True, slots=True)
+class StagePosition:
+    """Where a run is: stage ``index`` (0-based) of ``count``, and its time left."""
+
+    index: int
+    count: int
+    stage: Stage
+    started_s: float  # run time at which this stage began
+    left_s: float
+
+
+def position(stages: tuple[Stage, ...], run_time_s: float) -> StagePosition | None:
+    """The stage at ``run_time_s`` seconds into the run, or ``None`` after the last."""
+    started = 0.0
+    for index, stage in enumerate(stages):
+        ends = started + stage.duration_s
+        if run_time_s < ends:
+            return StagePosition(index, len(stages), stage, started, ends - run_time_s)
+        started = ends
+    return None
 
 
 def parse_duration(value: object, where: str) -> float:
@@ -346,6 +382,12 @@ def _charge_points(raw: object) -> ChargePoints:
         ),
         pause_s=parse_duration(session_raw.get("pause_s", sd.pause_s), f"{where}.session.pause_s"),
         id_tag=_string(session_raw.get("id_tag", sd.id_tag), f"{where}.session.id_tag") or "",
+        power_w=_number(
+            session_raw.get("power_w", sd.power_w),
+            f"{where}.session.power_w",
+            minimum=0,
+            maximum=1_000_000,
+        ),
     )
     rc_raw = _mapping(data.get("reconnect", {}), f"{where}.reconnect", Reconnect)
     rd = Reconnect()
@@ -355,6 +397,22 @@ def _charge_points(raw: object) -> ChargePoints:
         ),
         max_s=parse_duration(rc_raw.get("max_s", rd.max_s), f"{where}.reconnect.max_s"),
         factor=_number(rc_raw.get("factor", rd.factor), f"{where}.reconnect.factor", minimum=1),
+        random_range_s=None
+        if rc_raw.get("random_range_s") is None
+        else _number(
+            rc_raw["random_range_s"], f"{where}.reconnect.random_range_s", minimum=0, maximum=86400
+        ),
+        repeat_times=None
+        if rc_raw.get("repeat_times") is None
+        else int(
+            _number(
+                rc_raw["repeat_times"],
+                f"{where}.reconnect.repeat_times",
+                minimum=0,
+                maximum=64,
+                integer=True,
+            )
+        ),
     )
     if reconnect.max_s < reconnect.initial_s:
         raise ConfigError(f"{where}.reconnect.max_s: must be at least reconnect.initial_s.")
@@ -390,10 +448,59 @@ def _charge_points(raw: object) -> ChargePoints:
         call_timeout_s=parse_duration(
             data.get("call_timeout_s", default.call_timeout_s), f"{where}.call_timeout_s"
         ),
+        firmware_version=_string(
+            data.get("firmware_version", default.firmware_version), f"{where}.firmware_version"
+        )
+        or "",
+        boot_on_reconnect=_bool(
+            data.get("boot_on_reconnect", default.boot_on_reconnect), f"{where}.boot_on_reconnect"
+        ),
+        reboot_s=parse_duration(data.get("reboot_s", default.reboot_s), f"{where}.reboot_s"),
+        offline_queue_max=int(
+            _number(
+                data.get("offline_queue_max", default.offline_queue_max),
+                f"{where}.offline_queue_max",
+                minimum=1,
+                maximum=1_000_000,
+                integer=True,
+            )
+        ),
+        configuration=_configuration(data.get("configuration", {}), f"{where}.configuration"),
         scenario=Scenario(idle=idle, charging=charging),
         session=session,
         reconnect=reconnect,
     )
+
+
+def _bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}.")
+    return value
+
+
+def _configuration(raw: object, where: str) -> tuple[tuple[str, str], ...]:
+    """Setting overrides: names as 1.6 keys, 2.0.1 ``Component.Variable`` or loadgen's."""
+    from loadgen.ocpp.settings import resolve_name
+
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping like {{AuthorizeRemoteTxRequests: true}}.")
+    out = []
+    for key, value in raw.items():
+        setting = resolve_name(str(key))
+        if setting is None:
+            raise ConfigError(
+                f"{where}.{key}: unknown setting. Use a 1.6 configuration key (e.g. "
+                "HeartbeatInterval), a 2.0.1 Component.Variable (e.g. "
+                "AuthCtrlr.AuthorizeRemoteStart) or a loadgen setting name."
+            )
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        normalised = setting.parse(text)
+        if normalised is None:
+            raise ConfigError(f"{where}.{key}: {value!r} is not a valid {setting.kind} value.")
+        out.append((setting.name, normalised))
+    return tuple(out)
 
 
 def _stages(raw: object) -> tuple[Stage, ...]:

@@ -1,45 +1,70 @@
-"""Fixes for Locust's own per-message costs on workers that hold many charge points.
+"""Everything loadgen does with Locust's internals, in one place, for the versions it knows.
 
-Locust 2.x's worker rebuilds its whole argument parser once per option on every
-``spawn`` message (``default_args_dict()`` is called inside a comprehension over the
-options): ~100 parsers, about 0.1 s of CPU each time the master changes the user count,
-once a second while a stage ramps. The defaults never change within a process, so the
-first result is kept.
+- **Reports without the event's plumbing.** Every exchange is a Locust request. When
+  Locust's own stats listener is the only one, :func:`reporter` logs into the stats as
+  that listener would (a third of the cost of ``events.request.fire``) and may be called
+  from a hub callback; with any other listener (which might wait on I/O) reports queue
+  for one greenlet that fires the event.
+- **Locust 2.x's worker rebuilds its whole argument parser once per option** on every
+  ``spawn`` message (``default_args_dict()`` inside a comprehension): ~100 parsers, about
+  0.1 s of CPU each time the master changes the user count. The first result is kept.
+- **``Runner.user_classes_count`` walks every user greenlet**, and workers ask for it in
+  every heartbeat and spawn message. With one user class the count is the group's size.
+- **gevent records, for every ``Greenlet``, the stack it was spawned from**
+  (``track_greenlet_tree``): ~6 us and ~1 KB per user. Locust does not read them; the
+  setting is turned off (``GEVENT_TRACK_GREENLET_TREE=true`` keeps it on, for debugging).
+- **Worker liveness**: heartbeats a worker may miss before the master calls it missing.
 
-``Runner.user_classes_count`` walks every user greenlet to count users per class, and
-workers ask for it in every heartbeat and spawn message (a debug line formats it even
-when debug logging is off): at 16,000 users per worker that is a loop over 16,000
-greenlets several times a second. With one user class the count is the group's size.
-
-gevent records, for every ``Greenlet`` made, the greenlet that spawned it and the
-stack it was spawned from (``track_greenlet_tree``): ~6 us per greenlet at Locust's
-spawn depth, and ~1 KB of frame records kept alive by each user's greenlet. Locust does
-not read them; the setting is turned off (``GEVENT_TRACK_GREENLET_TREE=true`` in the
-environment keeps it on, for debugging).
-
-:mod:`loadgen.locust.user` installs all three.
+:func:`check_version` refuses a Locust outside :data:`SUPPORTED` with a clear message.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
+import weakref
+from collections.abc import Callable
+from typing import Any
 
 import gevent
+import locust
+from gevent.event import Event
 from locust import argument_parser, runners
+from locust.env import Environment
 
+#: Locust versions whose internals this module was checked against (lowest, below).
+SUPPORTED = ((2, 40), (3, 0))
 #: Heartbeats a worker may miss before the master calls it missing (Locust's default is 3).
 #: A worker ramping thousands of charge points on a busy 2-core host can be late by
 #: seconds; handing its users to the others then doubles the load it was late under.
 HEARTBEAT_LIVENESS = 10
 
+ReportFn = Callable[[str, str, float, int, Exception | None], None]
+
+
+class UnsupportedLocust(RuntimeError):
+    """The installed Locust is outside the versions this module knows."""
+
+
+def check_version(version: str = locust.__version__) -> None:
+    """Raise :class:`UnsupportedLocust` for a Locust outside :data:`SUPPORTED`."""
+    try:
+        numbers = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        numbers = (0, 0)
+    low, high = SUPPORTED
+    if not low <= numbers < high:
+        raise UnsupportedLocust(
+            f"Locust {version} is not supported: loadgen needs locust>={low[0]}.{low[1]},"
+            f"<{high[0]}.{high[1]} (pip install 'locust>={low[0]}.{low[1]},<{high[0]}')."
+        )
+
 
 def install() -> None:
     """Cache ``default_args_dict``, count users in O(1), stop gevent's spawn-tree records
-    and widen the heartbeat liveness.
-
-    Idempotent.
-    """
+    and widen the heartbeat liveness. Idempotent."""
+    check_version()
     runners.HEARTBEAT_LIVENESS = HEARTBEAT_LIVENESS
     if os.environ.get("GEVENT_TRACK_GREENLET_TREE", "").lower() not in ("1", "true", "on", "yes"):
         gevent.config.track_greenlet_tree = False
@@ -49,11 +74,11 @@ def install() -> None:
     counting = runners.Runner.user_classes_count
     if getattr(counting, "fget", None) is not _user_classes_count:
         _walk_count["fget"] = counting.fget
-        runners.Runner.user_classes_count = property(_user_classes_count)
+        runners.Runner.user_classes_count = property(_user_classes_count)  # type: ignore[method-assign, assignment]
 
 
 #: Locust's own ``user_classes_count`` getter, for runners with several user classes.
-_walk_count: dict = {}
+_walk_count: dict[str, Any] = {}
 
 
 def _user_classes_count(runner: runners.Runner) -> dict[str, int]:
@@ -61,4 +86,69 @@ def _user_classes_count(runner: runners.Runner) -> dict[str, int]:
     classes = runner.user_classes
     if len(classes) == 1:
         return {classes[0].__name__: len(runner.user_greenlets)}
-    return _walk_count["fget"](runner)
+    return dict(_walk_count["fget"](runner))
+
+
+#: Locust's stats listener once recognised (its runner registers one per process).
+_stats_listeners: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def is_stats_listener(handler: object) -> bool:
+    """Whether ``handler`` is the listener a Locust runner adds to log requests in stats.
+
+    It is ``on_request`` defined in ``Runner.__init__``: it calls ``stats.log_request``
+    and, with an exception, ``stats.log_error``, nothing else.
+    """
+    if handler in _stats_listeners:
+        return True
+    qualname = getattr(handler, "__qualname__", "")
+    if qualname == "Runner.__init__.<locals>.on_request" and (
+        getattr(handler, "__module__", "") == "locust.runners"
+    ):
+        _stats_listeners.add(handler)
+        return True
+    return False
+
+
+def only_stats_listener(environment: Environment) -> bool:
+    """Whether Locust's stats listener is the only ``request`` listener now."""
+    handlers = environment.events.request._handlers
+    return len(handlers) == 1 and is_stats_listener(handlers[0])
+
+
+def reporter(environment: Environment) -> ReportFn:
+    """A report function that never blocks (see the module docstring)."""
+    queue: collections.deque[tuple[str, str, float, int, Exception | None]] = collections.deque()
+    wake = Event()
+    state: dict[str, Any] = {"greenlet": None}
+
+    def drain() -> None:
+        hook = environment.events.request
+        while True:
+            wake.wait()
+            wake.clear()
+            while queue:
+                kind, name, ms, length, exc = queue.popleft()
+                hook.fire(
+                    request_type=kind,
+                    name=name,
+                    response_time=ms,
+                    response_length=length,
+                    exception=exc,
+                    context={},
+                )
+
+    def report(kind: str, name: str, ms: float, length: int, exc: Exception | None) -> None:
+        handlers = environment.events.request._handlers
+        if len(handlers) == 1 and is_stats_listener(handlers[0]):
+            stats = environment.stats
+            stats.log_request(kind, name, ms, length)
+            if exc is not None:
+                stats.log_error(kind, name, exc)
+            return
+        queue.append((kind, name, ms, length, exc))
+        if state["greenlet"] is None:
+            state["greenlet"] = gevent.spawn(drain)
+        wake.set()
+
+    return report

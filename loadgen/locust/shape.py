@@ -2,33 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from locust import LoadTestShape
 
-from loadgen.config import Stage
-
-
-@dataclass(frozen=True, slots=True)
-class StagePosition:
-    """Where a run is: stage ``index`` (0-based) of ``count``, and its time left."""
-
-    index: int
-    count: int
-    stage: Stage
-    started_s: float  # run time at which this stage began
-    left_s: float
-
-
-def position(stages: tuple[Stage, ...], run_time_s: float) -> StagePosition | None:
-    """The stage at ``run_time_s`` seconds into the run, or ``None`` after the last."""
-    started = 0.0
-    for index, stage in enumerate(stages):
-        ends = started + stage.duration_s
-        if run_time_s < ends:
-            return StagePosition(index, len(stages), stage, started, ends - run_time_s)
-        started = ends
-    return None
+from loadgen.config import Stage, position
 
 
 class StagesShape(LoadTestShape):
@@ -42,11 +18,11 @@ class StagesShape(LoadTestShape):
 
     def stages(self) -> tuple[Stage, ...]:
         """The stages of the master's config (read once per set of options)."""
-        from loadgen.locust.user import load_config
+        from loadgen.locust.runtime import runtime_for
 
         if self.runner is None:
             return ()
-        return load_config(self.runner.environment).stages
+        return runtime_for(self.runner.environment).config().stages
 
     def tick(self) -> tuple[int, float] | None:
         where = position(self.stages(), self.get_run_time())

@@ -171,6 +171,14 @@ class MappingProbe:
             self._loop = gevent.spawn(self._run)
         return True
 
+    def on_booted(self, charge_point_id: str) -> None:
+        """A charge point was accepted: check its mapping if it is in the sample."""
+        if not sampled(charge_point_id, self.settings.sample):
+            return
+        if self._loop is None:
+            self._loop = gevent.spawn(self._run)
+        self.booted(charge_point_id)
+
     def booted(self, charge_point_id: str) -> None:
         """Start checking ``charge_point_id`` now (runs in the hub: never blocks)."""
         if self.stopped or charge_point_id in self._watching:

@@ -22,12 +22,10 @@ import gevent
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from loadgen.config import Config
+from loadgen.config import Config, StagePosition, position
 from loadgen.failures import CATEGORIES, category_of
-from loadgen.locust import user as users
-from loadgen.locust.shape import StagePosition, position
-from loadgen.locust.user import COUNTERS
 from loadgen.observe import redisprobe
+from loadgen.sim.actions import Counters
 
 MESSAGE = "loadgen_counters"
 WORKERS_MESSAGE = "loadgen_workers"  # master -> workers: how many workers share the ids
@@ -66,9 +64,9 @@ def sockstat(path: str = "/proc/net/sockstat") -> dict[str, int]:
     return {}
 
 
-def counts() -> dict[str, int]:
+def counts(counters: Counters) -> dict[str, int]:
     """This process's charge point counters and the Redis mapping probe's (``probe_*``)."""
-    sample = COUNTERS.snapshot()
+    sample = counters.snapshot()
     for key, value in redisprobe.snapshot().items():
         sample[f"probe_{key}"] = value
     return sample
@@ -100,9 +98,9 @@ def _open_files(every_s: float = 5.0) -> int:
     return int(_open_files_cache["count"])
 
 
-def process_sample() -> dict[str, Any]:
+def process_sample(counters: Counters) -> dict[str, Any]:
     """This process's counters, peak memory (KiB), open files and the host's TCP states."""
-    sample: dict[str, Any] = counts()
+    sample: dict[str, Any] = counts(counters)
     sample["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     sample["open_files"] = _open_files()
     sample["tcp"] = sockstat()
@@ -162,6 +160,7 @@ class Monitor:
     environment: Environment
     config: Config
     results: Path
+    counters: Counters = field(default_factory=Counters)  # this process's (standalone runs)
     workers: dict[str, dict[str, Any]] = field(default_factory=dict)
     stages: list[StageProgress] = field(default_factory=list)
     history: list[tuple[float, int, int]] = field(default_factory=list)  # (t, target, connected)
@@ -181,7 +180,7 @@ class Monitor:
     def totals(self) -> dict[str, int]:
         """Counters summed over workers (or this process when standalone)."""
         if isinstance(self.environment.runner, LocalRunner):
-            return counts()
+            return counts(self.counters)
         total: dict[str, int] = {"lost_with_workers": sum(self.lost_workers.values())}
         for node, sample in self.workers.items():
             for key, value in sample.items():
@@ -379,7 +378,7 @@ class Monitor:
         return rows
 
     def _local_sample(self) -> dict[str, Any]:
-        return process_sample()
+        return process_sample(self.counters)
 
 
 def progress_line(
@@ -397,7 +396,7 @@ def progress_line(
     )
 
 
-def install_worker(environment: Environment) -> None:
+def install_worker(environment: Environment, counters: Counters) -> None:
     """On a worker: send a sample to the master every second and with each stats report."""
     runner = environment.runner
     assert isinstance(runner, WorkerRunner)
@@ -406,24 +405,25 @@ def install_worker(environment: Environment) -> None:
         while True:
             gevent.sleep(SAMPLE_INTERVAL_S)
             try:
-                runner.send_message(MESSAGE, process_sample())
+                runner.send_message(MESSAGE, process_sample(counters))
             except Exception:  # the master may be gone while we stop
                 log.debug("could not send counters to the master", exc_info=True)
 
     def final_report(client_id: str, data: dict[str, Any]) -> None:
-        data[MESSAGE] = process_sample()
+        data[MESSAGE] = process_sample(counters)
 
-    def on_worker_count(environment: Environment, msg: Any, **_: Any) -> None:
-        users.WORKER_SHARE["count"] = max(int(msg.data.get("count", 1)), 1)
-
-    runner.register_message(WORKERS_MESSAGE, on_worker_count)
     environment.events.report_to_master.add_listener(final_report)
     gevent.spawn(send_loop)
 
 
-def install_master(environment: Environment, config: Config, results: Path) -> Monitor:
-    """On the master (or standalone): collect worker samples into a :class:`Monitor`."""
-    monitor = Monitor(environment, config, results)
+def install_master(
+    environment: Environment, config: Config, results: Path, counters: Counters
+) -> Monitor:
+    """On the master (or standalone): collect worker samples into a :class:`Monitor`.
+
+    ``counters``: this process's own (a standalone run is its own worker).
+    """
+    monitor = Monitor(environment, config, results, counters)
     if isinstance(environment.runner, MasterRunner):
         environment.runner.register_message(MESSAGE, monitor.on_worker_sample)
 
@@ -434,7 +434,7 @@ def install_master(environment: Environment, config: Config, results: Path) -> M
 
         environment.events.worker_report.add_listener(worker_report)
 
-        def share_ids(**_: Any) -> None:
+        def share_ids(**_: Any) -> None:  # read by loadgen.locust.runtime on the workers
             """Tell the workers how many there are: each takes every n-th row of an ids file."""
             runner = environment.runner
             if isinstance(runner, MasterRunner):

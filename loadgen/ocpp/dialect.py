@@ -1,24 +1,58 @@
 """What a charge point says in one OCPP version: the interface both versions implement.
 
-A dialect turns the charge point's intentions (boot, report a connector, start a
-session) into ``(action, payload)`` pairs and answers the server's calls. It holds no
-socket and no clock: times are passed in, state lives in :class:`StationState`.
+A dialect turns the charge point's intentions (boot, report a connector, start, meter
+and end a transaction) into ``(action, payload)`` pairs, reads the server's answers,
+and answers the server's own calls by asking a :class:`ChargePointTarget` (the station)
+what to do. It holds no socket, no clock and no state: times come in as epoch seconds,
+and every decision (accept a remote start, schedule an availability change) is the
+target's, so behaviour is written once for both versions.
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from loadgen.ocpp.framing import Call, CallError, CallResult
 
 Payload = dict[str, Any]
 Request = tuple[str, Payload]
-#: A connector as the charge point sees it; each dialect maps it to its own enum.
-ConnectorStatus = Literal["Available", "Charging", "Unavailable"]
+#: A connector's status as the charge point knows it (1.6 names; 2.0.1 maps them).
+ConnectorStatus = Literal[
+    "Available",
+    "Preparing",
+    "Charging",
+    "SuspendedEV",
+    "SuspendedEVSE",
+    "Finishing",
+    "Reserved",
+    "Unavailable",
+    "Faulted",
+]
 BootStatus = Literal["Accepted", "Pending", "Rejected"]
+#: Why the charge point boots (2.0.1 BootReasonEnumType; 1.6 sends no reason).
+BootReason = Literal["PowerUp", "RemoteReset", "Triggered", "FirmwareUpdate", "Unknown"]
+#: Why a transaction ends (1.6 names, plus 2.0.1's ImmediateReset).
+StopReason = Literal[
+    "Local",
+    "Remote",
+    "HardReset",
+    "SoftReset",
+    "ImmediateReset",
+    "DeAuthorized",
+    "UnlockCommand",
+    "EVDisconnected",
+    "Reboot",
+    "PowerLoss",
+    "EmergencyStop",
+    "Other",
+]
+#: What began a transaction.
+StartTrigger = Literal["Authorized", "RemoteStart"]
+#: Neutral answers of :meth:`ChargePointTarget.unlock_connector`.
+UnlockOutcome = Literal["Unlocked", "UnlockFailed", "Ongoing", "Unknown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,32 +63,80 @@ class BootReply:
     interval_s: int  # heartbeat interval when Accepted, retry delay when Pending/Rejected
 
 
-@dataclass(slots=True)
-class StationState:
-    """The charge point's own state that the server's calls can read or change."""
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """How a charge point describes itself in BootNotification."""
 
-    charge_point_id: str
-    connectors: int = 1
-    heartbeat_interval_s: float = 60.0
-    #: connector id -> transaction id of the session running there
-    transactions: dict[int, str] = field(default_factory=dict)
-    #: configuration keys (1.6) / variables (2.0.1) as strings
-    configuration: dict[str, str] = field(default_factory=dict)
-    #: connector ids the server asked to start a session on (RemoteStart / RequestStart)
-    start_requests: list[int] = field(default_factory=list)
-    #: transaction ids the server asked to stop
-    stop_requests: list[str] = field(default_factory=list)
-    #: requestIds of GetBaseReport calls whose NotifyReport is still to be sent
-    report_requests: list[int] = field(default_factory=list)
+    vendor: str
+    model: str
+    serial_number: str
+    firmware_version: str
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    """The reply to a server call, and what the charge point should send after it."""
+class StartReply:
+    """What the server said to a transaction's start.
 
-    frame: CallResult | CallError
-    #: actions to send after the answer, e.g. ("Heartbeat",) after TriggerMessage
-    then: tuple[str, ...] = ()
+    ``transaction_id``: the server's id (1.6), None in 2.0.1 (the station's own).
+    ``status``: idTagInfo / idTokenInfo status, None when the answer carried none.
+    """
+
+    transaction_id: int | None
+    status: str | None
+
+
+class TransactionLike(Protocol):
+    """What a dialect reads of a transaction to build its messages."""
+
+    connector_id: int  # 1.6 connector / 2.0.1 EVSE (connector 1 on it)
+    local_id: str  # the station's own id (2.0.1 transactionId)
+    server_id: int | None  # the server's id (1.6), once the start was answered
+    id_tag: str
+    remote_start_id: int | None
+
+
+class ChargePointTarget(Protocol):
+    """What the server's calls ask of a charge point; the station implements it.
+
+    Each method decides, changes state and queues what follows (a StatusNotification,
+    a transaction's start), and returns the answer's status in neutral words.
+    """
+
+    @property
+    def connector_count(self) -> int: ...
+
+    def read_setting(self, name: str) -> str | None:
+        """The value of a setting (see :mod:`loadgen.ocpp.settings`), None if unset."""
+
+    def write_setting(self, name: str, value: str) -> str:
+        """Accepted, Rejected or RebootRequired."""
+
+    def remote_start(
+        self, connector_id: int | None, id_tag: str, remote_start_id: int | None
+    ) -> str:
+        """Accepted or Rejected."""
+
+    def remote_stop(self, transaction_id: str) -> str:
+        """Accepted or Rejected."""
+
+    def reset(self, kind: str, evse_id: int | None) -> str:
+        """Accepted, Rejected or Scheduled; ``kind``: Hard, Soft, Immediate or OnIdle."""
+
+    def change_availability(self, connector_id: int, operative: bool) -> str:
+        """Accepted, Rejected or Scheduled; connector 0 is the whole station."""
+
+    def unlock_connector(self, connector_id: int, stop_transaction: bool) -> UnlockOutcome:
+        """What happened at the connector; ``stop_transaction``: end a transaction there
+        first (1.6), else answer Ongoing while one runs (2.0.1)."""
+
+    def trigger_message(self, message: str, connector_id: int | None) -> str:
+        """Accepted, Rejected or NotImplemented (the dialect has checked the name)."""
+
+    def clear_cache(self) -> str:
+        """Accepted or Rejected."""
+
+    def base_report(self, request_id: int, report_base: str) -> str:
+        """Accepted, Rejected or NotSupported (2.0.1 GetBaseReport)."""
 
 
 class Dialect(ABC):
@@ -62,70 +144,134 @@ class Dialect(ABC):
 
     version: str  # "1.6" or "2.0.1"
     subprotocol: str  # "ocpp1.6" or "ocpp2.0.1"
+    #: actions whose delivery survives a lost connection, in order
+    transaction_actions: frozenset[str]
+    #: every action the server may send in this version (others are counted as unknown)
+    server_actions: frozenset[str]
+
+    # -- the charge point's own calls ---------------------------------------------------
 
     @abstractmethod
-    def boot_notification(self, charge_point_id: str, vendor: str, model: str) -> Request:
+    def boot_notification(self, identity: Identity, reason: BootReason) -> Request:
         """The BootNotification request."""
 
     @abstractmethod
     def parse_boot_reply(self, payload: Payload) -> BootReply:
-        """Read status and interval from a BootNotification response."""
+        """Read status and interval; :class:`~loadgen.ocpp.framing.FrameError` if malformed."""
 
-    @abstractmethod
     def heartbeat(self) -> Request:
         """The Heartbeat request."""
+        return "Heartbeat", {}
 
     @abstractmethod
     def status_notification(
-        self, connector_id: int, status: ConnectorStatus, now: datetime
+        self, connector_id: int, status: ConnectorStatus, error_code: str, at: float
     ) -> Request:
-        """A StatusNotification for connector ``connector_id`` (1-based)."""
+        """A StatusNotification; ``at`` in epoch seconds."""
 
     @abstractmethod
     def authorize(self, id_tag: str) -> Request:
         """The Authorize request for an RFID tag."""
 
     @abstractmethod
-    def start_transaction(
-        self, connector_id: int, id_tag: str, meter_wh: int, now: datetime, local_id: str
-    ) -> Request:
-        """Begin a session: StartTransaction (1.6) or TransactionEvent Started (2.0.1)."""
+    def authorize_status(self, payload: Payload) -> str:
+        """The idTagInfo / idTokenInfo status of an Authorize answer; FrameError if absent."""
 
     @abstractmethod
-    def transaction_id(self, start_reply: Payload, local_id: str) -> str:
-        """The session's transaction id after the start request was answered."""
+    def tx_start(
+        self,
+        tx: TransactionLike,
+        meter_wh: int,
+        at: float,
+        trigger: StartTrigger,
+        seq_no: int,
+        offline: bool,
+    ) -> Request:
+        """Begin a transaction: StartTransaction (1.6) or TransactionEvent Started."""
+
+    @abstractmethod
+    def start_reply(self, payload: Payload) -> StartReply:
+        """Read the answer to :meth:`tx_start`; FrameError if malformed."""
+
+    @abstractmethod
+    def tx_meter(
+        self,
+        tx: TransactionLike,
+        meter_wh: int,
+        power_w: float,
+        at: float,
+        seq_no: int,
+        offline: bool,
+        measurands: tuple[str, ...],
+    ) -> Request:
+        """A periodic sample during a transaction: MeterValues / TransactionEvent Updated."""
+
+    @abstractmethod
+    def tx_end(
+        self,
+        tx: TransactionLike,
+        meter_wh: int,
+        at: float,
+        reason: StopReason,
+        seq_no: int,
+        offline: bool,
+    ) -> Request:
+        """End a transaction: StopTransaction (1.6) or TransactionEvent Ended (2.0.1)."""
+
+    def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> bool:
+        """Complete a queued payload just before it is sent; False: it cannot be sent.
+
+        1.6 numbers transactions on the server: a MeterValues or StopTransaction made
+        before its StartTransaction was answered gets the id now. 2.0.1 needs nothing.
+        """
+        return True
 
     @abstractmethod
     def meter_values(
-        self, connector_id: int, transaction_id: str, meter_wh: int, now: datetime, seq_no: int
+        self, connector_id: int, meter_wh: int, at: float, tx: TransactionLike | None
     ) -> Request:
-        """A meter reading during a session."""
+        """MeterValues asked for by TriggerMessage (context Trigger)."""
+
+    def tx_triggered(
+        self, tx: TransactionLike, meter_wh: int, at: float, seq_no: int
+    ) -> Request | None:
+        """A TransactionEvent asked for by TriggerMessage (2.0.1); None in 1.6."""
+        return None
 
     @abstractmethod
-    def stop_transaction(
-        self,
-        connector_id: int,
-        transaction_id: str,
-        id_tag: str,
-        meter_wh: int,
-        now: datetime,
-        seq_no: int,
-    ) -> Request:
-        """End a session: StopTransaction (1.6) or TransactionEvent Ended (2.0.1)."""
+    def firmware_status(self, status: str) -> Request:
+        """FirmwareStatusNotification (e.g. Idle, after a TriggerMessage)."""
+
+    def diagnostics_status(self, status: str) -> Request | None:
+        """DiagnosticsStatusNotification (1.6) / LogStatusNotification (2.0.1)."""
+        return None
+
+    def notify_report(
+        self, request_id: int, at: float, target: ChargePointTarget
+    ) -> Request | None:
+        """NotifyReport for GetBaseReport ``request_id`` (2.0.1); None in 1.6."""
+        return None
+
+    # -- the server's calls --------------------------------------------------------------
 
     @abstractmethod
-    def answer(self, call: Call, state: StationState) -> Answer:
-        """Answer a call the server sent; unknown actions get CALLERROR NotImplemented."""
+    def answer(self, call: Call, target: ChargePointTarget) -> CallResult | CallError:
+        """Answer a server call by asking ``target``; never raises.
+
+        Unknown actions get CALLERROR NotImplemented, unreadable payloads the matching
+        format or type CALLERROR.
+        """
 
 
-def iso(now: datetime) -> str:
-    """A UTC timestamp as OCPP writes it: ``2026-01-02T03:04:05.678Z``.
+_second = -1
+_second_text = ""
 
-    A naive ``now`` is taken to be UTC already; an aware one is converted to UTC.
-    """
-    if now.tzinfo is not None:
-        now = now.astimezone(UTC)
-    return (
-        f"{now.year:04d}-{now.month:02d}-{now.day:02d}T"
-        f"{now.hour:02d}:{now.minute:02d}:{now.second:02d}.{now.microsecond // 1000:03d}Z"
-    )
+
+def iso(epoch_s: float) -> str:
+    """A UTC time as OCPP writes it: ``2026-01-02T03:04:05.678Z`` (seconds part cached)."""
+    global _second, _second_text
+    second = int(epoch_s)
+    if second != _second:
+        _second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second = second
+    return f"{_second_text}.{int((epoch_s - second) * 1000):03d}Z"

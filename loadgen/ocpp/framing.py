@@ -100,6 +100,9 @@ class CallResult:
     def to_json(self) -> str:
         return _dumps([CALLRESULT, self.unique_id, self.payload])
 
+    def to_bytes(self) -> bytes:
+        return _encode([CALLRESULT, self.unique_id, self.payload])
+
 
 @dataclass(frozen=True, slots=True)
 class CallError:
@@ -111,7 +114,10 @@ class CallError:
     error_details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return _dumps(
+        return self.to_bytes().decode("utf-8")
+
+    def to_bytes(self) -> bytes:
+        return _encode(
             [CALLERROR, self.unique_id, self.error_code, self.error_description, self.error_details]
         )
 

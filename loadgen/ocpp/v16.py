@@ -1,360 +1,320 @@
-"""OCPP 1.6J as a charge point speaks it: request payloads and answers to server calls.
+"""OCPP 1.6J as a charge point speaks it: requests, answers read, the server's calls answered.
 
-Also home of the small payload readers both dialects share (:func:`get_field`,
-:func:`read_boot_reply`): they raise :class:`~loadgen.ocpp.framing.FrameError` with a
-2.0.1-spelled code, and :meth:`V16.answer` respells it for 1.6 (``FormationViolation``).
+Strings are cut to their schema's maxLength, so every request validates. Transactions
+are numbered by the server: MeterValues and StopTransaction queued before the
+StartTransaction was answered get their ``transactionId`` in :meth:`V16.bind`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from datetime import datetime
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 from loadgen.ocpp.dialect import (
-    Answer,
+    BootReason,
     BootReply,
+    ChargePointTarget,
     ConnectorStatus,
     Dialect,
+    Identity,
     Payload,
     Request,
-    StationState,
+    StartReply,
+    StartTrigger,
+    StopReason,
+    TransactionLike,
     iso,
 )
+from loadgen.ocpp.fields import SPELLING_16, as_object, get_field, read_boot_reply, read_id_info
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError
+from loadgen.ocpp.settings import BY_KEY16
 
-#: Reported as firmwareVersion in BootNotification (both versions).
-FIRMWARE_VERSION = "loadgen-0.1.0"
-#: Messages a TriggerMessage may ask for (then sent next); others get NotImplemented.
-TRIGGERABLE = frozenset({"BootNotification", "Heartbeat", "StatusNotification", "MeterValues"})
-BOOT_STATUSES = ("Accepted", "Pending", "Rejected")
-
-_TYPE_NAMES = {int: "an integer", str: "a string", dict: "an object", list: "an array"}
-#: 2.0.1 spellings (used by the readers) -> 1.6 spellings.
-_SPELLING_16 = {
-    "FormatViolation": "FormationViolation",
-    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
-}
-_STATUS_16: dict[str, str] = {
-    "Available": "Available",
-    "Charging": "Charging",
-    "Unavailable": "Unavailable",
-}
-_READ_ONLY_KEYS = frozenset({"NumberOfConnectors"})
-
-#: What a handler returns: the response payload and the actions to send afterwards.
-Reply = tuple[Payload, tuple[str, ...]]
-
-
-def get_field(
-    payload: object,
-    key: str,
-    kind: type,
-    *,
-    required: bool = True,
-    choices: Collection[str] | None = None,
-    max_len: int | None = None,
-) -> Any:
-    """``payload[key]`` checked to be exactly of type ``kind`` (so ``True`` is no int).
-
-    Returns ``None`` for an absent optional field. Raises :class:`FrameError` with code
-    ``FormatViolation`` (not an object, or a required field missing),
-    ``TypeConstraintViolation`` (wrong JSON type) or ``PropertyConstraintViolation``
-    (not one of ``choices``, longer than ``max_len``).
-    """
-    payload = as_object(payload)
-    if key not in payload:
-        if required:
-            raise FrameError(f"required field {key!r} is missing")
-        return None
-    value = payload[key]
-    if type(value) is not kind:
-        raise FrameError(
-            f"{key!r} must be {_TYPE_NAMES.get(kind, kind.__name__)}",
-            code="TypeConstraintViolation",
-        )
-    if choices is not None and value not in choices:
-        raise FrameError(
-            f"{key!r} is not one of {sorted(choices)}", code="PropertyConstraintViolation"
-        )
-    if max_len is not None and len(value) > max_len:
-        raise FrameError(f"{key!r} is longer than {max_len}", code="PropertyConstraintViolation")
-    return value
-
-
-def as_object(payload: object) -> Payload:
-    """``payload`` itself if it is a JSON object, else :class:`FrameError` FormatViolation."""
-    if not isinstance(payload, dict):
-        raise FrameError("payload must be a JSON object")
-    return payload
-
-
-def read_boot_reply(payload: Payload) -> BootReply:
-    """Status and interval of a BootNotification response (same shape in 1.6 and 2.0.1).
-
-    Raises :class:`FrameError` (2.0.1 spellings) when either is missing, of the wrong
-    type, not a known status or a negative interval.
-    """
-    status = get_field(payload, "status", str, choices=BOOT_STATUSES)
-    interval = get_field(payload, "interval", int)
-    if interval < 0:
-        raise FrameError("'interval' must not be negative", code="PropertyConstraintViolation")
-    return BootReply(status=status, interval_s=interval)
-
-
-def interval_text(seconds: float) -> str:
-    """A heartbeat interval as a configuration value: whole seconds."""
-    return str(int(seconds))
-
-
-def parse_interval(text: str) -> int | None:
-    """A positive whole number of seconds from a configuration value, else ``None``."""
-    stripped = text.strip()
-    if not stripped.isascii() or not stripped.isdigit() or len(stripped) > 9:
-        return None
-    value = int(stripped)
-    return value if value > 0 else None
-
-
-def in_range(connector_id: int, state: StationState, *, zero: bool = False) -> bool:
-    """Whether ``connector_id`` names a connector (or, with ``zero``, the whole station)."""
-    return (0 if zero else 1) <= connector_id <= state.connectors
+#: Messages a TriggerMessage may ask for in 1.6.
+TRIGGERABLE_16 = frozenset(
+    {
+        "BootNotification",
+        "DiagnosticsStatusNotification",
+        "FirmwareStatusNotification",
+        "Heartbeat",
+        "MeterValues",
+        "StatusNotification",
+    }
+)
+_UNLOCK_16 = {"Unlocked": "Unlocked", "UnlockFailed": "UnlockFailed"}
+#: What a handler returns: the response payload.
+Handler = Callable[["V16", Payload, ChargePointTarget], Payload]
+_MEASURAND_UNITS = {"Energy.Active.Import.Register": "Wh", "Power.Active.Import": "W"}
 
 
 class V16(Dialect):
-    """OCPP 1.6J (subprotocol ``ocpp1.6``).
-
-    Strings are cut to their schema's maxLength, so every request validates.
-    Transaction ids are the server's integers, carried around as strings (a
-    ``transaction_id`` that is not a decimal integer raises ``ValueError``).
-    """
+    """OCPP 1.6J (subprotocol ``ocpp1.6``)."""
 
     version = "1.6"
     subprotocol = "ocpp1.6"
+    transaction_actions = frozenset({"StartTransaction", "MeterValues", "StopTransaction"})
+    server_actions = frozenset(
+        "CancelReservation ChangeAvailability ChangeConfiguration ClearCache "
+        "ClearChargingProfile DataTransfer GetCompositeSchedule GetConfiguration "
+        "GetDiagnostics GetLocalListVersion RemoteStartTransaction RemoteStopTransaction "
+        "ReserveNow Reset SendLocalList SetChargingProfile TriggerMessage UnlockConnector "
+        "UpdateFirmware CertificateSigned DeleteCertificate ExtendedTriggerMessage "
+        "GetInstalledCertificateIds GetLog InstallCertificate SignedUpdateFirmware".split()
+    )
 
-    # -- requests ---------------------------------------------------------------------
+    # -- requests -----------------------------------------------------------------------
 
-    def boot_notification(self, charge_point_id: str, vendor: str, model: str) -> Request:
-        """BootNotification; the serial number is the charge point id cut to 25 chars."""
+    def boot_notification(self, identity: Identity, reason: BootReason) -> Request:
+        """BootNotification (1.6 carries no reason)."""
         return "BootNotification", {
-            "chargePointVendor": vendor[:20],
-            "chargePointModel": model[:20],
-            "chargePointSerialNumber": charge_point_id[:25],
-            "firmwareVersion": FIRMWARE_VERSION,
+            "chargePointVendor": identity.vendor[:20],
+            "chargePointModel": identity.model[:20],
+            "chargePointSerialNumber": identity.serial_number[:25],
+            "firmwareVersion": identity.firmware_version[:50],
         }
 
     def parse_boot_reply(self, payload: Payload) -> BootReply:
-        """Status and interval; :class:`FrameError` (1.6 spellings) when malformed."""
         try:
             return read_boot_reply(payload)
         except FrameError as exc:
-            exc.code = _SPELLING_16.get(exc.code, exc.code)
-            raise
-
-    def heartbeat(self) -> Request:
-        """Heartbeat (empty payload)."""
-        return "Heartbeat", {}
+            raise _respelled(exc) from None
 
     def status_notification(
-        self, connector_id: int, status: ConnectorStatus, now: datetime
+        self, connector_id: int, status: ConnectorStatus, error_code: str, at: float
     ) -> Request:
-        """StatusNotification with errorCode NoError."""
         return "StatusNotification", {
             "connectorId": connector_id,
-            "errorCode": "NoError",
-            "status": _STATUS_16[status],
-            "timestamp": iso(now),
+            "errorCode": error_code,
+            "status": status,
+            "timestamp": iso(at),
         }
 
     def authorize(self, id_tag: str) -> Request:
-        """Authorize for ``id_tag`` (cut to 20 chars)."""
         return "Authorize", {"idTag": id_tag[:20]}
 
-    def start_transaction(
-        self, connector_id: int, id_tag: str, meter_wh: int, now: datetime, local_id: str
+    def authorize_status(self, payload: Payload) -> str:
+        try:
+            return read_id_info(payload, "idTagInfo", required=True) or ""
+        except FrameError as exc:
+            raise _respelled(exc) from None
+
+    def tx_start(
+        self,
+        tx: TransactionLike,
+        meter_wh: int,
+        at: float,
+        trigger: StartTrigger,
+        seq_no: int,
+        offline: bool,
     ) -> Request:
-        """StartTransaction; ``local_id`` is unused (the server assigns the id)."""
+        """StartTransaction (trigger, seqNo and offline have no 1.6 field)."""
         return "StartTransaction", {
-            "connectorId": connector_id,
-            "idTag": id_tag[:20],
+            "connectorId": tx.connector_id,
+            "idTag": tx.id_tag[:20],
             "meterStart": meter_wh,
-            "timestamp": iso(now),
+            "timestamp": iso(at),
         }
 
-    def transaction_id(self, start_reply: Payload, local_id: str) -> str:
-        """The server's ``transactionId`` as a string; :class:`FrameError` if absent."""
+    def start_reply(self, payload: Payload) -> StartReply:
+        """The server's transactionId and idTagInfo status (both required in 1.6)."""
         try:
-            return str(get_field(start_reply, "transactionId", int))
+            transaction_id = get_field(payload, "transactionId", int)
+            status = read_id_info(payload, "idTagInfo", required=True)
         except FrameError as exc:
-            exc.code = _SPELLING_16.get(exc.code, exc.code)
-            raise
+            raise _respelled(exc) from None
+        return StartReply(transaction_id, status)
+
+    def tx_meter(
+        self,
+        tx: TransactionLike,
+        meter_wh: int,
+        power_w: float,
+        at: float,
+        seq_no: int,
+        offline: bool,
+        measurands: tuple[str, ...],
+    ) -> Request:
+        """MeterValues of the transaction, context Sample.Periodic."""
+        return "MeterValues", {
+            "connectorId": tx.connector_id,
+            "transactionId": tx.server_id or 0,  # set by bind() when sent, if not yet known
+            "meterValue": [_sample(meter_wh, power_w, at, "Sample.Periodic", measurands)],
+        }
+
+    def tx_end(
+        self,
+        tx: TransactionLike,
+        meter_wh: int,
+        at: float,
+        reason: StopReason,
+        seq_no: int,
+        offline: bool,
+    ) -> Request:
+        """StopTransaction with ``reason`` (1.6 has ImmediateReset as HardReset)."""
+        return (
+            "StopTransaction",
+            {
+                "transactionId": tx.server_id or 0,  # set by bind() when sent, if not yet known
+                "idTag": tx.id_tag[:20],
+                "meterStop": meter_wh,
+                "timestamp": iso(at),
+                "reason": "HardReset" if reason == "ImmediateReset" else reason,
+            },
+        )
+
+    def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> bool:
+        """Fill in the server's transactionId; False while the start is unanswered."""
+        if tx is None or action not in ("MeterValues", "StopTransaction"):
+            return True
+        if tx.server_id is None:
+            return False
+        payload["transactionId"] = tx.server_id
+        return True
 
     def meter_values(
-        self, connector_id: int, transaction_id: str, meter_wh: int, now: datetime, seq_no: int
+        self, connector_id: int, meter_wh: int, at: float, tx: TransactionLike | None
     ) -> Request:
-        """MeterValues with the energy register in Wh; ``seq_no`` is unused in 1.6."""
-        return "MeterValues", {
+        payload: Payload = {
             "connectorId": connector_id,
-            "transactionId": int(transaction_id),
-            "meterValue": [_meter_value(meter_wh, now, "Sample.Periodic")],
+            "meterValue": [
+                _sample(meter_wh, 0.0, at, "Trigger", ("Energy.Active.Import.Register",))
+            ],
         }
+        if tx is not None and tx.server_id is not None:
+            payload["transactionId"] = tx.server_id
+        return "MeterValues", payload
 
-    def stop_transaction(
-        self,
-        connector_id: int,
-        transaction_id: str,
-        id_tag: str,
-        meter_wh: int,
-        now: datetime,
-        seq_no: int,
-    ) -> Request:
-        """StopTransaction with reason Local."""
-        return "StopTransaction", {
-            "transactionId": int(transaction_id),
-            "idTag": id_tag[:20],
-            "meterStop": meter_wh,
-            "timestamp": iso(now),
-            "reason": "Local",
-        }
+    def firmware_status(self, status: str) -> Request:
+        return "FirmwareStatusNotification", {"status": status}
 
-    def data_transfer(
-        self, vendor_id: str, message_id: str | None = None, data: str | None = None
-    ) -> Request:
-        """DataTransfer (an extra, not in :class:`Dialect`)."""
-        payload: Payload = {"vendorId": vendor_id[:255]}
-        if message_id is not None:
-            payload["messageId"] = message_id[:50]
-        if data is not None:
-            payload["data"] = data
-        return "DataTransfer", payload
+    def diagnostics_status(self, status: str) -> Request | None:
+        return "DiagnosticsStatusNotification", {"status": status}
 
-    # -- answers ----------------------------------------------------------------------
+    # -- the server's calls --------------------------------------------------------------
 
-    def answer(self, call: Call, state: StationState) -> Answer:
-        """Answer a server call; unreadable payloads get a CALLERROR, never an exception."""
+    def answer(self, call: Call, target: ChargePointTarget) -> CallResult | CallError:
         handler = self._handlers.get(call.action)
         if handler is None:
-            return Answer(CallError(call.unique_id, "NotImplemented", f"{call.action} unknown"))
+            return CallError(call.unique_id, "NotImplemented", f"{call.action[:50]} unknown")
         try:
-            payload, then = handler(self, call.payload, state)
+            return CallResult(call.unique_id, handler(self, call.payload, target))
         except FrameError as exc:
-            code = _SPELLING_16.get(exc.code, exc.code)
-            return Answer(CallError(call.unique_id, code, str(exc)))
-        return Answer(CallResult(call.unique_id, payload), then)
+            code = SPELLING_16.get(exc.code, exc.code)
+            return CallError(call.unique_id, code, str(exc)[:200])
 
-    def _get_configuration(self, p: Payload, state: StationState) -> Reply:
+    def _get_configuration(self, p: Payload, target: ChargePointTarget) -> Payload:
         wanted = get_field(p, "key", list, required=False)
-        known = {
-            **state.configuration,
-            "HeartbeatInterval": interval_text(state.heartbeat_interval_s),
-            "NumberOfConnectors": str(state.connectors),
-        }
-        if wanted:
-            for key in wanted:
-                if type(key) is not str:
-                    raise FrameError("'key' must hold strings", code="TypeConstraintViolation")
-                if len(key) > 50:
-                    raise FrameError("a key is longer than 50", code="PropertyConstraintViolation")
-        keys = [k for k in (wanted or known) if k in known and len(k) <= 50]
-        reply: Payload = {
-            "configurationKey": [
-                {"key": k, "readonly": k in _READ_ONLY_KEYS, "value": known[k][:500]} for k in keys
-            ]
-        }
-        unknown = [k for k in wanted or () if k not in known]
+        for key in wanted or ():
+            if type(key) is not str:
+                raise FrameError("'key' must hold strings", code="TypeConstraintViolation")
+            if len(key) > 50:
+                raise FrameError("a key is longer than 50", code="PropertyConstraintViolation")
+        known: list[Payload] = []
+        unknown: list[str] = []
+        for key in wanted or BY_KEY16:
+            setting = BY_KEY16.get(key)
+            value = target.read_setting(setting.name) if setting is not None else None
+            if setting is None or value is None:
+                unknown.append(key)
+            else:
+                known.append({"key": key, "readonly": setting.readonly, "value": value[:500]})
+        reply: Payload = {"configurationKey": known}
         if unknown:
             reply["unknownKey"] = unknown
-        return reply, ()
+        return reply
 
-    def _change_configuration(self, p: Payload, state: StationState) -> Reply:
+    def _change_configuration(self, p: Payload, target: ChargePointTarget) -> Payload:
         key = get_field(p, "key", str, max_len=50)
         value = get_field(p, "value", str, max_len=500)
-        if key == "HeartbeatInterval":
-            seconds = parse_interval(value)
-            if seconds is None:
-                return {"status": "Rejected"}, ()
-            state.heartbeat_interval_s = float(seconds)
-            status = "Accepted"
-        elif key in _READ_ONLY_KEYS:
-            status = "Rejected"
-        elif key in state.configuration:
-            state.configuration[key] = value
-            status = "Accepted"
-        else:
-            status = "NotSupported"
-        return {"status": status}, ()
+        setting = BY_KEY16.get(key)
+        if setting is None or target.read_setting(setting.name) is None:
+            return {"status": "NotSupported"}
+        if setting.readonly:
+            return {"status": "Rejected"}
+        normalised = setting.parse(value)
+        if normalised is None:
+            return {"status": "Rejected"}
+        return {"status": target.write_setting(setting.name, normalised)}
 
-    def _trigger_message(self, p: Payload, state: StationState) -> Reply:
+    def _remote_start(self, p: Payload, target: ChargePointTarget) -> Payload:
+        id_tag = get_field(p, "idTag", str, max_len=20)
+        connector_id = get_field(p, "connectorId", int, required=False)
+        get_field(p, "chargingProfile", dict, required=False)
+        return {"status": target.remote_start(connector_id, id_tag, None)}
+
+    def _remote_stop(self, p: Payload, target: ChargePointTarget) -> Payload:
+        transaction_id = get_field(p, "transactionId", int)
+        return {"status": target.remote_stop(str(transaction_id))}
+
+    def _reset(self, p: Payload, target: ChargePointTarget) -> Payload:
+        kind = get_field(p, "type", str, choices=("Hard", "Soft"))
+        status = target.reset(kind, None)
+        return {"status": "Accepted" if status == "Scheduled" else status}
+
+    def _change_availability(self, p: Payload, target: ChargePointTarget) -> Payload:
+        connector_id = get_field(p, "connectorId", int)
+        kind = get_field(p, "type", str, choices=("Inoperative", "Operative"))
+        return {"status": target.change_availability(connector_id, kind == "Operative")}
+
+    def _unlock_connector(self, p: Payload, target: ChargePointTarget) -> Payload:
+        connector_id = get_field(p, "connectorId", int)
+        outcome = target.unlock_connector(connector_id, stop_transaction=True)
+        return {"status": _UNLOCK_16.get(outcome, "NotSupported")}
+
+    def _trigger_message(self, p: Payload, target: ChargePointTarget) -> Payload:
         message = get_field(p, "requestedMessage", str)
         connector_id = get_field(p, "connectorId", int, required=False)
-        if message not in TRIGGERABLE:
-            return {"status": "NotImplemented"}, ()
-        if connector_id is not None and not in_range(connector_id, state, zero=True):
-            return {"status": "Rejected"}, ()
-        return {"status": "Accepted"}, (message,)
+        if message not in TRIGGERABLE_16:
+            return {"status": "NotImplemented"}
+        return {"status": target.trigger_message(message, connector_id)}
 
-    def _reset(self, p: Payload, state: StationState) -> Reply:
-        get_field(p, "type", str, choices=("Hard", "Soft"))
-        return {"status": "Accepted"}, ()
-
-    def _remote_start(self, p: Payload, state: StationState) -> Reply:
-        get_field(p, "idTag", str, max_len=20)
-        connector_id = get_field(p, "connectorId", int, required=False)
-        connector_id = 1 if connector_id is None else connector_id
-        if not in_range(connector_id, state) or connector_id in state.transactions:
-            return {"status": "Rejected"}, ()
-        state.start_requests.append(connector_id)
-        return {"status": "Accepted"}, ()
-
-    def _remote_stop(self, p: Payload, state: StationState) -> Reply:
-        transaction_id = str(get_field(p, "transactionId", int))
-        if transaction_id not in state.transactions.values():
-            return {"status": "Rejected"}, ()
-        state.stop_requests.append(transaction_id)
-        return {"status": "Accepted"}, ()
-
-    def _change_availability(self, p: Payload, state: StationState) -> Reply:
-        connector_id = get_field(p, "connectorId", int)
-        get_field(p, "type", str, choices=("Inoperative", "Operative"))
-        ok = in_range(connector_id, state, zero=True)
-        return {"status": "Accepted" if ok else "Rejected"}, ()
-
-    def _unlock_connector(self, p: Payload, state: StationState) -> Reply:
-        connector_id = get_field(p, "connectorId", int)
-        return {"status": "Unlocked" if in_range(connector_id, state) else "NotSupported"}, ()
-
-    def _clear_cache(self, p: Payload, state: StationState) -> Reply:
+    def _clear_cache(self, p: Payload, target: ChargePointTarget) -> Payload:
         as_object(p)
-        return {"status": "Accepted"}, ()
+        return {"status": target.clear_cache()}
 
-    def _data_transfer(self, p: Payload, state: StationState) -> Reply:
+    def _data_transfer(self, p: Payload, target: ChargePointTarget) -> Payload:
         get_field(p, "vendorId", str, max_len=255)
-        return {"status": "UnknownVendorId"}, ()
+        get_field(p, "messageId", str, required=False, max_len=50)
+        return {"status": "UnknownVendorId"}
 
-    _handlers: ClassVar[dict[str, Callable[[V16, Payload, StationState], Reply]]] = {
+    _handlers: ClassVar[dict[str, Handler]] = {
         "GetConfiguration": _get_configuration,
         "ChangeConfiguration": _change_configuration,
-        "TriggerMessage": _trigger_message,
-        "Reset": _reset,
         "RemoteStartTransaction": _remote_start,
         "RemoteStopTransaction": _remote_stop,
+        "Reset": _reset,
         "ChangeAvailability": _change_availability,
         "UnlockConnector": _unlock_connector,
+        "TriggerMessage": _trigger_message,
         "ClearCache": _clear_cache,
         "DataTransfer": _data_transfer,
     }
 
 
-def _meter_value(meter_wh: int, now: datetime, context: str) -> Payload:
-    """One 1.6 meterValue entry: the active import energy register in Wh."""
-    return {
-        "timestamp": iso(now),
-        "sampledValue": [
+def _respelled(exc: FrameError) -> FrameError:
+    exc.code = SPELLING_16.get(exc.code, exc.code)
+    return exc
+
+
+def _sample(
+    meter_wh: int, power_w: float, at: float, context: str, measurands: tuple[str, ...]
+) -> Payload:
+    """One 1.6 meterValue entry with the chosen measurands (values are strings in 1.6)."""
+    values = []
+    for measurand in measurands:
+        unit = _MEASURAND_UNITS.get(measurand)
+        if unit is None:
+            continue
+        value = meter_wh if unit == "Wh" else round(power_w)
+        values.append(
+            {"value": str(value), "context": context, "measurand": measurand, "unit": unit}
+        )
+    if not values:
+        values.append(
             {
                 "value": str(meter_wh),
                 "context": context,
                 "measurand": "Energy.Active.Import.Register",
                 "unit": "Wh",
             }
-        ],
-    }
+        )
+    return {"timestamp": iso(at), "sampledValue": values}

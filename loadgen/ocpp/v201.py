@@ -1,291 +1,366 @@
-"""OCPP 2.0.1 as a charging station speaks it: request payloads and answers to server calls.
+"""OCPP 2.0.1 as a charging station speaks it: requests, answers read, server calls answered.
 
-Each EVSE has one connector: the dialect's ``connector_id`` is the EVSE id, and the
-connector id on the wire is always 1. The station assigns transaction ids itself, so
-``local_id`` is the transaction id. Device-model variables: ``OCPPCommCtrlr`` /
-``HeartbeatInterval`` (backed by ``StationState.heartbeat_interval_s``) and every
-``"Component.Variable"`` key of ``StationState.configuration``.
+Each EVSE has one connector: a transaction's ``connector_id`` is the EVSE id and the
+connector id on the wire is always 1. The station numbers its transactions itself
+(``local_id``) and each TransactionEvent carries the transaction's own ``seqNo``.
+Device-model variables are the 2.0.1 side of :mod:`loadgen.ocpp.settings`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import ClassVar
 
 from loadgen.ocpp.dialect import (
-    Answer,
+    BootReason,
     BootReply,
+    ChargePointTarget,
     ConnectorStatus,
     Dialect,
+    Identity,
     Payload,
     Request,
-    StationState,
+    StartReply,
+    StartTrigger,
+    StopReason,
+    TransactionLike,
     iso,
 )
+from loadgen.ocpp.fields import as_object, get_field, read_boot_reply, read_id_info
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError
-from loadgen.ocpp.v16 import (
-    FIRMWARE_VERSION,
-    TRIGGERABLE,
-    Reply,
-    as_object,
-    get_field,
-    in_range,
-    interval_text,
-    parse_interval,
-    read_boot_reply,
-)
+from loadgen.ocpp.settings import BY_VARIABLE, COMPONENTS, SETTINGS, Setting
 
+#: Messages a TriggerMessage may ask for and the station sends.
+TRIGGERABLE_201 = frozenset(
+    {
+        "BootNotification",
+        "Heartbeat",
+        "StatusNotification",
+        "MeterValues",
+        "TransactionEvent",
+        "FirmwareStatusNotification",
+        "LogStatusNotification",
+    }
+)
 _STATUS_201: dict[str, str] = {
     "Available": "Available",
+    "Preparing": "Occupied",
     "Charging": "Occupied",
+    "SuspendedEV": "Occupied",
+    "SuspendedEVSE": "Occupied",
+    "Finishing": "Occupied",
+    "Reserved": "Reserved",
     "Unavailable": "Unavailable",
+    "Faulted": "Faulted",
+}
+#: Why a transaction ends -> (triggerReason, stoppedReason)
+_ENDED: dict[str, tuple[str, str]] = {
+    "Local": ("StopAuthorized", "Local"),
+    "Remote": ("RemoteStop", "Remote"),
+    "HardReset": ("ResetCommand", "ImmediateReset"),
+    "SoftReset": ("ResetCommand", "ImmediateReset"),
+    "ImmediateReset": ("ResetCommand", "ImmediateReset"),
+    "Reboot": ("ResetCommand", "Reboot"),
+    "DeAuthorized": ("Deauthorized", "DeAuthorized"),
+    "UnlockCommand": ("UnlockCommand", "Other"),
+    "EVDisconnected": ("EVCommunicationLost", "EVDisconnected"),
+    "PowerLoss": ("AbnormalCondition", "PowerLoss"),
+    "EmergencyStop": ("AbnormalCondition", "EmergencyStop"),
+    "Other": ("AbnormalCondition", "Other"),
+}
+_UNLOCK_201 = {
+    "Unlocked": "Unlocked",
+    "UnlockFailed": "UnlockFailed",
+    "Ongoing": "OngoingAuthorizedTransaction",
+    "Unknown": "UnknownConnector",
 }
 _ID_TOKEN_TYPES = frozenset(
     "Central eMAID ISO14443 ISO15693 KeyCode Local MacAddress NoAuthorization".split()
 )
 _ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
-_COMM = ("OCPPCommCtrlr", "HeartbeatInterval")
+_DATA_TYPES = {"int": "integer", "bool": "boolean", "csv": "MemberList", "str": "string"}
+_MEASURAND_UNITS = {"Energy.Active.Import.Register": "Wh", "Power.Active.Import": "W"}
 #: The transaction id's schema maxLength.
 MAX_TRANSACTION_ID_LEN = 36
+Handler = Callable[["V201", Payload, ChargePointTarget], Payload]
 
 
 class V201(Dialect):
-    """OCPP 2.0.1 (subprotocol ``ocpp2.0.1``).
-
-    Strings are cut to their schema's maxLength, so every request validates. A session's
-    TransactionEvent Started carries seqNo 0; later events use the ``seq_no`` passed in.
-    """
+    """OCPP 2.0.1 (subprotocol ``ocpp2.0.1``)."""
 
     version = "2.0.1"
     subprotocol = "ocpp2.0.1"
+    transaction_actions = frozenset({"TransactionEvent"})
+    server_actions = frozenset(
+        "CancelReservation CertificateSigned ChangeAvailability ClearCache "
+        "ClearChargingProfile ClearDisplayMessage ClearVariableMonitoring CostUpdated "
+        "CustomerInformation DataTransfer DeleteCertificate GetBaseReport "
+        "GetChargingProfiles GetCompositeSchedule GetDisplayMessages "
+        "GetInstalledCertificateIds GetLocalListVersion GetLog GetMonitoringReport GetReport "
+        "GetTransactionStatus GetVariables InstallCertificate PublishFirmware "
+        "RequestStartTransaction RequestStopTransaction ReserveNow Reset SendLocalList "
+        "SetChargingProfile SetDisplayMessage SetMonitoringBase SetMonitoringLevel "
+        "SetNetworkProfile SetVariableMonitoring SetVariables TriggerMessage UnlockConnector "
+        "UnpublishFirmware UpdateFirmware".split()
+    )
 
-    # -- requests ---------------------------------------------------------------------
+    # -- requests -----------------------------------------------------------------------
 
-    def boot_notification(self, charge_point_id: str, vendor: str, model: str) -> Request:
-        """BootNotification, reason PowerUp; the serial number is the id cut to 25 chars."""
+    def boot_notification(self, identity: Identity, reason: BootReason) -> Request:
         return "BootNotification", {
             "chargingStation": {
-                "model": model[:20],
-                "vendorName": vendor[:50],
-                "serialNumber": charge_point_id[:25],
-                "firmwareVersion": FIRMWARE_VERSION,
+                "model": identity.model[:20],
+                "vendorName": identity.vendor[:50],
+                "serialNumber": identity.serial_number[:25],
+                "firmwareVersion": identity.firmware_version[:50],
             },
-            "reason": "PowerUp",
+            "reason": reason,
         }
 
     def parse_boot_reply(self, payload: Payload) -> BootReply:
-        """Status and interval; :class:`FrameError` when malformed."""
         return read_boot_reply(payload)
 
-    def heartbeat(self) -> Request:
-        """Heartbeat (empty payload)."""
-        return "Heartbeat", {}
-
     def status_notification(
-        self, connector_id: int, status: ConnectorStatus, now: datetime
+        self, connector_id: int, status: ConnectorStatus, error_code: str, at: float
     ) -> Request:
-        """StatusNotification for EVSE ``connector_id``, connector 1 (Charging -> Occupied)."""
+        """StatusNotification for EVSE ``connector_id``, connector 1."""
         return "StatusNotification", {
-            "timestamp": iso(now),
+            "timestamp": iso(at),
             "connectorStatus": _STATUS_201[status],
             "evseId": connector_id,
             "connectorId": 1,
         }
 
     def authorize(self, id_tag: str) -> Request:
-        """Authorize for an ISO14443 (RFID) token."""
         return "Authorize", {"idToken": _id_token(id_tag)}
 
-    def start_transaction(
-        self, connector_id: int, id_tag: str, meter_wh: int, now: datetime, local_id: str
-    ) -> Request:
-        """TransactionEvent Started (seqNo 0, triggerReason Authorized)."""
-        return "TransactionEvent", {
-            **_event("Started", "Authorized", 0, local_id, now),
-            "evse": {"id": connector_id, "connectorId": 1},
-            "idToken": _id_token(id_tag),
-            "meterValue": [_meter_value(meter_wh, now, "Transaction.Begin")],
-        }
+    def authorize_status(self, payload: Payload) -> str:
+        return read_id_info(payload, "idTokenInfo", required=True) or ""
 
-    def transaction_id(self, start_reply: Payload, local_id: str) -> str:
-        """``local_id`` (cut to 36 chars, as sent): the station assigns the id."""
-        return local_id[:MAX_TRANSACTION_ID_LEN]
+    def tx_start(
+        self,
+        tx: TransactionLike,
+        meter_wh: int,
+        at: float,
+        trigger: StartTrigger,
+        seq_no: int,
+        offline: bool,
+    ) -> Request:
+        """TransactionEvent Started; a remote start carries its remoteStartId."""
+        event = _event("Started", trigger, seq_no, tx.local_id, at, "Charging", offline)
+        if trigger == "RemoteStart" and tx.remote_start_id is not None:
+            event["transactionInfo"]["remoteStartId"] = tx.remote_start_id
+        event["evse"] = {"id": tx.connector_id, "connectorId": 1}
+        event["idToken"] = _id_token(tx.id_tag)
+        event["meterValue"] = [_sample(meter_wh, 0.0, at, "Transaction.Begin", _ENERGY)]
+        return "TransactionEvent", event
+
+    def start_reply(self, payload: Payload) -> StartReply:
+        """idTokenInfo's status when the answer has one (optional in 2.0.1)."""
+        return StartReply(None, read_id_info(payload, "idTokenInfo", required=False))
+
+    def tx_meter(
+        self,
+        tx: TransactionLike,
+        meter_wh: int,
+        power_w: float,
+        at: float,
+        seq_no: int,
+        offline: bool,
+        measurands: tuple[str, ...],
+    ) -> Request:
+        """TransactionEvent Updated, triggerReason MeterValuePeriodic."""
+        event = _event(
+            "Updated", "MeterValuePeriodic", seq_no, tx.local_id, at, "Charging", offline
+        )
+        event["meterValue"] = [_sample(meter_wh, power_w, at, "Sample.Periodic", measurands)]
+        return "TransactionEvent", event
+
+    def tx_end(
+        self,
+        tx: TransactionLike,
+        meter_wh: int,
+        at: float,
+        reason: StopReason,
+        seq_no: int,
+        offline: bool,
+    ) -> Request:
+        """TransactionEvent Ended with the trigger and stoppedReason that fit ``reason``."""
+        trigger, stopped = _ENDED[reason]
+        event = _event("Ended", trigger, seq_no, tx.local_id, at, "EVConnected", offline)
+        event["transactionInfo"]["stoppedReason"] = stopped
+        event["meterValue"] = [_sample(meter_wh, 0.0, at, "Transaction.End", _ENERGY)]
+        return "TransactionEvent", event
+
+    def tx_triggered(self, tx: TransactionLike, meter_wh: int, at: float, seq_no: int) -> Request:
+        event = _event("Updated", "Trigger", seq_no, tx.local_id, at, "Charging", False)
+        event["evse"] = {"id": tx.connector_id, "connectorId": 1}
+        event["meterValue"] = [_sample(meter_wh, 0.0, at, "Trigger", _ENERGY)]
+        return "TransactionEvent", event
 
     def meter_values(
-        self, connector_id: int, transaction_id: str, meter_wh: int, now: datetime, seq_no: int
+        self, connector_id: int, meter_wh: int, at: float, tx: TransactionLike | None
     ) -> Request:
-        """TransactionEvent Updated (triggerReason MeterValuePeriodic)."""
-        return "TransactionEvent", {
-            **_event("Updated", "MeterValuePeriodic", seq_no, transaction_id, now),
-            "evse": {"id": connector_id, "connectorId": 1},
-            "meterValue": [_meter_value(meter_wh, now, "Sample.Periodic")],
-        }
-
-    def stop_transaction(
-        self,
-        connector_id: int,
-        transaction_id: str,
-        id_tag: str,
-        meter_wh: int,
-        now: datetime,
-        seq_no: int,
-    ) -> Request:
-        """TransactionEvent Ended (triggerReason StopAuthorized, stoppedReason Local)."""
-        event = _event("Ended", "StopAuthorized", seq_no, transaction_id, now)
-        event["transactionInfo"]["stoppedReason"] = "Local"
-        return "TransactionEvent", {
-            **event,
-            "evse": {"id": connector_id, "connectorId": 1},
-            "idToken": _id_token(id_tag),
-            "meterValue": [_meter_value(meter_wh, now, "Transaction.End")],
-        }
-
-    def meter_values_standalone(self, evse_id: int, meter_wh: int, now: datetime) -> Request:
-        """MeterValues outside a transaction, e.g. after TriggerMessage (an extra)."""
         return "MeterValues", {
-            "evseId": evse_id,
-            "meterValue": [_meter_value(meter_wh, now, "Trigger")],
+            "evseId": connector_id,
+            "meterValue": [_sample(meter_wh, 0.0, at, "Trigger", _ENERGY)],
         }
 
-    def notify_report(
-        self, request_id: int, seq_no: int, now: datetime, state: StationState | None = None
-    ) -> Request:
-        """NotifyReport answering GetBaseReport ``request_id`` (an extra).
+    def firmware_status(self, status: str) -> Request:
+        return "FirmwareStatusNotification", {"status": status}
 
-        One report (``tbc`` false) listing HeartbeatInterval, with its value when
-        ``state`` is given.
-        """
-        attribute: Payload = {"type": "Actual", "mutability": "ReadWrite"}
-        if state is not None:
-            attribute["value"] = interval_text(state.heartbeat_interval_s)
+    def diagnostics_status(self, status: str) -> Request | None:
+        return "LogStatusNotification", {"status": status}
+
+    def notify_report(self, request_id: int, at: float, target: ChargePointTarget) -> Request:
+        """One NotifyReport (``tbc`` false) with every variable the station has."""
+        data = []
+        for setting in SETTINGS:
+            if setting.component is None or setting.variable is None:
+                continue
+            value = target.read_setting(setting.name)
+            if value is None:
+                continue
+            attribute: Payload = {
+                "type": "Actual",
+                "value": value[:2500],
+                "mutability": "ReadOnly" if setting.readonly else "ReadWrite",
+            }
+            characteristics: Payload = {
+                "dataType": _DATA_TYPES[setting.kind],
+                "supportsMonitoring": False,
+            }
+            if setting.unit:
+                characteristics["unit"] = setting.unit
+            data.append(
+                {
+                    "component": {"name": setting.component},
+                    "variable": _variable(setting),
+                    "variableAttribute": [attribute],
+                    "variableCharacteristics": characteristics,
+                }
+            )
         return "NotifyReport", {
             "requestId": request_id,
-            "generatedAt": iso(now),
-            "seqNo": seq_no,
+            "generatedAt": iso(at),
+            "seqNo": 0,
             "tbc": False,
-            "reportData": [
-                {
-                    "component": {"name": _COMM[0]},
-                    "variable": {"name": _COMM[1]},
-                    "variableAttribute": [attribute],
-                    "variableCharacteristics": {
-                        "unit": "s",
-                        "dataType": "integer",
-                        "supportsMonitoring": False,
-                    },
-                }
-            ],
+            "reportData": data,
         }
 
-    # -- answers ----------------------------------------------------------------------
+    # -- the server's calls --------------------------------------------------------------
 
-    def answer(self, call: Call, state: StationState) -> Answer:
-        """Answer a server call; unreadable payloads get a CALLERROR, never an exception."""
+    def answer(self, call: Call, target: ChargePointTarget) -> CallResult | CallError:
         handler = self._handlers.get(call.action)
         if handler is None:
-            return Answer(CallError(call.unique_id, "NotImplemented", f"{call.action} unknown"))
+            return CallError(call.unique_id, "NotImplemented", f"{call.action[:50]} unknown")
         try:
-            payload, then = handler(self, call.payload, state)
+            return CallResult(call.unique_id, handler(self, call.payload, target))
         except FrameError as exc:
-            return Answer(CallError(call.unique_id, exc.code, str(exc)))
-        return Answer(CallResult(call.unique_id, payload), then)
+            return CallError(call.unique_id, exc.code, str(exc)[:200])
 
-    def _get_variables(self, p: Payload, state: StationState) -> Reply:
+    def _get_variables(self, p: Payload, target: ChargePointTarget) -> Payload:
         results = []
         for entry in _entries(p, "getVariableData"):
-            result, key, attribute_type = _lookup(entry, state)
-            if result["attributeStatus"] == "Accepted":
-                result["attributeValue"] = _read(key, state)[:2500]
+            result, setting, attribute_type = _lookup(entry)
+            if setting is not None and result["attributeStatus"] == "Accepted":
+                value = target.read_setting(setting.name)
+                if value is None:
+                    result["attributeStatus"] = "UnknownVariable"
+                else:
+                    result["attributeValue"] = value[:2500]
             if attribute_type is not None:
                 result["attributeType"] = attribute_type
             results.append(result)
-        return {"getVariableResult": results}, ()
+        return {"getVariableResult": results}
 
-    def _set_variables(self, p: Payload, state: StationState) -> Reply:
+    def _set_variables(self, p: Payload, target: ChargePointTarget) -> Payload:
         results = []
         for entry in _entries(p, "setVariableData"):
             value = get_field(entry, "attributeValue", str, max_len=1000)
-            result, key, attribute_type = _lookup(entry, state)
-            if result["attributeStatus"] == "Accepted" and not _write(key, value, state):
-                result["attributeStatus"] = "Rejected"
+            result, setting, attribute_type = _lookup(entry)
+            if setting is not None and result["attributeStatus"] == "Accepted":
+                normalised = setting.parse(value)
+                if setting.readonly or normalised is None:
+                    result["attributeStatus"] = "Rejected"
+                else:
+                    result["attributeStatus"] = target.write_setting(setting.name, normalised)
             if attribute_type is not None:
                 result["attributeType"] = attribute_type
             results.append(result)
-        return {"setVariableResult": results}, ()
+        return {"setVariableResult": results}
 
-    def _trigger_message(self, p: Payload, state: StationState) -> Reply:
+    def _request_start(self, p: Payload, target: ChargePointTarget) -> Payload:
+        id_tag = _read_id_token(get_field(p, "idToken", dict))
+        remote_start_id = get_field(p, "remoteStartId", int)
+        evse_id = get_field(p, "evseId", int, required=False)
+        get_field(p, "chargingProfile", dict, required=False)
+        return {"status": target.remote_start(evse_id, id_tag, remote_start_id)}
+
+    def _request_stop(self, p: Payload, target: ChargePointTarget) -> Payload:
+        transaction_id = get_field(p, "transactionId", str, max_len=MAX_TRANSACTION_ID_LEN)
+        return {"status": target.remote_stop(transaction_id)}
+
+    def _reset(self, p: Payload, target: ChargePointTarget) -> Payload:
+        kind = get_field(p, "type", str, choices=("Immediate", "OnIdle"))
+        evse_id = get_field(p, "evseId", int, required=False)
+        return {"status": target.reset(kind, evse_id)}
+
+    def _change_availability(self, p: Payload, target: ChargePointTarget) -> Payload:
+        status = get_field(p, "operationalStatus", str, choices=("Inoperative", "Operative"))
+        evse = get_field(p, "evse", dict, required=False)
+        evse_id = 0 if evse is None else get_field(evse, "id", int)
+        if evse is not None:
+            get_field(evse, "connectorId", int, required=False)
+        return {"status": target.change_availability(evse_id, status == "Operative")}
+
+    def _unlock_connector(self, p: Payload, target: ChargePointTarget) -> Payload:
+        evse_id = get_field(p, "evseId", int)
+        connector_id = get_field(p, "connectorId", int)
+        if connector_id != 1:
+            return {"status": "UnknownConnector"}
+        outcome = target.unlock_connector(evse_id, stop_transaction=False)
+        return {"status": _UNLOCK_201[outcome]}
+
+    def _trigger_message(self, p: Payload, target: ChargePointTarget) -> Payload:
         message = get_field(p, "requestedMessage", str)
         evse = get_field(p, "evse", dict, required=False)
         evse_id = None if evse is None else get_field(evse, "id", int)
-        if message not in TRIGGERABLE:
-            return {"status": "NotImplemented"}, ()
-        if evse_id is not None and not in_range(evse_id, state):
-            return {"status": "Rejected"}, ()
-        return {"status": "Accepted"}, (message,)
+        if message not in TRIGGERABLE_201:
+            return {"status": "NotImplemented"}
+        return {"status": target.trigger_message(message, evse_id)}
 
-    def _reset(self, p: Payload, state: StationState) -> Reply:
-        get_field(p, "type", str, choices=("Immediate", "OnIdle"))
-        get_field(p, "evseId", int, required=False)
-        return {"status": "Accepted"}, ()
-
-    def _request_start(self, p: Payload, state: StationState) -> Reply:
-        _read_id_token(get_field(p, "idToken", dict))
-        get_field(p, "remoteStartId", int)
-        evse_id = get_field(p, "evseId", int, required=False)
-        evse_id = 1 if evse_id is None else evse_id
-        if not in_range(evse_id, state) or evse_id in state.transactions:
-            return {"status": "Rejected"}, ()
-        state.start_requests.append(evse_id)
-        return {"status": "Accepted"}, ()
-
-    def _request_stop(self, p: Payload, state: StationState) -> Reply:
-        transaction_id = get_field(p, "transactionId", str, max_len=MAX_TRANSACTION_ID_LEN)
-        if transaction_id not in state.transactions.values():
-            return {"status": "Rejected"}, ()
-        state.stop_requests.append(transaction_id)
-        return {"status": "Accepted"}, ()
-
-    def _change_availability(self, p: Payload, state: StationState) -> Reply:
-        get_field(p, "operationalStatus", str, choices=("Inoperative", "Operative"))
-        evse = get_field(p, "evse", dict, required=False)
-        ok = evse is None or in_range(get_field(evse, "id", int), state)
-        return {"status": "Accepted" if ok else "Rejected"}, ()
-
-    def _unlock_connector(self, p: Payload, state: StationState) -> Reply:
-        evse_id = get_field(p, "evseId", int)
-        connector_id = get_field(p, "connectorId", int)
-        if not in_range(evse_id, state) or connector_id != 1:
-            status = "UnknownConnector"
-        elif evse_id in state.transactions:
-            status = "OngoingAuthorizedTransaction"
-        else:
-            status = "Unlocked"
-        return {"status": status}, ()
-
-    def _clear_cache(self, p: Payload, state: StationState) -> Reply:
+    def _clear_cache(self, p: Payload, target: ChargePointTarget) -> Payload:
         as_object(p)
-        return {"status": "Accepted"}, ()
+        return {"status": target.clear_cache()}
 
-    def _get_base_report(self, p: Payload, state: StationState) -> Reply:
+    def _get_base_report(self, p: Payload, target: ChargePointTarget) -> Payload:
         request_id = get_field(p, "requestId", int)
         choices = ("ConfigurationInventory", "FullInventory", "SummaryInventory")
-        get_field(p, "reportBase", str, choices=choices)
-        state.report_requests.append(request_id)
-        return {"status": "Accepted"}, ("NotifyReport",)
+        report_base = get_field(p, "reportBase", str, choices=choices)
+        return {"status": target.base_report(request_id, report_base)}
 
-    _handlers: ClassVar[dict[str, Callable[[V201, Payload, StationState], Reply]]] = {
+    def _data_transfer(self, p: Payload, target: ChargePointTarget) -> Payload:
+        get_field(p, "vendorId", str, max_len=255)
+        get_field(p, "messageId", str, required=False, max_len=50)
+        return {"status": "UnknownVendorId"}
+
+    _handlers: ClassVar[dict[str, Handler]] = {
         "GetVariables": _get_variables,
         "SetVariables": _set_variables,
-        "TriggerMessage": _trigger_message,
-        "Reset": _reset,
         "RequestStartTransaction": _request_start,
         "RequestStopTransaction": _request_stop,
+        "Reset": _reset,
         "ChangeAvailability": _change_availability,
         "UnlockConnector": _unlock_connector,
+        "TriggerMessage": _trigger_message,
         "ClearCache": _clear_cache,
         "GetBaseReport": _get_base_report,
+        "DataTransfer": _data_transfer,
     }
+
+
+_ENERGY = ("Energy.Active.Import.Register",)
 
 
 def _id_token(id_tag: str) -> Payload:
@@ -293,39 +368,70 @@ def _id_token(id_tag: str) -> Payload:
 
 
 def _event(
-    event_type: str, trigger: str, seq_no: int, transaction_id: str, now: datetime
+    event_type: str,
+    trigger: str,
+    seq_no: int,
+    transaction_id: str,
+    at: float,
+    charging_state: str,
+    offline: bool,
 ) -> Payload:
     """The fields every TransactionEvent carries."""
-    return {
+    event: Payload = {
         "eventType": event_type,
-        "timestamp": iso(now),
+        "timestamp": iso(at),
         "triggerReason": trigger,
         "seqNo": seq_no,
         "transactionInfo": {
             "transactionId": transaction_id[:MAX_TRANSACTION_ID_LEN],
-            "chargingState": "Charging" if event_type != "Ended" else "EVConnected",
+            "chargingState": charging_state,
         },
     }
+    if offline:
+        event["offline"] = True
+    return event
 
 
-def _meter_value(meter_wh: int, now: datetime, context: str) -> Payload:
-    """One 2.0.1 meterValue entry: the active import energy register in Wh."""
-    return {
-        "timestamp": iso(now),
-        "sampledValue": [
+def _sample(
+    meter_wh: int, power_w: float, at: float, context: str, measurands: tuple[str, ...]
+) -> Payload:
+    """One 2.0.1 meterValue entry with the chosen measurands (values are numbers)."""
+    values = []
+    for measurand in measurands:
+        unit = _MEASURAND_UNITS.get(measurand)
+        if unit is None:
+            continue
+        value: float = meter_wh if unit == "Wh" else round(power_w)
+        values.append(
+            {
+                "value": value,
+                "context": context,
+                "measurand": measurand,
+                "unitOfMeasure": {"unit": unit},
+            }
+        )
+    if not values:
+        values.append(
             {
                 "value": meter_wh,
                 "context": context,
                 "measurand": "Energy.Active.Import.Register",
                 "unitOfMeasure": {"unit": "Wh"},
             }
-        ],
-    }
+        )
+    return {"timestamp": iso(at), "sampledValue": values}
 
 
 def _read_id_token(token: Payload) -> str:
     get_field(token, "type", str, choices=_ID_TOKEN_TYPES)
-    return get_field(token, "idToken", str, max_len=36)
+    return str(get_field(token, "idToken", str, max_len=36))
+
+
+def _variable(setting: Setting) -> Payload:
+    variable: Payload = {"name": setting.variable}
+    if setting.instance is not None:
+        variable["instance"] = setting.instance
+    return variable
 
 
 def _entries(p: Payload, key: str) -> list[Payload]:
@@ -351,38 +457,19 @@ def _named(obj: Payload, *, with_evse: bool) -> Payload:
     return out
 
 
-def _lookup(entry: Payload, state: StationState) -> tuple[Payload, tuple[str, str], str | None]:
-    """A result skeleton (status, component, variable), the variable's key, attributeType."""
+def _lookup(entry: Payload) -> tuple[Payload, Setting | None, str | None]:
+    """A result skeleton (status, component, variable), the setting, the attributeType."""
     component = _named(get_field(entry, "component", dict), with_evse=True)
     variable = _named(get_field(entry, "variable", dict), with_evse=False)
     attribute_type = get_field(
         entry, "attributeType", str, required=False, choices=_ATTRIBUTE_TYPES
     )
-    key = (component["name"], variable["name"])
-    known = {_COMM, *(tuple(k.split(".", 1)) for k in state.configuration if "." in k)}
-    if key in known:
+    setting = BY_VARIABLE.get((component["name"], variable["name"], variable.get("instance")))
+    if setting is not None:
         status = "Accepted" if attribute_type in (None, "Actual") else "NotSupportedAttributeType"
-    elif key[0] in {name for name, _ in known}:
+    elif component["name"] in COMPONENTS:
         status = "UnknownVariable"
     else:
         status = "UnknownComponent"
     result = {"attributeStatus": status, "component": component, "variable": variable}
-    return result, key, attribute_type
-
-
-def _read(key: tuple[str, str], state: StationState) -> str:
-    if key == _COMM:
-        return interval_text(state.heartbeat_interval_s)
-    return state.configuration[".".join(key)]
-
-
-def _write(key: tuple[str, str], value: str, state: StationState) -> bool:
-    """Store ``value``; False when it is not acceptable (a bad heartbeat interval)."""
-    if key == _COMM:
-        seconds = parse_interval(value)
-        if seconds is None:
-            return False
-        state.heartbeat_interval_s = float(seconds)
-    else:
-        state.configuration[".".join(key)] = value
-    return True
+    return result, setting, attribute_type

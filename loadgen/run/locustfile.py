@@ -20,9 +20,13 @@ from locust.env import Environment
 from locust.runners import LocalRunner, WorkerRunner
 
 from loadgen.config import ConfigError
+from loadgen.ids import read_ids
+from loadgen.locust.process import raise_open_files_limit, tune_gc
+from loadgen.locust.runtime import Runtime, runtime_for
 from loadgen.locust.shape import StagesShape
-from loadgen.locust.user import ChargePointUser, load_config, raise_open_files_limit, tune_gc
-from loadgen.observe import metrics, plots, report, telemetry, webui
+from loadgen.locust.user import ChargePointUser
+from loadgen.observe import metrics, plots, redisprobe, report, telemetry, webui
+from loadgen.run.options import load_config
 
 __all__ = ["ChargePoint", "StagesShape"]
 log = logging.getLogger("loadgen")
@@ -87,8 +91,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
     limit = raise_open_files_limit()
     log.debug("open files limit %d", limit)
     tune_gc()
+    runtime = _wire(environment)
     if isinstance(environment.runner, WorkerRunner):
-        telemetry.install_worker(environment)
+        telemetry.install_worker(environment, runtime.engine.counters)
         return
     gevent.signal_handler(signal.SIGINT, _interrupt_main)
     try:
@@ -104,7 +109,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if not folder:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         folder = str(Path("results") / f"{stamp}-{config.name}")
-    monitor = telemetry.install_master(environment, config, Path(folder))
+    monitor = telemetry.install_master(environment, config, Path(folder), runtime.engine.counters)
     _state["monitor"] = monitor
     ticks = {"n": 0}
 
@@ -138,6 +143,28 @@ def _on_init(environment: Environment, **_: Any) -> None:
             monitor.await_fresh_samples()  # the last second of every worker counts too
             monitor.stop()
             _write_results(environment, monitor, state=state, final=True)
+
+
+def _wire(environment: Environment) -> Runtime:
+    """Give the process's runtime its config loader, ids reader and observers."""
+    runtime = runtime_for(environment)
+    runtime.load_config = load_config
+    runtime.read_ids = read_ids
+
+    def probe_booted(charge_point_id: str) -> None:
+        config = runtime.last_config
+        if config is not None and config.redis is not None:
+            redisprobe.for_environment(environment, config.redis).on_booted(charge_point_id)
+
+    runtime.on_booted.append(probe_booted)
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+
+        def on_worker_count(msg: Any, **_: Any) -> None:
+            runtime.worker_share = max(int(msg.data.get("count", 1)), 1)
+
+        runner.register_message(telemetry.WORKERS_MESSAGE, on_worker_count)
+    return runtime
 
 
 def _interrupt_main() -> None:

@@ -9,7 +9,6 @@ from locust.env import Environment
 
 from loadgen.failures import Failure
 from loadgen.locust import compat as locust_fixes
-from loadgen.locust import user as users
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -59,14 +58,11 @@ def test_greenlets_do_not_record_their_spawning_stack() -> None:
 
 
 def _fire(environment: Environment, *args: object) -> None:
-    """ChargePointUser._fire's body, on an object with just ``environment``."""
-
-    class Holder:
-        pass
-
-    holder = Holder()
-    holder.environment = environment  # type: ignore[attr-defined]
-    users.ChargePointUser._fire(holder, *args)  # type: ignore[arg-type]
+    """One report through the reporter the engine of ``environment`` would get."""
+    reporter = getattr(environment, "_test_reporter", None)
+    if reporter is None:
+        reporter = environment._test_reporter = locust_fixes.reporter(environment)  # type: ignore[attr-defined]
+    reporter(*args)  # type: ignore[arg-type]
 
 
 def test_requests_reach_the_stats_without_the_event_when_only_locust_listens() -> None:
@@ -92,21 +88,30 @@ def test_other_request_listeners_still_get_every_request() -> None:
     failure = Failure("reset")
     _fire(environment, "WS", "connect", 5.0, 0, None)
     _fire(environment, "WS", "disconnect", 0.0, 0, failure)
+    with gevent.Timeout(5):
+        while len(seen) < 2:  # fired from the reporter's greenlet
+            gevent.sleep(0.01)
     assert seen == [("WS", "connect", None), ("WS", "disconnect", failure)]
     assert environment.stats.get("connect", "WS").num_requests == 1
     assert environment.stats.get("disconnect", "WS").num_failures == 1
 
 
-def test_requests_are_reported_from_the_hub_only_while_only_locust_listens() -> None:
-    """A parked charge point reports from hub callbacks only while Locust's own stats
-    listener is the only one: a listener someone added may wait on I/O."""
-
-    class Holder:
-        pass
-
-    holder = Holder()
-    environment = holder.environment = Environment(user_classes=[Sleeper])  # type: ignore[attr-defined]
+def test_reports_with_another_listener_go_through_a_greenlet() -> None:
+    """With a listener someone added (it may wait on I/O), a report made in a hub callback
+    is queued and fired from a greenlet, in order."""
+    environment = Environment(user_classes=[Sleeper])
     environment.create_local_runner()
-    assert users.ChargePointUser._fire_never_blocks(holder) is True  # type: ignore[arg-type]
-    environment.events.request.add_listener(lambda **_: None)
-    assert users.ChargePointUser._fire_never_blocks(holder) is False  # type: ignore[arg-type]
+    assert locust_fixes.only_stats_listener(environment) is True
+    fired_in: list[object] = []
+    environment.events.request.add_listener(
+        lambda name, **_: fired_in.append((name, gevent.getcurrent()))
+    )
+    assert locust_fixes.only_stats_listener(environment) is False
+    hub = gevent.get_hub()
+    hub.loop.run_callback(_fire, environment, "OCPP", "Heartbeat", 1.0, 0, None)
+    hub.loop.run_callback(_fire, environment, "OCPP", "StatusNotification", 1.0, 0, None)
+    with gevent.Timeout(5):
+        while len(fired_in) < 2:
+            gevent.sleep(0.01)
+    assert [name for name, _ in fired_in] == ["Heartbeat", "StatusNotification"]
+    assert all(where is not hub for _, where in fired_in)

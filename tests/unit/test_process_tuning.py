@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.locust import user as users
+from loadgen.locust import process as users
 from loadgen.observe import telemetry
 
 pytestmark = pytest.mark.timeout(30)

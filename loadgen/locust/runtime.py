@@ -1,0 +1,115 @@
+"""This process's loadgen state, on one object hung on Locust's Environment.
+
+:func:`runtime_for` gives the :class:`Runtime` of an environment: the engine that drives
+every charge point of the process (and owns the fleet counters), the plans built from
+the config (the web UI may switch configs between tests), this worker's share of an ids
+file, and the hooks observers add (a booted charge point for the Redis probe). The run
+layer gives it the config loader, so the Locust face never reads files itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from locust.env import Environment
+
+from loadgen.config import Config, ConfigError, with_overrides
+from loadgen.ids import Identity
+from loadgen.locust import compat
+from loadgen.sim.engine import Engine, Target
+from loadgen.sim.fleet import Fleet
+from loadgen.sim.transport import source_pool
+
+#: master -> workers: how many workers share the ids file
+WORKERS_MESSAGE = "loadgen_workers"
+
+
+@dataclass
+class Plan:
+    """What every charge point of one config shares in this process."""
+
+    config: Config
+    fleet: Fleet
+    target: Target
+    sequence: itertools.count = field(default_factory=lambda: itertools.count(1))
+    #: rows of charge_points.ids_file (id, password), or () to make ids from id_prefix
+    identities: tuple[Identity, ...] = ()
+
+
+ConfigLoader = Callable[[Environment], Config]
+IdsReader = Callable[[str], tuple[Identity, ...]]
+
+
+class Runtime:
+    """One per process (see the module docstring)."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        self.engine = Engine(compat.reporter(environment))
+        #: reads the config the options name (set by the run layer's locustfile)
+        self.load_config: ConfigLoader | None = None
+        #: reads an ids file (set by the run layer)
+        self.read_ids: IdsReader | None = None
+        self.plans: dict[tuple[object, ...], Plan] = {}
+        #: how many workers share the ids file (the master says)
+        self.worker_share = 1
+        #: called with a charge point id after each Accepted boot (hub callbacks: no waiting)
+        self.on_booted: list[Callable[[str], None]] = []
+        #: the config of the last plan built (what the charge points run now)
+        self.last_config: Config | None = None
+
+    def config(self) -> Config:
+        """The config for the current options; raises ConfigError naming the problem."""
+        if self.load_config is None:
+            raise ConfigError(
+                "--loadgen-config: loadgen's locustfile was not loaded. Run "
+                "`locust -f locustfile.py --loadgen-config CONFIG.yaml` or `loadgen run`."
+            )
+        return self.load_config(self.environment)
+
+    def plan(self) -> Plan:
+        """The plan for the current options and host, built on the first charge point."""
+        config = self.config()
+        host = self.environment.host or ""
+        key = (id(config), host)  # configs are kept per options: the same object
+        plan = self.plans.get(key)
+        self.last_config = config
+        if plan is None:
+            target = host or config.target
+            if target == "embedded":
+                raise ConfigError(
+                    "target: 'embedded' needs the gateway that `loadgen run` starts; run "
+                    "through `loadgen run CONFIG`, or pass --host ws://HOST:PORT/PATH to locust."
+                )
+            config = with_overrides(config, target=target)
+            fleet = Fleet.build(config.charge_points, config.ocpp_version)
+            runner = self.environment.runner
+            worker_index = max(getattr(runner, "worker_index", 0), 0)
+            link_target = Target(
+                target,
+                fleet.dialect.subprotocol,
+                config.charge_points.connect_timeout_s,
+                config.tls,
+                source_pool(config.source_addresses, worker_index),
+            )
+            ids_file = config.charge_points.ids_file
+            identities: tuple[Identity, ...] = ()
+            if ids_file and self.read_ids is not None:
+                identities = self.read_ids(ids_file)
+            plan = self.plans[key] = Plan(config, fleet, link_target, identities=identities)
+        return plan
+
+    def booted(self, charge_point_id: str) -> None:
+        for hook in self.on_booted:
+            hook(charge_point_id)
+
+
+def runtime_for(environment: Environment) -> Runtime:
+    """The environment's runtime, made on first use."""
+    runtime = getattr(environment, "loadgen", None)
+    if runtime is None:
+        runtime = Runtime(environment)
+        environment.loadgen = runtime  # type: ignore[attr-defined]
+    return runtime

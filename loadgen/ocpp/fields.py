@@ -1,0 +1,84 @@
+"""Readers of payload fields that both versions share; they raise FrameError, never KeyError.
+
+Codes are spelled as OCPP 2.0.1 spells them; the 1.6 dialect respells them
+(``FormationViolation``, ``OccurenceConstraintViolation``) on the way out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from loadgen.ocpp.dialect import BootReply, Payload
+from loadgen.ocpp.framing import FrameError
+
+BOOT_STATUSES = ("Accepted", "Pending", "Rejected")
+_TYPE_NAMES = {int: "an integer", str: "a string", dict: "an object", list: "an array"}
+#: 2.0.1 spellings (used by the readers) -> 1.6 spellings.
+SPELLING_16 = {
+    "FormatViolation": "FormationViolation",
+    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+}
+
+
+def get_field(
+    payload: object,
+    key: str,
+    kind: type,
+    *,
+    required: bool = True,
+    choices: Collection[str] | None = None,
+    max_len: int | None = None,
+) -> Any:
+    """``payload[key]`` checked to be exactly of type ``kind`` (so ``True`` is no int).
+
+    Returns ``None`` for an absent optional field. Raises :class:`FrameError` with code
+    ``FormatViolation`` (not an object, or a required field missing),
+    ``TypeConstraintViolation`` (wrong JSON type) or ``PropertyConstraintViolation``
+    (not one of ``choices``, longer than ``max_len``).
+    """
+    payload = as_object(payload)
+    if key not in payload:
+        if required:
+            raise FrameError(f"required field {key!r} is missing")
+        return None
+    value = payload[key]
+    if type(value) is not kind:
+        raise FrameError(
+            f"{key!r} must be {_TYPE_NAMES.get(kind, kind.__name__)}",
+            code="TypeConstraintViolation",
+        )
+    if choices is not None and value not in choices:
+        shown = sorted(choices)[:12]
+        raise FrameError(f"{key!r} is not one of {shown}", code="PropertyConstraintViolation")
+    if max_len is not None and len(value) > max_len:
+        raise FrameError(f"{key!r} is longer than {max_len}", code="PropertyConstraintViolation")
+    return value
+
+
+def as_object(payload: object) -> Payload:
+    """``payload`` itself if it is a JSON object, else :class:`FrameError` FormatViolation."""
+    if not isinstance(payload, dict):
+        raise FrameError("payload must be a JSON object")
+    return payload
+
+
+def read_boot_reply(payload: Payload) -> BootReply:
+    """Status and interval of a BootNotification response (same shape in 1.6 and 2.0.1).
+
+    Raises :class:`FrameError` (2.0.1 spellings) when either is missing, of the wrong
+    type, not a known status or a negative interval.
+    """
+    status = get_field(payload, "status", str, choices=BOOT_STATUSES)
+    interval = get_field(payload, "interval", int)
+    if interval < 0:
+        raise FrameError("'interval' must not be negative", code="PropertyConstraintViolation")
+    return BootReply(status=status, interval_s=interval)
+
+
+def read_id_info(payload: Payload, key: str, *, required: bool) -> str | None:
+    """The ``status`` of ``payload[key]`` (idTagInfo / idTokenInfo), None if absent."""
+    info = get_field(payload, key, dict, required=required)
+    if info is None:
+        return None
+    return str(get_field(info, "status", str))

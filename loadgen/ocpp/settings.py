@@ -1,0 +1,214 @@
+"""The charge point's settings: one table for 1.6 configuration keys and 2.0.1 variables.
+
+A setting has a version-neutral name (``heartbeat_interval_s``), a 1.6 configuration
+key (``HeartbeatInterval``) and/or a 2.0.1 component and variable
+(``OCPPCommCtrlr.HeartbeatInterval``), a type, and whether the server may write it.
+Values travel as strings, as both versions carry them. The station keeps the values; the
+dialects translate GetConfiguration / ChangeConfiguration and Get/SetVariables into
+reads and writes of these names, so behaviour (a new heartbeat interval applying from
+the next beat) lives once, in the station.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["int", "bool", "csv", "str"]
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One configuration key / device-model variable."""
+
+    name: str  # version-neutral name, as the station knows it
+    kind: Kind
+    key16: str | None = None  # OCPP 1.6 configuration key, if 1.6 has one
+    component: str | None = None  # OCPP 2.0.1 component ...
+    variable: str | None = None  # ... and variable, if 2.0.1 has one
+    instance: str | None = None  # 2.0.1 variable instance (e.g. "TransactionEvent")
+    readonly: bool = False
+    minimum: int = 0  # smallest value of an int setting
+    unit: str | None = None  # 2.0.1 variableCharacteristics.unit
+
+    def parse(self, text: str) -> str | None:
+        """``text`` normalised if it is a valid value of this setting, else None."""
+        value = text.strip()
+        if self.kind == "int":
+            if not value.isascii() or not value.lstrip("-").isdigit() or len(value) > 9:
+                return None
+            number = int(value)
+            return str(number) if number >= self.minimum else None
+        if self.kind == "bool":
+            lowered = value.lower()
+            return lowered if lowered in ("true", "false") else None
+        if self.kind == "csv":
+            return ",".join(part.strip() for part in value.split(",") if part.strip())
+        return text
+
+
+def _s(name: str, kind: Kind, key16: str | None, var201: str | None, **extra: object) -> Setting:
+    component = variable = instance = None
+    if var201 is not None:
+        component, _, rest = var201.partition(".")
+        variable, _, maybe_instance = rest.partition(":")
+        instance = maybe_instance or None
+    return Setting(name, kind, key16, component, variable, instance, **extra)  # type: ignore[arg-type]
+
+
+#: Every setting a simulated charge point has; defaults come from the config (see the
+#: station's fleet). ``Component.Variable:Instance`` spells the 2.0.1 side.
+SETTINGS: tuple[Setting, ...] = (
+    _s(
+        "heartbeat_interval_s",
+        "int",
+        "HeartbeatInterval",
+        "OCPPCommCtrlr.HeartbeatInterval",
+        unit="s",
+    ),
+    _s(
+        "meter_interval_s",
+        "int",
+        "MeterValueSampleInterval",
+        "SampledDataCtrlr.TxUpdatedInterval",
+        unit="s",
+    ),
+    _s(
+        "clock_aligned_interval_s",
+        "int",
+        "ClockAlignedDataInterval",
+        "AlignedDataCtrlr.Interval",
+        unit="s",
+    ),
+    _s("connection_timeout_s", "int", "ConnectionTimeOut", "TxCtrlr.EVConnectionTimeOut", unit="s"),
+    _s(
+        "message_timeout_s",
+        "int",
+        None,
+        "OCPPCommCtrlr.MessageTimeout:Default",
+        minimum=1,
+        unit="s",
+    ),
+    _s(
+        "authorize_remote_start",
+        "bool",
+        "AuthorizeRemoteTxRequests",
+        "AuthCtrlr.AuthorizeRemoteStart",
+    ),
+    _s("local_pre_authorize", "bool", "LocalPreAuthorize", "AuthCtrlr.LocalPreAuthorize"),
+    _s(
+        "local_authorize_offline",
+        "bool",
+        "LocalAuthorizeOffline",
+        "AuthCtrlr.LocalAuthorizeOffline",
+    ),
+    _s("stop_tx_on_invalid_id", "bool", "StopTransactionOnInvalidId", "TxCtrlr.StopTxOnInvalidId"),
+    _s(
+        "stop_tx_on_ev_disconnect",
+        "bool",
+        "StopTransactionOnEVSideDisconnect",
+        "TxCtrlr.StopTxOnEVSideDisconnect",
+    ),
+    _s("unlock_on_ev_disconnect", "bool", "UnlockConnectorOnEVSideDisconnect", None),
+    _s(
+        "tx_message_attempts",
+        "int",
+        "TransactionMessageAttempts",
+        "OCPPCommCtrlr.MessageAttempts:TransactionEvent",
+        minimum=1,
+    ),
+    _s(
+        "tx_message_retry_interval_s",
+        "int",
+        "TransactionMessageRetryInterval",
+        "OCPPCommCtrlr.MessageAttemptInterval:TransactionEvent",
+        unit="s",
+    ),
+    _s(
+        "retry_backoff_wait_minimum_s",
+        "int",
+        None,
+        "OCPPCommCtrlr.RetryBackOffWaitMinimum",
+        unit="s",
+    ),
+    _s(
+        "retry_backoff_random_range_s",
+        "int",
+        None,
+        "OCPPCommCtrlr.RetryBackOffRandomRange",
+        unit="s",
+    ),
+    _s("retry_backoff_repeat_times", "int", None, "OCPPCommCtrlr.RetryBackOffRepeatTimes"),
+    _s("reset_retries", "int", "ResetRetries", "OCPPCommCtrlr.ResetRetries"),
+    _s("offline_threshold_s", "int", None, "OCPPCommCtrlr.OfflineThreshold", unit="s"),
+    _s("unlock_on_ev_disconnect_201", "bool", None, "OCPPCommCtrlr.UnlockOnEVSideDisconnect"),
+    _s(
+        "file_transfer_protocols", "csv", None, "OCPPCommCtrlr.FileTransferProtocols", readonly=True
+    ),
+    _s("network_configuration_priority", "csv", None, "OCPPCommCtrlr.NetworkConfigurationPriority"),
+    _s(
+        "network_profile_connection_attempts",
+        "int",
+        None,
+        "OCPPCommCtrlr.NetworkProfileConnectionAttempts",
+    ),
+    _s("active_network_profile", "int", None, "OCPPCommCtrlr.ActiveNetworkProfile", readonly=True),
+    _s("websocket_ping_interval_s", "int", None, "OCPPCommCtrlr.WebSocketPingInterval", unit="s"),
+    _s("tx_ended_interval_s", "int", None, "SampledDataCtrlr.TxEndedInterval", unit="s"),
+    _s(
+        "meter_values_sampled_data",
+        "csv",
+        "MeterValuesSampledData",
+        "SampledDataCtrlr.TxUpdatedMeasurands",
+    ),
+    _s("tx_started_measurands", "csv", None, "SampledDataCtrlr.TxStartedMeasurands"),
+    _s("stop_txn_sampled_data", "csv", "StopTxnSampledData", "SampledDataCtrlr.TxEndedMeasurands"),
+    _s("meter_values_aligned_data", "csv", "MeterValuesAlignedData", "AlignedDataCtrlr.Measurands"),
+    _s("stop_txn_aligned_data", "csv", "StopTxnAlignedData", "AlignedDataCtrlr.TxEndedMeasurands"),
+    _s("tx_start_point", "csv", None, "TxCtrlr.TxStartPoint"),
+    _s("tx_stop_point", "csv", None, "TxCtrlr.TxStopPoint"),
+    _s("connector_phase_rotation", "csv", "ConnectorPhaseRotation", None),
+    _s("number_of_connectors", "int", "NumberOfConnectors", None, readonly=True),
+    _s("get_configuration_max_keys", "int", "GetConfigurationMaxKeys", None, readonly=True),
+    _s("supported_feature_profiles", "csv", "SupportedFeatureProfiles", None, readonly=True),
+    _s(
+        "items_per_message_get_variables",
+        "int",
+        None,
+        "DeviceDataCtrlr.ItemsPerMessage:GetVariables",
+        readonly=True,
+    ),
+    _s(
+        "items_per_message_set_variables",
+        "int",
+        None,
+        "DeviceDataCtrlr.ItemsPerMessage:SetVariables",
+        readonly=True,
+    ),
+    _s("sampled_data_enabled", "bool", None, "SampledDataCtrlr.Enabled"),
+    _s("auth_enabled", "bool", None, "AuthCtrlr.Enabled"),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+#: 1.6 configuration key -> setting
+BY_KEY16: dict[str, Setting] = {s.key16: s for s in SETTINGS if s.key16}
+#: (2.0.1 component, variable, instance) -> setting
+BY_VARIABLE: dict[tuple[str, str, str | None], Setting] = {
+    (s.component, s.variable, s.instance): s
+    for s in SETTINGS
+    if s.component is not None and s.variable is not None
+}
+#: 2.0.1 components that have at least one variable here (for UnknownVariable vs Component)
+COMPONENTS: frozenset[str] = frozenset(c for c, _, _ in BY_VARIABLE)
+
+
+def resolve_name(name: str) -> Setting | None:
+    """The setting a config names: by loadgen name, 1.6 key or 2.0.1 ``Component.Variable``
+    (``Component.Variable:Instance`` for an instance)."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    if name in BY_KEY16:
+        return BY_KEY16[name]
+    component, _, rest = name.partition(".")
+    variable, _, instance = rest.partition(":")
+    return BY_VARIABLE.get((component, variable, instance or None))

@@ -1,0 +1,49 @@
+"""The config a Locust process runs: ``--loadgen-config`` with the ``--loadgen-*`` overrides."""
+
+from __future__ import annotations
+
+from locust.env import Environment
+
+from loadgen import config as config_mod
+from loadgen.config import Config
+
+_NAMES = ("loadgen_config", "loadgen_ocpp_version", "loadgen_users", "loadgen_run_time")
+#: configs by the options that name them: the web UI may switch config per test
+_configs: dict[tuple[str, ...], Config] = {}
+
+
+def config_options(environment: Environment) -> tuple[str, ...]:
+    """The options that decide the config, as strings."""
+    options = environment.parsed_options
+    return tuple(str(getattr(options, n, "") or "") if options else "" for n in _NAMES)
+
+
+def load_config(environment: Environment) -> Config:
+    """The config named by ``--loadgen-config`` with the ``--loadgen-*`` overrides applied.
+
+    Read once per set of options. Raises :class:`~loadgen.config.ConfigError` naming the
+    field or option.
+    """
+    key = config_options(environment)
+    config = _configs.get(key)
+    if config is not None:
+        return config
+    path, version, users, run_time = key
+    if not path:
+        raise config_mod.ConfigError(
+            "--loadgen-config: no config given. Pass a YAML file, e.g. configs/quickstart.yaml."
+        )
+    try:
+        user_count = int(float(users)) if users else None
+    except ValueError:
+        raise config_mod.ConfigError(
+            f"--loadgen-users: expected a whole number, got {users!r}."
+        ) from None
+    config = config_mod.with_overrides(
+        config_mod.load(path),
+        ocpp_version=version or None,
+        users=user_count,
+        run_time_s=config_mod.parse_duration(run_time, "--loadgen-run-time") if run_time else None,
+    )
+    _configs[key] = config
+    return config

@@ -1,0 +1,85 @@
+"""What a station asks its driver to do: the actions its events return, and the counters.
+
+A :class:`~loadgen.sim.station.Station` never does I/O. Each event it is given
+(connected, text received, timer fired, connection lost, stop) returns a list of these
+actions, in order, for the engine (or a test) to carry out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loadgen.failures import Failure
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send one OCPP-J frame (UTF-8 JSON) as a WebSocket text message."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    """Open a connection now; answer with ``connected`` or ``connect_failed``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the connection on purpose (a reset, a stop); no ``lost`` event follows."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    """Call ``timer`` at ``at`` (the events' clock, seconds); None cancels the timer."""
+
+    at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One exchange to count, as Locust's ``events.request`` takes it."""
+
+    request_type: str  # "WS", "OCPP" (our calls) or "server" (the server's calls)
+    name: str
+    response_time_ms: float
+    response_length: int
+    failure: Failure | None
+
+
+@dataclass(frozen=True, slots=True)
+class Booted:
+    """The server accepted a BootNotification (observers such as the Redis probe wait for it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """The station has stopped for good: its connection is closed, nothing follows."""
+
+
+Action = Send | Connect | Close | SetTimer | Report | Booted | Stopped
+
+CONNECT = Connect()
+BOOTED = Booted()
+STOPPED = Stopped()
+
+
+@dataclass(slots=True)
+class Counters:
+    """Connection counts of one process, summed over its stations (the engine's)."""
+
+    attempted: int = 0
+    established: int = 0
+    failed: int = 0  # connect attempts that failed
+    connected: int = 0
+    peak_connected: int = 0
+    booted: int = 0
+    reconnects: int = 0
+    lost: int = 0
+    reboots: int = 0  # resets carried out (the station closed, rebooted and connects again)
+    offline_dropped: int = 0  # transaction messages dropped because the offline queue was full
+
+    def snapshot(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]

@@ -1,0 +1,314 @@
+"""What a station does when the server asks: remote start and stop, reset, availability,
+unlock, trigger, settings. The part of :class:`~loadgen.sim.station.Station` that
+implements :class:`~loadgen.ocpp.dialect.ChargePointTarget`.
+
+The dialect reads the call and asks one of these methods; each decides by the OCPP
+rules of both versions (requirement ids in the docstrings are 2.0.1's, sections 1.6's),
+changes state, and queues what follows. The answer goes out first: nothing queued here
+is sent before it: the station sends its queue only after the event.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+from loadgen.failures import Failure
+from loadgen.ocpp.dialect import StopReason, UnlockOutcome
+from loadgen.ocpp.framing import Call, CallError, CallResult
+from loadgen.sim.actions import Report, Send
+from loadgen.sim.connectors import Connector, Outgoing
+from loadgen.sim.fleet import seconds_text
+from loadgen.sim.states import ACCEPTED, PENDING, REJECTED
+
+if TYPE_CHECKING:
+    from loadgen.ocpp.dialect import BootReason, Dialect, StartTrigger
+    from loadgen.sim.actions import Action
+    from loadgen.sim.connectors import Transaction
+    from loadgen.sim.fleet import Fleet
+
+_RESET_REASONS: dict[str, StopReason] = {
+    "Hard": "HardReset",
+    "Soft": "SoftReset",
+    "Immediate": "ImmediateReset",
+}
+#: Server calls a Pending station answers Rejected (1.6 section 4.2, 2.0.1 B02.FR.05).
+_NOT_WHILE_PENDING = frozenset(
+    {
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "RequestStartTransaction",
+        "RequestStopTransaction",
+    }
+)
+
+
+class Commands:
+    """The server's calls, answered (a part of :class:`Station`)."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
+        boot_reason: BootReason
+        call_timeout_s: float
+        connectors: list[Connector]
+        dialect: Dialect
+        fleet: Fleet
+        hb_due: float | None
+        hb_interval_s: float
+        last_call_at: float
+        meter_interval_s: float
+        out: list[Action]
+        overrides: dict[str, str] | None
+        phase: int
+        queue: list[Outgoing]
+        rebooting: bool
+        reboot_deadline: float
+        registration: int
+        reset_when_idle: bool
+        rng: random.Random
+        now_s: float
+        wall_offset_s: float
+
+        def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
+        def _queue_boot(self, now: float) -> None: ...
+        def _queue_status(self, connector: Connector, now: float) -> None: ...
+        def _queue_station_status(self, now: float) -> None: ...
+        def _set_status(self, connector: Connector, status: str, now: float) -> None: ...
+        def _free(self, connector: Connector) -> bool: ...
+        def _meter(self, connector: Connector, now: float) -> None: ...
+        def _end_all(self, now: float, reason: StopReason) -> None: ...
+        def _update_due(self) -> None: ...
+        def _unplug(self, connector: Connector, now: float) -> None: ...
+        def begin_session(
+            self,
+            connector: Connector,
+            now: float,
+            id_tag: str,
+            trigger: StartTrigger,
+            remote_start_id: int | None,
+        ) -> None: ...
+        def end_transaction(self, connector: Connector, now: float, reason: StopReason) -> None: ...
+
+    # -- the call -----------------------------------------------------------------------
+
+    def _server_call(self, now: float, call: Call, length: int) -> None:
+        """Answer one server call; what it sets off is queued behind the answer."""
+        dialect = self.dialect
+        name = call.action if call.action in dialect.server_actions else "(unknown action)"
+        if self.registration == REJECTED:
+            if dialect.version == "1.6":
+                return  # 1.6 section 4.2: no answer at all while Rejected
+            reply: object = CallError(call.unique_id, "SecurityError", "boot not accepted")
+        elif self.registration == PENDING and call.action in _NOT_WHILE_PENDING:
+            reply = CallResult(call.unique_id, {"status": "Rejected"})  # B02.FR.05; 1.6 4.2
+        else:
+            self.now_s = now  # what the call sets off is queued: the answer goes first
+            reply = dialect.answer(call, self)  # type: ignore[arg-type]
+        failure = None
+        if isinstance(reply, CallError):
+            failure = Failure("call_error", reply.error_code)
+        self.out.append(Send(reply.to_bytes()))  # type: ignore[attr-defined]
+        self.out.append(Report("server", name, 0.0, length, failure))
+
+    # -- ChargePointTarget --------------------------------------------------------------
+
+    @property
+    def connector_count(self) -> int:
+        return len(self.connectors)
+
+    def read_setting(self, name: str) -> str | None:
+        """A setting's value: the server's, else the station's own, else the fleet's."""
+        if name == "heartbeat_interval_s":
+            return seconds_text(self.hb_interval_s)
+        if name == "meter_interval_s":
+            return seconds_text(self.meter_interval_s)
+        if name == "message_timeout_s":
+            return seconds_text(self.call_timeout_s)
+        overrides = self.overrides
+        if overrides is not None and name in overrides:
+            return overrides[name]
+        return self.fleet.defaults.get(name)
+
+    def write_setting(self, name: str, value: str) -> str:
+        """Store a setting (already checked by its type) and apply it at once."""
+        if self.overrides is None:
+            self.overrides = {}
+        self.overrides[name] = value
+        if name == "heartbeat_interval_s":
+            self.hb_interval_s = float(value) if int(value) > 0 else self.hb_interval_s
+            if self.hb_due is not None:  # the next beat already follows the new interval
+                self.hb_due = self.last_call_at + self.hb_interval_s
+        elif name == "meter_interval_s":
+            self.meter_interval_s = float(value)
+            for connector in self.connectors:
+                if connector.tx is not None:
+                    interval = self.meter_interval_s
+                    connector.next_meter_at = (
+                        connector.last_meter_at + interval if interval > 0 else None
+                    )
+            self._update_due()
+        elif name == "message_timeout_s":
+            self.call_timeout_s = float(value)
+        return "Accepted"
+
+    def _connector(self, connector_id: int) -> Connector | None:
+        if 1 <= connector_id <= len(self.connectors):
+            return self.connectors[connector_id - 1]
+        return None
+
+    def remote_start(
+        self, connector_id: int | None, id_tag: str, remote_start_id: int | None
+    ) -> str:
+        """Start a session for the server's tag; Authorize first if the setting says so."""
+        if self.rebooting or self.reset_when_idle:
+            return "Rejected"
+        if connector_id is None:  # the station picks (1.6 5.11, F02.FR.15)
+            connector = next((c for c in self.connectors if self._free(c)), None)
+        else:
+            connector = self._connector(connector_id)
+        if connector is None or not self._free(connector):
+            return "Rejected"  # F02.FR.23-26: unavailable, faulted, occupied, reserved
+        self.begin_session(connector, self.now_s, id_tag, "RemoteStart", remote_start_id)
+        return "Accepted"
+
+    def remote_stop(self, transaction_id: str) -> str:
+        """End the matching transaction now, reason Remote (F03.FR.03; 1.6 5.12)."""
+        for connector in self.connectors:
+            tx = connector.tx
+            if tx is not None and transaction_id in (tx.local_id, str(tx.server_id)):
+                if self.dialect.version == "1.6" and tx.server_id is None:
+                    continue
+                self.end_transaction(connector, self.now_s, "Remote")
+                return "Accepted"
+        return "Rejected"
+
+    def reset(self, kind: str, evse_id: int | None) -> str:
+        """Reboot: now (ending transactions), or when idle (B11, B12; 1.6 5.14)."""
+        if evse_id is not None:
+            return "Rejected"  # B11.FR.09 / B12.FR.09: no reset of a single EVSE here
+        if self.rebooting:
+            return "Accepted"
+        if kind == "OnIdle" and any(c.busy for c in self.connectors):
+            self.reset_when_idle = True  # B12.FR.01/03: Scheduled, free EVSEs Unavailable
+            for connector in self.connectors:
+                if not connector.busy:
+                    self._set_status(connector, "Unavailable", self.now_s)
+            return "Scheduled"
+        self._begin_reboot(self.now_s, _RESET_REASONS.get(kind))
+        return "Accepted"
+
+    def _begin_reboot(self, now: float, reason: StopReason | None) -> None:
+        """End every transaction (with ``reason``), then close once they are delivered."""
+        if reason is not None:
+            self._end_all(now, reason)
+        for connector in self.connectors:
+            connector.next_session_at = None
+        self._update_due()
+        self.rebooting = True
+        self.reboot_deadline = now + self.call_timeout_s
+
+    def change_availability(self, connector_id: int, operative: bool) -> str:
+        """Operative / Inoperative now, or Scheduled after the session (G03, G04; 1.6 5.2)."""
+        if connector_id == 0:
+            targets = self.connectors
+        else:
+            connector = self._connector(connector_id)
+            if connector is None:
+                return "Rejected"
+            targets = [connector]
+        scheduled = False
+        station_was = any(c.operative for c in self.connectors)
+        for connector in targets:
+            if connector.operative == operative:
+                connector.scheduled_operative = None
+                continue
+            if connector.busy and not operative:
+                connector.scheduled_operative = operative
+                scheduled = True
+                continue
+            connector.operative = operative
+            if not connector.busy:
+                status = "Available" if operative else "Unavailable"
+                self._set_status(connector, status, self.now_s)
+        station_is = any(c.operative for c in self.connectors)
+        if connector_id == 0 and self.dialect.version == "1.6" and station_was != station_is:
+            self._queue_station_status(self.now_s)
+        return "Scheduled" if scheduled else "Accepted"
+
+    def unlock_connector(self, connector_id: int, stop_transaction: bool) -> UnlockOutcome:
+        """Unlock; a transaction there ends first (1.6 5.18) or refuses (F05.FR.02)."""
+        connector = self._connector(connector_id)
+        if connector is None:
+            return "Unknown"
+        if connector.tx is not None:
+            if not stop_transaction:
+                return "Ongoing"
+            self.end_transaction(connector, self.now_s, "UnlockCommand")
+        elif connector.busy:
+            connector.phase = None
+            self._unplug(connector, self.now_s)
+        return "Unlocked"
+
+    def trigger_message(self, message: str, connector_id: int | None) -> str:
+        """Send the asked message for the asked connector (F06; 1.6 5.17)."""
+        now = self.now_s
+        if connector_id is not None and connector_id != 0 and self._connector(connector_id) is None:
+            return "Rejected"
+        dialect = self.dialect
+        at = now + self.wall_offset_s
+        if message == "BootNotification":
+            if self.registration == ACCEPTED and dialect.version != "1.6":
+                return "Rejected"  # F06.FR.17
+            self.boot_reason = "Triggered"
+            self._queue_boot(now)
+            return "Accepted"
+        if message == "Heartbeat":
+            self._queue(Outgoing(*dialect.heartbeat(), "heartbeat", pending_ok=True))
+        elif message == "StatusNotification":
+            if dialect.version == "1.6" and not connector_id:
+                self._queue_station_status(now)
+            for connector in self._targets(connector_id):
+                self._queue_status(connector, now)
+        elif message == "MeterValues":
+            for connector in self._targets(connector_id):
+                self._meter(connector, now)
+                request = dialect.meter_values(connector.id, connector.meter_wh, at, connector.tx)
+                self._queue(Outgoing(*request, "other", connector, pending_ok=True))
+        elif message == "TransactionEvent":
+            running = [c for c in self._targets(connector_id) if c.tx is not None]
+            if not running:
+                return "Rejected"
+            for connector in running:
+                tx: Transaction = connector.tx  # type: ignore[assignment]
+                self._meter(connector, now)
+                request = dialect.tx_triggered(tx, connector.meter_wh, at, tx.next_seq())
+                if request is not None:
+                    self._queue(Outgoing(*request, "meter", connector, tx))
+        elif message == "FirmwareStatusNotification":
+            self._queue(Outgoing(*dialect.firmware_status("Idle"), "other", pending_ok=True))
+        elif message in ("DiagnosticsStatusNotification", "LogStatusNotification"):
+            request = dialect.diagnostics_status("Idle")
+            if request is None:
+                return "NotImplemented"
+            self._queue(Outgoing(*request, "other", pending_ok=True))
+        else:
+            return "NotImplemented"
+        return "Accepted"
+
+    def _targets(self, connector_id: int | None) -> list[Connector]:
+        if not connector_id:
+            return list(self.connectors)
+        connector = self._connector(connector_id)
+        return [connector] if connector is not None else []
+
+    def clear_cache(self) -> str:
+        return "Accepted"
+
+    def base_report(self, request_id: int, report_base: str) -> str:
+        """Accepted, then one NotifyReport of every variable (B07.FR.01/03)."""
+        request = self.dialect.notify_report(request_id, self.now_s + self.wall_offset_s, self)  # type: ignore[arg-type]
+        if request is None:
+            return "NotSupported"
+        self._queue(Outgoing(*request, "other", pending_ok=True))
+        return "Accepted"

@@ -1,0 +1,574 @@
+"""The charge point as a sans-I/O state machine: events in, actions out.
+
+A :class:`Station` holds everything one simulated charger is: its link and boot state,
+its connectors, transactions and meters (:mod:`loadgen.sim.connectors`), its settings,
+and the queue of its own calls, of which one at a time is in flight while answers to
+the server's calls (:mod:`loadgen.sim.commands`) still go out. It never blocks, sleeps,
+reads a clock or touches a socket: each event method takes ``now`` (seconds on the
+driver's monotonic clock) and returns the actions (:mod:`loadgen.sim.actions`) for the
+driver to carry out. docs/design.md draws the states; in short::
+
+    link:          OFFLINE --Connect--> CONNECTING --connected--> ONLINE --lost--> OFFLINE
+                   (reconnect after the RetryBackOff* wait)           (STOPPED at the end)
+    registration:  NONE --boot--> PENDING / REJECTED --retry--> ACCEPTED
+                   (kept across reconnects; a reset's reboot goes back to NONE)
+    calls:         queue --one in flight--> answered | CALLERROR | timed out
+                   (transaction messages are kept while offline and retried in order)
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from loadgen.failures import Failure
+from loadgen.ocpp.dialect import BootReason, Payload
+from loadgen.ocpp.framing import (
+    ERROR_CODES_16,
+    ERROR_CODES_201,
+    Call,
+    CallError,
+    FrameError,
+    encode_call,
+    parse,
+)
+from loadgen.sim.actions import (
+    BOOTED,
+    CONNECT,
+    STOPPED,
+    Action,
+    Close,
+    Counters,
+    Report,
+    Send,
+    SetTimer,
+)
+from loadgen.sim.commands import Commands
+from loadgen.sim.connectors import Connector, Outgoing, Sessions, Transaction
+from loadgen.sim.fleet import Fleet
+from loadgen.sim.states import (
+    ACCEPTED,
+    CONNECTING,
+    NONE,
+    OFFLINE,
+    ONLINE,
+    PENDING,
+    REJECTED,
+)
+from loadgen.sim.states import STOPPED as STOPPED_PHASE
+
+#: Heartbeat interval used when the server answers Accepted with interval 0.
+DEFAULT_HEARTBEAT_S = 60.0
+_CALL_ERROR_CODES = ERROR_CODES_16 | ERROR_CODES_201
+_HEARTBEAT_CALL = Outgoing("Heartbeat", {}, "heartbeat")
+#: Shared by stations given no ``rng`` (a ``Random`` holds ~2.5 KB of state).
+_RNG = random.Random()
+
+
+class Station(Sessions, Commands):
+    """One simulated charge point (see the module docstring)."""
+
+    __slots__ = (
+        "attempt",
+        "boot_reason",
+        "boot_retry_at",
+        "call",
+        "call_deadline",
+        "call_id",
+        "call_sent_at",
+        "call_timeout_s",
+        "charge_point_id",
+        "charging",
+        "connector_due",
+        "connectors",
+        "counters",
+        "dialect",
+        "ever_connected",
+        "fleet",
+        "hb_due",
+        "hb_interval_s",
+        "identity",
+        "last_call_at",
+        "meter_interval_s",
+        "next_id",
+        "now_s",
+        "offline_since",
+        "out",
+        "overrides",
+        "phase",
+        "powered_up",
+        "queue",
+        "reboot_deadline",
+        "rebooting",
+        "reconnect_at",
+        "registration",
+        "reset_when_idle",
+        "retry_at",
+        "rng",
+        "stopping",
+        "timer_at",
+        "tx_count",
+        "wall_offset_s",
+    )
+
+    def __init__(
+        self,
+        charge_point_id: str,
+        fleet: Fleet,
+        counters: Counters,
+        *,
+        rng: random.Random | None = None,
+        wall_offset_s: float = 0.0,
+        identity: Callable[[str], object] | None = None,
+    ) -> None:
+        settings = fleet.settings
+        self.charge_point_id = charge_point_id
+        self.fleet = fleet
+        self.dialect = fleet.dialect
+        self.counters = counters
+        self.rng = rng or _RNG
+        self.wall_offset_s = wall_offset_s  # epoch seconds minus the events' clock
+        self.identity = identity  # None: the fleet's vendor and model, the id as serial
+        self.phase = OFFLINE
+        self.registration = NONE
+        self.powered_up = False  # accepted once since power-up (statuses and sessions begun)
+        self.boot_reason: BootReason = "PowerUp"
+        self.ever_connected = False
+        self.attempt = 0  # failed connects since the last success (the backoff's n)
+        self.reconnect_at: float | None = None
+        self.offline_since = 0.0
+        self.boot_retry_at: float | None = None
+        self.retry_at: float | None = None  # a queued transaction message's retry time
+        self.queue: list[Outgoing] = []
+        self.call: Outgoing | None = None  # the CALL in flight
+        self.call_id = ""
+        self.call_sent_at = 0.0
+        self.call_deadline = 0.0
+        self.next_id = 0
+        self.last_call_at = 0.0
+        self.overrides: dict[str, str] | None = None  # settings the server changed
+        hb = settings.heartbeat_interval_s
+        self.hb_interval_s = float(hb) if hb else DEFAULT_HEARTBEAT_S
+        self.hb_due: float | None = None
+        self.meter_interval_s = float(settings.session.meter_interval_s)
+        self.call_timeout_s = float(settings.call_timeout_s)
+        self.connectors = [Connector(i) for i in range(1, settings.connectors + 1)]
+        self.connector_due: float | None = None
+        self.tx_count = 0
+        self.charging = fleet.charging_share > 0 and self.rng.random() < fleet.charging_share
+        self.rebooting = False
+        self.reboot_deadline = 0.0
+        self.reset_when_idle = False
+        self.stopping = False
+        self.timer_at: float | None = None
+        self.now_s = 0.0  # the current event's time, for the server-call methods
+        self.out: list[Action] = []
+
+    # -- events -------------------------------------------------------------------------
+
+    def start(self, now: float) -> list[Action]:
+        """Power on: connect now."""
+        out = self.out = []
+        if self.phase == OFFLINE:
+            self.phase = CONNECTING
+            self.reconnect_at = None
+            out.append(CONNECT)
+        self._finish(now)
+        return out
+
+    def connected(self, now: float, connect_ms: float) -> list[Action]:
+        """The WebSocket is open (after ``connect_ms`` of TCP, TLS and upgrade)."""
+        out = self.out = []
+        if self.phase != CONNECTING:
+            return out
+        out.append(Report("WS", "connect", connect_ms, 0, None))
+        self.phase = ONLINE
+        if self.ever_connected:
+            self.counters.reconnects += 1
+        self.ever_connected = True
+        self.attempt = 0
+        if self.stopping:
+            self._finish(now)
+            return out
+        if self.registration != ACCEPTED or self.fleet.settings.boot_on_reconnect:
+            self.registration = NONE if self.registration == ACCEPTED else self.registration
+            self._queue_boot(now)
+        else:
+            self.hb_due = now + self.hb_interval_s
+            threshold = self._int_setting("offline_threshold_s", 60)
+            self._report_statuses(now, every=now - self.offline_since > threshold)
+        self._finish(now)
+        return out
+
+    def connect_failed(self, now: float, failure: Failure, connect_ms: float) -> list[Action]:
+        """The connection could not be opened; try again after the backoff."""
+        out = self.out = []
+        if self.phase != CONNECTING:
+            return out
+        out.append(Report("WS", "connect", connect_ms, 0, failure))
+        self._go_offline(now, self._backoff_s())
+        self._finish(now)
+        return out
+
+    def text(self, now: float, text: str) -> list[Action]:
+        """A text message from the server."""
+        out = self.out = []
+        if self.phase != ONLINE:
+            return out
+        try:
+            frame = parse(text)
+        except FrameError as exc:
+            self._bad_frame(exc, len(text))
+        else:
+            if frame.__class__ is Call:
+                self._server_call(now, frame, len(text))  # type: ignore[arg-type]
+            else:
+                self._reply(now, frame, len(text))  # type: ignore[arg-type]
+        self._finish(now)
+        return out
+
+    def timer(self, now: float) -> list[Action]:
+        """The timer set by the last :class:`SetTimer` fired (or any time: early is harmless)."""
+        out = self.out = []
+        self.timer_at = None
+        phase = self.phase
+        if phase == ONLINE:
+            if self.call is not None and now >= self.call_deadline:
+                self._timed_out(now)
+            if self.registration == ACCEPTED:
+                hb_due = self.hb_due
+                if hb_due is not None and now >= hb_due and self.call is None:
+                    self._send_call(_HEARTBEAT_CALL, now)
+            elif self.boot_retry_at is not None and now >= self.boot_retry_at:
+                self.boot_retry_at = None
+                self._queue_boot(now)
+        elif phase == OFFLINE and self.reconnect_at is not None and now >= self.reconnect_at:
+            self.phase = CONNECTING
+            self.reconnect_at = None
+            out.append(CONNECT)
+        if self.connector_due is not None and now >= self.connector_due:
+            self._connectors_due(now)
+        self._finish(now)
+        return out
+
+    def lost(self, now: float, failure: Failure) -> list[Action]:
+        """The connection was lost (not closed by us): count it and reconnect later."""
+        out = self.out = []
+        if self.phase not in (ONLINE, CONNECTING):
+            return out
+        if self.phase == ONLINE:
+            self.counters.lost += 1
+            out.append(Report("WS", "disconnect", 0, 0, failure))
+        if self.rebooting:
+            self._reboot(now)
+        else:
+            self._go_offline(now, self._backoff_s())
+        self._finish(now)
+        return out
+
+    def stop(self, now: float, graceful: bool = False) -> list[Action]:
+        """End the station's life: at once, or (``graceful``) after ending its transactions."""
+        out = self.out = []
+        if self.phase == STOPPED_PHASE:
+            return out
+        if graceful and self.phase == ONLINE and self.registration == ACCEPTED:
+            self.stopping = True
+            self.reboot_deadline = now + self.call_timeout_s
+            self._end_all(now, "Local")
+            self._finish(now)
+            return out
+        self._halt("stop")
+        return out
+
+    # -- the call queue -----------------------------------------------------------------
+
+    def _queue(self, item: Outgoing, *, front: bool = False) -> None:
+        """Queue one of our CALLs; while offline only transaction messages are kept."""
+        if item.tx is not None and item.action in self.dialect.transaction_actions:
+            if self.phase != ONLINE or self.queue:
+                self._bound_offline_queue()
+        elif self.phase != ONLINE:
+            return
+        if front:
+            self.queue.insert(0, item)
+        else:
+            self.queue.append(item)
+
+    def _bound_offline_queue(self) -> None:
+        """Drop the oldest periodic meter value (else the oldest message) beyond the cap."""
+        queue = self.queue
+        if len(queue) < self.fleet.settings.offline_queue_max:
+            return
+        victim = next((i for i, item in enumerate(queue) if item.purpose == "meter"), 0)
+        del queue[victim]
+        self.counters.offline_dropped += 1
+
+    def _pump(self, now: float) -> None:
+        """Send the next queued CALL if none is in flight."""
+        if self.call is not None or self.phase != ONLINE:
+            return
+        queue = self.queue
+        self.retry_at = None
+        accepted = self.registration == ACCEPTED
+        index = 0
+        while index < len(queue):
+            item = queue[index]
+            if not accepted and not item.pending_ok:
+                index += 1
+                continue
+            if item.not_before > now:
+                self.retry_at = item.not_before
+                return
+            del queue[index]
+            if item.tx is not None and not self.dialect.bind(item.action, item.payload, item.tx):
+                continue  # its transaction's start never got through: nothing to send
+            self._send_call(item, now)
+            return
+
+    def _send_call(self, item: Outgoing, now: float) -> None:
+        self.next_id += 1
+        call_id = self.call_id = str(self.next_id)
+        self.call = item
+        self.call_sent_at = self.last_call_at = now
+        self.call_deadline = now + self.call_timeout_s
+        self.hb_due = now + self.hb_interval_s  # the heartbeat marks inactivity
+        self.out.append(Send(encode_call(call_id, item.action, item.payload)))
+
+    def _reply(self, now: float, frame: object, length: int) -> None:
+        """An answer to our CALL in flight (CALLRESULT or CALLERROR)."""
+        call = self.call
+        unique_id = frame.unique_id  # type: ignore[attr-defined]
+        if call is None or unique_id != self.call_id:
+            failure = Failure("protocol_error", "unknown unique id")
+            self.out.append(Report("OCPP", "(server frame)", 0, length, failure))
+            return
+        self.call = None
+        elapsed_ms = (now - self.call_sent_at) * 1000
+        if frame.__class__ is CallError:
+            code = frame.error_code  # type: ignore[attr-defined]
+            detail = code if code in _CALL_ERROR_CODES else "other"
+            failure = Failure("call_error", detail)
+            self.out.append(Report("OCPP", call.action, elapsed_ms, length, failure))
+            self._call_failed(call, now)
+            return
+        self.out.append(Report("OCPP", call.action, elapsed_ms, length, None))
+        purpose = call.purpose
+        if purpose == "heartbeat" or purpose == "status":
+            return
+        self._answered(call, frame.payload, now)  # type: ignore[attr-defined]
+
+    def _timed_out(self, now: float) -> None:
+        call = self.call
+        assert call is not None
+        self.call = None
+        elapsed_ms = (now - self.call_sent_at) * 1000
+        self.out.append(Report("OCPP", call.action, elapsed_ms, 0, Failure("call_timeout")))
+        self._call_failed(call, now)
+
+    def _call_failed(self, call: Outgoing, now: float) -> None:
+        """A CALLERROR or no answer in time: retry a transaction message, else give up."""
+        if call.tx is not None and call.action in self.dialect.transaction_actions:
+            call.attempts += 1
+            if call.attempts < self._int_setting("tx_message_attempts", 3):
+                interval = self._int_setting("tx_message_retry_interval_s", 10)
+                call.not_before = now + interval * call.attempts
+                self.queue.insert(0, call)
+                return
+            if call.purpose == "start":
+                call.tx.failed = True
+        if call.purpose == "boot":
+            self.boot_retry_at = now + self.fleet.settings.boot_retry_s
+        elif call.purpose == "authorize" and call.connector is not None:
+            self._abort_session(call.connector, now)
+
+    def _answered(self, call: Outgoing, payload: Payload, now: float) -> None:
+        purpose = call.purpose
+        try:
+            if purpose == "boot":
+                self._boot_answered(payload, now)
+            elif purpose == "authorize" and call.connector is not None:
+                self._authorize_answered(call.connector, payload, now)
+            elif purpose == "start" and call.tx is not None:
+                self._start_answered(call.tx, payload, now)
+        except FrameError as exc:
+            failure = Failure("protocol_error", exc.code)
+            self.out.append(Report("OCPP", f"{call.action} reply", 0, 0, failure))
+            if purpose == "boot":
+                self.boot_retry_at = now + self.fleet.settings.boot_retry_s
+            elif purpose == "authorize" and call.connector is not None:
+                self._abort_session(call.connector, now)
+
+    def _bad_frame(self, exc: FrameError, length: int) -> None:
+        """A malformed frame: answer a CALL we can identify with CALLERROR, count it."""
+        self.out.append(
+            Report("OCPP", "(server frame)", 0, length, Failure("protocol_error", exc.code))
+        )
+        if exc.unique_id is not None and exc.code in ("FormatViolation", "MessageTypeNotSupported"):
+            code = exc.code if self.dialect.version != "1.6" else "FormationViolation"
+            self.out.append(Send(CallError(exc.unique_id, code, str(exc)[:200]).to_bytes()))
+
+    # -- boot and registration ----------------------------------------------------------
+
+    def _queue_boot(self, now: float) -> None:
+        if any(item.purpose == "boot" for item in self.queue) or (
+            self.call is not None and self.call.purpose == "boot"
+        ):
+            return
+        request = self.dialect.boot_notification(self._identity(), self.boot_reason)
+        self._queue(Outgoing(*request, "boot", pending_ok=True), front=True)
+
+    def _identity(self):  # type: ignore[no-untyped-def]
+        from loadgen.ocpp.dialect import Identity
+
+        if self.identity is not None:
+            return self.identity(self.charge_point_id)
+        settings = self.fleet.settings
+        return Identity(
+            settings.vendor, settings.model, self.charge_point_id, settings.firmware_version
+        )
+
+    def _boot_answered(self, payload: Payload, now: float) -> None:
+        reply = self.dialect.parse_boot_reply(payload)
+        settings = self.fleet.settings
+        if reply.status != "Accepted":
+            self.registration = PENDING if reply.status == "Pending" else REJECTED
+            self.boot_retry_at = now + (reply.interval_s or settings.boot_retry_s)
+            return
+        self.registration = ACCEPTED
+        self.boot_retry_at = None
+        self.boot_reason = "PowerUp"
+        override = settings.heartbeat_interval_s
+        self.hb_interval_s = float(override or reply.interval_s or DEFAULT_HEARTBEAT_S)
+        self.hb_due = now + self.hb_interval_s
+        self.counters.booted += 1
+        self.out.append(BOOTED)
+        if not self.powered_up:
+            self.powered_up = True
+            self._after_power_up(now)
+        else:
+            self._report_statuses(now, every=False)
+
+    # -- link and life ------------------------------------------------------------------
+
+    def _backoff_s(self) -> float:
+        """OCPP 2.0.1's reconnect wait for the current attempt (RetryBackOff* settings)."""
+        reconnect = self.fleet.settings.reconnect
+        wait_min = self._float_setting("retry_backoff_wait_minimum_s", reconnect.initial_s)
+        random_range = self._float_setting(
+            "retry_backoff_random_range_s",
+            reconnect.initial_s if reconnect.random_range_s is None else reconnect.random_range_s,
+        )
+        repeats = self._int_setting("retry_backoff_repeat_times", 0)
+        steps = min(self.attempt, repeats)
+        wait = min(reconnect.max_s, wait_min * reconnect.factor**steps)
+        self.attempt += 1
+        return wait + self.rng.uniform(0, random_range)
+
+    def _go_offline(self, now: float, after_s: float) -> None:
+        """The link is down: keep transaction messages, reconnect after ``after_s``."""
+        self.phase = OFFLINE
+        call, self.call = self.call, None
+        if (
+            call is not None
+            and call.tx is not None
+            and call.action in self.dialect.transaction_actions
+        ):
+            self.queue.insert(0, call)
+        tx_actions = self.dialect.transaction_actions
+        self.queue = [i for i in self.queue if i.tx is not None and i.action in tx_actions]
+        self.hb_due = None
+        self.reconnect_at = now + after_s
+        for connector in self.connectors:
+            if connector.phase == "authorizing":
+                self._abort_session(connector, now)
+
+    def _reboot(self, now: float) -> None:
+        """A reset's reboot: close, forget the registration, connect and boot again."""
+        self.rebooting = False
+        self.counters.reboots += 1
+        self.registration = NONE
+        self.powered_up = False
+        self.boot_reason = "RemoteReset"
+        for connector in self.connectors:
+            connector.unplug()
+        self._go_offline(now, self.fleet.settings.reboot_s)
+        self.attempt = 0
+
+    def _drained(self) -> bool:
+        """No transaction message waits to be sent or answered."""
+        tx_actions = self.dialect.transaction_actions
+        if self.call is not None and self.call.action in tx_actions:
+            return False
+        return not any(item.action in tx_actions for item in self.queue)
+
+    def _halt(self, reason: str) -> None:
+        if self.phase in (ONLINE, CONNECTING):
+            self.out.append(Close(reason))
+        self.phase = STOPPED_PHASE
+        self.call = None
+        self.queue = []
+        if self.timer_at is not None:
+            self.timer_at = None
+            self.out.append(SetTimer(None))
+        self.out.append(STOPPED)
+
+    def _finish(self, now: float) -> None:
+        """After each event: close for a reset or stop once drained, pump, set the timer."""
+        if self.rebooting or self.stopping:
+            if self.phase == ONLINE and (self._drained() or now >= self.reboot_deadline):
+                if self.stopping:
+                    self._halt("stop")
+                    return
+                self.out.append(Close("reset"))
+                self._reboot(now)
+        if self.phase == STOPPED_PHASE:
+            return
+        self._pump(now)
+        at = self._wakeup()
+        if at != self.timer_at:
+            self.timer_at = at
+            self.out.append(SetTimer(at))
+
+    def _wakeup(self) -> float | None:
+        """The earliest time something is due."""
+        at: float | None = None
+        phase = self.phase
+        if phase == ONLINE:
+            if self.call is not None:
+                at = self.call_deadline
+            elif self.registration == ACCEPTED:
+                at = self.hb_due
+            elif self.boot_retry_at is not None:
+                at = self.boot_retry_at
+            if self.retry_at is not None and (at is None or self.retry_at < at):
+                at = self.retry_at
+            if (self.rebooting or self.stopping) and (at is None or self.reboot_deadline < at):
+                at = self.reboot_deadline
+        elif phase == OFFLINE:
+            at = self.reconnect_at
+        due = self.connector_due
+        if due is not None and (at is None or due < at):
+            at = due
+        return at
+
+    # -- settings -----------------------------------------------------------------------
+
+    def _int_setting(self, name: str, default: int) -> int:
+        text = self.read_setting(name)
+        try:
+            return int(text) if text else default
+        except ValueError:
+            return default
+
+    def _float_setting(self, name: str, default: float) -> float:
+        """A setting in seconds: the server's value if it set one, else the config's."""
+        overrides = self.overrides
+        if overrides is not None and name in overrides:
+            return float(overrides[name])
+        return default
+
+    def _flag(self, name: str) -> bool:
+        return self.read_setting(name) == "true"
+
+
+__all__ = ["Connector", "Station", "Transaction"]
