@@ -16,8 +16,18 @@ from collections.abc import Callable
 from loadgen.gateway import redisconf
 from loadgen.gateway.answers import AnswerConfig
 from loadgen.gateway.security import BasicAuth, SecurityConfigError, server_ssl_context
-from loadgen.gateway.server import ServerOptions, serve_until_stopped
-from loadgen.gateway.system import bind_error_message, raise_open_files_limit, ready_line
+from loadgen.gateway.server import (
+    PING_INTERVAL_S,
+    PING_TIMEOUT_S,
+    ServerOptions,
+    serve_until_stopped,
+)
+from loadgen.gateway.system import (
+    bind_error_message,
+    metrics_line,
+    raise_open_files_limit,
+    ready_line,
+)
 
 log = logging.getLogger("loadgen.gateway")
 
@@ -45,6 +55,13 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds, got 0")
     return value
 
 
@@ -92,8 +109,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ping-interval-s",
         type=_seconds,
-        default=0.0,
-        help="WebSocket ping interval; 0 turns pings off (default: %(default)s)",
+        default=PING_INTERVAL_S,
+        help="ping each connection this often, to drop half-open ones; 0 turns pings off "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ping-timeout-s",
+        type=_positive_seconds,
+        default=PING_TIMEOUT_S,
+        help="drop a connection whose pong is this late (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=_int_at_least(0, 65535),
+        help="also serve Prometheus metrics of all processes at http://HOST:PORT/metrics "
+        "(GET /metrics on the gateway's port shows the process that accepts it)",
+    )
+    parser.add_argument(
+        "--metrics-allow-remote",
+        action="store_true",
+        help="answer /metrics to other hosts too (default: loopback clients only)",
     )
     parser.add_argument(
         "--log-level",
@@ -115,6 +150,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     redisconf.add_arguments(parser)
     # Internal: set by the multi-process parent on the workers it starts.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    # Internal: a worker serves its metrics on a free loopback port for the parent.
+    parser.add_argument("--worker-metrics", action="store_true", help=argparse.SUPPRESS)
 
 
 def _configure_logging(level: str) -> None:
@@ -153,6 +190,10 @@ def run(args: argparse.Namespace) -> int:
         backlog=args.backlog,
         reuse_port=args.worker,
         ping_interval_s=args.ping_interval_s,
+        ping_timeout_s=args.ping_timeout_s,
+        metrics_allow_remote=args.metrics_allow_remote,
+        metrics_port=0 if args.worker_metrics else args.metrics_port,
+        metrics_host="127.0.0.1" if args.worker_metrics else args.host,
         answers=AnswerConfig(
             heartbeat_interval_s=args.heartbeat_interval_s,
             boot_status=args.boot_status,
@@ -165,18 +206,29 @@ def run(args: argparse.Namespace) -> int:
     )
 
     listening = False
+    metrics_port: int | None = None
+
+    def on_metrics(port: int) -> None:
+        nonlocal metrics_port
+        metrics_port = port
 
     def on_ready(port: int) -> None:
         nonlocal listening
         listening = True
         print(ready_line(args.host, port, 1, os.getpid()), flush=True)
+        if metrics_port is not None:  # after the ready line, which comes first
+            print(metrics_line(options.metrics_host, metrics_port, os.getpid()), flush=True)
 
     try:
-        asyncio.run(serve_until_stopped(options, on_ready))
+        asyncio.run(serve_until_stopped(options, on_ready, on_metrics))
     except OSError as exc:
         if listening:
             raise
-        print(bind_error_message(exc, args.host, args.port), file=sys.stderr, flush=True)
+        if options.metrics_port is not None and metrics_port is None:
+            message = bind_error_message(exc, args.host, args.metrics_port, "--metrics-port")
+        else:
+            message = bind_error_message(exc, args.host, args.port)
+        print(message, file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:  # only before the signal handlers are installed
         return 130

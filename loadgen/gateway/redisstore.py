@@ -106,9 +106,10 @@ class CountingPool(BlockingConnectionPool):
         self.gets = 0
         self.misses = 0
 
-    def get_available_connection(self) -> Any:
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        connection = await super().get_connection(*args, **kwargs)
         self.gets += 1
-        return super().get_available_connection()  # type: ignore[misc]
+        return connection
 
     def make_connection(self) -> Any:
         self.misses += 1

@@ -3,8 +3,11 @@
 One process serves ``ws://host:port/<any prefix>/<charge point id>`` with the
 subprotocols ``ocpp1.6`` and ``ocpp2.0.1``, answers every charger-initiated CALL from
 :mod:`loadgen.gateway.answers`, and serves ``GET /_status`` (JSON counters of this
-process). It never imports locust, gevent or websocket-client: the load generator and
-the gateway only meet on a socket.
+process) and ``GET /metrics`` (Prometheus, loopback clients only unless
+``--metrics-allow-remote``). Every ``ping_interval_s`` it pings each connection, spread
+over the interval by one task per process, and drops those whose pong is not back within
+``ping_timeout_s``: half-open connections do not pile up. It never imports locust, gevent
+or websocket-client: the load generator and the gateway only meet on a socket.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import logging
 import os
 import signal
 import sys
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,8 +31,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, NegotiationError
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 
+from loadgen.gateway import metrics
 from loadgen.gateway.answers import SUBPROTOCOLS, AnswerConfig, Answers, Handler, format_error_code
 from loadgen.gateway.security import BasicAuth
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError, parse
@@ -49,6 +56,12 @@ MAX_QUEUE = 8
 WRITE_LIMIT = 8192
 #: Seconds to wait for a charger to answer our closing handshake.
 CLOSE_TIMEOUT_S = 5.0
+#: Defaults of the keepalive: one ping a minute per connection (1,700 a second at 100k),
+#: and a connection whose pong is 30 s late is dropped.
+PING_INTERVAL_S = 60.0
+PING_TIMEOUT_S = 30.0
+#: The keepalive pings a slice of the connections this often, to spread the pings.
+PING_TICK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +72,9 @@ class ServerOptions:
     port: int = 9000
     backlog: int = 65535
     reuse_port: bool = False
-    ping_interval_s: float = 0.0
+    #: ping each connection this often (0: never) and drop it when no pong within the timeout
+    ping_interval_s: float = PING_INTERVAL_S
+    ping_timeout_s: float = PING_TIMEOUT_S
     answers: AnswerConfig = field(default_factory=AnswerConfig)
     #: Stop when standard input reaches end of file (a worker whose parent went away).
     stop_on_stdin_eof: bool = False
@@ -69,6 +84,11 @@ class ServerOptions:
     ssl: Any = None
     #: per-charger HTTP Basic passwords (security profiles 1 and 2); None: no auth
     basic_auth: BasicAuth | None = None
+    #: answer GET /metrics to clients other than loopback
+    metrics_allow_remote: bool = False
+    #: also serve /metrics alone on this port of metrics_host (0: any free port); None: no
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
 
 def charge_point_id(path: str) -> str:
@@ -100,27 +120,42 @@ class Gateway:
         answers: Answers,
         mappings: RedisMappings | None = None,
         basic_auth: BasicAuth | None = None,
+        *,
+        metrics_allow_remote: bool = False,
+        ping_interval_s: float = 0.0,
+        ping_timeout_s: float = PING_TIMEOUT_S,
     ) -> None:
         self.answers = answers
         self.basic_auth = basic_auth  # None: no HTTP Basic auth (security profile 0 / 3)
+        self.metrics_allow_remote = metrics_allow_remote
+        self.ping_interval_s = ping_interval_s  # 0: no keepalive pings
+        self.ping_timeout_s = ping_timeout_s
         #: the Redis registry, or None: then no connection, frame or Heartbeat touches Redis
         self.mappings = mappings
         #: charge point id -> its live connection in this process
         self.registry: dict[str, _Charger] = {}
         #: action -> CALLs answered, plus "unknown", "invalid", "CALLRESULT", "CALLERROR"
         self.messages: dict[str, int] = {}
+        #: opened / closed WebSockets, and those closed for a missing pong
+        self.connection_counts = {"opened": 0, "closed": 0, "keepalive_timeouts": 0}
+        #: frame read -> answer handed to the socket, as plain ints (see gateway.metrics)
+        self.answer_times = metrics.AnswerTimes()
+        self.metrics_registry = metrics.registry_for(self)
         self._background: set[asyncio.Task[None]] = set()
 
     # -- handshake ----------------------------------------------------------------------
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Serve ``GET /_status`` and refuse a URL without a charge point id (HTTP 404)."""
+        """Serve ``GET /_status`` and ``GET /metrics``; refuse a URL without a charge point
+        id (HTTP 404)."""
         path = request.path.split("?", 1)[0]
         if path == STATUS_PATH:
             response = connection.respond(http.HTTPStatus.OK, json.dumps(self.status()) + "\n")
             del response.headers["Content-Type"]
             response.headers["Content-Type"] = "application/json"
             return response
+        if path == metrics.METRICS_PATH:
+            return self.metrics_response(connection)
         charger_id = charge_point_id(path)
         if not charger_id:
             return connection.respond(
@@ -138,6 +173,17 @@ class Gateway:
             response.headers["WWW-Authenticate"] = 'Basic realm="OCPP"'
             return response
         return None
+
+    def metrics_response(self, connection: ServerConnection) -> Response:
+        """Prometheus' text format of this process; HTTP 403 for a remote client unless
+        allowed."""
+        if not self.metrics_allow_remote and not metrics.is_loopback(connection.remote_address):
+            return connection.respond(http.HTTPStatus.FORBIDDEN, metrics.REMOTE_REFUSED)
+        body = metrics.exposition(self.metrics_registry).decode()
+        response = connection.respond(http.HTTPStatus.OK, body)
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = metrics.CONTENT_TYPE
+        return response
 
     @staticmethod
     def select_subprotocol(
@@ -178,15 +224,22 @@ class Gateway:
             self._replace(previous)
         table = self.answers.tables[version]
         reply = self.reply
+        observe = self.answer_times.observe
+        clock = time.perf_counter
+        counts = self.connection_counts
+        counts["opened"] += 1
         try:
             async for message in connection:
+                started = clock()
                 answer = reply(charger, table, message)
                 if answer is not None:
                     await connection.send(answer)
+                observe(clock() - started)
                 message = answer = None  # an idle connection keeps no frame alive
         except ConnectionClosed:
             pass
         finally:
+            counts["closed"] += 1
             if registry.get(charger_id) is charger:
                 del registry[charger_id]
                 if mappings is not None:  # a replaced connection leaves the mapping alone
@@ -199,6 +252,69 @@ class Gateway:
         )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    # -- keepalive ----------------------------------------------------------------------
+
+    async def keepalive(self) -> None:
+        """Ping every connection once per ``ping_interval_s`` and drop the silent ones.
+
+        One task per process, not one per connection (websockets' own keepalive costs
+        ~1.6 KB a connection, see docs/benchmarks.md): each tick of ``PING_TICK_S`` pings
+        the next slice of the connections, and a connection whose pong has not come
+        ``ping_timeout_s`` after its ping is aborted (counted as ``keepalive_timeouts``).
+        """
+        loop = asyncio.get_running_loop()
+        waiting: deque[tuple[float, _Charger, asyncio.Future[float]]] = deque()
+        ticks = max(1, round(self.ping_interval_s / PING_TICK_S))
+        tick_s = self.ping_interval_s / ticks
+        while True:
+            started = loop.time()
+            chargers = list(self.registry.values())
+            per_tick = -(-len(chargers) // ticks)
+            for tick in range(ticks):
+                for charger in chargers[tick * per_tick : (tick + 1) * per_tick]:
+                    await self._ping(charger, waiting, loop)
+                self._expire(waiting, loop.time() - self.ping_timeout_s)
+                await asyncio.sleep(max(0.0, started + (tick + 1) * tick_s - loop.time()))
+            del chargers
+
+    async def _ping(
+        self,
+        charger: _Charger,
+        waiting: deque[tuple[float, _Charger, asyncio.Future[float]]],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        connection = charger.connection
+        if connection.state is not State.OPEN or self.registry.get(charger.id) is not charger:
+            return
+        transport = connection.transport
+        if transport.get_write_buffer_size() > WRITE_LIMIT:
+            # It does not read what we send: a ping would wait to be written. Count it as
+            # a ping without pong; the next round pings it again if it is still there.
+            waiting.append((loop.time(), charger, loop.create_future()))
+            return
+        try:
+            async with asyncio.timeout(1.0):  # a ping only waits when the buffer is full
+                pong = await connection.ping()
+        except (ConnectionClosed, TimeoutError, RuntimeError):
+            return
+        waiting.append((loop.time(), charger, pong))  # type: ignore[arg-type]
+
+    def _expire(
+        self, waiting: deque[tuple[float, _Charger, asyncio.Future[float]]], cutoff: float
+    ) -> None:
+        while waiting and waiting[0][0] <= cutoff:
+            _, charger, pong = waiting.popleft()
+            if pong.done():
+                if not pong.cancelled():
+                    pong.exception()  # a pong, or the connection closed: either is fine
+                continue
+            pong.cancel()
+            connection = charger.connection
+            if connection.state is State.OPEN and self.registry.get(charger.id) is charger:
+                self.connection_counts["keepalive_timeouts"] += 1
+                log.debug("charge point %s answered no ping: dropping it", charger.id)
+                connection.transport.abort()
 
     # -- the hot path -------------------------------------------------------------------
 
@@ -260,6 +376,11 @@ class Gateway:
             "booted": booted,
             "by_version": by_version,
             "messages": dict(self.messages),
+            "keepalive": {
+                "ping_interval_s": self.ping_interval_s,
+                "ping_timeout_s": self.ping_timeout_s,
+                "timeouts": self.connection_counts["keepalive_timeouts"],
+            },
         }
         if self.mappings is not None:
             status["redis"] = self.mappings.status()
@@ -267,8 +388,10 @@ class Gateway:
 
 
 def start(gateway: Gateway, options: ServerOptions) -> serve:
-    """The (not yet awaited) ``serve`` call of one gateway process, with lean settings."""
-    ping = options.ping_interval_s or None
+    """The (not yet awaited) ``serve`` call of one gateway process, with lean settings.
+
+    websockets' own keepalive is off: :meth:`Gateway.keepalive` pings from one task.
+    """
     return serve(
         gateway.handler,
         options.host,
@@ -280,8 +403,8 @@ def start(gateway: Gateway, options: ServerOptions) -> serve:
         max_size=MAX_FRAME_BYTES,
         max_queue=MAX_QUEUE,
         write_limit=WRITE_LIMIT,
-        ping_interval=ping,
-        ping_timeout=None if ping is None else max(ping, 20.0),
+        ping_interval=None,
+        ping_timeout=None,
         close_timeout=CLOSE_TIMEOUT_S,
         # forwarded to loop.create_server
         backlog=options.backlog,
@@ -295,8 +418,35 @@ def listening_port(server: Server) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-async def serve_until_stopped(options: ServerOptions, on_ready: Callable[[int], None]) -> None:
+def start_metrics(gateway: Gateway, options: ServerOptions) -> serve:
+    """The (not yet awaited) listener serving only ``GET /metrics`` on ``metrics_port``."""
+
+    def process_request(connection: ServerConnection, request: Request) -> Response:
+        if request.path.split("?", 1)[0] == metrics.METRICS_PATH:
+            return gateway.metrics_response(connection)
+        return connection.respond(http.HTTPStatus.NOT_FOUND, "metrics are at /metrics\n")
+
+    async def no_websockets(_connection: ServerConnection) -> None:  # never reached
+        return None
+
+    return serve(
+        no_websockets,
+        options.metrics_host,
+        options.metrics_port,
+        process_request=process_request,
+        ping_interval=None,
+    )
+
+
+async def serve_until_stopped(
+    options: ServerOptions,
+    on_ready: Callable[[int], None],
+    on_metrics: Callable[[int], None] | None = None,
+) -> None:
     """Listen, call ``on_ready(port)``, serve until SIGINT/SIGTERM, then close connections.
+
+    With ``options.metrics_port`` set, ``on_metrics(port)`` is called first with the port
+    of the metrics listener.
 
     Raises ``OSError`` when the address cannot be bound (e.g. the port is in use).
     """
@@ -322,13 +472,32 @@ async def serve_until_stopped(options: ServerOptions, on_ready: Callable[[int], 
 
         mappings = RedisMappings(options.redis)
         await mappings.start()
-    gateway = Gateway(Answers(options.answers), mappings, options.basic_auth)
+    gateway = Gateway(
+        Answers(options.answers),
+        mappings,
+        options.basic_auth,
+        metrics_allow_remote=options.metrics_allow_remote,
+        ping_interval_s=options.ping_interval_s,
+        ping_timeout_s=options.ping_timeout_s,
+    )
+    metrics_server: Server | None = None
+    keepalive: asyncio.Task[None] | None = None
     try:
+        if options.metrics_port is not None:
+            metrics_server = await start_metrics(gateway, options)
+            if on_metrics is not None:
+                on_metrics(listening_port(metrics_server))
         server = await start(gateway, options)
+        if options.ping_interval_s > 0:
+            keepalive = loop.create_task(gateway.keepalive())
         try:
             on_ready(listening_port(server))
             await stop
         finally:
+            if keepalive is not None:
+                keepalive.cancel()
+            if metrics_server is not None:
+                metrics_server.close()
             server.close()
             try:
                 async with asyncio.timeout(CLOSE_TIMEOUT_S + 5):

@@ -4,7 +4,9 @@ The parent reserves the port (picking it when ``--port 0``), starts each worker 
 ``python -m loadgen.gateway ... --worker`` (the kernel spreads connections over their
 SO_REUSEPORT sockets), waits until every worker printed its ready line, prints its own,
 and then waits for SIGINT/SIGTERM or a worker's death. Workers stop on their own when
-the parent dies: it holds their standard input, which then reaches end of file.
+the parent dies: it holds their standard input, which then reaches end of file. With
+``--metrics-port`` each worker also serves its metrics on a free loopback port, which it
+prints after its ready line, and the parent serves them all (:mod:`.metricsproxy`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from types import FrameType
 
 from loadgen.gateway import redisconf
 from loadgen.gateway.server import CLOSE_TIMEOUT_S
-from loadgen.gateway.system import READY_PREFIX, bind_error_message, ready_line, reserve_port
+from loadgen.gateway.system import (
+    METRICS_PREFIX,
+    READY_PREFIX,
+    bind_error_message,
+    metrics_line,
+    ready_line,
+    reserve_port,
+)
 
 log = logging.getLogger("loadgen.gateway")
 
@@ -50,16 +59,36 @@ def run_parent(args: argparse.Namespace) -> int:
             print(bind_error_message(exc, args.host, args.port), file=sys.stderr, flush=True)
             return 2
         workers: list[subprocess.Popen[bytes]] = []
+        metrics_urls: dict[int, str] = {}  # worker pid -> its /metrics on loopback
+        proxy = None
         try:
             with holder:
                 for _ in range(args.processes):
                     workers.append(_start_worker(args, port))
-                failed = _wait_ready(workers, signals)
+                failed = _wait_ready(workers, signals, metrics_urls)
             if failed is not None or signals.stop:
                 return failed or 0
+            if args.metrics_port is not None:
+                from loadgen.gateway.metricsproxy import MetricsProxy
+
+                urls = [metrics_urls.get(w.pid, "") for w in workers]
+                try:
+                    proxy = MetricsProxy(
+                        args.host, args.metrics_port, urls, allow_remote=args.metrics_allow_remote
+                    )
+                except OSError as exc:
+                    flag = "--metrics-port"
+                    message = bind_error_message(exc, args.host, args.metrics_port, flag)
+                    print(message, file=sys.stderr, flush=True)
+                    return 2
+                proxy.start()
             print(ready_line(args.host, port, args.processes, os.getpid()), flush=True)
+            if proxy is not None:
+                print(metrics_line(args.host, proxy.port, os.getpid()), flush=True)
             return _supervise(workers, signals)
         finally:
+            if proxy is not None:
+                proxy.stop()
             _stop_workers(workers)
 
 
@@ -84,6 +113,10 @@ def _worker_argv(args: argparse.Namespace, port: int) -> list[str]:
         str(args.boot_retry_interval_s),
         "--ping-interval-s",
         str(args.ping_interval_s),
+        "--ping-timeout-s",
+        str(args.ping_timeout_s),
+        *(["--worker-metrics"] if args.metrics_port is not None else []),
+        *(["--metrics-allow-remote"] if args.metrics_allow_remote else []),
         "--log-level",
         args.log_level,
         *redisconf.worker_argv(args),
@@ -113,11 +146,16 @@ def _start_worker(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes
     return worker
 
 
-def _wait_ready(workers: list[subprocess.Popen[bytes]], signals: _Signals) -> int | None:
+def _wait_ready(
+    workers: list[subprocess.Popen[bytes]], signals: _Signals, metrics_urls: dict[int, str]
+) -> int | None:
     """Wait for every worker's ready line (or a signal); None when all listen or stopping.
 
-    Returns an exit status when a worker fails to start.
+    Workers started with ``--worker-metrics`` also print where their metrics are: those
+    lines fill ``metrics_urls`` (pid -> URL). Returns an exit status when a worker fails
+    to start.
     """
+    want_metrics = any("--worker-metrics" in (w.args or []) for w in workers)
     wakeup = signals.wakeup_fd
     deadline = time.monotonic() + WORKER_START_TIMEOUT_S
     pending: dict[int, tuple[subprocess.Popen[bytes], bytearray]] = {}
@@ -140,9 +178,7 @@ def _wait_ready(workers: list[subprocess.Popen[bytes]], signals: _Signals) -> in
                 worker, buffer = pending[key.fd]
                 chunk = os.read(key.fd, 4096)
                 buffer += chunk
-                if b"\n" in buffer:
-                    if not buffer.startswith(READY_PREFIX.encode()):
-                        log.warning("worker %d said: %r", worker.pid, bytes(buffer))
+                if _read_lines(worker, buffer, metrics_urls, want_metrics):
                     selector.unregister(key.fd)
                     del pending[key.fd]
                 elif not chunk:  # the worker exited before listening; it said why on stderr
@@ -150,6 +186,27 @@ def _wait_ready(workers: list[subprocess.Popen[bytes]], signals: _Signals) -> in
                     log.debug("worker %d exited with %d before listening", worker.pid, code)
                     return code if code > 0 else 1
     return None
+
+
+def _read_lines(
+    worker: subprocess.Popen[bytes],
+    buffer: bytearray,
+    metrics_urls: dict[int, str],
+    want_metrics: bool,
+) -> bool:
+    """Whether ``buffer`` holds all the worker's start lines (ready, then metrics)."""
+    lines = bytes(buffer).split(b"\n")[:-1]
+    ready = False
+    for raw in lines:
+        line = raw.decode("utf-8", "replace")
+        if line.startswith(READY_PREFIX):
+            ready = True
+        elif line.startswith(METRICS_PREFIX):
+            metrics_urls[worker.pid] = line[len(METRICS_PREFIX) :].split(" ", 1)[0]
+        else:
+            log.warning("worker %d said: %r", worker.pid, line)
+            return True  # not a gateway worker's line: do not wait for more
+    return ready and (not want_metrics or worker.pid in metrics_urls)
 
 
 def _supervise(workers: list[subprocess.Popen[bytes]], signals: _Signals) -> int:

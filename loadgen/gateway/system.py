@@ -13,12 +13,19 @@ import socket
 log = logging.getLogger("loadgen.gateway")
 
 READY_PREFIX = "loadgen gateway listening on "
+METRICS_PREFIX = "loadgen gateway metrics on "
 
 
 def ready_line(host: str, port: int, processes: int, pid: int) -> str:
     """The one line printed on stdout once the gateway accepts connections."""
     shown = f"[{host}]" if ":" in host else host
     return f"{READY_PREFIX}ws://{shown}:{port}/ (processes={processes}, pid={pid})"
+
+
+def metrics_line(host: str, port: int, pid: int) -> str:
+    """The line printed on stdout (before the ready line) once /metrics has its own port."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{METRICS_PREFIX}http://{shown}:{port}/metrics (pid={pid})"
 
 
 def raise_open_files_limit() -> int:
@@ -85,8 +92,11 @@ def _address(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int
     return family, address[:2]
 
 
-def bind_error_message(exc: OSError, host: str, port: int) -> str:
-    """One paragraph telling the user why ``host:port`` cannot be listened on and the fix."""
+def bind_error_message(exc: OSError, host: str, port: int, flag: str = "--port") -> str:
+    """One paragraph telling the user why ``host:port`` cannot be listened on and the fix.
+
+    ``flag`` names the flag that gave the port (``--port`` or ``--metrics-port``).
+    """
     where = f"cannot listen on {host}:{port}"
     if isinstance(exc, socket.gaierror):
         return (
@@ -94,11 +104,12 @@ def bind_error_message(exc: OSError, host: str, port: int) -> str:
             "Pass --host with an address of this machine, e.g. --host 127.0.0.1."
         )
     if exc.errno == errno.EADDRINUSE:
+        names = "the ready line" if flag == "--port" else "the line after the ready line"
         return (
             f"loadgen gateway: {where}: port {port} is already in use by another program "
             "(perhaps another gateway). Stop that program, choose another port with "
-            f"--port (e.g. --port {port + 1 if port < 65535 else 9000}), or pass --port 0 "
-            "to let the system pick a free port (the ready line on stdout names it)."
+            f"{flag} (e.g. {flag} {port + 1 if port < 65535 else 9000}), or pass {flag} 0 "
+            f"to let the system pick a free port ({names} on stdout names it)."
         )
     if exc.errno == errno.EADDRNOTAVAIL:
         return (
@@ -108,6 +119,6 @@ def bind_error_message(exc: OSError, host: str, port: int) -> str:
     if exc.errno == errno.EACCES:
         return (
             f"loadgen gateway: {where}: permission denied (ports below 1024 need "
-            "privileges). Choose --port 1024 or above, e.g. --port 9000."
+            f"privileges). Choose {flag} 1024 or above, e.g. {flag} 9000."
         )
-    return f"loadgen gateway: {where}: {exc.strerror or exc}. Check --host and --port."
+    return f"loadgen gateway: {where}: {exc.strerror or exc}. Check --host and {flag}."
