@@ -393,7 +393,8 @@ def install(environment: Any, monitor: Any) -> Any:
     """Serve the run's metrics: as ``/metrics`` of the web UI (when there is one) and on
     ``--loadgen-metrics-port`` (when given). Returns the registry.
 
-    A port that cannot be bound stops the run with one line on stderr (exit status 2).
+    A port that cannot be bound stops the master before any load, with one line on stderr
+    and exit status 2.
     """
     registry = registry_for(monitor)
     options = environment.parsed_options
@@ -413,9 +414,9 @@ def install(environment: Any, monitor: Any) -> Any:
                 f"({reason}). Choose a free port (1-65535) and a --loadgen-metrics-host of "
                 "this machine, or leave the flag out.\n"
             )
-            environment.process_exit_code = 2
-            if environment.runner is not None:
-                environment.runner.quit()
+            # Out of Locust's init event, before any load: SystemExit passes its handler
+            # guard, and Locust's atexit hook ends the --processes workers.
+            raise SystemExit(2) from None
     return registry
 
 

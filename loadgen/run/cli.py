@@ -172,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
             "add --web-login to require a password.",
             file=sys.stderr,
         )
+    if args.metrics_port is not None:
+        _check_port_free(args.metrics_port)
     # A background job starts with SIGINT ignored, and children would inherit that: make
     # Ctrl-C / SIGINT mean "stop" here and in everything this run starts.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -238,6 +240,19 @@ def report_command(folder: str) -> int:
         ) from None
     print(human_summary(summary))
     return 0 if summary["thresholds"]["passed"] else 1
+
+
+def _check_port_free(port: int) -> None:
+    """Raise UsageError unless 127.0.0.1:``port`` can be listened on (--metrics-port)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UsageError(
+                f"--metrics-port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror}). "
+                "Choose a free port, or leave the flag out."
+            ) from None
 
 
 def free_port() -> int:
