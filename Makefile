@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-unit test-integration lint format bench bench-scale clean
+.PHONY: run test test-unit test-integration lint format bench bench-peers bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ format: $(DEVSTAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run
+
+# loadgen against Tsung (Erlang), same workload and gateway; installs Debian's tsung as root.
+bench-peers: $(STAMP)
+	$(PY) -m bench.peers
 
 bench-scale: $(STAMP)
 	$(PY) -m bench.scale

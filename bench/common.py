@@ -126,8 +126,11 @@ def stop(proc: subprocess.Popen[Any], timeout_s: float = 30.0) -> None:
 class Gateway:
     """The reference gateway as a child process on ``127.0.0.1``, port picked by the OS."""
 
-    def __init__(self, log: Path, *flags: str) -> None:
+    def __init__(self, log: Path, *flags: str, cpus: str | None = None) -> None:
+        """Start it with ``flags``; ``cpus`` (e.g. ``"1"``) pins it with ``taskset -c``."""
         cmd = [sys.executable, "-m", "loadgen.gateway", "--host", "127.0.0.1", "--port", "0"]
+        if cpus is not None:  # taskset execs the gateway: proc.pid stays the gateway's
+            cmd = ["taskset", "-c", cpus, *cmd]
         self._log = open(log, "wb")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
             [*cmd, "--log-level", "WARNING", *flags],

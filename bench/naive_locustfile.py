@@ -4,6 +4,9 @@ One ``websocket.create_connection`` per user with default options, a BootNotific
 in ``on_start``, then one task that sends a Heartbeat and waits for its answer every
 ``BENCH_HEARTBEAT_S`` seconds. Each exchange is fired as a request event, as a Locust
 user would do it. Run it with ``--host ws://HOST:PORT/ocpp``.
+
+``BENCH_WORKLOAD=peers`` (``make bench-peers``) adds a StatusNotification after the boot
+and sends the first Heartbeat one interval after it, not at once.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import json
 import os
 import time
 
+import gevent
 import websocket
 from locust import User, constant, task
 
 HEARTBEAT_S = float(os.environ.get("BENCH_HEARTBEAT_S", "60"))
+PEERS_WORKLOAD = os.environ.get("BENCH_WORKLOAD") == "peers"
 _ids = itertools.count(1)
 
 
@@ -35,6 +40,10 @@ class NaiveChargePoint(User):
         self._fire("WS", "connect", started, 0)
         boot = {"chargePointVendor": "loadgen", "chargePointModel": "Naive"}
         self._call("BootNotification", boot)
+        if PEERS_WORKLOAD:
+            status = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+            self._call("StatusNotification", status)
+            gevent.sleep(HEARTBEAT_S)
 
     @task
     def heartbeat(self) -> None:

@@ -1,0 +1,524 @@
+"""``make bench-peers``: loadgen against Tsung, the strongest non-Python WebSocket peer.
+
+One reference gateway (pinned to core 1) serves, one after the other, the same OCPP
+workload from each generator (pinned to core 0):
+
+* ``tsung``: Tsung 1.7 (Erlang, plugin ``ts_websocket``) from an XML config written here;
+* ``loadgen``: loadgen's locustfile as ONE standalone Locust process (no ``--processes``);
+* ``naive`` (``--naive``, for reference): ``bench/naive_locustfile.py`` standalone.
+
+The workload: N chargers (5,000 by default) arriving at 2,000/s; each opens
+``ws://127.0.0.1:PORT/ocpp/<unique id>`` with subprotocol ``ocpp1.6``, sends a
+BootNotification and waits for its answer, then a StatusNotification and waits for its
+answer, then a Heartbeat every 30 s (answer awaited), holding the connection.
+
+The window of one run opens with the last sample before the gateway saw the first
+connection and closes when the gateway has every charger connected and booted and has
+counted N StatusNotifications and N Heartbeats from this run: the ramp, the two start
+exchanges, 30 s of holding and one Heartbeat round. Per generator:
+
+* CPU ms per charger: utime+stime of the generator's whole process tree (``/proc``; for
+  Tsung the Erlang VM ``beam.smp`` and its port programs, with reaped children's time)
+  over the window, divided by N;
+* KB per held connection: the tree's RSS at the end of the window minus its RSS at the
+  start, divided by N;
+* connections per second: N / (all connected - first connected).
+
+Runs alternate between the generators ``--repeat`` times (3 by default) and each figure
+is the median: a single run moves by about 10 % on this 2-core machine. The verdict is
+loadgen's CPU per charger over Tsung's: the target is <= 0.5 (exit 1 when missed).
+Tsung writes its logs to a temporary folder, and runs with its own ``epmd`` on a free
+loopback port; every process started here is ended by its PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, TICKS_PER_S, Gateway, descendants, machine
+
+GENERATOR_CPUS = "0"  # taskset -c: the generator under test
+GATEWAY_CPUS = "1"  # and the gateway, so the two do not fight for a core
+POLL_S = 0.05
+TARGET_RATIO = 0.5  # loadgen CPU per charger / Tsung's
+TSUNG_DTD = "/usr/share/tsung/tsung-1.0.dtd"
+GENERATORS = ("tsung", "loadgen", "naive", "tsung-nospin")
+#: Erlang schedulers that sleep at once when out of work instead of spinning a while
+NO_SPIN = "+sbwt none +sbwtdcpu none +sbwtdio none"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What every generator does: ``chargers`` arriving at ``rate`` per second."""
+
+    chargers: int
+    rate: float
+    heartbeat_s: int = 30
+
+    @property
+    def deadline_s(self) -> float:
+        """How long one run may take to reach its last Heartbeat, start included."""
+        return 3 * math.ceil(self.chargers / self.rate) + self.heartbeat_s + 90
+
+
+@dataclass(frozen=True)
+class TreeSample:
+    """CPU seconds and resident memory of a process and everything below it."""
+
+    at: float  # monotonic seconds
+    cpu_s: float  # utime+stime of the live processes plus the children they reaped
+    rss_kb: int
+    pids: tuple[int, ...]
+
+
+def tree_sample(root: int) -> TreeSample | None:
+    """CPU and RSS of ``root`` and its descendants now, or None when ``root`` is gone."""
+    ticks, rss_kb, seen = 0, 0, []
+    for pid in [root, *descendants(root)]:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/statm", encoding="ascii") as handle:
+                resident_pages = int(handle.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            if pid == root:
+                return None
+            continue  # a child that ended meanwhile: its parent's cutime has it soon
+        # utime, stime, cutime, cstime: fields 14-17 of proc(5), 11-14 after the ")"
+        ticks += sum(int(f) for f in fields[11:15])
+        rss_kb += resident_pages * (os.sysconf("SC_PAGE_SIZE") // 1024)
+        seen.append(pid)
+    return TreeSample(time.monotonic(), ticks / TICKS_PER_S, rss_kb, tuple(seen))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def end_process(proc: subprocess.Popen[Any], sig: int, timeout_s: float = 20.0) -> None:
+    """Send ``sig`` to a process we started, then SIGKILL it and its tree after a wait."""
+    if proc.poll() is not None:
+        return
+    tree = descendants(proc.pid)
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        for pid in [proc.pid, *tree]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait(10)
+
+
+# -- Tsung -----------------------------------------------------------------------------
+
+
+BOOT = '[2,"1","BootNotification",{"chargePointVendor":"x","chargePointModel":"y"}]'
+STATUS = '[2,"2","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available"}]'
+
+
+def tsung_config(port: int, load: Workload) -> str:
+    """The Tsung XML of the workload against ``127.0.0.1:port``.
+
+    ``tsung_userid`` is Tsung's own per-session counter (1, 2, ...): the charger id.
+    ``frame="text"``: OCPP-J is text frames (Tsung's default is binary). A ``message``
+    without ``ack`` waits for the answer frame (``ack="parse"``) before the next request.
+    The phase lasts long enough for ``maxnumber`` to stop it, not its duration; the
+    Heartbeat loop outlasts the run, which we end ourselves.
+    """
+    phase_s = 3 * math.ceil(load.chargers / load.rate) + 10
+    beats = math.ceil(load.deadline_s / load.heartbeat_s) + 2
+    return f"""<?xml version="1.0"?>
+<!DOCTYPE tsung SYSTEM "{TSUNG_DTD}">
+<tsung loglevel="error" dumptraffic="false" version="1.0">
+  <clients>
+    <client host="localhost" use_controller_vm="true" maxusers="{load.chargers}"/>
+  </clients>
+  <servers>
+    <server host="127.0.0.1" port="{port}" type="tcp"/>
+  </servers>
+  <load>
+    <arrivalphase phase="1" duration="{phase_s}" unit="second">
+      <users maxnumber="{load.chargers}" arrivalrate="{load.rate:g}" unit="second"/>
+    </arrivalphase>
+  </load>
+  <sessions>
+    <session name="ocpp" probability="100" type="ts_websocket">
+      <request subst="true">
+        <websocket type="connect" path="/ocpp/TSUNG-%%_tsung_userid%%" subprotocols="ocpp1.6"/>
+      </request>
+      <request><websocket type="message" frame="text">{BOOT}</websocket></request>
+      <request><websocket type="message" frame="text">{STATUS}</websocket></request>
+      <for from="3" to="{beats + 2}" var="n">
+        <thinktime value="{load.heartbeat_s}" random="false"/>
+        <request subst="true">
+          <websocket type="message" frame="text">[2,"%%_n%%","Heartbeat",{{}}]</websocket>
+        </request>
+      </for>
+    </session>
+  </sessions>
+</tsung>
+"""
+
+
+def ensure_tsung() -> str:
+    """The path of ``tsung``; installs Debian's package when missing and we are root.
+
+    Raises SystemExit saying how to install it otherwise.
+    """
+    found = shutil.which("tsung")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise SystemExit("bench-peers: tsung is missing: sudo apt-get install -y tsung")
+    print("bench-peers: installing Debian's tsung package", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "tsung"], check=True, env=env)
+    found = shutil.which("tsung")
+    if not found:
+        raise SystemExit("bench-peers: apt-get installed tsung but it is not on PATH")
+    return found
+
+
+class TsungRun:
+    """Tsung with its own ``epmd``: started on core 0, ended by PID."""
+
+    name = "tsung"
+
+    def __init__(
+        self, gateway: Gateway, load: Workload, work: Path, extra_erl_flags: str = ""
+    ) -> None:
+        folder = work / f"tsung-{time.monotonic_ns()}"
+        (folder / "home").mkdir(parents=True)
+        config = folder / "ocpp.xml"
+        config.write_text(tsung_config(gateway.port, load))
+        epmd_port = free_port()
+        env = {
+            **os.environ,
+            "HOME": str(folder / "home"),  # nothing lands in ~/.tsung or ~/.erlang.cookie
+            "ERL_EPMD_PORT": str(epmd_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            # Erlang distribution (Tsung's controller talks to itself) only on loopback.
+            "ERL_FLAGS": f"-kernel inet_dist_use_interface {{127,0,0,1}} {extra_erl_flags}",
+        }
+        self.log = folder / "tsung.out"
+        with open(self.log, "wb") as log:
+            # Our own epmd in the foreground: erl would otherwise start a daemon that
+            # outlives the run and that we could not tell from anyone else's.
+            self.epmd = subprocess.Popen(
+                ["epmd", "-port", str(epmd_port), "-address", "127.0.0.1"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            self.proc = subprocess.Popen(
+                [
+                    *("taskset", "-c", GENERATOR_CPUS, ensure_tsung()),
+                    *("-n", "-f", str(config), "-l", str(folder / "log"), "start"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=folder,
+                env=env,
+            )
+
+    def stop(self) -> None:
+        """SIGTERM the Erlang VM (it stops cleanly), then the script, then epmd."""
+        for pid in descendants(self.proc.pid):
+            if _comm(pid).startswith("beam"):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            end_process(self.proc, signal.SIGTERM, timeout_s=5)
+        end_process(self.epmd, signal.SIGTERM)
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="ascii", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+# -- Locust (loadgen and the naive script) -------------------------------------------
+
+
+class LocustRun:
+    """One standalone Locust process on core 0: loadgen's locustfile or the naive one."""
+
+    def __init__(self, name: str, gateway: Gateway, load: Workload, work: Path) -> None:
+        self.name = name
+        folder = work / f"{name}-{time.monotonic_ns()}"
+        folder.mkdir()
+        run_s = math.ceil(load.deadline_s) + 60
+        common = ["--headless", "--host", gateway.url, "--loglevel", "WARNING"]
+        env = dict(os.environ)
+        if name == "loadgen":
+            config = folder / "peers.yaml"
+            config.write_text(
+                "target: embedded  # overridden by --host\n"
+                'ocpp_version: "1.6"\n'
+                f"charge_points: {{id_prefix: PEER-, heartbeat_interval_s: {load.heartbeat_s}}}\n"
+                f"stages: [{{users: {load.chargers}, spawn_rate: {load.rate:g}, "
+                f"duration: {run_s}s}}]\n"
+            )
+            args = [
+                *("-f", str(ROOT / "loadgen" / "run" / "locustfile.py"), *common),
+                *("--loadgen-config", str(config), "--only-summary"),
+                *("--loadgen-results", str(folder / "results")),
+            ]
+        else:
+            env |= {"BENCH_HEARTBEAT_S": str(load.heartbeat_s), "BENCH_WORKLOAD": "peers"}
+            args = [
+                *("-f", str(ROOT / "bench" / "naive_locustfile.py"), *common),
+                *("-u", str(load.chargers), "-r", f"{load.rate:g}", "-t", f"{run_s}s"),
+                "--only-summary",
+            ]
+        self.log = folder / "locust.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                ["taskset", "-c", GENERATOR_CPUS, sys.executable, "-m", "locust", *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=env,
+            )
+
+    def stop(self) -> None:
+        end_process(self.proc, signal.SIGINT, timeout_s=30)
+
+
+# -- one measurement -------------------------------------------------------------------
+
+
+def measure(name: str, gateway: Gateway, load: Workload, work: Path) -> dict[str, Any]:
+    """Run one generator through the window; its figures. Raises SystemExit on a miss."""
+    wait_idle(gateway)
+    before = gateway.status()["messages"]
+
+    def counted(status: dict[str, Any], action: str) -> int:
+        """Messages of ``action`` the gateway has counted since this run started."""
+        return int(status["messages"].get(action, 0) - before.get(action, 0))
+
+    n = load.chargers
+    run: TsungRun | LocustRun
+    if name == "tsung":
+        run = TsungRun(gateway, load, work)
+    elif name == "tsung-nospin":
+        run = TsungRun(gateway, load, work, NO_SPIN)
+    else:
+        run = LocustRun(name, gateway, load, work)
+    deadline = time.monotonic() + load.deadline_s
+    base = started = end = None
+    first_connect = all_connected = None
+    status: dict[str, Any] = {}
+    try:
+        while time.monotonic() < deadline and run.proc.poll() is None:
+            time.sleep(POLL_S)
+            now = tree_sample(run.proc.pid)  # before the status: 0 connected *then*
+            status = gateway.status()
+            if now is None:
+                break
+            if first_connect is None:
+                if status["connected"] == 0:
+                    base = now
+                    continue
+                first_connect = now.at
+            if all_connected is None and status["connected"] >= n:
+                all_connected = time.monotonic()
+            if started is None and status["booted"] >= n:
+                if counted(status, "StatusNotification") >= n:
+                    started = now
+            if started is not None and counted(status, "Heartbeat") >= n:
+                end = tree_sample(run.proc.pid)
+                break
+    finally:
+        run.stop()
+    if None in (base, started, end, first_connect, all_connected):
+        tail = run.log.read_text(errors="replace").splitlines()[-15:]
+        raise SystemExit(
+            f"bench-peers: {name} did not reach {n} Heartbeats in {load.deadline_s:.0f} s "
+            f"(gateway: {status.get('connected')} connected, {status.get('booted')} booted, "
+            f"{counted(status, 'Heartbeat') if status else 0} Heartbeats); the end of its "
+            "log:\n" + "\n".join(tail)
+        )
+    assert base and started and end and first_connect and all_connected  # for mypy
+    return {
+        "generator": name,
+        "chargers": n,
+        "cpu_ms_per_charger": (end.cpu_s - base.cpu_s) * 1000 / n,
+        # the share of it up to every charger's StatusNotification, and the rest
+        "start_ms_per_charger": (started.cpu_s - base.cpu_s) * 1000 / n,
+        "hold_ms_per_charger": (end.cpu_s - started.cpu_s) * 1000 / n,
+        "kb_per_connection": (end.rss_kb - base.rss_kb) / n,
+        "connections_per_s": n / max(all_connected - first_connect, 1e-3),
+        "rss_mb": end.rss_kb / 1024,
+        "window_s": end.at - base.at,
+        "processes": len(end.pids),
+    }
+
+
+def wait_idle(gateway: Gateway, timeout_s: float = 60.0) -> None:
+    """Wait until the gateway holds no connection (the previous run's are closed)."""
+    deadline = time.monotonic() + timeout_s
+    while gateway.status()["connected"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if gateway.status()["connected"]:
+        raise SystemExit("bench-peers: the previous run's connections are still open")
+
+
+# -- report ----------------------------------------------------------------------------
+
+
+FIGURES = (
+    "cpu_ms_per_charger",
+    "start_ms_per_charger",
+    "hold_ms_per_charger",
+    "kb_per_connection",
+    "connections_per_s",
+    "rss_mb",
+    "window_s",
+)
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One generator's runs summed up: the median of each figure."""
+    middle = dict(runs[0])
+    for key in FIGURES:
+        middle[key] = statistics.median(r[key] for r in runs)
+    middle["runs"] = len(runs)
+    return middle
+
+
+def one_line(run: dict[str, Any]) -> str:
+    return (
+        f"  round {run['round']} {run['generator']:8} CPU {run['cpu_ms_per_charger']:.3f} ms "
+        f"(start {run['start_ms_per_charger']:.3f} + hold {run['hold_ms_per_charger']:.3f}), "
+        f"{run['kb_per_connection']:.1f} KB, {run['connections_per_s']:.0f} conn/s "
+        f"(window {run['window_s']:.1f} s, {run['processes']} processes)"
+    )
+
+
+def report(results: list[dict[str, Any]], load: Workload) -> str:
+    info = machine()
+    lines = [
+        f"bench-peers: {load.chargers:,} chargers at {load.rate:g}/s, Boot + Status, then a "
+        f"Heartbeat every {load.heartbeat_s} s; generator on core {GENERATOR_CPUS}, gateway "
+        f"on core {GATEWAY_CPUS}; median of {results[0]['runs']} runs each; "
+        f"{info['nproc']} cores, Linux {info['kernel']}, Python {info['python']}",
+        f"{'':10}{'CPU ms/charger':>16}{'(start':>8}{'+ hold)':>9}{'KB/connection':>16}"
+        f"{'conn/s':>10}{'RSS MB':>9}",
+    ]
+    for r in results:
+        lines.append(
+            f"{r['generator']:10}{r['cpu_ms_per_charger']:16.3f}{r['start_ms_per_charger']:8.3f}"
+            f"{r['hold_ms_per_charger']:9.3f}{r['kb_per_connection']:16.1f}"
+            f"{r['connections_per_s']:10.0f}{r['rss_mb']:9.0f}"
+        )
+    return "\n".join(lines)
+
+
+def verdict(results: list[dict[str, Any]]) -> tuple[str, int]:
+    """The ratio line and the exit code: 0 when loadgen's CPU is <= 0.5x Tsung's."""
+    by_name = {r["generator"]: r for r in results}
+    if "tsung" not in by_name or "loadgen" not in by_name:
+        return "", 0
+    tsung, ours = by_name["tsung"], by_name["loadgen"]
+    cpu = ours["cpu_ms_per_charger"] / tsung["cpu_ms_per_charger"]
+    memory = ours["kb_per_connection"] / tsung["kb_per_connection"]
+    met = cpu <= TARGET_RATIO
+    return (
+        f"loadgen CPU per charger / Tsung's = {cpu:.2f}; target <= {TARGET_RATIO}: "
+        f"{'met' if met else 'NOT met'} (memory per connection: {memory:.2f}x Tsung's; "
+        f"exit {0 if met else 1})",
+        0 if met else 1,
+    )
+
+
+def _generators(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(GENERATORS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(GENERATORS)}, not {unknown}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__)
+    parser.add_argument("--chargers", type=int, default=5000, help="e.g. 10000")
+    parser.add_argument("--spawn-rate", type=float, default=2000)
+    parser.add_argument("--heartbeat-s", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs (median)")
+    parser.add_argument(
+        "--generators",
+        type=_generators,
+        default=["tsung", "loadgen"],
+        help=f"comma-separated, in the order of each round, from {', '.join(GENERATORS)} "
+        "(default tsung,loadgen)",
+    )
+    parser.add_argument("--naive", action="store_true", help="also run the naive script")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.chargers < 1:
+        parser.error("--repeat and --chargers: at least 1")
+    if os.cpu_count() is None or os.cpu_count() < 2:  # type: ignore[operator]
+        parser.error("needs 2 cores: the generator on core 0, the gateway on core 1")
+    load = Workload(args.chargers, args.spawn_rate, args.heartbeat_s)
+    names = [*args.generators, *(["naive"] * (args.naive and "naive" not in args.generators))]
+    if any(name.startswith("tsung") for name in names):
+        ensure_tsung()
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="loadgen-peers-") as tmp:
+        work = Path(tmp)
+        gateway = Gateway(
+            work / "gateway.log",
+            *("--heartbeat-interval-s", str(load.heartbeat_s)),
+            cpus=GATEWAY_CPUS,
+        )
+        try:
+            for round_ in range(args.repeat):
+                for name in names:
+                    run = measure(name, gateway, load, work)
+                    run["round"] = round_ + 1
+                    runs.append(run)
+                    print(one_line(run), flush=True)
+        finally:
+            gateway.close()
+    results = [median_run([r for r in runs if r["generator"] == n]) for n in names]
+    print(report(results, load))
+    line, code = verdict(results)
+    if line:
+        print(line)
+    if args.json:
+        document = {"machine": machine(), "runs": runs, "medians": results}
+        Path(args.json).write_text(json.dumps(document, indent=2))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
