@@ -8,6 +8,7 @@ declare -A packages=(
   [chromium]=chromium
   [chromedriver]=chromium-driver
   [redis-server]=redis-server
+  [promtool]=prometheus  # `promtool check config` of deploy/prometheus/prometheus.yml
 )
 for cmd in "${!packages[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || need+=("${packages[$cmd]}")
