@@ -16,6 +16,10 @@ Both runs use the same count, spawn rate and heartbeat interval (longer than the
 so every charger sends exactly one Heartbeat inside the window). With ``--repeat N``
 (3 by default) the two variants alternate N times against the same gateway, and the
 verdict uses each variant's median: one run of either varies by about 10% here.
+
+Then it measures a worker's memory at a fast spawn (:mod:`bench.spawn_memory`: the real
+``loadgen run --workers 1``, 5,000 chargers at 2,000/s against 1, peak ``VmHWM``), KB per
+charger, target <= 5. Exit 1 when any target is missed.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import spawn_memory
 from bench.common import ROOT, Gateway, Sample, children, machine, sample, stop
 
 POLL_S = 0.05
@@ -142,46 +147,64 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--chargers", type=int, default=3000)
     parser.add_argument("--spawn-rate", type=float, default=300)
-    parser.add_argument("--only", choices=("naive", "loadgen"), help="run one variant")
+    parser.add_argument(
+        "--only",
+        choices=("naive", "loadgen", "spawn"),
+        help="run one variant, or only the worker memory at a fast spawn",
+    )
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of each variant, alternating (median)"
     )
+    parser.add_argument(
+        "--spawn-repeat", type=int, default=2, help="pairs of fast-spawn runs (median)"
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat: at least 1")
+    if args.repeat < 1 or args.spawn_repeat < 1:
+        parser.error("--repeat, --spawn-repeat: at least 1")
     n, rate = args.chargers, args.spawn_rate
     heartbeat_s = math.ceil(n / rate) + 10
-    variants = [args.only] if args.only else ["naive", "loadgen"]
+    variants = [] if args.only == "spawn" else [args.only] if args.only else ["naive", "loadgen"]
+    runs: list[dict[str, Any]] = []
+    spawn: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="loadgen-bench-") as tmp:
         work = Path(tmp)
-        gateway = Gateway(work / "gateway.log", "--heartbeat-interval-s", str(heartbeat_s))
-        try:
-            runs = []
-            for round_ in range(args.repeat):
-                for variant in variants:
-                    run = measure(variant, gateway, n, rate, heartbeat_s, work)
-                    run["round"] = round_ + 1
-                    runs.append(run)
-                    print(one_line(run), flush=True)
-        finally:
-            gateway.close()
+        if variants:
+            gateway = Gateway(work / "gateway.log", "--heartbeat-interval-s", str(heartbeat_s))
+            try:
+                for round_ in range(args.repeat):
+                    for variant in variants:
+                        run = measure(variant, gateway, n, rate, heartbeat_s, work)
+                        run["round"] = round_ + 1
+                        runs.append(run)
+                        print(one_line(run), flush=True)
+            finally:
+                gateway.close()
+        if args.only in (None, "spawn"):
+            spawn = spawn_memory.measure(work, repeat=args.spawn_repeat)
     results = [median_run([r for r in runs if r["variant"] == v]) for v in variants]
-    print(report(results, n, rate, heartbeat_s))
+    if results:
+        print(report(results, n, rate, heartbeat_s))
+    if spawn is not None:
+        print(spawn_memory.summary_line(spawn))
     if args.json:
-        document = {"machine": machine(), "runs": runs, "medians": results}
+        document = {"machine": machine(), "runs": runs, "medians": results, "spawn": spawn}
         Path(args.json).write_text(json.dumps(document, indent=2))
+    verdicts = []
     if len(results) == 2:
         naive, ours = results
         cpu_ok = naive["cpu_ms_per_charger"] >= 4 * ours["cpu_ms_per_charger"]
         mem_ok = naive["kb_per_connection"] >= 1.5 * ours["kb_per_connection"]
-        code = 0 if cpu_ok and mem_ok else 1
-        print(
-            f"targets: CPU >= 4x: {'met' if cpu_ok else 'NOT met'}; "
-            f"memory >= 1.5x: {'met' if mem_ok else 'NOT met'} (exit {code})"
-        )
-        return code
-    return 0
+        verdicts += [("CPU >= 4x", cpu_ok), ("memory >= 1.5x", mem_ok)]
+    if spawn is not None:
+        limit = f"worker memory at a fast spawn <= {spawn_memory.TARGET_KB:g} KB"
+        verdicts.append((limit, spawn_memory.target_met(spawn)))
+    if not verdicts:
+        return 0
+    code = 0 if all(ok for _, ok in verdicts) else 1
+    said = "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in verdicts)
+    print(f"targets: {said} (exit {code})")
+    return code
 
 
 FIGURES = ("cpu_ms_per_charger", "sys_ms_per_charger", "kb_per_connection", "connections_per_s")
