@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
-from loadgen.config import ChargePoints
+from loadgen.config import ChargePoints, Reconnect, Scenario, Session
 from loadgen.failures import Failure
 from loadgen.ocpp.schemas import validate
 from loadgen.sim.actions import (
@@ -78,6 +78,8 @@ class Sent:
     unique_id: str
     action: str
     payload: dict[str, Any]
+    answer: Any = None  # what the CSMS answered: a payload, a whole frame, or None
+    delivered: bool = False  # the answer reached the station (not lost with the link)
 
 
 @dataclass
@@ -109,13 +111,18 @@ class Bench:
         self.answers_to_server: list[list[Any]] = []
         self.connected = False
         self.connects = 0
+        self.connect_tries: list[float] = []  # when the station asked to connect
         self.closes: list[str] = []
+        self.closed_at: list[float] = []  # when each Close came
         self.booted = 0
         self.stopped = False
         self.timer_at: float | None = None
         self.connect_at: float | None = None
-        self.replies: list[tuple[float, str]] = []  # (due, text) to deliver to the station
+        #: (due, text, the CALL it answers) to deliver to the station
+        self.replies: list[tuple[float, str, Sent]] = []
         self.silent: set[str] = set()  # actions the CSMS never answers
+        #: unique id of our CALL the CSMS has received and the station still waits for
+        self.in_flight: str | None = None
         self.feed(self.station.start(self.now))
 
     # -- carrying out actions -------------------------------------------------------------
@@ -126,16 +133,24 @@ class Bench:
                 self._received(action.data)
             elif isinstance(action, Connect):
                 assert not self.connected, "Connect while connected"
+                self.connect_tries.append(self.now)
                 self.connect_at = self.now + self.connect_s
             elif isinstance(action, Close):
-                assert self.connected, "Close while not connected"
+                # a Close while connecting aborts the opening (the engine tears it down)
+                assert self.connected or self.connect_at is not None, "Close with no link"
                 self.connected = False
+                self.connect_at = None
+                self.in_flight = None
                 self.closes.append(action.reason)
+                self.closed_at.append(self.now)
                 self.replies.clear()
             elif isinstance(action, SetTimer):
                 self.timer_at = action.at
             elif isinstance(action, Report):
                 self.reports.append(action)
+                failure = action.failure
+                if failure is not None and failure.category == "call_timeout":
+                    self.in_flight = None  # the station gave up waiting
             elif isinstance(action, Booted):
                 self.booted += 1
             elif isinstance(action, Stopped):
@@ -152,12 +167,16 @@ class Bench:
         _, unique_id, action, payload = frame
         if self.validate:
             validate(self.version, action, payload, response=False)
-        self.calls.append(Sent(self.now, unique_id, action, payload))
+        assert self.in_flight is None, f"{action} sent while CALL {self.in_flight} waits"
+        self.in_flight = unique_id
+        sent = Sent(self.now, unique_id, action, payload)
+        self.calls.append(sent)
         if action in self.silent:
             return
         answer = self.answers.get(action)
         if callable(answer):
             answer = answer(payload)
+        sent.answer = answer
         if answer is None:
             return
         if isinstance(answer, list):  # a whole frame, e.g. a CALLERROR
@@ -166,7 +185,7 @@ class Bench:
             if self.validate:
                 validate(self.version, action, answer, response=True)
             text = orjson.dumps([3, unique_id, answer]).decode()
-        self.replies.append((self.now + self.latency_s, text))
+        self.replies.append((self.now + self.latency_s, text, sent))
 
     # -- time -----------------------------------------------------------------------------
 
@@ -175,13 +194,16 @@ class Bench:
         end = self.now + seconds
         while True:
             due = [t for t in (self.timer_at, self.connect_at) if t is not None]
-            due += [t for t, _ in self.replies]
+            due += [t for t, _, _ in self.replies]
             nxt = min(due, default=None)
             if nxt is None or nxt > end:
                 break
             self.now = max(self.now, nxt)
             if self.replies and self.replies[0][0] <= self.now:
-                _, text = self.replies.pop(0)
+                _, text, answered = self.replies.pop(0)
+                if self.in_flight == answered.unique_id:
+                    self.in_flight = None
+                answered.delivered = True
                 self.feed(self.station.text(self.now, text))
             elif self.connect_at is not None and self.connect_at <= self.now:
                 self.connect_at = None
@@ -211,9 +233,19 @@ class Bench:
             validate(self.version, action, answer[2], response=True)
         return answer
 
+    def stop(self, graceful: bool = False) -> None:
+        """The driver stops the station (the end of a run)."""
+        self.feed(self.station.stop(self.now, graceful))
+
+    def text(self, text: str) -> None:
+        """Any text from the server, as it comes (malformed frames too)."""
+        self.feed(self.station.text(self.now, text))
+
     def drop(self, failure: Failure | None = None) -> None:
         """The connection is lost (the server went away)."""
+        assert self.connected, "drop() needs an open connection"
         self.connected = False
+        self.in_flight = None
         self.replies.clear()
         self.feed(self.station.lost(self.now, failure or Failure("reset")))
 
@@ -227,3 +259,123 @@ class Bench:
 
     def failures(self) -> list[Report]:
         return [r for r in self.reports if r.failure is not None]
+
+    def statuses(self, since: int = 0) -> list[tuple[int, str]]:
+        """(connector or EVSE id, status as sent) of each StatusNotification from ``since``."""
+        out = []
+        for call in self.calls[since:]:
+            if call.action == "StatusNotification":
+                p = call.payload
+                if self.version == "1.6":
+                    out.append((p["connectorId"], p["status"]))
+                else:
+                    out.append((p["evseId"], p["connectorStatus"]))
+        return out
+
+    def tx_messages(self, since: int = 0) -> list[Sent]:
+        """The transaction messages the CSMS received from ``since`` (in order)."""
+        names = self.station.dialect.transaction_actions
+        return [c for c in self.calls[since:] if c.action in names]
+
+
+# -- building and driving a bench -------------------------------------------------------
+
+
+def make(
+    version: str,
+    *,
+    answers: dict[str, Answer] | None = None,
+    session: Session | None = None,
+    reconnect: Reconnect | None = None,
+    scenario: Scenario | None = None,
+    latency_s: float = 0.01,
+    seed: int = 1,
+    **fields: Any,
+) -> Bench:
+    """A bench whose ChargePoints are the defaults with ``fields`` (and parts) replaced."""
+    settings = replace(ChargePoints(), **fields)
+    if session is not None:
+        settings = replace(settings, session=session)
+    if reconnect is not None:
+        settings = replace(settings, reconnect=reconnect)
+    if scenario is not None:
+        settings = replace(settings, scenario=scenario)
+    return Bench(version, settings, seed, answers=dict(answers or {}), latency_s=latency_s)
+
+
+def booted(version: str, **kwargs: Any) -> Bench:
+    """A bench one second after power-up: boot Accepted, statuses delivered."""
+    bench = make(version, **kwargs)
+    bench.run(1)
+    assert bench.booted == 1, bench.actions()
+    return bench
+
+
+def status_of(answer: Any) -> str:
+    """The ``status`` of a CALLRESULT frame (fails on anything else)."""
+    assert answer is not None and answer[0] == 3, answer
+    return str(answer[2]["status"])
+
+
+def remote_start(
+    bench: Bench, connector_id: int | None = 1, tag: str = "TAG", remote_start_id: int = 7
+) -> str:
+    """RemoteStartTransaction / RequestStartTransaction; the answer's status."""
+    if bench.version == "1.6":
+        payload: dict[str, Any] = {"idTag": tag}
+        if connector_id is not None:
+            payload["connectorId"] = connector_id
+        return status_of(bench.server_call("RemoteStartTransaction", payload))
+    payload = {"idToken": {"idToken": tag, "type": "ISO14443"}, "remoteStartId": remote_start_id}
+    if connector_id is not None:
+        payload["evseId"] = connector_id
+    return status_of(bench.server_call("RequestStartTransaction", payload))
+
+
+def tx_id(bench: Bench, index: int = -1) -> Any:
+    """The server-side id of a transaction the CSMS saw start (1.6 int, 2.0.1 string)."""
+    if bench.version == "1.6":
+        started = [c for c in bench.named("StartTransaction") if c.answer is not None]
+        return started[index].answer["transactionId"]
+    started = [c for c in bench.named("TransactionEvent") if c.payload["eventType"] == "Started"]
+    return started[index].payload["transactionInfo"]["transactionId"]
+
+
+def remote_stop(bench: Bench, transaction_id: Any) -> str:
+    """RemoteStopTransaction / RequestStopTransaction; the answer's status."""
+    action = "RemoteStopTransaction" if bench.version == "1.6" else "RequestStopTransaction"
+    return status_of(bench.server_call(action, {"transactionId": transaction_id}))
+
+
+def set_setting(bench: Bench, key16: str, var201: str, value: str) -> str:
+    """ChangeConfiguration ``key16`` / SetVariables ``Component.Variable[:Instance]``."""
+    if bench.version == "1.6":
+        return status_of(bench.server_call("ChangeConfiguration", {"key": key16, "value": value}))
+    component, _, rest = var201.partition(".")
+    name, _, instance = rest.partition(":")
+    variable: dict[str, Any] = {"name": name}
+    if instance:
+        variable["instance"] = instance
+    data = {"component": {"name": component}, "variable": variable, "attributeValue": value}
+    answer = bench.server_call("SetVariables", {"setVariableData": [data]})
+    assert answer is not None and answer[0] == 3, answer
+    return str(answer[2]["setVariableResult"][0]["attributeStatus"])
+
+
+def get_setting(bench: Bench, key16: str, var201: str) -> str | None:
+    """GetConfiguration ``key16`` / GetVariables ``Component.Variable[:Instance]`` value."""
+    if bench.version == "1.6":
+        answer = bench.server_call("GetConfiguration", {"key": [key16]})
+        assert answer is not None and answer[0] == 3, answer
+        keys = answer[2]["configurationKey"]
+        return str(keys[0]["value"]) if keys else None
+    component, _, rest = var201.partition(".")
+    name, _, instance = rest.partition(":")
+    variable: dict[str, Any] = {"name": name}
+    if instance:
+        variable["instance"] = instance
+    data = {"component": {"name": component}, "variable": variable}
+    answer = bench.server_call("GetVariables", {"getVariableData": [data]})
+    assert answer is not None and answer[0] == 3, answer
+    result = answer[2]["getVariableResult"][0]
+    return result.get("attributeValue") if result["attributeStatus"] == "Accepted" else None

@@ -1,0 +1,116 @@
+"""A recording stand-in for the station and helpers for testing the OCPP dialects alone."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadgen.ocpp import Dialect
+from loadgen.ocpp.dialect import UnlockOutcome
+from loadgen.ocpp.framing import ERROR_CODES_16, ERROR_CODES_201, Call, CallResult
+from loadgen.ocpp.schemas import validate
+from loadgen.ocpp.settings import SETTINGS
+from loadgen.ocpp.v16 import V16
+from loadgen.ocpp.v201 import V201
+
+V16_, V201_ = V16(), V201()
+DIALECTS = [V16_, V201_]
+AT = 1_790_000_000.5
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+COMM = {"name": "OCPPCommCtrlr"}
+HEARTBEAT = {"name": "HeartbeatInterval"}
+ID_TOKEN = {"idToken": "TAG1", "type": "ISO14443"}
+MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Voltage")
+
+
+@dataclass
+class Tx:
+    """A transaction as a dialect reads it (TransactionLike)."""
+
+    connector_id: int = 1
+    local_id: str = "1-CP-1"
+    server_id: int | None = 42
+    id_tag: str = "TAG"
+    remote_start_id: int | None = None
+
+
+@dataclass
+class Target:
+    """A ChargePointTarget that records each call and answers from ``results``."""
+
+    settings: dict[str, str] = field(default_factory=lambda: {s.name: "1" for s in SETTINGS})
+    results: dict[str, Any] = field(default_factory=dict)
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    connector_count: int = 2
+
+    def _result(self, name: str, default: Any, *args: Any) -> Any:
+        self.calls.append((name, *args))
+        return self.results.get(name, default)
+
+    def read_setting(self, name: str) -> str | None:
+        return self.settings.get(name)
+
+    def write_setting(self, name: str, value: str) -> str:
+        return self._result("write_setting", "Accepted", name, value)
+
+    def remote_start(
+        self, connector_id: int | None, id_tag: str, remote_start_id: int | None
+    ) -> str:
+        return self._result("remote_start", "Accepted", connector_id, id_tag, remote_start_id)
+
+    def remote_stop(self, transaction_id: str) -> str:
+        return self._result("remote_stop", "Accepted", transaction_id)
+
+    def reset(self, kind: str, evse_id: int | None) -> str:
+        return self._result("reset", "Accepted", kind, evse_id)
+
+    def change_availability(self, connector_id: int, operative: bool) -> str:
+        return self._result("change_availability", "Accepted", connector_id, operative)
+
+    def unlock_connector(self, connector_id: int, stop_transaction: bool) -> UnlockOutcome:
+        return self._result("unlock_connector", "Unlocked", connector_id, stop_transaction)
+
+    def trigger_message(self, message: str, connector_id: int | None) -> str:
+        return self._result("trigger_message", "Accepted", message, connector_id)
+
+    def clear_cache(self) -> str:
+        return self._result("clear_cache", "Accepted")
+
+    def base_report(self, request_id: int, report_base: str) -> str:
+        return self._result("base_report", "Accepted", request_id, report_base)
+
+
+def valid(dialect: Dialect, request: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """Validate a built request against its official schema; return its payload."""
+    assert request is not None
+    action, payload = request
+    validate(dialect.version, action, payload, response=False)
+    return payload
+
+
+def ask(dialect: Dialect, action: str, payload: Any, target: Target | None = None) -> Any:
+    """Answer a server call; a CallResult is validated and its payload returned, a
+    CallError returned as it is."""
+    target = target if target is not None else Target()
+    frame = dialect.answer(Call("srv-1", action, payload), target)
+    assert frame.unique_id == "srv-1"
+    if isinstance(frame, CallResult):
+        validate(dialect.version, action, frame.payload, response=True)
+        return frame.payload
+    assert frame.error_code in (ERROR_CODES_16 if dialect.version == "1.6" else ERROR_CODES_201)
+    return frame
+
+
+def timestamps(value: object) -> list[str]:
+    """Every timestamp-like field value found anywhere in a payload."""
+    if isinstance(value, dict):
+        found = [v for k, v in value.items() if k in ("timestamp", "generatedAt")]
+        return found + [t for v in value.values() for t in timestamps(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in timestamps(v)]
+    return []
+
+
+def entry(component: dict[str, Any], variable: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"component": component, "variable": variable, **extra}

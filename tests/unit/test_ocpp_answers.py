@@ -1,0 +1,393 @@
+"""The dialects answering the server's calls, alone: which ChargePointTarget method each
+action asks, the answers' schemas, and the CALLERROR codes of malformed calls."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loadgen.ocpp import Dialect
+from loadgen.ocpp.framing import ERROR_CODES_16, CallError
+from loadgen.ocpp.schemas import validate
+from loadgen.ocpp.settings import BY_NAME, SETTINGS
+from tests.unit.ocpp_target import (
+    COMM,
+    DIALECTS,
+    HEARTBEAT,
+    ID_TOKEN,
+    V16_,
+    V201_,
+    Target,
+    ask,
+    entry,
+)
+
+# -- answering the server's calls -------------------------------------------------------------
+
+#: (action, payload, the target call expected, the target's result, the answer expected)
+CALLS_16: list[tuple[str, dict[str, Any], tuple[Any, ...] | None, Any, dict[str, Any]]] = [
+    ("RemoteStartTransaction", {"idTag": "T"}, ("remote_start", None, "T", None), "Accepted",
+     {"status": "Accepted"}),
+    ("RemoteStartTransaction", {"idTag": "T", "connectorId": 2}, ("remote_start", 2, "T", None),
+     "Rejected", {"status": "Rejected"}),
+    ("RemoteStopTransaction", {"transactionId": 42}, ("remote_stop", "42"), "Accepted",
+     {"status": "Accepted"}),
+    ("Reset", {"type": "Hard"}, ("reset", "Hard", None), "Accepted", {"status": "Accepted"}),
+    ("Reset", {"type": "Soft"}, ("reset", "Soft", None), "Scheduled", {"status": "Accepted"}),
+    ("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"},
+     ("change_availability", 0, False), "Scheduled", {"status": "Scheduled"}),
+    ("ChangeAvailability", {"connectorId": 2, "type": "Operative"},
+     ("change_availability", 2, True), "Accepted", {"status": "Accepted"}),
+    ("UnlockConnector", {"connectorId": 1}, ("unlock_connector", 1, True), "Unlocked",
+     {"status": "Unlocked"}),
+    ("UnlockConnector", {"connectorId": 9}, ("unlock_connector", 9, True), "Unknown",
+     {"status": "NotSupported"}),
+    ("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 0},
+     ("trigger_message", "StatusNotification", 0), "Accepted", {"status": "Accepted"}),
+    ("TriggerMessage", {"requestedMessage": "MeterValues"},
+     ("trigger_message", "MeterValues", None), "Rejected", {"status": "Rejected"}),
+    ("ClearCache", {}, ("clear_cache",), "Accepted", {"status": "Accepted"}),
+    ("DataTransfer", {"vendorId": "v", "messageId": "m", "data": "d"}, None, None,
+     {"status": "UnknownVendorId"}),
+    ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": " 300 "},
+     ("write_setting", "heartbeat_interval_s", "300"), "Accepted", {"status": "Accepted"}),
+    ("ChangeConfiguration", {"key": "StopTransactionOnInvalidId", "value": "FALSE"},
+     ("write_setting", "stop_tx_on_invalid_id", "false"), "Accepted", {"status": "Accepted"}),
+    ("ChangeConfiguration", {"key": "NumberOfConnectors", "value": "3"}, None, None,
+     {"status": "Rejected"}),
+    ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "-1"}, None, None,
+     {"status": "Rejected"}),
+    ("ChangeConfiguration", {"key": "NoSuchKey", "value": "1"}, None, None,
+     {"status": "NotSupported"}),
+]  # fmt: skip
+CALLS_201: list[tuple[str, dict[str, Any], tuple[Any, ...] | None, Any, dict[str, Any]]] = [
+    ("RequestStartTransaction", {"idToken": ID_TOKEN, "remoteStartId": 7},
+     ("remote_start", None, "TAG1", 7), "Accepted", {"status": "Accepted"}),
+    ("RequestStartTransaction", {"idToken": ID_TOKEN, "remoteStartId": 8, "evseId": 2},
+     ("remote_start", 2, "TAG1", 8), "Rejected", {"status": "Rejected"}),
+    ("RequestStopTransaction", {"transactionId": "tx-1"}, ("remote_stop", "tx-1"), "Accepted",
+     {"status": "Accepted"}),
+    ("Reset", {"type": "Immediate"}, ("reset", "Immediate", None), "Accepted",
+     {"status": "Accepted"}),
+    ("Reset", {"type": "OnIdle", "evseId": 1}, ("reset", "OnIdle", 1), "Rejected",
+     {"status": "Rejected"}),
+    ("Reset", {"type": "OnIdle"}, ("reset", "OnIdle", None), "Scheduled", {"status": "Scheduled"}),
+    ("ChangeAvailability", {"operationalStatus": "Inoperative"}, ("change_availability", 0, False),
+     "Accepted", {"status": "Accepted"}),
+    ("ChangeAvailability", {"operationalStatus": "Operative", "evse": {"id": 2, "connectorId": 1}},
+     ("change_availability", 2, True), "Scheduled", {"status": "Scheduled"}),
+    ("UnlockConnector", {"evseId": 1, "connectorId": 1}, ("unlock_connector", 1, False), "Ongoing",
+     {"status": "OngoingAuthorizedTransaction"}),
+    ("UnlockConnector", {"evseId": 5, "connectorId": 1}, ("unlock_connector", 5, False), "Unknown",
+     {"status": "UnknownConnector"}),
+    ("UnlockConnector", {"evseId": 1, "connectorId": 2}, None, None,
+     {"status": "UnknownConnector"}),
+    ("TriggerMessage", {"requestedMessage": "TransactionEvent", "evse": {"id": 2}},
+     ("trigger_message", "TransactionEvent", 2), "Accepted", {"status": "Accepted"}),
+    ("TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}, None, None,
+     {"status": "NotImplemented"}),
+    ("ClearCache", {}, ("clear_cache",), "Rejected", {"status": "Rejected"}),
+    ("GetBaseReport", {"requestId": 5, "reportBase": "FullInventory"},
+     ("base_report", 5, "FullInventory"), "Accepted", {"status": "Accepted"}),
+    ("DataTransfer", {"vendorId": "v"}, None, None, {"status": "UnknownVendorId"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("dialect", "action", "payload", "expected_call", "result", "expected"),
+    [(V16_, *case) for case in CALLS_16] + [(V201_, *case) for case in CALLS_201],
+    ids=lambda v: v.version if isinstance(v, Dialect) else None,
+)
+def test_answer_asks_the_target(
+    dialect: Dialect,
+    action: str,
+    payload: dict[str, Any],
+    expected_call: tuple[Any, ...] | None,
+    result: Any,
+    expected: dict[str, Any],
+) -> None:
+    """Each server action calls the right target method with the right arguments and
+    turns its neutral result into a schema-valid answer in the version's words."""
+    validate(dialect.version, action, payload, response=False)
+    target = Target()
+    if expected_call is not None:
+        target.results[expected_call[0]] = result
+    assert ask(dialect, action, payload, target) == expected
+    assert target.calls == ([expected_call] if expected_call else [])
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.version)
+@pytest.mark.parametrize("action", ["SetChargingProfile", "ReserveNow", "Nonsense", ""])
+def test_unhandled_action_is_not_implemented(dialect: Dialect, action: str) -> None:
+    """A call the dialect does not handle gets CALLERROR NotImplemented with its id."""
+    target = Target()
+    frame = ask(dialect, action, {}, target)
+    assert isinstance(frame, CallError) and frame.error_code == "NotImplemented"
+    assert target.calls == []
+
+
+def test_get_configuration_with_and_without_keys() -> None:
+    """1.6 GetConfiguration: every known key when none is asked, the asked ones in order
+    otherwise, unknown (or unset) ones under unknownKey."""
+    target = Target(settings={s.name: "5" for s in SETTINGS if s.name != "local_pre_authorize"})
+    reply = ask(V16_, "GetConfiguration", {}, target)
+    keys = {k["key"]: k for k in reply["configurationKey"]}
+    assert keys["HeartbeatInterval"] == {
+        "key": "HeartbeatInterval",
+        "readonly": False,
+        "value": "5",
+    }
+    assert keys["NumberOfConnectors"]["readonly"] is True
+    assert reply["unknownKey"] == ["LocalPreAuthorize"]
+    assert ask(V16_, "GetConfiguration", {"key": []}, target) == reply
+    asked = ask(
+        V16_, "GetConfiguration", {"key": ["MeterValueSampleInterval", "Nope", "X" * 50]}, target
+    )
+    assert [k["key"] for k in asked["configurationKey"]] == ["MeterValueSampleInterval"]
+    assert asked["unknownKey"] == ["Nope", "X" * 50]
+    assert target.calls == []
+
+
+def test_get_variables() -> None:
+    """2.0.1 GetVariables: each entry answered on its own, instances matter, and an
+    attributeType other than Actual is NotSupportedAttributeType."""
+    target = Target(
+        settings={
+            "heartbeat_interval_s": "45",
+            "message_timeout_s": "30",
+            "tx_message_attempts": "3",
+        }
+    )
+    data = [
+        entry(COMM, HEARTBEAT),
+        entry(COMM, {"name": "MessageTimeout", "instance": "Default"}),
+        entry(COMM, {"name": "MessageTimeout"}),
+        entry(
+            COMM,
+            {"name": "MessageAttempts", "instance": "TransactionEvent"},
+            attributeType="Actual",
+        ),
+        entry(COMM, HEARTBEAT, attributeType="Target"),
+        entry(COMM, {"name": "NoSuchVariable"}),
+        entry({"name": "NoSuchCtrlr"}, HEARTBEAT),
+        entry({"name": "AuthCtrlr"}, {"name": "AuthorizeRemoteStart"}),
+        entry(
+            {"name": "EVSE", "evse": {"id": 1, "connectorId": 1}},
+            {"name": "Power", "instance": "x"},
+        ),
+    ]
+    results = ask(V201_, "GetVariables", {"getVariableData": data}, target)["getVariableResult"]
+    assert [(r["attributeStatus"], r.get("attributeValue")) for r in results] == [
+        ("Accepted", "45"),
+        ("Accepted", "30"),
+        ("UnknownVariable", None),
+        ("Accepted", "3"),
+        ("NotSupportedAttributeType", None),
+        ("UnknownVariable", None),
+        ("UnknownComponent", None),
+        ("UnknownVariable", None),  # not set on this target
+        ("UnknownComponent", None),
+    ]
+    assert results[1]["variable"] == {"name": "MessageTimeout", "instance": "Default"}
+    assert results[3]["attributeType"] == "Actual" and results[4]["attributeType"] == "Target"
+    assert results[8]["component"]["evse"] == {"id": 1, "connectorId": 1}
+
+
+def test_set_variables() -> None:
+    """2.0.1 SetVariables: known writable variables go to the target normalised; read-only,
+    badly typed, unknown and non-Actual ones are answered without writing."""
+    target = Target()
+    data = [
+        entry(COMM, HEARTBEAT, attributeValue="300"),
+        entry(
+            COMM, {"name": "MessageAttempts", "instance": "TransactionEvent"}, attributeValue="4"
+        ),
+        entry({"name": "AuthCtrlr"}, {"name": "AuthorizeRemoteStart"}, attributeValue="True"),
+        entry(COMM, {"name": "FileTransferProtocols"}, attributeValue="FTP"),
+        entry(COMM, HEARTBEAT, attributeValue="soon"),
+        entry(COMM, HEARTBEAT, attributeValue="5", attributeType="MaxSet"),
+        entry(COMM, {"name": "NoSuchVariable"}, attributeValue="1"),
+        entry({"name": "NoSuchCtrlr"}, HEARTBEAT, attributeValue="1"),
+    ]
+    results = ask(V201_, "SetVariables", {"setVariableData": data}, target)["setVariableResult"]
+    assert [r["attributeStatus"] for r in results] == [
+        "Accepted",
+        "Accepted",
+        "Accepted",
+        "Rejected",
+        "Rejected",
+        "NotSupportedAttributeType",
+        "UnknownVariable",
+        "UnknownComponent",
+    ]
+    assert target.calls == [
+        ("write_setting", "heartbeat_interval_s", "300"),
+        ("write_setting", "tx_message_attempts", "4"),
+        ("write_setting", "authorize_remote_start", "true"),
+    ]
+
+
+def test_every_setting_has_a_name_in_a_version() -> None:
+    """Each setting is reachable as a 1.6 key or a 2.0.1 variable, and names are unique."""
+    assert len(BY_NAME) == len(SETTINGS)
+    for setting in SETTINGS:
+        assert setting.key16 or (setting.component and setting.variable), setting.name
+
+
+# -- malformed calls ----------------------------------------------------------------------------
+
+MALFORMED_16 = [
+    ("ChangeConfiguration", {}, "FormationViolation"),
+    ("ChangeConfiguration", {"key": "HeartbeatInterval"}, "FormationViolation"),
+    ("ChangeConfiguration", {"key": 1, "value": "1"}, "TypeConstraintViolation"),
+    ("ChangeConfiguration", {"key": "K" * 51, "value": "1"}, "PropertyConstraintViolation"),
+    ("GetConfiguration", {"key": "HeartbeatInterval"}, "TypeConstraintViolation"),
+    ("GetConfiguration", {"key": [1]}, "TypeConstraintViolation"),
+    ("TriggerMessage", {}, "FormationViolation"),
+    (
+        "TriggerMessage",
+        {"requestedMessage": "Heartbeat", "connectorId": "1"},
+        "TypeConstraintViolation",
+    ),
+    ("Reset", {"type": "Medium"}, "PropertyConstraintViolation"),
+    ("Reset", {"type": "Immediate"}, "PropertyConstraintViolation"),
+    ("RemoteStartTransaction", {"connectorId": 1}, "FormationViolation"),
+    ("RemoteStartTransaction", {"idTag": "T", "connectorId": True}, "TypeConstraintViolation"),
+    ("RemoteStartTransaction", {"idTag": "T" * 21}, "PropertyConstraintViolation"),
+    ("RemoteStopTransaction", {"transactionId": "42"}, "TypeConstraintViolation"),
+    ("ChangeAvailability", {"connectorId": 1}, "FormationViolation"),
+    ("ChangeAvailability", {"connectorId": 1, "type": "Off"}, "PropertyConstraintViolation"),
+    ("UnlockConnector", {"connectorId": 1.0}, "TypeConstraintViolation"),
+    ("DataTransfer", {"data": "x"}, "FormationViolation"),
+]
+MALFORMED_201 = [
+    ("GetVariables", {}, "FormatViolation"),
+    ("GetVariables", {"getVariableData": []}, "OccurrenceConstraintViolation"),
+    ("GetVariables", {"getVariableData": [1]}, "FormatViolation"),
+    ("GetVariables", {"getVariableData": [{"component": COMM}]}, "FormatViolation"),
+    ("GetVariables", {"getVariableData": [{"component": "x", "variable": HEARTBEAT}]},
+     "TypeConstraintViolation"),
+    ("GetVariables", {"getVariableData": [entry(COMM, HEARTBEAT, attributeType="Now")]},
+     "PropertyConstraintViolation"),
+    ("SetVariables", {"setVariableData": [entry(COMM, HEARTBEAT)]}, "FormatViolation"),
+    ("SetVariables", {"setVariableData": {"a": 1}}, "TypeConstraintViolation"),
+    ("TriggerMessage", {"requestedMessage": "Heartbeat", "evse": {}}, "FormatViolation"),
+    ("Reset", {"type": "Hard"}, "PropertyConstraintViolation"),
+    ("RequestStartTransaction", {"idToken": ID_TOKEN}, "FormatViolation"),
+    ("RequestStartTransaction", {"idToken": "TAG", "remoteStartId": 1}, "TypeConstraintViolation"),
+    ("RequestStartTransaction", {"idToken": {"idToken": "T", "type": "RFID"}, "remoteStartId": 1},
+     "PropertyConstraintViolation"),
+    ("RequestStopTransaction", {"transactionId": 42}, "TypeConstraintViolation"),
+    ("RequestStopTransaction", {"transactionId": "x" * 37}, "PropertyConstraintViolation"),
+    ("UnlockConnector", {"evseId": 1}, "FormatViolation"),
+    ("GetBaseReport", {"requestId": 1}, "FormatViolation"),
+    ("ChangeAvailability", {"operationalStatus": "Operative", "evse": {"id": "1"}},
+     "TypeConstraintViolation"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("dialect", "action", "payload", "code"),
+    [(V16_, *case) for case in MALFORMED_16] + [(V201_, *case) for case in MALFORMED_201],
+    ids=lambda v: v.version if isinstance(v, Dialect) else None,
+)
+def test_malformed_calls_get_the_versions_code(
+    dialect: Dialect, action: str, payload: Any, code: str
+) -> None:
+    """A call missing a field, with a wrong type or an unknown enum value gets CALLERROR
+    with the version's code (1.6 FormationViolation), and the target is not asked."""
+    target = Target()
+    frame = ask(dialect, action, payload, target)
+    assert isinstance(frame, CallError)
+    assert (frame.unique_id, frame.error_code) == ("srv-1", code) and frame.error_description
+    assert [c for c in target.calls if c[0] != "write_setting"] == []
+
+
+def test_occurrence_spelling_16() -> None:
+    """1.6 spells OccurenceConstraintViolation with one r (OCPP-J 1.6 errata 5.1)."""
+    from loadgen.ocpp.fields import SPELLING_16
+
+    assert SPELLING_16["OccurrenceConstraintViolation"] == "OccurenceConstraintViolation"
+    assert "OccurenceConstraintViolation" in ERROR_CODES_16
+
+
+FIELDS = [
+    "key", "value", "requestedMessage", "connectorId", "type", "idTag", "transactionId",
+    "vendorId", "getVariableData", "setVariableData", "component", "variable", "evse",
+    "evseId", "idToken", "remoteStartId", "operationalStatus", "requestId", "reportBase",
+    "attributeValue", "attributeType", "name", "id", "instance",
+]  # fmt: skip
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(allow_nan=False)
+    | st.sampled_from(
+        ["", "Accepted", "Hard", "Immediate", "HeartbeatInterval", "OCPPCommCtrlr", "x" * 60]
+    ),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(FIELDS), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+VALID = {
+    "1.6": [(a, p) for a, p, *_ in CALLS_16]
+    + [("GetConfiguration", {"key": ["HeartbeatInterval"]})],
+    "2.0.1": [(a, p) for a, p, *_ in CALLS_201]
+    + [
+        ("GetVariables", {"getVariableData": [entry({**COMM, "evse": {"id": 1}}, HEARTBEAT)]}),
+        ("SetVariables", {"setVariableData": [entry(COMM, HEARTBEAT, attributeValue="9")]}),
+    ],
+}
+
+
+def _slots(value: Any) -> list[tuple[Any, Any]]:
+    """Every (container, key or index) inside a payload."""
+    pairs: list[tuple[Any, Any]] = []
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, child in list(items):
+        pairs.append((value, key))
+        if isinstance(child, dict | list):
+            pairs.extend(_slots(child))
+    return pairs
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.version)
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_mutated_calls_never_raise(dialect: Dialect, data: st.DataObject) -> None:
+    """Valid calls with fields replaced, deleted or added get a schema-valid result or a
+    CALLERROR with one of the version's codes, never an exception."""
+    action, payload = data.draw(st.sampled_from(VALID[dialect.version]))
+    payload = copy.deepcopy(payload)
+    for _ in range(data.draw(st.integers(1, 3))):
+        slots = _slots(payload)
+        op = data.draw(st.sampled_from(["replace", "delete", "add"] if slots else ["add"]))
+        if op == "add":
+            dicts = [payload, *(c[k] for c, k in slots if isinstance(c[k], dict))]
+            data.draw(st.sampled_from(dicts))[data.draw(st.sampled_from(FIELDS))] = data.draw(
+                json_values
+            )
+        else:
+            container, key = data.draw(st.sampled_from(slots))
+            if op == "delete":
+                del container[key]
+            else:
+                container[key] = data.draw(json_values)
+    ask(dialect, action, payload)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.version)
+@settings(max_examples=150, deadline=None)
+@given(
+    action=st.sampled_from(sorted({a for a, _ in VALID["1.6"] + VALID["2.0.1"]} | {"Unknown"})),
+    payload=json_values,
+)
+def test_arbitrary_calls_never_raise(dialect: Dialect, action: str, payload: Any) -> None:
+    """Any JSON value as the payload of any action gets a valid result or a CALLERROR."""
+    ask(dialect, action, payload)

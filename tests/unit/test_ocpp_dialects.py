@@ -1,0 +1,312 @@
+"""The protocol layer on its own: what V16 and V201 build and how they read the server's
+answers, against the official OCPP JSON schemas (answering calls: test_ocpp_answers)."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loadgen.ocpp import VERSIONS, Dialect, dialect_for
+from loadgen.ocpp.dialect import BootReply, ConnectorStatus, Identity, StartReply, StopReason, iso
+from loadgen.ocpp.framing import FrameError
+from loadgen.ocpp.schemas import SchemaViolation, validate
+from loadgen.ocpp.settings import SETTINGS
+from loadgen.ocpp.v16 import V16
+from loadgen.ocpp.v201 import V201
+from tests.unit.ocpp_target import (
+    AT,
+    COMM,
+    DIALECTS,
+    MEASURANDS,
+    TIMESTAMP,
+    V16_,
+    V201_,
+    Target,
+    Tx,
+    ask,
+    entry,
+    timestamps,
+    valid,
+)
+
+# -- the dialects ---------------------------------------------------------------------------
+
+
+def test_dialect_for_each_version() -> None:
+    """dialect_for returns the dialect whose version and subprotocol match the name."""
+    assert VERSIONS == ("1.6", "2.0.1")
+    for version in VERSIONS:
+        dialect = dialect_for(version)
+        assert (dialect.version, dialect.subprotocol) == (version, f"ocpp{version}")
+    assert isinstance(dialect_for("1.6"), V16) and isinstance(dialect_for("2.0.1"), V201)
+
+
+@pytest.mark.parametrize("version", ["2.0", "1.5", "", "ocpp1.6", "2.1", "1.6 "])
+def test_dialect_for_rejects_other_versions(version: str) -> None:
+    """Any other version string raises ValueError."""
+    with pytest.raises(ValueError):
+        dialect_for(version)
+
+
+def test_schema_validation_catches_bad_payloads() -> None:
+    """The schema check used here really rejects a wrong payload (guards the guard)."""
+    with pytest.raises(SchemaViolation):
+        validate("1.6", "StatusNotification", {"connectorId": 1}, response=False)
+    with pytest.raises(SchemaViolation):
+        validate("2.0.1", "Authorize", {"idToken": {"idToken": "x"}}, response=False)
+
+
+# -- builders -------------------------------------------------------------------------------
+
+texts = st.text(max_size=60)
+txs = st.builds(
+    Tx,
+    connector_id=st.integers(1, 32),
+    local_id=st.text(min_size=1, max_size=60),
+    server_id=st.none() | st.integers(0, 2**31 - 1),
+    id_tag=st.text(max_size=60),
+    remote_start_id=st.none() | st.integers(0, 2**31 - 1),
+)
+meters = st.integers(0, 10**9)
+times = st.floats(0, 4_000_000_000, allow_nan=False)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.version)
+@settings(max_examples=60, deadline=None)
+@given(
+    identity=st.builds(Identity, texts, texts, texts, texts),
+    reason=st.sampled_from(["PowerUp", "RemoteReset", "Triggered", "FirmwareUpdate", "Unknown"]),
+    status=st.sampled_from(get_args(ConnectorStatus)),
+    tx=txs,
+    meter=meters,
+    at=times,
+    seq_no=st.integers(0, 10**6),
+    offline=st.booleans(),
+    trigger=st.sampled_from(["Authorized", "RemoteStart"]),
+    stop_reason=st.sampled_from(get_args(StopReason)),
+    measurands=st.lists(st.sampled_from(MEASURANDS), max_size=3).map(tuple),
+    power=st.floats(0, 400_000),
+)
+def test_every_builder_is_schema_valid(
+    dialect: Dialect,
+    identity: Identity,
+    reason: Any,
+    status: Any,
+    tx: Tx,
+    meter: int,
+    at: float,
+    seq_no: int,
+    offline: bool,
+    trigger: Any,
+    stop_reason: Any,
+    measurands: tuple[str, ...],
+    power: float,
+) -> None:
+    """Every request a dialect builds validates against its official schema, with OCPP
+    timestamps, whatever the input (strings are cut to their maxLength)."""
+    built = [
+        dialect.boot_notification(identity, reason),
+        dialect.heartbeat(),
+        dialect.status_notification(tx.connector_id, status, "NoError", at),
+        dialect.authorize(tx.id_tag),
+        dialect.tx_start(tx, meter, at, trigger, seq_no, offline),
+        dialect.tx_meter(tx, meter, power, at, seq_no, offline, measurands),
+        dialect.tx_end(tx, meter, at, stop_reason, seq_no, offline),
+        dialect.meter_values(tx.connector_id, meter, at, tx),
+        dialect.meter_values(tx.connector_id, meter, at, None),
+        dialect.firmware_status("Idle"),
+        dialect.diagnostics_status("Idle"),
+    ]
+    triggered = dialect.tx_triggered(tx, meter, at, seq_no)
+    assert (triggered is None) == (dialect.version == "1.6")
+    if triggered is not None:
+        built.append(triggered)
+    for request in built:
+        payload = valid(dialect, request)
+        assert all(TIMESTAMP.match(t) for t in timestamps(payload))
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.version)
+def test_notify_report_is_schema_valid(dialect: Dialect) -> None:
+    """2.0.1 NotifyReport lists every variable with its value and mutability; 1.6 has none."""
+    target = Target(settings={s.name: "7" for s in SETTINGS})
+    request = dialect.notify_report(3, AT, target)  # type: ignore[arg-type]
+    if dialect.version == "1.6":
+        assert request is None
+        return
+    payload = valid(dialect, request)
+    assert (payload["requestId"], payload["seqNo"], payload["tbc"]) == (3, 0, False)
+    found = {
+        (d["component"]["name"], d["variable"]["name"], d["variable"].get("instance")): d
+        for d in payload["reportData"]
+    }
+    assert len(found) == sum(1 for s in SETTINGS if s.component is not None)
+    timeout = found[("OCPPCommCtrlr", "MessageTimeout", "Default")]
+    assert timeout["variableAttribute"][0]["value"] == "7"
+    attempts = found[("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent")]
+    assert attempts["variableAttribute"][0]["mutability"] == "ReadWrite"
+    files = found[("OCPPCommCtrlr", "FileTransferProtocols", None)]
+    assert files["variableAttribute"][0]["mutability"] == "ReadOnly"
+
+
+@pytest.mark.xfail(strict=True, reason="MessageTimeout writable")
+def test_message_timeout_is_read_only() -> None:
+    """2.0.1 device model 2.1.3: MessageTimeout (instance Default) is ReadOnly: reported so
+    in NotifyReport, and SetVariables answers Rejected without writing."""
+    target = Target()
+    _, report = V201_.notify_report(1, AT, target)  # type: ignore[misc]
+    (timeout,) = [d for d in report["reportData"] if d["variable"]["name"] == "MessageTimeout"]
+    assert timeout["variableAttribute"][0]["mutability"] == "ReadOnly"
+    data = [entry(COMM, {"name": "MessageTimeout", "instance": "Default"}, attributeValue="5")]
+    results = ask(V201_, "SetVariables", {"setVariableData": data}, target)["setVariableResult"]
+    assert results[0]["attributeStatus"] == "Rejected" and target.calls == []
+
+
+def test_v16_transaction_messages() -> None:
+    """1.6: StartTransaction with meterStart, MeterValues and StopTransaction with the
+    server's id (bind fills it in once known), ImmediateReset sent as HardReset."""
+    tx = Tx(server_id=None)
+    assert V16_.tx_start(tx, 1000, AT, "Authorized", 0, False) == (
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "TAG", "meterStart": 1000, "timestamp": iso(AT)},
+    )
+    action, meter = V16_.tx_meter(tx, 1500, 11000.0, AT, 1, False, MEASURANDS)
+    values = meter["meterValue"][0]["sampledValue"]
+    assert [(v["measurand"], v["value"]) for v in values] == [
+        ("Energy.Active.Import.Register", "1500"),
+        ("Power.Active.Import", "11000"),
+    ]
+    action, stop = V16_.tx_end(tx, 2000, AT, "ImmediateReset", 2, True)
+    assert stop["reason"] == "HardReset" and stop["meterStop"] == 2000
+    assert not V16_.bind(action, stop, tx)  # the start is not answered yet
+    tx.server_id = 77
+    assert V16_.bind(action, stop, tx) and stop["transactionId"] == 77
+    assert V16_.bind("StartTransaction", {}, tx) and V16_.bind("MeterValues", meter, None)
+
+
+def test_v201_transaction_events() -> None:
+    """2.0.1: Started (evse, idToken, remoteStartId, Transaction.Begin), Updated
+    (MeterValuePeriodic) and Ended (stoppedReason) carry the station's own id and seqNo."""
+    tx = Tx(connector_id=3, local_id="x" * 50, remote_start_id=9)
+    _, started = V201_.tx_start(tx, 10, AT, "RemoteStart", 0, False)
+    assert (started["eventType"], started["triggerReason"], started["seqNo"]) == (
+        "Started",
+        "RemoteStart",
+        0,
+    )
+    assert started["transactionInfo"] == {
+        "transactionId": "x" * 36,
+        "chargingState": "Charging",
+        "remoteStartId": 9,
+    }
+    assert started["evse"] == {"id": 3, "connectorId": 1} and "offline" not in started
+    assert started["meterValue"][0]["sampledValue"][0]["context"] == "Transaction.Begin"
+    _, updated = V201_.tx_meter(tx, 20, 0.0, AT, 1, True, ())
+    assert (updated["triggerReason"], updated["seqNo"], updated["offline"]) == (
+        "MeterValuePeriodic",
+        1,
+        True,
+    )
+    assert updated["meterValue"][0]["sampledValue"][0]["value"] == 20
+    for reason, trigger, stopped in [
+        ("Remote", "RemoteStop", "Remote"),
+        ("Local", "StopAuthorized", "Local"),
+        ("DeAuthorized", "Deauthorized", "DeAuthorized"),
+        ("ImmediateReset", "ResetCommand", "ImmediateReset"),
+        ("EVDisconnected", "EVCommunicationLost", "EVDisconnected"),
+    ]:
+        _, ended = V201_.tx_end(tx, 30, AT, reason, 2, False)  # type: ignore[arg-type]
+        assert (ended["triggerReason"], ended["transactionInfo"]["stoppedReason"]) == (
+            trigger,
+            stopped,
+        )
+    assert V201_.bind("TransactionEvent", ended, tx)
+
+
+@pytest.mark.parametrize(
+    ("status", "v16", "v201"),
+    [("Available", "Available", "Available"), ("Preparing", "Preparing", "Occupied"),
+     ("Charging", "Charging", "Occupied"), ("Finishing", "Finishing", "Occupied"),
+     ("Unavailable", "Unavailable", "Unavailable"), ("Faulted", "Faulted", "Faulted")],
+)  # fmt: skip
+def test_status_names(status: Any, v16: str, v201: str) -> None:
+    """Connector statuses map to each version's enum (2.0.1 folds sessions into Occupied)."""
+    assert V16_.status_notification(2, status, "NoError", AT)[1] == {
+        "connectorId": 2,
+        "errorCode": "NoError",
+        "status": v16,
+        "timestamp": iso(AT),
+    }
+    assert V201_.status_notification(2, status, "NoError", AT)[1] == {
+        "timestamp": iso(AT),
+        "connectorStatus": v201,
+        "evseId": 2,
+        "connectorId": 1,
+    }
+
+
+# -- reading the server's answers -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.version)
+@pytest.mark.parametrize("status", ["Accepted", "Pending", "Rejected"])
+def test_parse_boot_reply(dialect: Dialect, status: str) -> None:
+    """A schema-valid BootNotification answer gives its status and interval."""
+    payload = {"status": status, "currentTime": iso(AT), "interval": 300}
+    validate(dialect.version, "BootNotification", payload, response=True)
+    assert dialect.parse_boot_reply(payload) == BootReply(status, 300)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.version)
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ({"interval": 300}, "FormatViolation"),
+        ({"status": "Accepted"}, "FormatViolation"),
+        ({"status": "Accepted", "interval": "300"}, "TypeConstraintViolation"),
+        ({"status": "Accepted", "interval": 300.5}, "TypeConstraintViolation"),
+        ({"status": "Accepted", "interval": True}, "TypeConstraintViolation"),
+        ({"status": 1, "interval": 300}, "TypeConstraintViolation"),
+        ({"status": "accepted", "interval": 300}, "PropertyConstraintViolation"),
+        ({"status": "Accepted", "interval": -1}, "PropertyConstraintViolation"),
+        ([], "FormatViolation"),
+    ],
+)
+def test_parse_boot_reply_malformed(dialect: Dialect, payload: Any, code: str) -> None:
+    """A malformed boot answer raises FrameError with the version's spelling of the code."""
+    with pytest.raises(FrameError) as info:
+        dialect.parse_boot_reply(payload)
+    if dialect.version == "1.6":
+        code = {"FormatViolation": "FormationViolation"}.get(code, code)
+    assert info.value.code == code
+
+
+def test_start_and_authorize_replies() -> None:
+    """1.6 needs transactionId and idTagInfo; 2.0.1's idTokenInfo is optional."""
+    reply = {"transactionId": 5, "idTagInfo": {"status": "Blocked"}}
+    assert V16_.start_reply(reply) == StartReply(5, "Blocked")
+    for bad, code in [
+        ({"idTagInfo": {"status": "Accepted"}}, "FormationViolation"),
+        ({"transactionId": "5", "idTagInfo": {"status": "Accepted"}}, "TypeConstraintViolation"),
+        ({"transactionId": 5}, "FormationViolation"),
+    ]:
+        with pytest.raises(FrameError) as info:
+            V16_.start_reply(bad)
+        assert info.value.code == code
+    assert V201_.start_reply({}) == StartReply(None, None)
+    assert V201_.start_reply({"idTokenInfo": {"status": "Invalid"}}) == StartReply(None, "Invalid")
+    assert V16_.authorize_status({"idTagInfo": {"status": "Expired"}}) == "Expired"
+    assert V201_.authorize_status({"idTokenInfo": {"status": "Accepted"}}) == "Accepted"
+    with pytest.raises(FrameError) as info:
+        V16_.authorize_status({})
+    assert info.value.code == "FormationViolation"
+
+
+def test_iso_timestamps() -> None:
+    """iso writes UTC with milliseconds and Z."""
+    assert iso(0.0) == "1970-01-01T00:00:00.000Z"
+    assert iso(1_790_000_000.5) == "2026-09-21T14:13:20.500Z"
+    assert iso(1_790_000_000.0005) == "2026-09-21T14:13:20.000Z"

@@ -1,0 +1,500 @@
+"""The station answering the server's commands by OCPP 1.6J and 2.0.1: reset, availability,
+unlock, trigger and configuration. Every frame is schema-validated by the bench."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from loadgen.config import Session
+from tests.unit.sim_csms import (
+    Bench,
+    booted,
+    get_setting,
+    remote_start,
+    remote_stop,
+    set_setting,
+    status_of,
+    tx_id,
+)
+
+VERSIONS = ["1.6", "2.0.1"]
+RESETS = [("1.6", "Hard"), ("1.6", "Soft"), ("2.0.1", "Immediate")]
+
+
+def ends(bench: Bench) -> list[dict[str, Any]]:
+    """Payloads of StopTransaction / TransactionEvent Ended."""
+    if bench.version == "1.6":
+        return [c.payload for c in bench.named("StopTransaction")]
+    return [c.payload for c in bench.named("TransactionEvent") if c.payload["eventType"] == "Ended"]
+
+
+def availability(bench: Bench, connector_id: int | None, operative: bool) -> str:
+    """ChangeAvailability for one connector / EVSE, or the station (None; 1.6 connector 0)."""
+    kind = "Operative" if operative else "Inoperative"
+    if bench.version == "1.6":
+        payload = {"connectorId": connector_id or 0, "type": kind}
+    else:
+        payload = {"operationalStatus": kind}
+        if connector_id is not None:
+            payload["evse"] = {"id": connector_id}  # type: ignore[assignment]
+    return status_of(bench.server_call("ChangeAvailability", payload))
+
+
+def trigger(bench: Bench, message: str, connector_id: int | None = None) -> str:
+    """TriggerMessage for ``message`` (on a connector / EVSE when given)."""
+    payload: dict[str, Any] = {"requestedMessage": message}
+    if connector_id is not None:
+        if bench.version == "1.6":
+            payload["connectorId"] = connector_id
+        else:
+            payload["evse"] = {"id": connector_id}
+    return status_of(bench.server_call("TriggerMessage", payload))
+
+
+def unavailable_or_occupied(bench: Bench, status: str) -> str:
+    return status if bench.version == "1.6" else {"Charging": "Occupied"}.get(status, status)
+
+
+# -- reset ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("version", "kind"), RESETS)
+def test_reset_ends_sessions_closes_and_boots_again(version: str, kind: str) -> None:
+    """Reset: transactions end with the reset's reason (1.6 SoftReset / HardReset; 2.0.1
+    ResetCommand / ImmediateReset, B12.FR.04), the link closes once they are delivered,
+    and the station reconnects after reboot_s and boots again (2.0.1 RemoteReset)."""
+    bench = booted(version, connectors=2, reboot_s=5.0)
+    remote_start(bench, 1)
+    bench.run(1)
+    assert status_of(bench.server_call("Reset", {"type": kind})) == "Accepted"
+    (end,) = ends(bench)  # sent at once, before the Close
+    if version == "1.6":
+        assert end["reason"] == f"{kind}Reset"
+    else:
+        assert end["triggerReason"] == "ResetCommand"
+        assert end["transactionInfo"]["stoppedReason"] == "ImmediateReset"
+    assert bench.closes == []
+    bench.run(0.05)
+    assert bench.closes == ["reset"] and not bench.connected
+    bench.run(10)
+    boots = bench.named("BootNotification")
+    assert len(boots) == 2 and bench.connects == 2 and bench.counters.reboots == 1
+    assert round(boots[1].at - bench.closed_at[0], 3) == 5.01  # reboot_s, then the connect
+    if version == "2.0.1":
+        assert boots[1].payload["reason"] == "RemoteReset"
+    mark = bench.calls.index(boots[1]) + 1
+    every = [(1, "Available"), (2, "Available")]
+    assert bench.statuses(mark) == ([(0, "Available"), *every] if version == "1.6" else every)
+    assert remote_start(bench, 1) == "Accepted"  # charging again after the reboot
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_reset_without_session_reboots_at_once(version: str) -> None:
+    """A reset with nothing running closes in the same event as its answer (B11.FR.03)."""
+    bench = booted(version)
+    kind = "Soft" if version == "1.6" else "OnIdle"
+    assert status_of(bench.server_call("Reset", {"type": kind})) == "Accepted"
+    assert bench.closes == ["reset"]
+
+
+def test_reset_on_idle_waits_for_the_session() -> None:
+    """B12.FR.01/03: OnIdle with a transaction is Scheduled, free EVSEs go Unavailable,
+    charging goes on, and the reboot follows the transaction's end."""
+    bench = booted("2.0.1", connectors=2, session=Session(meter_interval_s=10.0))
+    remote_start(bench, 1)
+    bench.run(1)
+    mark = len(bench.calls)
+    assert status_of(bench.server_call("Reset", {"type": "OnIdle"})) == "Scheduled"
+    bench.run(25)
+    assert bench.statuses(mark) == [(2, "Unavailable")]
+    assert bench.closes == [] and len(bench.tx_messages()) == 3  # two samples meanwhile
+    assert remote_start(bench, 2) == "Rejected"
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(1)
+    assert ends(bench)[0]["triggerReason"] == "RemoteStop"
+    assert bench.closes == ["reset"]
+    bench.run(10)
+    assert bench.named("BootNotification")[-1].payload["reason"] == "RemoteReset"
+
+
+def test_reset_of_one_evse_is_rejected() -> None:
+    """B11.FR.09 / B12.FR.09: a station that cannot reset one EVSE answers Rejected."""
+    bench = booted("2.0.1", connectors=2)
+    answer = bench.server_call("Reset", {"type": "Immediate", "evseId": 1})
+    assert status_of(answer) == "Rejected"
+    assert bench.closes == []
+
+
+def test_immediate_reset_after_a_scheduled_one_leaves_nothing_scheduled() -> None:
+    """An Immediate reset over a Scheduled OnIdle one: after the reboot the station takes
+    remote starts and does not reboot again when that session ends."""
+    bench = booted("2.0.1", connectors=2)
+    remote_start(bench, 1)
+    bench.run(1)
+    assert status_of(bench.server_call("Reset", {"type": "OnIdle"})) == "Scheduled"
+    assert status_of(bench.server_call("Reset", {"type": "Immediate"})) == "Accepted"
+    bench.run(10)
+    assert bench.booted == 2
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(1)
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(10)
+    assert bench.closes == ["reset"] and bench.booted == 2
+
+
+# -- availability ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_availability_of_one_connector(version: str) -> None:
+    """Inoperative sends Unavailable, Operative Available (G03.FR.04; 1.6 5.2); asking for
+    the state it is in is Accepted and sends nothing."""
+    bench = booted(version, connectors=2)
+    mark = len(bench.calls)
+    assert availability(bench, 2, operative=False) == "Accepted"
+    assert availability(bench, 2, operative=False) == "Accepted"
+    bench.run(1)
+    assert availability(bench, 2, operative=True) == "Accepted"
+    bench.run(1)
+    assert bench.statuses(mark) == [(2, "Unavailable"), (2, "Available")]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_availability_of_the_whole_station(version: str) -> None:
+    """1.6 connector 0 / 2.0.1 no EVSE: every connector (1.6 also connector 0) changes."""
+    bench = booted(version, connectors=2)
+    mark = len(bench.calls)
+    assert availability(bench, None, operative=False) == "Accepted"
+    bench.run(1)
+    expected = [(1, "Unavailable"), (2, "Unavailable")]
+    assert bench.statuses(mark) == (
+        expected + [(0, "Unavailable")] if version == "1.6" else expected
+    )
+    assert remote_start(bench, None) == "Rejected"
+    mark = len(bench.calls)
+    assert availability(bench, None, operative=True) == "Accepted"
+    bench.run(1)
+    expected = [(1, "Available"), (2, "Available")]
+    assert bench.statuses(mark) == (expected + [(0, "Available")] if version == "1.6" else expected)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_inoperative_during_a_session_is_scheduled(version: str) -> None:
+    """G03.FR.05 (1.6 5.2): Inoperative during a transaction is Scheduled and applied when
+    it ends: the connector becomes Unavailable then."""
+    bench = booted(version)
+    remote_start(bench, 1)
+    bench.run(1)
+    mark = len(bench.calls)
+    assert availability(bench, 1, operative=False) == "Scheduled"
+    bench.run(1)
+    assert bench.statuses(mark) == []
+    remote_stop(bench, tx_id(bench))
+    bench.run(1)
+    expected = [(1, "Finishing"), (1, "Unavailable")] if version == "1.6" else [(1, "Unavailable")]
+    assert bench.statuses(mark) == expected
+    assert remote_start(bench, 1) == "Rejected"
+
+
+@pytest.mark.xfail(strict=True, reason="connector 0 not reported when a scheduled change applies")
+def test_station_inoperative_during_a_session_reports_connector_0_when_applied() -> None:
+    """1.6: connector 0 Inoperative with a session running is Scheduled; the idle connector
+    goes Unavailable at once, the busy one and connector 0 when the session ends."""
+    bench = booted("1.6", connectors=2)
+    remote_start(bench, 1)
+    bench.run(1)
+    mark = len(bench.calls)
+    assert availability(bench, None, operative=False) == "Scheduled"
+    bench.run(1)
+    assert bench.statuses(mark) == [(2, "Unavailable")]
+    remote_stop(bench, tx_id(bench))
+    bench.run(1)
+    assert bench.statuses(mark)[1:] == [(1, "Finishing"), (1, "Unavailable"), (0, "Unavailable")]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_availability_of_an_unknown_connector_is_rejected(version: str) -> None:
+    """A connector / EVSE the station lacks is Rejected and nothing changes."""
+    bench = booted(version, connectors=2)
+    mark = len(bench.calls)
+    assert availability(bench, 3, operative=False) == "Rejected"
+    bench.run(1)
+    assert bench.statuses(mark) == []
+
+
+# -- unlock -----------------------------------------------------------------------------------
+
+
+def test_unlock_16_during_a_session_ends_it() -> None:
+    """1.6 5.18: UnlockConnector ends the transaction (reason UnlockCommand), then unlocks."""
+    bench = booted("1.6")
+    remote_start(bench, 1)
+    bench.run(1)
+    answer = bench.server_call("UnlockConnector", {"connectorId": 1})
+    assert status_of(answer) == "Unlocked"
+    bench.run(1)
+    assert ends(bench)[0]["reason"] == "UnlockCommand"
+    assert bench.statuses()[-2:] == [(1, "Finishing"), (1, "Available")]
+
+
+def test_unlock_201_during_a_session_keeps_charging() -> None:
+    """F05.FR.02: with a transaction on the connector the answer is
+    OngoingAuthorizedTransaction and charging goes on."""
+    bench = booted("2.0.1", session=Session(meter_interval_s=10.0))
+    remote_start(bench, 1)
+    bench.run(1)
+    answer = bench.server_call("UnlockConnector", {"evseId": 1, "connectorId": 1})
+    assert status_of(answer) == "OngoingAuthorizedTransaction"
+    bench.run(25)
+    assert ends(bench) == [] and len(bench.tx_messages()) == 3
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unlock_idle_and_unknown_connectors(version: str) -> None:
+    """An idle connector is Unlocked; an unknown one NotSupported (1.6) / UnknownConnector."""
+    bench = booted(version)
+    if version == "1.6":
+        assert status_of(bench.server_call("UnlockConnector", {"connectorId": 1})) == "Unlocked"
+        assert status_of(bench.server_call("UnlockConnector", {"connectorId": 2})) == "NotSupported"
+    else:
+        unlock = "UnlockConnector"
+        assert status_of(bench.server_call(unlock, {"evseId": 1, "connectorId": 1})) == "Unlocked"
+        answer = bench.server_call(unlock, {"evseId": 2, "connectorId": 1})
+        assert status_of(answer) == "UnknownConnector"
+        answer = bench.server_call(unlock, {"evseId": 1, "connectorId": 2})
+        assert status_of(answer) == "UnknownConnector"
+
+
+# -- trigger ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_trigger_status_of_the_asked_connector(version: str) -> None:
+    """TriggerMessage StatusNotification reports only the connector asked for; with none,
+    every connector (1.6: connector 0 and each; 1.6 connector 0 alone: only connector 0)."""
+    bench = booted(version, connectors=3)
+    mark = len(bench.calls)
+    assert trigger(bench, "StatusNotification", 2) == "Accepted"
+    bench.run(1)
+    assert bench.statuses(mark) == [(2, "Available")]
+    mark = len(bench.calls)
+    assert trigger(bench, "StatusNotification") == "Accepted"
+    bench.run(1)
+    every = [(1, "Available"), (2, "Available"), (3, "Available")]
+    assert bench.statuses(mark) == ([(0, "Available"), *every] if version == "1.6" else every)
+    assert trigger(bench, "StatusNotification", 4) == "Rejected"
+
+
+@pytest.mark.xfail(strict=True, reason="1.6 5.17: connector 0 reports every connector")
+def test_trigger_status_16_of_connector_0_is_the_charge_point_alone() -> None:
+    """1.6 5.17: StatusNotification for connectorId 0 reports the Charge Point itself only."""
+    bench = booted("1.6", connectors=3)
+    mark = len(bench.calls)
+    assert trigger(bench, "StatusNotification", 0) == "Accepted"
+    bench.run(1)
+    assert bench.statuses(mark) == [(0, "Available")]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_trigger_meter_values(version: str) -> None:
+    """TriggerMessage MeterValues sends MeterValues of that connector, context Trigger."""
+    bench = booted(version, connectors=2)
+    remote_start(bench, 2)
+    bench.run(20)
+    mark = len(bench.calls)
+    assert trigger(bench, "MeterValues", 2) == "Accepted"
+    bench.run(1)
+    (meter,) = [c.payload for c in bench.calls[mark:] if c.action == "MeterValues"]
+    sample = meter["meterValue"][0]["sampledValue"][0]
+    assert sample["context"] == "Trigger"
+    if version == "1.6":
+        assert meter["connectorId"] == 2 and meter["transactionId"] == tx_id(bench)
+        assert int(sample["value"]) > 0
+    else:
+        assert meter["evseId"] == 2 and sample["value"] > 0
+
+
+def test_trigger_transaction_event() -> None:
+    """F06.FR.07: TriggerMessage TransactionEvent sends an Updated event, triggerReason
+    Trigger, next seqNo; with no transaction it is Rejected."""
+    bench = booted("2.0.1", connectors=2)
+    assert trigger(bench, "TransactionEvent", 1) == "Rejected"
+    remote_start(bench, 1)
+    bench.run(1)
+    assert trigger(bench, "TransactionEvent", 1) == "Accepted"
+    bench.run(1)
+    event = bench.tx_messages()[-1].payload
+    assert (event["eventType"], event["triggerReason"], event["seqNo"]) == ("Updated", "Trigger", 1)
+    assert event["transactionInfo"]["chargingState"] == "Charging"
+    assert event["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_trigger_heartbeat(version: str) -> None:
+    """TriggerMessage Heartbeat sends a Heartbeat after the answer."""
+    bench = booted(version)
+    assert trigger(bench, "Heartbeat") == "Accepted"
+    bench.run(0.5)
+    assert bench.actions()[-1] == "Heartbeat"
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+CORE_KEYS_16 = {
+    "AuthorizeRemoteTxRequests": False,
+    "ClockAlignedDataInterval": False,
+    "ConnectionTimeOut": False,
+    "ConnectorPhaseRotation": False,
+    "GetConfigurationMaxKeys": True,
+    "HeartbeatInterval": False,
+    "LocalAuthorizeOffline": False,
+    "LocalPreAuthorize": False,
+    "MeterValuesAlignedData": False,
+    "MeterValuesSampledData": False,
+    "MeterValueSampleInterval": False,
+    "NumberOfConnectors": True,
+    "ResetRetries": False,
+    "StopTransactionOnInvalidId": False,
+    "StopTxnAlignedData": False,
+    "StopTxnSampledData": False,
+    "SupportedFeatureProfiles": True,
+    "TransactionMessageAttempts": False,
+    "TransactionMessageRetryInterval": False,
+    "UnlockConnectorOnEVSideDisconnect": False,
+}
+
+
+def test_get_configuration_has_the_core_keys() -> None:
+    """1.6 9.1: every required Core key is readable, with its access (readonly) flag."""
+    bench = booted("1.6", connectors=2)
+    answer = bench.server_call("GetConfiguration", {})
+    keys = {k["key"]: k for k in answer[2]["configurationKey"]}
+    for key, readonly in CORE_KEYS_16.items():
+        assert keys[key]["readonly"] is readonly, key
+    assert keys["NumberOfConnectors"]["value"] == "2"
+    assert keys["HeartbeatInterval"]["value"] == "60"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_new_heartbeat_interval_applies_from_the_next_beat(version: str) -> None:
+    """HeartbeatInterval changed: the next beat already follows it (1.6 5.3 Accepted means
+    effective now), and reading it back gives the new value."""
+    bench = booted(version)
+    bench.run(70)  # one beat at ~60
+    (first,) = bench.named("Heartbeat")
+    assert (
+        set_setting(bench, "HeartbeatInterval", "OCPPCommCtrlr.HeartbeatInterval", "20")
+        == "Accepted"
+    )
+    assert get_setting(bench, "HeartbeatInterval", "OCPPCommCtrlr.HeartbeatInterval") == "20"
+    bench.run(50)
+    beats = [round(c.at - first.at, 3) for c in bench.named("Heartbeat")]
+    assert beats == [0, 20, 40, 60]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_new_meter_interval_applies_at_once(version: str) -> None:
+    """MeterValueSampleInterval / TxUpdatedInterval changed: the running session samples
+    at the new interval from its last sample."""
+    bench = booted(version, session=Session(meter_interval_s=30.0, duration_s=1000))
+    remote_start(bench, 1)
+    bench.run(1)
+    key = ("MeterValueSampleInterval", "SampledDataCtrlr.TxUpdatedInterval")
+    assert set_setting(bench, *key, "5") == "Accepted"
+    bench.run(12)
+    samples = [round(c.at, 2) for c in bench.tx_messages()[1:]]
+    assert samples == [6.0, 11.0]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    ("key16", "var201", "value"),
+    [
+        ("ConnectionTimeOut", "TxCtrlr.EVConnectionTimeOut", "45"),
+        ("AuthorizeRemoteTxRequests", "AuthCtrlr.AuthorizeRemoteStart", "true"),
+        ("StopTransactionOnInvalidId", "TxCtrlr.StopTxOnInvalidId", "false"),
+        ("TransactionMessageAttempts", "OCPPCommCtrlr.MessageAttempts:TransactionEvent", "5"),
+    ],
+)
+def test_settings_read_back_what_was_written(
+    version: str, key16: str, var201: str, value: str
+) -> None:
+    """A written setting reads back at once with the new value."""
+    bench = booted(version)
+    assert get_setting(bench, key16, var201) != value
+    assert set_setting(bench, key16, var201, value) == "Accepted"
+    assert get_setting(bench, key16, var201) == value
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.xfail(strict=True, reason="configured intervals ignored at start")
+def test_configured_settings_are_the_starting_values(version: str) -> None:
+    """Settings given in the config's configuration are what the station starts with."""
+    configuration = (("heartbeat_interval_s", "25"), ("meter_interval_s", "7"))
+    bench = booted(version, configuration=configuration)
+    assert get_setting(bench, "HeartbeatInterval", "OCPPCommCtrlr.HeartbeatInterval") == "25"
+    key = ("MeterValueSampleInterval", "SampledDataCtrlr.TxUpdatedInterval")
+    assert get_setting(bench, *key) == "7"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    ("key16", "var201", "value", "expected"),
+    [
+        ("HeartbeatInterval", "OCPPCommCtrlr.HeartbeatInterval", "soon", "Rejected"),
+        ("HeartbeatInterval", "OCPPCommCtrlr.HeartbeatInterval", "-5", "Rejected"),
+        ("MeterValueSampleInterval", "SampledDataCtrlr.TxUpdatedInterval", "1.5", "Rejected"),
+        ("AuthorizeRemoteTxRequests", "AuthCtrlr.AuthorizeRemoteStart", "yes", "Rejected"),
+        ("NumberOfConnectors", "OCPPCommCtrlr.FileTransferProtocols", "5", "Rejected"),
+    ],
+)
+def test_bad_or_readonly_settings_are_rejected(
+    version: str, key16: str, var201: str, value: str, expected: str
+) -> None:
+    """A value of the wrong type or range, or a read-only setting, is Rejected and the
+    setting keeps its value."""
+    bench = booted(version)
+    before = get_setting(bench, key16, var201)
+    assert set_setting(bench, key16, var201, value) == expected
+    assert get_setting(bench, key16, var201) == before
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.xfail(strict=True, reason="HeartbeatInterval 0 Accepted but not applied")
+def test_heartbeat_interval_zero_is_rejected(version: str) -> None:
+    """HeartbeatInterval 0 (2.0.1 minLimit 1) is Rejected rather than Accepted and ignored:
+    an Accepted value must read back and take effect."""
+    bench = booted(version)
+    key = ("HeartbeatInterval", "OCPPCommCtrlr.HeartbeatInterval")
+    assert set_setting(bench, *key, "0") == "Rejected"
+    assert get_setting(bench, *key) == "60"
+
+
+def test_unknown_settings_16() -> None:
+    """1.6: ChangeConfiguration of an unknown key is NotSupported; GetConfiguration lists
+    it under unknownKey."""
+    bench = booted("1.6")
+    assert set_setting(bench, "NoSuchKey", "", "1") == "NotSupported"
+    answer = bench.server_call("GetConfiguration", {"key": ["NoSuchKey", "HeartbeatInterval"]})
+    assert answer[2]["unknownKey"] == ["NoSuchKey"]
+    assert [k["key"] for k in answer[2]["configurationKey"]] == ["HeartbeatInterval"]
+
+
+def test_unknown_and_readonly_variables_201() -> None:
+    """2.0.1: an unknown component or variable (or a known one without its instance) is
+    reported as UnknownComponent / UnknownVariable."""
+    bench = booted("2.0.1")
+    assert set_setting(bench, "", "NoSuchCtrlr.HeartbeatInterval", "1") == "UnknownComponent"
+    assert set_setting(bench, "", "OCPPCommCtrlr.NoSuchVariable", "1") == "UnknownVariable"
+    assert set_setting(bench, "", "OCPPCommCtrlr.MessageAttempts", "1") == "UnknownVariable"
+
+
+@pytest.mark.xfail(strict=True, reason="MessageTimeout writable")
+def test_message_timeout_is_read_only_201() -> None:
+    """2.0.1 device model 2.1.3: OCPPCommCtrlr.MessageTimeout (Default) is ReadOnly, so
+    SetVariables is Rejected and the timeout stays."""
+    bench = booted("2.0.1")
+    assert set_setting(bench, "", "OCPPCommCtrlr.MessageTimeout:Default", "5") == "Rejected"
+    assert get_setting(bench, "", "OCPPCommCtrlr.MessageTimeout:Default") == "30"

@@ -1,0 +1,487 @@
+"""The station's link by OCPP 1.6J and 2.0.1: lost connections and the offline queue,
+reconnect backoff, transaction numbering, graceful stop, a hostile server. Every frame is
+schema-validated by the bench."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from loadgen.config import Reconnect, Session
+from loadgen.failures import Failure
+from tests.unit.sim_csms import (
+    Bench,
+    booted,
+    make,
+    remote_start,
+    remote_stop,
+    set_setting,
+    tx_id,
+)
+
+VERSIONS = ["1.6", "2.0.1"]
+STEADY = Reconnect(initial_s=10.0, random_range_s=0.0, factor=2.0, max_s=120.0)
+REFUSED = Failure("connect_refused")
+
+
+def kinds(bench: Bench, since: int = 0) -> list[str]:
+    """Transaction messages as short names: start, meter, end (trigger for 2.0.1 Trigger)."""
+    out = []
+    for call in bench.tx_messages(since):
+        if call.action == "StartTransaction":
+            out.append("start")
+        elif call.action == "StopTransaction":
+            out.append("end")
+        elif call.action == "MeterValues":
+            out.append("meter")
+        else:
+            event = call.payload["eventType"]
+            out.append({"Started": "start", "Ended": "end"}.get(event, "meter"))
+    return out
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [round(b - a, 2) for a, b in zip(times, times[1:], strict=False)]
+
+
+# -- a lost connection -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_offline_transaction_messages_are_delivered_in_order(version: str) -> None:
+    """Transaction messages made offline are kept and delivered in order after the
+    reconnect (2.0.1 with offline true, seqNo without gap); no BootNotification is sent,
+    and the connector charges again afterwards."""
+    session = Session(duration_s=60.0, meter_interval_s=10.0)
+    bench = booted(version, session=session, reconnect=STEADY)
+    remote_start(bench, 1)
+    bench.run(14)  # the start and one sample delivered
+    bench.drop()
+    bench.refuse = [REFUSED] * 3  # back at 15 + 10 + 20 + 40 + 80 = 165
+    bench.run(200)
+    assert bench.connects == 2 and len(bench.named("BootNotification")) == 1
+    assert kinds(bench) == ["start", "meter", "meter", "meter", "meter", "meter", "end"]
+    late = [c for c in bench.tx_messages() if c.at > 100]
+    assert len(late) == 5  # four samples and the end, made offline from 21 to 61
+    if version == "1.6":
+        assert {c.payload["transactionId"] for c in late} == {tx_id(bench)}
+    else:
+        payloads = [c.payload for c in bench.tx_messages()]
+        assert [p["seqNo"] for p in payloads] == list(range(7))
+        assert [p.get("offline", False) for p in payloads] == [False] * 2 + [True] * 5
+    assert bench.station.queue == [] and bench.station.call is None
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(1)
+    assert kinds(bench)[-1] == "start"
+
+
+def test_stop_whose_start_is_answered_after_the_reconnect_16() -> None:
+    """1.6: a StartTransaction unanswered when the link drops is sent again after the
+    reconnect, and the StopTransaction made offline gets the id of its answer."""
+    bench = booted("1.6", session=Session(duration_s=5.0), reconnect=STEADY)
+    bench.silent = {"StartTransaction"}
+    remote_start(bench, 1)
+    bench.run(1)
+    bench.drop()  # the StartTransaction is in flight
+    bench.silent = set()
+    bench.run(30)
+    assert kinds(bench) == ["start", "start", "end"]
+    stop = bench.named("StopTransaction")[0].payload
+    assert stop["transactionId"] == tx_id(bench) and stop["reason"] == "Local"
+    assert bench.station.queue == [] and remote_start(bench, 1) == "Accepted"
+
+
+def test_started_event_in_flight_is_sent_again_201() -> None:
+    """2.0.1: a TransactionEvent in flight when the link drops goes again after the
+    reconnect, ahead of the events made offline, with the same seqNo."""
+    bench = booted("2.0.1", session=Session(duration_s=5.0), reconnect=STEADY)
+    bench.silent = {"TransactionEvent"}
+    remote_start(bench, 1)
+    bench.run(1)
+    bench.drop()
+    bench.silent = set()
+    bench.run(30)
+    payloads = [c.payload for c in bench.tx_messages()]
+    assert [(p["eventType"], p["seqNo"]) for p in payloads] == [
+        ("Started", 0),
+        ("Started", 0),
+        ("Ended", 1),
+    ]
+    assert payloads[2]["offline"] is True
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("boot_on_reconnect", [False, True])
+def test_reconnect_boots_only_when_configured(version: str, boot_on_reconnect: bool) -> None:
+    """A reconnect of an Accepted charger sends no BootNotification (OCPP-J 5.3), unless
+    boot_on_reconnect is set; heartbeats go on either way."""
+    bench = booted(version, reconnect=STEADY, boot_on_reconnect=boot_on_reconnect)
+    bench.drop()
+    bench.run(100)
+    assert bench.connects == 2
+    assert len(bench.named("BootNotification")) == (2 if boot_on_reconnect else 1)
+    assert len(bench.named("Heartbeat")) == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.xfail(strict=True, reason="B04.FR.02: offline_since never set")
+def test_reconnect_reports_the_statuses_that_changed(version: str) -> None:
+    """B04.FR.02: after a short time offline only connectors whose status changed are
+    reported (here the one whose session ended offline)."""
+    bench = booted(version, connectors=2, session=Session(duration_s=5.0), reconnect=STEADY)
+    bench.run(100)
+    mark = len(bench.calls)
+    bench.drop()
+    bench.run(20)
+    assert bench.statuses(mark) == []
+    remote_start(bench, 1)
+    bench.run(1)
+    mark = len(bench.calls)
+    bench.drop()
+    bench.run(20)
+    assert bench.statuses(mark) == [(1, "Available")]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.xfail(strict=True, reason="B04.FR.02: a status lost with the link counts as sent")
+def test_status_lost_with_the_link_is_sent_after_the_reconnect(version: str) -> None:
+    """A StatusNotification still queued when the link drops is not taken as delivered:
+    the reconnect reports that connector (B04.FR.02)."""
+    bench = booted(version, reconnect=STEADY)
+    remote_start(bench, 1)
+    bench.run(1)
+    bench.silent = {"StopTransaction", "TransactionEvent"}
+    remote_stop(bench, tx_id(bench))  # the end waits in flight, Available behind it
+    bench.run(1)
+    bench.drop()
+    bench.silent = set()
+    mark = len(bench.calls)
+    bench.run(20)
+    assert kinds(bench, mark) == ["end"]
+    assert bench.statuses(mark) == [(1, "Available")]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_reconnect_after_offline_threshold_reports_every_status(version: str) -> None:
+    """B04.FR.01: offline for longer than OfflineThreshold, every connector is reported."""
+    bench = booted(version, connectors=2, reconnect=STEADY)
+    bench.run(100)
+    mark = len(bench.calls)
+    bench.drop()
+    bench.refuse = [REFUSED] * 3  # offline for 10 + 20 + 40 + 80 s
+    bench.run(200)
+    every = [(1, "Available"), (2, "Available")]
+    assert bench.statuses(mark) == every
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_offline_queue_is_bounded(version: str) -> None:
+    """Beyond offline_queue_max the oldest periodic samples are dropped, counted in
+    counters.offline_dropped; the end of the transaction is kept."""
+    session = Session(duration_s=8.0, meter_interval_s=1.0)
+    bench = booted(version, session=session, reconnect=STEADY, offline_queue_max=3)
+    remote_start(bench, 1)
+    bench.run(1.5)
+    bench.drop()  # samples at 3 to 8 and the end at 9 are made offline
+    bench.run(20)
+    assert bench.counters.offline_dropped == 4
+    late = bench.tx_messages()[-3:]
+    assert kinds(bench)[-3:] == ["meter", "meter", "end"]
+    assert all(c.at > 10 for c in late)
+
+
+# -- reconnect backoff ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_reconnect_backoff_doubles_up_to_repeat_times_and_resets(version: str) -> None:
+    """OCPP-J 5.3: waits of RetryBackOffWaitMinimum doubled after each failure, at most
+    RetryBackOffRepeatTimes times, back to the minimum after a successful connect."""
+    reconnect = Reconnect(
+        initial_s=4.0, random_range_s=0.0, factor=2.0, max_s=100.0, repeat_times=3
+    )
+    bench = booted(version, reconnect=reconnect)
+    start = bench.now
+    bench.drop()
+    bench.refuse = [REFUSED] * 6
+    bench.run(200)
+    tries = [start] + bench.connect_tries[1:]
+    # each failure comes connect_s (0.01) after its try
+    assert gaps(tries) == [4.0, 8.01, 16.01, 32.01, 32.01, 32.01, 32.01]
+    bench.drop()
+    before = bench.now
+    bench.run(10)
+    assert round(bench.connect_tries[-1] - before, 2) == 4.0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_reconnect_backoff_adds_a_random_part(version: str) -> None:
+    """Each wait gets a random part of at most RetryBackOffRandomRange seconds."""
+    reconnect = Reconnect(
+        initial_s=4.0, random_range_s=3.0, factor=2.0, max_s=100.0, repeat_times=2
+    )
+    bench = booted(version, reconnect=reconnect)
+    start = bench.now
+    bench.drop()
+    bench.refuse = [REFUSED] * 4
+    bench.run(300)
+    waits = gaps([start] + [t + 0.01 for t in bench.connect_tries[1:]])
+    waits[0] -= 0.01
+    for wait, base in zip(waits, [4, 8, 16, 16, 16], strict=True):
+        assert base <= wait <= base + 3.0
+    assert len(set(waits)) > 1
+
+
+def test_set_variables_change_the_backoff_201() -> None:
+    """2.0.1: SetVariables of RetryBackOffWaitMinimum / RandomRange / RepeatTimes change
+    the next waits."""
+    bench = booted("2.0.1", reconnect=STEADY)
+    for name, value in [("WaitMinimum", "3"), ("RandomRange", "0"), ("RepeatTimes", "1")]:
+        assert set_setting(bench, "", f"OCPPCommCtrlr.RetryBackOff{name}", value) == "Accepted"
+    start = bench.now
+    bench.drop()
+    bench.refuse = [REFUSED] * 3
+    bench.run(100)
+    assert gaps([start] + bench.connect_tries[1:]) == [3.0, 6.01, 6.01, 6.01]
+
+
+# -- transactions -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_transactions_are_numbered_and_meters_never_fall(version: str) -> None:
+    """Transaction ids are unique; 2.0.1 seqNo runs 0, 1, 2 ... per transaction; 1.6
+    meterStart / meter values / meterStop never fall across transactions."""
+    session = Session(duration_s=25.0, meter_interval_s=10.0)
+    bench = booted(version, connectors=2, session=session)
+    for _ in range(3):
+        remote_start(bench, 1)
+        remote_start(bench, 2)
+        bench.run(30)
+    assert kinds(bench).count("end") == 6
+    if version == "1.6":
+        ids = [c.answer["transactionId"] for c in bench.named("StartTransaction")]
+        assert len(set(ids)) == 6
+        for connector in (1, 2):
+            readings = []
+            for call in bench.tx_messages():
+                p = call.payload
+                if p.get("connectorId", connector) != connector and "meterStop" not in p:
+                    continue
+                if "meterStart" in p:
+                    readings.append(p["meterStart"])
+                elif "meterStop" in p:
+                    if p["transactionId"] % 2 == connector % 2:
+                        readings.append(p["meterStop"])
+                else:
+                    readings.append(int(p["meterValue"][0]["sampledValue"][0]["value"]))
+            assert readings == sorted(readings) and readings[-1] > 0
+    else:
+        by_tx: dict[str, list[int]] = {}
+        for call in bench.tx_messages():
+            info = call.payload["transactionInfo"]
+            by_tx.setdefault(info["transactionId"], []).append(call.payload["seqNo"])
+        assert len(by_tx) == 6
+        assert all(seqs == list(range(len(seqs))) for seqs in by_tx.values())
+
+
+# -- graceful stop ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_graceful_stop_ends_sessions_then_closes(version: str) -> None:
+    """stop(graceful): sessions end with reason Local (2.0.1 StopAuthorized / Local), and
+    once they are delivered the station closes and stops."""
+    bench = booted(version, connectors=2)
+    remote_start(bench, 1)
+    remote_start(bench, 2)
+    bench.run(5)
+    bench.stop(graceful=True)
+    assert not bench.stopped
+    bench.run(1)
+    assert bench.stopped and bench.closes == ["stop"]
+    assert kinds(bench)[-2:] == ["end", "end"]
+    last = bench.tx_messages()[-1].payload
+    if version == "1.6":
+        assert last["reason"] == "Local"
+    else:
+        assert (last["triggerReason"], last["transactionInfo"]["stoppedReason"]) == (
+            "StopAuthorized",
+            "Local",
+        )
+    assert bench.timer_at is None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_graceful_stop_is_bounded_when_the_server_is_silent(version: str) -> None:
+    """stop(graceful) waits for the ends at most call_timeout_s, then closes and stops."""
+    bench = booted(version, call_timeout_s=5.0)
+    remote_start(bench, 1)
+    bench.run(2)
+    bench.silent = {"StopTransaction", "TransactionEvent"}
+    stop_at = bench.now
+    bench.stop(graceful=True)
+    bench.run(20)
+    assert bench.stopped and bench.closes == ["stop"]
+    assert bench.closed_at[0] - stop_at <= 5.0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.xfail(strict=True, reason="graceful stop unbounded offline")
+def test_graceful_stop_is_bounded_when_the_link_stays_down(version: str) -> None:
+    """stop(graceful), then the link drops and every reconnect fails: the station still
+    stops within the bound instead of retrying forever."""
+    bench = booted(version, call_timeout_s=5.0, reconnect=STEADY)
+    remote_start(bench, 1)
+    bench.run(2)
+    bench.silent = {"StopTransaction", "TransactionEvent"}
+    bench.stop(graceful=True)
+    bench.run(1)
+    bench.drop()
+    bench.refuse = [REFUSED] * 100
+    bench.run(60)
+    assert bench.stopped and bench.timer_at is None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.xfail(strict=True, reason="remote start accepted while stopping")
+def test_graceful_stop_takes_no_new_session(version: str) -> None:
+    """Once a graceful stop is under way a remote start is Rejected: no transaction may
+    begin that the stop would not end."""
+    bench = booted(version, call_timeout_s=5.0)
+    remote_start(bench, 1)
+    bench.run(2)
+    bench.silent = {"StopTransaction", "TransactionEvent"}
+    bench.stop(graceful=True)
+    assert remote_start(bench, 1) == "Rejected"
+    assert remote_start(bench, None) == "Rejected"
+    bench.run(20)
+    assert bench.stopped and kinds(bench) == ["start", "end"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_stop_at_once_closes_even_while_connecting(version: str) -> None:
+    """stop() without grace: Close (also of a connect under way) and Stopped at once."""
+    bench = booted(version, reconnect=STEADY)
+    bench.drop()
+    bench.run(10.005)  # the reconnect is under way
+    assert bench.connect_at is not None
+    bench.stop()
+    assert bench.stopped and bench.closes == ["stop"]
+    bench.run(100)
+    assert bench.connects == 1
+
+
+# -- a hostile server -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_callerror_with_an_unknown_code_is_other(version: str) -> None:
+    """A CALLERROR with a code outside OCPP's is reported call_error: other (the detail
+    stays bounded), and the next CALL still goes."""
+    bench = booted(version, answers={"Heartbeat": [4, "Weird" * 20, "boom", {}]})
+    bench.run(130)
+    beats = [r for r in bench.reports if r.name == "Heartbeat"]
+    assert len(beats) == 2
+    assert all(r.failure is not None and str(r.failure) == "call_error: other" for r in beats)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unknown_server_action_is_not_implemented(version: str) -> None:
+    """A server CALL with an action OCPP does not have gets CALLERROR NotImplemented and
+    is reported under the name "(unknown action)"."""
+    bench = booted(version)
+    answer = bench.server_call("MakeCoffee", {"sugar": 2}, unique_id="c1")
+    assert answer[:3] == [4, "c1", "NotImplemented"]
+    report = bench.reports[-1]
+    assert (report.request_type, report.name) == ("server", "(unknown action)")
+    assert str(report.failure) == "call_error: NotImplemented"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[]",
+        "{}",
+        "[2]",
+        "[3]",
+        '[2, "", "Reset", {}]',
+        "[9, 1]",
+        "\u0000",
+    ],
+)
+def test_malformed_frames_are_counted(version: str, text: str) -> None:
+    """A frame that is not OCPP-J is reported protocol_error and answered with nothing
+    when its id cannot be read; the station carries on."""
+    bench = booted(version)
+    bench.text(text)
+    report = bench.reports[-1]
+    assert (report.name, report.failure.category if report.failure else None) == (
+        "(server frame)",
+        "protocol_error",
+    )
+    assert bench.answers_to_server == []
+    bench.run(70)
+    assert len(bench.named("Heartbeat")) == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    "text", ['[2, "m1", "Reset"]', '[2, "m1", 5, {}]', '[2, "m1", "Reset", []]']
+)
+def test_call_of_bad_shape_gets_format_violation(version: str, text: str) -> None:
+    """A CALL with a readable id but a bad shape gets CALLERROR FormatViolation (1.6's
+    spelling FormationViolation)."""
+    bench = booted(version)
+    bench.text(text)
+    code = "FormationViolation" if version == "1.6" else "FormatViolation"
+    assert bench.answers_to_server[-1][:3] == [4, "m1", code]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("text", ['[3, "1"]', '[3, "1", []]', '[4, "1", "GenericError"]'])
+@pytest.mark.xfail(strict=True, reason="CALLERROR sent in reply to a broken answer")
+def test_broken_answers_are_not_answered(version: str, text: str) -> None:
+    """A CALLRESULT / CALLERROR of bad shape is counted, never answered: CALLERROR only
+    answers a CALL."""
+    bench = booted(version)
+    bench.text(text)
+    assert bench.reports[-1].failure is not None
+    assert bench.answers_to_server == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_answer_with_an_unknown_id_is_counted(version: str) -> None:
+    """A CALLRESULT whose id matches no CALL in flight is reported protocol_error."""
+    bench = booted(version)
+    bench.text('[3, "nope", {}]')
+    assert str(bench.reports[-1].failure) == "protocol_error: unknown unique id"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_malformed_payload_gets_the_versions_code(version: str) -> None:
+    """A known server CALL with a field of the wrong type gets TypeConstraintViolation,
+    reported under its action."""
+    bench = booted(version)
+    if version == "1.6":
+        answer = bench.server_call("RemoteStopTransaction", {"transactionId": "7"})
+    else:
+        answer = bench.server_call("RequestStopTransaction", {"transactionId": 7})
+    assert answer[2] == "TypeConstraintViolation"
+    assert bench.reports[-1].name.startswith("Re")
+    assert str(bench.reports[-1].failure) == "call_error: TypeConstraintViolation"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_remote_stop_before_the_start_is_answered(version: str) -> None:
+    """1.6: a RemoteStop cannot name a transaction whose StartTransaction is unanswered
+    (Rejected); 2.0.1 knows its own id at once (Accepted)."""
+    bench = make(version, latency_s=1.0)
+    bench.run(10)
+    remote_start(bench, 1)
+    bench.run(0.5)
+    name: Any = 1 if version == "1.6" else "1-CP-1"
+    assert remote_stop(bench, name) == ("Rejected" if version == "1.6" else "Accepted")
