@@ -136,7 +136,7 @@ class Station(Sessions, Commands):
         self.ever_connected = False
         self.attempt = 0  # failed connects since the last success (the backoff's n)
         self.reconnect_at: float | None = None
-        self.offline_since = 0.0
+        self.offline_since = 0.0  # when the link last went down
         self.boot_retry_at: float | None = None
         self.retry_at: float | None = None  # a queued transaction message's retry time
         self.queue: list[Outgoing] = []
@@ -466,6 +466,8 @@ class Station(Sessions, Commands):
 
     def _go_offline(self, now: float, after_s: float) -> None:
         """The link is down: keep transaction messages, reconnect after ``after_s``."""
+        if self.phase == ONLINE:
+            self.offline_since = now  # the offline period (OfflineThreshold) counts from here
         self.phase = OFFLINE
         call, self.call = self.call, None
         if (

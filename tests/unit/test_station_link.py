@@ -125,7 +125,6 @@ def test_reconnect_boots_only_when_configured(version: str, boot_on_reconnect: b
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.xfail(strict=True, reason="B04.FR.02: offline_since never set")
 def test_reconnect_reports_the_statuses_that_changed(version: str) -> None:
     """B04.FR.02: after a short time offline only connectors whose status changed are
     reported (here the one whose session ended offline)."""
