@@ -470,14 +470,16 @@ class Station(Sessions, Commands):
             self.offline_since = now  # the offline period (OfflineThreshold) counts from here
         self.phase = OFFLINE
         call, self.call = self.call, None
-        if (
-            call is not None
-            and call.tx is not None
-            and call.action in self.dialect.transaction_actions
-        ):
+        if call is not None:
             self.queue.insert(0, call)
         tx_actions = self.dialect.transaction_actions
-        self.queue = [i for i in self.queue if i.tx is not None and i.action in tx_actions]
+        kept = []
+        for item in self.queue:
+            if item.tx is not None and item.action in tx_actions:
+                kept.append(item)
+            elif item.purpose == "status" and item.connector is not None:
+                item.connector.reported = None  # never delivered: report it after the reconnect
+        self.queue = kept
         self.hb_due = None
         self.reconnect_at = now + after_s
         for connector in self.connectors:

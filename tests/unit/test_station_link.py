@@ -143,7 +143,6 @@ def test_reconnect_reports_the_statuses_that_changed(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.xfail(strict=True, reason="B04.FR.02: a status lost with the link counts as sent")
 def test_status_lost_with_the_link_is_sent_after_the_reconnect(version: str) -> None:
     """A StatusNotification still queued when the link drops is not taken as delivered:
     the reconnect reports that connector (B04.FR.02)."""
