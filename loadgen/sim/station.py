@@ -192,7 +192,8 @@ class Station(Sessions, Commands):
             return out
         if self.registration != ACCEPTED or self.fleet.settings.boot_on_reconnect:
             self.registration = NONE if self.registration == ACCEPTED else self.registration
-            self._queue_boot(now)
+            if self.boot_retry_at is None or now >= self.boot_retry_at:
+                self._queue_boot(now)  # else at boot_retry_at: B02.FR.04, B03.FR.02
         else:
             self.hb_due = now + self.hb_interval_s
             threshold = self._int_setting("offline_threshold_s", 60)

@@ -138,7 +138,6 @@ def test_rejected_201_answers_security_error() -> None:
 
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("status", ["Pending", "Rejected"])
-@pytest.mark.xfail(strict=True, reason="B02.FR.04: reconnect boots before the interval")
 def test_reconnect_keeps_the_boot_retry_interval(version: str, status: str) -> None:
     """B02.FR.04 / B03.FR.02: a reconnect while Pending / Rejected sends no BootNotification
     before the answer's interval has passed."""
