@@ -196,12 +196,13 @@ class Sessions:
             return
         self._queue_status(connector, now)
 
-    def _queue_status(self, connector: Connector, now: float) -> None:
+    def _queue_status(self, connector: Connector, now: float, triggered: bool = False) -> None:
+        """Queue the connector's status; a ``triggered`` one may go while Pending (B02.FR.02)."""
         status = connector.reported = connector.status
         request = self.dialect.status_notification(
             connector.id, status, "NoError", now + self.wall_offset_s
         )
-        self._queue(Outgoing(*request, "status", connector, status=status))
+        self._queue(Outgoing(*request, "status", connector, pending_ok=triggered, status=status))
 
     def _wire(self, status: ConnectorStatus | None) -> object:
         """A status as the server sees it (2.0.1 folds Preparing, Charging ... into Occupied)."""
@@ -226,13 +227,13 @@ class Sessions:
             self._schedule_session(self.connectors[0], now)
         self._update_due()
 
-    def _queue_station_status(self, now: float) -> None:
+    def _queue_station_status(self, now: float, triggered: bool = False) -> None:
         """1.6: the Charge Point itself as connector 0 (Available or Unavailable)."""
         operative = any(c.operative for c in self.connectors)
         request = self.dialect.status_notification(
             0, "Available" if operative else "Unavailable", "NoError", now + self.wall_offset_s
         )
-        self._queue(Outgoing(*request, "status"))
+        self._queue(Outgoing(*request, "status", pending_ok=triggered))
 
     # -- sessions -----------------------------------------------------------------------
 

@@ -172,7 +172,6 @@ def test_pending_rejects_remote_start_and_stop_and_answers_the_rest(version: str
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.xfail(strict=True, reason="B02.FR.02: triggered StatusNotification waits for Accepted")
 def test_pending_sends_what_a_trigger_asks_for(version: str) -> None:
     """B02.FR.02 (1.6 section 4.2): while Pending, messages asked for by TriggerMessage go out."""
     bench = make(version, answers={"BootNotification": boots(("Pending", 300))})
