@@ -131,7 +131,8 @@ class Link:
         self.hs: ClientHandshake | None = None
         self.ws: WebSocket | None = None
         self.tls: TlsLayer | None = None
-        self.unsent = b""
+        #: bytes the kernel did not take yet, in order; None while there are none
+        self.unsent: bytearray | None = None
         self.stage = ""  # "", resolve, connect, tls, handshake, open
         self.established = False
         self.broken: Failure | None = None  # a write failed: handled after the actions
@@ -414,8 +415,9 @@ class Engine:
         """Write bytes to the socket after those already waiting; never blocks."""
         if link.sock is None or not data:
             return
-        if link.unsent:
-            link.unsent += data
+        unsent = link.unsent
+        if unsent is not None:
+            unsent += data  # a bytearray: amortised, however long the queue
             return
         try:
             sent = link.sock.send(data)
@@ -427,7 +429,7 @@ class Engine:
             )
             return
         if sent < len(data):
-            link.unsent = data[sent:]
+            link.unsent = bytearray(memoryview(data)[sent:])
             self._want_write(link)
 
     def _want_write(self, link: Link) -> None:
@@ -454,19 +456,21 @@ class Engine:
                 self._write_wire(link, hello)
                 self._settle(link)
                 return
-            data, link.unsent = link.unsent, b""
-            if not data:
+            unsent = link.unsent
+            if not unsent:
+                link.unsent = None
                 link.writer.stop()
                 return
             try:
-                sent = link.sock.send(data)
+                sent = link.sock.send(unsent)
             except BlockingIOError:
                 sent = 0
             except OSError as exc:
                 self._failed(link, exc)
                 return
-            link.unsent = data[sent:]
-            if not link.unsent:
+            del unsent[:sent]  # from the front of a bytearray: no copy of the rest
+            if not unsent:
+                link.unsent = None
                 link.writer.stop()
         except Exception as exc:
             self._internal_error(link, exc)
@@ -534,7 +538,7 @@ class Engine:
             except OSError:
                 pass
         link.hs = link.ws = link.tls = None
-        link.unsent = b""
+        link.unsent = None
         link.stage = ""
         link.established = False
         link.broken = None
