@@ -270,6 +270,8 @@ class Commands:
         elif message == "StatusNotification":
             if dialect.version == "1.6" and not connector_id:
                 self._queue_station_status(now, triggered=True)
+                if connector_id == 0:
+                    return "Accepted"  # 1.6 5.17: connector 0 is the Charge Point alone
             for connector in self._targets(connector_id):
                 self._queue_status(connector, now, triggered=True)
         elif message == "MeterValues":

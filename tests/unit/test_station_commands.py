@@ -287,7 +287,6 @@ def test_trigger_status_of_the_asked_connector(version: str) -> None:
     assert trigger(bench, "StatusNotification", 4) == "Rejected"
 
 
-@pytest.mark.xfail(strict=True, reason="1.6 5.17: connector 0 reports every connector")
 def test_trigger_status_16_of_connector_0_is_the_charge_point_alone() -> None:
     """1.6 5.17: StatusNotification for connectorId 0 reports the Charge Point itself only."""
     bench = booted("1.6", connectors=3)
