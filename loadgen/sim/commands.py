@@ -176,11 +176,16 @@ class Commands:
 
     def remote_stop(self, transaction_id: str) -> str:
         """End the matching transaction now, reason Remote (F03.FR.03; 1.6 5.12)."""
+        by_server = self.dialect.version == "1.6"  # 1.6: the server's id; 2.0.1: our own
         for connector in self.connectors:
             tx = connector.tx
-            if tx is not None and transaction_id in (tx.local_id, str(tx.server_id)):
-                if self.dialect.version == "1.6" and tx.server_id is None:
-                    continue
+            if tx is None:
+                continue
+            if by_server:
+                match = tx.server_id is not None and transaction_id == str(tx.server_id)
+            else:
+                match = transaction_id == tx.local_id
+            if match:
                 self.end_transaction(connector, self.now_s, "Remote")
                 return "Accepted"
         return "Rejected"

@@ -387,7 +387,6 @@ def test_remote_stop_of_an_unknown_transaction_is_rejected(version: str) -> None
     assert ended(bench) == []
 
 
-@pytest.mark.xfail(strict=True, reason="2.0.1 matches str(None) as a server id")
 def test_request_stop_names_the_stations_own_id_only() -> None:
     """2.0.1 (F03.FR.08): only the station's own transactionId stops a transaction; the
     text "None" (a 1.6 server id that does not exist in 2.0.1) is Rejected."""
