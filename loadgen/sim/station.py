@@ -526,6 +526,9 @@ class Station(Sessions, Commands):
                     return
                 self.out.append(Close("reset"))
                 self._reboot(now)
+            elif self.stopping and now >= self.reboot_deadline:
+                self._halt("stop")  # the link stayed down: the wait is bounded all the same
+                return
         if self.phase == STOPPED_PHASE:
             return
         self._pump(now)
@@ -547,10 +550,12 @@ class Station(Sessions, Commands):
                 at = self.boot_retry_at
             if self.retry_at is not None and (at is None or self.retry_at < at):
                 at = self.retry_at
-            if (self.rebooting or self.stopping) and (at is None or self.reboot_deadline < at):
+            if self.rebooting and (at is None or self.reboot_deadline < at):
                 at = self.reboot_deadline
         elif phase == OFFLINE:
             at = self.reconnect_at
+        if self.stopping and (at is None or self.reboot_deadline < at):
+            at = self.reboot_deadline
         due = self.connector_due
         if due is not None and (at is None or due < at):
             at = due

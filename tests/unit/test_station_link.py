@@ -326,7 +326,6 @@ def test_graceful_stop_is_bounded_when_the_server_is_silent(version: str) -> Non
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.xfail(strict=True, reason="graceful stop unbounded offline")
 def test_graceful_stop_is_bounded_when_the_link_stays_down(version: str) -> None:
     """stop(graceful), then the link drops and every reconnect fails: the station still
     stops within the bound instead of retrying forever."""
