@@ -67,6 +67,7 @@ class Commands:
         registration: int
         reset_when_idle: bool
         rng: random.Random
+        stopping: bool
         now_s: float
         wall_offset_s: float
 
@@ -163,8 +164,8 @@ class Commands:
         self, connector_id: int | None, id_tag: str, remote_start_id: int | None
     ) -> str:
         """Start a session for the server's tag; Authorize first if the setting says so."""
-        if self.rebooting or self.reset_when_idle:
-            return "Rejected"
+        if self.rebooting or self.reset_when_idle or self.stopping:
+            return "Rejected"  # a reset or the end of the run would cut it short
         if connector_id is None:  # the station picks (1.6 5.11, F02.FR.15)
             connector = next((c for c in self.connectors if self._free(c)), None)
         else:

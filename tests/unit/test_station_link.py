@@ -342,7 +342,6 @@ def test_graceful_stop_is_bounded_when_the_link_stays_down(version: str) -> None
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.xfail(strict=True, reason="remote start accepted while stopping")
 def test_graceful_stop_takes_no_new_session(version: str) -> None:
     """Once a graceful stop is under way a remote start is Rejected: no transaction may
     begin that the stop would not end."""
