@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from locust.env import Environment
 
-from loadgen.config import Config, ConfigError, with_overrides
+from loadgen.config import Config, ConfigError
 from loadgen.ids import Identity
 from loadgen.locust import compat
 from loadgen.sim.engine import Engine, Target
@@ -77,13 +77,12 @@ class Runtime:
         plan = self.plans.get(key)
         self.last_config = config
         if plan is None:
-            target = host or config.target
+            target = config.target  # the host, when one was given, is in it already
             if target == "embedded":
                 raise ConfigError(
                     "target: 'embedded' needs the gateway that `loadgen run` starts; run "
                     "through `loadgen run CONFIG`, or pass --host ws://HOST:PORT/PATH to locust."
                 )
-            config = with_overrides(config, target=target)
             fleet = Fleet.build(config.charge_points, config.ocpp_version)
             runner = self.environment.runner
             worker_index = max(getattr(runner, "worker_index", 0), 0)

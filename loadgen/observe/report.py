@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -286,14 +286,13 @@ def _float(text: str | None) -> float:
         return 0.0
 
 
-def rebuild(folder: str | Path) -> dict[str, Any]:
+def rebuild(folder: str | Path, load_config: Callable[[Path], Config]) -> dict[str, Any]:
     """Rebuild ``summary.json``, ``junit.xml`` and ``timeline.png`` from a results folder.
 
     Reads Locust's ``locust_stats.csv`` / ``locust_failures.csv``, ``timeline.csv``, the
     ``config.yaml`` copy and the previous summary (for what only the live run knew, like
     worker memory). Raises ``FileNotFoundError`` naming the missing file.
     """
-    from loadgen import config as config_mod
     from loadgen.observe.plots import plot_timeline, read_timeline
 
     folder = Path(folder)
@@ -301,7 +300,7 @@ def rebuild(folder: str | Path) -> dict[str, Any]:
     for needed in (stats_csv, folder / "config.yaml"):
         if not needed.exists():
             raise FileNotFoundError(needed)
-    config = config_mod.load(folder / "config.yaml")
+    config = load_config(folder / "config.yaml")
     previous: dict[str, Any] = {}
     if (folder / SUMMARY).exists():
         previous = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from loadgen import config as config_mod
 from loadgen.config import Config, ConfigError
+from loadgen.run import configfile
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 READY_TIMEOUT_S = 30.0
@@ -129,8 +130,8 @@ def plan(args: argparse.Namespace) -> tuple[Config, int, int]:
     """
     from loadgen.run import doctor
 
-    config = config_mod.load(args.config)
-    config = config_mod.with_overrides(
+    config = configfile.load(args.config)
+    config = configfile.with_overrides(
         config,
         target=args.target,
         ocpp_version=getattr(args, "ocpp_version", None),
@@ -150,8 +151,8 @@ def doctor_command(args: argparse.Namespace) -> int:
     """``loadgen doctor CONFIG``: 0 when the plan fits this host, 1 when not (with fixes)."""
     from loadgen.run import doctor
 
-    config = config_mod.load(args.config)
-    config = config_mod.with_overrides(config, target=args.target, users=args.users)
+    config = configfile.load(args.config)
+    config = configfile.with_overrides(config, target=args.target, users=args.users)
     limits = doctor.read_limits()
     planned = doctor.plan_run(config, args.workers, limits)
     print(doctor.render(planned, config, limits))
@@ -232,7 +233,7 @@ def report_command(folder: str) -> int:
     from loadgen.observe.report import human_summary, rebuild
 
     try:
-        summary = rebuild(folder)
+        summary = rebuild(folder, configfile.load)
     except FileNotFoundError as exc:
         raise UsageError(
             f"report: {folder} is not a complete results folder: {exc.args[0]} is missing. "

@@ -6,6 +6,7 @@ from locust.env import Environment
 
 from loadgen import config as config_mod
 from loadgen.config import Config
+from loadgen.run import configfile
 
 _NAMES = ("loadgen_config", "loadgen_ocpp_version", "loadgen_users", "loadgen_run_time")
 #: configs by the options that name them: the web UI may switch config per test
@@ -19,16 +20,17 @@ def config_options(environment: Environment) -> tuple[str, ...]:
 
 
 def load_config(environment: Environment) -> Config:
-    """The config named by ``--loadgen-config`` with the ``--loadgen-*`` overrides applied.
+    """The config named by ``--loadgen-config`` with the ``--loadgen-*`` overrides and the
+    host (``--host`` or the web UI's field) applied.
 
     Read once per set of options. Raises :class:`~loadgen.config.ConfigError` naming the
     field or option.
     """
-    key = config_options(environment)
+    key = (*config_options(environment), environment.host or "")
     config = _configs.get(key)
     if config is not None:
         return config
-    path, version, users, run_time = key
+    path, version, users, run_time, host = key
     if not path:
         raise config_mod.ConfigError(
             "--loadgen-config: no config given. Pass a YAML file, e.g. configs/quickstart.yaml."
@@ -39,8 +41,9 @@ def load_config(environment: Environment) -> Config:
         raise config_mod.ConfigError(
             f"--loadgen-users: expected a whole number, got {users!r}."
         ) from None
-    config = config_mod.with_overrides(
-        config_mod.load(path),
+    config = configfile.with_overrides(
+        configfile.load(path),
+        target=host or None,
         ocpp_version=version or None,
         users=user_count,
         run_time_s=config_mod.parse_duration(run_time, "--loadgen-run-time") if run_time else None,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.config import ConfigError, from_dict, load, parse_duration, with_overrides
+from loadgen.config import ConfigError, parse_duration
+from loadgen.run.configfile import from_dict, load, with_overrides
 
 CONFIGS = sorted(Path(__file__).resolve().parents[2].joinpath("configs").glob("*.yaml"))
 

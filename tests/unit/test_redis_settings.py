@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.config import ConfigError, from_dict
+from loadgen.config import ConfigError
 from loadgen.gateway import redisconf
 from loadgen.gateway.redisconf import RedisConfigError, go_duration, settings_from_args
 from loadgen.redismap import key_problem, mapping_key, mask_url, url_problem
+from loadgen.run.configfile import from_dict
 
 
 def gateway_args(*argv: str) -> argparse.Namespace:

@@ -7,8 +7,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-from loadgen.config import ConfigError, from_dict
+from loadgen.config import ConfigError
 from loadgen.observe.report import Entry, build_summary, human_summary, write_junit
+from loadgen.run.configfile import from_dict
 
 ENTRIES = [
     Entry("WS", "connect", 100, 2, 40.0, 90.0, 120.0),

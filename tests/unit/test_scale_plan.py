@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.config import ConfigError, from_dict
+from loadgen.config import ConfigError
 from loadgen.run import doctor
+from loadgen.run.configfile import from_dict
 from loadgen.run.doctor import HostLimits
 from loadgen.sim.transport import SourcePool
 
