@@ -19,6 +19,7 @@ driver to carry out. docs/design.md draws the states; in short::
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 
 from loadgen.failures import Failure
@@ -61,6 +62,8 @@ from loadgen.sim.states import STOPPED as STOPPED_PHASE
 DEFAULT_HEARTBEAT_S = 60.0
 _CALL_ERROR_CODES = ERROR_CODES_16 | ERROR_CODES_201
 _HEARTBEAT_CALL = Outgoing("Heartbeat", {}, "heartbeat")
+#: A frame that says it is a CALL (message type 2), however broken the rest.
+_CALL_START = re.compile(r"\s*\[\s*2\s*,")
 #: Shared by stations given no ``rng`` (a ``Random`` holds ~2.5 KB of state).
 _RNG = random.Random()
 
@@ -219,7 +222,7 @@ class Station(Sessions, Commands):
         try:
             frame = parse(text)
         except FrameError as exc:
-            self._bad_frame(exc, len(text))
+            self._bad_frame(exc, text)
         else:
             if frame.__class__ is Call:
                 self._server_call(now, frame, len(text))  # type: ignore[arg-type]
@@ -399,12 +402,20 @@ class Station(Sessions, Commands):
             elif purpose == "authorize" and call.connector is not None:
                 self._abort_session(call.connector, now)
 
-    def _bad_frame(self, exc: FrameError, length: int) -> None:
-        """A malformed frame: answer a CALL we can identify with CALLERROR, count it."""
+    def _bad_frame(self, exc: FrameError, text: str) -> None:
+        """A malformed frame: answer a CALL we can identify with CALLERROR, count it.
+
+        A broken CALLRESULT or CALLERROR gets no answer: a CALLERROR answers a CALL only,
+        and its id (ours) may name one of the server's own calls.
+        """
         self.out.append(
-            Report("OCPP", "(server frame)", 0, length, Failure("protocol_error", exc.code))
+            Report("OCPP", "(server frame)", 0, len(text), Failure("protocol_error", exc.code))
         )
-        if exc.unique_id is not None and exc.code in ("FormatViolation", "MessageTypeNotSupported"):
+        if exc.unique_id is None:
+            return
+        if exc.code == "MessageTypeNotSupported" or (
+            exc.code == "FormatViolation" and _CALL_START.match(text) is not None
+        ):
             code = exc.code if self.dialect.version != "1.6" else "FormationViolation"
             self.out.append(Send(CallError(exc.unique_id, code, str(exc)[:200]).to_bytes()))
 
