@@ -86,6 +86,7 @@ SETTINGS: tuple[Setting, ...] = (
         "int",
         None,
         "OCPPCommCtrlr.MessageTimeout:Default",
+        readonly=True,  # 2.0.1 device model 2.1.3 (set through a network profile instead)
         minimum=1,
         unit="s",
     ),

@@ -152,7 +152,6 @@ def test_notify_report_is_schema_valid(dialect: Dialect) -> None:
     assert files["variableAttribute"][0]["mutability"] == "ReadOnly"
 
 
-@pytest.mark.xfail(strict=True, reason="MessageTimeout writable")
 def test_message_timeout_is_read_only() -> None:
     """2.0.1 device model 2.1.3: MessageTimeout (instance Default) is ReadOnly: reported so
     in NotifyReport, and SetVariables answers Rejected without writing."""

@@ -490,7 +490,6 @@ def test_unknown_and_readonly_variables_201() -> None:
     assert set_setting(bench, "", "OCPPCommCtrlr.MessageAttempts", "1") == "UnknownVariable"
 
 
-@pytest.mark.xfail(strict=True, reason="MessageTimeout writable")
 def test_message_timeout_is_read_only_201() -> None:
     """2.0.1 device model 2.1.3: OCPPCommCtrlr.MessageTimeout (Default) is ReadOnly, so
     SetVariables is Rejected and the timeout stays."""
