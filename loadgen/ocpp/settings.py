@@ -64,6 +64,7 @@ SETTINGS: tuple[Setting, ...] = (
         "int",
         "HeartbeatInterval",
         "OCPPCommCtrlr.HeartbeatInterval",
+        minimum=1,  # 2.0.1 minLimit 1; 0 would be Accepted yet change nothing
         unit="s",
     ),
     _s(

@@ -139,7 +139,7 @@ class Commands:
             self.overrides = {}
         self.overrides[name] = value
         if name == "heartbeat_interval_s":
-            self.hb_interval_s = float(value) if int(value) > 0 else self.hb_interval_s
+            self.hb_interval_s = float(value)  # at least 1 (the setting's minimum)
             if self.hb_due is not None:  # the next beat already follows the new interval
                 self.hb_due = self.last_call_at + self.hb_interval_s
         elif name == "meter_interval_s":
