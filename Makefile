@@ -33,6 +33,7 @@ test-integration: $(DEVSTAMP)
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: $(DEVSTAMP)
 	$(VENV)/bin/ruff format .

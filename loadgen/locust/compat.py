@@ -71,7 +71,7 @@ def install() -> None:
     current = argument_parser.default_args_dict
     if not hasattr(current, "cache_info"):
         argument_parser.default_args_dict = functools.lru_cache(maxsize=1)(current)
-    counting = runners.Runner.user_classes_count
+    counting: Any = runners.Runner.user_classes_count
     if getattr(counting, "fget", None) is not _user_classes_count:
         _walk_count["fget"] = counting.fget
         runners.Runner.user_classes_count = property(_user_classes_count)  # type: ignore[method-assign, assignment]
@@ -142,7 +142,7 @@ def reporter(environment: Environment) -> ReportFn:
         handlers = environment.events.request._handlers
         if len(handlers) == 1 and is_stats_listener(handlers[0]):
             stats = environment.stats
-            stats.log_request(kind, name, ms, length)
+            stats.log_request(kind, name, ms, length)  # type: ignore[arg-type]  # Locust takes floats
             if exc is not None:
                 stats.log_error(kind, name, exc)
             return

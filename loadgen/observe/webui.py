@@ -159,6 +159,7 @@ def install(environment: Environment, monitor: Monitor) -> None:
         {"href": "./loadgen/chart", "title": "Charge points chart: connected vs stage target"},
     ]
     app = web_ui.app
+    assert app is not None  # a web UI always has its Flask app
     if web_ui.web_login:
         _install_login(web_ui)
 

@@ -154,7 +154,9 @@ def _wire(environment: Environment) -> Runtime:
     def probe_booted(charge_point_id: str) -> None:
         config = runtime.last_config
         if config is not None and config.redis is not None:
-            redisprobe.for_environment(environment, config.redis).on_booted(charge_point_id)
+            probe = redisprobe.for_environment(environment, config.redis)
+            if probe is not None:
+                probe.on_booted(charge_point_id)
 
     runtime.on_booted.append(probe_booted)
     runner = environment.runner

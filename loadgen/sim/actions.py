@@ -82,4 +82,4 @@ class Counters:
     offline_dropped: int = 0  # transaction messages dropped because the offline queue was full
 
     def snapshot(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}

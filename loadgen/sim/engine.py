@@ -372,7 +372,7 @@ class Engine:
         station = link.station
         for event in events:
             if event.__class__ is str:
-                self._apply(link, station.text(now, event))  # type: ignore[arg-type]
+                self._apply(link, station.text(now, event))
             elif isinstance(event, CloseFrame):
                 self._write(link, ws.data_to_send())  # our answer to the server's Close
                 detail = str(event.code) if event.code else ""

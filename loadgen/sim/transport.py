@@ -20,7 +20,7 @@ import itertools
 import re
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote, urlsplit
@@ -55,7 +55,7 @@ def _parts(url: str) -> tuple[str, int, bool]:
     return parts.hostname or "", parts.port or (443 if secure else 80), secure
 
 
-def endpoint_from(url: str, infos: list[tuple[object, ...]]) -> Endpoint:
+def endpoint_from(url: str, infos: Sequence[tuple[object, ...]]) -> Endpoint:
     """The endpoint of ``url`` for the first of ``getaddrinfo``'s answers."""
     host, port, secure = _parts(url)
     family, _, _, _, address = infos[0]
@@ -92,7 +92,7 @@ def lookup(url: str) -> Endpoint:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise Failure("dns_error", str(getattr(exc, "strerror", "") or exc)[:80]) from None
-    return endpoint_from(url, infos)  # type: ignore[arg-type]
+    return endpoint_from(url, infos)
 
 
 @lru_cache(maxsize=16)
