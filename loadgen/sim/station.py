@@ -150,11 +150,14 @@ class Station(Sessions, Commands):
         self.next_id = 0
         self.last_call_at = 0.0
         self.overrides: dict[str, str] | None = None  # settings the server changed
-        hb = settings.heartbeat_interval_s
+        # the config's ``configuration`` gives starting values of the settings kept here
+        configured = dict(settings.configuration) if settings.configuration else {}
+        hb = settings.heartbeat_interval_s or float(configured.get("heartbeat_interval_s", 0))
         self.hb_interval_s = float(hb) if hb else DEFAULT_HEARTBEAT_S
         self.hb_due: float | None = None
-        self.meter_interval_s = float(settings.session.meter_interval_s)
-        self.call_timeout_s = float(settings.call_timeout_s)
+        meter_s = configured.get("meter_interval_s", settings.session.meter_interval_s)
+        self.meter_interval_s = float(meter_s)
+        self.call_timeout_s = float(configured.get("message_timeout_s", settings.call_timeout_s))
         self.connectors = [Connector(i) for i in range(1, settings.connectors + 1)]
         self.connector_due: float | None = None
         self.tx_count = 0
@@ -450,7 +453,8 @@ class Station(Sessions, Commands):
         self.boot_retry_at = None
         self.boot_reason = "PowerUp"
         override = settings.heartbeat_interval_s
-        self.hb_interval_s = float(override or reply.interval_s or DEFAULT_HEARTBEAT_S)
+        # interval 0 keeps the interval the station has (B01.FR.04 adjusts it only if > 0)
+        self.hb_interval_s = float(override or reply.interval_s or self.hb_interval_s)
         self.hb_due = now + self.hb_interval_s
         self.counters.booted += 1
         self.out.append(BOOTED)

@@ -428,14 +428,29 @@ def test_settings_read_back_what_was_written(
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.xfail(strict=True, reason="configured intervals ignored at start")
 def test_configured_settings_are_the_starting_values(version: str) -> None:
-    """Settings given in the config's configuration are what the station starts with."""
-    configuration = (("heartbeat_interval_s", "25"), ("meter_interval_s", "7"))
-    bench = booted(version, configuration=configuration)
+    """Settings given in the config's configuration are what the station starts with (the
+    heartbeat interval until a boot answer gives one: here it gives 0)."""
+    configuration = (
+        ("heartbeat_interval_s", "25"),
+        ("meter_interval_s", "7"),
+        ("message_timeout_s", "4"),
+    )
+    boot = {"status": "Accepted", "currentTime": "2026-01-01T00:00:00.000Z", "interval": 0}
+    bench = booted(version, configuration=configuration, answers={"BootNotification": boot})
     assert get_setting(bench, "HeartbeatInterval", "OCPPCommCtrlr.HeartbeatInterval") == "25"
     key = ("MeterValueSampleInterval", "SampledDataCtrlr.TxUpdatedInterval")
     assert get_setting(bench, *key) == "7"
+    bench.run(29)
+    assert [round(c.at) for c in bench.named("Heartbeat")] == [25]
+    remote_start(bench, 1)
+    bench.run(16)
+    assert [round(c.at - 30, 2) for c in bench.tx_messages()[1:]] == [7.0, 14.0]
+    bench.silent = {"StatusNotification"}
+    assert trigger(bench, "StatusNotification", 1) == "Accepted"
+    bench.run(10)
+    (timeout,) = [r for r in bench.failures() if r.name == "StatusNotification"]
+    assert round(timeout.response_time_ms) == 4000
 
 
 @pytest.mark.parametrize("version", VERSIONS)
