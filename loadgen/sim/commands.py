@@ -240,8 +240,8 @@ class Commands:
                 status = "Available" if operative else "Unavailable"
                 self._set_status(connector, status, self.now_s)
         station_is = any(c.operative for c in self.connectors)
-        if connector_id == 0 and self.dialect.version == "1.6" and station_was != station_is:
-            self._queue_station_status(self.now_s)
+        if self.dialect.version == "1.6" and station_was != station_is:
+            self._queue_station_status(self.now_s)  # connector 0: some connector operative
         return "Scheduled" if scheduled else "Accepted"
 
     def unlock_connector(self, connector_id: int, stop_transaction: bool) -> UnlockOutcome:

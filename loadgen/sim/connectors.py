@@ -381,10 +381,15 @@ class Sessions:
     def _unplug(self, connector: Connector, now: float) -> None:
         """The cable is out: Available, or the availability change scheduled meanwhile."""
         connector.plugged = False
-        if connector.scheduled_operative is not None:
-            connector.operative = connector.scheduled_operative
+        scheduled = connector.scheduled_operative
+        if scheduled is not None:
+            station_was = any(c.operative for c in self.connectors)
+            connector.operative = scheduled
             connector.scheduled_operative = None
         self._set_status(connector, "Available" if connector.operative else "Unavailable", now)
+        if scheduled is not None and self.dialect.version == "1.6":
+            if station_was != any(c.operative for c in self.connectors):
+                self._queue_station_status(now)  # connector 0 follows, as when applied at once
         if self.charging and connector is self.connectors[0] and not self.stopping:
             self._schedule_session(connector, now)
         self._update_due()
