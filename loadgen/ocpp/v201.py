@@ -363,8 +363,17 @@ class V201(Dialect):
 _ENERGY = ("Energy.Active.Import.Register",)
 
 
+#: Separates an idToken's type from its value in the tag the station keeps (see _id_token).
+_TYPE_MARK = "\x1f"
+
+
 def _id_token(id_tag: str) -> Payload:
-    return {"idToken": id_tag[:36], "type": "ISO14443"}
+    """The IdTokenType of a tag: ISO14443, unless the tag came from the CSMS with another
+    type, kept as ``type + _TYPE_MARK + value`` (F01.FR.04 / F02.FR.12: use its IdToken)."""
+    kind, mark, value = id_tag.partition(_TYPE_MARK)
+    if not mark:
+        return {"idToken": id_tag[:36], "type": "ISO14443"}
+    return {"idToken": value[:36], "type": kind}
 
 
 def _event(
@@ -423,8 +432,10 @@ def _sample(
 
 
 def _read_id_token(token: Payload) -> str:
-    get_field(token, "type", str, choices=_ID_TOKEN_TYPES)
-    return str(get_field(token, "idToken", str, max_len=36))
+    """The tag for an IdTokenType from the CSMS; a type other than ISO14443 travels with it."""
+    kind = get_field(token, "type", str, choices=_ID_TOKEN_TYPES)
+    value = str(get_field(token, "idToken", str, max_len=36))
+    return value if kind == "ISO14443" else f"{kind}{_TYPE_MARK}{value}"
 
 
 def _variable(setting: Setting) -> Payload:

@@ -309,3 +309,18 @@ def test_iso_timestamps() -> None:
     assert iso(0.0) == "1970-01-01T00:00:00.000Z"
     assert iso(1_790_000_000.5) == "2026-09-21T14:13:20.500Z"
     assert iso(1_790_000_000.0005) == "2026-09-21T14:13:20.000Z"
+
+
+def test_v201_id_token_type_travels_with_the_tag() -> None:
+    """F02.FR.12: the IdToken of a RequestStartTransaction (its type too) is what the
+    station's Authorize and TransactionEvent carry; ISO14443 tags stay plain."""
+    target = Target()
+    token = {"idToken": "EMAID-1", "type": "eMAID"}
+    ask(V201_, "RequestStartTransaction", {"idToken": token, "remoteStartId": 1}, target)
+    tag = target.calls[0][2]
+    assert valid(V201_, V201_.authorize(tag))["idToken"] == token
+    started = valid(V201_, V201_.tx_start(Tx(id_tag=tag), 0, AT, "RemoteStart", 0, False))
+    assert started["idToken"] == token
+    plain = {"idToken": "TAG1", "type": "ISO14443"}
+    ask(V201_, "RequestStartTransaction", {"idToken": plain, "remoteStartId": 2}, target)
+    assert target.calls[1][2] == "TAG1"

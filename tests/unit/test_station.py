@@ -276,7 +276,6 @@ def test_remote_start_uses_the_servers_tag_and_connector(version: str) -> None:
         assert bench.statuses(mark) == [(2, "Occupied")]
 
 
-@pytest.mark.xfail(strict=True, reason="F02.FR.12: idToken type replaced by ISO14443")
 def test_remote_start_201_keeps_the_id_token_type() -> None:
     """F02.FR.12: the TransactionEvent carries the IdToken of the request, its type too."""
     bench = booted("2.0.1", configuration=(("authorize_remote_start", "true"),))
