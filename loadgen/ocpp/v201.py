@@ -371,7 +371,7 @@ def _id_token(id_tag: str) -> Payload:
     """The IdTokenType of a tag: ISO14443, unless the tag came from the CSMS with another
     type, kept as ``type + _TYPE_MARK + value`` (F01.FR.04 / F02.FR.12: use its IdToken)."""
     kind, mark, value = id_tag.partition(_TYPE_MARK)
-    if not mark:
+    if not mark or kind not in _ID_TOKEN_TYPES:  # a plain tag (from the config, say)
         return {"idToken": id_tag[:36], "type": "ISO14443"}
     return {"idToken": value[:36], "type": kind}
 
