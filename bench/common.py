@@ -106,12 +106,12 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def stop(proc: subprocess.Popen[Any], timeout_s: float = 30.0) -> None:
-    """SIGINT a process we started, then SIGKILL it and its forks after ``timeout_s``."""
+def stop(proc: subprocess.Popen[Any], timeout_s: float = 30.0, sig: int = signal.SIGINT) -> None:
+    """``sig`` to a process we started, then SIGKILL it and its forks after ``timeout_s``."""
     if proc.poll() is not None:
         return
     forks = descendants(proc.pid)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     try:
         proc.wait(timeout_s)
     except subprocess.TimeoutExpired:

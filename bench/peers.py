@@ -34,6 +34,7 @@ loopback port; every process started here is ended by its PID.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -49,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, TICKS_PER_S, Gateway, descendants, machine
+from bench.common import ROOT, TICKS_PER_S, Gateway, descendants, machine, stop
 
 GENERATOR_CPUS = "0"  # taskset -c: the generator under test
 GATEWAY_CPUS = "1"  # and the gateway, so the two do not fight for a core
@@ -110,23 +111,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def end_process(proc: subprocess.Popen[Any], sig: int, timeout_s: float = 20.0) -> None:
-    """Send ``sig`` to a process we started, then SIGKILL it and its tree after a wait."""
-    if proc.poll() is not None:
-        return
-    tree = descendants(proc.pid)
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        for pid in [proc.pid, *tree]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        proc.wait(10)
 
 
 # -- Tsung -----------------------------------------------------------------------------
@@ -253,8 +237,8 @@ class TsungRun:
         try:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
-            end_process(self.proc, signal.SIGTERM, timeout_s=5)
-        end_process(self.epmd, signal.SIGTERM)
+            stop(self.proc, timeout_s=5, sig=signal.SIGTERM)
+        stop(self.epmd, timeout_s=20, sig=signal.SIGTERM)
 
 
 def _comm(pid: int) -> str:
@@ -310,7 +294,7 @@ class LocustRun:
             )
 
     def stop(self) -> None:
-        end_process(self.proc, signal.SIGINT, timeout_s=30)
+        stop(self.proc, timeout_s=30)
 
 
 # -- one measurement -------------------------------------------------------------------
@@ -334,7 +318,7 @@ def measure(name: str, gateway: Gateway, load: Workload, work: Path) -> dict[str
     else:
         run = LocustRun(name, gateway, load, work)
     deadline = time.monotonic() + load.deadline_s
-    base = started = end = None
+    base = started = end = gateway_base = gateway_end = None
     first_connect = all_connected = None
     status: dict[str, Any] = {}
     try:
@@ -346,7 +330,7 @@ def measure(name: str, gateway: Gateway, load: Workload, work: Path) -> dict[str
                 break
             if first_connect is None:
                 if status["connected"] == 0:
-                    base = now
+                    base, gateway_base = now, tree_sample(gateway.proc.pid)
                     continue
                 first_connect = now.at
             if all_connected is None and status["connected"] >= n:
@@ -355,11 +339,11 @@ def measure(name: str, gateway: Gateway, load: Workload, work: Path) -> dict[str
                 if counted(status, "StatusNotification") >= n:
                     started = now
             if started is not None and counted(status, "Heartbeat") >= n:
-                end = tree_sample(run.proc.pid)
+                end, gateway_end = tree_sample(run.proc.pid), tree_sample(gateway.proc.pid)
                 break
     finally:
         run.stop()
-    if None in (base, started, end, first_connect, all_connected):
+    if None in (base, started, end, first_connect, all_connected, gateway_base, gateway_end):
         tail = run.log.read_text(errors="replace").splitlines()[-15:]
         raise SystemExit(
             f"bench-peers: {name} did not reach {n} Heartbeats in {load.deadline_s:.0f} s "
@@ -368,6 +352,7 @@ def measure(name: str, gateway: Gateway, load: Workload, work: Path) -> dict[str
             "log:\n" + "\n".join(tail)
         )
     assert base and started and end and first_connect and all_connected  # for mypy
+    assert gateway_base and gateway_end
     return {
         "generator": name,
         "chargers": n,
@@ -376,6 +361,9 @@ def measure(name: str, gateway: Gateway, load: Workload, work: Path) -> dict[str
         "start_ms_per_charger": (started.cpu_s - base.cpu_s) * 1000 / n,
         "hold_ms_per_charger": (end.cpu_s - started.cpu_s) * 1000 / n,
         "kb_per_connection": (end.rss_kb - base.rss_kb) / n,
+        # the gateway's CPU in the same window: near 1 ms per ms of the window, it was the
+        # bottleneck (then the ramp is the gateway's, not the generator's)
+        "gateway_cpu_ms_per_charger": (gateway_end.cpu_s - gateway_base.cpu_s) * 1000 / n,
         "connections_per_s": n / max(all_connected - first_connect, 1e-3),
         "rss_mb": end.rss_kb / 1024,
         "window_s": end.at - base.at,
@@ -400,6 +388,7 @@ FIGURES = (
     "start_ms_per_charger",
     "hold_ms_per_charger",
     "kb_per_connection",
+    "gateway_cpu_ms_per_charger",
     "connections_per_s",
     "rss_mb",
     "window_s",
@@ -417,9 +406,10 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def one_line(run: dict[str, Any]) -> str:
     return (
-        f"  round {run['round']} {run['generator']:8} CPU {run['cpu_ms_per_charger']:.3f} ms "
+        f"  round {run['round']} {run['generator']:12} CPU {run['cpu_ms_per_charger']:.3f} ms "
         f"(start {run['start_ms_per_charger']:.3f} + hold {run['hold_ms_per_charger']:.3f}), "
-        f"{run['kb_per_connection']:.1f} KB, {run['connections_per_s']:.0f} conn/s "
+        f"{run['kb_per_connection']:.1f} KB, {run['connections_per_s']:.0f} conn/s, gateway "
+        f"CPU {run['gateway_cpu_ms_per_charger']:.3f} ms "
         f"(window {run['window_s']:.1f} s, {run['processes']} processes)"
     )
 
@@ -431,14 +421,15 @@ def report(results: list[dict[str, Any]], load: Workload) -> str:
         f"Heartbeat every {load.heartbeat_s} s; generator on core {GENERATOR_CPUS}, gateway "
         f"on core {GATEWAY_CPUS}; median of {results[0]['runs']} runs each; "
         f"{info['nproc']} cores, Linux {info['kernel']}, Python {info['python']}",
-        f"{'':10}{'CPU ms/charger':>16}{'(start':>8}{'+ hold)':>9}{'KB/connection':>16}"
-        f"{'conn/s':>10}{'RSS MB':>9}",
+        f"{'':13}{'CPU ms/charger':>16}{'(start':>8}{'+ hold)':>9}{'KB/connection':>16}"
+        f"{'conn/s':>10}{'RSS MB':>9}{'gateway CPU ms':>16}",
     ]
     for r in results:
         lines.append(
-            f"{r['generator']:10}{r['cpu_ms_per_charger']:16.3f}{r['start_ms_per_charger']:8.3f}"
+            f"{r['generator']:13}{r['cpu_ms_per_charger']:16.3f}{r['start_ms_per_charger']:8.3f}"
             f"{r['hold_ms_per_charger']:9.3f}{r['kb_per_connection']:16.1f}"
             f"{r['connections_per_s']:10.0f}{r['rss_mb']:9.0f}"
+            f"{r['gateway_cpu_ms_per_charger']:16.3f}"
         )
     return "\n".join(lines)
 
@@ -483,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--naive", action="store_true", help="also run the naive script")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--keep", help="keep the logs (Tsung's, Locust's) in this folder")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.chargers < 1:
         parser.error("--repeat and --chargers: at least 1")
@@ -493,8 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     if any(name.startswith("tsung") for name in names):
         ensure_tsung()
     runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="loadgen-peers-") as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as cleanup:
+        if args.keep:
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix="peers-", dir=args.keep))
+        else:
+            work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="loadgen-peers-")))
         gateway = Gateway(
             work / "gateway.log",
             *("--heartbeat-interval-s", str(load.heartbeat_s)),
