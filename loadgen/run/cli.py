@@ -30,30 +30,58 @@ class UsageError(Exception):
     """Bad input on the command line or in the config: exit 2 with the message."""
 
 
+#: Most local worker processes ``--workers`` may start.
+MAX_WORKERS = 1024
+
+
+def _shown(value: str) -> str:
+    """A command-line value quoted for a message, at most 40 characters of it."""
+    return repr(value) if len(value) <= 40 else repr(value[:40]) + "..."
+
+
+def _whole(value: str, low: int, high: int) -> int | None:
+    """``value`` as a whole number within [low, high], or None."""
+    if not value.isdigit() or len(value) > 12:
+        return None
+    number = int(value)
+    return number if low <= number <= high else None
+
+
 def _workers(value: str) -> str:
-    if value == "auto" or (value.isdigit() and int(value) > 0):
+    if value == "auto" or _whole(value, 1, MAX_WORKERS) is not None:
         return value
-    raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {value!r}")
+    raise argparse.ArgumentTypeError(
+        f"expected a number from 1 to {MAX_WORKERS} or 'auto', got {_shown(value)}"
+    )
 
 
 def _positive_int(value: str) -> int:
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    number = _whole(value, 1, configfile.MAX_USERS)
+    if number is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 1 to {configfile.MAX_USERS:,}, got {_shown(value)}"
+        )
+    return number
 
 
 def _port(value: str) -> int:
-    if value.isdigit() and 0 < int(value) < 65536:
-        return int(value)
-    raise argparse.ArgumentTypeError(f"expected a TCP port (1-65535), got {value!r}")
+    number = _whole(value, 1, 65535)
+    if number is None:
+        raise argparse.ArgumentTypeError(f"expected a TCP port (1-65535), got {_shown(value)}")
+    return number
 
 
 def _duration(value: str) -> float:
     try:
-        return config_mod.parse_duration(value if not value.isdigit() else int(value), "value")
+        if len(value) > 32:
+            raise ConfigError(value)
+        seconds = config_mod.parse_duration(value if not value.isdigit() else int(value), "value")
+        if seconds > configfile.MAX_DURATION_S:
+            raise ConfigError(value)
+        return seconds
     except ConfigError:
         raise argparse.ArgumentTypeError(
-            f"expected a duration like 90, 90s or 5m, got {value!r}"
+            f"expected a duration up to 30 days like 90, 90s or 5m, got {_shown(value)}"
         ) from None
 
 
@@ -73,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--ui", action="store_true", help="open Locust's web UI instead")
     mode.add_argument("--headless", action="store_true", help="no web UI (the default)")
     run.add_argument("--web-host", default="127.0.0.1", help="web UI address (default loopback)")
-    run.add_argument("--web-port", type=_positive_int, default=8089, help="web UI port")
+    run.add_argument("--web-port", type=_port, default=8089, help="web UI port")
     run.add_argument(
         "--web-login",
         action="store_true",
@@ -138,6 +166,10 @@ def plan(args: argparse.Namespace) -> tuple[Config, int, int]:
         users=args.users,
         run_time_s=getattr(args, "run_time", None),
     )
+    if config.charge_points.ids_file:  # read here, so a bad file stops the run (exit 2)
+        from loadgen.ids import read_ids
+
+        read_ids(config.charge_points.ids_file)
     planned = doctor.plan_run(config, args.workers)
     message = doctor.warning(planned)
     if message is not None:

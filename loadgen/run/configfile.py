@@ -3,6 +3,10 @@
 Every field has a default except where noted; unknown keys are errors. A problem raises
 :class:`~loadgen.config.ConfigError`, whose message names the field
 (``stages[1].users``) and the fix.
+
+Hostile files are bounded: the file's size, the values it expands to through YAML
+anchors and aliases, every number and string, and every message, which quotes at most
+:data:`QUOTE_CHARS` characters of a bad value.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+import reprlib
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -33,29 +38,138 @@ from loadgen.config import (
 )
 from loadgen.failures import CATEGORIES
 
+#: Largest config file read (bytes); the shipped configs are a few hundred bytes.
+MAX_CONFIG_BYTES = 1 << 20
+#: Most values (scalars, lists, mappings) a config may expand to, aliases counted at
+#: every use: a few hundred bytes of nested aliases expand to billions.
+MAX_CONFIG_VALUES = 100_000
+#: Most charge points in one stage, and the fastest spawn rate (per second).
+MAX_USERS = 10_000_000
+MAX_SPAWN_RATE = 100_000.0
+#: Longest duration anywhere in a config: 30 days.
+MAX_DURATION_S = 30 * 86400.0
+#: Largest whole number accepted where no tighter bound applies.
+MAX_NUMBER = 10**15
+#: Longest string value (the target URL may be longer, up to MAX_URL_CHARS).
+MAX_STRING_CHARS = 1024
+MAX_URL_CHARS = 2048
+MAX_STAGES = 1000
+#: At most this many characters of a bad value are quoted in a message.
+QUOTE_CHARS = 200
+
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxdict, _repr.maxlist, _repr.maxtuple = 3, 6, 6, 6
+_repr.maxset, _repr.maxfrozenset, _repr.maxdeque = 6, 6, 6
+_repr.maxstring, _repr.maxother, _repr.maxlong = QUOTE_CHARS, QUOTE_CHARS, 40
+
+
+def quote(value: object, limit: int = QUOTE_CHARS) -> str:
+    """A repr of ``value`` for a message: bounded in size and in the work it takes."""
+    try:
+        text = _repr.repr(value)
+    except ValueError:  # an int too long for repr()
+        text = "<a number too long to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 def load(path: str | Path) -> Config:
     """Read and validate the YAML config at ``path``; raises :class:`ConfigError`."""
     path = Path(path)
+    shown = str(path) if len(str(path)) <= QUOTE_CHARS else quote(str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(
-            f"{path}: cannot read the config ({exc.strerror or exc}). "
+            f"{shown}: cannot read the config ({exc.strerror or exc}). "
             "Give the path of a YAML file, e.g. configs/quickstart.yaml."
         ) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{shown}: larger than {MAX_CONFIG_BYTES // 1024} KiB; a config is a "
+            "short YAML file. Give the path of a loadgen config."
+        )
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}. Fix the syntax there.") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{shown}: not UTF-8 text (byte {exc.start}). Save the config as UTF-8."
+        ) from None
+    raw = parse_yaml(text, shown)
     if raw is None:
         raw = {}
     try:
         return from_dict(raw, name=path.stem, path=str(path))
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{shown}: {exc}") from None
+
+
+def parse_yaml(text: str, where: str = "config") -> object:
+    """``yaml.safe_load`` with bounds: raises :class:`ConfigError` for bad syntax, values
+    nested too deeply, anchors that refer to themselves, or more than
+    :data:`MAX_CONFIG_VALUES` values once aliases are expanded."""
+    loader: yaml.SafeLoader | None = None
+    try:
+        loader = yaml.SafeLoader(text)  # checks the characters: may raise
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, where)
+        return loader.construct_document(node)
+    except ConfigError:
+        raise
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{where}: not valid YAML{at}. Fix the syntax there.") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{where}: values nested too deeply. A config needs a few levels at most."
+        ) from None
+    except (ValueError, OverflowError, TypeError) as exc:  # e.g. a 5,000-digit number
+        raise ConfigError(
+            f"{where}: a value cannot be read ({quote(str(exc), 120)}). Fix or remove it."
+        ) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _check_expansion(root: yaml.Node, where: str) -> None:
+    """Count the values ``root`` expands to (each alias at every use), without expanding."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[key] = 1
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = list(node.value)
+        if children_done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[key] > MAX_CONFIG_VALUES:
+                raise ConfigError(
+                    f"{where}: expands to more than {MAX_CONFIG_VALUES:,} values through "
+                    "anchors and aliases. Write the config out without nested aliases."
+                )
+            continue
+        if key in open_nodes:
+            raise ConfigError(f"{where}: an anchor refers to itself. Remove the alias loop.")
+        open_nodes.add(key)
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_nodes:
+                raise ConfigError(f"{where}: an anchor refers to itself. Remove the alias loop.")
+            if id(child) not in sizes:
+                stack.append((child, False))
 
 
 def from_dict(raw: object, *, name: str = "config", path: str | None = None) -> Config:
@@ -67,7 +181,8 @@ def from_dict(raw: object, *, name: str = "config", path: str | None = None) -> 
         version = repr(version)
     if version not in OCPP_VERSIONS:
         raise ConfigError(
-            f"ocpp_version: must be one of {', '.join(OCPP_VERSIONS)} (quoted), got {version!r}."
+            f"ocpp_version: must be one of {', '.join(OCPP_VERSIONS)} (quoted), "
+            f"got {quote(version)}."
         )
     config = Config(
         name=name,
@@ -102,15 +217,23 @@ def with_overrides(
     if ocpp_version is not None:
         if ocpp_version not in OCPP_VERSIONS:
             raise ConfigError(
-                f"--ocpp-version: must be one of {', '.join(OCPP_VERSIONS)}, got {ocpp_version!r}."
+                f"--ocpp-version: must be one of {', '.join(OCPP_VERSIONS)}, "
+                f"got {quote(ocpp_version)}."
             )
         config = replace(config, ocpp_version=ocpp_version)
     stages = config.stages
     if users is not None:
-        if users < 1:
-            raise ConfigError(f"--users: must be a positive number of charge points, got {users}.")
+        if not 1 <= users <= MAX_USERS:
+            raise ConfigError(
+                f"--users: must be a number of charge points from 1 to {MAX_USERS:,}, "
+                f"got {quote(users, 40)}."
+            )
         stages = (Stage(users, stages[-1].spawn_rate, config.total_duration_s),)
     if run_time_s is not None:
+        if not 0 < run_time_s <= MAX_DURATION_S:
+            raise ConfigError(
+                f"--run-time: must be more than 0 and at most 30 days, got {quote(run_time_s)}s."
+            )
         stages = _trim(stages, run_time_s)
     return replace(config, stages=stages)
 
@@ -138,7 +261,7 @@ def _mapping(raw: object, where: str, cls: type, skip: set[str] | None = None) -
     for key in raw:
         if key not in allowed:
             known = ", ".join(sorted(allowed))
-            raise ConfigError(f"{where}.{key}: unknown key. Known keys here: {known}.")
+            raise ConfigError(f"{where}.{_name(key)}: unknown key. Known keys here: {known}.")
     return raw
 
 
@@ -154,43 +277,84 @@ def _number(
     ok_type = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, ok_type):
         kind = "a whole number" if integer else "a number"
-        raise ConfigError(f"{where}: expected {kind}, got {value!r}.")
+        raise ConfigError(f"{where}: expected {kind}, got {quote(value)}.")
+    limit = MAX_NUMBER if maximum is None else maximum
+    if isinstance(value, int) and abs(value) > MAX_NUMBER:  # float() of it may overflow
+        raise ConfigError(f"{where}: must be at most {_figure(limit)}, got {quote(value, 40)}.")
     number = float(value)
     if not math.isfinite(number):
-        raise ConfigError(f"{where}: must be finite, got {value!r}.")
+        raise ConfigError(f"{where}: must be finite, got {quote(value)}.")
     if minimum is not None and (number <= minimum if exclusive_min else number < minimum):
         bound = f"greater than {minimum:g}" if exclusive_min else f"at least {minimum:g}"
-        raise ConfigError(f"{where}: must be {bound}, got {value!r}.")
-    if maximum is not None and number > maximum:
-        raise ConfigError(f"{where}: must be at most {maximum:g}, got {value!r}.")
+        raise ConfigError(f"{where}: must be {bound}, got {quote(value)}.")
+    if number > limit:
+        raise ConfigError(f"{where}: must be at most {_figure(limit)}, got {quote(value, 40)}.")
     return number
+
+
+def _figure(number: float) -> str:
+    return f"{int(number):,}" if number == int(number) else f"{number:g}"
+
+
+def _duration(value: object, where: str) -> float:
+    """Seconds from a number or a string like ``90s`` (:func:`parse_duration`), at most
+    :data:`MAX_DURATION_S`."""
+    if isinstance(value, str) and len(value) > 32:
+        raise ConfigError(
+            f"{where}: expected a duration like 60, '90s' or '5m', got {quote(value, 40)}."
+        )
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
+        raise ConfigError(f"{where}: must be at most 30 days, got {quote(value, 40)}.")
+    seconds = parse_duration(value, where)
+    if seconds > MAX_DURATION_S:
+        raise ConfigError(
+            f"{where}: must be at most 30 days ({MAX_DURATION_S:g}s), got {quote(value, 40)}."
+        )
+    return seconds
 
 
 def _string(value: object, where: str, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where}: expected a non-empty string, got {value!r}.")
+        raise ConfigError(f"{where}: expected a non-empty string, got {quote(value)}.")
+    if len(value) > MAX_STRING_CHARS:
+        raise ConfigError(
+            f"{where}: longer than {MAX_STRING_CHARS} characters ({quote(value, 60)}). Shorten it."
+        )
     return value
+
+
+def _name(key: object) -> str:
+    """A key of the config as it goes into a field path of a message (bounded)."""
+    text = key if isinstance(key, str) else quote(key, 40)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _target(value: object, where: str = "target") -> str:
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where}: expected 'embedded' or a ws:// or wss:// URL, got {value!r}.")
+        raise ConfigError(
+            f"{where}: expected 'embedded' or a ws:// or wss:// URL, got {quote(value)}."
+        )
     if value == "embedded":
         return value
+    if len(value) > MAX_URL_CHARS:
+        raise ConfigError(
+            f"{where}: longer than {MAX_URL_CHARS} characters ({quote(value, 60)}). "
+            "Give a URL like ws://127.0.0.1:9000/ocpp."
+        )
     parts = urlsplit(value)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ConfigError(
-            f"{where}: {value!r} is not a WebSocket URL. Use 'embedded' or a URL like "
+            f"{where}: {quote(value)} is not a WebSocket URL. Use 'embedded' or a URL like "
             "ws://127.0.0.1:9000/ocpp (the charge point id is appended)."
         )
     try:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise ConfigError(f"{where}: {value!r} has an invalid port number.") from None
+        raise ConfigError(f"{where}: {quote(value)} has an invalid port number.") from None
     if parts.query or parts.fragment:
-        raise ConfigError(f"{where}: {value!r} must not have a query or fragment.")
+        raise ConfigError(f"{where}: {quote(value)} must not have a query or fragment.")
     return value
 
 
@@ -202,26 +366,28 @@ def _charge_points(raw: object) -> ChargePoints:
     assert prefix is not None
     if not re.fullmatch(r"[A-Za-z0-9._:-]{1,16}", prefix):
         raise ConfigError(
-            f"{where}.id_prefix: {prefix!r} must be 1-16 URL-safe characters (letters, digits, "
-            "'.', '_', ':', '-')."
+            f"{where}.id_prefix: {quote(prefix)} must be 1-16 URL-safe characters (letters, "
+            "digits, '.', '_', ':', '-')."
         )
     hb = data.get("heartbeat_interval_s")
     scenario = _mapping(data.get("scenario", {}), f"{where}.scenario", Scenario)
-    idle = _number(scenario.get("idle", 1.0), f"{where}.scenario.idle", minimum=0)
-    charging = _number(scenario.get("charging", 0.0), f"{where}.scenario.charging", minimum=0)
+    idle = _number(scenario.get("idle", 1.0), f"{where}.scenario.idle", minimum=0, maximum=1e6)
+    charging = _number(
+        scenario.get("charging", 0.0), f"{where}.scenario.charging", minimum=0, maximum=1e6
+    )
     if idle + charging <= 0:
         raise ConfigError(f"{where}.scenario: idle and charging weights cannot both be 0.")
     session_raw = _mapping(data.get("session", {}), f"{where}.session", Session)
     sd = Session()
     session = Session(
-        duration_s=parse_duration(
+        duration_s=_duration(
             session_raw.get("duration_s", sd.duration_s), f"{where}.session.duration_s"
         ),
-        meter_interval_s=parse_duration(
+        meter_interval_s=_duration(
             session_raw.get("meter_interval_s", sd.meter_interval_s),
             f"{where}.session.meter_interval_s",
         ),
-        pause_s=parse_duration(session_raw.get("pause_s", sd.pause_s), f"{where}.session.pause_s"),
+        pause_s=_duration(session_raw.get("pause_s", sd.pause_s), f"{where}.session.pause_s"),
         id_tag=_string(session_raw.get("id_tag", sd.id_tag), f"{where}.session.id_tag") or "",
         power_w=_number(
             session_raw.get("power_w", sd.power_w),
@@ -233,11 +399,11 @@ def _charge_points(raw: object) -> ChargePoints:
     rc_raw = _mapping(data.get("reconnect", {}), f"{where}.reconnect", Reconnect)
     rd = Reconnect()
     reconnect = Reconnect(
-        initial_s=parse_duration(
-            rc_raw.get("initial_s", rd.initial_s), f"{where}.reconnect.initial_s"
+        initial_s=_duration(rc_raw.get("initial_s", rd.initial_s), f"{where}.reconnect.initial_s"),
+        max_s=_duration(rc_raw.get("max_s", rd.max_s), f"{where}.reconnect.max_s"),
+        factor=_number(
+            rc_raw.get("factor", rd.factor), f"{where}.reconnect.factor", minimum=1, maximum=100
         ),
-        max_s=parse_duration(rc_raw.get("max_s", rd.max_s), f"{where}.reconnect.max_s"),
-        factor=_number(rc_raw.get("factor", rd.factor), f"{where}.reconnect.factor", minimum=1),
         random_range_s=None
         if rc_raw.get("random_range_s") is None
         else _number(
@@ -260,7 +426,7 @@ def _charge_points(raw: object) -> ChargePoints:
     ids_file = _string(data.get("ids_file"), f"{where}.ids_file", optional=True)
     if ids_file is not None and not Path(ids_file).is_file():
         raise ConfigError(
-            f"{where}.ids_file: no file at {ids_file!r}. Give a CSV of id[,password] rows, "
+            f"{where}.ids_file: no file at {quote(ids_file)}. Give a CSV of id[,password] rows, "
             "or remove the key to use id_prefix."
         )
     return ChargePoints(
@@ -277,16 +443,14 @@ def _charge_points(raw: object) -> ChargePoints:
         ),
         vendor=_string(data.get("vendor", default.vendor), f"{where}.vendor") or "",
         model=_string(data.get("model", default.model), f"{where}.model") or "",
-        heartbeat_interval_s=None
-        if hb is None
-        else parse_duration(hb, f"{where}.heartbeat_interval_s"),
-        boot_retry_s=parse_duration(
+        heartbeat_interval_s=None if hb is None else _duration(hb, f"{where}.heartbeat_interval_s"),
+        boot_retry_s=_duration(
             data.get("boot_retry_s", default.boot_retry_s), f"{where}.boot_retry_s"
         ),
-        connect_timeout_s=parse_duration(
+        connect_timeout_s=_duration(
             data.get("connect_timeout_s", default.connect_timeout_s), f"{where}.connect_timeout_s"
         ),
-        call_timeout_s=parse_duration(
+        call_timeout_s=_duration(
             data.get("call_timeout_s", default.call_timeout_s), f"{where}.call_timeout_s"
         ),
         firmware_version=_string(
@@ -296,7 +460,7 @@ def _charge_points(raw: object) -> ChargePoints:
         boot_on_reconnect=_bool(
             data.get("boot_on_reconnect", default.boot_on_reconnect), f"{where}.boot_on_reconnect"
         ),
-        reboot_s=parse_duration(data.get("reboot_s", default.reboot_s), f"{where}.reboot_s"),
+        reboot_s=_duration(data.get("reboot_s", default.reboot_s), f"{where}.reboot_s"),
         offline_queue_max=int(
             _number(
                 data.get("offline_queue_max", default.offline_queue_max),
@@ -313,9 +477,19 @@ def _charge_points(raw: object) -> ChargePoints:
     )
 
 
+def _action(key: object) -> str:
+    """An action name of ``max_call_p95_ms`` (or ``*``)."""
+    if not isinstance(key, str | int) or len(str(key)) > 64:
+        raise ConfigError(
+            f"thresholds.max_call_p95_ms: {quote(key, 60)} is not an OCPP action name. "
+            "Use names like BootNotification, or '*' for the rest."
+        )
+    return str(key)
+
+
 def _bool(value: object, where: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"{where}: expected true or false, got {value!r}.")
+        raise ConfigError(f"{where}: expected true or false, got {quote(value)}.")
     return value
 
 
@@ -329,17 +503,23 @@ def _configuration(raw: object, where: str) -> tuple[tuple[str, str], ...]:
         raise ConfigError(f"{where}: expected a mapping like {{AuthorizeRemoteTxRequests: true}}.")
     out = []
     for key, value in raw.items():
-        setting = resolve_name(str(key))
+        setting = resolve_name(str(key)) if isinstance(key, str) and len(key) <= 100 else None
         if setting is None:
             raise ConfigError(
-                f"{where}.{key}: unknown setting. Use a 1.6 configuration key (e.g. "
+                f"{where}.{_name(key)}: unknown setting. Use a 1.6 configuration key (e.g. "
                 "HeartbeatInterval), a 2.0.1 Component.Variable (e.g. "
                 "AuthCtrlr.AuthorizeRemoteStart) or a loadgen setting name."
+            )
+        if not isinstance(value, str | int | float | bool) or len(str(value)) > MAX_STRING_CHARS:
+            raise ConfigError(
+                f"{where}.{_name(key)}: {quote(value)} is not a valid {setting.kind} value."
             )
         text = str(value).lower() if isinstance(value, bool) else str(value)
         normalised = setting.parse(text)
         if normalised is None:
-            raise ConfigError(f"{where}.{key}: {value!r} is not a valid {setting.kind} value.")
+            raise ConfigError(
+                f"{where}.{_name(key)}: {quote(value)} is not a valid {setting.kind} value."
+            )
         out.append((setting.name, normalised))
     return tuple(out)
 
@@ -350,6 +530,8 @@ def _stages(raw: object) -> tuple[Stage, ...]:
             "stages: expected a non-empty list like "
             "[{users: 1000, spawn_rate: 250, duration: 60s}]."
         )
+    if len(raw) > MAX_STAGES:
+        raise ConfigError(f"stages: more than {MAX_STAGES} stages. Merge some of them.")
     stages = []
     previous = 0
     for i, item in enumerate(raw):
@@ -358,9 +540,17 @@ def _stages(raw: object) -> tuple[Stage, ...]:
         for key in ("users", "spawn_rate", "duration"):
             if key not in data:
                 raise ConfigError(f"{where}.{key}: required (users, spawn_rate and duration).")
-        users = int(_number(data["users"], f"{where}.users", minimum=0, integer=True))
-        rate = _number(data["spawn_rate"], f"{where}.spawn_rate", minimum=0, exclusive_min=True)
-        duration = parse_duration(data["duration"], f"{where}.duration")
+        users = int(
+            _number(data["users"], f"{where}.users", minimum=0, maximum=MAX_USERS, integer=True)
+        )
+        rate = _number(
+            data["spawn_rate"],
+            f"{where}.spawn_rate",
+            minimum=0,
+            exclusive_min=True,
+            maximum=MAX_SPAWN_RATE,
+        )
+        duration = _duration(data["duration"], f"{where}.duration")
         ramp_s = abs(users - previous) / rate
         if ramp_s > duration:
             raise ConfigError(
@@ -396,11 +586,11 @@ def _source_addresses(raw: object) -> tuple[str, ...] | None:
             net = ipaddress.ip_network(str(item), strict=False)
         except ValueError:
             raise ConfigError(
-                f"source_addresses[{i}]: {item!r} is not an IP address or CIDR network."
+                f"source_addresses[{i}]: {quote(item)} is not an IP address or CIDR network."
             ) from None
         if net.num_addresses + len(out) > MAX_SOURCE_ADDRESSES:
             raise ConfigError(
-                f"source_addresses[{i}]: {item!r} makes the pool larger than "
+                f"source_addresses[{i}]: {quote(item)} makes the pool larger than "
                 f"{MAX_SOURCE_ADDRESSES} addresses. Use a smaller network, e.g. '127.0.0.0/28' "
                 "(16 addresses hold ~450,000 connections to one target)."
             )
@@ -421,12 +611,12 @@ def _tls(raw: object) -> Tls:
     data = _mapping(raw, "tls", Tls)
     verify = data.get("verify", True)
     if not isinstance(verify, bool):
-        raise ConfigError(f"tls.verify: expected true or false, got {verify!r}.")
+        raise ConfigError(f"tls.verify: expected true or false, got {quote(verify)}.")
     files = {}
     for key in ("ca_file", "cert_file", "key_file"):
         value = _string(data.get(key), f"tls.{key}", optional=True)
         if value is not None and not Path(value).is_file():
-            raise ConfigError(f"tls.{key}: no file at {value!r}. Give the path of a PEM file.")
+            raise ConfigError(f"tls.{key}: no file at {quote(value)}. Give the path of a PEM file.")
         files[key] = value
     if (files["cert_file"] is None) != (files["key_file"] is None):
         raise ConfigError("tls.cert_file and tls.key_file: give both for a client certificate.")
@@ -450,7 +640,7 @@ def _redis(raw: object) -> RedisProbe | None:
         url=url,
         key=key,
         sample=_number(data.get("sample", default.sample), "redis.sample", minimum=0, maximum=1),
-        within_s=parse_duration(data.get("within_s", default.within_s), "redis.within_s"),
+        within_s=_duration(data.get("within_s", default.within_s), "redis.within_s"),
     )
 
 
@@ -479,8 +669,8 @@ def _thresholds(raw: object) -> Thresholds:
             "{BootNotification: 500, '*': 1000}."
         )
     values["max_call_p95_ms"] = {
-        str(action): _number(
-            limit, f"thresholds.max_call_p95_ms.{action}", exclusive_min=True, minimum=0
+        _action(action): _number(
+            limit, f"thresholds.max_call_p95_ms.{_name(action)}", exclusive_min=True, minimum=0
         )
         for action, limit in calls.items()
     }
@@ -493,7 +683,7 @@ def _thresholds(raw: object) -> Thresholds:
     for category, limit in failures.items():
         if category not in CATEGORIES and category != "*":
             raise ConfigError(
-                f"thresholds.max_failures.{category}: unknown failure category. Use one of: "
+                f"thresholds.max_failures.{_name(category)}: unknown failure category. Use one of: "
                 f"{', '.join(CATEGORIES)}, or '*' for all failures together."
             )
         checked[category] = int(

@@ -37,9 +37,9 @@ def load_config(environment: Environment) -> Config:
         )
     try:
         user_count = int(float(users)) if users else None
-    except ValueError:
+    except (ValueError, OverflowError):
         raise config_mod.ConfigError(
-            f"--loadgen-users: expected a whole number, got {users!r}."
+            f"--loadgen-users: expected a whole number, got {configfile.quote(users, 40)}."
         ) from None
     config = configfile.with_overrides(
         configfile.load(path),
