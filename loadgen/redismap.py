@@ -66,6 +66,30 @@ def mask_url(url: str) -> str:
         return "<unparsable URL, hidden>"
 
 
+def url_secrets(url: str) -> list[str]:
+    """The secrets in ``url``: the password (or a lone user-info part) and any
+    ``password=`` query value, as they appear in the URL and decoded."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    found: list[str] = []
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rpartition("@")[0]
+        user, has_password, password = userinfo.partition(":")
+        found.append(password if has_password else user)
+        if parts.password:
+            found.append(parts.password)
+    for raw in parts.query.split("&"):
+        key, _, value = raw.partition("=")
+        if key.lower() == "password":
+            found.append(value)
+    found += [
+        v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() == "password"
+    ]
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
 def url_problem(url: object) -> str | None:
     """Why ``url`` is not a usable Redis URL (password masked), or ``None``."""
     if not isinstance(url, str) or not url.strip():

@@ -218,9 +218,7 @@ def run(args: argparse.Namespace) -> int:
         if config.path:  # the config as run, with any Redis password masked
             text = Path(config.path).read_text(encoding="utf-8")
             if config.redis is not None:
-                from loadgen.redismap import mask_url
-
-                text = text.replace(config.redis.url, mask_url(config.redis.url))
+                text = configfile.masked_copy(text)
             (results / "config.yaml").write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(

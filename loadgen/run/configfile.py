@@ -104,6 +104,59 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{shown}: {exc}") from None
 
 
+def masked_copy(text: str) -> str:
+    """The config's YAML with every Redis password masked, for the results folder.
+
+    Masked in the parsed document, not the text: a password can be spelled in YAML many
+    ways (quoted, escaped, folded). The document is dumped again, without comments.
+    Raises :class:`ConfigError` for text that is not a config's YAML.
+    """
+    from loadgen.redismap import mask_url, url_secrets
+
+    raw = parse_yaml(text)
+    redis = raw.get("redis") if isinstance(raw, dict) else None
+    url = redis.get("url") if isinstance(redis, dict) else None
+    if isinstance(redis, dict) and isinstance(url, str):
+        secrets = url_secrets(url)
+        redis["url"] = mask_url(url)
+        raw = _scrub(raw, secrets)
+    body = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=100)
+    return MASKED_HEADER + body
+
+
+#: The first line of a config copied into a results folder.
+MASKED_HEADER = "# the config as run; passwords masked (comments of the original are not kept)\n"
+
+
+def _scrub(value: Any, secrets: list[str]) -> Any:
+    """``value`` with every string that holds one of ``secrets`` masked (any depth).
+
+    Secrets shorter than 4 characters are left alone: masking them everywhere would
+    mangle the config, and the URL that holds them is masked already.
+    """
+    from loadgen.redismap import MASK
+
+    secrets = [secret for secret in secrets if len(secret) >= 4]
+    if not secrets:
+        return value
+    stack = [value]
+    seen: set[int] = set()
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        pairs = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in list(pairs):
+            if isinstance(child, str):
+                for secret in secrets:
+                    child = child.replace(secret, MASK)
+                item[key] = child
+            elif isinstance(child, dict | list):
+                stack.append(child)
+    return value
+
+
 def parse_yaml(text: str, where: str = "config") -> object:
     """``yaml.safe_load`` with bounds: raises :class:`ConfigError` for bad syntax, values
     nested too deeply, anchors that refer to themselves, or more than

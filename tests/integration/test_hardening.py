@@ -1,0 +1,104 @@
+"""Hardening, as a user meets it: hostile files, secrets in results, a failed final write,
+interrupted start-ups and a killed `loadgen run`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.support import ROOT, SCALE, free_port, poll
+
+pytestmark = pytest.mark.integration
+
+
+def loadgen(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    """``loadgen ARGS`` in a subprocess, bounded in time."""
+    return subprocess.run(
+        [sys.executable, "-m", "loadgen", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s * SCALE,
+    )
+
+
+def alias_bomb() -> str:
+    """A few hundred bytes of nested YAML aliases that expand to half a million strings."""
+    anchors = ["&a0 [l, l, l, l, l, l, l, l, l]"]
+    for n in range(1, 6):
+        anchors.append(f"&a{n} [" + ", ".join([f"*a{n - 1}"] * 9) + "]")
+    return f"stages:\n  - {{users: [{', '.join(anchors)}], spawn_rate: 1, duration: 1}}\n"
+
+
+HOSTILE_CONFIGS = {
+    "alias_bomb": alias_bomb(),
+    "huge_users": "stages: [{users: " + "9" * 400 + ", spawn_rate: 1, duration: 1}]\n",
+    "too_many_users": "stages: [{users: 1000000000000000, spawn_rate: 1, duration: 1}]\n",
+    "binary": "stages: \udcff\n",
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", sorted(HOSTILE_CONFIGS))
+def test_hostile_configs_exit_2_with_a_short_message(tmp_path: Path, name: str) -> None:
+    """`loadgen run` on a hostile config exits 2 with one short line and no traceback."""
+    config = tmp_path / f"{name}.yaml"
+    config.write_bytes(HOSTILE_CONFIGS[name].encode("utf-8", "surrogateescape"))
+    done = loadgen("run", str(config), "--results", str(tmp_path / "results"))
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr) < 600, done.stderr[:2000]
+    assert done.stderr.startswith("loadgen: ")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "content", [b"CP-1," + b"p" * 200_000 + b"\n", b"CP-1,pw\nCP-\xff\xfe\n"], ids=["long", "bytes"]
+)
+def test_hostile_ids_files_exit_2_with_a_short_message(tmp_path: Path, content: bytes) -> None:
+    """`loadgen run` with a hostile ids file exits 2 naming the ids file, no traceback."""
+    ids = tmp_path / "ids.csv"
+    ids.write_bytes(content)
+    config = tmp_path / "ids.yaml"
+    config.write_text(
+        f"charge_points: {{ids_file: {str(ids)!r}}}\n"
+        "stages: [{users: 1, spawn_rate: 1, duration: 1}]\n",
+        encoding="utf-8",
+    )
+    done = loadgen("run", str(config), "--results", str(tmp_path / "results"))
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "charge_points.ids_file: line" in done.stderr
+    assert len(done.stderr) < 600, done.stderr[:2000]
+
+
+@pytest.mark.timeout(120)
+def test_an_escaped_redis_password_is_masked_in_the_results(tmp_path: Path) -> None:
+    """A Redis password written with YAML escapes never reaches config.yaml or any result."""
+    secret = "s3cret-pw-9c1e"
+    escaped = "s3cr\\x65t-pw-9c1e"  # YAML's double-quoted escape of the same password
+    config = tmp_path / "masked.yaml"
+    config.write_text(
+        f"target: ws://127.0.0.1:{free_port()}/ocpp\n"
+        f'redis: {{url: "redis://:{escaped}@127.0.0.1:{free_port()}/0", sample: 1}}\n'
+        "charge_points: {connect_timeout_s: 1}\n"
+        "stages: [{users: 1, spawn_rate: 1, duration: 2s}]\n",
+        encoding="utf-8",
+    )
+    results = tmp_path / "results"
+    done = loadgen("run", str(config), "--workers", "1", "--results", str(results))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    copied = (results / "config.yaml").read_text(encoding="utf-8")
+    assert "redis://:***@127.0.0.1" in copied
+    for path in results.rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert secret not in text and escaped not in text, path
+    assert secret not in done.stdout + done.stderr
