@@ -5,22 +5,151 @@ and ``extended_tables`` in ``template_args``, rows added to ``/stats/requests`` 
 ``extended_stats`` in an ``after_request`` hook, and routes on ``web_ui.app``:
 ``/loadgen/state`` (JSON), ``/loadgen/chart`` (an SVG chart page that refreshes itself)
 and ``/loadgen/timeline.csv``.
+
+The UI can start load anywhere, so it is guarded (:func:`install_guard`):
+
+- **Same origin only.** A request whose ``Origin`` (or, for a POST without one,
+  ``Referer``) is another site gets 403, and no response carries CORS headers: Locust
+  enables CORS for every origin, which let any web page read the UI and start a swarm.
+- **Known hosts without a login.** Without ``--web-login`` the ``Host`` must be an IP
+  address, ``localhost``, this machine's name or one in ``LOADGEN_WEB_HOSTS``, so a
+  DNS name rebound to this address cannot reach the UI from a browser.
+- **Known ``/swarm`` fields.** Locust copies every form field into the run's options
+  (and on to the workers): only the fields of its start form and loadgen's own are
+  accepted, those with choices only with one of them, and the config they make must
+  load (:class:`SwarmForm`). ``/user`` (the class picker's editor) is refused.
+- **The session cookie** is ``SameSite=Strict``; the login compares bytes.
 """
 
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
+import logging
+import math
+import os
+import re
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from locust.env import Environment
 
 from loadgen.observe.telemetry import Monitor
 
+log = logging.getLogger(__name__)
+
 OVERVIEW = "charge-points"
 #: with Locust's --web-login, the one account's credentials come from these variables
 USER_ENV, PASSWORD_ENV = "LOADGEN_WEB_USER", "LOADGEN_WEB_PASSWORD"
+#: more host names the UI answers to without a login (comma-separated)
+HOSTS_ENV = "LOADGEN_WEB_HOSTS"
 WORKERS = "charge-point-workers"
+#: the fields of Locust's own start form
+LOCUST_FIELDS = ("user_count", "spawn_rate", "host", "run_time", "profile")
+#: largest request body the UI reads (a start form is a few hundred bytes)
+MAX_BODY_BYTES = 64 * 1024
+MAX_FIELD_CHARS = 2048
+_RUN_TIME = re.compile(r"^(\d{1,9}[hms]?){1,3}$")
+_HOST_FIELD = re.compile(r"^[!#-;=?-~]*$")  # printable ASCII but space, " < > and `
+
+
+@dataclass(frozen=True)
+class SwarmForm:
+    """What ``/swarm`` accepts beyond Locust's own fields.
+
+    ``choices``: loadgen's fields by name, with the values each may take (``None``: any
+    text). ``check``: given the form's values, the reason the config they make cannot
+    run, or ``None``.
+    """
+
+    choices: Mapping[str, Sequence[str] | None] = field(default_factory=dict)
+    check: Callable[[Mapping[str, str]], str | None] | None = None
+
+
+class FormError(ValueError):
+    """A ``/swarm`` form that is refused; the message names the field and the fix."""
+
+
+def check_swarm_form(form: Mapping[str, Sequence[str]], policy: SwarmForm) -> dict[str, str]:
+    """The form's values when every field is known and valid; raises :class:`FormError`."""
+    values: dict[str, str] = {}
+    known = (*LOCUST_FIELDS, *policy.choices)
+    for name, given in form.items():
+        shown = _short(name)
+        if name not in known:
+            raise FormError(
+                f"/swarm: unknown field {shown}. The start form sends only: {', '.join(known)}."
+            )
+        if len(given) != 1:
+            raise FormError(f"/swarm: field {shown} given {len(given)} times; give it once.")
+        value = given[0]
+        if len(value) > MAX_FIELD_CHARS:
+            raise FormError(f"/swarm: {shown} is longer than {MAX_FIELD_CHARS} characters.")
+        _check_value(name, value, policy.choices.get(name))
+        values[name] = value
+    if policy.check is not None and (problem := policy.check(values)):
+        raise FormError(problem)
+    return values
+
+
+def _check_value(name: str, value: str, choices: Sequence[str] | None) -> None:
+    shown = _short(value)
+    if name == "user_count" and not (value.isdigit() and len(value) <= 8):
+        raise FormError(f"/swarm: user_count must be a whole number, got {shown}.")
+    if name == "spawn_rate":
+        try:
+            rate = float(value) if len(value) <= 20 else math.nan
+        except ValueError:
+            rate = math.nan
+        if not (math.isfinite(rate) and 0 <= rate <= 1e6):  # a shape's form sends 0
+            raise FormError(f"/swarm: spawn_rate must be a number from 0 to 1e6, got {shown}.")
+    if name == "run_time" and value and not _RUN_TIME.match(value):
+        raise FormError(f"/swarm: run_time must look like 90, 90s, 5m or 1h30m, got {shown}.")
+    if name == "host" and not _HOST_FIELD.match(value):
+        raise FormError(f"/swarm: host must be a ws:// or wss:// URL, got {shown}.")
+    if name == "profile" and not value.isprintable():
+        raise FormError(f"/swarm: profile must be printable text, got {shown}.")
+    if choices is not None and value not in choices:
+        offered = ", ".join(_short(c) for c in list(choices)[:20])
+        raise FormError(
+            f"/swarm: {name} must be one of the offered values ({offered}), got {shown}."
+        )
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
+def same_origin(origin: str, scheme: str, host: str) -> bool:
+    """Whether ``origin`` (an Origin or Referer header) is ``scheme://host``."""
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    return parts.scheme.lower() == scheme.lower() and parts.netloc.lower() == host.lower()
+
+
+def host_allowed(host_header: str, extra: Sequence[str] = ()) -> bool:
+    """Whether a UI without login answers ``Host: host_header``: an IP address,
+    ``localhost``, this machine's names, or one of ``extra``."""
+    try:
+        name = (urlsplit("//" + host_header).hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    if not name:
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    names = {"localhost", socket.gethostname().lower(), socket.getfqdn().lower()}
+    names.update(n.strip().lower() for n in extra if n.strip())
+    return name.lower() in names
 
 
 def state(monitor: Monitor) -> dict[str, Any]:
@@ -121,13 +250,15 @@ def chart_svg(history: list[tuple[float, int, int]], width: int = 900, height: i
     )
 
 
-def install(environment: Environment, monitor: Monitor) -> None:
-    """Add the tabs, tables and routes to the web UI (a no-op without one)."""
+def install(environment: Environment, monitor: Monitor, form: SwarmForm | None = None) -> None:
+    """Add the guard (see the module's docstring), tabs, tables and routes to the web UI
+    (a no-op without one). ``form``: loadgen's fields of the start form."""
     web_ui = environment.web_ui
     if web_ui is None:
         return
     from flask import Response, request
 
+    install_guard(web_ui, form or SwarmForm())
     web_ui.template_args["extended_tabs"] = [
         {"title": "Charge points", "key": OVERVIEW},
         {"title": "Charge point workers", "key": WORKERS},
@@ -202,6 +333,11 @@ def install(environment: Environment, monitor: Monitor) -> None:
         return Response(text, mimetype="text/csv")
 
 
+def _utf8(text: str) -> bytes:
+    """``text`` as bytes; environment variables may hold undecodable bytes (surrogates)."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _install_login(web_ui: Any) -> None:
     """Locust's login page, checked against LOADGEN_WEB_USER / LOADGEN_WEB_PASSWORD.
 
@@ -229,12 +365,74 @@ def _install_login(web_ui: Any) -> None:
     def login_submit() -> Any:
         given_user = request.form.get("username", "")
         given_password = request.form.get("password", "")
+        # bytes: compare_digest refuses str with characters beyond ASCII
         if (
             password
-            and hmac.compare_digest(given_user, username)
-            and hmac.compare_digest(given_password.encode(), password.encode())
+            and hmac.compare_digest(_utf8(given_user), _utf8(username))
+            and hmac.compare_digest(_utf8(given_password), _utf8(password))
         ):
             login_user(Account(username))
             return redirect(url_for("locust.index"))
         session["auth_error"] = "Invalid username or password"
         return redirect(url_for("locust.login"))
+
+
+def install_guard(web_ui: Any, form: SwarmForm) -> None:
+    """Refuse cross-origin requests, unknown hosts (without login) and unknown ``/swarm``
+    fields; drop CORS headers; make the session cookie ``SameSite=Strict``."""
+    from flask import jsonify, request
+    from flask_login import current_user
+
+    app = web_ui.app
+    app.config["SESSION_COOKIE_SAMESITE"] = "Strict"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    extra_hosts = os.environ.get(HOSTS_ENV, "").split(",")
+    app.wsgi_app = _WithoutCors(app.wsgi_app)
+
+    def refuse(status: int, message: str) -> Any:
+        log.warning("web UI: %s %s refused (%d): %s", request.method, request.path, status, message)
+        response = jsonify({"success": False, "message": message})
+        response.status_code = status
+        return response
+
+    @app.before_request
+    def guard() -> Any:
+        origin = request.headers.get("Origin")
+        if origin is None and request.method not in ("GET", "HEAD", "OPTIONS"):
+            origin = request.headers.get("Referer")
+        if origin is not None and not same_origin(origin, request.scheme, request.host):
+            return refuse(403, "cross-origin request refused: use the UI's own page.")
+        if not web_ui.web_login and not host_allowed(request.host, extra_hosts):
+            return refuse(
+                403,
+                f"Host {_short(request.host)} refused: open the UI by IP address or "
+                f"localhost, add the name to {HOSTS_ENV}, or turn on --web-login.",
+            )
+        if request.method != "POST":
+            return None
+        if web_ui.web_login and not current_user.is_authenticated:
+            return None  # Locust's own check sends it to the login page
+        path = request.path.rstrip("/")
+        if path.endswith("/user"):
+            return refuse(403, "/user: loadgen does not use Locust's user class picker.")
+        if path.endswith("/swarm"):
+            try:
+                check_swarm_form(request.form.to_dict(flat=False), form)
+            except FormError as exc:
+                return refuse(400, str(exc))
+        return None
+
+
+class _WithoutCors:
+    """WSGI middleware that drops ``Access-Control-*`` headers from every response."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
+            return start_response(status, kept, *args)
+
+        return self.app(environ, start)

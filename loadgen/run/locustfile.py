@@ -8,6 +8,7 @@ Use it through ``loadgen run CONFIG`` or directly, as master, worker or standalo
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -26,10 +27,11 @@ from loadgen.locust.runtime import Runtime, runtime_for
 from loadgen.locust.shape import StagesShape
 from loadgen.locust.user import ChargePointUser
 from loadgen.observe import metrics, plots, redisprobe, report, telemetry, webui
-from loadgen.run.options import load_config
+from loadgen.run.options import config_for, config_options, load_config
 
 __all__ = ["ChargePoint", "StagesShape"]
 log = logging.getLogger("loadgen")
+OCPP_VERSION_CHOICES = ("", "1.6", "2.0.1")
 
 
 class ChargePoint(ChargePointUser):
@@ -48,7 +50,7 @@ def _add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--loadgen-ocpp-version",
         default="",
-        choices=["", "1.6", "2.0.1"],
+        choices=list(OCPP_VERSION_CHOICES),
         help="override the config's ocpp_version",
         include_in_web_ui=True,
     )
@@ -96,6 +98,13 @@ def _on_init(environment: Environment, **_: Any) -> None:
         telemetry.install_worker(environment, runtime.engine.counters)
         return
     gevent.signal_handler(signal.SIGINT, _interrupt_main)
+    options = environment.parsed_options
+    if getattr(options, "web_login", False) and not os.environ.get(webui.PASSWORD_ENV):
+        sys.stderr.write(
+            f"loadgen: --web-login: set the password in the {webui.PASSWORD_ENV} environment "
+            f"variable (and the user name in {webui.USER_ENV}, default admin).\n"
+        )
+        raise SystemExit(2)  # before any load; Locust's atexit hook ends its workers
     try:
         config = load_config(environment)
     except ConfigError as exc:
@@ -104,7 +113,6 @@ def _on_init(environment: Environment, **_: Any) -> None:
         if environment.runner is not None:
             environment.runner.quit()
         return
-    options = environment.parsed_options
     folder = getattr(options, "loadgen_results", "") if options else ""
     if not folder:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -119,7 +127,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
             _write_results(environment, monitor, state="running")
 
     monitor.on_sample.append(write_running)
-    webui.install(environment, monitor)
+    webui.install(environment, monitor, _swarm_form(environment))
     metrics.install(environment, monitor)  # /metrics on the web UI and --loadgen-metrics-port
 
     local = isinstance(environment.runner, LocalRunner)
@@ -143,6 +151,30 @@ def _on_init(environment: Environment, **_: Any) -> None:
             monitor.await_fresh_samples()  # the last second of every worker counts too
             monitor.stop()
             _write_results(environment, monitor, state=state, final=True)
+
+
+def _swarm_form(environment: Environment) -> webui.SwarmForm:
+    """loadgen's fields of the web UI's start form: the offered configs and versions, and
+    a check that the config they make (with the form's host) loads."""
+    path, _version, users, run_time = config_options(environment)
+    configs = [path, *(c for c in _config_choices() if c != path)]
+
+    def check(values: Any) -> str | None:
+        try:
+            config_for(
+                values.get("loadgen_config", path),
+                values.get("loadgen_ocpp_version", _version),
+                users,
+                run_time,
+                values.get("host", environment.host or ""),
+            )
+        except ConfigError as exc:
+            return str(exc)
+        return None
+
+    return webui.SwarmForm(
+        {"loadgen_config": configs, "loadgen_ocpp_version": OCPP_VERSION_CHOICES}, check
+    )
 
 
 def _wire(environment: Environment) -> Runtime:

@@ -28,9 +28,14 @@ def load_config(environment: Environment) -> Config:
     """
     key = (*config_options(environment), environment.host or "")
     config = _configs.get(key)
-    if config is not None:
-        return config
-    path, version, users, run_time, host = key
+    if config is None:
+        config = _configs[key] = config_for(*key)
+    return config
+
+
+def config_for(path: str, version: str, users: str, run_time: str, host: str) -> Config:
+    """The config at ``path`` with these overrides (strings as the options hold them);
+    raises :class:`~loadgen.config.ConfigError` naming the field or option."""
     if not path:
         raise config_mod.ConfigError(
             "--loadgen-config: no config given. Pass a YAML file, e.g. configs/quickstart.yaml."
@@ -41,12 +46,10 @@ def load_config(environment: Environment) -> Config:
         raise config_mod.ConfigError(
             f"--loadgen-users: expected a whole number, got {configfile.quote(users, 40)}."
         ) from None
-    config = configfile.with_overrides(
+    return configfile.with_overrides(
         configfile.load(path),
         target=host or None,
         ocpp_version=version or None,
         users=user_count,
         run_time_s=config_mod.parse_duration(run_time, "--loadgen-run-time") if run_time else None,
     )
-    _configs[key] = config
-    return config
