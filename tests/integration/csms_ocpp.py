@@ -15,11 +15,24 @@ Authorize, StartTransaction / TransactionEvent, MeterValues, StopTransaction (an
 NotifyReport, DataTransfer). After a charge point's first boot it runs a fixed
 sequence of server calls (:data:`SEQUENCES`), recording each validated answer.
 
+``--scenario NAME`` (repeatable) replaces that sequence by operator scripts from
+``csms_scenarios.py``: a charge point runs the scenario its id names (the id is the
+name, or ends with ``.NAME``; with one ``--scenario`` every charge point runs it), from
+its first connection, across its reconnects. A scenario may drop the WebSocket, refuse
+reconnects (HTTP 503), answer boots Rejected / Pending, send raw calls. Some tags get
+other answers whatever the scenario (:data:`AUTHORIZE_STATUS`, :data:`START_STATUS`).
+``--delay ACTION=MS`` answers that action late, so a charge point with more to send
+must wait: any CALL that arrives while an earlier CALL of the same connection is still
+unanswered is recorded as a violation of OCPP's one-CALL-in-flight rule.
+
 The JSON report (written atomically every 0.5 s and on SIGTERM/SIGINT) holds, per
-charge point id: connections, subprotocols, boots, every received action in order
-with its payload and our reply, counts per action, the server calls with their answers
-and status values, the TriggerMessage probe, and every error the ``ocpp`` package
-raised in either direction. A bad message is recorded, never a crash.
+charge point id: connections, subprotocols, boots, every received action in order with
+its payload, arrival time (``t`` on this process's clock, ``wall`` epoch seconds),
+connection number, our reply and when it went out (``t_reply``), counts per action, the
+server calls with their answers and status values, the TriggerMessage probe, raw probes,
+scenario marks and status, refused reconnects, one-CALL-in-flight violations, and every
+error the ``ocpp`` package raised in either direction. A bad message is recorded, never
+a crash.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +69,12 @@ from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, NegotiationError
+from websockets.http11 import Request, Response
+
+try:  # run as a script (the usual way): this folder is on sys.path
+    import csms_scenarios as scenarios
+except ImportError:  # imported as a module of the tests package
+    from tests.integration import csms_scenarios as scenarios
 
 SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
 BOOT_INTERVAL_S = 1
@@ -62,6 +82,8 @@ REPORT_EVERY_S = 0.5
 CALL_TIMEOUT_S = 10.0
 #: How long the sequence waits for the charge point to do what a call asked.
 FOLLOW_UP_S = 10.0
+#: How long a sequence may go on once its connection closed (to see its last answer).
+SEQUENCE_GRACE_S = 0.5
 #: After HeartbeatInterval is raised to this, any Heartbeat soon after is a triggered one.
 QUIET_INTERVAL = "60"
 #: How long a natural heartbeat on the old (short) interval may still take to arrive.
@@ -71,6 +93,10 @@ REMOTE_TAG = "REMOTE-TAG-1"
 REMOTE_START_ID = 4242
 REPORT_REQUEST_ID = 4343
 DATA_VENDOR = "org.example.csms"
+#: Authorize answers by tag (idTag / idToken); any other tag is Accepted.
+AUTHORIZE_STATUS = {"BLOCKED-TAG": "Blocked", "INVALID-TAG": "Invalid"}
+#: StartTransaction idTagInfo / TransactionEvent idTokenInfo by tag; others Accepted.
+START_STATUS = {"DEAUTH-TAG": "Invalid"}
 
 T0 = time.monotonic()
 log = logging.getLogger("csms")
@@ -79,6 +105,11 @@ log = logging.getLogger("csms")
 def now_s() -> float:
     """Seconds since this CSMS started (monotonic), rounded to the millisecond."""
     return round(time.monotonic() - T0, 3)
+
+
+def wall_s() -> float:
+    """Epoch seconds, to compare with the timestamps a charge point writes."""
+    return round(time.time(), 3)
 
 
 def iso_now() -> str:
@@ -110,9 +141,32 @@ class Record:
         self.sequence = "not started"
         self.trigger: dict[str, Any] = {}
         self.sequence_started = False
+        self.changes = Changes()  # wakes scenario waits on any news of this charge point
+        self.current: Recording | None = None  # the open connection, if any
+        self.scenario: str | None = None
+        self.scenario_status = "not started"
+        self.scenario_task: asyncio.Task[None] | None = None
+        #: (status, interval) answers for the next BootNotifications, then Accepted
+        self.boot_plan: list[tuple[str, int]] = []
+        self.boot_interval = BOOT_INTERVAL_S  # interval of an Accepted boot
+        self.marks: dict[str, dict[str, Any]] = {}
+        self.probes: list[dict[str, Any]] = []
+        self.violations: list[dict[str, Any]] = []  # CALLs sent while one was unanswered
+        self.refused: list[float] = []  # times of reconnects refused with HTTP 503
+        self.opened: list[dict[str, Any]] = []  # each connection's number and open time
 
-    def received(self, unique_id: str, action: str, payload: Any) -> dict[str, Any]:
-        entry = {"t": now_s(), "id": unique_id, "action": action, "payload": payload}
+    def received(
+        self, unique_id: str, action: str, payload: Any, arrival: tuple[float, float] | None = None
+    ) -> dict[str, Any]:
+        t, wall = arrival or (now_s(), wall_s())
+        entry = {
+            "t": t,
+            "wall": wall,
+            "conn": self.connections,
+            "id": unique_id,
+            "action": action,
+            "payload": payload,
+        }
         self.actions.append(action)
         self.counts[action] += 1
         self.messages.append(entry)
@@ -143,6 +197,13 @@ class Record:
             "errors": self.errors,
             "sequence": self.sequence,
             "trigger": self.trigger,
+            "scenario": self.scenario,
+            "scenario_status": self.scenario_status,
+            "marks": self.marks,
+            "probes": self.probes,
+            "violations": self.violations,
+            "refused": self.refused,
+            "opened": self.opened,
         }
 
 
@@ -172,7 +233,9 @@ class Changes:
                 return None
             event = self._event
             try:
-                await asyncio.wait_for(event.wait(), left)
+                # Not wait_for: Python 3.11's loses a cancel that comes with the event.
+                async with asyncio.timeout(left):
+                    await event.wait()
             except TimeoutError:
                 pass
         return value
@@ -205,13 +268,76 @@ class Recording:
         super().__init__(charge_point_id, connection, response_timeout=CALL_TIMEOUT_S)  # type: ignore[call-arg]
         self.csms = csms
         self.record = csms.record_for(charge_point_id)
-        self.changes = Changes()
+        self.changes = self.record.changes
         self._replies: dict[str, dict[str, Any]] = {}  # unique id -> received entry
         self._answers: dict[str, Any] = {}  # unique id of our call -> raw answer frame
         self._outstanding: set[str] = set()  # unique ids of our calls awaiting an answer
         self.sequence_task: asyncio.Task[None] | None = None
+        #: the charge point's CALLs on this connection not answered yet: id -> action
+        self._unanswered: dict[str, str] = {}
+        self._arrivals: dict[str, tuple[float, float]] = {}  # unique id -> (t, wall)
+        self._probes: dict[str, dict[str, Any]] = {}  # raw calls of a scenario, by id
+        self._calls: asyncio.Queue[str] = asyncio.Queue()  # CALLs, handled in order
 
     # ocpp.ChargePoint hooks ----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Read frames as they arrive (stamped, checked) and handle CALLs in order.
+
+        ocpp's own loop handles a CALL before it reads the next frame, so a late answer
+        would hide a CALL sent too early; here the reader never waits for a handler.
+        """
+        worker = asyncio.create_task(self._handle_calls())
+        try:
+            while True:
+                raw = await self._connection.recv()  # type: ignore[attr-defined]
+                if self._arrived(raw):
+                    self._calls.put_nowait(raw)
+                else:
+                    await self.route_message(raw)
+        finally:
+            worker.cancel()
+            try:
+                await worker
+            except BaseException:
+                pass
+
+    def _arrived(self, raw: Any) -> bool:
+        """Stamp a frame; True for a CALL (then also check one-CALL-in-flight)."""
+        arrival = (now_s(), wall_s())
+        try:
+            frame = json.loads(raw)
+            kind, unique_id = frame[0], frame[1]
+        except (ValueError, IndexError, TypeError, KeyError):
+            return False
+        if kind == MessageType.Call and isinstance(unique_id, str):
+            if self._unanswered:
+                self.record.violations.append(
+                    {
+                        "t": arrival[0],
+                        "conn": self.record.connections,
+                        "id": unique_id,
+                        "action": frame[2] if len(frame) > 2 else None,
+                        "unanswered": dict(self._unanswered),
+                    }
+                )
+            self._unanswered[unique_id] = str(frame[2]) if len(frame) > 2 else "?"
+            self._arrivals[unique_id] = arrival
+            return True
+        probe = self._probes.pop(unique_id, None) if isinstance(unique_id, str) else None
+        if probe is not None:
+            probe["answer"] = frame
+            probe["t_answered"] = arrival[0]
+            self.changes.notify()
+        return False
+
+    async def _handle_calls(self) -> None:
+        while True:
+            raw = await self._calls.get()
+            try:
+                await self.route_message(raw)
+            except ConnectionClosed:
+                return
 
     async def route_message(self, raw_msg: str) -> None:
         try:
@@ -223,6 +349,8 @@ class Recording:
             self.record.error("from_cp", None, exc, raw=raw_msg[:2000])
             return
         if msg.message_type_id in (MessageType.CallResult, MessageType.CallError):
+            if any(p["id"] == msg.unique_id for p in self.record.probes):
+                return  # a probe's answer, recorded on arrival
             if msg.unique_id not in self._outstanding:
                 # ocpp would drop it silently (or hand it to the next call): record it.
                 self.record.error(
@@ -241,8 +369,14 @@ class Recording:
             self.record.error("from_cp", getattr(msg, "action", None), exc, raw=raw_msg[:2000])
 
     async def _handle_call(self, msg: Any) -> Any:
-        entry = self.record.received(msg.unique_id, msg.action, msg.payload)
+        arrival = self._arrivals.pop(msg.unique_id, None)
+        entry = self.record.received(msg.unique_id, msg.action, msg.payload, arrival)
         self._replies[msg.unique_id] = entry
+        self.changes.notify()
+        delay_s = self.csms.delays.get(msg.action)
+        if delay_s:
+            entry["delayed_s"] = delay_s
+            await asyncio.sleep(delay_s)
         try:
             return await super()._handle_call(msg)  # type: ignore[misc]
         except OCPPError as exc:
@@ -255,6 +389,7 @@ class Recording:
             self.changes.notify()
 
     async def _send(self, message: str) -> None:
+        entry = None
         try:
             frame = json.loads(message)
             entry = self._replies.get(frame[1])
@@ -262,14 +397,30 @@ class Recording:
                 entry["reply"] = frame[2]
             elif entry is not None and frame[0] == MessageType.CallError:
                 entry["reply"] = {"callError": frame[2], "description": frame[3]}
+            if frame[0] in (MessageType.CallResult, MessageType.CallError):
+                self._unanswered.pop(frame[1], None)
         except (ValueError, IndexError, TypeError):
             pass
         await super()._send(message)  # type: ignore[misc]
+        if entry is not None:
+            entry["t_reply"] = now_s()
+            self.changes.notify()
 
     # helpers for handlers --------------------------------------------------------------
 
+    def boot_answer(self) -> tuple[str, int]:
+        """The status and interval of this BootNotification's answer (scenario's plan)."""
+        record = self.record
+        record.boots += 1
+        if record.boot_plan:
+            return record.boot_plan.pop(0)
+        if record.scenario is None:
+            self.booted()
+        return "Accepted", record.boot_interval
+
     def booted(self) -> None:
-        self.record.boots += 1
+        if self.csms.scenarios:
+            return  # scenarios replace the fixed sequence
         if not self.record.sequence_started:
             self.record.sequence_started = True
             self.sequence_task = asyncio.create_task(self._run_sequence())
@@ -301,7 +452,12 @@ class Recording:
             self.changes.notify()
 
     async def server_call(
-        self, label: str, payload: Any, *, skip_validation: bool = False
+        self,
+        label: str,
+        payload: Any,
+        *,
+        skip_validation: bool = False,
+        timeout_s: float = CALL_TIMEOUT_S,
     ) -> dict[str, Any] | None:
         """Send one server call; record (and return) the charge point's answer payload."""
         action = type(payload).__name__
@@ -310,11 +466,14 @@ class Recording:
             "label": label,
             "action": action,
             "request": snake_to_camel_case(remove_nones(serialize_as_dict(payload))),
+            "conn": self.record.connections,
             "t_sent": now_s(),
+            "wall_sent": wall_s(),
             "status": None,
         }
         self.record.server_calls.append(entry)
         self._outstanding.add(unique_id)
+        self._response_timeout = timeout_s
         try:
             await self.call(  # type: ignore[attr-defined]
                 payload,
@@ -353,6 +512,8 @@ class Recording:
             self._outstanding.discard(unique_id)
         answer = self._answers.pop(unique_id, None)
         entry["t_answered"] = now_s()
+        entry["wall_answered"] = wall_s()
+        self.changes.notify()
         if isinstance(answer, CallResult):
             entry["response"] = answer.payload
             if entry["status"] is None:
@@ -372,6 +533,8 @@ class Recording:
 
     async def trigger_probe(self, quiet: Callable[[], Awaitable[Any]], trigger: Any) -> None:
         """Quiet the heartbeat, then TriggerMessage Heartbeat must bring one at once."""
+        # A charge point busy with sessions may skip Heartbeats (1.6 4.6): see one first.
+        await self.changes.until(lambda: self.count("Heartbeat") > 0, FOLLOW_UP_S)
         await quiet()
         seen = self.count("Heartbeat")
         # A heartbeat already scheduled on the short interval may still come: let it.
@@ -404,10 +567,8 @@ class CentralSystem16(Recording, ChargePoint16):
     @on("BootNotification")
     @guarded
     async def on_boot_notification(self, **_: Any) -> Any:
-        self.booted()
-        return result16.BootNotification(
-            current_time=iso_now(), interval=BOOT_INTERVAL_S, status="Accepted"
-        )
+        status, interval = self.boot_answer()
+        return result16.BootNotification(current_time=iso_now(), interval=interval, status=status)
 
     @on("Heartbeat")
     @guarded
@@ -421,14 +582,15 @@ class CentralSystem16(Recording, ChargePoint16):
 
     @on("Authorize")
     @guarded
-    async def on_authorize(self, **_: Any) -> Any:
-        return result16.Authorize(id_tag_info={"status": "Accepted"})
+    async def on_authorize(self, id_tag: str, **_: Any) -> Any:
+        return result16.Authorize(id_tag_info={"status": AUTHORIZE_STATUS.get(id_tag, "Accepted")})
 
     @on("StartTransaction")
     @guarded
-    async def on_start_transaction(self, **_: Any) -> Any:
+    async def on_start_transaction(self, id_tag: str, **_: Any) -> Any:
         return result16.StartTransaction(
-            transaction_id=next(self.csms.transaction_ids), id_tag_info={"status": "Accepted"}
+            transaction_id=next(self.csms.transaction_ids),
+            id_tag_info={"status": START_STATUS.get(id_tag, "Accepted")},
         )
 
     @on("MeterValues")
@@ -446,6 +608,11 @@ class CentralSystem16(Recording, ChargePoint16):
     async def on_data_transfer(self, **_: Any) -> Any:
         return result16.DataTransfer(status="UnknownVendorId")
 
+    @on("FirmwareStatusNotification")
+    @guarded
+    async def on_firmware_status_notification(self, **_: Any) -> Any:
+        return result16.FirmwareStatusNotification()
+
 
 class CentralSystem201(Recording, ChargePoint201):
     version = "2.0.1"
@@ -453,10 +620,8 @@ class CentralSystem201(Recording, ChargePoint201):
     @on("BootNotification")
     @guarded
     async def on_boot_notification(self, **_: Any) -> Any:
-        self.booted()
-        return result201.BootNotification(
-            current_time=iso_now(), interval=BOOT_INTERVAL_S, status="Accepted"
-        )
+        status, interval = self.boot_answer()
+        return result201.BootNotification(current_time=iso_now(), interval=interval, status=status)
 
     @on("Heartbeat")
     @guarded
@@ -470,15 +635,17 @@ class CentralSystem201(Recording, ChargePoint201):
 
     @on("Authorize")
     @guarded
-    async def on_authorize(self, **_: Any) -> Any:
-        return result201.Authorize(id_token_info={"status": "Accepted"})
+    async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
+        status = AUTHORIZE_STATUS.get(id_token.get("id_token", ""), "Accepted")
+        return result201.Authorize(id_token_info={"status": status})
 
     @on("TransactionEvent")
     @guarded
     async def on_transaction_event(self, id_token: Any = None, **_: Any) -> Any:
         if id_token is None:
             return result201.TransactionEvent()
-        return result201.TransactionEvent(id_token_info={"status": "Accepted"})
+        status = START_STATUS.get(id_token.get("id_token", ""), "Accepted")
+        return result201.TransactionEvent(id_token_info={"status": status})
 
     @on("MeterValues")
     @guarded
@@ -494,6 +661,11 @@ class CentralSystem201(Recording, ChargePoint201):
     @guarded
     async def on_data_transfer(self, **_: Any) -> Any:
         return result201.DataTransfer(status="UnknownVendorId")
+
+    @on("FirmwareStatusNotification")
+    @guarded
+    async def on_firmware_status_notification(self, **_: Any) -> Any:
+        return result201.FirmwareStatusNotification()
 
 
 # -- the server calls after boot ------------------------------------------------------
@@ -572,8 +744,8 @@ async def sequence_16(cp: Recording) -> None:
         "ChangeConfiguration.restore",
         call16.ChangeConfiguration(key="HeartbeatInterval", value=str(BOOT_INTERVAL_S)),
     )
-    await cp.server_call("Reset", call16.Reset(type="Soft"))
     await cp.server_call("Unknown", LoadgenUnknownAction(), skip_validation=True)
+    await cp.server_call("Reset", call16.Reset(type="Soft"))  # last: the charge point reboots
 
 
 def _variable(component: str, variable: str, **extra: Any) -> dict[str, Any]:
@@ -619,6 +791,7 @@ async def sequence_201(cp: Recording) -> None:
     if not started:
         raise RuntimeError("no TransactionEvent Started after RequestStartTransaction")
     transaction_id = cp.record.messages[started - 1]["payload"]["transactionInfo"]["transactionId"]
+    # Occupied may come before or after Started (no order is required): look from the request.
     await cp.changes.until(
         lambda: cp.find(
             lambda m: (
@@ -626,7 +799,7 @@ async def sequence_201(cp: Recording) -> None:
                 and m["payload"].get("evseId") == REMOTE_CONNECTOR
                 and m["payload"].get("connectorStatus") == "Occupied"
             ),
-            started,
+            mark,
         ),
         FOLLOW_UP_S,
     )
@@ -678,8 +851,8 @@ async def sequence_201(cp: Recording) -> None:
             ]
         ),
     )
-    await cp.server_call("Reset", call201.Reset(type="Immediate"))
     await cp.server_call("Unknown", LoadgenUnknownAction(), skip_validation=True)
+    await cp.server_call("Reset", call201.Reset(type="Immediate"))  # last: it reboots
 
 
 SEQUENCES: dict[str, Callable[[Recording], Awaitable[None]]] = {
@@ -688,11 +861,125 @@ SEQUENCES: dict[str, Callable[[Recording], Awaitable[None]]] = {
 }
 
 
+# -- scenarios: an operator's commands against one charge point ----------------------
+
+
+class Operator:
+    """What a scenario (csms_scenarios.py) may do with one charge point, on whichever
+    connection it has now; every wait is bounded and fails the scenario by name."""
+
+    def __init__(self, csms: Csms, record: Record) -> None:
+        self.csms = csms
+        self.record = record
+        self.version = csms.version
+        self.connectors = csms.connectors
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.record.messages
+
+    async def until(
+        self, predicate: Callable[[], Any], what: str, timeout_s: float = FOLLOW_UP_S
+    ) -> Any:
+        """``predicate()``'s first truthy value; :class:`ScenarioFailed` after ``timeout_s``."""
+        value = await self.record.changes.until(predicate, timeout_s)
+        if not value:
+            raise scenarios.ScenarioFailed(f"no {what} within {timeout_s:g} s")
+        return value
+
+    def _connection(self) -> Recording:
+        current = self.record.current
+        if current is None:
+            raise scenarios.ScenarioFailed("not connected")
+        return current
+
+    async def call(
+        self, label: str, payload: Any, *, timeout_s: float = CALL_TIMEOUT_S
+    ) -> dict[str, Any] | None:
+        """A server call validated by ``ocpp``; the answer payload (None: none or CALLERROR)."""
+        return await self._connection().server_call(label, payload, timeout_s=timeout_s)
+
+    def answered(self, label: str) -> Any:
+        """The status of the last server call labelled ``label``."""
+        for call in reversed(self.record.server_calls):
+            if call["label"] == label:
+                return call["status"]
+        return None
+
+    async def probe(self, label: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send a raw CALL (no ``ocpp`` call lock or validation); its answer is recorded
+        in the returned entry whenever, if ever, it comes."""
+        connection = self._connection()
+        unique_id = str(uuid.uuid4())
+        entry: dict[str, Any] = {
+            "label": label,
+            "id": unique_id,
+            "action": action,
+            "request": payload,
+            "conn": self.record.connections,
+            "t_sent": now_s(),
+            "answer": None,
+            "t_answered": None,
+        }
+        self.record.probes.append(entry)
+        connection._probes[unique_id] = entry
+        await connection._send(json.dumps([MessageType.Call, unique_id, action, payload]))
+        return entry
+
+    def mark(self, name: str) -> int:
+        """Note the time and the number of messages so far under ``name``; return that number."""
+        index = len(self.record.messages)
+        self.record.marks[name] = {
+            "t": now_s(),
+            "wall": wall_s(),
+            "index": index,
+            "conn": self.record.connections,
+        }
+        return index
+
+    def drop(self) -> None:
+        """Lose the connection the hard way: abort the TCP transport, no close frame."""
+        self._connection()._connection.transport.abort()  # type: ignore[attr-defined]
+
+    def refuse(self, seconds: float) -> None:
+        """Answer this charge point's upgrade requests with HTTP 503 for ``seconds``."""
+        self.csms.refuse_until[self.record.charge_point_id] = time.monotonic() + seconds
+
+
+async def run_scenario(operator: Operator, scenario: scenarios.Scenario) -> None:
+    record = operator.record
+    record.scenario_status = "running"
+    try:
+        await scenario.run(operator)
+    except asyncio.CancelledError:
+        record.scenario_status = "interrupted"
+        raise
+    except scenarios.ScenarioFailed as exc:
+        record.scenario_status = f"failed: {exc}"
+    except ConnectionClosed as exc:
+        record.scenario_status = f"failed: connection closed ({exc})"
+    except Exception as exc:
+        record.scenario_status = f"failed: {type(exc).__name__}: {exc}"
+        record.error("scenario", None, exc, trace=traceback.format_exc())
+    else:
+        record.scenario_status = "done"
+    finally:
+        record.changes.notify()
+
+
 # -- the server -----------------------------------------------------------------------
 
 
 class Csms:
-    def __init__(self, version: str, report_path: Path) -> None:
+    def __init__(
+        self,
+        version: str,
+        report_path: Path,
+        *,
+        scenario_names: tuple[str, ...] = (),
+        delays_ms: dict[str, float] | None = None,
+        connectors: int = 2,
+    ) -> None:
         self.version = version
         self.subprotocol = SUBPROTOCOLS[version]
         self.report_path = report_path
@@ -700,12 +987,38 @@ class Csms:
         self.errors: list[dict[str, Any]] = []
         self.transaction_ids = itertools.count(1001)
         self.port = 0
+        self.scenarios = {name: scenarios.SCENARIOS[name] for name in scenario_names}
+        self.delays = {action: ms / 1000 for action, ms in (delays_ms or {}).items()}
+        self.connectors = connectors  # every charge point's, for the scenarios
+        self.refuse_until: dict[str, float] = {}  # charge point id -> monotonic deadline
 
     def record_for(self, charge_point_id: str) -> Record:
         record = self.records.get(charge_point_id)
         if record is None:
             record = self.records[charge_point_id] = Record(charge_point_id)
+            name = self.scenario_for(charge_point_id)
+            if name is not None:
+                record.scenario = name
+                record.boot_plan = list(self.scenarios[name].boot_plan)
         return record
+
+    def scenario_for(self, charge_point_id: str) -> str | None:
+        """The scenario a charge point runs: the one its id names, or the only one."""
+        for name in self.scenarios:
+            if charge_point_id == name or charge_point_id.endswith("." + name):
+                return name
+        return next(iter(self.scenarios)) if len(self.scenarios) == 1 else None
+
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """HTTP 503 for a charge point whose scenario refuses its reconnects now."""
+        charge_point_id = request.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        until = self.refuse_until.get(charge_point_id)
+        if until is None or time.monotonic() >= until:
+            return None
+        record = self.record_for(charge_point_id)
+        record.refused.append(now_s())
+        record.changes.notify()
+        return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "refused by the scenario\n")
 
     def select_subprotocol(self, connection: ServerConnection, offered: Any) -> Any:
         """Our version's subprotocol; anything else is recorded, then refused (HTTP 400)."""
@@ -726,6 +1039,7 @@ class Csms:
             return
         record = self.record_for(charge_point_id)
         record.connections += 1
+        record.opened.append({"conn": record.connections, "t": now_s(), "wall": wall_s()})
         record.subprotocols.append(connection.subprotocol)
         if connection.subprotocol != self.subprotocol:
             record.errors.append(
@@ -741,6 +1055,14 @@ class Csms:
             return
         cls = CentralSystem16 if self.version == "1.6" else CentralSystem201
         charge_point = cls(charge_point_id, connection, self)
+        record.current = charge_point
+        if self.scenarios and record.scenario is None:
+            record.error("scenario", None, LookupError("no scenario names this charge point"))
+        elif record.scenario is not None and record.scenario_task is None:
+            operator = Operator(self, record)
+            scenario = self.scenarios[record.scenario]
+            record.scenario_task = asyncio.create_task(run_scenario(operator, scenario))
+        record.changes.notify()
         try:
             await charge_point.start()
         except ConnectionClosed as exc:
@@ -748,6 +1070,7 @@ class Csms:
             record.closes.append(
                 {
                     "t": now_s(),
+                    "conn": record.connections,
                     "code": received.code if received else None,
                     "reason": received.reason if received else None,
                 }
@@ -755,7 +1078,14 @@ class Csms:
         except Exception as exc:
             record.error("connection", None, exc, trace=traceback.format_exc())
         finally:
+            if record.current is charge_point:
+                record.current = None
+            record.changes.notify()
             task = charge_point.sequence_task
+            if task is not None and not task.done():
+                # A Reset's answer and the close it causes come together: let a sequence
+                # that has its last answer finish before it is cut off.
+                await asyncio.wait({task}, timeout=SEQUENCE_GRACE_S)
             if task is not None and not task.done():
                 task.cancel()
                 try:
@@ -789,7 +1119,17 @@ class Csms:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    csms = Csms(args.version, Path(args.report))
+    delays: dict[str, float] = {}
+    for item in args.delay:
+        action, _, ms = item.partition("=")
+        delays[action] = float(ms)
+    csms = Csms(
+        args.version,
+        Path(args.report),
+        scenario_names=tuple(args.scenario),
+        delays_ms=delays,
+        connectors=args.connectors,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -800,6 +1140,7 @@ async def main_async(args: argparse.Namespace) -> int:
         args.port,
         subprotocols=[csms.subprotocol],  # type: ignore[list-item]
         select_subprotocol=csms.select_subprotocol,
+        process_request=csms.process_request,
         ping_interval=None,
     ) as server:
         csms.port = next(iter(server.sockets)).getsockname()[1]
@@ -817,6 +1158,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", required=True, choices=sorted(SUBPROTOCOLS))
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--report", required=True, help="where to write the JSON report")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        choices=sorted(scenarios.SCENARIOS),
+        help="run this operator script (repeatable; see csms_scenarios.py)",
+    )
+    parser.add_argument(
+        "--delay",
+        action="append",
+        default=[],
+        metavar="ACTION=MS",
+        help="answer this charge point action MS milliseconds late (repeatable)",
+    )
+    parser.add_argument(
+        "--connectors", type=int, default=2, help="connectors (EVSEs) per charge point"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
