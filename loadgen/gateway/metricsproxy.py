@@ -69,6 +69,10 @@ class WorkersCollector(Collector):
         yield from merged.values()
 
 
+class _Server6(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class MetricsProxy:
     """An HTTP server on the parent answering ``GET /metrics`` with every worker's figures."""
 
@@ -97,9 +101,7 @@ class MetricsProxy:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass  # one line per scrape is noise
 
-        server_class = http.server.ThreadingHTTPServer
-        if ":" in host:
-            server_class = type("Server6", (server_class,), {"address_family": socket.AF_INET6})
+        server_class = _Server6 if ":" in host else http.server.ThreadingHTTPServer
         #: raises OSError when the address cannot be bound
         self.server = server_class((host, port), Handler)
         self.server.daemon_threads = True

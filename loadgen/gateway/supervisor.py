@@ -65,7 +65,9 @@ def run_parent(args: argparse.Namespace) -> int:
             with holder:
                 for _ in range(args.processes):
                     workers.append(_start_worker(args, port))
-                failed = _wait_ready(workers, signals, metrics_urls)
+                failed = _wait_ready(
+                    workers, signals, metrics_urls, want_metrics=args.metrics_port is not None
+                )
             if failed is not None or signals.stop:
                 return failed or 0
             if args.metrics_port is not None:
@@ -147,15 +149,18 @@ def _start_worker(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes
 
 
 def _wait_ready(
-    workers: list[subprocess.Popen[bytes]], signals: _Signals, metrics_urls: dict[int, str]
+    workers: list[subprocess.Popen[bytes]],
+    signals: _Signals,
+    metrics_urls: dict[int, str],
+    *,
+    want_metrics: bool = False,
 ) -> int | None:
     """Wait for every worker's ready line (or a signal); None when all listen or stopping.
 
-    Workers started with ``--worker-metrics`` also print where their metrics are: those
-    lines fill ``metrics_urls`` (pid -> URL). Returns an exit status when a worker fails
-    to start.
+    With ``want_metrics`` (workers started with ``--worker-metrics``) each also prints where
+    its metrics are: those lines fill ``metrics_urls`` (pid -> URL). Returns an exit status
+    when a worker fails to start.
     """
-    want_metrics = any("--worker-metrics" in (w.args or []) for w in workers)
     wakeup = signals.wakeup_fd
     deadline = time.monotonic() + WORKER_START_TIMEOUT_S
     pending: dict[int, tuple[subprocess.Popen[bytes], bytearray]] = {}

@@ -89,9 +89,9 @@ def histogram_buckets(response_times_ms: dict[int, int]) -> tuple[list[tuple[str
             counts[-1] += n
     buckets: list[tuple[str, float]] = []
     running = 0
-    for bound, n in zip((*map(repr, BUCKETS_S), "+Inf"), counts, strict=True):
+    for le, n in zip((*map(repr, BUCKETS_S), "+Inf"), counts, strict=True):
         running += n
-        buckets.append((bound, running))
+        buckets.append((le, running))
     return buckets, running
 
 
