@@ -181,8 +181,13 @@ def write_json(folder: str | Path, name: str, document: dict[str, Any]) -> Path:
 def _write_atomic(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # e.g. a full disk: leave no half-written file behind, say it
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

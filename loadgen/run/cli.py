@@ -21,8 +21,11 @@ from pathlib import Path
 from loadgen import config as config_mod
 from loadgen.config import Config, ConfigError
 from loadgen.run import configfile
+from loadgen.run.configfile import quote
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+#: summary.json states written at a run's end; "running" is a summary written on the way
+FINAL_STATES = ("finished", "interrupted")
 READY_TIMEOUT_S = 30.0
 
 
@@ -250,12 +253,32 @@ def run(args: argparse.Namespace) -> int:
 
     from loadgen.observe.report import human_summary
 
-    summary = json.loads(summary_path.read_text())
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        state, passed = summary.get("state"), summary["thresholds"]["passed"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        sys.stderr.write(
+            f"loadgen: cannot read {summary_path} ({exc}); the run's verdict is unknown.\n"
+        )
+        return 2
+    if state not in FINAL_STATES:
+        # Written while the run went: the final summary never replaced it. The master
+        # says why on its stderr, which went to locust.log.
+        said = [ln for ln in _tail(results / "locust.log", 200).splitlines() if "loadgen: " in ln]
+        sys.stderr.write(
+            "\n".join(ln[ln.index("loadgen: ") :] for ln in said[-3:])
+            or f"loadgen: the final results were not written (see {results / 'locust.log'})."
+        )
+        sys.stderr.write(
+            f"\nloadgen: {summary_path} is from while the run went (state {quote(state)}), "
+            "not its end: the verdict is unknown (exit 2).\n"
+        )
+        return 2
     print(human_summary(summary))
     print(f"Results: {results} (summary.json, junit.xml, timeline.csv/png, report.html)")
     if code not in (0, 1):
         return 2
-    return 0 if summary["thresholds"]["passed"] else 1
+    return 0 if passed else 1
 
 
 def report_command(folder: str) -> int:
@@ -384,7 +407,8 @@ def run_locust(
         print(f"loadgen: web UI on http://{args.web_host}:{args.web_port}/", flush=True)
     else:
         cmd += ["--headless", "--only-summary"]
-    with open(results / "locust.log", "wb") as log:
+    # Unbuffered: a write that fails (a full disk) leaves nothing for close() to retry.
+    with open(results / "locust.log", "wb", buffering=0) as log:
         # Locust runs in its own session, so a Ctrl-C reaches it once, from us. It gets
         # SIGINT: a Locust master started with --processes does not handle SIGTERM.
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
@@ -394,9 +418,14 @@ def run_locust(
         }
         try:
             assert proc.stdout is not None
+            logging = True
             for raw in proc.stdout:
-                log.write(raw)
-                log.flush()
+                if logging:
+                    try:
+                        log.write(raw)
+                    except OSError as exc:  # a full disk: keep the run, lose the log
+                        logging = False
+                        sys.stderr.write(f"loadgen: cannot write locust.log ({exc.strerror})\n")
                 line = raw.decode("utf-8", "replace")
                 if line.startswith("[") or line.startswith("loadgen:"):
                     sys.stdout.write(line)

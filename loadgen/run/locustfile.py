@@ -259,14 +259,31 @@ def _write_results(
             ),
         },
     )
-    report.write_json(folder, report.SUMMARY, summary)
+    try:
+        report.write_json(folder, report.SUMMARY, summary)
+        if final:
+            report.write_junit(folder, summary)
+    except OSError as exc:
+        # A verdict nobody can read is no verdict: a failed final write ends the run with
+        # exit 2, never with the exit code of an earlier summary.
+        reason = exc.strerror or str(exc)
+        if not final:
+            log.warning("could not write %s (%s); trying again later", report.SUMMARY, reason)
+            return summary
+        _state["write_failed"] = (
+            f"loadgen: could not write the final results to {folder} ({reason}); the run's "
+            "verdict is unknown (exit 2). Free space or fix the folder's permissions, and "
+            f"rebuild the summary with `loadgen report {folder}`."
+        )
+        sys.stderr.write(_state["write_failed"] + "\n")
+        return summary
     if final:
-        report.write_junit(folder, summary)
         try:
             plots.plot_timeline(folder / report.TIMELINE, folder / "timeline.png", config.name)
         except Exception:  # a plot must never cost the results
             log.exception("could not draw timeline.png")
         log.info("results written to %s", folder)
+        _state["final_written"] = True
     _state["summary"] = summary
     return summary
 
@@ -284,5 +301,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         monitor.stop()
         _write_results(environment, monitor, state="interrupted", final=True)
     summary = _state.get("summary")
-    if summary is not None:
+    if "write_failed" in _state:
+        environment.process_exit_code = 2
+    elif summary is not None and _state.get("final_written"):
         environment.process_exit_code = 0 if summary["thresholds"]["passed"] else 1

@@ -102,3 +102,43 @@ def test_an_escaped_redis_password_is_masked_in_the_results(tmp_path: Path) -> N
             text = path.read_text(encoding="utf-8", errors="replace")
             assert secret not in text and escaped not in text, path
     assert secret not in done.stdout + done.stderr
+
+
+PASSING = """
+target: embedded
+charge_points: {heartbeat_interval_s: 1}
+stages: [{users: 5, spawn_rate: 5, duration: 10s}]
+thresholds: {max_failures: {"*": 0}}
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_final_write_exits_2_and_says_why(tmp_path: Path) -> None:
+    """When the final summary cannot be written, the run exits 2 naming the folder, never
+    with the verdict of the summary written while it ran."""
+    config = tmp_path / "passing.yaml"
+    config.write_text(PASSING, encoding="utf-8")
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", "run", str(config), "--workers", "1"]
+        + ["--results", str(results)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        summary = results / "summary.json"
+        poll(lambda: summary.exists(), "the summary written while the run goes", 30)
+        assert json.loads(summary.read_text())["state"] == "running"
+        # From now on every write of summary.json fails (EISDIR), as on a full disk.
+        (results / "summary.json.tmp").mkdir()
+        out, err = proc.communicate(timeout=90 * SCALE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 2, out + err
+    assert "could not write the final results" in err
+    assert "Traceback" not in err
+    assert "PASSED" not in out
