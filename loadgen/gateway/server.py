@@ -288,6 +288,8 @@ class Gateway:
         if connection.state is not State.OPEN or self.registry.get(charger.id) is not charger:
             return
         transport = connection.transport
+        if transport.is_closing():
+            return
         if transport.get_write_buffer_size() > WRITE_LIMIT:
             # It does not read what we send: a ping would wait to be written. Count it as
             # a ping without pong; the next round pings it again if it is still there.
@@ -311,7 +313,11 @@ class Gateway:
                 continue
             pong.cancel()
             connection = charger.connection
-            if connection.state is State.OPEN and self.registry.get(charger.id) is charger:
+            if (
+                connection.state is State.OPEN
+                and not connection.transport.is_closing()  # not aborted by an earlier ping
+                and self.registry.get(charger.id) is charger
+            ):
                 self.connection_counts["keepalive_timeouts"] += 1
                 log.debug("charge point %s answered no ping: dropping it", charger.id)
                 connection.transport.abort()
