@@ -20,7 +20,7 @@ from pathlib import Path
 
 from loadgen import config as config_mod
 from loadgen.config import Config, ConfigError
-from loadgen.run import configfile
+from loadgen.run import configfile, lifeline
 from loadgen.run.configfile import quote
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -213,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
     # A background job starts with SIGINT ignored, and children would inherit that: make
     # Ctrl-C / SIGINT mean "stop" here and in everything this run starts.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # SIGTERM too, until Locust runs: the finally blocks then stop what was started.
+    signal.signal(signal.SIGTERM, _interrupt)
     config, workers, gateway_processes = plan(args)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     results = Path(args.results or Path("results") / f"{stamp}-{config.name}")
@@ -341,17 +343,33 @@ def start_gateway(results: Path, processes: int, config: Config) -> tuple[subpro
             cmd += ["--redis-url", config.redis.url]
     # Its own session: a Ctrl-C in the terminal reaches only us, and we stop the gateway
     # after Locust, so charge points are not cut off before the results are written.
-    proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
-    )
-    log.close()
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if b"listening on" in (results / "gateway.log").read_bytes():
-            return proc, f"ws://127.0.0.1:{port}/ocpp"
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
+    # It ends with us (SIGTERM), even when we are killed; a SIGINT or SIGTERM while it
+    # starts stops it too.
+    proc = None
+    try:
+        with lifeline.held_signals():
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+                preexec_fn=lifeline.preexec(signal.SIGTERM),
+            )
+        log.close()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if b"listening on" in (results / "gateway.log").read_bytes():
+                return proc, f"ws://127.0.0.1:{port}/ocpp"
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    except BaseException:
+        if proc is not None:
+            stop_process(proc)
+        raise
+    finally:
+        log.close()
     stop_process(proc)
     raise UsageError(
         "target: the embedded gateway did not start (see "
@@ -411,11 +429,19 @@ def run_locust(
     with open(results / "locust.log", "wb", buffering=0) as log:
         # Locust runs in its own session, so a Ctrl-C reaches it once, from us. It gets
         # SIGINT: a Locust master started with --processes does not handle SIGTERM.
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
-        previous = {
-            sig: signal.signal(sig, lambda *_: proc.send_signal(signal.SIGINT))
-            for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+        # It gets SIGINT when we end, even when we are killed.
+        with lifeline.held_signals():
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+                preexec_fn=lifeline.preexec(signal.SIGINT),
+            )
+            previous = {
+                sig: signal.signal(sig, lambda *_: proc.send_signal(signal.SIGINT))
+                for sig in (signal.SIGINT, signal.SIGTERM)
+            }
         try:
             assert proc.stdout is not None
             logging = True
@@ -436,6 +462,11 @@ def run_locust(
                 signal.signal(sig, handler)
             if proc.poll() is None:
                 stop_process(proc, signal.SIGINT)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    """SIGTERM before Locust runs: unwind as a Ctrl-C does, stopping what was started."""
+    raise KeyboardInterrupt
 
 
 def stop_process(

@@ -27,6 +27,7 @@ from loadgen.locust.runtime import Runtime, runtime_for
 from loadgen.locust.shape import StagesShape
 from loadgen.locust.user import ChargePointUser
 from loadgen.observe import metrics, plots, redisprobe, report, telemetry, webui
+from loadgen.run import lifeline
 from loadgen.run.options import config_for, config_options, load_config
 
 __all__ = ["ChargePoint", "StagesShape"]
@@ -95,6 +96,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
     tune_gc()
     runtime = _wire(environment)
     if isinstance(environment.runner, WorkerRunner):
+        if getattr(environment.parsed_options, "processes", None):
+            # Forked by a master's (or a worker host's) --processes: end with that parent.
+            lifeline.die_with_parent(signal.SIGTERM)
         telemetry.install_worker(environment, runtime.engine.counters)
         return
     gevent.signal_handler(signal.SIGINT, _interrupt_main)

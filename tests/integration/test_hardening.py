@@ -142,3 +142,100 @@ def test_a_failed_final_write_exits_2_and_says_why(tmp_path: Path) -> None:
     assert "could not write the final results" in err
     assert "Traceback" not in err
     assert "PASSED" not in out
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def end_all(pids: list[int]) -> None:
+    """SIGKILL whatever of ``pids`` a failed test left running (descendants of the test)."""
+    for pid in pids:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+EMBEDDED = """
+target: embedded
+stages: [{users: 5, spawn_rate: 5, duration: 120s}]
+"""
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_the_gateway_starts_leaves_no_gateway(tmp_path: Path, sig: int) -> None:
+    """SIGTERM or SIGINT to `loadgen run` while its gateway starts ends the gateway too."""
+    config = tmp_path / "embedded.yaml"
+    config.write_text(EMBEDDED, encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", "run", str(config), "--workers", "1"]
+        + ["--results", str(tmp_path / "results")],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started: list[int] = []
+    try:
+        # The first child is the gateway; signal as soon as it exists, mid start-up.
+        started = poll(lambda: children(proc.pid), "the embedded gateway's process", 30)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30 * SCALE)
+        assert "Traceback" not in err
+        poll(lambda: not any(alive(pid) for pid in started), "the gateway to end", 20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        end_all(started)
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_loadgen_run_takes_its_children_with_it(tmp_path: Path) -> None:
+    """SIGKILL to `loadgen run` ends its gateway, its Locust master and the workers."""
+    config = tmp_path / "embedded.yaml"
+    config.write_text(EMBEDDED, encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", "run", str(config), "--workers", "2"]
+        + ["--results", str(tmp_path / "results")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    family: list[int] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # bounded by the test's timeout
+            if line.startswith("["):  # a progress line: the run is under way
+                break
+        family = children(proc.pid)
+        family += [pid for child in family for pid in children(child)]
+        assert len(family) >= 4, family  # gateway, master, two workers
+        proc.kill()
+        proc.wait(timeout=10)
+        poll(lambda: not any(alive(pid) for pid in family), "every child to end", 45)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+        end_all(family)
