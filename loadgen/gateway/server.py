@@ -22,7 +22,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -235,7 +235,7 @@ class Gateway:
                 if answer is not None:
                     await connection.send(answer)
                 observe(clock() - started)
-                message = answer = None  # an idle connection keeps no frame alive
+                del message, answer  # an idle connection keeps no frame alive
         except ConnectionClosed:
             pass
         finally:
@@ -341,7 +341,7 @@ class Gateway:
             key = "CALLRESULT" if frame.__class__ is CallResult else "CALLERROR"
             counts[key] = counts.get(key, 0) + 1
             return None
-        action: str = frame.action  # type: ignore[union-attr]
+        action: str = frame.action
         handler = table.get(action)
         if handler is None:
             counts["unknown"] = counts.get("unknown", 0) + 1
@@ -349,7 +349,7 @@ class Gateway:
             return CallError(frame.unique_id, "NotImplemented", description).to_json()
         counts[action] = counts.get(action, 0) + 1
         try:
-            payload = handler(frame.payload)  # type: ignore[union-attr]
+            payload = handler(frame.payload)
         except Exception:  # a handler bug must not drop the connection
             log.exception("answering %s failed", action)
             return CallError(frame.unique_id, "InternalError", "the gateway failed").to_json()
@@ -393,7 +393,7 @@ class Gateway:
         return status
 
 
-def start(gateway: Gateway, options: ServerOptions) -> serve:
+def start(gateway: Gateway, options: ServerOptions) -> Awaitable[Server]:
     """The (not yet awaited) ``serve`` call of one gateway process, with lean settings.
 
     websockets' own keepalive is off: :meth:`Gateway.keepalive` pings from one task.
@@ -424,7 +424,7 @@ def listening_port(server: Server) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-def start_metrics(gateway: Gateway, options: ServerOptions) -> serve:
+def start_metrics(gateway: Gateway, options: ServerOptions) -> Awaitable[Server]:
     """The (not yet awaited) listener serving only ``GET /metrics`` on ``metrics_port``."""
 
     def process_request(connection: ServerConnection, request: Request) -> Response:

@@ -89,7 +89,7 @@ def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
 def _address(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int]]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, _type, _proto, _name, address = infos[0]
-    return family, address[:2]
+    return family, (str(address[0]), int(address[1]))
 
 
 def bind_error_message(exc: OSError, host: str, port: int, flag: str = "--port") -> str:
