@@ -22,8 +22,9 @@ from loadgen.sim.engine import Engine, Target
 from loadgen.sim.fleet import Fleet
 from loadgen.sim.transport import source_pool
 
-#: master -> workers: how many workers share the ids file
-WORKERS_MESSAGE = "loadgen_workers"
+#: master -> workers, in the options of every spawn message: how many share the ids file
+#: (the master's highest worker index + 1; see loadgen.observe.telemetry)
+ID_SLOTS = "loadgen_id_slots"
 
 
 @dataclass
@@ -53,12 +54,20 @@ class Runtime:
         #: reads an ids file (set by the run layer)
         self.read_ids: IdsReader | None = None
         self.plans: dict[tuple[object, ...], Plan] = {}
-        #: how many workers share the ids file (the master says)
-        self.worker_share = 1
         #: called with a charge point id after each Accepted boot (hub callbacks: no waiting)
         self.on_booted: list[Callable[[str], None]] = []
         #: the config of the last plan built (what the charge points run now)
         self.last_config: Config | None = None
+
+    @property
+    def worker_share(self) -> int:
+        """How many workers share the ids file: what the master's last spawn message
+        said (its highest worker index + 1), 1 when standalone."""
+        options = self.environment.parsed_options
+        try:
+            return max(int(getattr(options, ID_SLOTS, 1) or 1), 1)
+        except (TypeError, ValueError):
+            return 1
 
     def config(self) -> Config:
         """The config for the current options; raises ConfigError naming the problem."""

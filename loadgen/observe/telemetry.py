@@ -28,7 +28,8 @@ from loadgen.observe import redisprobe
 from loadgen.sim.actions import Counters
 
 MESSAGE = "loadgen_counters"
-WORKERS_MESSAGE = "loadgen_workers"  # master -> workers: how many workers share the ids
+#: master -> workers, in the options of every spawn message: how many share the ids file
+ID_SLOTS = "loadgen_id_slots"
 SAMPLE_INTERVAL_S = 1.0
 TIMELINE_FIELDS = (
     "time_s",
@@ -434,11 +435,15 @@ def install_master(
 
         environment.events.worker_report.add_listener(worker_report)
 
-        def share_ids(**_: Any) -> None:  # read by loadgen.locust.runtime on the workers
-            """Tell the workers how many there are: each takes every n-th row of an ids file."""
-            runner = environment.runner
-            if isinstance(runner, MasterRunner):
-                runner.send_message(WORKERS_MESSAGE, {"count": max(len(runner.clients), 1)})
+        def share_ids(client_id: str, **_: Any) -> None:  # read by loadgen.locust.runtime
+            """Each worker takes every n-th row of an ids file from its index: n is the
+            highest worker index + 1 (indexes are never reused, so rows of a worker that
+            left stay unused rather than shared). The option rides on every spawn message,
+            so a worker has it before it spawns users, a late one too."""
+            runner, options = environment.runner, environment.parsed_options
+            if isinstance(runner, MasterRunner) and options is not None:
+                slots = max(int(getattr(options, ID_SLOTS, 1) or 1), 1)
+                setattr(options, ID_SLOTS, max(slots, runner.get_worker_index(client_id) + 1))
 
-        environment.events.test_start.add_listener(share_ids)
+        environment.events.worker_connect.add_listener(share_ids)
     return monitor

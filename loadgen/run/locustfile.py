@@ -195,13 +195,6 @@ def _wire(environment: Environment) -> Runtime:
                 probe.on_booted(charge_point_id)
 
     runtime.on_booted.append(probe_booted)
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-
-        def on_worker_count(msg: Any, **_: Any) -> None:
-            runtime.worker_share = max(int(msg.data.get("count", 1)), 1)
-
-        runner.register_message(telemetry.WORKERS_MESSAGE, on_worker_count)
     return runtime
 
 
