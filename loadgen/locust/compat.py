@@ -14,6 +14,11 @@
   (``track_greenlet_tree``): ~6 us and ~1 KB per user. Locust does not read them; the
   setting is turned off (``GEVENT_TRACK_GREENLET_TREE=true`` keeps it on, for debugging).
 - **Worker liveness**: heartbeats a worker may miss before the master calls it missing.
+- **Reports from workers the master does not know.** Locust's stats listener sums every
+  ``stats`` report that reaches the master's port, from any node id, and a malformed one
+  raises in the listener (which makes the run's exit code 2).
+  :func:`guard_worker_reports` lets through only reports of known workers, of the
+  expected shape.
 
 :func:`check_version` refuses a Locust outside :data:`SUPPORTED` with a clear message.
 """
@@ -152,3 +157,59 @@ def reporter(environment: Environment) -> ReportFn:
         wake.set()
 
     return report
+
+
+#: Largest report a worker may send: stats entries and error kinds (Locust keeps one
+#: entry per request name: loadgen's are bounded by the OCPP actions and categories).
+MAX_REPORT_ENTRIES = 10_000
+
+
+def _stats_report_listener(handler: object) -> bool:
+    """Whether ``handler`` is Locust's listener that sums worker stats on the master."""
+    return (
+        getattr(handler, "__qualname__", "")
+        == ("setup_distributed_stats_event_listeners.<locals>.on_worker_report")
+        and getattr(handler, "__module__", "") == "locust.stats"
+    )
+
+
+def report_shape_ok(data: object) -> bool:
+    """Whether a worker's report has the shape Locust's stats listener reads."""
+    if not isinstance(data, dict):
+        return False
+    stats, errors, total = data.get("stats"), data.get("errors"), data.get("stats_total")
+    return (
+        isinstance(stats, list)
+        and len(stats) <= MAX_REPORT_ENTRIES
+        and all(isinstance(entry, dict) for entry in stats)
+        and isinstance(errors, dict)
+        and len(errors) <= MAX_REPORT_ENTRIES
+        and all(isinstance(error, dict) for error in errors.values())
+        and isinstance(total, dict)
+    )
+
+
+def guard_worker_reports(environment: Environment, known: Callable[[str], bool]) -> bool:
+    """Make Locust's stats listener drop reports from unknown workers, or of another
+    shape (logged once per worker). Returns False when the listener is not found."""
+    import logging
+
+    hook = environment.events.worker_report
+    refused: set[str] = set()
+    for index, handler in enumerate(hook._handlers):
+        if not _stats_report_listener(handler):
+            continue
+
+        def guarded(client_id: str, data: Any, _sum: Any = handler) -> None:
+            if known(client_id) and report_shape_ok(data):
+                _sum(client_id=client_id, data=data)
+            elif client_id not in refused:
+                refused.add(client_id)
+                logging.getLogger("loadgen").warning(
+                    "ignoring stats from %.60r: not a known worker, or a malformed report",
+                    client_id,
+                )
+
+        hook._handlers[index] = guarded
+        return True
+    return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import re
 import resource
 import time
 from dataclasses import dataclass, field
@@ -63,6 +64,37 @@ def sockstat(path: str = "/proc/net/sockstat") -> dict[str, int]:
     except OSError:
         pass
     return {}
+
+
+#: A worker's sample: at most this many counters, each a whole number in [-1, MAX].
+MAX_SAMPLE_KEYS = 64
+MAX_SAMPLE_VALUE = 10**12
+_SAMPLE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+def sample_problem(sample: object) -> str | None:
+    """Why ``sample`` is not a worker's sample (:func:`process_sample`'s shape), or None.
+
+    The master sums what workers send: a sample of another shape (or absurd counts) is
+    dropped rather than summed into the verdict.
+    """
+    if not isinstance(sample, dict) or len(sample) > MAX_SAMPLE_KEYS:
+        return f"not a mapping of at most {MAX_SAMPLE_KEYS} counters"
+    for key, value in sample.items():
+        if not isinstance(key, str) or not _SAMPLE_KEY.match(key):
+            return f"a counter named {key!r:.60}"
+        if key == "tcp":
+            if not isinstance(value, dict) or len(value) > 16:
+                return "tcp: not a mapping of socket counts"
+            if not all(isinstance(k, str) and _count(v) for k, v in value.items()):
+                return "tcp: not a mapping of socket counts"
+        elif not _count(value):
+            return f"{key}: not a count from -1 to {MAX_SAMPLE_VALUE:,}"
+    return None
+
+
+def _count(value: object) -> bool:
+    return type(value) is int and -1 <= value <= MAX_SAMPLE_VALUE
 
 
 def counts(counters: Counters) -> dict[str, int]:
@@ -172,6 +204,7 @@ class Monitor:
     started: float | None = None  # perf_counter() at test start
     on_sample: list[Any] = field(default_factory=list)  # callables run after each sample
     redis_info: Any = None  # RedisInfoSampler of the gateway's Redis (config redis:), or None
+    refused: set[str] = field(default_factory=set)  # nodes whose samples were dropped
     progress_every_s: float = 5.0
     _last_line: float = -1e9
     _loop: gevent.Greenlet | None = None
@@ -208,8 +241,24 @@ class Monitor:
                 )
 
     def on_worker_sample(self, environment: Environment, msg: Any, **_: Any) -> None:
-        self.workers[msg.node_id] = msg.data
-        self.heard[msg.node_id] = time.monotonic()
+        self.take_sample(msg.node_id, msg.data)
+
+    def take_sample(self, node: str, sample: object) -> bool:
+        """Keep ``sample`` as ``node``'s latest when the master knows the worker and the
+        sample has a worker sample's shape; else drop it (logged once per worker)."""
+        runner = self.environment.runner
+        problem = sample_problem(sample)
+        if isinstance(runner, MasterRunner) and node not in runner.clients:
+            problem = "not a worker the master knows"
+        if problem is not None:
+            if node not in self.refused:
+                self.refused.add(node)
+                log.warning("ignoring samples from %.60r: %s", node, problem)
+            return False
+        assert isinstance(sample, dict)
+        self.workers[node] = sample
+        self.heard[node] = time.monotonic()
+        return True
 
     def await_fresh_samples(self, timeout_s: float = 3.0) -> None:
         """Wait (bounded) until every live worker has sent a sample from after this call."""
@@ -429,9 +478,8 @@ def install_master(
         environment.runner.register_message(MESSAGE, monitor.on_worker_sample)
 
         def worker_report(client_id: str, data: dict[str, Any]) -> None:
-            if MESSAGE in data:
-                monitor.workers[client_id] = data[MESSAGE]
-                monitor.heard[client_id] = time.monotonic()
+            if isinstance(data, dict) and MESSAGE in data:
+                monitor.take_sample(client_id, data[MESSAGE])
 
         environment.events.worker_report.add_listener(worker_report)
 

@@ -18,10 +18,11 @@ from typing import Any
 import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import LocalRunner, WorkerRunner
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from loadgen.config import ConfigError
 from loadgen.ids import read_ids
+from loadgen.locust import compat
 from loadgen.locust.process import raise_open_files_limit, tune_gc
 from loadgen.locust.runtime import Runtime, runtime_for
 from loadgen.locust.shape import StagesShape
@@ -122,6 +123,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         folder = str(Path("results") / f"{stamp}-{config.name}")
     monitor = telemetry.install_master(environment, config, Path(folder), runtime.engine.counters)
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):  # stats only from workers the master knows
+        compat.guard_worker_reports(environment, lambda client_id: client_id in runner.clients)
     _state["monitor"] = monitor
     ticks = {"n": 0}
 
