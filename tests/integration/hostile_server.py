@@ -9,6 +9,8 @@ Modes (each misbehaves in one way, everything else is a correct OCPP 1.6 gateway
   mute_heartbeat      answers every CALL but Heartbeat
   ping_heartbeat      sends a WebSocket ping just before each Heartbeat's answer
   trigger_status      after each Heartbeat's answer, TriggerMessage StatusNotification
+  random_names  after the boot, 500 CALLs of distinct random actions; every other CALL
+                of the charge point answered with a CALLERROR of a distinct random code
   no_upgrade    accepts TCP and never answers the HTTP upgrade
   http_401 / http_404 / http_503   answers the upgrade with that HTTP status
 Prints ``listening on PORT`` when ready. Loopback only; runs until killed.
@@ -21,6 +23,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import secrets
 import struct
 from datetime import UTC, datetime
 
@@ -34,6 +37,7 @@ MODES = (
     "mute_heartbeat",
     "ping_heartbeat",
     "trigger_status",
+    "random_names",
     "no_upgrade",
     "http_401",
     "http_404",
@@ -77,6 +81,8 @@ def answer(mode: str, unique_id: str, action: str) -> str | None:
         return json.dumps([3, "nobody-sent-this", {}])
     if mode == "silent" or (mode == "mute_heartbeat" and action == "Heartbeat"):
         return None
+    if mode == "random_names" and action != "BootNotification":
+        return json.dumps([4, unique_id, f"Err{secrets.token_hex(6)}", "hostile", {}])
     if action == "BootNotification":
         payload = {"status": "Accepted", "currentTime": now, "interval": 1}
     elif action == "Heartbeat":
@@ -137,6 +143,10 @@ async def serve(mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamW
             if mode == "trigger_status" and message[2] == "Heartbeat":
                 trigger = {"requestedMessage": "StatusNotification"}
                 writer.write(frame(json.dumps([2, f"t{message[1]}", "TriggerMessage", trigger])))
+            if mode == "random_names" and message[2] == "BootNotification":
+                for n in range(500):
+                    name = f"Act{secrets.token_hex(6)}"
+                    writer.write(frame(json.dumps([2, f"r{n}", name, {"n": n}])))
             if mode == "oversized" and message[2] == "BootNotification":
                 huge = {"vendorId": "hostile", "data": "x" * (2 * 1024 * 1024)}
                 writer.write(frame(json.dumps([2, "big-1", "DataTransfer", huge])))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -88,3 +89,40 @@ def test_misbehaviour_is_counted_in_its_category(mode: str, category: str, tmp_p
     assert after["sockets"] <= before["sockets"], summary["process"]
     assert after["greenlets"] <= before["greenlets"] + 2, summary["process"]
     assert time.monotonic() - started < 60 * SCALE
+
+
+NAMES_CONFIG = """
+charge_points:
+  heartbeat_interval_s: 0.05
+  call_timeout_s: 2
+stages:
+  - {users: 10, spawn_rate: 10, duration: 8s}
+thresholds: {min_success_rate: null, min_boot_rate: null, max_connect_p95_ms: null}
+"""
+
+
+@pytest.mark.timeout(120)
+def test_random_action_names_and_error_codes_keep_the_stats_bounded(tmp_path: Path) -> None:
+    """500 distinct unknown actions from the server and hundreds of distinct CALLERROR
+    codes land in a handful of stats rows and failure kinds, not one per name."""
+    config = tmp_path / "names.yaml"
+    config.write_text(NAMES_CONFIG, encoding="utf-8")
+    results = tmp_path / "results"
+    with hostile("random_names") as port:
+        csv_prefix = str(results / "locust")
+        done = run_standalone(config, f"ws://127.0.0.1:{port}/ocpp", results, "--csv", csv_prefix)
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["server_calls"]["(unknown action)"]["count"] >= 10 * 500
+    assert len(summary["server_calls"]) <= 2, summary["server_calls"].keys()
+    assert summary["failures"].get("call_error", 0) >= 500, summary["failures"]
+    with (results / "locust_failures.csv").open(encoding="utf-8") as handle:
+        failure_rows = list(csv.DictReader(handle))
+    assert len(failure_rows) <= 20, [r["Error"] for r in failure_rows]
+    answered = sum(int(r["Occurrences"]) for r in failure_rows if r["Method"] == "OCPP")
+    assert answered >= 500  # CALLERRORs, each with a code of its own
+    assert not any("Err" in r["Error"] or "Act" in r["Name"] for r in failure_rows)
+    with (results / "locust_stats.csv").open(encoding="utf-8") as handle:
+        stats_rows = list(csv.DictReader(handle))
+    assert len(stats_rows) <= 12, [r["Name"] for r in stats_rows]
