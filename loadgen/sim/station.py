@@ -572,8 +572,9 @@ class Station(Sessions, Commands):
                 at = self.hb_due
             elif self.boot_retry_at is not None:
                 at = self.boot_retry_at
-            if self.retry_at is not None and (at is None or self.retry_at < at):
-                at = self.retry_at
+            retry_at = self.retry_at  # a queued retry can only go once no CALL is in flight
+            if self.call is None and retry_at is not None and (at is None or retry_at < at):
+                at = retry_at
             if self.rebooting and (at is None or self.reboot_deadline < at):
                 at = self.reboot_deadline
         elif phase == OFFLINE:

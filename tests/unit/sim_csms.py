@@ -112,6 +112,7 @@ class Bench:
         self.connected = False
         self.connects = 0
         self.connect_tries: list[float] = []  # when the station asked to connect
+        self.wakeups = 0  # timer events delivered
         self.closes: list[str] = []
         self.closed_at: list[float] = []  # when each Close came
         self.booted = 0
@@ -192,12 +193,15 @@ class Bench:
     def run(self, seconds: float) -> None:
         """Move time ``seconds`` ahead, delivering every event that falls due on the way."""
         end = self.now + seconds
+        same_time = 0  # events without the clock moving: a station that wakes in a loop
         while True:
             due = [t for t in (self.timer_at, self.connect_at) if t is not None]
             due += [t for t, _, _ in self.replies]
             nxt = min(due, default=None)
             if nxt is None or nxt > end:
                 break
+            same_time = same_time + 1 if nxt <= self.now else 0
+            assert same_time < 1000, f"the station wakes in a loop at {self.now}"
             self.now = max(self.now, nxt)
             if self.replies and self.replies[0][0] <= self.now:
                 _, text, answered = self.replies.pop(0)
@@ -216,6 +220,7 @@ class Bench:
                     self.feed(self.station.connected(self.now, 1.0))
             else:
                 self.timer_at = None
+                self.wakeups += 1
                 self.feed(self.station.timer(self.now))
         self.now = end
 

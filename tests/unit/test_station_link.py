@@ -189,6 +189,22 @@ def test_offline_queue_is_bounded(version: str) -> None:
     assert all(c.at > 10 for c in late)
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_heartbeat_during_a_retry_wait_does_not_spin(version: str) -> None:
+    """A Heartbeat may go while an unanswered transaction message waits to be retried; if
+    the retry falls due while the Heartbeat is in flight the station sleeps until the
+    answer instead of waking in a loop (the bench fails on a loop)."""
+    session = Session(duration_s=1000.0, meter_interval_s=7.0)
+    bench = booted(version, session=session, heartbeat_interval_s=5.0, call_timeout_s=5.0)
+    remote_start(bench, 1)
+    bench.run(1)
+    bench.silent = {"MeterValues", "TransactionEvent"}
+    # the sample at 8 times out at 13 and is retried at 23, when a Heartbeat goes too
+    bench.run(23)
+    assert [round(c.at) for c in bench.named("Heartbeat")] == [6, 13, 18, 23]
+    assert bench.wakeups < 30
+
+
 # -- reconnect backoff ------------------------------------------------------------------------
 
 
