@@ -286,7 +286,7 @@ class Sessions:
 
     def _start_transaction(self, connector: Connector, now: float) -> None:
         self.tx_count += 1
-        local_id = f"{self.tx_count}-{self.charge_point_id}"[:36]
+        local_id = f"{self.tx_count}-{self.fleet.tx_tag}-{self.charge_point_id}"[:36]
         tx = connector.tx = Transaction(
             connector.id, local_id, connector.id_tag, connector.remote_start_id
         )

@@ -8,6 +8,7 @@ stations per host every byte of a station counts.
 from __future__ import annotations
 
 import math
+import secrets
 from dataclasses import dataclass, field
 
 from loadgen.config import ChargePoints
@@ -35,6 +36,9 @@ class Fleet:
     settings: ChargePoints
     #: setting name -> default value (text), from the config
     defaults: dict[str, str] = field(default_factory=dict)
+    #: part of every transaction id this fleet's stations make: a new fleet (a new run)
+    #: never repeats the ids of an earlier one, which the CSMS may still hold
+    tx_tag: str = field(default_factory=lambda: secrets.token_hex(3))
 
     @classmethod
     def build(cls, settings: ChargePoints, ocpp_version: str) -> Fleet:

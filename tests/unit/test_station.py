@@ -157,7 +157,7 @@ def test_pending_rejects_remote_start_and_stop_and_answers_the_rest(version: str
     bench = make(version, answers={"BootNotification": boots(("Pending", 300))})
     bench.run(1)
     assert remote_start(bench) == "Rejected"
-    assert remote_stop(bench, 1 if version == "1.6" else "1-CP-1") == "Rejected"
+    assert remote_stop(bench, 1 if version == "1.6" else "1-x-CP-1") == "Rejected"
     assert (
         set_setting(bench, "MeterValueSampleInterval", "SampledDataCtrlr.TxUpdatedInterval", "20")
         == "Accepted"
@@ -381,7 +381,7 @@ def test_remote_stop_of_an_unknown_transaction_is_rejected(version: str) -> None
     bench = booted(version)
     remote_start(bench, 1)
     bench.run(1)
-    assert remote_stop(bench, 999 if version == "1.6" else "999-CP-1") == "Rejected"
+    assert remote_stop(bench, 999 if version == "1.6" else "999-x-CP-1") == "Rejected"
     bench.run(1)
     assert ended(bench) == []
 

@@ -300,6 +300,19 @@ def test_transactions_are_numbered_and_meters_never_fall(version: str) -> None:
         assert all(seqs == list(range(len(seqs))) for seqs in by_tx.values())
 
 
+def test_transaction_ids_differ_from_an_earlier_run() -> None:
+    """2.0.1: a new run (a new fleet) of the same charge point does not repeat the
+    transaction ids of an earlier one, which the CSMS may still hold."""
+    ids = []
+    for _ in range(2):
+        bench = booted("2.0.1")
+        remote_start(bench, 1)
+        bench.run(1)
+        ids.append(tx_id(bench))
+    assert ids[0] != ids[1]
+    assert all(len(i) <= 36 and i.startswith("1-") and i.endswith("-CP-1") for i in ids)
+
+
 # -- graceful stop ----------------------------------------------------------------------------
 
 
@@ -494,5 +507,7 @@ def test_remote_stop_before_the_start_is_answered(version: str) -> None:
     bench.run(10)
     remote_start(bench, 1)
     bench.run(0.5)
-    name: Any = 1 if version == "1.6" else "1-CP-1"
+    tx = bench.station.connectors[0].tx
+    assert tx is not None
+    name: Any = 1 if version == "1.6" else tx.local_id
     assert remote_stop(bench, name) == ("Rejected" if version == "1.6" else "Accepted")
