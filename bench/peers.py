@@ -126,10 +126,12 @@ def tsung_config(port: int, load: Workload) -> str:
     ``tsung_userid`` is Tsung's own per-session counter (1, 2, ...): the charger id.
     ``frame="text"``: OCPP-J is text frames (Tsung's default is binary). A ``message``
     without ``ack`` waits for the answer frame (``ack="parse"``) before the next request.
-    The phase lasts long enough for ``maxnumber`` to stop it, not its duration; the
-    Heartbeat loop outlasts the run, which we end ourselves.
+    The phase lasts as long as the run may: ``maxnumber`` ends it. Tsung stops launching
+    when a phase's time is up, and on a busy machine its launcher falls behind (a phase
+    of 3x the ramp once ended at 7,139 of 10,000). The Heartbeat loop outlasts the run,
+    which we end ourselves.
     """
-    phase_s = 3 * math.ceil(load.chargers / load.rate) + 10
+    phase_s = math.ceil(load.deadline_s)
     beats = math.ceil(load.deadline_s / load.heartbeat_s) + 2
     return f"""<?xml version="1.0"?>
 <!DOCTYPE tsung SYSTEM "{TSUNG_DTD}">
@@ -414,13 +416,16 @@ def one_line(run: dict[str, Any]) -> str:
     )
 
 
-def report(results: list[dict[str, Any]], load: Workload) -> str:
+def report(results: list[dict[str, Any]], load: Workload, load_before: float) -> str:
+    """The table of medians, with the machine and how busy it was."""
     info = machine()
     lines = [
         f"bench-peers: {load.chargers:,} chargers at {load.rate:g}/s, Boot + Status, then a "
         f"Heartbeat every {load.heartbeat_s} s; generator on core {GENERATOR_CPUS}, gateway "
         f"on core {GATEWAY_CPUS}; median of {results[0]['runs']} runs each; "
-        f"{info['nproc']} cores, Linux {info['kernel']}, Python {info['python']}",
+        f"{info['nproc']} cores, Linux {info['kernel']}, Python {info['python']}; load "
+        f"average {load_before:.1f} before the first run (above ~0.5, other work shares "
+        "the cores: expect noise)",
         f"{'':13}{'CPU ms/charger':>16}{'(start':>8}{'+ hold)':>9}{'KB/connection':>16}"
         f"{'conn/s':>10}{'RSS MB':>9}{'gateway CPU ms':>16}",
     ]
@@ -485,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(name.startswith("tsung") for name in names):
         ensure_tsung()
     runs: list[dict[str, Any]] = []
+    load_before = os.getloadavg()[0]
     with contextlib.ExitStack() as cleanup:
         if args.keep:
             Path(args.keep).mkdir(parents=True, exist_ok=True)
@@ -506,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             gateway.close()
     results = [median_run([r for r in runs if r["generator"] == n]) for n in names]
-    print(report(results, load))
+    print(report(results, load, load_before))
     line, code = verdict(results)
     if line:
         print(line)
