@@ -34,6 +34,10 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UiRun, Path]]
     config.write_text(CONFIG, encoding="utf-8")
     with ui_run(config, folder / "results", "--workers", "1") as run:
         yield run, folder
+    log = (folder / "results" / "locust.log").read_text(encoding="utf-8", errors="replace")
+    # No request raised: Locust logs a view's exception as "resulted in a 500".
+    assert "resulted in a 5" not in log and "webui.py" not in log, log[-3000:]
+    assert not Path("/tmp/loadgen-evil").exists()  # no injected html_file was written
 
 
 def request(
