@@ -127,6 +127,16 @@ def test_compose_wires_prometheus_to_the_metrics_ports() -> None:
     port = master[master.index("--loadgen-metrics-port") + 1]
     assert targets["loadgen-master"] == f"master:{port}"
     assert master[master.index("--loadgen-metrics-host") + 1] == "0.0.0.0"
+    if "--web-login" in master:  # then /metrics needs the login: Prometheus sends it
+        job = next(
+            j
+            for j in yaml.safe_load(PROMETHEUS.read_text())["scrape_configs"]
+            if j["job_name"] == "loadgen-master"
+        )
+        password_file = job["basic_auth"]["password_file"]
+        started = " ".join(compose["prometheus"]["command"])
+        assert f'"$$LOADGEN_WEB_PASSWORD" > {password_file}' in started
+        assert "LOADGEN_WEB_PASSWORD" in compose["prometheus"]["environment"]
     gateway = compose["gateway"]["command"]
     assert targets["loadgen-gateway"] == f"gateway:{gateway[gateway.index('--metrics-port') + 1]}"
     assert "--metrics-allow-remote" in gateway
