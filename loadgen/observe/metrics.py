@@ -41,6 +41,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from loadgen.failures import CATEGORIES, category_of
+from loadgen.ocpp.actions import ALL_ACTIONS
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +57,8 @@ _PROBE_KEYS = ("checked", "found", "missing", "unchecked")
 _TCP_STATES = ("inuse", "orphan", "tw", "alloc")
 
 
-def ocpp_actions() -> frozenset[str]:
-    """Every OCPP action name of 1.6, 2.0.1 (and 2.1 where the ``ocpp`` package has it)."""
-    names: set[str] = set()
-    for module in ("ocpp.v16.enums", "ocpp.v201.enums", "ocpp.v21.enums"):
-        try:
-            enums = __import__(module, fromlist=["Action"])
-        except ImportError:
-            continue
-        names.update(str(getattr(a, "value", a)) for a in enums.Action)
-    return frozenset(names)
-
-
-ACTIONS = ocpp_actions()
+#: every OCPP action name of 1.6, 2.0.1 and 2.1 (label values are only these, or "other")
+ACTIONS = ALL_ACTIONS
 
 
 def action_label(name: str) -> str:

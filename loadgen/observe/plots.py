@@ -1,8 +1,15 @@
-"""``timeline.png``: connected charge points against the stage target, failures, latency."""
+"""``timeline.png``: connected charge points against the stage target, failures, latency.
+
+A running Locust master draws it in a short-lived child (:func:`draw_in_child`, or
+``python -m loadgen.observe.plots CSV PNG [TITLE]``): matplotlib and numpy cost ~50 MB
+that the master would otherwise keep to its end.
+"""
 
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -60,3 +67,30 @@ def plot_timeline(timeline_csv: Path, out_png: Path, title: str = "") -> Path:
     fig.savefig(out_png, dpi=90)
     plt.close(fig)
     return out_png
+
+
+def draw_in_child(
+    timeline_csv: Path, out_png: Path, title: str = "", timeout_s: float = 120
+) -> None:
+    """Draw ``timeline.png`` in a child process; raises ``RuntimeError`` if it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", "loadgen.observe.plots", str(timeline_csv), str(out_png), title],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"drawing {out_png} failed: {done.stderr.strip()[-500:]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (2, 3):
+        sys.stderr.write("usage: python -m loadgen.observe.plots TIMELINE_CSV OUT_PNG [TITLE]\n")
+        return 2
+    plot_timeline(Path(args[0]), Path(args[1]), args[2] if len(args) == 3 else "")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -280,7 +280,7 @@ def _write_results(
         return summary
     if final:
         try:
-            plots.plot_timeline(folder / report.TIMELINE, folder / "timeline.png", config.name)
+            plots.draw_in_child(folder / report.TIMELINE, folder / "timeline.png", config.name)
         except Exception:  # a plot must never cost the results
             log.exception("could not draw timeline.png")
         log.info("results written to %s", folder)
