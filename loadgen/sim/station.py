@@ -163,7 +163,9 @@ class Station(Sessions, Commands):
         self.tx_count = 0
         self.charging = fleet.charging_share > 0 and self.rng.random() < fleet.charging_share
         self.rebooting = False
-        self.reboot_deadline = 0.0
+        self.reboot_deadline = (
+            0.0  # a reset or graceful stop closes by then (each answer renews it)
+        )
         self.reset_when_idle = False
         self.stopping = False
         self.timer_at: float | None = None
@@ -350,6 +352,8 @@ class Station(Sessions, Commands):
             self.out.append(Report("OCPP", "(server frame)", 0, length, failure))
             return
         self.call = None
+        if self.stopping or self.rebooting:  # the server answers: wait on for the rest
+            self.reboot_deadline = now + self.call_timeout_s
         elapsed_ms = (now - self.call_sent_at) * 1000
         if frame.__class__ is CallError:
             code = frame.error_code  # type: ignore[attr-defined]

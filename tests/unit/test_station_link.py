@@ -355,6 +355,21 @@ def test_graceful_stop_is_bounded_when_the_server_is_silent(version: str) -> Non
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_graceful_stop_waits_for_a_slow_server_that_answers(version: str) -> None:
+    """stop(graceful) with a slow CSMS that still answers: every transaction's end is
+    delivered, however many, before the station closes (the bound is on silence)."""
+    bench = make(version, connectors=3, call_timeout_s=5.0, latency_s=2.0)
+    bench.run(20)
+    for connector in (1, 2, 3):
+        remote_start(bench, connector)
+    bench.run(40)
+    bench.stop(graceful=True)
+    bench.run(60)
+    assert bench.stopped
+    assert kinds(bench).count("end") == 3
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_graceful_stop_is_bounded_when_the_link_stays_down(version: str) -> None:
     """stop(graceful), then the link drops and every reconnect fails: the station still
     stops within the bound instead of retrying forever."""
