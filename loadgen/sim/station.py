@@ -163,9 +163,7 @@ class Station(Sessions, Commands):
         self.tx_count = 0
         self.charging = fleet.charging_share > 0 and self.rng.random() < fleet.charging_share
         self.rebooting = False
-        self.reboot_deadline = (
-            0.0  # a reset or graceful stop closes by then (each answer renews it)
-        )
+        self.reboot_deadline = 0.0  # a reset / graceful stop closes by then; answers renew it
         self.reset_when_idle = False
         self.stopping = False
         self.timer_at: float | None = None
