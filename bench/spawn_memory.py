@@ -115,7 +115,8 @@ def measure(
     then divide a smaller fleet's memory by the full count).
     """
     run_s = math.ceil(chargers / rate) + AFTER_RAMP_S
-    baseline, full = [], []
+    baseline: list[dict[str, Any]] = []
+    full: list[dict[str, Any]] = []
     for round_ in range(repeat):
         for users, runs in ((1, baseline), (chargers, full)):
             run = worker_peak(users, rate, run_s, work)
