@@ -3,7 +3,9 @@
 One reference gateway (pinned to core 1) serves, one after the other, the same OCPP
 workload from each generator (pinned to core 0):
 
-* ``tsung``: Tsung 1.7 (Erlang, plugin ``ts_websocket``) from an XML config written here;
+* ``tsung``: Tsung 1.7 (Erlang, plugin ``ts_websocket``) as Debian ships it, from an XML
+  config written by :mod:`bench.tsung`; ``tsung-nospin``: the same with the Erlang
+  schedulers' busy-wait off (``--generators``; measured no better, see the docs);
 * ``loadgen``: loadgen's locustfile as ONE standalone Locust process (no ``--processes``);
 * ``naive`` (``--naive``, for reference): ``bench/naive_locustfile.py`` standalone.
 
@@ -22,10 +24,12 @@ exchanges, 30 s of holding and one Heartbeat round. Per generator:
   over the window, divided by N;
 * KB per held connection: the tree's RSS at the end of the window minus its RSS at the
   start, divided by N;
-* connections per second: N / (all connected - first connected).
+* connections per second: N / (all connected - first connected);
+* the gateway's CPU per charger in the same window (near 1 ms per ms of the window, the
+  gateway was the bottleneck and set the ramp).
 
 Runs alternate between the generators ``--repeat`` times (3 by default) and each figure
-is the median: a single run moves by about 10 % on this 2-core machine. The verdict is
+is the median: a single run moves by up to 15 % on this 2-core machine. The verdict is
 loadgen's CPU per charger over Tsung's: the target is <= 0.5 (exit 1 when missed).
 Tsung writes its logs to a temporary folder, and runs with its own ``epmd`` on a free
 loopback port; every process started here is ended by its PID.
@@ -38,9 +42,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,15 +52,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, TICKS_PER_S, Gateway, descendants, machine, stop
+from bench.tsung import NO_SPIN, TsungRun, ensure_tsung
 
 GENERATOR_CPUS = "0"  # taskset -c: the generator under test
 GATEWAY_CPUS = "1"  # and the gateway, so the two do not fight for a core
 POLL_S = 0.05
 TARGET_RATIO = 0.5  # loadgen CPU per charger / Tsung's
-TSUNG_DTD = "/usr/share/tsung/tsung-1.0.dtd"
 GENERATORS = ("tsung", "loadgen", "naive", "tsung-nospin")
-#: Erlang schedulers that sleep at once when out of work instead of spinning a while
-NO_SPIN = "+sbwt none +sbwtdcpu none +sbwtdio none"
 
 
 @dataclass(frozen=True)
@@ -104,151 +103,6 @@ def tree_sample(root: int) -> TreeSample | None:
         rss_kb += resident_pages * (os.sysconf("SC_PAGE_SIZE") // 1024)
         seen.append(pid)
     return TreeSample(time.monotonic(), ticks / TICKS_PER_S, rss_kb, tuple(seen))
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# -- Tsung -----------------------------------------------------------------------------
-
-
-BOOT = '[2,"1","BootNotification",{"chargePointVendor":"x","chargePointModel":"y"}]'
-STATUS = '[2,"2","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available"}]'
-
-
-def tsung_config(port: int, load: Workload) -> str:
-    """The Tsung XML of the workload against ``127.0.0.1:port``.
-
-    ``tsung_userid`` is Tsung's own per-session counter (1, 2, ...): the charger id.
-    ``frame="text"``: OCPP-J is text frames (Tsung's default is binary). A ``message``
-    without ``ack`` waits for the answer frame (``ack="parse"``) before the next request.
-    The phase lasts as long as the run may: ``maxnumber`` ends it. Tsung stops launching
-    when a phase's time is up, and on a busy machine its launcher falls behind (a phase
-    of 3x the ramp once ended at 7,139 of 10,000). The Heartbeat loop outlasts the run,
-    which we end ourselves.
-    """
-    phase_s = math.ceil(load.deadline_s)
-    beats = math.ceil(load.deadline_s / load.heartbeat_s) + 2
-    return f"""<?xml version="1.0"?>
-<!DOCTYPE tsung SYSTEM "{TSUNG_DTD}">
-<tsung loglevel="error" dumptraffic="false" version="1.0">
-  <clients>
-    <client host="localhost" use_controller_vm="true" maxusers="{load.chargers}"/>
-  </clients>
-  <servers>
-    <server host="127.0.0.1" port="{port}" type="tcp"/>
-  </servers>
-  <load>
-    <arrivalphase phase="1" duration="{phase_s}" unit="second">
-      <users maxnumber="{load.chargers}" arrivalrate="{load.rate:g}" unit="second"/>
-    </arrivalphase>
-  </load>
-  <sessions>
-    <session name="ocpp" probability="100" type="ts_websocket">
-      <request subst="true">
-        <websocket type="connect" path="/ocpp/TSUNG-%%_tsung_userid%%" subprotocols="ocpp1.6"/>
-      </request>
-      <request><websocket type="message" frame="text">{BOOT}</websocket></request>
-      <request><websocket type="message" frame="text">{STATUS}</websocket></request>
-      <for from="3" to="{beats + 2}" var="n">
-        <thinktime value="{load.heartbeat_s}" random="false"/>
-        <request subst="true">
-          <websocket type="message" frame="text">[2,"%%_n%%","Heartbeat",{{}}]</websocket>
-        </request>
-      </for>
-    </session>
-  </sessions>
-</tsung>
-"""
-
-
-def ensure_tsung() -> str:
-    """The path of ``tsung``; installs Debian's package when missing and we are root.
-
-    Raises SystemExit saying how to install it otherwise.
-    """
-    found = shutil.which("tsung")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        raise SystemExit("bench-peers: tsung is missing: sudo apt-get install -y tsung")
-    print("bench-peers: installing Debian's tsung package", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "tsung"], check=True, env=env)
-    found = shutil.which("tsung")
-    if not found:
-        raise SystemExit("bench-peers: apt-get installed tsung but it is not on PATH")
-    return found
-
-
-class TsungRun:
-    """Tsung with its own ``epmd``: started on core 0, ended by PID."""
-
-    name = "tsung"
-
-    def __init__(
-        self, gateway: Gateway, load: Workload, work: Path, extra_erl_flags: str = ""
-    ) -> None:
-        folder = work / f"tsung-{time.monotonic_ns()}"
-        (folder / "home").mkdir(parents=True)
-        config = folder / "ocpp.xml"
-        config.write_text(tsung_config(gateway.port, load))
-        epmd_port = free_port()
-        env = {
-            **os.environ,
-            "HOME": str(folder / "home"),  # nothing lands in ~/.tsung or ~/.erlang.cookie
-            "ERL_EPMD_PORT": str(epmd_port),
-            "ERL_EPMD_ADDRESS": "127.0.0.1",
-            # Erlang distribution (Tsung's controller talks to itself) only on loopback.
-            "ERL_FLAGS": f"-kernel inet_dist_use_interface {{127,0,0,1}} {extra_erl_flags}",
-        }
-        self.log = folder / "tsung.out"
-        with open(self.log, "wb") as log:
-            # Our own epmd in the foreground: erl would otherwise start a daemon that
-            # outlives the run and that we could not tell from anyone else's.
-            self.epmd = subprocess.Popen(
-                ["epmd", "-port", str(epmd_port), "-address", "127.0.0.1"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-            self.proc = subprocess.Popen(
-                [
-                    *("taskset", "-c", GENERATOR_CPUS, ensure_tsung()),
-                    *("-n", "-f", str(config), "-l", str(folder / "log"), "start"),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=folder,
-                env=env,
-            )
-
-    def stop(self) -> None:
-        """SIGTERM the Erlang VM (it stops cleanly), then the script, then epmd."""
-        for pid in descendants(self.proc.pid):
-            if _comm(pid).startswith("beam"):
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            stop(self.proc, timeout_s=5, sig=signal.SIGTERM)
-        stop(self.epmd, timeout_s=20, sig=signal.SIGTERM)
-
-
-def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm", encoding="ascii", errors="replace") as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
 
 
 # -- Locust (loadgen and the naive script) -------------------------------------------
@@ -313,10 +167,11 @@ def measure(name: str, gateway: Gateway, load: Workload, work: Path) -> dict[str
 
     n = load.chargers
     run: TsungRun | LocustRun
-    if name == "tsung":
-        run = TsungRun(gateway, load, work)
-    elif name == "tsung-nospin":
-        run = TsungRun(gateway, load, work, NO_SPIN)
+    if name.startswith("tsung"):
+        run = TsungRun(
+            *(gateway.port, n, load.rate, load.heartbeat_s, load.deadline_s),
+            *(work, GENERATOR_CPUS, NO_SPIN if name == "tsung-nospin" else ""),
+        )
     else:
         run = LocustRun(name, gateway, load, work)
     deadline = time.monotonic() + load.deadline_s
@@ -483,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.chargers < 1:
         parser.error("--repeat and --chargers: at least 1")
-    if os.cpu_count() is None or os.cpu_count() < 2:  # type: ignore[operator]
+    if (os.cpu_count() or 1) < 2:
         parser.error("needs 2 cores: the generator on core 0, the gateway on core 1")
     load = Workload(args.chargers, args.spawn_rate, args.heartbeat_s)
     names = [*args.generators, *(["naive"] * (args.naive and "naive" not in args.generators))]
