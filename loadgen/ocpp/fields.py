@@ -51,7 +51,7 @@ def get_field(
     if choices is not None and value not in choices:
         shown = sorted(choices)[:12]
         raise FrameError(f"{key!r} is not one of {shown}", code="PropertyConstraintViolation")
-    if max_len is not None and len(value) > max_len:
+    if max_len is not None and len(payload[key]) > max_len:
         raise FrameError(f"{key!r} is longer than {max_len}", code="PropertyConstraintViolation")
     return value
 

@@ -22,7 +22,7 @@ from loadgen.sim.fleet import seconds_text
 from loadgen.sim.states import ACCEPTED, PENDING, REJECTED
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import BootReason, Dialect, StartTrigger
+    from loadgen.ocpp.dialect import BootReason, ConnectorStatus, Dialect, StartTrigger
     from loadgen.sim.actions import Action
     from loadgen.sim.connectors import Transaction
     from loadgen.sim.fleet import Fleet
@@ -46,7 +46,8 @@ _NOT_WHILE_PENDING = frozenset(
 class Commands:
     """The server's calls, answered (a part of :class:`Station`)."""
 
-    __slots__ = ()
+    if not TYPE_CHECKING:  # no __dict__; to mypy the Station's attributes below are ours
+        __slots__ = ()
 
     if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
         boot_reason: BootReason
@@ -77,7 +78,9 @@ class Commands:
             self, connector: Connector, now: float, triggered: bool = False
         ) -> None: ...
         def _queue_station_status(self, now: float, triggered: bool = False) -> None: ...
-        def _set_status(self, connector: Connector, status: str, now: float) -> None: ...
+        def _set_status(
+            self, connector: Connector, status: ConnectorStatus, now: float
+        ) -> None: ...
         def _free(self, connector: Connector) -> bool: ...
         def _meter(self, connector: Connector, now: float) -> None: ...
         def _end_all(self, now: float, reason: StopReason) -> None: ...
@@ -107,7 +110,7 @@ class Commands:
             reply = CallResult(call.unique_id, {"status": "Rejected"})  # B02.FR.05; 1.6 4.2
         else:
             self.now_s = now  # what the call sets off is queued: the answer goes first
-            reply = dialect.answer(call, self)  # type: ignore[arg-type]
+            reply = dialect.answer(call, self)
         failure = None
         if isinstance(reply, CallError):
             failure = Failure("call_error", reply.error_code)
@@ -237,7 +240,7 @@ class Commands:
                 continue
             connector.operative = operative
             if not connector.busy:
-                status = "Available" if operative else "Unavailable"
+                status: ConnectorStatus = "Available" if operative else "Unavailable"
                 self._set_status(connector, status, self.now_s)
         station_is = any(c.operative for c in self.connectors)
         if self.dialect.version == "1.6" and station_was != station_is:
@@ -292,16 +295,16 @@ class Commands:
             for connector in running:
                 tx: Transaction = connector.tx  # type: ignore[assignment]
                 self._meter(connector, now)
-                request = dialect.tx_triggered(tx, connector.meter_wh, at, tx.next_seq())
-                if request is not None:
-                    self._queue(Outgoing(*request, "meter", connector, tx))
+                event = dialect.tx_triggered(tx, connector.meter_wh, at, tx.next_seq())
+                if event is not None:
+                    self._queue(Outgoing(*event, "meter", connector, tx))
         elif message == "FirmwareStatusNotification":
             self._queue(Outgoing(*dialect.firmware_status("Idle"), "other", pending_ok=True))
         elif message in ("DiagnosticsStatusNotification", "LogStatusNotification"):
-            request = dialect.diagnostics_status("Idle")
-            if request is None:
+            status = dialect.diagnostics_status("Idle")
+            if status is None:
                 return "NotImplemented"
-            self._queue(Outgoing(*request, "other", pending_ok=True))
+            self._queue(Outgoing(*status, "other", pending_ok=True))
         else:
             return "NotImplemented"
         return "Accepted"
@@ -317,7 +320,7 @@ class Commands:
 
     def base_report(self, request_id: int, report_base: str) -> str:
         """Accepted, then one NotifyReport of every variable (B07.FR.01/03)."""
-        request = self.dialect.notify_report(request_id, self.now_s + self.wall_offset_s, self)  # type: ignore[arg-type]
+        request = self.dialect.notify_report(request_id, self.now_s + self.wall_offset_s, self)
         if request is None:
             return "NotSupported"
         self._queue(Outgoing(*request, "other", pending_ok=True))

@@ -158,7 +158,8 @@ class Connector:
 class Sessions:
     """Sessions on the station's connectors (a part of :class:`Station`)."""
 
-    __slots__ = ()
+    if not TYPE_CHECKING:  # no __dict__; to mypy the Station's attributes below are ours
+        __slots__ = ()
 
     if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
         charge_point_id: str

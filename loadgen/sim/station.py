@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 
 from loadgen.failures import Failure
-from loadgen.ocpp.dialect import BootReason, Payload
+from loadgen.ocpp.dialect import BootReason, Identity, Payload
 from loadgen.ocpp.framing import (
     ERROR_CODES_16,
     ERROR_CODES_201,
@@ -122,7 +122,7 @@ class Station(Sessions, Commands):
         *,
         rng: random.Random | None = None,
         wall_offset_s: float = 0.0,
-        identity: Callable[[str], object] | None = None,
+        identity: Callable[[str], Identity] | None = None,
     ) -> None:
         settings = fleet.settings
         self.charge_point_id = charge_point_id
@@ -228,9 +228,9 @@ class Station(Sessions, Commands):
             self._bad_frame(exc, text)
         else:
             if frame.__class__ is Call:
-                self._server_call(now, frame, len(text))  # type: ignore[arg-type]
+                self._server_call(now, frame, len(text))
             else:
-                self._reply(now, frame, len(text))  # type: ignore[arg-type]
+                self._reply(now, frame, len(text))
         self._finish(now)
         return out
 
@@ -354,7 +354,7 @@ class Station(Sessions, Commands):
             self.reboot_deadline = now + self.call_timeout_s
         elapsed_ms = (now - self.call_sent_at) * 1000
         if frame.__class__ is CallError:
-            code = frame.error_code  # type: ignore[attr-defined]
+            code = frame.error_code
             detail = code if code in _CALL_ERROR_CODES else "other"
             failure = Failure("call_error", detail)
             self.out.append(Report("OCPP", call.action, elapsed_ms, length, failure))
@@ -434,9 +434,7 @@ class Station(Sessions, Commands):
         request = self.dialect.boot_notification(self._identity(), self.boot_reason)
         self._queue(Outgoing(*request, "boot", pending_ok=True), front=True)
 
-    def _identity(self):  # type: ignore[no-untyped-def]
-        from loadgen.ocpp.dialect import Identity
-
+    def _identity(self) -> Identity:
         if self.identity is not None:
             return self.identity(self.charge_point_id)
         settings = self.fleet.settings
