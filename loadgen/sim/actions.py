@@ -2,7 +2,10 @@
 
 A :class:`~loadgen.sim.station.Station` never does I/O. Each event it is given
 (connected, text received, timer fired, connection lost, stop) returns a list of these
-actions, in order, for the engine (or a test) to carry out.
+actions, in order, for the engine (or a test) to carry out. They are plain slotted
+dataclasses, not frozen ones: a frozen dataclass sets each field through
+``object.__setattr__`` (580 against 160 ns per Report here), and a charge point makes
+about fifteen of them on its way to its first Heartbeat.
 """
 
 from __future__ import annotations
@@ -12,33 +15,33 @@ from dataclasses import dataclass
 from loadgen.failures import Failure
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Send:
     """Send one OCPP-J frame (UTF-8 JSON) as a WebSocket text message."""
 
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Connect:
     """Open a connection now; answer with ``connected`` or ``connect_failed``."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Close:
     """Close the connection on purpose (a reset, a stop); no ``lost`` event follows."""
 
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SetTimer:
     """Call ``timer`` at ``at`` (the events' clock, seconds); None cancels the timer."""
 
     at: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Report:
     """One exchange to count, as Locust's ``events.request`` takes it."""
 
@@ -49,12 +52,12 @@ class Report:
     failure: Failure | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Booted:
     """The server accepted a BootNotification (observers such as the Redis probe wait for it)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stopped:
     """The station has stopped for good: its connection is closed, nothing follows."""
 
