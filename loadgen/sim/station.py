@@ -316,12 +316,14 @@ class Station(Sessions, Commands):
             return
         queue = self.queue
         self.retry_at = None
-        accepted = self.registration == ACCEPTED
+        registration = self.registration
         index = 0
         while index < len(queue):
             item = queue[index]
-            if not accepted and not item.pending_ok:
-                index += 1
+            if registration != ACCEPTED and (
+                not item.pending_ok or (registration == REJECTED and item.purpose != "boot")
+            ):
+                index += 1  # not before Accepted; while Rejected only the boot (B03.FR.02)
                 continue
             if item.not_before > now:
                 self.retry_at = item.not_before

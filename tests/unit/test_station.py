@@ -197,6 +197,20 @@ def test_triggered_boot_16_is_honoured() -> None:
     assert round(beats[0] - answered_at, 3) == 25 and gaps(beats) == [25, 25]
 
 
+def test_triggered_boot_16_answered_rejected_silences_the_station() -> None:
+    """1.6 4.2 (B03.FR.02): once a triggered boot is answered Rejected nothing but the next
+    BootNotification goes, not even messages triggered before the answer."""
+    answers = {"BootNotification": boots(("Accepted", 60), ("Rejected", 30))}
+    bench = booted("1.6", answers=answers)
+    bench.latency_s = 2.0
+    mark = len(bench.calls)
+    for message in ("BootNotification", "Heartbeat", "StatusNotification"):
+        assert status_of(bench.server_call("TriggerMessage", {"requestedMessage": message}))
+    bench.run(40)
+    sent = [(round(c.at - bench.calls[mark].at), c.action) for c in bench.calls[mark:]]
+    assert sent[:2] == [(0, "BootNotification"), (32, "BootNotification")]
+
+
 def test_triggered_boot_201_rejected_once_accepted() -> None:
     """F06.FR.17: TriggerMessage BootNotification after an Accepted boot is Rejected."""
     bench = booted("2.0.1")
