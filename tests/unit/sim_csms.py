@@ -18,6 +18,7 @@ import orjson
 
 from loadgen.config import ChargePoints, Reconnect, Scenario, Session
 from loadgen.failures import Failure
+from loadgen.ocpp.framing import CallError, CallResult, FrameError, parse
 from loadgen.ocpp.schemas import validate
 from loadgen.sim.actions import (
     Action,
@@ -243,7 +244,14 @@ class Bench:
         self.feed(self.station.stop(self.now, graceful))
 
     def text(self, text: str) -> None:
-        """Any text from the server, as it comes (malformed frames too)."""
+        """Any text from the server, as it comes (malformed frames too); a well-formed
+        answer to the CALL in flight ends the wait, as the scripted answers do."""
+        try:
+            frame = parse(text)
+        except FrameError:
+            frame = None
+        if isinstance(frame, CallResult | CallError) and frame.unique_id == self.in_flight:
+            self.in_flight = None
         self.feed(self.station.text(self.now, text))
 
     def drop(self, failure: Failure | None = None) -> None:
