@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import functools
 import hashlib
 import os
 import re
@@ -119,20 +120,30 @@ def handshake_request(
 
     ``key`` is the base64 of 16 random bytes; ``path`` is already URL-safe. Raises
     ValueError for a field that would break the request (CR, LF, a space in the path,
-    non-ASCII).
+    non-ASCII). The parts every connection to a target shares are built once.
     """
-    fields = (host_header, path, subprotocol, authorization or "", key.decode("ascii"))
-    if any("\r" in field or "\n" in field for field in fields) or " " in path:
+    middle, tail = _request_parts(host_header, subprotocol)
+    if "\r" in path or "\n" in path or " " in path or b"\r" in key or b"\n" in key:
         raise ValueError("a handshake field holds CR, LF or (in the path) a space")
-    text = (
-        f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {fields[4]}\r\nSec-WebSocket-Version: 13\r\n"
-        f"Sec-WebSocket-Protocol: {subprotocol}\r\n"
-        + (f"Authorization: {authorization}\r\n" if authorization else "")
-        + "\r\n"
+    auth = b""
+    if authorization:
+        if "\r" in authorization or "\n" in authorization:
+            raise ValueError("a handshake field holds CR or LF")
+        auth = b"Authorization: " + authorization.encode("ascii") + b"\r\n"
+    return b"GET " + path.encode("ascii") + middle + key + tail + auth + b"\r\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _request_parts(host_header: str, subprotocol: str) -> tuple[bytes, bytes]:
+    """The request's text around the key, checked once per host and subprotocol."""
+    if any("\r" in field or "\n" in field for field in (host_header, subprotocol)):
+        raise ValueError("a handshake field holds CR or LF")
+    middle = (
+        f" HTTP/1.1\r\nHost: {host_header}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: "
     )
-    return text.encode("ascii")
+    tail = f"\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {subprotocol}\r\n"
+    return middle.encode("ascii"), tail.encode("ascii")
 
 
 class ClientHandshake:
