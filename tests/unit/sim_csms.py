@@ -80,7 +80,7 @@ class Sent:
     action: str
     payload: dict[str, Any]
     answer: Any = None  # what the CSMS answered: a payload, a whole frame, or None
-    delivered: bool = False  # the answer reached the station (not lost with the link)
+    delivered: bool = False  # the answer reached the station while it waited for it
 
 
 @dataclass
@@ -206,9 +206,9 @@ class Bench:
             self.now = max(self.now, nxt)
             if self.replies and self.replies[0][0] <= self.now:
                 _, text, answered = self.replies.pop(0)
-                if self.in_flight == answered.unique_id:
+                if self.in_flight == answered.unique_id:  # else late: the station drops it
                     self.in_flight = None
-                answered.delivered = True
+                    answered.delivered = True
                 self.feed(self.station.text(self.now, text))
             elif self.connect_at is not None and self.connect_at <= self.now:
                 self.connect_at = None
