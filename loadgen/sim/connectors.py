@@ -219,10 +219,10 @@ class Sessions:
                 self._queue_status(connector, now)
 
     def _after_power_up(self, now: float) -> None:
-        """The first Accepted boot since power-up: every connector's status, then the
-        sessions. (1.6 connector 0, the Charge Point itself, is reported when it changes,
-        or when asked: 1.6 does not ask for it at boot, and a fleet's boot storm is one
-        round trip per charger lighter without it.)"""
+        """The first Accepted boot since power-up: every status, then the sessions (1.6
+        errata 3.22: a StatusNotification for connector 0 and for each connector)."""
+        if self.dialect.version == "1.6":
+            self._queue_station_status(now)
         for connector in self.connectors:
             self._queue_status(connector, now)
         if self.charging and self.connectors:
