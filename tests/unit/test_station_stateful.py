@@ -319,6 +319,8 @@ class StationMachine(RuleBasedStateMachine):
         bench.run(400)
         if not bench.stopped:
             assert bench.connected, "no connection after settling"
+            quiet_s = bench.now - bench.calls[-1].at  # the heartbeat keeps the link alive
+            assert quiet_s <= bench.station.hb_interval_s + bench.latency_s + 1, quiet_s
             self._csms_knows_each_status()
             self._free_connector_takes_a_remote_start()
             bench.stop(graceful=True)
