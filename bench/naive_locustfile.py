@@ -41,8 +41,13 @@ class NaiveChargePoint(User):
         boot = {"chargePointVendor": "loadgen", "chargePointModel": "Naive"}
         self._call("BootNotification", boot)
         if PEERS_WORKLOAD:
-            status = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
-            self._call("StatusNotification", status)
+            for connector_id in (0, 1):  # the Charge Point, then its connector (errata 3.22)
+                status = {
+                    "connectorId": connector_id,
+                    "errorCode": "NoError",
+                    "status": "Available",
+                }
+                self._call("StatusNotification", status)
             gevent.sleep(HEARTBEAT_S)
 
     @task

@@ -11,12 +11,13 @@ workload from each generator (pinned to core 0):
 
 The workload: N chargers (5,000 by default) arriving at 2,000/s; each opens
 ``ws://127.0.0.1:PORT/ocpp/<unique id>`` with subprotocol ``ocpp1.6``, sends a
-BootNotification and waits for its answer, then a StatusNotification and waits for its
-answer, then a Heartbeat every 30 s (answer awaited), holding the connection.
+BootNotification and waits for its answer, then the two StatusNotifications a 1.6 charger
+sends after an Accepted boot (connector 0, then connector 1: errata 3.22), each answered
+before the next, then a Heartbeat every 30 s (answer awaited), holding the connection.
 
 The window of one run opens with the last sample before the gateway saw the first
 connection and closes when the gateway has every charger connected and booted and has
-counted N StatusNotifications and N Heartbeats from this run: the ramp, the two start
+counted 2N StatusNotifications and N Heartbeats from this run: the ramp, the two start
 exchanges, 30 s of holding and one Heartbeat round. Per generator:
 
 * CPU ms per charger: utime+stime of the generator's whole process tree (``/proc``; for
@@ -193,7 +194,7 @@ def measure(name: str, gateway: Gateway, load: Workload, work: Path) -> dict[str
             if all_connected is None and status["connected"] >= n:
                 all_connected = time.monotonic()
             if started is None and status["booted"] >= n:
-                if counted(status, "StatusNotification") >= n:
+                if counted(status, "StatusNotification") >= 2 * n:
                     started = now
             if started is not None and counted(status, "Heartbeat") >= n:
                 end, gateway_end = tree_sample(run.proc.pid), tree_sample(gateway.proc.pid)

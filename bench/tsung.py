@@ -26,7 +26,11 @@ TSUNG_DTD = "/usr/share/tsung/tsung-1.0.dtd"
 NO_SPIN = "+sbwt none +sbwtdcpu none +sbwtdio none"
 
 BOOT = '[2,"1","BootNotification",{"chargePointVendor":"x","chargePointModel":"y"}]'
-STATUS = '[2,"2","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available"}]'
+#: after an Accepted boot a 1.6 charger reports connector 0 and each connector (errata 3.22)
+STATUS0 = (
+    '[2,"2","StatusNotification",{"connectorId":0,"errorCode":"NoError","status":"Available"}]'
+)
+STATUS = '[2,"3","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available"}]'
 
 
 def tsung_config(port: int, chargers: int, rate: float, heartbeat_s: int, run_s: float) -> str:
@@ -62,6 +66,7 @@ def tsung_config(port: int, chargers: int, rate: float, heartbeat_s: int, run_s:
         <websocket type="connect" path="/ocpp/TSUNG-%%_tsung_userid%%" subprotocols="ocpp1.6"/>
       </request>
       <request><websocket type="message" frame="text">{BOOT}</websocket></request>
+      <request><websocket type="message" frame="text">{STATUS0}</websocket></request>
       <request><websocket type="message" frame="text">{STATUS}</websocket></request>
       <for from="3" to="{beats + 2}" var="n">
         <thinktime value="{heartbeat_s}" random="false"/>
