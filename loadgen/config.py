@@ -122,6 +122,8 @@ class Thresholds:
     max_call_p95_ms: dict[str, float] = field(default_factory=dict)
     #: failure category -> most occurrences allowed
     max_failures: dict[str, int] = field(default_factory=dict)
+    #: checks that pass when they have no samples ("*": all); others fail as "no data"
+    allow_no_data: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,12 @@ anchors and aliases, every number and string, and every message, which quotes at
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import re
 import reprlib
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +38,7 @@ from loadgen.config import (
     parse_duration,
 )
 from loadgen.failures import CATEGORIES
+from loadgen.ocpp.actions import ALL_ACTIONS
 
 #: Largest config file read (bytes); the shipped configs are a few hundred bytes.
 MAX_CONFIG_BYTES = 1 << 20
@@ -72,8 +74,13 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def load(path: str | Path) -> Config:
-    """Read and validate the YAML config at ``path``; raises :class:`ConfigError`."""
+def load(path: str | Path, *, check_files: bool = True) -> Config:
+    """Read and validate the YAML config at ``path``; raises :class:`ConfigError`.
+
+    File paths in it (``ids_file``, ``tls.*``) resolve from the config's folder.
+    ``check_files=False`` skips checking that they exist (``loadgen report`` reads a
+    results folder's copy, maybe on another host).
+    """
     path = Path(path)
     shown = str(path) if len(str(path)) <= QUOTE_CHARS else quote(str(path))
     try:
@@ -95,13 +102,31 @@ def load(path: str | Path) -> Config:
         raise ConfigError(
             f"{shown}: not UTF-8 text (byte {exc.start}). Save the config as UTF-8."
         ) from None
-    raw = parse_yaml(text, shown)
-    if raw is None:
-        raw = {}
+    return from_text(text, where=shown, name=path.stem, path=str(path), check_files=check_files)
+
+
+def from_text(
+    text: str,
+    *,
+    where: str = "config",
+    name: str = "config",
+    path: str | None = None,
+    check_files: bool = True,
+) -> Config:
+    """Validate a config's YAML text; relative file paths resolve from ``path``'s folder
+    (the current folder without one). Raises :class:`ConfigError` naming the field."""
+    raw = parse_yaml(text, where)
+    if raw is None or raw == {}:
+        raise ConfigError(
+            f"{where}: the config is empty. Give at least its stages, e.g. "
+            "stages: [{users: 100, spawn_rate: 10, duration: 60s}] (see "
+            "configs/quickstart.yaml)."
+        )
+    base = Path(path).resolve().parent if path else None
     try:
-        return from_dict(raw, name=path.stem, path=str(path))
+        return from_dict(raw, name=name, path=path, base=base, check_files=check_files)
     except ConfigError as exc:
-        raise ConfigError(f"{shown}: {exc}") from None
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def masked_copy(text: str) -> str:
@@ -126,6 +151,69 @@ def masked_copy(text: str) -> str:
 
 #: The first line of a config copied into a results folder.
 MASKED_HEADER = "# the config as run; passwords masked (comments of the original are not kept)\n"
+#: The first lines of the effective config written into a results folder.
+EFFECTIVE_HEADER = (
+    "# the config as run: the file with the command line's overrides applied, paths made\n"
+    "# absolute, passwords masked. `loadgen report` reads it to rebuild the verdict.\n"
+)
+
+
+def effective(config: Config, *, masked: bool = True) -> dict[str, Any]:
+    """The config as plain data that :func:`from_dict` reads back to the same config.
+
+    ``masked``: every password of a URL (Redis, the target) replaced by ``***``, in the
+    URL and wherever else the same text appears.
+    """
+    cp = config.charge_points
+    charge_points: dict[str, Any] = {
+        f.name: getattr(cp, f.name)
+        for f in fields(cp)
+        if f.name not in ("configuration", "scenario", "session", "reconnect")
+    }
+    charge_points["configuration"] = dict(cp.configuration)
+    for part in ("scenario", "session", "reconnect"):
+        value = getattr(cp, part)
+        charge_points[part] = {f.name: getattr(value, f.name) for f in fields(value)}
+    thresholds = config.thresholds
+    data: dict[str, Any] = {
+        "target": config.target,
+        "ocpp_version": config.ocpp_version,
+        "charge_points": charge_points,
+        "stages": [
+            {"users": s.users, "spawn_rate": s.spawn_rate, "duration": s.duration_s}
+            for s in config.stages
+        ],
+        "source_addresses": list(config.source_addresses) if config.source_addresses else None,
+        "tls": {f.name: getattr(config.tls, f.name) for f in fields(config.tls)},
+        "redis": None
+        if config.redis is None
+        else {f.name: getattr(config.redis, f.name) for f in fields(config.redis)},
+        "thresholds": {
+            **{
+                f.name: getattr(thresholds, f.name)
+                for f in fields(thresholds)
+                if f.name != "allow_no_data"
+            },
+            "allow_no_data": list(thresholds.allow_no_data),
+        },
+    }
+    if masked:
+        from loadgen.redismap import mask_url, url_secrets
+
+        secrets = url_secrets(config.target) if "@" in config.target else []
+        if "@" in config.target:
+            data["target"] = mask_url(config.target)
+        if data["redis"] is not None:
+            secrets += url_secrets(config.redis.url) if config.redis else []
+            data["redis"]["url"] = mask_url(data["redis"]["url"])
+        data = _scrub(data, secrets)
+    return data
+
+
+def effective_yaml(config: Config, *, masked: bool = True) -> str:
+    """:func:`effective` as YAML, with a header saying what it is."""
+    body = yaml.safe_dump(effective(config, masked=masked), sort_keys=False, width=100)
+    return EFFECTIVE_HEADER + body
 
 
 def _scrub(value: Any, secrets: list[str]) -> Any:
@@ -225,8 +313,20 @@ def _check_expansion(root: yaml.Node, where: str) -> None:
                 stack.append((child, False))
 
 
-def from_dict(raw: object, *, name: str = "config", path: str | None = None) -> Config:
-    """Validate an already parsed config mapping; raises :class:`ConfigError`."""
+def from_dict(
+    raw: object,
+    *,
+    name: str = "config",
+    path: str | None = None,
+    base: Path | None = None,
+    check_files: bool = True,
+) -> Config:
+    """Validate an already parsed config mapping; raises :class:`ConfigError`.
+
+    Relative file paths resolve from ``base`` (default: the current folder) and are
+    kept absolute; ``check_files`` checks that each file exists.
+    """
+    files = _Files(base, check_files)
     data = _mapping(raw, "config", Config, skip={"name", "path"})
     target = _target(data.get("target", "embedded"))
     version = data.get("ocpp_version", "1.6")
@@ -242,10 +342,10 @@ def from_dict(raw: object, *, name: str = "config", path: str | None = None) -> 
         path=path,
         target=target,
         ocpp_version=version,
-        charge_points=_charge_points(data.get("charge_points", {})),
+        charge_points=_charge_points(data.get("charge_points", {}), files),
         stages=_stages(data.get("stages", [{"users": 10, "spawn_rate": 10, "duration": 10}])),
         source_addresses=_source_addresses(data.get("source_addresses")),
-        tls=_tls(data.get("tls", {})),
+        tls=_tls(data.get("tls", {}), files),
         redis=_redis(data.get("redis")),
         thresholds=_thresholds(data.get("thresholds", {})),
     )
@@ -411,7 +511,27 @@ def _target(value: object, where: str = "target") -> str:
     return value
 
 
-def _charge_points(raw: object) -> ChargePoints:
+@dataclass(frozen=True, slots=True)
+class _Files:
+    """How a config's file paths are read: from which folder, and whether to check them."""
+
+    base: Path | None
+    check: bool
+
+    def path(self, value: str | None, where: str, what: str) -> str | None:
+        """``value`` made absolute from the config's folder; ConfigError if it is missing."""
+        if value is None:
+            return None
+        resolved = Path(value).expanduser()
+        if not resolved.is_absolute():
+            resolved = (self.base or Path.cwd()) / resolved
+        if self.check and not resolved.is_file():
+            relative = f" (from the config's folder, {self.base})" if self.base else ""
+            raise ConfigError(f"{where}: no file at {quote(value)}{relative}. {what}")
+        return str(resolved)
+
+
+def _charge_points(raw: object, files: _Files) -> ChargePoints:
     where = "charge_points"
     data = _mapping(raw, where, ChargePoints)
     default = ChargePoints()
@@ -476,12 +596,11 @@ def _charge_points(raw: object) -> ChargePoints:
     )
     if reconnect.max_s < reconnect.initial_s:
         raise ConfigError(f"{where}.reconnect.max_s: must be at least reconnect.initial_s.")
-    ids_file = _string(data.get("ids_file"), f"{where}.ids_file", optional=True)
-    if ids_file is not None and not Path(ids_file).is_file():
-        raise ConfigError(
-            f"{where}.ids_file: no file at {quote(ids_file)}. Give a CSV of id[,password] rows, "
-            "or remove the key to use id_prefix."
-        )
+    ids_file = files.path(
+        _string(data.get("ids_file"), f"{where}.ids_file", optional=True),
+        f"{where}.ids_file",
+        "Give a CSV of id[,password] rows, or remove the key to use id_prefix.",
+    )
     return ChargePoints(
         id_prefix=prefix,
         ids_file=ids_file,
@@ -531,13 +650,23 @@ def _charge_points(raw: object) -> ChargePoints:
 
 
 def _action(key: object) -> str:
-    """An action name of ``max_call_p95_ms`` (or ``*``)."""
+    """An action name of ``max_call_p95_ms`` (or ``*``): one of OCPP's, or a misspelt
+    threshold would never be checked."""
     if not isinstance(key, str | int) or len(str(key)) > 64:
         raise ConfigError(
             f"thresholds.max_call_p95_ms: {quote(key, 60)} is not an OCPP action name. "
             "Use names like BootNotification, or '*' for the rest."
         )
-    return str(key)
+    name = str(key)
+    if name != "*" and name not in ALL_ACTIONS:
+        close = difflib.get_close_matches(name, sorted(ALL_ACTIONS), n=1, cutoff=0.6)
+        hint = f"Did you mean {close[0]}? " if close else ""
+        raise ConfigError(
+            f"thresholds.max_call_p95_ms.{_name(name)}: not an OCPP action, so it would never "
+            f"be checked. {hint}Use an action of OCPP 1.6, 2.0.1 or 2.1 (e.g. "
+            "BootNotification), or '*' for every action without its own limit."
+        )
+    return name
 
 
 def _bool(value: object, where: str) -> bool:
@@ -660,20 +789,18 @@ def _source_addresses(raw: object) -> tuple[str, ...] | None:
     return tuple(out)
 
 
-def _tls(raw: object) -> Tls:
+def _tls(raw: object, files: _Files) -> Tls:
     data = _mapping(raw, "tls", Tls)
     verify = data.get("verify", True)
     if not isinstance(verify, bool):
         raise ConfigError(f"tls.verify: expected true or false, got {quote(verify)}.")
-    files = {}
+    paths: dict[str, str | None] = {}
     for key in ("ca_file", "cert_file", "key_file"):
         value = _string(data.get(key), f"tls.{key}", optional=True)
-        if value is not None and not Path(value).is_file():
-            raise ConfigError(f"tls.{key}: no file at {quote(value)}. Give the path of a PEM file.")
-        files[key] = value
-    if (files["cert_file"] is None) != (files["key_file"] is None):
+        paths[key] = files.path(value, f"tls.{key}", "Give the path of a PEM file.")
+    if (paths["cert_file"] is None) != (paths["key_file"] is None):
         raise ConfigError("tls.cert_file and tls.key_file: give both for a client certificate.")
-    return Tls(verify=verify, **files)
+    return Tls(verify=verify, **paths)
 
 
 def _redis(raw: object) -> RedisProbe | None:
@@ -743,4 +870,27 @@ def _thresholds(raw: object) -> Thresholds:
             _number(limit, f"thresholds.max_failures.{category}", minimum=0, integer=True)
         )
     values["max_failures"] = checked
+    values["allow_no_data"] = _allow_no_data(data.get("allow_no_data", False), values)
     return Thresholds(**values)
+
+
+def _allow_no_data(raw: object, values: dict[str, Any]) -> tuple[str, ...]:
+    """Checks that pass without samples: ``true`` (all), ``false`` or a list of names."""
+    where = "thresholds.allow_no_data"
+    if isinstance(raw, bool):
+        return ("*",) if raw else ()
+    if not isinstance(raw, list) or len(raw) > 200:
+        raise ConfigError(
+            f"{where}: expected true, false or a list of check names like "
+            "[max_call_p95_ms.StartTransaction]."
+        )
+    known = {"min_success_rate", "min_boot_rate", "max_connect_p95_ms", "max_connect_p99_ms"}
+    known |= {f"max_call_p95_ms.{action}" for action in values["max_call_p95_ms"]}
+    for item in raw:
+        if item not in known:
+            names = ", ".join(sorted(known))
+            raise ConfigError(
+                f"{where}: {quote(item, 60)} is not a check of this config that can lack "
+                f"samples. Use one of: {names}."
+            )
+    return tuple(raw)

@@ -6,7 +6,7 @@ from locust.env import Environment
 
 from loadgen import config as config_mod
 from loadgen.config import Config
-from loadgen.run import configfile
+from loadgen.run import configfile, preflight
 
 _NAMES = ("loadgen_config", "loadgen_ocpp_version", "loadgen_users", "loadgen_run_time")
 #: configs by the options that name them: the web UI may switch config per test
@@ -38,7 +38,9 @@ def config_for(path: str, version: str, users: str, run_time: str, host: str) ->
     raises :class:`~loadgen.config.ConfigError` naming the field or option."""
     if not path:
         raise config_mod.ConfigError(
-            "--loadgen-config: no config given. Pass a YAML file, e.g. configs/quickstart.yaml."
+            "--loadgen-config: no config given. Pass a YAML file, e.g. --loadgen-config "
+            "configs/quickstart.yaml (or LOCUST_LOADGEN_CONFIG, or loadgen-config in "
+            "locust.conf)."
         )
     try:
         user_count = int(float(users)) if users else None
@@ -46,10 +48,18 @@ def config_for(path: str, version: str, users: str, run_time: str, host: str) ->
         raise config_mod.ConfigError(
             f"--loadgen-users: expected a whole number, got {configfile.quote(users, 40)}."
         ) from None
-    return configfile.with_overrides(
+    config = configfile.with_overrides(
         configfile.load(path),
         target=host or None,
         ocpp_version=version or None,
         users=user_count,
         run_time_s=config_mod.parse_duration(run_time, "--loadgen-run-time") if run_time else None,
     )
+    if config.target == "embedded":
+        raise config_mod.ConfigError(
+            "host: empty, and the config's target is 'embedded', the gateway that `loadgen "
+            "run` starts. Give the target as --host ws://HOST:PORT/PATH (the web UI's Host "
+            "field), or run the config with `loadgen run CONFIG`."
+        )
+    preflight.check(config)
+    return config
