@@ -215,3 +215,40 @@ def guard_worker_reports(environment: Environment, known: Callable[[str], bool])
         hook._handlers[index] = guarded
         return True
     return False
+
+
+def send_report_now(runner: runners.WorkerRunner) -> None:
+    """Send this worker's stats (and ``report_to_master`` data) to the master now.
+
+    Locust sends them every 3 s and once more when it quits. Sent from the worker's
+    ``test_stop``, they reach the master before the ``client_stopped`` message, so the
+    master's own ``test_stop`` (which waits for those) sees every request.
+    """
+    runner._send_stats()
+
+
+def offer_choices(name: str, choices: Callable[[], list[str]]) -> None:
+    """Show a custom option as a list of ``choices()`` in the web UI's start form.
+
+    Declaring ``choices=`` on the argument itself would refuse any other value given
+    as ``--x=y``, in an environment variable or in ``locust.conf``; the web UI reads the
+    choices through ``argument_parser.ui_extra_args_dict``, which this wraps. Idempotent.
+    """
+    current: Any = argument_parser.ui_extra_args_dict
+    offered: dict[str, Callable[[], list[str]]] = getattr(current, "loadgen_offered", None) or {}
+    offered[name] = choices
+    if getattr(current, "loadgen_offered", None) is None:
+
+        def ui_extra_args_dict(*args: Any, **kwargs: Any) -> dict[str, dict[str, Any]]:
+            extra: dict[str, dict[str, Any]] = current(*args, **kwargs)
+            for option, provider in offered.items():
+                if option in extra:
+                    value = extra[option].get("default_value")
+                    listed = provider()
+                    if value and value not in listed:
+                        listed = [value, *listed]
+                    extra[option]["choices"] = listed
+            return extra
+
+        ui_extra_args_dict.loadgen_offered = offered  # type: ignore[attr-defined]
+        argument_parser.ui_extra_args_dict = ui_extra_args_dict

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from locust.env import Environment
 
 from loadgen.config import Config, ConfigError
+from loadgen.failures import FirstIds
 from loadgen.ids import Identity
 from loadgen.locust import compat
 from loadgen.sim.engine import Engine, Target
@@ -48,7 +49,21 @@ class Runtime:
 
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
-        self.engine = Engine(compat.reporter(environment))
+        report = compat.reporter(environment)
+
+        def report_exchange(
+            kind: str, name: str, ms: float, length: int, exc: Exception | None
+        ) -> None:
+            # A failed connect is a failure, not a latency: its time (a refusal takes
+            # microseconds) stays out of the connect percentiles (Locust: no time).
+            if exc is not None and name == "connect" and kind == "WS":
+                report(kind, name, None, length, exc)  # type: ignore[arg-type]
+            else:
+                report(kind, name, ms, length, exc)
+
+        self.engine = Engine(report_exchange)
+        #: the first charge point ids to fail, per category (sent to the master)
+        self.failing_ids = FirstIds()
         #: reads the config the options name (set by the run layer's locustfile)
         self.load_config: ConfigLoader | None = None
         #: reads an ids file (set by the run layer)

@@ -318,6 +318,7 @@ def add_arguments(parser: Any) -> None:
     """The master's metrics flags (Locust's parser; kept out of the web UI's form)."""
     parser.add_argument(
         "--loadgen-metrics-port",
+        env_var="LOCUST_LOADGEN_METRICS_PORT",
         type=int,
         default=0,
         help="serve Prometheus metrics on this port (0: only as /metrics of the web UI)",
@@ -325,6 +326,7 @@ def add_arguments(parser: Any) -> None:
     )
     parser.add_argument(
         "--loadgen-metrics-host",
+        env_var="LOCUST_LOADGEN_METRICS_HOST",
         default="127.0.0.1",
         help="address of --loadgen-metrics-port; a non-loopback one (e.g. 0.0.0.0) also lets "
         "other hosts read /metrics on the web UI (default 127.0.0.1: this host only)",

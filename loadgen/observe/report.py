@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,17 @@ class Entry:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    #: requests with a response time; None: all of them, but a failed connect has none
+    timed: int | None = None
+
+    @property
+    def samples(self) -> int:
+        """Requests whose time counts in the percentiles."""
+        if self.timed is not None:
+            return self.timed
+        if (self.method, self.name) == ("WS", "connect"):
+            return self.count - self.failed  # failed connects carry no time
+        return self.count
 
 
 def entries_from_stats(stats: Any) -> list[Entry]:
@@ -48,7 +60,14 @@ def entries_from_stats(stats: Any) -> list[Entry]:
         }
         rows.append(
             Entry(
-                method, name, entry.num_requests, entry.num_failures, p["p50"], p["p95"], p["p99"]
+                method,
+                name,
+                entry.num_requests,
+                entry.num_failures,
+                p["p50"],
+                p["p95"],
+                p["p99"],
+                entry.num_requests - entry.num_none_requests,
             )
         )
     return rows
@@ -95,13 +114,16 @@ def build_summary(
     for (method, name), e in sorted(by_key.items()):
         if method in ("OCPP", "server"):
             into = messages if method == "OCPP" else server_calls
+            timed = e.samples > 0
             into[name] = {
                 "count": e.count,
                 "failed": e.failed,
-                "p50_ms": e.p50_ms,
-                "p95_ms": e.p95_ms,
-                "p99_ms": e.p99_ms,
+                "p50_ms": e.p50_ms if timed else None,
+                "p95_ms": e.p95_ms if timed else None,
+                "p99_ms": e.p99_ms if timed else None,
+                "samples": e.samples,
             }
+    connect_samples = connect.samples if connect else 0
     summary: dict[str, Any] = {
         "run_id": run_id,
         "state": state,
@@ -113,21 +135,22 @@ def build_summary(
             "attempted": attempted,
             "established": established,
             "failed": failed,
-            "success_rate": round(established / finished, 6) if finished else 0.0,
+            "success_rate": round(established / finished, 6) if finished else None,
             "peak_concurrent": max(peak_connected, totals.get("peak_connected", 0)),
             "reconnects": totals.get("reconnects", 0),
             "booted": totals.get("booted", 0),
             "boot_rate": round(min(1.0, totals.get("booted", 0) / established), 6)
             if established
-            else 0.0,
+            else None,
             "lost": totals.get("lost", 0),
             "lost_with_workers": totals.get("lost_with_workers", 0),
         },
         "failures": {k: v for k, v in by_category.items() if v},
-        "connect_ms": {
-            "p50": connect.p50_ms if connect else 0.0,
-            "p95": connect.p95_ms if connect else 0.0,
-            "p99": connect.p99_ms if connect else 0.0,
+        "connect_ms": {  # established connections only; None: no connection was made
+            "p50": connect.p50_ms if connect and connect_samples else None,
+            "p95": connect.p95_ms if connect and connect_samples else None,
+            "p99": connect.p99_ms if connect and connect_samples else None,
+            "samples": connect_samples,
         },
         "messages": messages,
         "server_calls": server_calls,
@@ -142,24 +165,44 @@ def build_summary(
 
 
 def evaluate(summary: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
-    """Check each configured threshold against the summary; all must hold to pass."""
+    """Check each configured threshold against the summary; all must hold to pass.
+
+    A check without samples (no connection finished, none established, an action never
+    sent) is "no data" and fails, unless ``thresholds.allow_no_data`` names it (or ``*``).
+    """
     checks = []
+    allowed = set(thresholds.allow_no_data)
+
+    def check(name: str, limit: float, value: float | None, minimum: bool) -> None:
+        if value is None:
+            passed = "*" in allowed or name in allowed
+            checks.append({**_check(name, limit, None, passed), "no_data": True})
+        else:
+            checks.append(_check(name, limit, value, value >= limit if minimum else value <= limit))
+
     conn = summary["connections"]
     for name, key in (("min_success_rate", "success_rate"), ("min_boot_rate", "boot_rate")):
         limit = getattr(thresholds, name)
         if limit is not None:
-            checks.append(_check(name, limit, conn[key], conn[key] >= limit))
+            check(name, limit, conn.get(key), minimum=True)
     for name, key in (("max_connect_p95_ms", "p95"), ("max_connect_p99_ms", "p99")):
         limit = getattr(thresholds, name)
         if limit is not None:
-            value = summary["connect_ms"][key]
-            checks.append(_check(name, limit, value, value <= limit))
+            check(name, limit, summary["connect_ms"].get(key), minimum=False)
     calls = thresholds.max_call_p95_ms
-    for action, message in summary["messages"].items():
-        limit = calls.get(action, calls.get("*"))
-        if limit is not None:
-            value = message["p95_ms"]
-            checks.append(_check(f"max_call_p95_ms.{action}", limit, value, value <= limit))
+    messages = summary["messages"]
+    for action, limit in sorted(calls.items()):
+        if action != "*" and not messages.get(action, {}).get("samples", 0):
+            check(f"max_call_p95_ms.{action}", limit, None, minimum=False)
+    rest = calls.get("*")
+    checked_rest = False
+    for action, message in messages.items():
+        limit = calls.get(action, rest)
+        if limit is not None and message.get("samples", message["count"]):
+            checked_rest = checked_rest or action not in calls
+            check(f"max_call_p95_ms.{action}", limit, message["p95_ms"], minimum=False)
+    if rest is not None and not checked_rest:
+        check("max_call_p95_ms.*", rest, None, minimum=False)
     if summary.get("state") == "interrupted":
         checks.append(_check("run_completed", 1, 0, False))
     failures = summary["failures"]
@@ -169,8 +212,68 @@ def evaluate(summary: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
     return {"passed": all(c["passed"] for c in checks), "checks": checks}
 
 
-def _check(name: str, limit: float, value: float, passed: bool) -> dict[str, Any]:
+def _check(name: str, limit: float, value: float | None, passed: bool) -> dict[str, Any]:
     return {"name": name, "limit": limit, "value": value, "passed": bool(passed)}
+
+
+def run_facts(started_at: float | None, ended_at: float | None, ocpp: str) -> dict[str, Any]:
+    """When the run went (UTC), which versions ran it and on which host."""
+    import platform
+    import socket
+    from importlib import metadata
+
+    import loadgen
+
+    def stamp(at: float | None) -> str | None:
+        if at is None:
+            return None
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "started_at": stamp(started_at),
+        "ended_at": stamp(ended_at),
+        "versions": {
+            "loadgen": loadgen.__version__,
+            "locust": version("locust"),
+            "python": platform.python_version(),
+            "ocpp_package": version("ocpp"),
+            "ocpp_protocol": ocpp,
+        },
+        "host": {"name": socket.gethostname(), "platform": platform.platform(terse=True)},
+    }
+
+
+def write_text(folder: str | Path, name: str, text: str) -> Path:
+    """Write ``text`` atomically into ``folder/name``."""
+    return _write_atomic(Path(folder) / name, text)
+
+
+def write_locust_csv(folder: str | Path, environment: Any) -> None:
+    """Locust's ``locust_stats.csv`` and ``locust_failures.csv`` from the stats now.
+
+    Written with the final verdict, so they hold the same numbers whatever Locust's own
+    ``--csv`` writer (which rewrites them every second, when given) last wrote; a plain
+    Locust master without ``--csv`` gets them too. Atomic: Locust's writer keeps writing
+    to the file it opened, which is then no longer the one in the folder.
+    """
+    import io
+
+    from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+    tables = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for name, write in (
+        ("locust_stats.csv", tables.requests_csv),
+        ("locust_failures.csv", tables.failures_csv),
+    ):
+        buffer = io.StringIO()
+        write(csv.writer(buffer))
+        _write_atomic(Path(folder) / name, buffer.getvalue())
 
 
 def write_json(folder: str | Path, name: str, document: dict[str, Any]) -> Path:
@@ -214,7 +317,16 @@ def write_junit(folder: str | Path, summary: dict[str, Any]) -> Path:
 
 def _verdict_text(check: dict[str, Any]) -> str:
     relation = "at least" if check["name"].startswith("min_") else "at most"
+    if check["value"] is None:
+        return (
+            f"{check['name']}: no data (nothing was measured), wanted {relation} "
+            f"{check['limit']:g}; thresholds.allow_no_data lets it pass"
+        )
     return f"{check['name']}: {check['value']:g}, wanted {relation} {check['limit']:g}"
+
+
+def _figure(value: float | None, spec: str = ".0f") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def human_summary(summary: dict[str, Any]) -> str:
@@ -224,16 +336,19 @@ def human_summary(summary: dict[str, Any]) -> str:
         f"Target {summary['target']}  OCPP {summary.get('ocpp_version', '?')}  "
         f"workers {summary['workers']}  ({summary.get('state', 'finished')})",
         f"Connections: {conn['established']:,} of {conn['attempted']:,} established "
-        f"({conn['success_rate']:.2%}), booted {conn.get('booted', 0):,}, peak concurrent "
-        f"{conn['peak_concurrent']:,}, reconnects {conn['reconnects']:,}",
-        "Connect ms: p50 {p50:.0f}  p95 {p95:.0f}  p99 {p99:.0f}".format(**summary["connect_ms"]),
+        f"({_figure(conn['success_rate'], '.2%')}), booted {conn.get('booted', 0):,}, peak "
+        f"concurrent {conn['peak_concurrent']:,}, reconnects {conn['reconnects']:,}",
+        "Connect ms (established): "
+        + "  ".join(f"{k} {_figure(summary['connect_ms'].get(k))}" for k in ("p50", "p95", "p99")),
     ]
     if summary["failures"]:
         lines.append("Failures: " + ", ".join(f"{k} {v:,}" for k, v in summary["failures"].items()))
+    for category, ids in summary.get("failing_ids", {}).items():
+        lines.append(f"  first {category}: {', '.join(ids)}")
     for name, message in summary["messages"].items():
         lines.append(
             f"  {name:<22} {message['count']:>9,} sent  {message['failed']:>7,} failed  "
-            f"p95 {message['p95_ms']:.0f} ms"
+            f"p95 {_figure(message['p95_ms'])} ms"
         )
     for i, stage in enumerate(summary["stages"], 1):
         after = stage.get("reached_after_s")
@@ -242,9 +357,8 @@ def human_summary(summary: dict[str, Any]) -> str:
     verdict = summary["thresholds"]
     for check in verdict["checks"]:
         mark = "ok  " if check["passed"] else "FAIL"
-        lines.append(
-            f"  [{mark}] {check['name']:<34} {check['value']:>10g}  limit {check['limit']:g}"
-        )
+        value = "no data" if check["value"] is None else format(check["value"], "g")
+        lines.append(f"  [{mark}] {check['name']:<34} {value:>10}  limit {check['limit']:g}")
     lines.append("PASSED" if verdict["passed"] else "FAILED: thresholds violated")
     return "\n".join(lines)
 
@@ -291,13 +405,35 @@ def _float(text: str | None) -> float:
         return 0.0
 
 
+class ReportError(ValueError):
+    """A results folder that cannot be read; the message names the file and why."""
+
+
+def _read_previous(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The folder's earlier summary.json, and why it was set aside (None: it was read)."""
+    if not path.exists():
+        return {}, None
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {}, f"{path.name} cannot be read ({str(exc)[:80]})"
+    if not isinstance(previous, dict):
+        return {}, f"{path.name} is not a JSON object"
+    return previous, None
+
+
 def rebuild(folder: str | Path, load_config: Callable[[Path], Config]) -> dict[str, Any]:
-    """Rebuild ``summary.json``, ``junit.xml`` and ``timeline.png`` from a results folder.
+    """Rebuild ``summary.json``, ``junit.xml``, ``timeline.png`` and report.html's verdict
+    from a results folder.
 
     Reads Locust's ``locust_stats.csv`` / ``locust_failures.csv``, ``timeline.csv``, the
-    ``config.yaml`` copy and the previous summary (for what only the live run knew, like
-    worker memory). Raises ``FileNotFoundError`` naming the missing file.
+    ``config.yaml`` copy (the effective config) and the previous summary for what only
+    the live run knew (worker memory, failing ids, when it ran); a corrupt previous
+    summary is set aside (``summary["rebuilt_without"]`` says so). Raises
+    ``FileNotFoundError`` naming a missing file and :class:`ReportError` for a file that
+    cannot be read.
     """
+    from loadgen.observe import htmlreport
     from loadgen.observe.plots import plot_timeline, read_timeline
 
     folder = Path(folder)
@@ -306,18 +442,29 @@ def rebuild(folder: str | Path, load_config: Callable[[Path], Config]) -> dict[s
         if not needed.exists():
             raise FileNotFoundError(needed)
     config = load_config(folder / "config.yaml")
-    previous: dict[str, Any] = {}
-    if (folder / SUMMARY).exists():
-        previous = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))
-    timeline = read_timeline(folder / TIMELINE) if (folder / TIMELINE).exists() else {}
+    previous, set_aside = _read_previous(folder / SUMMARY)
+    try:
+        timeline = read_timeline(folder / TIMELINE) if (folder / TIMELINE).exists() else {}
+    except (OSError, ValueError, csv.Error) as exc:
+        raise ReportError(f"{TIMELINE} cannot be read ({str(exc)[:80]})") from None
+    try:
+        entries = entries_from_csv(stats_csv)
+        failures = failures_from_csv(folder / "locust_failures.csv")
+    except (OSError, ValueError, KeyError, TypeError, csv.Error) as exc:
+        raise ReportError(
+            f"Locust's CSV files cannot be read ({type(exc).__name__}: {str(exc)[:80]})"
+        ) from None
     stages = _stages_from_timeline(config, timeline) or previous.get("stages", [])
     connected = timeline.get("connected", [])
-    last = {k: int(v[-1]) for k, v in timeline.items() if v}
+    last = {k: int(v[-1]) for k, v in timeline.items() if v and v[-1] == v[-1]}
+    before = (
+        previous.get("connections", {}) if isinstance(previous.get("connections"), dict) else {}
+    )
     totals = {
         "peak_connected": int(max(connected, default=0)),
-        "reconnects": previous.get("connections", {}).get("reconnects", 0),
-        "booted": previous.get("connections", {}).get("booted", 0),
-        "lost": previous.get("connections", {}).get("lost", 0),
+        "reconnects": last.get("reconnects", before.get("reconnects", 0)),
+        "booted": last.get("booted", before.get("booted", 0)),
+        "lost": before.get("lost", 0),
     }
     if "established" in last:
         totals.update(
@@ -326,31 +473,44 @@ def rebuild(folder: str | Path, load_config: Callable[[Path], Config]) -> dict[s
             failed=last.get("failed", 0),
         )
     workers = {
-        k: {"max_rss_kb": v * 1024} for k, v in previous.get("worker_peak_rss_mb", {}).items()
+        k: {"max_rss_kb": v * 1024}
+        for k, v in (previous.get("worker_peak_rss_mb") or {}).items()
+        if isinstance(v, int | float)
     }
+    state = previous.get("state")
+    if state not in ("finished", "interrupted"):
+        # From the timeline: its last row is in a stage when the run stopped early.
+        stages_seen = timeline.get("stage", [])
+        state = "interrupted" if stages_seen and stages_seen[-1] > 0 else "finished"
+    kept = ("started_at", "ended_at", "versions", "host", "failing_ids", "workers_lost")
     summary = build_summary(
         run_id=previous.get("run_id", folder.name),
         config=replace_path(config, previous.get("config")),
         target=previous.get("target", config.target),
-        entries=entries_from_csv(stats_csv),
-        failures=failures_from_csv(folder / "locust_failures.csv"),
+        entries=entries,
+        failures=failures,
         totals=totals,
         workers=workers,
         stages=stages,
         peak_connected=totals["peak_connected"],
-        state=previous.get("state", "finished"),
+        state=state,
+        extra={
+            **{k: previous[k] for k in kept if k in previous},
+            **({"rebuilt_without": set_aside} if set_aside else {}),
+        },
     )
     write_json(folder, SUMMARY, summary)
     write_junit(folder, summary)
     if timeline:
         plot_timeline(folder / TIMELINE, folder / "timeline.png", config.name)
+    htmlreport.write(folder, summary)
     return summary
 
 
-def replace_path(config: Config, path: str | None) -> Config:
+def replace_path(config: Config, path: object) -> Config:
     from dataclasses import replace
 
-    return replace(config, path=path) if path else config
+    return replace(config, path=path) if isinstance(path, str) and path else config
 
 
 def _stages_from_timeline(config: Config, timeline: dict[str, list[float]]) -> list[dict[str, Any]]:

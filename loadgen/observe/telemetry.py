@@ -49,6 +49,9 @@ TIMELINE_FIELDS = (
     "redis_ops_per_sec",
     "probe_missing",
     "probe_unchecked",
+    "booted",
+    "reconnects",
+    "messages",  # OCPP calls sent and server calls answered so far (Locust's stats)
 )
 log = logging.getLogger(__name__)
 
@@ -159,15 +162,16 @@ def resource_counts() -> dict[str, int]:
     return {"greenlets": greenlets, "sockets": sockets}
 
 
-def _current_p95(stats: Any, name: str, method: str) -> float:
+def _current_p95(stats: Any, name: str, method: str) -> float | str:
+    """The recent p95 of an entry; empty (no data, not 0) before its first timed sample."""
     entry = stats.entries.get((name, method))
-    if entry is None or entry.num_requests == 0:
-        return 0.0
+    if entry is None or entry.num_requests <= entry.num_none_requests:
+        return ""
     try:
         value = entry.get_current_response_time_percentile(0.95)
     except ValueError:  # no response-times cache: fall back to the whole run
         value = entry.get_response_time_percentile(0.95)
-    return float(value or 0.0)
+    return "" if value is None else float(value)  # None: the window has no samples yet
 
 
 @dataclass
@@ -206,6 +210,7 @@ class Monitor:
     redis_info: Any = None  # RedisInfoSampler of the gateway's Redis (config redis:), or None
     refused: set[str] = field(default_factory=set)  # nodes whose samples were dropped
     progress_every_s: float = 5.0
+    stopping: bool = False  # the master is stopping the test (its workers leave its list)
     _last_line: float = -1e9
     _loop: gevent.Greenlet | None = None
     _timeline: TextIO | None = None
@@ -225,9 +230,11 @@ class Monitor:
         return total
 
     def _check_workers(self) -> None:
-        """Note workers the master lost (missing or removed): their connections are lost."""
+        """Note workers the master lost (missing or removed): their connections are lost.
+
+        Not once the test stops: a worker that stopped leaves the master's list too."""
         runner = self.environment.runner
-        if not isinstance(runner, MasterRunner):
+        if not isinstance(runner, MasterRunner) or self.stopping:
             return
         for node, sample in self.workers.items():
             client = runner.clients.get(node)
@@ -286,6 +293,7 @@ class Monitor:
         self.history = []
         self.peak_connected = 0
         self.lost_workers = {}
+        self.stopping = False
         if self.redis_info is not None:
             self.redis_info.stop()
             self.redis_info = None
@@ -361,6 +369,13 @@ class Monitor:
                     _current_p95(stats, "connect", "WS"),
                     _current_p95(stats, "Heartbeat", "OCPP"),
                     *self._redis_columns(totals),
+                    totals.get("booted", 0),
+                    totals.get("reconnects", 0),
+                    sum(
+                        e.num_requests
+                        for (_, method), e in stats.entries.items()
+                        if method in ("OCPP", "server")
+                    ),
                 ]
             )
             self._timeline.flush()
@@ -437,12 +452,12 @@ def progress_line(
     """One line of headless progress: stage, connected against target, success, failures."""
     established = totals.get("established", 0)
     finished = established + totals.get("failed", 0)
-    rate = established / finished if finished else 1.0
+    rate = f"{established / finished:.2%}" if finished else "-"  # nothing finished: no rate
     stage = f"stage {where.index + 1}/{where.count}" if where else "stopping"
     target = f"/{where.stage.users:,}" if where else ""
     return (
         f"[{run_time:6.0f}s] {stage}  connected {totals.get('connected', 0):,}{target}  "
-        f"attempted {totals.get('attempted', 0):,}  success {rate:.2%}  failures {failures:,}"
+        f"attempted {totals.get('attempted', 0):,}  success {rate}  failures {failures:,}"
     )
 
 

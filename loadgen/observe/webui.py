@@ -179,7 +179,49 @@ def state(monitor: Monitor) -> dict[str, Any]:
         "failures": failures,
         "workers": monitor.worker_rows(),
         "redis": _redis_now(monitor, totals),
+        "verdict": live_verdict(monitor, totals),
     }
+
+
+def live_verdict(monitor: Monitor, totals: dict[str, int]) -> dict[str, Any]:
+    """The thresholds checked now, as summary.json's verdict will check them at the end
+    (:func:`loadgen.observe.report.build_summary` on the same stats and counters)."""
+    from loadgen.observe import report
+
+    stats = monitor.environment.stats
+    summary = report.build_summary(
+        run_id="live",
+        config=monitor.config,
+        target="",
+        entries=report.entries_from_stats(stats),
+        failures=report.failures_from_stats(stats),
+        totals=totals,
+        workers=monitor.workers,
+        stages=[s.as_dict() for s in monitor.stages],
+        peak_connected=monitor.peak_connected,
+        state="running" if monitor.running else "finished",
+    )
+    verdict: dict[str, Any] = summary["thresholds"]
+    verdict["final"] = not monitor.running and monitor.started is not None
+    return verdict
+
+
+def verdict_rows(verdict: dict[str, Any]) -> list[tuple[str, str]]:
+    """The verdict's rows of the "Charge points" table: the outcome, then each check."""
+    checks = verdict.get("checks", [])
+    failing = [c["name"] for c in checks if not c["passed"]]
+    if verdict.get("final"):
+        outcome = "PASSED" if verdict["passed"] else "FAILED: " + ", ".join(failing)
+    elif not checks:
+        outcome = "no thresholds"
+    else:
+        outcome = "passing so far" if verdict["passed"] else "failing: " + ", ".join(failing)
+    rows = [("Verdict", outcome)]
+    for check in checks:
+        value = "no data" if check["value"] is None else f"{check['value']:g}"
+        mark = "ok" if check["passed"] else "FAIL"
+        rows.append((f"Check {check['name']}", f"{mark}: {value} (limit {check['limit']:g})"))
+    return rows
 
 
 def _redis_now(monitor: Monitor, totals: dict[str, int]) -> dict[str, Any]:
@@ -208,6 +250,7 @@ def overview_rows(now: dict[str, Any]) -> list[dict[str, Any]]:
         ("Booted (Accepted)", f"{now['booted']:,}"),
         ("Reconnects", f"{now['reconnects']:,}"),
     ]
+    rows += verdict_rows(now.get("verdict", {}))
     rows += [(f"Failures: {k}", f"{v:,}") for k, v in sorted(now["failures"].items())]
     for key, value in now.get("redis", {}).items():
         rows.append((f"Redis {key}", f"{value:,}" if isinstance(value, int) else str(value)))

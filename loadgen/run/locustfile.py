@@ -21,14 +21,13 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from loadgen.config import ConfigError
-from loadgen.ids import read_ids
 from loadgen.locust import compat
 from loadgen.locust.process import raise_open_files_limit, tune_gc
 from loadgen.locust.runtime import Runtime, runtime_for
 from loadgen.locust.shape import StagesShape
 from loadgen.locust.user import ChargePointUser
-from loadgen.observe import metrics, plots, redisprobe, report, telemetry, webui
-from loadgen.run import lifeline
+from loadgen.observe import htmlreport, metrics, plots, redisprobe, report, telemetry, webui
+from loadgen.run import cluster, configfile, lifeline, preflight
 from loadgen.run.options import config_for, config_options, load_config
 
 __all__ = ["ChargePoint", "StagesShape"]
@@ -44,13 +43,16 @@ class ChargePoint(ChargePointUser):
 def _add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--loadgen-config",
-        default="configs/quickstart.yaml",
-        choices=_config_choices() or None,
-        help="loadgen YAML config (stages, charge points, thresholds)",
+        env_var="LOCUST_LOADGEN_CONFIG",
+        default="",
+        help="loadgen YAML config (stages, charge points, thresholds); required. Workers "
+        "run the master's",
         include_in_web_ui=True,
     )
+    compat.offer_choices("loadgen_config", _config_choices)  # a list in the start form
     parser.add_argument(
         "--loadgen-ocpp-version",
+        env_var="LOCUST_LOADGEN_OCPP_VERSION",
         default="",
         choices=list(OCPP_VERSION_CHOICES),
         help="override the config's ocpp_version",
@@ -58,18 +60,21 @@ def _add_arguments(parser: Any) -> None:
     )
     parser.add_argument(
         "--loadgen-users",
+        env_var="LOCUST_LOADGEN_USERS",
         default="",
         help="replace the stages by one stage of this many charge points",
         include_in_web_ui=False,
     )
     parser.add_argument(
         "--loadgen-run-time",
+        env_var="LOCUST_LOADGEN_RUN_TIME",
         default="",
         help="trim or stretch the stages to this run time, e.g. 90s or 5m",
         include_in_web_ui=False,
     )
     parser.add_argument(
         "--loadgen-results",
+        env_var="LOCUST_LOADGEN_RESULTS",
         default="",
         help="results folder for summary.json (default results/<UTC time>-<config name>)",
         include_in_web_ui=False,
@@ -81,13 +86,8 @@ _state: dict[str, Any] = {}
 
 
 def _config_choices() -> list[str]:
-    """Configs the web UI's start form offers: configs/*.yaml plus the one given."""
-    found = sorted(str(p) for p in Path("configs").glob("*.yaml"))
-    if "--loadgen-config" in sys.argv[:-1]:
-        given = sys.argv[sys.argv.index("--loadgen-config") + 1]
-        if given not in found:
-            found.insert(0, given)
-    return found
+    """Configs the web UI's start form offers: configs/*.yaml (and the one given)."""
+    return sorted(str(p) for p in Path("configs").glob("*.yaml"))
 
 
 @events.init.add_listener
@@ -101,6 +101,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
             # Forked by a master's (or a worker host's) --processes: end with that parent.
             lifeline.die_with_parent(signal.SIGTERM)
         telemetry.install_worker(environment, runtime.engine.counters)
+        cluster.install_worker(environment, runtime)
         return
     gevent.signal_handler(signal.SIGINT, _interrupt_main)
     options = environment.parsed_options
@@ -114,19 +115,19 @@ def _on_init(environment: Environment, **_: Any) -> None:
         config = load_config(environment)
     except ConfigError as exc:
         sys.stderr.write(f"loadgen: {exc}\n")
-        environment.process_exit_code = 2
-        if environment.runner is not None:
-            environment.runner.quit()
-        return
+        raise SystemExit(2) from None  # before any load; Locust's atexit hook ends its workers
     folder = getattr(options, "loadgen_results", "") if options else ""
     if not folder:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         folder = str(Path("results") / f"{stamp}-{config.name}")
     monitor = telemetry.install_master(environment, config, Path(folder), runtime.engine.counters)
     runner = environment.runner
+    failing = runtime.failing_ids  # a standalone run's own; a master's merged from workers
     if isinstance(runner, MasterRunner):  # stats only from workers the master knows
         compat.guard_worker_reports(environment, lambda client_id: client_id in runner.clients)
+        failing = cluster.install_master(environment, lambda: load_config(environment))
     _state["monitor"] = monitor
+    _state["failing"] = failing
     ticks = {"n": 0}
 
     def write_running() -> None:
@@ -144,10 +145,23 @@ def _on_init(environment: Environment, **_: Any) -> None:
     def _start(**_: Any) -> None:
         if local:  # a standalone run is its own worker: watch it for leaks
             _state["resources_before"] = telemetry.resource_counts()
+        failing.clear()
+        _state["started_at"] = time.time()
+        _state.pop("ended_at", None)
         try:
-            monitor.start(load_config(environment))
+            config = load_config(environment)
         except ConfigError as exc:  # a config picked in the web UI's form
             log.error("loadgen: %s", exc)
+            return
+        monitor.start(config)
+        try:  # the config as run (overrides applied, passwords masked): loadgen report reads it
+            report.write_text(monitor.results, "config.yaml", configfile.effective_yaml(config))
+        except OSError as exc:
+            log.warning("could not write config.yaml (%s)", exc.strerror or exc)
+
+    @environment.events.test_stopping.add_listener
+    def _stopping(**_: Any) -> None:
+        monitor.stopping = True
 
     @environment.events.test_stop.add_listener
     def _stop(**_: Any) -> None:
@@ -155,8 +169,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
             _state["resources_after"] = _settled_resources()
         if monitor.running:
             # Stopped before the last stage ended: Ctrl-C, SIGTERM or the web UI's Stop.
+            # A master's test_stop comes after every worker stopped and sent its last
+            # stats (loadgen.locust.compat.send_report_now), so these are the final numbers.
             state = "finished" if monitor.position() is None else "interrupted"
-            monitor.await_fresh_samples()  # the last second of every worker counts too
+            _state["ended_at"] = time.time()
             monitor.stop()
             _write_results(environment, monitor, state=state, final=True)
 
@@ -189,7 +205,7 @@ def _wire(environment: Environment) -> Runtime:
     """Give the process's runtime its config loader, ids reader and observers."""
     runtime = runtime_for(environment)
     runtime.load_config = load_config
-    runtime.read_ids = read_ids
+    runtime.read_ids = preflight.identities  # read once per file, shared with the checks
 
     def probe_booted(charge_point_id: str) -> None:
         config = runtime.last_config
@@ -246,6 +262,10 @@ def _write_results(
         peak_connected=monitor.peak_connected,
         state=state,
         extra={
+            **report.run_facts(
+                _state.get("started_at"), _state.get("ended_at"), config.ocpp_version
+            ),
+            "failing_ids": _state["failing"].snapshot() if "failing" in _state else {},
             "workers_lost": dict(monitor.lost_workers),
             **({"redis": redis} if (redis := monitor.redis_summary()) else {}),
             **(
@@ -261,6 +281,8 @@ def _write_results(
         },
     )
     try:
+        if final:  # Locust's tables of the same final numbers, before the verdict
+            report.write_locust_csv(folder, environment)
         report.write_json(folder, report.SUMMARY, summary)
         if final:
             report.write_junit(folder, summary)
@@ -283,6 +305,10 @@ def _write_results(
             plots.draw_in_child(folder / report.TIMELINE, folder / "timeline.png", config.name)
         except Exception:  # a plot must never cost the results
             log.exception("could not draw timeline.png")
+        try:
+            htmlreport.write(folder, summary, htmlreport.locust_html(environment))
+        except Exception:  # nor the HTML report
+            log.exception("could not write report.html")
         log.info("results written to %s", folder)
         _state["final_written"] = True
     _state["summary"] = summary
@@ -302,7 +328,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         monitor.stop()
         _write_results(environment, monitor, state="interrupted", final=True)
     summary = _state.get("summary")
-    if "write_failed" in _state:
+    if "write_failed" in _state or cluster.failed(environment):
         environment.process_exit_code = 2
     elif summary is not None and _state.get("final_written"):
         environment.process_exit_code = 0 if summary["thresholds"]["passed"] else 1

@@ -55,10 +55,17 @@ def test_summary_counts_connections_failures_and_messages() -> None:
         "lost_with_workers": 0,
     }
     assert summary["failures"] == {"connect_timeout": 2, "call_timeout": 1}
-    assert summary["connect_ms"] == {"p50": 40.0, "p95": 90.0, "p99": 120.0}
+    assert summary["connect_ms"] == {"p50": 40.0, "p95": 90.0, "p99": 120.0, "samples": 98}
     assert summary["messages"]["Heartbeat"]["failed"] == 1
     assert summary["server_calls"] == {
-        "GetConfiguration": {"count": 3, "failed": 0, "p50_ms": 1.0, "p95_ms": 1.0, "p99_ms": 1.0}
+        "GetConfiguration": {
+            "count": 3,
+            "failed": 0,
+            "p50_ms": 1.0,
+            "p95_ms": 1.0,
+            "p99_ms": 1.0,
+            "samples": 3,
+        }
     }
     assert summary["worker_peak_rss_mb"] == {"w1": 2.0}
 
