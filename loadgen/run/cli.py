@@ -20,7 +20,7 @@ from pathlib import Path
 
 from loadgen import config as config_mod
 from loadgen.config import Config, ConfigError
-from loadgen.run import configfile, lifeline
+from loadgen.run import configfile, lifeline, preflight
 from loadgen.run.configfile import quote
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -116,6 +116,30 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--metrics-port", type=_port, help="Prometheus metrics on 127.0.0.1:PORT/metrics"
     )
+    many = run.add_argument_group("many hosts (workers started with `loadgen worker`)")
+    many.add_argument(
+        "--master", action="store_true", help="start no local workers: wait for remote ones"
+    )
+    many.add_argument(
+        "--expect-workers",
+        type=_positive_int,
+        default=1,
+        help="with --master: start once this many workers joined (default 1)",
+    )
+    many.add_argument(
+        "--bind",
+        default="127.0.0.1",
+        help="with --master: the address workers connect to (a private one; default loopback)",
+    )
+    many.add_argument(
+        "--master-port", type=_port, default=5557, help="with --master: the workers' port (5557)"
+    )
+    many.add_argument(
+        "--wait-workers",
+        type=_duration,
+        default=600.0,
+        help="with --master: give up when the workers have not joined after this (10m)",
+    )
     doc = commands.add_parser(
         "doctor", help="check that this host can hold a config's connections; say the fix"
     )
@@ -123,6 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--target", help="ws:// or wss:// URL, or 'embedded' (overrides config)")
     doc.add_argument("--workers", type=_workers, default="auto", help="worker processes")
     doc.add_argument("--users", type=_positive_int, help="one stage of N charge points")
+    doc.add_argument(
+        "--probe",
+        action="store_true",
+        help="open one real connection to the target and say which step fails, and why",
+    )
+    wrk = commands.add_parser(
+        "worker", help="run charge points for a `loadgen run --master` on another host"
+    )
+    wrk.add_argument("--master", required=True, help="the master's address (its --bind)")
+    wrk.add_argument("--master-port", type=_port, default=5557, help="the master's port (5557)")
+    wrk.add_argument(
+        "--processes",
+        type=_workers,
+        default="auto",
+        help="worker processes on this host, or 'auto': one per core (default)",
+    )
     rep = commands.add_parser("report", help="rebuild summary, junit.xml and plot of a run")
     rep.add_argument("folder", help="a results folder, e.g. results/20260101T000000Z-quickstart")
     from loadgen import gateway
@@ -143,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return doctor_command(args)
         if args.command == "report":
             return report_command(args.folder)
+        if args.command == "worker":
+            return worker_command(args)
         return run(args)
     except (UsageError, ConfigError) as exc:
         sys.stderr.write(f"loadgen: {exc}\n")
@@ -169,17 +211,18 @@ def plan(args: argparse.Namespace) -> tuple[Config, int, int]:
         users=args.users,
         run_time_s=getattr(args, "run_time", None),
     )
-    if config.charge_points.ids_file:  # read here, so a bad file stops the run (exit 2)
-        from loadgen.ids import read_ids
-
-        read_ids(config.charge_points.ids_file)
-    planned = doctor.plan_run(config, args.workers)
+    preflight.check(config)  # the ids and TLS files, before anything starts (exit 2)
+    remote = getattr(args, "master", False)
+    planned = doctor.plan_run(config, args.expect_workers if remote else args.workers)
     message = doctor.warning(planned)
     if message is not None:
-        if any(not c.ok and not c.name.startswith("net.") for c in planned.checks):
+        # With --master, the charge points' files and ports are the worker hosts' (each
+        # runs `loadgen doctor` there): only the embedded gateway's are this host's.
+        local = not remote or planned.gateways
+        if local and any(not c.ok and not c.name.startswith("net.") for c in planned.checks):
             raise UsageError(message.removeprefix("loadgen: "))
         sys.stderr.write(message + "\n")
-    return config, planned.workers, max(1, planned.gateways)
+    return config, 0 if remote else planned.workers, max(1, planned.gateways)
 
 
 def doctor_command(args: argparse.Namespace) -> int:
@@ -188,6 +231,11 @@ def doctor_command(args: argparse.Namespace) -> int:
 
     config = configfile.load(args.config)
     config = configfile.with_overrides(config, target=args.target, users=args.users)
+    preflight.check(config)
+    if args.probe:
+        from loadgen.run import probe
+
+        return probe.run(config)
     limits = doctor.read_limits()
     planned = doctor.plan_run(config, args.workers, limits)
     print(doctor.render(planned, config, limits))
@@ -210,6 +258,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.metrics_port is not None:
         _check_port_free(args.metrics_port)
+    if args.master:
+        _check_bind(args.bind, args.master_port)
     # A background job starts with SIGINT ignored, and children would inherit that: make
     # Ctrl-C / SIGINT mean "stop" here and in everything this run starts.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -220,11 +270,9 @@ def run(args: argparse.Namespace) -> int:
     results = Path(args.results or Path("results") / f"{stamp}-{config.name}")
     try:
         results.mkdir(parents=True, exist_ok=True)
-        if config.path:  # the config as run, with any Redis password masked
-            text = Path(config.path).read_text(encoding="utf-8")
-            if config.redis is not None:
-                text = configfile.masked_copy(text)
-            (results / "config.yaml").write_text(text, encoding="utf-8")
+        # The config as run: overrides applied, passwords masked (the master writes it
+        # again when the test starts). `loadgen report` rebuilds the verdict from it.
+        (results / "config.yaml").write_text(configfile.effective_yaml(config), encoding="utf-8")
     except OSError as exc:
         raise UsageError(
             f"--results: cannot write to {results} ({exc.strerror}). Choose a writable folder."
@@ -233,10 +281,16 @@ def run(args: argparse.Namespace) -> int:
     target = config.target
     try:
         if target == "embedded":
-            gateway_proc, target = start_gateway(results, gateway_processes, config)
+            host = args.bind if args.master else "127.0.0.1"  # remote workers must reach it
+            gateway_proc, target = start_gateway(results, gateway_processes, config, host)
+        spread = (
+            f"{args.expect_workers} remote workers on {args.bind}:{args.master_port}"
+            if args.master
+            else f"{workers} workers"
+        )
         print(
             f"loadgen: {config.name}: {config.max_users:,} charge points in "
-            f"{len(config.stages)} stages against {target}, {workers} workers",
+            f"{len(config.stages)} stages against {target}, {spread}",
             flush=True,
         )
         code = run_locust(args, config, target, workers, results)
@@ -244,11 +298,11 @@ def run(args: argparse.Namespace) -> int:
         if gateway_proc is not None:
             stop_process(gateway_proc)
     summary_path = results / "summary.json"
+    said = _said(results / "locust.log")
     if not summary_path.exists():
-        log_tail = _tail(results / "locust.log")
         sys.stderr.write(
-            f"loadgen: the run did not produce {summary_path} (Locust exit code {code}).\n"
-            f"{log_tail}"
+            (said or _tail(results / "locust.log"))
+            + f"loadgen: the run did not produce {summary_path} (Locust exit code {code}).\n"
         )
         return 2
     import json
@@ -266,10 +320,8 @@ def run(args: argparse.Namespace) -> int:
     if state not in FINAL_STATES:
         # Written while the run went: the final summary never replaced it. The master
         # says why on its stderr, which went to locust.log.
-        said = [ln for ln in _tail(results / "locust.log", 200).splitlines() if "loadgen: " in ln]
         sys.stderr.write(
-            "\n".join(ln[ln.index("loadgen: ") :] for ln in said[-3:])
-            or f"loadgen: the final results were not written (see {results / 'locust.log'})."
+            said or f"loadgen: the final results were not written (see {results / 'locust.log'})."
         )
         sys.stderr.write(
             f"\nloadgen: {summary_path} is from while the run went (state {quote(state)}), "
@@ -279,23 +331,109 @@ def run(args: argparse.Namespace) -> int:
     print(human_summary(summary))
     print(f"Results: {results} (summary.json, junit.xml, timeline.csv/png, report.html)")
     if code not in (0, 1):
+        sys.stderr.write(said)
         return 2
     return 0 if passed else 1
 
 
 def report_command(folder: str) -> int:
     """``loadgen report DIR``: rebuild and print the summary of a results folder."""
-    from loadgen.observe.report import human_summary, rebuild
+    from loadgen.observe.report import ReportError, human_summary, rebuild
+
+    def load_copy(path: Path) -> Config:  # the run's files may live on another host
+        return configfile.load(path, check_files=False)
 
     try:
-        summary = rebuild(folder, configfile.load)
+        summary = rebuild(folder, load_copy)
     except FileNotFoundError as exc:
         raise UsageError(
             f"report: {folder} is not a complete results folder: {exc.args[0]} is missing. "
             "Give a folder written by `loadgen run`."
         ) from None
+    except ReportError as exc:
+        raise UsageError(
+            f"report: in {folder}, {exc}. Restore the file from the run, or run again."
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"report: cannot write into {folder} ({exc.strerror or exc}). Fix the folder's "
+            "permissions or free space, then run `loadgen report` again."
+        ) from None
+    if summary.get("rebuilt_without"):
+        sys.stderr.write(
+            f"loadgen: report: {summary['rebuilt_without']}; rebuilt from the CSV files, the "
+            "timeline and config.yaml (worker memory and failing ids are lost).\n"
+        )
     print(human_summary(summary))
     return 0 if summary["thresholds"]["passed"] else 1
+
+
+def _check_bind(address: str, port: int) -> None:
+    """Raise UsageError unless the master can listen on ``address:port``; warn when the
+    address is not a loopback one (whoever reaches it can join as a worker)."""
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise UsageError(
+            f"--bind {_shown(address)}: not an address of this host. Give the private "
+            "address the worker hosts reach, e.g. --bind 10.0.0.5."
+        ) from None
+    family, _, _, _, sockaddr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(sockaddr)
+        except OSError as exc:
+            raise UsageError(
+                f"--bind {_shown(address)} --master-port {port}: cannot listen there "
+                f"({exc.strerror}). Give an address of this host and a free port."
+            ) from None
+    if address in ("0.0.0.0", "::"):
+        print(
+            f"loadgen: warning: --bind {address} opens the workers' port on every network of "
+            "this host; whoever reaches it can join as a worker and receives the config. "
+            "Bind a private address (docs/scale.md, 'Who may talk to the master').",
+            file=sys.stderr,
+        )
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    """``loadgen worker --master HOST``: Locust worker processes for a remote master.
+
+    No config file is needed here: the master sends its config (and the workers check
+    it, with the files it names, before any charge point starts).
+    """
+    processes = -1 if args.processes == "auto" else int(args.processes)
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--worker",
+        "--master-host",
+        args.master,
+        "--master-port",
+        str(args.master_port),
+        "--loglevel",
+        "WARNING",
+    ]
+    if processes != 1:
+        cmd += ["--processes", str(processes)]
+    print(f"loadgen: worker of {args.master}:{args.master_port}", flush=True)
+    with lifeline.held_signals():
+        proc = subprocess.Popen(cmd, preexec_fn=lifeline.preexec(signal.SIGTERM))
+        previous = {
+            sig: signal.signal(sig, lambda *_: proc.send_signal(signal.SIGINT))
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if proc.poll() is None:
+            stop_process(proc, signal.SIGINT)
 
 
 def _check_port_free(port: int) -> None:
@@ -311,22 +449,25 @@ def _check_port_free(port: int) -> None:
             ) from None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def start_gateway(results: Path, processes: int, config: Config) -> tuple[subprocess.Popen, str]:
-    """Start the reference gateway on loopback; returns the process and the target URL."""
-    port = free_port()
+def start_gateway(
+    results: Path, processes: int, config: Config, host: str = "127.0.0.1"
+) -> tuple[subprocess.Popen, str]:
+    """Start the reference gateway on ``host``; returns the process and the target URL."""
+    port = free_port(host)
     log = open(results / "gateway.log", "wb")  # noqa: SIM115 - the child keeps writing
     cmd = [
         sys.executable,
         "-m",
         "loadgen.gateway",
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
         str(port),
         "--processes",
@@ -360,7 +501,8 @@ def start_gateway(results: Path, processes: int, config: Config) -> tuple[subpro
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if b"listening on" in (results / "gateway.log").read_bytes():
-                return proc, f"ws://127.0.0.1:{port}/ocpp"
+                shown = f"[{host}]" if ":" in host else host
+                return proc, f"ws://{shown}:{port}/ocpp"
             if proc.poll() is not None:
                 break
             time.sleep(0.05)
@@ -382,15 +524,37 @@ def run_locust(
     args: argparse.Namespace, config: Config, target: str, workers: int, results: Path
 ) -> int:
     """Run Locust (master + local workers) to the end; returns its exit code."""
-    master_port = free_port()
+    if args.master:  # remote workers: `loadgen worker --master ADDRESS` on their hosts
+        spread = [
+            "--master",
+            "--expect-workers",
+            str(args.expect_workers),
+            "--expect-workers-max-wait",
+            str(max(1, round(args.wait_workers))),
+            "--master-bind-host",
+            args.bind,
+            "--master-bind-port",
+            str(args.master_port),
+        ]
+    else:
+        master_port = free_port()
+        spread = [
+            "--processes",
+            str(workers),
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(master_port),
+            "--master-port",
+            str(master_port),
+        ]
     cmd = [
         sys.executable,
         "-m",
         "locust",
         "-f",
         str(LOCUSTFILE),
-        "--processes",
-        str(workers),
+        *spread,
         "--host",
         target,
         "--loadgen-config",
@@ -399,14 +563,6 @@ def run_locust(
         str(results),
         "--csv",
         str(results / "locust"),
-        "--html",
-        str(results / "report.html"),
-        "--master-bind-host",
-        "127.0.0.1",
-        "--master-bind-port",
-        str(master_port),
-        "--master-port",
-        str(master_port),
         "--loglevel",
         "WARNING",
     ]
@@ -480,6 +636,12 @@ def stop_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _said(log: Path) -> str:
+    """The last few ``loadgen:`` messages of a log (what the master said went wrong)."""
+    said = [ln for ln in _tail(log, 400).splitlines() if "loadgen: " in ln]
+    return "".join(ln[ln.index("loadgen: ") :] + "\n" for ln in said[-5:])
 
 
 def _tail(path: Path, lines: int = 20) -> str:
