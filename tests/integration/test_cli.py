@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -70,6 +71,22 @@ def test_run_with_two_workers_establishes_every_connection(tmp_path: Path, versi
     for name in ("report.html", "locust_stats.csv", "gateway.log", "config.yaml"):
         assert (results / name).exists(), name
     assert "PASSED" in done.stdout and str(results) in done.stdout
+    # The verdict is built from the final numbers: every worker's last stats are in it,
+    # so it agrees with Locust's own CSV, row by row.
+    with (results / "locust_stats.csv").open(newline="") as handle:
+        rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(handle)}
+    for name, message in summary["messages"].items():
+        row = rows[("OCPP", name)]
+        assert (message["count"], message["failed"]) == (
+            int(row["Request Count"]),
+            int(row["Failure Count"]),
+        ), name
+        assert message["p95_ms"] == float(row["95%"]), name
+    connect = rows[("WS", "connect")]
+    assert int(connect["Request Count"]) == conn["established"] + conn["failed"]
+    assert summary["connect_ms"]["p95"] == float(connect["95%"])
+    assert summary["started_at"] and summary["ended_at"] and summary["versions"]["locust"]
+    assert "loadgen-verdict" in (results / "report.html").read_text()
 
 
 @pytest.mark.timeout(120)
@@ -89,14 +106,17 @@ def test_violated_threshold_exits_1(tmp_path: Path) -> None:
     assert junit.get("failures") == "1"
     failing = [c.get("name") for c in junit.iter("testcase") if c.find("failure") is not None]
     assert failing == ["max_connect_p95_ms"]
-    # `loadgen report` rebuilds the same verdict from the folder alone.
+    # `loadgen report` rebuilds the same verdict from the folder alone: config.yaml is the
+    # config as run (--run-time applied), not the file.
     (results / "summary.json").unlink()
     (results / "timeline.png").unlink()
     rebuilt = loadgen("report", str(results))
     assert rebuilt.returncode == 1, rebuilt.stdout + rebuilt.stderr
     again = json.loads((results / "summary.json").read_text())
     assert again["connections"]["attempted"] == summary["connections"]["attempted"]
-    assert again["thresholds"]["passed"] is False
+    assert again["thresholds"] == summary["thresholds"]
+    assert [s["users"] for s in again["stages"]] == [s["users"] for s in summary["stages"]]
+    assert [s["duration_s"] for s in again["stages"]] == [4.0]
     assert (results / "timeline.png").exists()
 
 
@@ -147,6 +167,13 @@ def test_unreachable_target_is_counted_as_connect_refused(tmp_path: Path) -> Non
     summary = json.loads((results / "summary.json").read_text())
     assert summary["connections"]["established"] == 0
     assert summary["failures"]["connect_refused"] >= 5
+    # Refused connects are failures, not latencies: connect p95 has no data and fails.
+    assert summary["connect_ms"]["p95"] is None and summary["connect_ms"]["samples"] == 0
+    checks = {c["name"]: c for c in summary["thresholds"]["checks"]}
+    assert checks["max_connect_p95_ms"]["passed"] is False
+    assert checks["max_connect_p95_ms"]["no_data"] is True
+    assert "success 100.00%" not in done.stdout
+    assert summary["failing_ids"]["connect_refused"][:1] == ["CP-0-000001"]
 
 
 BAD_CONFIGS = [
