@@ -145,10 +145,12 @@ def merged(page: str | None, block: str) -> str:
     if BEGIN in page and END in page:
         head, _, rest = page.partition(BEGIN)
         return head + block + rest.partition(END)[2]
-    match = re.search(r"<body[^>]*>", page)
-    if match is None:
+    # The last <body> tag: Locust's page has the text "<body" inside its script bundle too.
+    matches = list(re.finditer(r"<body[^>]*>", page))
+    if not matches:
         return block + page
-    return page[: match.end()] + block + page[match.end() :]
+    end = matches[-1].end()
+    return page[:end] + block + page[end:]
 
 
 def write(folder: Path, summary: dict[str, Any], locust_page: str | None = None) -> Path:

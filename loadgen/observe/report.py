@@ -502,7 +502,9 @@ def rebuild(folder: str | Path, load_config: Callable[[Path], Config]) -> dict[s
     write_json(folder, SUMMARY, summary)
     write_junit(folder, summary)
     if timeline:
-        plot_timeline(folder / TIMELINE, folder / "timeline.png", config.name)
+        name = previous.get("config")  # the run's config file, not the copy's name
+        title = Path(name).stem if isinstance(name, str) and name else folder.name
+        plot_timeline(folder / TIMELINE, folder / "timeline.png", title)
     htmlreport.write(folder, summary)
     return summary
 

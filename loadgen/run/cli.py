@@ -235,6 +235,11 @@ def doctor_command(args: argparse.Namespace) -> int:
     if args.probe:
         from loadgen.run import probe
 
+        if config.target == "embedded":
+            raise UsageError(
+                "doctor --probe: the target is 'embedded', the reference gateway of `loadgen "
+                "run`. Give your CSMS's URL in the config's target or with --target."
+            )
         return probe.run(config)
     limits = doctor.read_limits()
     planned = doctor.plan_run(config, args.workers, limits)

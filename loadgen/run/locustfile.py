@@ -332,3 +332,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         environment.process_exit_code = 2
     elif summary is not None and _state.get("final_written"):
         environment.process_exit_code = 0 if summary["thresholds"]["passed"] else 1
+        # The verdict on the terminal of a plain Locust master too (`loadgen run` shows
+        # its own copy, read back from summary.json).
+        sys.stdout.write(report.human_summary(summary) + f"\nResults: {monitor.results}\n")
+        sys.stdout.flush()

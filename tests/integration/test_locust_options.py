@@ -58,6 +58,7 @@ def test_the_config_option_is_taken_the_ways_locust_takes_options(
     assert summary["config"] == str(config) and summary["connections"]["established"] == 2
     for name in ("config.yaml", "locust_stats.csv", "report.html", "junit.xml"):
         assert (results / name).is_file(), name  # a plain Locust run has loadgen's results
+    assert "PASSED" in done.stdout and "[ok  ] min_success_rate" in done.stdout
 
 
 @pytest.mark.timeout(60)
@@ -89,3 +90,20 @@ def test_a_cleared_host_field_is_refused_by_the_start_form(tmp_path: Path) -> No
     with pytest.raises(ConfigError, match="Host field"):
         config_for(str(config), "", "", "", "")
     assert config_for(str(config), "", "", "", "ws://127.0.0.1:9/ocpp").target.startswith("ws:")
+
+
+@pytest.mark.timeout(60)
+def test_a_bad_ids_file_stops_plain_locust_before_any_load(tmp_path: Path) -> None:
+    """An ids file with a bad row is a config error at start: exit 2, the line named."""
+    (tmp_path / "ids.csv").write_text("CP-1\nnot an id!\n")
+    config = tmp_path / "ids.yaml"
+    config.write_text("charge_points: {ids_file: ids.csv}\n" + SHORT.split("\n", 1)[1])
+    results = tmp_path / "results"
+    done = locust(
+        ROOT,
+        *("--loadgen-config", str(config), "--host", "ws://127.0.0.1:9/ocpp"),
+        *("--loadgen-results", str(results)),
+    )
+    assert done.returncode == 2, done.stdout + done.stderr[-2000:]
+    assert "charge_points.ids_file: line 2" in done.stderr and "Traceback" not in done.stderr
+    assert not (results / "summary.json").exists()

@@ -171,7 +171,7 @@ def test_master_and_two_workers_on_separate_hosts(hosts: Hosts, tmp_path: Path) 
         *("--master-bind-host", MASTER_ADDRESS, "--master-bind-port", str(MASTER_PORT)),
         *("--expect-workers", "2", "--host", f"ws://{MASTER_ADDRESS}:{port}/ocpp"),
         *("--loadgen-results", str(results), "--only-summary", "--loglevel", "WARNING"),
-        stdout=subprocess.DEVNULL,
+        stdout=hosts.log(tmp_path / "master.out"),
         stderr=hosts.log(tmp_path / "master.log"),
     )
     for i, ns in enumerate(hosts.workers):
@@ -198,3 +198,16 @@ def test_master_and_two_workers_on_separate_hosts(hosts: Hosts, tmp_path: Path) 
     assert summary["connections"]["established"] >= USERS
     assert summary["connections"]["failed"] == 0
     assert summary["messages"]["Heartbeat"]["count"] >= USERS
+    # A plain Locust master prints loadgen's verdict and leaves loadgen's whole folder.
+    assert "PASSED" in (tmp_path / "master.out").read_text(errors="replace")
+    for name in ("config.yaml", "locust_stats.csv", "report.html", "junit.xml", "timeline.png"):
+        assert (results / name).is_file(), name
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "loadgen", "report", str(results)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60 * SCALE,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert json.loads((results / "summary.json").read_text())["thresholds"] == summary["thresholds"]

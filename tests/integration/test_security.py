@@ -78,6 +78,9 @@ def test_basic_auth_succeeds_with_passwords_and_is_rejected_without(
     bad = run(tmp_path, f"{gw.url}/ocpp")
     assert bad["connections"]["established"] == 0
     assert bad["failures"]["handshake_rejected"] >= CHARGERS
+    # Which chargers got the 401s: the first ones of the run, named in the results.
+    assert len(bad["failing_ids"]["handshake_rejected"]) == min(CHARGERS, 10)
+    assert all(i.startswith("CP-") for i in bad["failing_ids"]["handshake_rejected"])
     assert gw.status()["messages"]["unauthorized"] >= CHARGERS
     assert_no_secret(tmp_path, passwords, allowed=path)
     assert all(p not in gw.stderr() for p in passwords)

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 
 from loadgen.config import ConfigError
-from loadgen.failures import FIRST_IDS, FirstIds
-from loadgen.observe import htmlreport, plots
+from loadgen.observe import plots
 from loadgen.observe.report import Entry, build_summary, evaluate, human_summary, rebuild
 from loadgen.observe.telemetry import progress_line
-from loadgen.run import cli, configfile, preflight
+from loadgen.run import cli, configfile
 from loadgen.run.configfile import from_dict, load, with_overrides
+
+# Modules added with these checks are imported in the tests that use them, so each test
+# can be run against older code and fail on its own behaviour.
 
 
 def summary_with(entries: list[Entry], thresholds: dict, totals: dict | None = None) -> dict:
@@ -148,6 +150,8 @@ def test_paths_in_a_config_resolve_from_its_folder(
 )
 def test_the_ids_file_is_checked_before_the_run(tmp_path: Path, rows: str, problem: str) -> None:
     """A bad row, an empty file, a duplicate or too few ids for the peak stage stop the run."""
+    from loadgen.run import preflight
+
     (tmp_path / "ids.csv").write_text(rows)
     (tmp_path / "run.yaml").write_text(
         "charge_points: {ids_file: ids.csv}\nstages: [{users: 3, spawn_rate: 3, duration: 5}]\n"
@@ -158,6 +162,8 @@ def test_the_ids_file_is_checked_before_the_run(tmp_path: Path, rows: str, probl
 
 def test_bad_tls_files_are_config_errors(tmp_path: Path) -> None:
     """A CA or a key that is not PEM is refused at load, naming the field."""
+    from loadgen.run import preflight
+
     (tmp_path / "ca.pem").write_text("not a certificate\n")
     (tmp_path / "run.yaml").write_text("target: wss://127.0.0.1:9/ocpp\ntls: {ca_file: ca.pem}\n")
     with pytest.raises(ConfigError, match="tls.ca_file"):
@@ -197,6 +203,8 @@ def test_the_effective_config_keeps_overrides_and_masks_passwords(tmp_path: Path
 
 def test_failing_ids_are_bounded_and_merged() -> None:
     """Each category keeps its first ids only; a malformed worker report adds nothing."""
+    from loadgen.failures import FIRST_IDS, FirstIds
+
     mine = FirstIds()
     for i in range(50):
         mine.note("handshake_rejected", f"CP-{i}")
@@ -231,6 +239,8 @@ def folder_of_a_run(tmp_path: Path) -> Path:
 
 def test_report_rebuilds_over_a_corrupt_summary(tmp_path: Path) -> None:
     """A summary.json that is not JSON is set aside and rebuilt from the CSV and timeline."""
+    from loadgen.observe import htmlreport
+
     folder = folder_of_a_run(tmp_path)
     (folder / "summary.json").write_bytes(b"\x00{not json")
     summary = rebuild(folder, lambda path: load(path, check_files=False))
@@ -284,12 +294,21 @@ def test_the_timeline_has_no_fake_zeros_and_marks_the_stages(tmp_path: Path) -> 
 
 def test_report_html_carries_the_verdict_and_failing_ids() -> None:
     """The section shows the verdict, each check, the failures with their first ids."""
+    from loadgen.observe import htmlreport
+
     summary = summary_with([Entry("WS", "connect", 3, 3, 0, 0, 0)], {}, {"failed": 3})
     summary["failures"] = {"handshake_rejected": 3}
     summary["failing_ids"] = {"handshake_rejected": ["CP-<1>", "CP-2"]}
-    page = htmlreport.merged("<html><body class='x'><div id=root></div></body></html>", "")
+    locust_page = (
+        "<html><head><script>const t='<body style=\"m\">';</script></head>"
+        "<body class='x'><div id=root></div></body></html>"
+    )
+    page = htmlreport.merged(locust_page, "")
     page = htmlreport.merged(page, htmlreport.section(summary, b"\x89PNG"))
-    assert page.index(htmlreport.BEGIN) < page.index("<div id=root>")
+    assert (
+        page.index("<body class='x'>") < page.index(htmlreport.BEGIN) < page.index("<div id=root>")
+    )
+    assert page.index("</script>") < page.index(htmlreport.BEGIN)  # not inside the script
     assert "FAILED" in page and "CP-&lt;1&gt;, CP-2" in page and "data:image/png" in page
     assert "max_connect_p95_ms" in page and "no data" in page
     again = htmlreport.merged(page, htmlreport.section({"thresholds": {"passed": True}}))
@@ -312,3 +331,18 @@ def test_evaluate_keeps_checks_with_data_unchanged() -> None:
         ("max_connect_p95_ms", True),
         ("max_call_p95_ms.Heartbeat", False),
     ]
+
+
+@pytest.mark.parametrize("rows", ["CP-1\nnot valid!\n", "# no ids\n"])
+def test_doctor_refuses_a_bad_or_empty_ids_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: str
+) -> None:
+    """`loadgen doctor` exits 2 on an ids file with a bad row or no rows, naming the file."""
+    (tmp_path / "ids.csv").write_text(rows)
+    (tmp_path / "run.yaml").write_text(
+        "target: ws://127.0.0.1:9/ocpp\ncharge_points: {ids_file: ids.csv}\n"
+        "stages: [{users: 1, spawn_rate: 1, duration: 5}]\n"
+    )
+    assert cli.main(["doctor", str(tmp_path / "run.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "charge_points.ids_file" in err and "Traceback" not in err
