@@ -40,7 +40,8 @@ def locust(
 def test_the_config_option_is_taken_the_ways_locust_takes_options(
     gateway: GatewayProcess, tmp_path: Path, way: str
 ) -> None:
-    """LOCUST_LOADGEN_CONFIG, --loadgen-config=PATH and locust.conf all name the config."""
+    """LOCUST_LOADGEN_CONFIG, --loadgen-config=PATH and a Locust config file all name the
+    config, from a folder whose configs/ the web UI offers (the given one is not among them)."""
     config = tmp_path / "given.yaml"
     config.write_text(SHORT)
     results = tmp_path / "results"
@@ -50,9 +51,10 @@ def test_the_config_option_is_taken_the_ways_locust_takes_options(
         env["LOCUST_LOADGEN_CONFIG"] = str(config)
     elif way == "equals":
         args.append(f"--loadgen-config={config}")
-    else:
+    else:  # the file Locust reads as ./locust.conf, here given by its path
         (tmp_path / "locust.conf").write_text(f"loadgen-config = {config}\n")
-    done = locust(tmp_path, *args, env=env)
+        args += ["--config", str(tmp_path / "locust.conf")]
+    done = locust(ROOT, *args, env=env, timeout_s=30)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     summary = json.loads((results / "summary.json").read_text())
     assert summary["config"] == str(config) and summary["connections"]["established"] == 2

@@ -340,7 +340,7 @@ def test_doctor_refuses_a_bad_or_empty_ids_file(
     """`loadgen doctor` exits 2 on an ids file with a bad row or no rows, naming the file."""
     (tmp_path / "ids.csv").write_text(rows)
     (tmp_path / "run.yaml").write_text(
-        "target: ws://127.0.0.1:9/ocpp\ncharge_points: {ids_file: ids.csv}\n"
+        f"target: ws://127.0.0.1:9/ocpp\ncharge_points: {{ids_file: {tmp_path / 'ids.csv'}}}\n"
         "stages: [{users: 1, spawn_rate: 1, duration: 5}]\n"
     )
     assert cli.main(["doctor", str(tmp_path / "run.yaml")]) == 2
