@@ -197,6 +197,10 @@ def effective(config: Config, *, masked: bool = True) -> dict[str, Any]:
             "allow_no_data": list(thresholds.allow_no_data),
         },
     }
+    handled = {"name", "path", *data}
+    for extra in fields(config):  # sections added later: plain data, never dropped
+        if extra.name not in handled:
+            data[extra.name] = _plain(getattr(config, extra.name))
     if masked:
         from loadgen.redismap import mask_url, url_secrets
 
@@ -208,6 +212,17 @@ def effective(config: Config, *, masked: bool = True) -> dict[str, Any]:
             data["redis"]["url"] = mask_url(data["redis"]["url"])
         data = _scrub(data, secrets)
     return data
+
+
+def _plain(value: Any) -> Any:
+    """A config value as YAML-able data: dataclasses as mappings, tuples as lists."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def effective_yaml(config: Config, *, masked: bool = True) -> str:

@@ -346,3 +346,16 @@ def test_doctor_refuses_a_bad_or_empty_ids_file(
     assert cli.main(["doctor", str(tmp_path / "run.yaml")]) == 2
     err = capsys.readouterr().err
     assert "charge_points.ids_file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(Path(__file__).resolve().parents[2].joinpath("configs").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_the_effective_config_of_every_shipped_config_loads_back_the_same(path: Path) -> None:
+    """What the master sends its workers (and writes to the results) is the config itself."""
+    config = load(path, check_files=False)
+    text = configfile.effective_yaml(config, masked=False)
+    again = configfile.from_text(text, name=config.name, path=config.path, check_files=False)
+    assert again == config
