@@ -140,6 +140,8 @@ class Config:
     tls: Tls = field(default_factory=Tls)
     redis: RedisProbe | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
+    fleet: FleetSpec = field(default_factory=lambda: FleetSpec())
+    gateway: GatewayPlan = field(default_factory=lambda: GatewayPlan())
 
     @property
     def total_duration_s(self) -> float:
@@ -186,3 +188,125 @@ def parse_duration(value: object, where: str) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise ConfigError(f"{where}: must be a positive duration, got {value!r}.")
     return seconds
+
+
+# -- a fleet like a real one: charger models, sessions, firmware, faults (``fleet``) ------
+
+#: OCPP 1.6 feature profiles; a model that lacks one answers its calls NotSupported.
+FEATURE_PROFILES = (
+    "Core",
+    "FirmwareManagement",
+    "LocalAuthListManagement",
+    "Reservation",
+    "SmartCharging",
+    "RemoteTrigger",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerModel:
+    """One model of a mixed fleet: what it says it is, what it has and what it can do."""
+
+    name: str
+    weight: float = 1.0  # share of the fleet, relative to the other models' weights
+    vendor: str = "loadgen"
+    model: str = "SimulatedCP"
+    firmware_version: str = "loadgen-0.2.0"
+    connectors: int = 1  # 1.6 connectors / 2.0.1 EVSEs, each charging on its own
+    max_power_w: float = 11_000.0  # per connector
+    phases: int = 3  # AC phases (1 or 3); ignored when dc
+    dc: bool = False
+    voltage_v: float = 230.0  # AC: line to neutral; DC: at the connector
+    soc: bool = False  # meters the EV's state of charge (DC chargers can)
+    feature_profiles: tuple[str, ...] = FEATURE_PROFILES
+    #: setting defaults of this model (as charge_points.configuration), over the fleet's
+    configuration: tuple[tuple[str, str], ...] = ()
+    #: 2.0.1: a limit set by an energy manager at power-up (NotifyChargingLimit, source EMS)
+    external_limit_w: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Arrivals:
+    """How EVs arrive at a connector of a charging charger, and what they need."""
+
+    arrival: str = "exponential"  # or "uniform": pauses between sessions
+    mean_pause_s: float = 300.0  # between an unplug and the next plug-in
+    duration_s: tuple[float, float] = (600.0, 3600.0)  # how long an EV stays (uniform)
+    battery_wh: tuple[float, float] = (40_000.0, 80_000.0)
+    soc_start_percent: tuple[float, float] = (10.0, 60.0)
+    taper_from_percent: float = 80.0  # constant power until then, then tapering to 100%
+    ev_max_power_w: tuple[float, float] = (7_400.0, 150_000.0)  # what the EV accepts
+    id_tags: tuple[str, ...] = ()  # drawn at random; else the ids file's or session.id_tag
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareUpdates:
+    """How an UpdateFirmware goes: how long each step takes and how often it fails."""
+
+    download_s: float = 10.0
+    install_s: float = 10.0
+    failure_share: float = 0.0
+    failure_step: str = "download"  # download, install or signature (signed updates)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostics:
+    """GetDiagnostics / GetLog: the size of the uploaded file and the upload's timeout."""
+
+    upload_bytes: int = 4096
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """A share of chargers reports a fault now and then and recovers after a while."""
+
+    share: float = 0.0
+    mean_interval_s: float = 600.0  # from power-up or recovery to the next fault (exponential)
+    recover_s: float = 60.0
+    error_code: str = "GroundFailure"  # 1.6 ChargePointErrorCode
+
+
+@dataclass(frozen=True, slots=True)
+class DataTransferAnswer:
+    """The answer to a server's DataTransfer for a vendorId (and messageId, if given)."""
+
+    vendor_id: str
+    message_id: str | None = None
+    status: str = "Accepted"
+    data: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSpec:
+    """The ``fleet`` section: models mixed by weight and how the chargers behave."""
+
+    models: tuple[ChargerModel, ...] = ()  # none: every charger is charge_points' one model
+    sessions: Arrivals | None = None  # None: charge_points.session's fixed sessions
+    firmware: FirmwareUpdates = field(default_factory=FirmwareUpdates)
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    faults: Faults = field(default_factory=Faults)
+    data_transfer: tuple[DataTransferAnswer, ...] = ()
+    #: SecurityEventNotification after a reset, a firmware update, refused credentials
+    security_events: bool = False
+    #: 2.0.1: report connector states with NotifyEvent (AvailabilityState), not StatusNotification
+    notify_event: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorStep:
+    """One step of the embedded gateway's operator script."""
+
+    at_s: float  # seconds after the gateway started
+    call: str  # the OCPP action to send
+    share: float = 1.0  # of the chargers connected then (picked by their id)
+    #: parameters of the call (limit_w, location, tags ...); see docs/fleets.md
+    params: tuple[tuple[str, str | int | float | bool], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayPlan:
+    """The ``gateway`` section: what the embedded gateway does beyond answering."""
+
+    script: tuple[OperatorStep, ...] = ()
+    validate: bool = False  # check every charger frame against the official schemas

@@ -25,9 +25,12 @@ import yaml
 
 from loadgen.config import (
     OCPP_VERSIONS,
+    Arrivals,
     ChargePoints,
     Config,
     ConfigError,
+    FleetSpec,
+    GatewayPlan,
     Reconnect,
     RedisProbe,
     Scenario,
@@ -363,6 +366,8 @@ def from_dict(
         tls=_tls(data.get("tls", {}), files),
         redis=_redis(data.get("redis")),
         thresholds=_thresholds(data.get("thresholds", {})),
+        fleet=_fleet(data.get("fleet")),
+        gateway=_gateway(data.get("gateway")),
     )
     return config
 
@@ -909,3 +914,359 @@ def _allow_no_data(raw: object, values: dict[str, Any]) -> tuple[str, ...]:
                 f"samples. Use one of: {names}."
             )
     return tuple(raw)
+
+
+# -- fleet: charger models, sessions, firmware, faults (docs/fleets.md) -------------------
+
+#: Most models in a fleet, DataTransfer answers, idTags and operator steps.
+MAX_MODELS = 32
+MAX_ANSWERS = 100
+MAX_ID_TAGS = 1000
+MAX_STEPS = 1000
+_ERROR_CODES_16 = (
+    "ConnectorLockFailure EVCommunicationError GroundFailure HighTemperature InternalError "
+    "LocalListConflict OtherError OverCurrentFailure OverVoltage PowerMeterFailure "
+    "PowerSwitchFailure ReaderFailure ResetFailure UnderVoltage WeakSignal"
+).split()
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _fleet(raw: object) -> FleetSpec:
+    """The ``fleet`` section (absent: every charger is charge_points' one model)."""
+    from loadgen.config import (
+        FEATURE_PROFILES,
+        ChargerModel,
+        DataTransferAnswer,
+        Diagnostics,
+        Faults,
+        FirmwareUpdates,
+    )
+
+    if raw is None:
+        return FleetSpec()
+    data = _mapping(raw, "fleet", FleetSpec)
+    models_raw = data.get("models") or []
+    if not isinstance(models_raw, list) or len(models_raw) > MAX_MODELS:
+        raise ConfigError(f"fleet.models: expected a list of at most {MAX_MODELS} models.")
+    models = []
+    names: set[str] = set()
+    for i, item in enumerate(models_raw):
+        where = f"fleet.models[{i}]"
+        m = _mapping(item, where, ChargerModel)
+        default = ChargerModel(name="default")
+        name = _string(m.get("name"), f"{where}.name") or ""
+        if not _NAME.fullmatch(name) or name in names:
+            raise ConfigError(
+                f"{where}.name: {quote(name)} must be a unique name of 1-64 letters, digits, "
+                "'.', '_' or '-' (the ids file's model column names it)."
+            )
+        names.add(name)
+        profiles = m.get("feature_profiles", list(default.feature_profiles))
+        if (
+            not isinstance(profiles, list)
+            or not all(p in FEATURE_PROFILES for p in profiles)
+            or "Core" not in profiles
+        ):
+            raise ConfigError(
+                f"{where}.feature_profiles: expected a list with Core and any of "
+                f"{', '.join(FEATURE_PROFILES)}."
+            )
+        phases = int(
+            _number(m.get("phases", 3), f"{where}.phases", minimum=1, maximum=3, integer=True)
+        )
+        if phases == 2:
+            raise ConfigError(f"{where}.phases: 1 or 3 (AC phases), got 2.")
+        limit = m.get("external_limit_w")
+        models.append(
+            ChargerModel(
+                name=name,
+                weight=_number(
+                    m.get("weight", 1.0),
+                    f"{where}.weight",
+                    minimum=0,
+                    exclusive_min=True,
+                    maximum=1e6,
+                ),
+                vendor=_string(m.get("vendor", default.vendor), f"{where}.vendor") or "",
+                model=_string(m.get("model", default.model), f"{where}.model") or "",
+                firmware_version=_string(
+                    m.get("firmware_version", default.firmware_version), f"{where}.firmware_version"
+                )
+                or "",
+                connectors=int(
+                    _number(
+                        m.get("connectors", 1),
+                        f"{where}.connectors",
+                        minimum=1,
+                        maximum=64,
+                        integer=True,
+                    )
+                ),
+                max_power_w=_number(
+                    m.get("max_power_w", default.max_power_w),
+                    f"{where}.max_power_w",
+                    minimum=0,
+                    exclusive_min=True,
+                    maximum=1_000_000,
+                ),
+                phases=phases,
+                dc=_bool(m.get("dc", False), f"{where}.dc"),
+                voltage_v=_number(
+                    m.get("voltage_v", default.voltage_v),
+                    f"{where}.voltage_v",
+                    minimum=1,
+                    maximum=2000,
+                ),
+                soc=_bool(m.get("soc", False), f"{where}.soc"),
+                feature_profiles=tuple(profiles),
+                configuration=_configuration(
+                    _pairs(m.get("configuration")), f"{where}.configuration"
+                ),
+                external_limit_w=None
+                if limit is None
+                else _number(limit, f"{where}.external_limit_w", minimum=0, maximum=10_000_000),
+            )
+        )
+    firmware_raw = _mapping(data.get("firmware") or {}, "fleet.firmware", FirmwareUpdates)
+    fd = FirmwareUpdates()
+    step = firmware_raw.get("failure_step", fd.failure_step)
+    if step not in ("download", "install", "signature"):
+        raise ConfigError(
+            f"fleet.firmware.failure_step: download, install or signature, got {quote(step)}."
+        )
+    diagnostics_raw = _mapping(data.get("diagnostics") or {}, "fleet.diagnostics", Diagnostics)
+    faults_raw = _mapping(data.get("faults") or {}, "fleet.faults", Faults)
+    fa = Faults()
+    code = faults_raw.get("error_code", fa.error_code)
+    if code not in _ERROR_CODES_16:
+        raise ConfigError(
+            f"fleet.faults.error_code: {quote(code)} is not a 1.6 ChargePointErrorCode. Use one "
+            f"of: {', '.join(_ERROR_CODES_16)}."
+        )
+    answers_raw = data.get("data_transfer") or []
+    if not isinstance(answers_raw, list) or len(answers_raw) > MAX_ANSWERS:
+        raise ConfigError(
+            f"fleet.data_transfer: expected a list of at most {MAX_ANSWERS} answers like "
+            "{vendor_id: com.example, message_id: Ping, status: Accepted, data: pong}."
+        )
+    answers = []
+    for i, item in enumerate(answers_raw):
+        where = f"fleet.data_transfer[{i}]"
+        a = _mapping(item, where, DataTransferAnswer)
+        status = a.get("status", "Accepted")
+        if status not in ("Accepted", "Rejected", "UnknownMessageId", "UnknownVendorId"):
+            raise ConfigError(
+                f"{where}.status: Accepted, Rejected, UnknownMessageId or UnknownVendorId."
+            )
+        answers.append(
+            DataTransferAnswer(
+                vendor_id=_bounded(a.get("vendor_id"), f"{where}.vendor_id", 255) or "",
+                message_id=_bounded(a.get("message_id"), f"{where}.message_id", 50, optional=True),
+                status=status,
+                data=_bounded(a.get("data"), f"{where}.data", 1024, optional=True),
+            )
+        )
+    return FleetSpec(
+        models=tuple(models),
+        sessions=_arrivals(data.get("sessions")),
+        firmware=FirmwareUpdates(
+            download_s=_seconds(
+                firmware_raw.get("download_s", fd.download_s), "fleet.firmware.download_s"
+            ),
+            install_s=_seconds(
+                firmware_raw.get("install_s", fd.install_s), "fleet.firmware.install_s"
+            ),
+            failure_share=_number(
+                firmware_raw.get("failure_share", 0.0),
+                "fleet.firmware.failure_share",
+                minimum=0,
+                maximum=1,
+            ),
+            failure_step=step,
+        ),
+        diagnostics=Diagnostics(
+            upload_bytes=int(
+                _number(
+                    diagnostics_raw.get("upload_bytes", 4096),
+                    "fleet.diagnostics.upload_bytes",
+                    minimum=0,
+                    maximum=10 * 1024 * 1024,
+                    integer=True,
+                )
+            ),
+            timeout_s=_duration(
+                diagnostics_raw.get("timeout_s", 30.0), "fleet.diagnostics.timeout_s"
+            ),
+        ),
+        faults=Faults(
+            share=_number(faults_raw.get("share", 0.0), "fleet.faults.share", minimum=0, maximum=1),
+            mean_interval_s=_duration(
+                faults_raw.get("mean_interval_s", fa.mean_interval_s),
+                "fleet.faults.mean_interval_s",
+            ),
+            recover_s=_duration(
+                faults_raw.get("recover_s", fa.recover_s), "fleet.faults.recover_s"
+            ),
+            error_code=code,
+        ),
+        data_transfer=tuple(answers),
+        security_events=_bool(data.get("security_events", False), "fleet.security_events"),
+        notify_event=_bool(data.get("notify_event", False), "fleet.notify_event"),
+    )
+
+
+def _arrivals(raw: object) -> Arrivals | None:
+    """``fleet.sessions``: how EVs arrive, stay and charge (None: charge_points.session)."""
+    if raw is None:
+        return None
+    where = "fleet.sessions"
+    data = _mapping(raw, where, Arrivals)
+    default = Arrivals()
+    arrival = data.get("arrival", default.arrival)
+    if arrival not in ("exponential", "uniform"):
+        raise ConfigError(f"{where}.arrival: exponential or uniform, got {quote(arrival)}.")
+    tags = data.get("id_tags") or []
+    if not isinstance(tags, list) or len(tags) > MAX_ID_TAGS:
+        raise ConfigError(f"{where}.id_tags: expected a list of at most {MAX_ID_TAGS} tags.")
+    for tag in tags:
+        _id_tag(tag, f"{where}.id_tags")
+    taper = _number(
+        data.get("taper_from_percent", default.taper_from_percent),
+        f"{where}.taper_from_percent",
+        minimum=0,
+        maximum=99,
+    )
+    return Arrivals(
+        arrival=arrival,
+        mean_pause_s=_duration(
+            data.get("mean_pause_s", default.mean_pause_s), f"{where}.mean_pause_s"
+        ),
+        duration_s=_range(
+            data.get("duration_s", list(default.duration_s)),
+            f"{where}.duration_s",
+            1,
+            MAX_DURATION_S,
+            seconds=True,
+        ),
+        battery_wh=_range(
+            data.get("battery_wh", list(default.battery_wh)), f"{where}.battery_wh", 1, 10_000_000
+        ),
+        soc_start_percent=_range(
+            data.get("soc_start_percent", list(default.soc_start_percent)),
+            f"{where}.soc_start_percent",
+            0,
+            100,
+        ),
+        taper_from_percent=taper,
+        ev_max_power_w=_range(
+            data.get("ev_max_power_w", list(default.ev_max_power_w)),
+            f"{where}.ev_max_power_w",
+            1,
+            1_000_000,
+        ),
+        id_tags=tuple(tags),
+    )
+
+
+def _gateway(raw: object) -> GatewayPlan:
+    """The ``gateway`` section: the embedded gateway's operator script and validation."""
+    from loadgen.config import OperatorStep
+
+    if raw is None:
+        return GatewayPlan()
+    data = _mapping(raw, "gateway", GatewayPlan)
+    steps_raw = data.get("script") or []
+    if not isinstance(steps_raw, list) or len(steps_raw) > MAX_STEPS:
+        raise ConfigError(
+            f"gateway.script: expected a list of at most {MAX_STEPS} steps like "
+            "{at: 60s, call: UpdateFirmware, share: 0.1}."
+        )
+    steps = []
+    for i, item in enumerate(steps_raw):
+        where = f"gateway.script[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: expected a mapping like {{at: 60s, call: Reset}}.")
+        unknown = set(item) - {"at", "at_s", "call", "share", "params"}
+        if unknown:
+            raise ConfigError(
+                f"{where}.{_name(sorted(map(str, unknown))[0])}: unknown key. Known keys here: "
+                "at, call, share, params."
+            )
+        at = item.get("at", item.get("at_s"))
+        if at is None:
+            raise ConfigError(f"{where}.at: required (seconds after the gateway started).")
+        call = item.get("call")
+        if not isinstance(call, str) or call not in ALL_ACTIONS:
+            raise ConfigError(f"{where}.call: {quote(call)} is not an OCPP action.")
+        params = item.get("params") or {}
+        pairs = _pairs(params)
+        if not isinstance(pairs, dict) or len(pairs) > 32:
+            raise ConfigError(f"{where}.params: expected a mapping of at most 32 parameters.")
+        checked: list[tuple[str, str | int | float | bool]] = []
+        for key, value in pairs.items():
+            if not isinstance(key, str) or not _NAME.fullmatch(key):
+                raise ConfigError(f"{where}.params: {quote(key)} is not a parameter name.")
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                value = ",".join(value)  # e.g. tags: a list of idTags
+            if (
+                not isinstance(value, str | int | float | bool)
+                or len(str(value)) > MAX_STRING_CHARS
+            ):
+                raise ConfigError(f"{where}.params.{key}: expected a number, string or boolean.")
+            checked.append((key, value))
+        steps.append(
+            OperatorStep(
+                at_s=_seconds(at, f"{where}.at"),
+                call=call,
+                share=_number(item.get("share", 1.0), f"{where}.share", minimum=0, maximum=1),
+                params=tuple(checked),
+            )
+        )
+    return GatewayPlan(
+        script=tuple(sorted(steps, key=lambda step: step.at_s)),
+        validate=_bool(data.get("validate", False), "gateway.validate"),
+    )
+
+
+def _pairs(raw: object) -> object:
+    """A mapping given as one, or as the list of [key, value] pairs the effective config
+    writes; anything else as it is (the caller says what is wrong with it)."""
+    if isinstance(raw, list) and all(isinstance(p, list) and len(p) == 2 for p in raw):
+        return {key: value for key, value in raw}
+    return raw
+
+
+def _seconds(value: object, where: str) -> float:
+    """A duration that may be 0 (a step that takes no time)."""
+    if value == 0 and not isinstance(value, bool):
+        return 0.0
+    return _duration(value, where)
+
+
+def _range(
+    raw: object, where: str, low: float, high: float, *, seconds: bool = False
+) -> tuple[float, float]:
+    """``[min, max]`` (or one value for both) within ``low``..``high``."""
+    items = raw if isinstance(raw, list) else [raw, raw]
+    if len(items) != 2:
+        raise ConfigError(f"{where}: expected a value or [min, max].")
+    if seconds:
+        first, second = (_duration(item, where) for item in items)
+    else:
+        first, second = (_number(item, where, minimum=low, maximum=high) for item in items)
+    if first > second:
+        raise ConfigError(f"{where}: the minimum {first:g} is above the maximum {second:g}.")
+    return first, second
+
+
+def _id_tag(value: object, where: str) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 20:
+        raise ConfigError(f"{where}: {quote(value, 40)} is not an idTag (1 to 20 characters).")
+    return value
+
+
+def _bounded(value: object, where: str, limit: int, *, optional: bool = False) -> str | None:
+    text = _string(value, where, optional=optional)
+    if text is not None and len(text) > limit:
+        raise ConfigError(f"{where}: longer than {limit} characters. Shorten it.")
+    return text
