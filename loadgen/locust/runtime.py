@@ -107,7 +107,7 @@ class Runtime:
                     "target: 'embedded' needs the gateway that `loadgen run` starts; run "
                     "through `loadgen run CONFIG`, or pass --host ws://HOST:PORT/PATH to locust."
                 )
-            fleet = Fleet.build(config.charge_points, config.ocpp_version)
+            fleet = Fleet.build(config.charge_points, config.ocpp_version, config.fleet)
             runner = self.environment.runner
             worker_index = max(getattr(runner, "worker_index", 0), 0)
             link_target = Target(

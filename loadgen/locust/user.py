@@ -72,6 +72,7 @@ class ChargePointUser(User):
             plan.fleet,
             engine.counters,
             wall_offset_s=engine.wall_offset_s,
+            unit=identity,  # serial number, model and idTags from the ids file
         )
         self.station.failing = runtime.failing_ids
         self.link = engine.link(self.station, plan.target, identity.password if identity else None)

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from loadgen.ocpp.framing import Call, CallError, CallResult
+from loadgen.ocpp.samples import Reading
+
+if TYPE_CHECKING:
+    from loadgen.ocpp.profiles import ChargingProfile
 
 Payload = dict[str, Any]
 Request = tuple[str, Payload]
@@ -53,6 +58,10 @@ StopReason = Literal[
 StartTrigger = Literal["Authorized", "RemoteStart"]
 #: Neutral answers of :meth:`ChargePointTarget.unlock_connector`.
 UnlockOutcome = Literal["Unlocked", "UnlockFailed", "Ongoing", "Unknown"]
+#: (when, reading, context) of a sample a transaction's end carries (1.6 transactionData).
+Sample = tuple[float, Reading, str]
+#: A composite schedule: (start in epoch s, unit, [(startPeriod, limit, numberPhases)]).
+Composite = tuple[float, str, list[tuple[int, float, int | None]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +121,13 @@ class ChargePointTarget(Protocol):
         """Accepted, Rejected or RebootRequired."""
 
     def remote_start(
-        self, connector_id: int | None, id_tag: str, remote_start_id: int | None
+        self,
+        connector_id: int | None,
+        id_tag: str,
+        remote_start_id: int | None,
+        profile: ChargingProfile | None = None,
     ) -> str:
-        """Accepted or Rejected."""
+        """Accepted or Rejected; ``profile``: a TxProfile for the transaction."""
 
     def remote_stop(self, transaction_id: str) -> str:
         """Accepted or Rejected."""
@@ -137,6 +150,74 @@ class ChargePointTarget(Protocol):
 
     def base_report(self, request_id: int, report_base: str) -> str:
         """Accepted, Rejected or NotSupported (2.0.1 GetBaseReport)."""
+
+    def supports(self, feature: str) -> bool:
+        """Whether the charger has a feature profile (1.6 names: SmartCharging ...)."""
+
+    def update_firmware(
+        self, location: str, retrieve_at: float, request_id: int | None, signed: bool
+    ) -> str:
+        """Accepted, Rejected or AcceptedCanceled (an update under way was cancelled)."""
+
+    def upload_log(
+        self, location: str, request_id: int | None, kind: str
+    ) -> tuple[str, str | None]:
+        """(Accepted / Rejected / AcceptedCanceled, the file name); ``kind``: Diagnostics
+        (1.6 GetDiagnostics), DiagnosticsLog or SecurityLog (GetLog)."""
+
+    def reserve_now(
+        self,
+        reservation_id: int,
+        connector_id: int | None,
+        expiry_at: float,
+        id_tag: str,
+        group_tag: str | None,
+    ) -> str:
+        """Accepted, Faulted, Occupied, Rejected or Unavailable; connector None: any."""
+
+    def cancel_reservation(self, reservation_id: int) -> str:
+        """Accepted or Rejected."""
+
+    def send_local_list(
+        self, version: int, full: bool, entries: list[tuple[str, str | None]]
+    ) -> str:
+        """Accepted, Failed or VersionMismatch; an entry's status None removes the tag."""
+
+    def local_list_version(self) -> int:
+        """The local authorization list's version (0: none)."""
+
+    def set_charging_profile(self, profile: ChargingProfile) -> str:
+        """Accepted or Rejected."""
+
+    def clear_charging_profiles(
+        self,
+        profile_id: int | None,
+        connector_id: int | None,
+        purpose: str | None,
+        stack_level: int | None,
+    ) -> str:
+        """Accepted (some cleared) or Unknown."""
+
+    def composite_schedule(
+        self, connector_id: int, duration_s: int, unit: str | None
+    ) -> Composite | None:
+        """The composite schedule from now, or None (Rejected)."""
+
+    def report_charging_profiles(
+        self,
+        request_id: int,
+        connector_id: int | None,
+        purpose: str | None,
+        stack_level: int | None,
+        profile_ids: Sequence[int],
+        sources: Sequence[str],
+    ) -> str:
+        """Accepted (ReportChargingProfiles follow) or NoProfiles (2.0.1)."""
+
+    def data_transfer(
+        self, vendor_id: str, message_id: str | None, data: object
+    ) -> tuple[str, str | None]:
+        """(status, data) of the answer to the server's DataTransfer."""
 
 
 class Dialect(ABC):
@@ -181,13 +262,16 @@ class Dialect(ABC):
     def tx_start(
         self,
         tx: TransactionLike,
-        meter_wh: int,
+        reading: Reading,
         at: float,
         trigger: StartTrigger,
         seq_no: int,
         offline: bool,
+        measurands: tuple[str, ...] = (),
+        reservation_id: int | None = None,
     ) -> Request:
-        """Begin a transaction: StartTransaction (1.6) or TransactionEvent Started."""
+        """Begin a transaction: StartTransaction (1.6) or TransactionEvent Started (with
+        ``measurands`` in context Transaction.Begin)."""
 
     @abstractmethod
     def start_reply(self, payload: Payload) -> StartReply:
@@ -197,8 +281,7 @@ class Dialect(ABC):
     def tx_meter(
         self,
         tx: TransactionLike,
-        meter_wh: int,
-        power_w: float,
+        reading: Reading,
         at: float,
         seq_no: int,
         offline: bool,
@@ -210,13 +293,16 @@ class Dialect(ABC):
     def tx_end(
         self,
         tx: TransactionLike,
-        meter_wh: int,
+        reading: Reading,
         at: float,
         reason: StopReason,
         seq_no: int,
         offline: bool,
+        measurands: tuple[str, ...] = (),
+        samples: Sequence[Sample] = (),
     ) -> Request:
-        """End a transaction: StopTransaction (1.6) or TransactionEvent Ended (2.0.1)."""
+        """End a transaction: StopTransaction (1.6) or TransactionEvent Ended (2.0.1),
+        carrying ``samples`` and the end's reading (StopTxnSampledData / TxEndedMeasurands)."""
 
     def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> bool:
         """Complete a queued payload just before it is sent; False: it cannot be sent.
@@ -228,22 +314,69 @@ class Dialect(ABC):
 
     @abstractmethod
     def meter_values(
-        self, connector_id: int, meter_wh: int, at: float, tx: TransactionLike | None
+        self,
+        connector_id: int,
+        reading: Reading,
+        at: float,
+        tx: TransactionLike | None,
+        measurands: tuple[str, ...] = (),
     ) -> Request:
         """MeterValues asked for by TriggerMessage (context Trigger)."""
 
     def tx_triggered(
-        self, tx: TransactionLike, meter_wh: int, at: float, seq_no: int
+        self,
+        tx: TransactionLike,
+        reading: Reading,
+        at: float,
+        seq_no: int,
+        measurands: tuple[str, ...] = (),
     ) -> Request | None:
         """A TransactionEvent asked for by TriggerMessage (2.0.1); None in 1.6."""
         return None
 
     @abstractmethod
-    def firmware_status(self, status: str) -> Request:
-        """FirmwareStatusNotification (e.g. Idle, after a TriggerMessage)."""
+    def firmware_status(
+        self, status: str, request_id: int | None = None, *, signed: bool = False
+    ) -> Request:
+        """FirmwareStatusNotification (1.6: SignedFirmwareStatusNotification when
+        ``signed`` or the update came with a ``request_id``, from SignedUpdateFirmware)."""
 
     def diagnostics_status(self, status: str) -> Request | None:
         """DiagnosticsStatusNotification (1.6) / LogStatusNotification (2.0.1)."""
+        return None
+
+    def log_status(self, status: str, request_id: int | None) -> Request:
+        """LogStatusNotification (GetLog: 2.0.1, and 1.6's security extension)."""
+        payload: Payload = {"status": status}
+        if request_id is not None:
+            payload["requestId"] = request_id
+        return "LogStatusNotification", payload
+
+    def security_event(self, kind: str, at: float, info: str | None = None) -> Request:
+        """SecurityEventNotification (2.0.1 A04; 1.6's security extension)."""
+        payload: Payload = {"type": kind[:50], "timestamp": iso(at)}
+        if info:
+            payload["techInfo"] = info[:255]
+        return "SecurityEventNotification", payload
+
+    def reservation_status(self, reservation_id: int, status: str) -> Request | None:
+        """ReservationStatusUpdate (2.0.1 H01: Expired, Removed); None in 1.6."""
+        return None
+
+    def connector_event(
+        self, connector_id: int, status: ConnectorStatus, at: float, event_id: int
+    ) -> Request | None:
+        """NotifyEvent of a connector's AvailabilityState (2.0.1 G01); None in 1.6."""
+        return None
+
+    def charging_limit(self, connector_id: int, limit_w: float, at: float) -> Request | None:
+        """NotifyChargingLimit for a limit an energy manager set (2.0.1 K12); None in 1.6."""
+        return None
+
+    def charging_profiles_report(
+        self, request_id: int, source: str, connector_id: int, profiles: list[Payload], tbc: bool
+    ) -> Request | None:
+        """ReportChargingProfiles (2.0.1 K09); None in 1.6."""
         return None
 
     def notify_report(

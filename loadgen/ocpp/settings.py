@@ -11,10 +11,11 @@ the next beat) lives once, in the station.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["int", "bool", "csv", "str"]
+Kind = Literal["int", "bool", "csv", "str", "decimal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,14 @@ class Setting:
         if self.kind == "bool":
             lowered = value.lower()
             return lowered if lowered in ("true", "false") else None
+        if self.kind == "decimal":
+            try:
+                decimal = float(value)
+            except ValueError:
+                return None
+            if not math.isfinite(decimal) or decimal < self.minimum or len(value) > 20:
+                return None
+            return f"{decimal:g}"
         if self.kind == "csv":
             return ",".join(part.strip() for part in value.split(",") if part.strip())
         return text
@@ -145,7 +154,11 @@ SETTINGS: tuple[Setting, ...] = (
     _s("offline_threshold_s", "int", None, "OCPPCommCtrlr.OfflineThreshold", unit="s"),
     _s("unlock_on_ev_disconnect_201", "bool", None, "OCPPCommCtrlr.UnlockOnEVSideDisconnect"),
     _s(
-        "file_transfer_protocols", "csv", None, "OCPPCommCtrlr.FileTransferProtocols", readonly=True
+        "file_transfer_protocols",
+        "csv",
+        "SupportedFileTransferProtocols",
+        "OCPPCommCtrlr.FileTransferProtocols",
+        readonly=True,
     ),
     _s("network_configuration_priority", "csv", None, "OCPPCommCtrlr.NetworkConfigurationPriority"),
     _s(
@@ -189,6 +202,88 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _s("sampled_data_enabled", "bool", None, "SampledDataCtrlr.Enabled"),
     _s("auth_enabled", "bool", None, "AuthCtrlr.Enabled"),
+    _s(
+        "stop_transaction_max_meter_values",
+        "int",
+        "StopTransactionMaxMeterValues",
+        None,
+        readonly=True,
+    ),
+    # Local Auth List Management (1.6 profile; 2.0.1 functional block D) and the cache
+    _s("local_auth_list_enabled", "bool", "LocalAuthListEnabled", "LocalAuthListCtrlr.Enabled"),
+    _s("local_auth_list_max_length", "int", "LocalAuthListMaxLength", None, readonly=True),
+    _s("local_auth_list_entries", "int", None, "LocalAuthListCtrlr.Entries", readonly=True),
+    _s(
+        "send_local_list_max_length",
+        "int",
+        "SendLocalListMaxLength",
+        "LocalAuthListCtrlr.ItemsPerMessage",
+        readonly=True,
+    ),
+    _s(
+        "local_auth_list_bytes_per_message",
+        "int",
+        None,
+        "LocalAuthListCtrlr.BytesPerMessage",
+        readonly=True,
+    ),
+    _s("local_auth_list_available", "bool", None, "LocalAuthListCtrlr.Available", readonly=True),
+    _s("auth_cache_enabled", "bool", "AuthorizationCacheEnabled", "AuthCacheCtrlr.Enabled"),
+    # Reservation (1.6 profile; 2.0.1 block H)
+    _s(
+        "reserve_unspecified",
+        "bool",
+        "ReserveConnectorZeroSupported",
+        "ReservationCtrlr.NonEvseSpecific",
+        readonly=True,
+    ),
+    _s("reservation_enabled", "bool", None, "ReservationCtrlr.Enabled"),
+    _s("reservation_available", "bool", None, "ReservationCtrlr.Available", readonly=True),
+    # Smart Charging (1.6 profile; 2.0.1 block K)
+    _s("smart_charging_enabled", "bool", None, "SmartChargingCtrlr.Enabled"),
+    _s("smart_charging_available", "bool", None, "SmartChargingCtrlr.Available", readonly=True),
+    _s(
+        "charge_profile_max_stack_level",
+        "int",
+        "ChargeProfileMaxStackLevel",
+        "SmartChargingCtrlr.ProfileStackLevel",
+        readonly=True,
+    ),
+    _s(
+        "charging_rate_units_16",
+        "csv",
+        "ChargingScheduleAllowedChargingRateUnit",
+        None,
+        readonly=True,
+    ),
+    _s("charging_rate_units_201", "csv", None, "SmartChargingCtrlr.RateUnit", readonly=True),
+    _s(
+        "charging_schedule_max_periods",
+        "int",
+        "ChargingScheduleMaxPeriods",
+        "SmartChargingCtrlr.PeriodsPerSchedule",
+        readonly=True,
+    ),
+    _s(
+        "max_charging_profiles_installed",
+        "int",
+        "MaxChargingProfilesInstalled",
+        None,
+        readonly=True,
+    ),
+    _s(
+        "charging_profile_entries",
+        "int",
+        None,
+        "SmartChargingCtrlr.Entries:ChargingProfiles",
+        readonly=True,
+    ),
+    _s(
+        "limit_change_significance",
+        "decimal",
+        None,
+        "SmartChargingCtrlr.LimitChangeSignificance",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

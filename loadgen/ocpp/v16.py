@@ -7,9 +7,10 @@ StartTransaction was answered get their ``transactionId`` in :meth:`V16.bind`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from loadgen.ocpp import profiles
 from loadgen.ocpp.dialect import (
     BootReason,
     BootReply,
@@ -19,6 +20,7 @@ from loadgen.ocpp.dialect import (
     Identity,
     Payload,
     Request,
+    Sample,
     StartReply,
     StartTrigger,
     StopReason,
@@ -27,6 +29,7 @@ from loadgen.ocpp.dialect import (
 )
 from loadgen.ocpp.fields import SPELLING_16, as_object, get_field, read_boot_reply, read_id_info
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError
+from loadgen.ocpp.samples import ENERGY, Reading, values
 from loadgen.ocpp.settings import BY_KEY16
 
 #: Messages a TriggerMessage may ask for in 1.6.
@@ -40,10 +43,19 @@ TRIGGERABLE_16 = frozenset(
         "StatusNotification",
     }
 )
+#: ExtendedTriggerMessage (security extension) -> what the station is asked for.
+_EXTENDED_16 = {
+    "BootNotification": "BootNotification",
+    "Heartbeat": "Heartbeat",
+    "MeterValues": "MeterValues",
+    "StatusNotification": "StatusNotification",
+    "LogStatusNotification": "LogStatusNotification",
+    "FirmwareStatusNotification": "SignedFirmwareStatusNotification",
+}
 _UNLOCK_16 = {"Unlocked": "Unlocked", "UnlockFailed": "UnlockFailed"}
 #: What a handler returns: the response payload.
 Handler = Callable[["V16", Payload, ChargePointTarget], Payload]
-_MEASURAND_UNITS = {"Energy.Active.Import.Register": "Wh", "Power.Active.Import": "W"}
+_ENERGY = (ENERGY,)
 
 
 class V16(Dialect):
@@ -100,19 +112,24 @@ class V16(Dialect):
     def tx_start(
         self,
         tx: TransactionLike,
-        meter_wh: int,
+        reading: Reading,
         at: float,
         trigger: StartTrigger,
         seq_no: int,
         offline: bool,
+        measurands: tuple[str, ...] = (),
+        reservation_id: int | None = None,
     ) -> Request:
-        """StartTransaction (trigger, seqNo and offline have no 1.6 field)."""
-        return "StartTransaction", {
+        """StartTransaction (trigger, seqNo, offline and measurands have no 1.6 field)."""
+        payload: Payload = {
             "connectorId": tx.connector_id,
             "idTag": tx.id_tag[:20],
-            "meterStart": meter_wh,
+            "meterStart": reading.energy_wh,
             "timestamp": iso(at),
         }
+        if reservation_id is not None:
+            payload["reservationId"] = reservation_id
+        return "StartTransaction", payload
 
     def start_reply(self, payload: Payload) -> StartReply:
         """The server's transactionId and idTagInfo status (both required in 1.6)."""
@@ -126,8 +143,7 @@ class V16(Dialect):
     def tx_meter(
         self,
         tx: TransactionLike,
-        meter_wh: int,
-        power_w: float,
+        reading: Reading,
         at: float,
         seq_no: int,
         offline: bool,
@@ -137,29 +153,34 @@ class V16(Dialect):
         return "MeterValues", {
             "connectorId": tx.connector_id,
             "transactionId": tx.server_id or 0,  # set by bind() when sent, if not yet known
-            "meterValue": [_sample(meter_wh, power_w, at, "Sample.Periodic", measurands)],
+            "meterValue": [_sample(reading, at, "Sample.Periodic", measurands)],
         }
 
     def tx_end(
         self,
         tx: TransactionLike,
-        meter_wh: int,
+        reading: Reading,
         at: float,
         reason: StopReason,
         seq_no: int,
         offline: bool,
+        measurands: tuple[str, ...] = (),
+        samples: Sequence[Sample] = (),
     ) -> Request:
-        """StopTransaction with ``reason`` (1.6 has ImmediateReset as HardReset)."""
-        return (
-            "StopTransaction",
-            {
-                "transactionId": tx.server_id or 0,  # set by bind() when sent, if not yet known
-                "idTag": tx.id_tag[:20],
-                "meterStop": meter_wh,
-                "timestamp": iso(at),
-                "reason": "HardReset" if reason == "ImmediateReset" else reason,
-            },
-        )
+        """StopTransaction with ``reason`` (1.6 has ImmediateReset as HardReset) and, when
+        StopTxnSampledData names measurands, the session's samples as transactionData."""
+        payload: Payload = {
+            "transactionId": tx.server_id or 0,  # set by bind() when sent, if not yet known
+            "idTag": tx.id_tag[:20],
+            "meterStop": reading.energy_wh,
+            "timestamp": iso(at),
+            "reason": "HardReset" if reason == "ImmediateReset" else reason,
+        }
+        if measurands:
+            payload["transactionData"] = [
+                _sample(sample, when, context, measurands) for when, sample, context in samples
+            ] + [_sample(reading, at, "Transaction.End", measurands)]
+        return "StopTransaction", payload
 
     def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> bool:
         """Fill in the server's transactionId; False while the start is unanswered."""
@@ -171,19 +192,29 @@ class V16(Dialect):
         return True
 
     def meter_values(
-        self, connector_id: int, meter_wh: int, at: float, tx: TransactionLike | None
+        self,
+        connector_id: int,
+        reading: Reading,
+        at: float,
+        tx: TransactionLike | None,
+        measurands: tuple[str, ...] = (),
     ) -> Request:
         payload: Payload = {
             "connectorId": connector_id,
-            "meterValue": [
-                _sample(meter_wh, 0.0, at, "Trigger", ("Energy.Active.Import.Register",))
-            ],
+            "meterValue": [_sample(reading, at, "Trigger", measurands or _ENERGY)],
         }
         if tx is not None and tx.server_id is not None:
             payload["transactionId"] = tx.server_id
         return "MeterValues", payload
 
-    def firmware_status(self, status: str) -> Request:
+    def firmware_status(
+        self, status: str, request_id: int | None = None, *, signed: bool = False
+    ) -> Request:
+        if signed or request_id is not None:  # an update from SignedUpdateFirmware
+            payload: Payload = {"status": status}
+            if request_id is not None:
+                payload["requestId"] = request_id
+            return "SignedFirmwareStatusNotification", payload
         return "FirmwareStatusNotification", {"status": status}
 
     def diagnostics_status(self, status: str) -> Request | None:
@@ -238,8 +269,13 @@ class V16(Dialect):
     def _remote_start(self, p: Payload, target: ChargePointTarget) -> Payload:
         id_tag = get_field(p, "idTag", str, max_len=20)
         connector_id = get_field(p, "connectorId", int, required=False)
-        get_field(p, "chargingProfile", dict, required=False)
-        return {"status": target.remote_start(connector_id, id_tag, None)}
+        raw = get_field(p, "chargingProfile", dict, required=False)
+        profile = None
+        if raw is not None and target.supports("SmartCharging"):
+            profile = profiles.parse_16(connector_id or 0, raw)
+            if profile.purpose != profiles.TX:  # 5.11: only a TxProfile may come with it
+                return {"status": "Rejected"}
+        return {"status": target.remote_start(connector_id, id_tag, None, profile)}
 
     def _remote_stop(self, p: Payload, target: ChargePointTarget) -> Payload:
         transaction_id = get_field(p, "transactionId", int)
@@ -267,14 +303,155 @@ class V16(Dialect):
             return {"status": "NotImplemented"}
         return {"status": target.trigger_message(message, connector_id)}
 
+    def _extended_trigger(self, p: Payload, target: ChargePointTarget) -> Payload:
+        """ExtendedTriggerMessage (security extension): the same, plus LogStatusNotification
+        and SignedFirmwareStatusNotification; a certificate signing request is not made."""
+        message = get_field(p, "requestedMessage", str)
+        connector_id = get_field(p, "connectorId", int, required=False)
+        wanted = _EXTENDED_16.get(message)
+        if wanted is None:
+            return {"status": "NotImplemented"}
+        return {"status": target.trigger_message(wanted, connector_id)}
+
     def _clear_cache(self, p: Payload, target: ChargePointTarget) -> Payload:
         as_object(p)
         return {"status": target.clear_cache()}
 
     def _data_transfer(self, p: Payload, target: ChargePointTarget) -> Payload:
-        get_field(p, "vendorId", str, max_len=255)
-        get_field(p, "messageId", str, required=False, max_len=50)
-        return {"status": "UnknownVendorId"}
+        vendor_id = get_field(p, "vendorId", str, max_len=255)
+        message_id = get_field(p, "messageId", str, required=False, max_len=50)
+        status, data = target.data_transfer(vendor_id, message_id, p.get("data"))
+        return {"status": status} if data is None else {"status": status, "data": data}
+
+    # -- Firmware Management ------------------------------------------------------------
+
+    def _update_firmware(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "FirmwareManagement")
+        location = get_field(p, "location", str, max_len=512)
+        retrieve_at = profiles.parse_time(get_field(p, "retrieveDate", str), "retrieveDate")
+        get_field(p, "retries", int, required=False)
+        get_field(p, "retryInterval", int, required=False)
+        target.update_firmware(location, retrieve_at, None, signed=False)
+        return {}
+
+    def _signed_update_firmware(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "FirmwareManagement")
+        request_id = get_field(p, "requestId", int)
+        firmware = get_field(p, "firmware", dict)
+        location = get_field(firmware, "location", str, max_len=512)
+        retrieve_at = profiles.parse_time(
+            get_field(firmware, "retrieveDateTime", str), "retrieveDateTime"
+        )
+        get_field(firmware, "signingCertificate", str, max_len=5500)
+        get_field(firmware, "signature", str, max_len=800)
+        return {"status": target.update_firmware(location, retrieve_at, request_id, signed=True)}
+
+    def _get_diagnostics(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "FirmwareManagement")
+        location = get_field(p, "location", str, max_len=512)
+        for key in ("startTime", "stopTime"):
+            text = get_field(p, key, str, required=False)
+            if text is not None:
+                profiles.parse_time(text, key)
+        status, name = target.upload_log(location, None, "Diagnostics")
+        return {"fileName": name[:255]} if status == "Accepted" and name else {}
+
+    def _get_log(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "FirmwareManagement")
+        kind = get_field(p, "logType", str, choices=("DiagnosticsLog", "SecurityLog"))
+        request_id = get_field(p, "requestId", int)
+        log = get_field(p, "log", dict)
+        location = get_field(log, "remoteLocation", str, max_len=512)
+        status, name = target.upload_log(location, request_id, kind)
+        reply: Payload = {"status": status}
+        if name:
+            reply["filename"] = name[:255]
+        return reply
+
+    # -- Reservation ----------------------------------------------------------------------
+
+    def _reserve_now(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "Reservation")
+        connector_id = get_field(p, "connectorId", int)
+        expiry = profiles.parse_time(get_field(p, "expiryDate", str), "expiryDate")
+        id_tag = get_field(p, "idTag", str, max_len=20)
+        parent = get_field(p, "parentIdTag", str, required=False, max_len=20)
+        reservation_id = get_field(p, "reservationId", int)
+        status = target.reserve_now(reservation_id, connector_id or None, expiry, id_tag, parent)
+        return {"status": status}
+
+    def _cancel_reservation(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "Reservation")
+        return {"status": target.cancel_reservation(get_field(p, "reservationId", int))}
+
+    # -- Local Auth List Management -------------------------------------------------------
+
+    def _send_local_list(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "LocalAuthListManagement")
+        version = get_field(p, "listVersion", int)
+        kind = get_field(p, "updateType", str, choices=("Differential", "Full"))
+        entries: list[tuple[str, str | None]] = []
+        for item in get_field(p, "localAuthorizationList", list, required=False) or ():
+            tag = get_field(item, "idTag", str, max_len=20)
+            info = get_field(item, "idTagInfo", dict, required=False)
+            status = None if info is None else get_field(info, "status", str, choices=_ID_STATUS)
+            entries.append((tag, status))
+        status = target.send_local_list(version, kind == "Full", entries)
+        return {"status": status}
+
+    def _get_local_list_version(self, p: Payload, target: ChargePointTarget) -> Payload:
+        as_object(p)
+        if not target.supports("LocalAuthListManagement"):
+            return {"listVersion": -1}  # 5.9: -1 when local lists are not supported
+        return {"listVersion": target.local_list_version()}
+
+    # -- Smart Charging -------------------------------------------------------------------
+
+    def _set_charging_profile(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "SmartCharging")
+        connector_id = get_field(p, "connectorId", int)
+        profile = profiles.parse_16(connector_id, get_field(p, "csChargingProfiles", dict))
+        return {"status": target.set_charging_profile(profile)}
+
+    def _clear_charging_profile(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "SmartCharging")
+        purpose = get_field(
+            p, "chargingProfilePurpose", str, required=False, choices=tuple(profiles.PURPOSES_16)
+        )
+        status = target.clear_charging_profiles(
+            get_field(p, "id", int, required=False),
+            get_field(p, "connectorId", int, required=False),
+            None if purpose is None else profiles.PURPOSES_16[purpose],
+            get_field(p, "stackLevel", int, required=False),
+        )
+        return {"status": status}
+
+    def _get_composite_schedule(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "SmartCharging")
+        connector_id = get_field(p, "connectorId", int)
+        duration = get_field(p, "duration", int)
+        unit = get_field(p, "chargingRateUnit", str, required=False, choices=("A", "W"))
+        found = target.composite_schedule(connector_id, duration, unit)
+        if found is None:
+            return {"status": "Rejected"}
+        start, unit_used, periods = found
+        schedule_periods = []
+        for offset, limit, phases in periods:
+            period: Payload = {"startPeriod": offset, "limit": profiles.rounded(limit)}
+            if phases is not None:
+                period["numberPhases"] = phases
+            schedule_periods.append(period)
+        return {
+            "status": "Accepted",
+            "connectorId": connector_id,
+            "scheduleStart": iso(start),
+            "chargingSchedule": {
+                "duration": duration,
+                "startSchedule": iso(start),
+                "chargingRateUnit": unit_used,
+                "chargingSchedulePeriod": schedule_periods,
+            },
+        }
 
     _handlers: ClassVar[dict[str, Handler]] = {
         "GetConfiguration": _get_configuration,
@@ -287,7 +464,28 @@ class V16(Dialect):
         "TriggerMessage": _trigger_message,
         "ClearCache": _clear_cache,
         "DataTransfer": _data_transfer,
+        "ExtendedTriggerMessage": _extended_trigger,
+        "UpdateFirmware": _update_firmware,
+        "SignedUpdateFirmware": _signed_update_firmware,
+        "GetDiagnostics": _get_diagnostics,
+        "GetLog": _get_log,
+        "ReserveNow": _reserve_now,
+        "CancelReservation": _cancel_reservation,
+        "SendLocalList": _send_local_list,
+        "GetLocalListVersion": _get_local_list_version,
+        "SetChargingProfile": _set_charging_profile,
+        "ClearChargingProfile": _clear_charging_profile,
+        "GetCompositeSchedule": _get_composite_schedule,
     }
+
+
+_ID_STATUS = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
+
+
+def _require(target: ChargePointTarget, feature: str) -> None:
+    """A call of a feature profile the charger lacks: CALLERROR NotSupported."""
+    if not target.supports(feature):
+        raise FrameError(f"the {feature} profile is not supported", code="NotSupported")
 
 
 def _respelled(exc: FrameError) -> FrameError:
@@ -295,26 +493,19 @@ def _respelled(exc: FrameError) -> FrameError:
     return exc
 
 
-def _sample(
-    meter_wh: int, power_w: float, at: float, context: str, measurands: tuple[str, ...]
-) -> Payload:
+def _sample(reading: Reading, at: float, context: str, measurands: tuple[str, ...]) -> Payload:
     """One 1.6 meterValue entry with the chosen measurands (values are strings in 1.6)."""
-    values = []
-    for measurand in measurands:
-        unit = _MEASURAND_UNITS.get(measurand)
-        if unit is None:
-            continue
-        value = meter_wh if unit == "Wh" else round(power_w)
-        values.append(
-            {"value": str(value), "context": context, "measurand": measurand, "unit": unit}
-        )
-    if not values:
-        values.append(
-            {
-                "value": str(meter_wh),
-                "context": context,
-                "measurand": "Energy.Active.Import.Register",
-                "unit": "Wh",
-            }
-        )
-    return {"timestamp": iso(at), "sampledValue": values}
+    sampled = []
+    for measurand, phase, location, unit, value in values(reading, measurands):
+        entry: Payload = {
+            "value": str(value),
+            "context": context,
+            "measurand": measurand,
+            "unit": unit,
+        }
+        if phase is not None:
+            entry["phase"] = phase
+        if location is not None:
+            entry["location"] = location
+        sampled.append(entry)
+    return {"timestamp": iso(at), "sampledValue": sampled}

@@ -8,9 +8,10 @@ Device-model variables are the 2.0.1 side of :mod:`loadgen.ocpp.settings`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from loadgen.ocpp import profiles
 from loadgen.ocpp.dialect import (
     BootReason,
     BootReply,
@@ -20,6 +21,7 @@ from loadgen.ocpp.dialect import (
     Identity,
     Payload,
     Request,
+    Sample,
     StartReply,
     StartTrigger,
     StopReason,
@@ -28,6 +30,7 @@ from loadgen.ocpp.dialect import (
 )
 from loadgen.ocpp.fields import as_object, get_field, read_boot_reply, read_id_info
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError
+from loadgen.ocpp.samples import ENERGY, Reading, values
 from loadgen.ocpp.settings import BY_VARIABLE, COMPONENTS, SETTINGS, Setting
 
 #: Messages a TriggerMessage may ask for and the station sends.
@@ -78,8 +81,17 @@ _ID_TOKEN_TYPES = frozenset(
     "Central eMAID ISO14443 ISO15693 KeyCode Local MacAddress NoAuthorization".split()
 )
 _ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
-_DATA_TYPES = {"int": "integer", "bool": "boolean", "csv": "MemberList", "str": "string"}
-_MEASURAND_UNITS = {"Energy.Active.Import.Register": "Wh", "Power.Active.Import": "W"}
+_DATA_TYPES = {
+    "int": "integer",
+    "bool": "boolean",
+    "csv": "MemberList",
+    "str": "string",
+    "decimal": "decimal",
+}
+_ID_STATUS = (
+    "Accepted Blocked ConcurrentTx Expired Invalid NoCredit NotAllowedTypeEVSE "
+    "NotAtThisLocation NotAtThisTime Unknown"
+).split()
 #: The transaction id's schema maxLength.
 MAX_TRANSACTION_ID_LEN = 36
 Handler = Callable[["V201", Payload, ChargePointTarget], Payload]
@@ -140,19 +152,24 @@ class V201(Dialect):
     def tx_start(
         self,
         tx: TransactionLike,
-        meter_wh: int,
+        reading: Reading,
         at: float,
         trigger: StartTrigger,
         seq_no: int,
         offline: bool,
+        measurands: tuple[str, ...] = (),
+        reservation_id: int | None = None,
     ) -> Request:
-        """TransactionEvent Started; a remote start carries its remoteStartId."""
+        """TransactionEvent Started; a remote start carries its remoteStartId, the end of a
+        reservation its reservationId (H01.FR.15), the meter its TxStartedMeasurands."""
         event = _event("Started", trigger, seq_no, tx.local_id, at, "Charging", offline)
         if trigger == "RemoteStart" and tx.remote_start_id is not None:
             event["transactionInfo"]["remoteStartId"] = tx.remote_start_id
         event["evse"] = {"id": tx.connector_id, "connectorId": 1}
         event["idToken"] = _id_token(tx.id_tag)
-        event["meterValue"] = [_sample(meter_wh, 0.0, at, "Transaction.Begin", _ENERGY)]
+        if reservation_id is not None:
+            event["reservationId"] = reservation_id
+        event["meterValue"] = [_sample(reading, at, "Transaction.Begin", measurands or _ENERGY)]
         return "TransactionEvent", event
 
     def start_reply(self, payload: Payload) -> StartReply:
@@ -162,55 +179,126 @@ class V201(Dialect):
     def tx_meter(
         self,
         tx: TransactionLike,
-        meter_wh: int,
-        power_w: float,
+        reading: Reading,
         at: float,
         seq_no: int,
         offline: bool,
         measurands: tuple[str, ...],
     ) -> Request:
         """TransactionEvent Updated, triggerReason MeterValuePeriodic."""
-        event = _event(
-            "Updated", "MeterValuePeriodic", seq_no, tx.local_id, at, "Charging", offline
-        )
-        event["meterValue"] = [_sample(meter_wh, power_w, at, "Sample.Periodic", measurands)]
+        state = "Charging" if reading.power_w > 0 else "SuspendedEVSE"
+        event = _event("Updated", "MeterValuePeriodic", seq_no, tx.local_id, at, state, offline)
+        event["meterValue"] = [_sample(reading, at, "Sample.Periodic", measurands)]
         return "TransactionEvent", event
 
     def tx_end(
         self,
         tx: TransactionLike,
-        meter_wh: int,
+        reading: Reading,
         at: float,
         reason: StopReason,
         seq_no: int,
         offline: bool,
+        measurands: tuple[str, ...] = (),
+        samples: Sequence[Sample] = (),
     ) -> Request:
-        """TransactionEvent Ended with the trigger and stoppedReason that fit ``reason``."""
+        """TransactionEvent Ended with the trigger and stoppedReason that fit ``reason``,
+        and the TxEndedMeasurands sampled during the session and at its end."""
         trigger, stopped = _ENDED[reason]
         event = _event("Ended", trigger, seq_no, tx.local_id, at, "EVConnected", offline)
         event["transactionInfo"]["stoppedReason"] = stopped
-        event["meterValue"] = [_sample(meter_wh, 0.0, at, "Transaction.End", _ENERGY)]
+        wanted = measurands or _ENERGY
+        event["meterValue"] = [
+            _sample(sample, when, context, wanted) for when, sample, context in samples
+        ] + [_sample(reading, at, "Transaction.End", wanted)]
         return "TransactionEvent", event
 
-    def tx_triggered(self, tx: TransactionLike, meter_wh: int, at: float, seq_no: int) -> Request:
+    def tx_triggered(
+        self,
+        tx: TransactionLike,
+        reading: Reading,
+        at: float,
+        seq_no: int,
+        measurands: tuple[str, ...] = (),
+    ) -> Request:
         event = _event("Updated", "Trigger", seq_no, tx.local_id, at, "Charging", False)
         event["evse"] = {"id": tx.connector_id, "connectorId": 1}
-        event["meterValue"] = [_sample(meter_wh, 0.0, at, "Trigger", _ENERGY)]
+        event["meterValue"] = [_sample(reading, at, "Trigger", measurands or _ENERGY)]
         return "TransactionEvent", event
 
     def meter_values(
-        self, connector_id: int, meter_wh: int, at: float, tx: TransactionLike | None
+        self,
+        connector_id: int,
+        reading: Reading,
+        at: float,
+        tx: TransactionLike | None,
+        measurands: tuple[str, ...] = (),
     ) -> Request:
         return "MeterValues", {
             "evseId": connector_id,
-            "meterValue": [_sample(meter_wh, 0.0, at, "Trigger", _ENERGY)],
+            "meterValue": [_sample(reading, at, "Trigger", measurands or _ENERGY)],
         }
 
-    def firmware_status(self, status: str) -> Request:
-        return "FirmwareStatusNotification", {"status": status}
+    def firmware_status(
+        self, status: str, request_id: int | None = None, *, signed: bool = False
+    ) -> Request:
+        payload: Payload = {"status": status}
+        if request_id is not None:  # L01.FR.10 / L01.FR.20
+            payload["requestId"] = request_id
+        return "FirmwareStatusNotification", payload
 
     def diagnostics_status(self, status: str) -> Request | None:
         return "LogStatusNotification", {"status": status}
+
+    def reservation_status(self, reservation_id: int, status: str) -> Request:
+        return "ReservationStatusUpdate", {
+            "reservationId": reservation_id,
+            "reservationUpdateStatus": status,
+        }
+
+    def connector_event(
+        self, connector_id: int, status: ConnectorStatus, at: float, event_id: int
+    ) -> Request:
+        """NotifyEvent: the connector's AvailabilityState changed (trigger Delta, G01)."""
+        return "NotifyEvent", {
+            "generatedAt": iso(at),
+            "seqNo": 0,
+            "tbc": False,
+            "eventData": [
+                {
+                    "eventId": event_id,
+                    "timestamp": iso(at),
+                    "trigger": "Delta",
+                    "actualValue": _STATUS_201[status],
+                    "eventNotificationType": "HardWiredNotification",
+                    "component": {
+                        "name": "Connector",
+                        "evse": {"id": connector_id, "connectorId": 1},
+                    },
+                    "variable": {"name": "AvailabilityState"},
+                }
+            ],
+        }
+
+    def charging_limit(self, connector_id: int, limit_w: float, at: float) -> Request:
+        """NotifyChargingLimit from an energy manager (K12.FR.02, source EMS)."""
+        payload: Payload = {
+            "chargingLimit": {"chargingLimitSource": "EMS", "isGridCritical": False}
+        }
+        if connector_id:
+            payload["evseId"] = connector_id
+        return "NotifyChargingLimit", payload
+
+    def charging_profiles_report(
+        self, request_id: int, source: str, connector_id: int, profiles: list[Payload], tbc: bool
+    ) -> Request:
+        return "ReportChargingProfiles", {
+            "requestId": request_id,
+            "chargingLimitSource": source,
+            "evseId": connector_id,
+            "chargingProfile": profiles,
+            "tbc": tbc,
+        }
 
     def notify_report(self, request_id: int, at: float, target: ChargePointTarget) -> Request:
         """One NotifyReport (``tbc`` false) with every variable the station has."""
@@ -294,8 +382,13 @@ class V201(Dialect):
         id_tag = _read_id_token(get_field(p, "idToken", dict))
         remote_start_id = get_field(p, "remoteStartId", int)
         evse_id = get_field(p, "evseId", int, required=False)
-        get_field(p, "chargingProfile", dict, required=False)
-        return {"status": target.remote_start(evse_id, id_tag, remote_start_id)}
+        raw = get_field(p, "chargingProfile", dict, required=False)
+        profile = None
+        if raw is not None and target.supports("SmartCharging"):
+            profile = profiles.parse_201(evse_id or 0, raw)
+            if profile.purpose != profiles.TX:  # F01.FR.08: a TxProfile only
+                return {"status": "Rejected"}
+        return {"status": target.remote_start(evse_id, id_tag, remote_start_id, profile)}
 
     def _request_stop(self, p: Payload, target: ChargePointTarget) -> Payload:
         transaction_id = get_field(p, "transactionId", str, max_len=MAX_TRANSACTION_ID_LEN)
@@ -341,9 +434,153 @@ class V201(Dialect):
         return {"status": target.base_report(request_id, report_base)}
 
     def _data_transfer(self, p: Payload, target: ChargePointTarget) -> Payload:
-        get_field(p, "vendorId", str, max_len=255)
-        get_field(p, "messageId", str, required=False, max_len=50)
-        return {"status": "UnknownVendorId"}
+        vendor_id = get_field(p, "vendorId", str, max_len=255)
+        message_id = get_field(p, "messageId", str, required=False, max_len=50)
+        status, data = target.data_transfer(vendor_id, message_id, p.get("data"))
+        return {"status": status} if data is None else {"status": status, "data": data}
+
+    # -- firmware and logs (L01, N01) -----------------------------------------------------
+
+    def _update_firmware(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "FirmwareManagement")
+        request_id = get_field(p, "requestId", int)
+        get_field(p, "retries", int, required=False)
+        get_field(p, "retryInterval", int, required=False)
+        firmware = get_field(p, "firmware", dict)
+        location = get_field(firmware, "location", str, max_len=512)
+        retrieve_at = profiles.parse_time(
+            get_field(firmware, "retrieveDateTime", str), "retrieveDateTime"
+        )
+        signed = get_field(firmware, "signature", str, required=False, max_len=800) is not None
+        get_field(firmware, "signingCertificate", str, required=False, max_len=5500)
+        return {"status": target.update_firmware(location, retrieve_at, request_id, signed)}
+
+    def _get_log(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "FirmwareManagement")
+        kind = get_field(p, "logType", str, choices=("DiagnosticsLog", "SecurityLog"))
+        request_id = get_field(p, "requestId", int)
+        log = get_field(p, "log", dict)
+        location = get_field(log, "remoteLocation", str, max_len=512)
+        status, name = target.upload_log(location, request_id, kind)
+        reply: Payload = {"status": status}
+        if name:
+            reply["filename"] = name[:255]
+        return reply
+
+    # -- reservations (H01, H02) ----------------------------------------------------------
+
+    def _reserve_now(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "Reservation")
+        reservation_id = get_field(p, "id", int)
+        expiry = profiles.parse_time(get_field(p, "expiryDateTime", str), "expiryDateTime")
+        id_tag = _read_id_token(get_field(p, "idToken", dict))
+        evse_id = get_field(p, "evseId", int, required=False)
+        group = get_field(p, "groupIdToken", dict, required=False)
+        group_tag = None if group is None else _read_id_token(group)
+        get_field(p, "connectorType", str, required=False)
+        return {"status": target.reserve_now(reservation_id, evse_id, expiry, id_tag, group_tag)}
+
+    def _cancel_reservation(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "Reservation")
+        return {"status": target.cancel_reservation(get_field(p, "reservationId", int))}
+
+    # -- local authorization list (D01, D02) ----------------------------------------------
+
+    def _send_local_list(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "LocalAuthListManagement")
+        version = get_field(p, "versionNumber", int)
+        kind = get_field(p, "updateType", str, choices=("Differential", "Full"))
+        entries: list[tuple[str, str | None]] = []
+        for item in get_field(p, "localAuthorizationList", list, required=False) or ():
+            tag = _read_id_token(get_field(item, "idToken", dict))
+            info = get_field(item, "idTokenInfo", dict, required=False)
+            status = None if info is None else get_field(info, "status", str, choices=_ID_STATUS)
+            entries.append((tag, status))
+        return {"status": target.send_local_list(version, kind == "Full", entries)}
+
+    def _get_local_list_version(self, p: Payload, target: ChargePointTarget) -> Payload:
+        as_object(p)
+        _require(target, "LocalAuthListManagement")
+        return {"versionNumber": target.local_list_version()}
+
+    # -- smart charging (K01, K08, K09, K10) ----------------------------------------------
+
+    def _set_charging_profile(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "SmartCharging")
+        evse_id = get_field(p, "evseId", int)
+        profile = profiles.parse_201(evse_id, get_field(p, "chargingProfile", dict))
+        return {"status": target.set_charging_profile(profile)}
+
+    def _clear_charging_profile(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "SmartCharging")
+        profile_id = get_field(p, "chargingProfileId", int, required=False)
+        criteria = get_field(p, "chargingProfileCriteria", dict, required=False) or {}
+        status = target.clear_charging_profiles(
+            profile_id,
+            get_field(criteria, "evseId", int, required=False),
+            get_field(
+                criteria,
+                "chargingProfilePurpose",
+                str,
+                required=False,
+                choices=profiles.PURPOSES_201,
+            ),
+            get_field(criteria, "stackLevel", int, required=False),
+        )
+        return {"status": status}
+
+    def _get_charging_profiles(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "SmartCharging")
+        request_id = get_field(p, "requestId", int)
+        evse_id = get_field(p, "evseId", int, required=False)
+        criteria = get_field(p, "chargingProfile", dict)
+        ids = get_field(criteria, "chargingProfileId", list, required=False) or []
+        sources = get_field(criteria, "chargingLimitSource", list, required=False) or []
+        if not all(type(i) is int for i in ids) or not all(type(x) is str for x in sources):
+            raise FrameError(
+                "chargingProfile criteria of the wrong type", code="TypeConstraintViolation"
+            )
+        status = target.report_charging_profiles(
+            request_id,
+            evse_id,
+            get_field(
+                criteria,
+                "chargingProfilePurpose",
+                str,
+                required=False,
+                choices=profiles.PURPOSES_201,
+            ),
+            get_field(criteria, "stackLevel", int, required=False),
+            ids,
+            sources,
+        )
+        return {"status": status}
+
+    def _get_composite_schedule(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _require(target, "SmartCharging")
+        duration = get_field(p, "duration", int)
+        unit = get_field(p, "chargingRateUnit", str, required=False, choices=("A", "W"))
+        evse_id = get_field(p, "evseId", int)
+        found = target.composite_schedule(evse_id, duration, unit)
+        if found is None:
+            return {"status": "Rejected"}
+        start, unit_used, periods = found
+        schedule_periods = []
+        for offset, limit, phases in periods:
+            period: Payload = {"startPeriod": offset, "limit": profiles.rounded(limit)}
+            if phases is not None:
+                period["numberPhases"] = phases
+            schedule_periods.append(period)
+        return {
+            "status": "Accepted",
+            "schedule": {
+                "evseId": evse_id,
+                "duration": duration,
+                "scheduleStart": iso(start),
+                "chargingRateUnit": unit_used,
+                "chargingSchedulePeriod": schedule_periods,
+            },
+        }
 
     _handlers: ClassVar[dict[str, Handler]] = {
         "GetVariables": _get_variables,
@@ -357,10 +594,26 @@ class V201(Dialect):
         "ClearCache": _clear_cache,
         "GetBaseReport": _get_base_report,
         "DataTransfer": _data_transfer,
+        "UpdateFirmware": _update_firmware,
+        "GetLog": _get_log,
+        "ReserveNow": _reserve_now,
+        "CancelReservation": _cancel_reservation,
+        "SendLocalList": _send_local_list,
+        "GetLocalListVersion": _get_local_list_version,
+        "SetChargingProfile": _set_charging_profile,
+        "ClearChargingProfile": _clear_charging_profile,
+        "GetChargingProfiles": _get_charging_profiles,
+        "GetCompositeSchedule": _get_composite_schedule,
     }
 
 
-_ENERGY = ("Energy.Active.Import.Register",)
+def _require(target: ChargePointTarget, feature: str) -> None:
+    """A call of a functional block the station lacks: CALLERROR NotSupported (K01.FR.29)."""
+    if not target.supports(feature):
+        raise FrameError(f"{feature} is not supported", code="NotSupported")
+
+
+_ENERGY = (ENERGY,)
 
 
 #: Separates an idToken's type from its value in the tag the station keeps (see _id_token).
@@ -401,34 +654,22 @@ def _event(
     return event
 
 
-def _sample(
-    meter_wh: int, power_w: float, at: float, context: str, measurands: tuple[str, ...]
-) -> Payload:
+def _sample(reading: Reading, at: float, context: str, measurands: tuple[str, ...]) -> Payload:
     """One 2.0.1 meterValue entry with the chosen measurands (values are numbers)."""
-    values = []
-    for measurand in measurands:
-        unit = _MEASURAND_UNITS.get(measurand)
-        if unit is None:
-            continue
-        value: float = meter_wh if unit == "Wh" else round(power_w)
-        values.append(
-            {
-                "value": value,
-                "context": context,
-                "measurand": measurand,
-                "unitOfMeasure": {"unit": unit},
-            }
-        )
-    if not values:
-        values.append(
-            {
-                "value": meter_wh,
-                "context": context,
-                "measurand": "Energy.Active.Import.Register",
-                "unitOfMeasure": {"unit": "Wh"},
-            }
-        )
-    return {"timestamp": iso(at), "sampledValue": values}
+    sampled = []
+    for measurand, phase, location, unit, value in values(reading, measurands):
+        entry: Payload = {
+            "value": value,
+            "context": context,
+            "measurand": measurand,
+            "unitOfMeasure": {"unit": unit},
+        }
+        if phase is not None:
+            entry["phase"] = phase
+        if location is not None:
+            entry["location"] = location
+        sampled.append(entry)
+    return {"timestamp": iso(at), "sampledValue": sampled}
 
 
 def _read_id_token(token: Payload) -> str:

@@ -53,6 +53,19 @@ class Report:
 
 
 @dataclass(slots=True)
+class Upload:
+    """Upload a file of ``size`` bytes to ``url`` (HTTP(S) PUT) for a GetDiagnostics /
+    GetLog; answer with ``uploaded(now, token, ok)``. The one piece of I/O a station asks
+    for besides its connection (the engine does it in a greenlet it borrows)."""
+
+    url: str
+    name: str  # the file's name
+    size: int
+    timeout_s: float
+    token: int
+
+
+@dataclass(slots=True)
 class Booted:
     """The server accepted a BootNotification (observers such as the Redis probe wait for it)."""
 
@@ -62,7 +75,7 @@ class Stopped:
     """The station has stopped for good: its connection is closed, nothing follows."""
 
 
-Action = Send | Connect | Close | SetTimer | Report | Booted | Stopped
+Action = Send | Connect | Close | SetTimer | Report | Booted | Stopped | Upload
 
 CONNECT = Connect()
 BOOTED = Booted()
@@ -83,6 +96,31 @@ class Counters:
     lost: int = 0
     reboots: int = 0  # resets carried out (the station closed, rebooted and connects again)
     offline_dropped: int = 0  # transaction messages dropped because the offline queue was full
+    # the fleet's flows (summary.json's "fleet"; see docs/fleets.md)
+    sessions_started: int = 0  # transactions begun
+    sessions_ended: int = 0
+    ended_local: int = 0  # ... by reason: Local (the EV left, a local stop)
+    ended_remote: int = 0  # Remote
+    ended_reset: int = 0  # HardReset, SoftReset, ImmediateReset, Reboot
+    ended_deauthorized: int = 0  # DeAuthorized
+    ended_other: int = 0  # any other reason (UnlockCommand, a fault ...)
+    charging: int = 0  # connectors with a transaction now (a gauge)
+    power_w: int = 0  # the power they draw, at their last sample (a gauge)
+    energy_wh: int = 0  # energy delivered, summed over every register
+    authorized_locally: int = 0  # starts without Authorize (local list or cache)
+    firmware_updates: int = 0  # UpdateFirmware accepted
+    firmware_installed: int = 0
+    firmware_failed: int = 0  # DownloadFailed, InstallationFailed, InvalidSignature
+    uploads_ok: int = 0  # diagnostics / logs uploaded
+    uploads_failed: int = 0
+    reservations: int = 0  # ReserveNow accepted
+    reservations_used: int = 0  # ended by a transaction of the reserved tag
+    reservations_expired: int = 0
+    reservations_cancelled: int = 0
+    profiles_set: int = 0  # charging profiles installed
+    faults: int = 0  # connectors that went Faulted
+    faults_recovered: int = 0
+    security_events: int = 0  # SecurityEventNotifications queued
 
     def snapshot(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}

@@ -16,15 +16,21 @@ from typing import TYPE_CHECKING
 from loadgen.failures import Failure
 from loadgen.ocpp.dialect import StopReason, UnlockOutcome
 from loadgen.ocpp.framing import Call, CallError, CallResult
+from loadgen.ocpp.samples import measurand_list
 from loadgen.sim.actions import Report, Send
 from loadgen.sim.connectors import Connector, Outgoing
 from loadgen.sim.fleet import seconds_text
 from loadgen.sim.states import ACCEPTED, PENDING, REJECTED
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import BootReason, ConnectorStatus, Dialect, StartTrigger
+    from collections.abc import Sequence
+
+    from loadgen.ocpp.dialect import BootReason, Composite, ConnectorStatus, Dialect, StartTrigger
+    from loadgen.ocpp.profiles import ChargingProfile
+    from loadgen.ocpp.samples import Reading
     from loadgen.sim.actions import Action
     from loadgen.sim.connectors import Transaction
+    from loadgen.sim.extras import Extras
     from loadgen.sim.fleet import Fleet
 
 _RESET_REASONS: dict[str, StopReason] = {
@@ -54,6 +60,7 @@ class Commands:
         call_timeout_s: float
         connectors: list[Connector]
         dialect: Dialect
+        ext: Extras | None
         fleet: Fleet
         hb_due: float | None
         hb_interval_s: float
@@ -95,6 +102,57 @@ class Commands:
             remote_start_id: int | None,
         ) -> None: ...
         def end_transaction(self, connector: Connector, now: float, reason: StopReason) -> None: ...
+        def _reading(self, connector: Connector, now: float) -> Reading: ...
+        def _reserved_for(self, connector: Connector, id_tag: str) -> bool: ...
+        def _drop_reservation(self, connector: Connector, now: float) -> None: ...
+        def _install_tx_profile(self, connector: Connector, profile: ChargingProfile) -> None: ...
+        def _triggered_firmware_status(self, signed: bool) -> None: ...
+        def _triggered_log_status(self, diagnostics: bool) -> None: ...
+
+        # the rest of ChargePointTarget, from the Station's other parts
+        def clear_cache(self) -> str: ...
+        def update_firmware(
+            self, location: str, retrieve_at: float, request_id: int | None, signed: bool
+        ) -> str: ...
+        def upload_log(
+            self, location: str, request_id: int | None, kind: str
+        ) -> tuple[str, str | None]: ...
+        def reserve_now(
+            self,
+            reservation_id: int,
+            connector_id: int | None,
+            expiry_at: float,
+            id_tag: str,
+            group_tag: str | None,
+        ) -> str: ...
+        def cancel_reservation(self, reservation_id: int) -> str: ...
+        def send_local_list(
+            self, version: int, full: bool, entries: list[tuple[str, str | None]]
+        ) -> str: ...
+        def local_list_version(self) -> int: ...
+        def set_charging_profile(self, profile: ChargingProfile) -> str: ...
+        def clear_charging_profiles(
+            self,
+            profile_id: int | None,
+            connector_id: int | None,
+            purpose: str | None,
+            stack_level: int | None,
+        ) -> str: ...
+        def composite_schedule(
+            self, connector_id: int, duration_s: int, unit: str | None
+        ) -> Composite | None: ...
+        def report_charging_profiles(
+            self,
+            request_id: int,
+            connector_id: int | None,
+            purpose: str | None,
+            stack_level: int | None,
+            profile_ids: Sequence[int],
+            sources: Sequence[str],
+        ) -> str: ...
+        def data_transfer(
+            self, vendor_id: str, message_id: str | None, data: object
+        ) -> tuple[str, str | None]: ...
 
     # -- the call -----------------------------------------------------------------------
 
@@ -131,6 +189,11 @@ class Commands:
             return seconds_text(self.meter_interval_s)
         if name == "message_timeout_s":
             return seconds_text(self.call_timeout_s)
+        if name == "local_auth_list_entries":
+            local = None if self.ext is None else self.ext.local_list
+            return str(len(local or ()))
+        if name == "charging_profile_entries":
+            return str(0 if self.ext is None else len(self.ext.profiles))
         overrides = self.overrides
         if overrides is not None and name in overrides:
             return overrides[name]
@@ -164,19 +227,35 @@ class Commands:
         return None
 
     def remote_start(
-        self, connector_id: int | None, id_tag: str, remote_start_id: int | None
+        self,
+        connector_id: int | None,
+        id_tag: str,
+        remote_start_id: int | None,
+        profile: ChargingProfile | None = None,
     ) -> str:
-        """Start a session for the server's tag; Authorize first if the setting says so."""
+        """Start a session for the server's tag; Authorize first if the setting says so.
+        A Reserved connector takes only its reserved tag (F02.FR.23/24; 1.6 5.13)."""
         if self.rebooting or self.reset_when_idle or self.stopping:
             return "Rejected"  # a reset or the end of the run would cut it short
         if connector_id is None:  # the station picks (1.6 5.11, F02.FR.15)
-            connector = next((c for c in self.connectors if self._free(c)), None)
+            connector = next((c for c in self.connectors if self._startable(c, id_tag)), None)
         else:
             connector = self._connector(connector_id)
-        if connector is None or not self._free(connector):
+        if connector is None or not self._startable(connector, id_tag):
             return "Rejected"  # F02.FR.23-26: unavailable, faulted, occupied, reserved
         self.begin_session(connector, self.now_s, id_tag, "RemoteStart", remote_start_id)
+        if profile is not None:
+            self._install_tx_profile(connector, profile)
         return "Accepted"
+
+    def _startable(self, connector: Connector, id_tag: str) -> bool:
+        if connector.status == "Reserved" and not connector.busy and connector.operative:
+            return self._reserved_for(connector, id_tag)
+        return self._free(connector)
+
+    def supports(self, feature: str) -> bool:
+        """Whether the charger's model has this feature profile (1.6 names)."""
+        return feature in self.fleet.features
 
     def remote_stop(self, transaction_id: str) -> str:
         """End the matching transaction now, reason Remote (F03.FR.03; 1.6 5.12)."""
@@ -240,6 +319,8 @@ class Commands:
                 continue
             connector.operative = operative
             if not connector.busy:
+                if not operative:
+                    self._drop_reservation(connector, self.now_s)  # H01.FR.17
                 status: ConnectorStatus = "Available" if operative else "Unavailable"
                 self._set_status(connector, status, self.now_s)
         station_is = any(c.operative for c in self.connectors)
@@ -284,27 +365,31 @@ class Commands:
             for connector in self._targets(connector_id):
                 self._queue_status(connector, now, triggered=True)
         elif message == "MeterValues":
+            # 1.6 errata 3.46: MeterValuesSampledData; F06.FR.06: the aligned measurands
+            name = "meter_values_sampled_data" if dialect.version == "1.6" else None
+            measurands = measurand_list(self.read_setting(name or "meter_values_aligned_data"))
             for connector in self._targets(connector_id):
                 self._meter(connector, now)
-                request = dialect.meter_values(connector.id, connector.meter_wh, at, connector.tx)
+                request = dialect.meter_values(
+                    connector.id, self._reading(connector, now), at, connector.tx, measurands
+                )
                 self._queue(Outgoing(*request, "other", connector, pending_ok=True))
         elif message == "TransactionEvent":
             running = [c for c in self._targets(connector_id) if c.tx is not None]
             if not running:
                 return "Rejected"
+            measurands = measurand_list(self.read_setting("meter_values_sampled_data"))
             for connector in running:
                 tx: Transaction = connector.tx  # type: ignore[assignment]
                 self._meter(connector, now)
-                event = dialect.tx_triggered(tx, connector.meter_wh, at, tx.next_seq())
+                reading = self._reading(connector, now)
+                event = dialect.tx_triggered(tx, reading, at, tx.next_seq(), measurands)
                 if event is not None:
                     self._queue(Outgoing(*event, "meter", connector, tx))
-        elif message == "FirmwareStatusNotification":
-            self._queue(Outgoing(*dialect.firmware_status("Idle"), "other", pending_ok=True))
+        elif message in ("FirmwareStatusNotification", "SignedFirmwareStatusNotification"):
+            self._triggered_firmware_status(signed=message.startswith("Signed"))
         elif message in ("DiagnosticsStatusNotification", "LogStatusNotification"):
-            status = dialect.diagnostics_status("Idle")
-            if status is None:
-                return "NotImplemented"
-            self._queue(Outgoing(*status, "other", pending_ok=True))
+            self._triggered_log_status(diagnostics=message.startswith("Diagnostics"))
         else:
             return "NotImplemented"
         return "Accepted"
@@ -314,9 +399,6 @@ class Commands:
             return list(self.connectors)
         connector = self._connector(connector_id)
         return [connector] if connector is not None else []
-
-    def clear_cache(self) -> str:
-        return "Accepted"
 
     def base_report(self, request_id: int, report_base: str) -> str:
         """Accepted, then one NotifyReport of every variable (B07.FR.01/03)."""

@@ -9,7 +9,15 @@ server (RemoteStart / RequestStartTransaction), or a user's scenario. A session:
     -> unplug (Available, or Unavailable when an availability change was scheduled)
 
 An answer other than Accepted to Authorize ends it before any transaction; one to the
-start ends the transaction with DeAuthorized (StopTransactionOnInvalidId).
+start ends the transaction with DeAuthorized (StopTransactionOnInvalidId). With
+LocalPreAuthorize, a tag the local list (or the cache) holds as Accepted starts at once
+(C14.FR.02, 1.6 3.5).
+
+Every connector of a charging station runs its own sessions. The meter: with
+``fleet.sessions`` an :class:`~loadgen.sim.metering.Ev` charges on its curve, else the
+session's flat power; either way the charging profiles' limit caps it, integrated piece
+by piece between the limit's changes, so the register never falls and the energy is the
+integral of the power the samples show.
 """
 
 from __future__ import annotations
@@ -17,13 +25,28 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from loadgen.ocpp.dialect import ConnectorStatus, Payload, StartTrigger, StopReason
+from loadgen.ocpp.dialect import ConnectorStatus, Payload, Sample, StartTrigger, StopReason
+from loadgen.ocpp.samples import Reading, measurand_list
+from loadgen.sim.metering import Ev
 from loadgen.sim.states import ACCEPTED, ONLINE
 
 if TYPE_CHECKING:
     from loadgen.ocpp.dialect import Dialect
     from loadgen.sim.actions import Action, Counters
+    from loadgen.sim.extras import Extras
     from loadgen.sim.fleet import Fleet
+
+#: Most pieces one meter update integrates (the limit's changes between two samples).
+_MAX_PIECES = 50
+_ENDED = {
+    "Local": "ended_local",
+    "Remote": "ended_remote",
+    "HardReset": "ended_reset",
+    "SoftReset": "ended_reset",
+    "ImmediateReset": "ended_reset",
+    "Reboot": "ended_reset",
+    "DeAuthorized": "ended_deauthorized",
+}
 
 
 class Transaction:
@@ -34,9 +57,13 @@ class Transaction:
         "failed",
         "id_tag",
         "local_id",
+        "power_w",
         "remote_start_id",
+        "samples",
+        "sampled_at",
         "seq_no",
         "server_id",
+        "started_at",
     )
 
     def __init__(
@@ -49,6 +76,12 @@ class Transaction:
         self.remote_start_id = remote_start_id
         self.seq_no = 0  # the next TransactionEvent's seqNo (2.0.1)
         self.failed = False  # its start was never delivered: later messages are dropped
+        self.started_at = 0.0  # the events' clock (a Relative profile's start)
+        self.power_w = 0  # the power at the last sample (the fleet's power gauge)
+        #: readings its end carries (StopTxnSampledData / TxEndedMeasurands), and when the
+        #: last periodic one was taken
+        self.samples: list[Sample] | None = None
+        self.sampled_at = 0.0
 
     def next_seq(self) -> int:
         seq = self.seq_no
@@ -168,6 +201,7 @@ class Sessions:
         connector_due: float | None
         counters: Counters
         dialect: Dialect
+        ext: Extras | None
         fleet: Fleet
         meter_interval_s: float
         out: list[Action]
@@ -183,8 +217,20 @@ class Sessions:
 
         def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
         def _flag(self, name: str) -> bool: ...
+        def _int_setting(self, name: str, default: int) -> int: ...
         def read_setting(self, name: str) -> str | None: ...
         def _begin_reboot(self, now: float, reason: StopReason | None) -> None: ...
+        def _extras(self) -> Extras: ...
+        def _limit_w(self, connector: Connector, now: float) -> tuple[float, float | None]: ...
+        def _locally_authorized(self, id_tag: str) -> bool: ...
+        def _claim(self, connector: Connector, id_tag: str) -> None: ...
+        def _firmware_blocks(self) -> bool: ...
+        def _firmware_resume(self, now: float) -> None: ...
+        def _powered_up(self, now: float) -> None: ...
+        def _cache(self, id_tag: str, status: str | None) -> None: ...
+        def _tx_profiles_ended(self, connector: Connector) -> None: ...
+        def _extras_due(self, now: float) -> None: ...
+        def _status_event(self, connector: Connector, now: float) -> bool: ...
 
     # -- status -------------------------------------------------------------------------
 
@@ -198,10 +244,16 @@ class Sessions:
         self._queue_status(connector, now)
 
     def _queue_status(self, connector: Connector, now: float, triggered: bool = False) -> None:
-        """Queue the connector's status; a ``triggered`` one may go while Pending (B02.FR.02)."""
+        """Queue the connector's status; a ``triggered`` one may go while Pending (B02.FR.02).
+        2.0.1 with ``fleet.notify_event``: a NotifyEvent of its AvailabilityState (G01)."""
         status = connector.reported = connector.status
+        if not triggered and self.fleet.spec.notify_event and self._status_event(connector, now):
+            return
+        error = "NoError"
+        if status == "Faulted":
+            error = self.fleet.spec.faults.error_code
         request = self.dialect.status_notification(
-            connector.id, status, "NoError", now + self.wall_offset_s
+            connector.id, status, error, now + self.wall_offset_s
         )
         self._queue(Outgoing(*request, "status", connector, pending_ok=triggered, status=status))
 
@@ -209,7 +261,11 @@ class Sessions:
         """A status as the server sees it (2.0.1 folds Preparing, Charging ... into Occupied)."""
         if status is None or self.dialect.version == "1.6":
             return status
-        return "Occupied" if status in ("Preparing", "Charging", "Finishing") else status
+        return (
+            "Occupied"
+            if status in ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing")
+            else status
+        )
 
     def _report_statuses(self, now: float, every: bool) -> None:
         """After a reconnect: every connector's status (after a long time offline, B04.FR.01)
@@ -225,8 +281,11 @@ class Sessions:
             self._queue_station_status(now)
         for connector in self.connectors:
             self._queue_status(connector, now)
-        if self.charging and self.connectors:
-            self._schedule_session(self.connectors[0], now)
+        if self.charging:
+            for connector in self.connectors:  # each connector charges on its own
+                self._schedule_session(connector, now)
+        if self.ext is not None or self.fleet.model is not None:
+            self._powered_up(now)
         self._update_due()
 
     def _queue_station_status(self, now: float, triggered: bool = False) -> None:
@@ -240,14 +299,34 @@ class Sessions:
     # -- sessions -----------------------------------------------------------------------
 
     def _schedule_session(self, connector: Connector, now: float) -> None:
-        """The charging scenario: plug in again after a random pause."""
-        connector.next_session_at = now + self.rng.uniform(0, self.fleet.settings.session.pause_s)
+        """The charging scenario: plug in again after a random pause (exponential or
+        uniform around ``fleet.sessions.mean_pause_s``, else up to ``session.pause_s``)."""
+        arrivals = self.fleet.arrivals
+        if arrivals is None:
+            pause = self.rng.uniform(0, self.fleet.settings.session.pause_s)
+        elif arrivals.arrival == "exponential":
+            pause = self.rng.expovariate(1.0 / arrivals.mean_pause_s)
+        else:
+            pause = self.rng.uniform(0, 2 * arrivals.mean_pause_s)
+        connector.next_session_at = now + pause
+
+    def _session_tag(self) -> str:
+        """The tag of the charging scenario's next session: one of the charger's own
+        (the ids file's), else of the fleet's, else ``session.id_tag``."""
+        ext = self.ext
+        if ext is not None and ext.id_tags:
+            return self.rng.choice(ext.id_tags)
+        arrivals = self.fleet.arrivals
+        if arrivals is not None and arrivals.id_tags:
+            return self.rng.choice(arrivals.id_tags)
+        return self.fleet.settings.session.id_tag
 
     def _free(self, connector: Connector) -> bool:
         return (
             connector.operative
             and not connector.busy
             and connector.status not in ("Faulted", "Reserved", "Unavailable")
+            and (self.ext is None or self.ext.firmware is None or not self._firmware_blocks())
         )
 
     def begin_session(
@@ -264,8 +343,14 @@ class Sessions:
         connector.trigger = trigger
         connector.remote_start_id = remote_start_id
         connector.next_session_at = None
+        if connector.status == "Reserved":
+            self._claim(connector, id_tag)  # the reserved tag arrived (H01.FR.15)
         self._set_status(connector, "Preparing", now)
-        if trigger == "Authorized" or self._flag("authorize_remote_start"):
+        authorize = trigger == "Authorized" or self._flag("authorize_remote_start")
+        if authorize and self.ext is not None and self._locally_authorized(id_tag):
+            self.counters.authorized_locally += 1
+            authorize = False
+        if authorize:
             connector.phase = "authorizing"
             request = self.dialect.authorize(id_tag)
             self._queue(Outgoing(*request, "authorize", connector))
@@ -276,7 +361,9 @@ class Sessions:
     def _authorize_answered(self, connector: Connector, payload: Payload, now: float) -> None:
         if connector.phase != "authorizing":
             return  # the session ended meanwhile (unlock, reset)
-        if self.dialect.authorize_status(payload) == "Accepted":
+        status = self.dialect.authorize_status(payload)
+        self._cache(connector.id_tag, status)
+        if status == "Accepted":
             self._start_transaction(connector, now)
         else:
             self._abort_session(connector, now)
@@ -284,6 +371,8 @@ class Sessions:
     def _abort_session(self, connector: Connector, now: float) -> None:
         """A session that never started a transaction: unplug."""
         connector.phase = None
+        if self.ext is not None:
+            self.ext.claimed.pop(connector.id, None)
         self._unplug(connector, now)
 
     def _start_transaction(self, connector: Connector, now: float) -> None:
@@ -292,27 +381,52 @@ class Sessions:
         tx = connector.tx = Transaction(
             connector.id, local_id, connector.id_tag, connector.remote_start_id
         )
+        tx.started_at = tx.sampled_at = now
         connector.phase = "charging"
+        counters = self.counters
+        counters.sessions_started += 1
+        counters.charging += 1
+        arrivals = self.fleet.arrivals
+        ext = self.ext
+        if arrivals is not None:
+            ext = self._extras()
+            ext.evs[connector.id] = Ev.arriving(arrivals, self.rng, connector.meter_wh)
+        reservation = None if ext is None else ext.claimed.pop(connector.id, None)
+        connector.last_meter_at = now
+        reading = self._reading(connector, now)
+        tx.power_w = int(reading.power_w)
+        counters.power_w += tx.power_w
+        at = now + self.wall_offset_s
+        ended = measurand_list(self.read_setting("stop_txn_sampled_data"))
+        if ended:
+            tx.samples = [(at, reading, "Transaction.Begin")]
         request = self.dialect.tx_start(
             tx,
-            connector.meter_wh,
-            now + self.wall_offset_s,
+            reading,
+            at,
             connector.trigger,
             tx.next_seq(),
             self.phase != ONLINE,
+            measurand_list(self.read_setting("tx_started_measurands")),
+            reservation,
         )
         self._queue(Outgoing(*request, "start", connector, tx))
         self._set_status(connector, "Charging", now)
-        connector.last_meter_at = now
         interval = self.meter_interval_s
         connector.next_meter_at = now + interval if interval > 0 else None
-        connector.ends_at = now + self.fleet.settings.session.duration_s
+        if arrivals is not None:
+            low, high = arrivals.duration_s
+            connector.ends_at = now + self.rng.uniform(low, high)
+        else:
+            connector.ends_at = now + self.fleet.settings.session.duration_s
         self._update_due()
 
     def _start_answered(self, tx: Transaction, payload: Payload, now: float) -> None:
         reply = self.dialect.start_reply(payload)
         if reply.transaction_id is not None:
             tx.server_id = reply.transaction_id
+        if reply.status is not None and self.ext is not None:
+            self._cache(tx.id_tag, reply.status)
         if reply.status in (None, "Accepted") or not self._flag("stop_tx_on_invalid_id"):
             return
         connector = self._connector_of(tx)
@@ -326,29 +440,99 @@ class Sessions:
         return None
 
     def _meter(self, connector: Connector, now: float) -> None:
-        """Advance the energy register to ``now`` at the session's power."""
+        """Advance the energy register to ``now`` (only while a transaction runs)."""
         elapsed = now - connector.last_meter_at
-        if elapsed > 0:
+        if elapsed <= 0:
+            return
+        connector.last_meter_at = now
+        if connector.tx is None:
+            return  # no energy flows between sessions
+        before = connector.meter_wh
+        ext = self.ext
+        if ext is None or (not ext.profiles and connector.id not in ext.evs):
             power = self.fleet.settings.session.power_w
             connector.meter_wh += int(power * elapsed / 3600 + 0.5)
-            connector.last_meter_at = now
+        else:
+            self._integrate(connector, ext, now - elapsed, now)
+        self.counters.energy_wh += connector.meter_wh - before
+
+    def _integrate(self, connector: Connector, ext: Extras, start: float, end: float) -> None:
+        """The energy from ``start`` to ``end``, piece by piece between the limit's changes."""
+        ev = ext.evs.get(connector.id)
+        at = start
+        for _ in range(_MAX_PIECES):
+            limit, change = self._limit_w(connector, at)
+            until = end if change is None or change >= end or change <= at else change
+            seconds = until - at
+            if ev is not None:
+                ev.advance(limit, seconds)
+            else:
+                power = min(limit, self.fleet.settings.session.power_w)
+                connector.meter_wh += int(power * seconds / 3600 + 0.5)
+            at = until
+            if at >= end:
+                break
+        if ev is not None:
+            connector.meter_wh = max(connector.meter_wh, int(ev.register_wh))
+
+    def _reading(self, connector: Connector, now: float) -> Reading:
+        """What the connector's meter shows now (advance it with :meth:`_meter` first)."""
+        fleet = self.fleet
+        grid = fleet.grid
+        power = 0.0
+        soc = None
+        if connector.tx is not None:
+            ext = self.ext
+            ev = None if ext is None else ext.evs.get(connector.id)
+            if ext is None or (not ext.profiles and ev is None):
+                power = fleet.settings.session.power_w
+            else:
+                limit, _ = self._limit_w(connector, now)
+                power = ev.power_w(limit) if ev is not None else min(limit, fleet.max_power_w)
+            if ev is not None and fleet.soc:
+                soc = ev.soc
+        return Reading(connector.meter_wh, power, grid.voltage_v, grid.phases, soc)
 
     def _meter_sample(self, connector: Connector, now: float) -> None:
         tx = connector.tx
         if tx is None:
             return
         self._meter(connector, now)
-        measurands = tuple((self.read_setting("meter_values_sampled_data") or "").split(","))
+        reading = self._reading(connector, now)
+        power = int(reading.power_w)
+        self.counters.power_w += power - tx.power_w
+        tx.power_w = power
+        at = now + self.wall_offset_s
+        self._charging_state(connector, reading, now)
+        measurands = measurand_list(self.read_setting("meter_values_sampled_data"))
         request = self.dialect.tx_meter(
-            tx,
-            connector.meter_wh,
-            self.fleet.settings.session.power_w,
-            now + self.wall_offset_s,
-            tx.next_seq(),
-            self.phase != ONLINE,
-            measurands,
+            tx, reading, at, tx.next_seq(), self.phase != ONLINE, measurands
         )
         self._queue(Outgoing(*request, "meter", connector, tx))
+        samples = tx.samples
+        if samples is not None:  # kept for the end (1.6 StopTxnSampledData, 2.0.1 TxEnded*)
+            every = self.meter_interval_s
+            if self.dialect.version != "1.6":
+                every = float(self._int_setting("tx_ended_interval_s", 0))
+            if every > 0 and now - tx.sampled_at >= every - 1e-6:
+                tx.sampled_at = now
+                limit = max(2, self._int_setting("stop_transaction_max_meter_values", 20)) - 1
+                if len(samples) >= limit:
+                    del samples[1]  # the earliest periodic one; the Begin stays
+                samples.append((at, reading, "Sample.Periodic"))
+
+    def _charging_state(self, connector: Connector, reading: Reading, now: float) -> None:
+        """Charging, or suspended: by the EVSE (a limit of 0) or by the EV (full)."""
+        status: ConnectorStatus = "Charging"
+        if reading.power_w <= 0 and connector.status in (
+            "Charging",
+            "SuspendedEV",
+            "SuspendedEVSE",
+        ):
+            limit, _ = self._limit_w(connector, now) if self.ext is not None else (1.0, None)
+            status = "SuspendedEVSE" if limit <= 0 else "SuspendedEV"
+        if status != connector.status and connector.phase == "charging":
+            self._set_status(connector, status, now)
 
     def end_transaction(self, connector: Connector, now: float, reason: StopReason) -> None:
         """End the connector's transaction now with ``reason``; no meter sample follows."""
@@ -356,20 +540,42 @@ class Sessions:
         if tx is None:
             return
         self._meter(connector, now)
+        reading = self._reading(connector, now)
         request = self.dialect.tx_end(
             tx,
-            connector.meter_wh,
+            reading,
             now + self.wall_offset_s,
             reason,
             tx.next_seq(),
             self.phase != ONLINE,
+            measurand_list(self.read_setting("stop_txn_sampled_data")),
+            tx.samples or (),
         )
         self._queue(Outgoing(*request, "end", connector, tx))
-        connector.tx = None
+        self._tx_gone(connector, reason)
         connector.phase = None
         connector.next_meter_at = connector.ends_at = None
         self._set_status(connector, "Finishing", now)
         self._unplug(connector, now)
+
+    def _tx_gone(self, connector: Connector, reason: StopReason | None) -> None:
+        """The connector's transaction is over (ended, or forgotten by a reboot)."""
+        tx = connector.tx
+        if tx is None:
+            return
+        connector.tx = None
+        counters = self.counters
+        counters.charging -= 1
+        counters.power_w -= tx.power_w
+        if reason is not None:
+            counters.sessions_ended += 1
+            name = _ENDED.get(reason, "ended_other")
+            setattr(counters, name, getattr(counters, name) + 1)
+        ext = self.ext
+        if ext is not None:
+            ext.evs.pop(connector.id, None)
+            if ext.profiles:
+                self._tx_profiles_ended(connector)
 
     def _end_all(self, now: float, reason: StopReason) -> None:
         for connector in self.connectors:
@@ -388,12 +594,16 @@ class Sessions:
             station_was = any(c.operative for c in self.connectors)
             connector.operative = scheduled
             connector.scheduled_operative = None
-        self._set_status(connector, "Available" if connector.operative else "Unavailable", now)
+        blocked = self.ext is not None and self.ext.firmware is not None and self._firmware_blocks()
+        available = connector.operative and not blocked  # L01.FR.07: Unavailable until installed
+        self._set_status(connector, "Available" if available else "Unavailable", now)
         if scheduled is not None and self.dialect.version == "1.6":
             if station_was != any(c.operative for c in self.connectors):
                 self._queue_station_status(now)  # connector 0 follows, as when applied at once
-        if self.charging and connector is self.connectors[0] and not self.stopping:
+        if self.charging and not self.stopping:
             self._schedule_session(connector, now)
+        if blocked and not any(c.busy for c in self.connectors):
+            self._firmware_resume(now)
         self._update_due()
         if self.reset_when_idle and not any(c.busy for c in self.connectors):
             self.reset_when_idle = False
@@ -407,6 +617,9 @@ class Sessions:
             due = connector.due()
             if due is not None and (at is None or due < at):
                 at = due
+        ext = self.ext
+        if ext is not None and ext.due is not None and (at is None or ext.due < at):
+            at = ext.due
         self.connector_due = at
 
     def _connectors_due(self, now: float) -> None:
@@ -424,8 +637,10 @@ class Sessions:
                 connector.next_session_at = None
                 ready = self.phase == ONLINE and self.registration == ACCEPTED
                 if ready and self._free(connector) and not self.rebooting and not self.stopping:
-                    session = self.fleet.settings.session
-                    self.begin_session(connector, now, session.id_tag, "Authorized", None)
+                    self.begin_session(connector, now, self._session_tag(), "Authorized", None)
                 else:
                     self._schedule_session(connector, now)
+        ext = self.ext
+        if ext is not None and ext.due is not None and now >= ext.due:
+            self._extras_due(now)
         self._update_due()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
+from typing import Protocol
 
 from loadgen.failures import Failure
 from loadgen.ocpp.dialect import BootReason, Identity, Payload
@@ -44,9 +45,13 @@ from loadgen.sim.actions import (
     Send,
     SetTimer,
 )
+from loadgen.sim.authorization import Authorization
 from loadgen.sim.commands import Commands
 from loadgen.sim.connectors import Connector, Outgoing, Sessions, Transaction
+from loadgen.sim.extras import Extras
 from loadgen.sim.fleet import Fleet
+from loadgen.sim.services import Services
+from loadgen.sim.smart import SmartCharging
 from loadgen.sim.states import (
     ACCEPTED,
     CONNECTING,
@@ -66,9 +71,22 @@ _HEARTBEAT_CALL = Outgoing("Heartbeat", {}, "heartbeat")
 _CALL_START = re.compile(r"\s*\[\s*2\s*,")
 #: Shared by stations given no ``rng`` (a ``Random`` holds ~2.5 KB of state).
 _RNG = random.Random()
+#: The handshake refusal that means bad credentials (a security event, when on).
+_UNAUTHORIZED = "401"
 
 
-class Station(Sessions, Commands):
+class Unit(Protocol):
+    """What an ids file row may say of one charger beyond its id (loadgen.ids.Identity)."""
+
+    @property
+    def serial_number(self) -> str | None: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def id_tags(self) -> tuple[str, ...]: ...
+
+
+class Station(Sessions, Commands, Services, Authorization, SmartCharging):
     """One simulated charge point (see the module docstring)."""
 
     __slots__ = (
@@ -87,10 +105,10 @@ class Station(Sessions, Commands):
         "counters",
         "dialect",
         "ever_connected",
+        "ext",
         "fleet",
         "hb_due",
         "hb_interval_s",
-        "identity",
         "last_call_at",
         "meter_interval_s",
         "next_id",
@@ -123,15 +141,28 @@ class Station(Sessions, Commands):
         rng: random.Random | None = None,
         wall_offset_s: float = 0.0,
         identity: Callable[[str], Identity] | None = None,
+        unit: Unit | None = None,
     ) -> None:
+        self.rng = rng or _RNG
+        #: what only some stations need (None for an idle charger: see loadgen.sim.extras)
+        self.ext: Extras | None = None
+        if fleet.models:  # a mixed fleet: this charger's model, for life
+            fleet = fleet.pick(self.rng, unit.model if unit is not None else None)
         settings = fleet.settings
         self.charge_point_id = charge_point_id
         self.fleet = fleet
         self.dialect = fleet.dialect
         self.counters = counters
-        self.rng = rng or _RNG
         self.wall_offset_s = wall_offset_s  # epoch seconds minus the events' clock
-        self.identity = identity  # None: the fleet's vendor and model, the id as serial
+        if identity is not None:  # else the fleet's vendor and model, the id as serial
+            self._extras().identity = identity
+        if unit is not None and (unit.serial_number or unit.id_tags):
+            ext = self._extras()
+            ext.serial_number = unit.serial_number
+            ext.id_tags = unit.id_tags
+        faults = fleet.spec.faults
+        if faults.share > 0 and self.rng.random() < faults.share:
+            self._extras().faulted = -1  # a faulty charger: its first fault after power-up
         self.phase = OFFLINE
         self.registration = NONE
         self.powered_up = False  # accepted once since power-up (statuses and sessions begun)
@@ -204,6 +235,8 @@ class Station(Sessions, Commands):
             self.hb_due = now + self.hb_interval_s
             threshold = self._int_setting("offline_threshold_s", 60)
             self._report_statuses(now, every=now - self.offline_since > threshold)
+            if self.ext is not None:
+                self._flush_events(now)
         self._finish(now)
         return out
 
@@ -213,6 +246,8 @@ class Station(Sessions, Commands):
         if self.phase != CONNECTING:
             return out
         out.append(Report("WS", "connect", connect_ms, 0, failure))
+        if failure.category == "handshake_rejected" and _UNAUTHORIZED in failure.detail:
+            self._credentials_refused()
         self._go_offline(now, self._backoff_s())
         self._finish(now)
         return out
@@ -437,11 +472,19 @@ class Station(Sessions, Commands):
         self._queue(Outgoing(*request, "boot", pending_ok=True), front=True)
 
     def _identity(self) -> Identity:
-        if self.identity is not None:
-            return self.identity(self.charge_point_id)
         settings = self.fleet.settings
+        ext = self.ext
+        if ext is None:
+            return Identity(
+                settings.vendor, settings.model, self.charge_point_id, settings.firmware_version
+            )
+        if ext.identity is not None:
+            return ext.identity(self.charge_point_id)
         return Identity(
-            settings.vendor, settings.model, self.charge_point_id, settings.firmware_version
+            settings.vendor,
+            settings.model,
+            ext.serial_number or self.charge_point_id,
+            ext.firmware_version or settings.firmware_version,
         )
 
     def _boot_answered(self, payload: Payload, now: float) -> None:
@@ -465,6 +508,8 @@ class Station(Sessions, Commands):
             self._after_power_up(now)
         else:
             self._report_statuses(now, every=False)
+            if self.ext is not None:
+                self._flush_events(now)
 
     # -- link and life ------------------------------------------------------------------
 
@@ -510,18 +555,27 @@ class Station(Sessions, Commands):
         self.counters.reboots += 1
         self.registration = NONE
         self.powered_up = False
-        self.boot_reason = "RemoteReset"
+        ext = self.ext
+        job = None if ext is None else ext.firmware
+        self.boot_reason = "FirmwareUpdate" if job is not None else "RemoteReset"
+        if ext is not None:
+            ext.log = None  # an upload under way is lost with the power
+            ext.claimed.clear()
         for connector in self.connectors:
+            self._tx_gone(connector, None)
             connector.unplug()
         self._go_offline(now, self.fleet.settings.reboot_s)
         self.attempt = 0
 
     def _drained(self) -> bool:
-        """No transaction message waits to be sent or answered."""
+        """No transaction message (nor firmware status) waits to be sent or answered."""
         tx_actions = self.dialect.transaction_actions
-        if self.call is not None and self.call.action in tx_actions:
+        call = self.call
+        if call is not None and (call.action in tx_actions or call.purpose == "firmware"):
             return False
-        return not any(item.action in tx_actions for item in self.queue)
+        return not any(
+            item.action in tx_actions or item.purpose == "firmware" for item in self.queue
+        )
 
     def _halt(self, reason: str) -> None:
         if self.phase in (ONLINE, CONNECTING):
@@ -529,6 +583,8 @@ class Station(Sessions, Commands):
         self.phase = STOPPED_PHASE
         self.call = None
         self.queue = []
+        for connector in self.connectors:
+            self._tx_gone(connector, None)  # the fleet's gauges count it no longer
         if self.timer_at is not None:
             self.timer_at = None
             self.out.append(SetTimer(None))

@@ -271,3 +271,28 @@ def map_exception(
             return Failure("handshake_rejected", "TLS connection closed during the upgrade")
         return Failure("reset", errno.errorcode.get(code, "OSError"))
     return Failure("protocol_error", type(exc).__name__)
+
+
+#: The lines a simulated diagnostics file is made of (its size is the config's).
+_LOG_LINE = b"2026-01-01T00:00:00Z loadgen simulated charger log line: all is well\n"
+
+
+def upload_file(url: str, name: str, size: int, timeout_s: float) -> bool:
+    """PUT a simulated log file of ``size`` bytes to ``url`` (to ``url + name`` when it
+    ends with ``/``); True for a 2xx answer. Blocking: the engine calls it in a greenlet
+    (sockets are gevent's under Locust). Any failure is False, never an exception."""
+    import urllib.error
+    import urllib.request
+
+    target = url + quote(name) if url.endswith("/") else url
+    repeats = size // len(_LOG_LINE) + 1
+    body = (_LOG_LINE * repeats)[:size]
+    request = urllib.request.Request(
+        target, data=body, method="PUT", headers={"Content-Type": "text/plain"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
+            status: int = answer.status
+            return 200 <= status < 300
+    except (OSError, ValueError, urllib.error.URLError, ssl.SSLError):
+        return False

@@ -55,9 +55,16 @@ class Target:
         return self._result("write_setting", "Accepted", name, value)
 
     def remote_start(
-        self, connector_id: int | None, id_tag: str, remote_start_id: int | None
+        self,
+        connector_id: int | None,
+        id_tag: str,
+        remote_start_id: int | None,
+        profile: Any = None,
     ) -> str:
-        return self._result("remote_start", "Accepted", connector_id, id_tag, remote_start_id)
+        extra = () if profile is None else (profile,)
+        return self._result(
+            "remote_start", "Accepted", connector_id, id_tag, remote_start_id, *extra
+        )
 
     def remote_stop(self, transaction_id: str) -> str:
         return self._result("remote_stop", "Accepted", transaction_id)
@@ -79,6 +86,88 @@ class Target:
 
     def base_report(self, request_id: int, report_base: str) -> str:
         return self._result("base_report", "Accepted", request_id, report_base)
+
+    features: frozenset[str] = frozenset(
+        "Core FirmwareManagement LocalAuthListManagement Reservation SmartCharging "
+        "RemoteTrigger".split()
+    )
+
+    def supports(self, feature: str) -> bool:
+        return feature in self.features
+
+    def update_firmware(
+        self, location: str, retrieve_at: float, request_id: int | None, signed: bool
+    ) -> str:
+        return self._result(
+            "update_firmware", "Accepted", location, retrieve_at, request_id, signed
+        )
+
+    def upload_log(self, location: str, request_id: int | None, kind: str) -> Any:
+        return self._result("upload_log", ("Accepted", "f.log"), location, request_id, kind)
+
+    def reserve_now(
+        self,
+        reservation_id: int,
+        connector_id: int | None,
+        expiry_at: float,
+        id_tag: str,
+        group_tag: str | None,
+    ) -> str:
+        return self._result(
+            "reserve_now", "Accepted", reservation_id, connector_id, expiry_at, id_tag, group_tag
+        )
+
+    def cancel_reservation(self, reservation_id: int) -> str:
+        return self._result("cancel_reservation", "Accepted", reservation_id)
+
+    def send_local_list(
+        self, version: int, full: bool, entries: list[tuple[str, str | None]]
+    ) -> str:
+        return self._result("send_local_list", "Accepted", version, full, entries)
+
+    def local_list_version(self) -> int:
+        return self._result("local_list_version", 3)  # type: ignore[no-any-return]
+
+    def set_charging_profile(self, profile: Any) -> str:
+        return self._result("set_charging_profile", "Accepted", profile)
+
+    def clear_charging_profiles(
+        self,
+        profile_id: int | None,
+        connector_id: int | None,
+        purpose: str | None,
+        stack_level: int | None,
+    ) -> str:
+        return self._result(
+            "clear_charging_profiles", "Accepted", profile_id, connector_id, purpose, stack_level
+        )
+
+    def composite_schedule(self, connector_id: int, duration_s: int, unit: str | None) -> Any:
+        default = (AT, unit or "W", [(0, 11000.0, None), (600, 7400.0, None)])
+        return self._result("composite_schedule", default, connector_id, duration_s, unit)
+
+    def report_charging_profiles(
+        self,
+        request_id: int,
+        connector_id: int | None,
+        purpose: str | None,
+        stack_level: int | None,
+        profile_ids: Any,
+        sources: Any,
+    ) -> str:
+        return self._result(
+            "report_charging_profiles",
+            "Accepted",
+            request_id,
+            connector_id,
+            purpose,
+            stack_level,
+            list(profile_ids),
+            list(sources),
+        )
+
+    def data_transfer(self, vendor_id: str, message_id: str | None, data: object) -> Any:
+        return self._result("data_transfer", ("UnknownVendorId", None), vendor_id, message_id)
 
 
 def valid(dialect: Dialect, request: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from loadgen.config import ChargePoints, Reconnect, Scenario, Session
+from loadgen.config import ChargePoints, FleetSpec, Reconnect, Scenario, Session
 from loadgen.failures import Failure
 from loadgen.ocpp.framing import CallError, CallResult, FrameError, parse
 from loadgen.ocpp.schemas import validate
@@ -30,9 +30,10 @@ from loadgen.sim.actions import (
     Send,
     SetTimer,
     Stopped,
+    Upload,
 )
 from loadgen.sim.fleet import Fleet
-from loadgen.sim.station import Station
+from loadgen.sim.station import Station, Unit
 
 WALL_OFFSET_S = 1_790_000_000.0
 
@@ -57,6 +58,9 @@ def default_answers(version: str) -> dict[str, Answer]:
             "StopTransaction": {},
             "FirmwareStatusNotification": {},
             "DiagnosticsStatusNotification": {},
+            "SignedFirmwareStatusNotification": {},
+            "LogStatusNotification": {},
+            "SecurityEventNotification": {},
         }
     return {
         "BootNotification": boot,
@@ -68,6 +72,11 @@ def default_answers(version: str) -> dict[str, Answer]:
         "NotifyReport": {},
         "FirmwareStatusNotification": {},
         "LogStatusNotification": {},
+        "SecurityEventNotification": {},
+        "ReservationStatusUpdate": {},
+        "NotifyChargingLimit": {},
+        "ReportChargingProfiles": {},
+        "NotifyEvent": {},
     }
 
 
@@ -96,13 +105,20 @@ class Bench:
     refuse: list[Failure] = field(default_factory=list)
     answers: dict[str, Answer] = field(default_factory=dict)
     validate: bool = True
+    fleet: FleetSpec = field(default_factory=FleetSpec)
+    unit: Unit | None = None  # what the ids file says of the charger
 
     def __post_init__(self) -> None:
         self.now = 0.0
         self.counters = Counters()
-        fleet = Fleet.build(self.settings, self.version)
+        fleet = Fleet.build(self.settings, self.version, self.fleet)
         self.station = Station(
-            "CP-1", fleet, self.counters, rng=random.Random(self.seed), wall_offset_s=WALL_OFFSET_S
+            "CP-1",
+            fleet,
+            self.counters,
+            rng=random.Random(self.seed),
+            wall_offset_s=WALL_OFFSET_S,
+            unit=self.unit,
         )
         table = default_answers(self.version)
         table.update(self.answers)
@@ -123,6 +139,7 @@ class Bench:
         #: (due, text, the CALL it answers) to deliver to the station
         self.replies: list[tuple[float, str, Sent]] = []
         self.silent: set[str] = set()  # actions the CSMS never answers
+        self.uploads: list[Upload] = []  # uploads the station asked for, in order
         #: unique id of our CALL the CSMS has received and the station still waits for
         self.in_flight: str | None = None
         self.feed(self.station.start(self.now))
@@ -157,6 +174,8 @@ class Bench:
                 self.booted += 1
             elif isinstance(action, Stopped):
                 self.stopped = True
+            elif isinstance(action, Upload):
+                self.uploads.append(action)
             else:  # pragma: no cover
                 raise AssertionError(f"unknown action {action!r}")
 
@@ -239,6 +258,11 @@ class Bench:
             validate(self.version, action, answer[2], response=True)
         return answer
 
+    def uploaded(self, ok: bool, upload: Upload | None = None) -> None:
+        """The driver finished the (last) upload the station asked for."""
+        done = upload or self.uploads[-1]
+        self.feed(self.station.uploaded(self.now, done.token, ok))
+
     def stop(self, graceful: bool = False) -> None:
         """The driver stops the station (the end of a run)."""
         self.feed(self.station.stop(self.now, graceful))
@@ -303,6 +327,8 @@ def make(
     scenario: Scenario | None = None,
     latency_s: float = 0.01,
     seed: int = 1,
+    fleet: FleetSpec | None = None,
+    unit: Unit | None = None,
     **fields: Any,
 ) -> Bench:
     """A bench whose ChargePoints are the defaults with ``fields`` (and parts) replaced."""
@@ -313,7 +339,15 @@ def make(
         settings = replace(settings, reconnect=reconnect)
     if scenario is not None:
         settings = replace(settings, scenario=scenario)
-    return Bench(version, settings, seed, answers=dict(answers or {}), latency_s=latency_s)
+    return Bench(
+        version,
+        settings,
+        seed,
+        answers=dict(answers or {}),
+        latency_s=latency_s,
+        fleet=fleet or FleetSpec(),
+        unit=unit,
+    )
 
 
 def booted(version: str, **kwargs: Any) -> Bench:

@@ -51,8 +51,8 @@ CALLS_16: list[tuple[str, dict[str, Any], tuple[Any, ...] | None, Any, dict[str,
     ("TriggerMessage", {"requestedMessage": "MeterValues"},
      ("trigger_message", "MeterValues", None), "Rejected", {"status": "Rejected"}),
     ("ClearCache", {}, ("clear_cache",), "Accepted", {"status": "Accepted"}),
-    ("DataTransfer", {"vendorId": "v", "messageId": "m", "data": "d"}, None, None,
-     {"status": "UnknownVendorId"}),
+    ("DataTransfer", {"vendorId": "v", "messageId": "m", "data": "d"},
+     ("data_transfer", "v", "m"), ("UnknownVendorId", None), {"status": "UnknownVendorId"}),
     ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": " 300 "},
      ("write_setting", "heartbeat_interval_s", "300"), "Accepted", {"status": "Accepted"}),
     ("ChangeConfiguration", {"key": "StopTransactionOnInvalidId", "value": "FALSE"},
@@ -93,7 +93,8 @@ CALLS_201: list[tuple[str, dict[str, Any], tuple[Any, ...] | None, Any, dict[str
     ("ClearCache", {}, ("clear_cache",), "Rejected", {"status": "Rejected"}),
     ("GetBaseReport", {"requestId": 5, "reportBase": "FullInventory"},
      ("base_report", 5, "FullInventory"), "Accepted", {"status": "Accepted"}),
-    ("DataTransfer", {"vendorId": "v"}, None, None, {"status": "UnknownVendorId"}),
+    ("DataTransfer", {"vendorId": "v"}, ("data_transfer", "v", None), ("Accepted", "x"),
+     {"status": "Accepted", "data": "x"}),
 ]  # fmt: skip
 
 
@@ -121,7 +122,7 @@ def test_answer_asks_the_target(
 
 
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.version)
-@pytest.mark.parametrize("action", ["SetChargingProfile", "ReserveNow", "Nonsense", ""])
+@pytest.mark.parametrize("action", ["PublishFirmware", "CostUpdated", "Nonsense", ""])
 def test_unhandled_action_is_not_implemented(dialect: Dialect, action: str) -> None:
     """A call the dialect does not handle gets CALLERROR NotImplemented with its id."""
     target = Target()

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from loadgen.ocpp import VERSIONS, Dialect, dialect_for
 from loadgen.ocpp.dialect import BootReply, ConnectorStatus, Identity, StartReply, StopReason, iso
 from loadgen.ocpp.framing import FrameError
+from loadgen.ocpp.samples import Reading
 from loadgen.ocpp.schemas import SchemaViolation, validate
 from loadgen.ocpp.settings import SETTINGS
 from loadgen.ocpp.v16 import V16
@@ -70,7 +71,29 @@ txs = st.builds(
     id_tag=st.text(max_size=60),
     remote_start_id=st.none() | st.integers(0, 2**31 - 1),
 )
+#: A 2.0.1 ChargingProfileType as a CSMS sends it (ReportChargingProfiles returns it).
+PROFILE_201 = {
+    "id": 1,
+    "stackLevel": 0,
+    "chargingProfilePurpose": "TxDefaultProfile",
+    "chargingProfileKind": "Relative",
+    "chargingSchedule": [
+        {
+            "id": 1,
+            "chargingRateUnit": "W",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7000}],
+        }
+    ],
+}
 meters = st.integers(0, 10**9)
+readings = st.builds(
+    Reading,
+    meters,
+    st.floats(0, 400_000),
+    st.floats(1, 1000),
+    st.sampled_from([0, 1, 3]),
+    st.none() | st.floats(0, 100),
+)
 times = st.floats(0, 4_000_000_000, allow_nan=False)
 
 
@@ -87,8 +110,9 @@ times = st.floats(0, 4_000_000_000, allow_nan=False)
     offline=st.booleans(),
     trigger=st.sampled_from(["Authorized", "RemoteStart"]),
     stop_reason=st.sampled_from(get_args(StopReason)),
-    measurands=st.lists(st.sampled_from(MEASURANDS), max_size=3).map(tuple),
-    power=st.floats(0, 400_000),
+    measurands=st.lists(st.sampled_from(MEASURANDS), max_size=5).map(tuple),
+    reading=readings,
+    request_id=st.none() | st.integers(0, 2**31 - 1),
 )
 def test_every_builder_is_schema_valid(
     dialect: Dialect,
@@ -103,7 +127,8 @@ def test_every_builder_is_schema_valid(
     trigger: Any,
     stop_reason: Any,
     measurands: tuple[str, ...],
-    power: float,
+    reading: Reading,
+    request_id: int | None,
 ) -> None:
     """Every request a dialect builds validates against its official schema, with OCPP
     timestamps, whatever the input (strings are cut to their maxLength)."""
@@ -112,18 +137,37 @@ def test_every_builder_is_schema_valid(
         dialect.heartbeat(),
         dialect.status_notification(tx.connector_id, status, "NoError", at),
         dialect.authorize(tx.id_tag),
-        dialect.tx_start(tx, meter, at, trigger, seq_no, offline),
-        dialect.tx_meter(tx, meter, power, at, seq_no, offline, measurands),
-        dialect.tx_end(tx, meter, at, stop_reason, seq_no, offline),
-        dialect.meter_values(tx.connector_id, meter, at, tx),
-        dialect.meter_values(tx.connector_id, meter, at, None),
+        dialect.tx_start(tx, reading, at, trigger, seq_no, offline, measurands, request_id),
+        dialect.tx_meter(tx, reading, at, seq_no, offline, measurands),
+        dialect.tx_end(tx, reading, at, stop_reason, seq_no, offline),
+        dialect.tx_end(
+            tx,
+            reading,
+            at,
+            stop_reason,
+            seq_no,
+            offline,
+            measurands,
+            [(at, reading, "Transaction.Begin"), (at, reading, "Sample.Periodic")],
+        ),
+        dialect.meter_values(tx.connector_id, reading, at, tx, measurands),
+        dialect.meter_values(tx.connector_id, reading, at, None),
         dialect.firmware_status("Idle"),
+        dialect.firmware_status("Downloading", request_id),
+        dialect.firmware_status("InvalidSignature", request_id, signed=True),
         dialect.diagnostics_status("Idle"),
+        dialect.log_status("UploadFailure", request_id),
+        dialect.security_event("FirmwareUpdated", at, "x" * 300),
     ]
-    triggered = dialect.tx_triggered(tx, meter, at, seq_no)
-    assert (triggered is None) == (dialect.version == "1.6")
-    if triggered is not None:
-        built.append(triggered)
+    more = [
+        dialect.tx_triggered(tx, reading, at, seq_no, measurands),
+        dialect.reservation_status(seq_no, "Expired"),
+        dialect.connector_event(tx.connector_id, status, at, seq_no),
+        dialect.charging_limit(tx.connector_id, reading.power_w, at),
+        dialect.charging_profiles_report(seq_no, "CSO", tx.connector_id, [PROFILE_201], False),
+    ]
+    assert all((r is None) == (dialect.version == "1.6") for r in more)
+    built.extend(r for r in more if r is not None)
     for request in built:
         payload = valid(dialect, request)
         assert all(TIMESTAMP.match(t) for t in timestamps(payload))
@@ -168,17 +212,20 @@ def test_v16_transaction_messages() -> None:
     """1.6: StartTransaction with meterStart, MeterValues and StopTransaction with the
     server's id (bind fills it in once known), ImmediateReset sent as HardReset."""
     tx = Tx(server_id=None)
-    assert V16_.tx_start(tx, 1000, AT, "Authorized", 0, False) == (
+    assert V16_.tx_start(tx, Reading(1000), AT, "Authorized", 0, False) == (
         "StartTransaction",
         {"connectorId": 1, "idTag": "TAG", "meterStart": 1000, "timestamp": iso(AT)},
     )
-    action, meter = V16_.tx_meter(tx, 1500, 11000.0, AT, 1, False, MEASURANDS)
+    action, meter = V16_.tx_meter(tx, Reading(1500, 11000.0), AT, 1, False, MEASURANDS)
     values = meter["meterValue"][0]["sampledValue"]
-    assert [(v["measurand"], v["value"]) for v in values] == [
-        ("Energy.Active.Import.Register", "1500"),
-        ("Power.Active.Import", "11000"),
+    assert [(v["measurand"], v.get("phase"), v["value"]) for v in values] == [
+        ("Energy.Active.Import.Register", None, "1500"),
+        ("Power.Active.Import", None, "11000"),
+        ("Voltage", "L1-N", "230.0"),
+        ("Voltage", "L2-N", "230.0"),
+        ("Voltage", "L3-N", "230.0"),
     ]
-    action, stop = V16_.tx_end(tx, 2000, AT, "ImmediateReset", 2, True)
+    action, stop = V16_.tx_end(tx, Reading(2000), AT, "ImmediateReset", 2, True)
     assert stop["reason"] == "HardReset" and stop["meterStop"] == 2000
     assert not V16_.bind(action, stop, tx)  # the start is not answered yet
     tx.server_id = 77
@@ -190,7 +237,7 @@ def test_v201_transaction_events() -> None:
     """2.0.1: Started (evse, idToken, remoteStartId, Transaction.Begin), Updated
     (MeterValuePeriodic) and Ended (stoppedReason) carry the station's own id and seqNo."""
     tx = Tx(connector_id=3, local_id="x" * 50, remote_start_id=9)
-    _, started = V201_.tx_start(tx, 10, AT, "RemoteStart", 0, False)
+    _, started = V201_.tx_start(tx, Reading(10), AT, "RemoteStart", 0, False)
     assert (started["eventType"], started["triggerReason"], started["seqNo"]) == (
         "Started",
         "RemoteStart",
@@ -203,7 +250,7 @@ def test_v201_transaction_events() -> None:
     }
     assert started["evse"] == {"id": 3, "connectorId": 1} and "offline" not in started
     assert started["meterValue"][0]["sampledValue"][0]["context"] == "Transaction.Begin"
-    _, updated = V201_.tx_meter(tx, 20, 0.0, AT, 1, True, ())
+    _, updated = V201_.tx_meter(tx, Reading(20), AT, 1, True, ())
     assert (updated["triggerReason"], updated["seqNo"], updated["offline"]) == (
         "MeterValuePeriodic",
         1,
@@ -217,7 +264,7 @@ def test_v201_transaction_events() -> None:
         ("ImmediateReset", "ResetCommand", "ImmediateReset"),
         ("EVDisconnected", "EVCommunicationLost", "EVDisconnected"),
     ]:
-        _, ended = V201_.tx_end(tx, 30, AT, reason, 2, False)  # type: ignore[arg-type]
+        _, ended = V201_.tx_end(tx, Reading(30), AT, reason, 2, False)  # type: ignore[arg-type]
         assert (ended["triggerReason"], ended["transactionInfo"]["stoppedReason"]) == (
             trigger,
             stopped,
@@ -319,7 +366,7 @@ def test_v201_id_token_type_travels_with_the_tag() -> None:
     ask(V201_, "RequestStartTransaction", {"idToken": token, "remoteStartId": 1}, target)
     tag = target.calls[0][2]
     assert valid(V201_, V201_.authorize(tag))["idToken"] == token
-    started = valid(V201_, V201_.tx_start(Tx(id_tag=tag), 0, AT, "RemoteStart", 0, False))
+    started = valid(V201_, V201_.tx_start(Tx(id_tag=tag), Reading(0), AT, "RemoteStart", 0, False))
     assert started["idToken"] == token
     plain = {"idToken": "TAG1", "type": "ISO14443"}
     ask(V201_, "RequestStartTransaction", {"idToken": plain, "remoteStartId": 2}, target)

@@ -1,0 +1,145 @@
+"""What a station keeps beyond the idle path, made only when it is needed.
+
+An idle charger holds no :class:`Extras` (its ``ext`` is None): a station gets one when
+it first needs any of this: its own identity (serial number and idTags from the ids
+file), an EV on a connector (metering), a charging profile, a reservation, a local
+authorization list or cache, a firmware update or log upload under way, a fault plan,
+security events waiting for a connection. So 100,000 idle chargers cost what they did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from loadgen.ocpp.dialect import Identity
+    from loadgen.ocpp.profiles import ChargingProfile
+    from loadgen.sim.metering import Ev
+
+#: Entries kept in the authorization cache (oldest dropped first, C10.FR.07).
+CACHE_ENTRIES = 64
+
+
+class Reservation:
+    """A reservation of one connector until ``expires_at`` (the events' clock)."""
+
+    __slots__ = ("expires_at", "group_tag", "id_tag", "reservation_id")
+
+    def __init__(
+        self, reservation_id: int, id_tag: str, group_tag: str | None, expires_at: float
+    ) -> None:
+        self.reservation_id = reservation_id
+        self.id_tag = id_tag
+        self.group_tag = group_tag  # 1.6 parentIdTag / 2.0.1 groupIdToken
+        self.expires_at = expires_at
+
+    def admits(self, id_tag: str) -> bool:
+        return id_tag == self.id_tag or (self.group_tag is not None and id_tag == self.group_tag)
+
+
+class FirmwareJob:
+    """An UpdateFirmware under way: its step, when the next one is due, how it ends."""
+
+    __slots__ = ("due_at", "fails_at", "request_id", "signed", "step", "version")
+
+    def __init__(
+        self,
+        request_id: int | None,
+        signed: bool,
+        version: str,
+        due_at: float,
+        fails_at: str | None,
+    ) -> None:
+        self.request_id = request_id
+        self.signed = signed
+        self.version = version  # the version the charger reports once installed
+        self.step = (
+            "scheduled"  # scheduled, downloading, downloaded, waiting, installing, rebooting
+        )
+        self.due_at: float | None = due_at
+        self.fails_at = fails_at  # download, install, signature or None
+
+
+class LogJob:
+    """A diagnostics / log upload under way."""
+
+    __slots__ = ("kind", "request_id", "token")
+
+    def __init__(self, kind: str, request_id: int | None, token: int) -> None:
+        self.kind = kind  # Diagnostics (1.6 GetDiagnostics), DiagnosticsLog or SecurityLog
+        self.request_id = request_id
+        self.token = token  # matches the Upload action's answer
+
+
+class Extras:
+    """The lazily made part of a station (see the module docstring)."""
+
+    __slots__ = (
+        "cache",
+        "claimed",
+        "due",
+        "evs",
+        "fault_at",
+        "faulted",
+        "firmware",
+        "firmware_status",
+        "firmware_version",
+        "id_tags",
+        "identity",
+        "local_list",
+        "local_version",
+        "log",
+        "log_status",
+        "pending_events",
+        "profiles",
+        "recover_at",
+        "reservations",
+        "serial_number",
+        "uploads",
+    )
+
+    def __init__(self) -> None:
+        self.identity: Callable[[str], Identity] | None = None
+        self.serial_number: str | None = None
+        self.id_tags: tuple[str, ...] = ()
+        self.firmware_version: str | None = None  # after an installed update
+        self.firmware: FirmwareJob | None = None
+        self.firmware_status: tuple[str, int | None] | None = None  # last sent, request id
+        self.log: LogJob | None = None
+        self.log_status: tuple[str, int | None] | None = None
+        self.uploads = 0  # numbers the uploads' tokens
+        self.reservations: dict[int, Reservation] = {}  # by connector id
+        self.claimed: dict[int, int] = {}  # connector id -> reservation a session ends
+        self.local_list: dict[str, str] | None = None  # tag -> status
+        self.local_version = 0
+        self.cache: dict[str, str] | None = None  # tag -> last status the server gave
+        self.profiles: list[ChargingProfile] = []
+        self.evs: dict[int, Ev] = {}  # connector id -> the EV charging there
+        self.fault_at: float | None = None  # a faulty charger's next fault
+        self.recover_at: float | None = None
+        self.faulted: int | None = None  # the faulted connector
+        self.pending_events: list[tuple[str, str | None]] = []  # security events, offline
+        self.due: float | None = None  # the earliest of the times above
+
+    def refresh_due(self) -> None:
+        """Recompute :attr:`due` from the jobs, reservations and faults."""
+        at: float | None = None
+        candidates = [self.fault_at, self.recover_at]
+        if self.firmware is not None:
+            candidates.append(self.firmware.due_at)
+        candidates.extend(r.expires_at for r in self.reservations.values())
+        for candidate in candidates:
+            if candidate is not None and (at is None or candidate < at):
+                at = candidate
+        self.due = at
+
+    def remember(self, id_tag: str, status: str) -> None:
+        """Note the server's status for a tag in the authorization cache (C10.FR.04/05)."""
+        cache = self.cache
+        if cache is None:
+            cache = self.cache = {}
+        cache.pop(id_tag, None)
+        cache[id_tag] = status
+        if len(cache) > CACHE_ENTRIES:
+            del cache[next(iter(cache))]
