@@ -1,12 +1,12 @@
 """The naive baseline ``make bench`` compares loadgen with: Locust's plain way.
 
-One ``websocket.create_connection`` per user with default options, a BootNotification
-in ``on_start``, then one task that sends a Heartbeat and waits for its answer every
-``BENCH_HEARTBEAT_S`` seconds. Each exchange is fired as a request event, as a Locust
+One ``websocket.create_connection`` per user with default options; in ``on_start`` the
+boot a 1.6 charger makes (BootNotification, then StatusNotification for connector 0 and
+connector 1, OCPP 1.6 errata 3.22), each answered before the next; then one task that
+sends a Heartbeat and waits for its answer every ``BENCH_HEARTBEAT_S`` seconds, the
+first one interval after the boot. That is what loadgen's charge points do, so both
+benchmarks compare the same work. Each exchange is fired as a request event, as a Locust
 user would do it. Run it with ``--host ws://HOST:PORT/ocpp``.
-
-``BENCH_WORKLOAD=peers`` (``make bench-peers``) adds a StatusNotification after the boot
-and sends the first Heartbeat one interval after it, not at once.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import websocket
 from locust import User, constant, task
 
 HEARTBEAT_S = float(os.environ.get("BENCH_HEARTBEAT_S", "60"))
-PEERS_WORKLOAD = os.environ.get("BENCH_WORKLOAD") == "peers"
 _ids = itertools.count(1)
 
 
@@ -40,15 +39,10 @@ class NaiveChargePoint(User):
         self._fire("WS", "connect", started, 0)
         boot = {"chargePointVendor": "loadgen", "chargePointModel": "Naive"}
         self._call("BootNotification", boot)
-        if PEERS_WORKLOAD:
-            for connector_id in (0, 1):  # the Charge Point, then its connector (errata 3.22)
-                status = {
-                    "connectorId": connector_id,
-                    "errorCode": "NoError",
-                    "status": "Available",
-                }
-                self._call("StatusNotification", status)
-            gevent.sleep(HEARTBEAT_S)
+        for connector_id in (0, 1):  # the Charge Point, then its connector (errata 3.22)
+            status = {"connectorId": connector_id, "errorCode": "NoError", "status": "Available"}
+            self._call("StatusNotification", status)
+        gevent.sleep(HEARTBEAT_S)  # a Heartbeat after an interval, as loadgen's
 
     @task
     def heartbeat(self) -> None:

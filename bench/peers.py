@@ -134,7 +134,7 @@ class LocustRun:
                 *("--loadgen-results", str(folder / "results")),
             ]
         else:
-            env |= {"BENCH_HEARTBEAT_S": str(load.heartbeat_s), "BENCH_WORKLOAD": "peers"}
+            env |= {"BENCH_HEARTBEAT_S": str(load.heartbeat_s)}
             args = [
                 *("-f", str(ROOT / "bench" / "naive_locustfile.py"), *common),
                 *("-u", str(load.chargers), "-r", f"{load.rate:g}", "-t", f"{run_s}s"),
