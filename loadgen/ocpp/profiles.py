@@ -100,7 +100,7 @@ class Electrical:
 def parse_time(text: object, key: str) -> float:
     """An OCPP dateTime (RFC 3339, ``Z`` or an offset; no offset means UTC) as epoch
     seconds; :class:`FrameError` PropertyConstraintViolation if it is not one."""
-    if not isinstance(text, str) or not 10 <= len(text) <= 40:
+    if not isinstance(text, str) or not 16 <= len(text) <= 40 or "T" not in text.upper():
         raise FrameError(f"{key!r} is not a date-time", code="PropertyConstraintViolation")
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))

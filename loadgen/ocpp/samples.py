@@ -69,10 +69,10 @@ def values(reading: Reading, measurands: tuple[str, ...]) -> list[Value]:
 
 
 def _current(reading: Reading, conductors: int) -> float:
-    """Current per conductor (A, two decimals): power / (voltage * conductors)."""
+    """Current per conductor (A, three decimals, so V * I is P within a watt)."""
     if reading.voltage_v <= 0:
         return 0.0
-    return round(reading.power_w / (reading.voltage_v * conductors), 2)
+    return round(reading.power_w / (reading.voltage_v * conductors), 3)
 
 
 def measurand_list(text: str | None) -> tuple[str, ...]:

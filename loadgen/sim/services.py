@@ -56,6 +56,7 @@ class Services:
         dialect: Dialect
         ext: Extras | None
         fleet: Fleet
+        next_id: int
         now_s: float
         out: list[Action]
         phase: int
@@ -111,7 +112,6 @@ class Services:
         job = ext.firmware
         if job is not None and job.step == "rebooting":  # the new firmware says it is in
             ext.firmware = None
-            ext.firmware_version = job.version
             self.counters.firmware_installed += 1
             self._firmware_status("Installed", job)
             self._security_event("FirmwareUpdated", now, required=self.dialect.version != "1.6")
@@ -188,6 +188,7 @@ class Services:
             job.step, job.due_at = "rebooting", None
             if job.signed or self.dialect.version != "1.6":
                 self._firmware_status("InstallRebooting", job)  # L01.FR.15
+            ext.firmware_version = job.version  # what the next boot reports
             self._begin_reboot(now, None)
 
     def _firmware_blocks(self) -> bool:
@@ -302,6 +303,19 @@ class Services:
         else:
             request = self.dialect.log_status("Idle", None)
         self._queue(Outgoing(*request, "other", pending_ok=True))
+
+    # -- connector states as events (2.0.1 G01) -------------------------------------------
+
+    def _status_event(self, connector: Connector, now: float) -> bool:
+        """Queue a NotifyEvent of the connector's AvailabilityState; False in 1.6."""
+        self.next_id += 1  # unique per station, like the calls' ids
+        request = self.dialect.connector_event(
+            connector.id, connector.status, now + self.wall_offset_s, self.next_id
+        )
+        if request is None:
+            return False
+        self._queue(Outgoing(*request, "status", connector, status=connector.status))
+        return True
 
     # -- security events ------------------------------------------------------------------
 

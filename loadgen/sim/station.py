@@ -496,7 +496,6 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
             return
         self.registration = ACCEPTED
         self.boot_retry_at = None
-        self.boot_reason = "PowerUp"
         override = settings.heartbeat_interval_s
         # interval 0 keeps the interval the station has (B01.FR.04 adjusts it only if > 0)
         self.hb_interval_s = float(override or reply.interval_s or self.hb_interval_s)
@@ -505,11 +504,12 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
         self.out.append(BOOTED)
         if not self.powered_up:
             self.powered_up = True
-            self._after_power_up(now)
+            self._after_power_up(now)  # reads why it booted (a reset, a firmware update)
         else:
             self._report_statuses(now, every=False)
             if self.ext is not None:
                 self._flush_events(now)
+        self.boot_reason = "PowerUp"
 
     # -- link and life ------------------------------------------------------------------
 

@@ -1,0 +1,693 @@
+"""What a back end asks of a real charger, by the station alone: smart charging, firmware
+updates, diagnostics and logs, reservations and local authorization lists, in 1.6J and
+2.0.1. Every frame is schema-validated by the bench (tests/unit/sim_csms.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from loadgen.config import ChargerModel, FirmwareUpdates, FleetSpec, Session
+from loadgen.ocpp.dialect import iso
+from tests.unit.sim_csms import (
+    WALL_OFFSET_S,
+    Bench,
+    booted,
+    remote_start,
+    remote_stop,
+    set_setting,
+    status_of,
+    tx_id,
+)
+
+VERSIONS = ["1.6", "2.0.1"]
+POWER = "Energy.Active.Import.Register,Power.Active.Import,Current.Import"
+
+
+def wall(bench: Bench, seconds: float = 0.0) -> str:
+    """The station's wall clock ``seconds`` from now, as OCPP writes it."""
+    return iso(bench.now + WALL_OFFSET_S + seconds)
+
+
+def charging(version: str, **kwargs: Any) -> Bench:
+    """A booted bench of one 22 kW three-phase connector, a session running on it."""
+    kwargs.setdefault("connectors", 1)
+    kwargs.setdefault("session", Session(meter_interval_s=30, power_w=22_000))
+    kwargs.setdefault("configuration", (("meter_values_sampled_data", POWER),))
+    bench = booted(version, **kwargs)
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(1)
+    return bench
+
+
+def power_of(bench: Bench) -> float:
+    """The power of the last sample."""
+    for call in reversed(bench.calls):
+        p = call.payload
+        if call.action == "MeterValues" or (
+            call.action == "TransactionEvent" and p["eventType"] == "Updated"
+        ):
+            for value in p["meterValue"][-1]["sampledValue"]:
+                if value["measurand"] == "Power.Active.Import":
+                    return float(value["value"])
+    raise AssertionError("no sample with power")
+
+
+def profile(
+    version: str,
+    connector_id: int,
+    purpose: str,
+    limit: float,
+    *,
+    profile_id: int = 1,
+    stack_level: int = 0,
+    unit: str = "W",
+    kind: str = "Relative",
+    periods: list[dict[str, Any]] | None = None,
+    start: str | None = None,
+    transaction_id: Any = None,
+) -> dict[str, Any]:
+    """A SetChargingProfile request (1.6 purposes are spelled ChargePointMaxProfile)."""
+    schedule: dict[str, Any] = {
+        "chargingRateUnit": unit,
+        "chargingSchedulePeriod": periods or [{"startPeriod": 0, "limit": limit}],
+    }
+    if start is not None:
+        schedule["startSchedule"] = start
+    body: dict[str, Any] = {
+        "stackLevel": stack_level,
+        "chargingProfileKind": kind,
+    }
+    if transaction_id is not None:
+        body["transactionId"] = transaction_id
+    if version == "1.6":
+        names = {"ChargingStationMaxProfile": "ChargePointMaxProfile"}
+        body.update(
+            chargingProfileId=profile_id,
+            chargingProfilePurpose=names.get(purpose, purpose),
+            chargingSchedule=schedule,
+        )
+        return {"connectorId": connector_id, "csChargingProfiles": body}
+    body.update(
+        id=profile_id, chargingProfilePurpose=purpose, chargingSchedule=[{"id": 1, **schedule}]
+    )
+    return {"evseId": connector_id, "chargingProfile": body}
+
+
+def set_profile(bench: Bench, request: dict[str, Any]) -> str:
+    return status_of(bench.server_call("SetChargingProfile", request))
+
+
+# -- smart charging ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_default_profile_caps_the_power_within_one_sample(version: str) -> None:
+    """A TxDefaultProfile of 7 kW set mid-session shows in the next sample's power (and the
+    energy integrates the old power up to the change, the new one after)."""
+    bench = charging(version)
+    bench.run(30)
+    assert power_of(bench) == 22_000
+    assert set_profile(bench, profile(version, 0, "TxDefaultProfile", 7000)) == "Accepted"
+    bench.run(30)
+    assert power_of(bench) == 7000
+    assert bench.counters.profiles_set == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_stack_levels_and_amperes(version: str) -> None:
+    """The highest stack level prevails (K01.FR.17); a limit in A is per phase (K01.FR.51:
+    16 A * 230 V * 3); the station maximum caps everything."""
+    bench = charging(version)
+    assert set_profile(bench, profile(version, 1, "TxDefaultProfile", 11000)) == "Accepted"
+    high = profile(version, 1, "TxDefaultProfile", 16, profile_id=2, stack_level=2, unit="A")
+    assert set_profile(bench, high) == "Accepted"
+    bench.run(30)
+    assert power_of(bench) == 16 * 230 * 3
+    start = wall(bench, -10)
+    cap = profile(
+        version, 0, "ChargingStationMaxProfile", 5000, profile_id=3, kind="Absolute", start=start
+    )
+    assert set_profile(bench, cap) == "Accepted"
+    bench.run(30)
+    assert power_of(bench) == 5000
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_schedule_periods_follow_each_other(version: str) -> None:
+    """A schedule's periods apply in turn: 20 kW for 60 s from the transaction's start,
+    then 4 kW (a Relative TxProfile of the running transaction)."""
+    bench = charging(version)
+    periods = [{"startPeriod": 0, "limit": 20000}, {"startPeriod": 60, "limit": 4000}]
+    request = profile(version, 1, "TxProfile", 0, periods=periods, transaction_id=tx_id(bench))
+    assert set_profile(bench, request) == "Accepted"
+    bench.run(29.5)
+    assert power_of(bench) == 20000
+    bench.run(60)
+    assert power_of(bench) == 4000
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_profiles_that_cannot_be_installed_are_rejected(version: str) -> None:
+    """Rejected: a TxProfile without a transaction (K01.FR.09), of another transaction
+    (K01.FR.33), an unknown connector (K01.FR.28), a first period not at 0 (K01.FR.31),
+    a stack level over the maximum, an Absolute profile without startSchedule (K01.FR.40)."""
+    bench = booted(version, connectors=2)
+    assert set_profile(bench, profile(version, 1, "TxProfile", 5000)) == "Rejected"
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(1)
+    other = 999 if version == "1.6" else "not-this-one"
+    assert (
+        set_profile(bench, profile(version, 1, "TxProfile", 5000, transaction_id=other))
+        == "Rejected"
+    )
+    assert set_profile(bench, profile(version, 7, "TxDefaultProfile", 5000)) == "Rejected"
+    late = [{"startPeriod": 10, "limit": 5000}]
+    assert (
+        set_profile(bench, profile(version, 1, "TxDefaultProfile", 0, periods=late)) == "Rejected"
+    )
+    assert (
+        set_profile(bench, profile(version, 1, "TxDefaultProfile", 5000, stack_level=99))
+        == "Rejected"
+    )
+    assert (
+        set_profile(bench, profile(version, 1, "TxDefaultProfile", 5000, kind="Absolute"))
+        == "Rejected"
+    )
+    assert set_profile(bench, profile(version, 1, "TxProfile", 5000)) == "Accepted"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_clear_charging_profile(version: str) -> None:
+    """ClearChargingProfile by id or by criteria: Accepted and the limit is gone; Unknown
+    when nothing matches (K10.FR.01)."""
+    bench = charging(version)
+    assert (
+        set_profile(bench, profile(version, 1, "TxDefaultProfile", 6000, profile_id=5))
+        == "Accepted"
+    )
+    bench.run(30)
+    assert power_of(bench) == 6000
+    by_id = {"id": 5} if version == "1.6" else {"chargingProfileId": 5}
+    assert status_of(bench.server_call("ClearChargingProfile", by_id)) == "Accepted"
+    assert status_of(bench.server_call("ClearChargingProfile", by_id)) == "Unknown"
+    bench.run(30)
+    assert power_of(bench) == 22_000
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_composite_schedule(version: str) -> None:
+    """GetCompositeSchedule: the limits from now, a period per change, in the asked unit;
+    the charger's own maximum where no profile limits (K08.FR.02/04)."""
+    bench = booted(version, connectors=1, session=Session(power_w=22_000))
+    start = wall(bench)
+    periods = [{"startPeriod": 0, "limit": 11000}, {"startPeriod": 300, "limit": 3680}]
+    request = profile(
+        version, 1, "TxDefaultProfile", 0, periods=periods, kind="Absolute", start=start
+    )
+    assert set_profile(bench, request) == "Accepted"
+    ask: dict[str, Any] = {"duration": 600, "chargingRateUnit": "A"}
+    ask["connectorId" if version == "1.6" else "evseId"] = 1
+    answer = bench.server_call("GetCompositeSchedule", ask)[2]
+    assert answer["status"] == "Accepted"
+    schedule = answer["chargingSchedule"] if version == "1.6" else answer["schedule"]
+    assert schedule["chargingRateUnit"] == "A" and schedule["duration"] == 600
+    assert [(p["startPeriod"], p["limit"]) for p in schedule["chargingSchedulePeriod"]] == [
+        (0, 15.9),
+        (300, 5.3),
+    ]
+    ask["chargingRateUnit"] = "W"
+    ask["duration"] = 100
+    answer = bench.server_call("GetCompositeSchedule", ask)[2]
+    schedule = answer["chargingSchedule"] if version == "1.6" else answer["schedule"]
+    assert [(p["startPeriod"], p["limit"]) for p in schedule["chargingSchedulePeriod"]] == [
+        (0, 11000)
+    ]
+    ask["connectorId" if version == "1.6" else "evseId"] = 5
+    assert status_of(bench.server_call("GetCompositeSchedule", ask)) == "Rejected"
+
+
+def test_get_charging_profiles_reports_them() -> None:
+    """2.0.1 GetChargingProfiles: Accepted and a ReportChargingProfiles per EVSE with the
+    request's id, tbc on all but the last (K09); NoProfiles when none match."""
+    bench = booted("2.0.1", connectors=2)
+    assert set_profile(bench, profile("2.0.1", 1, "TxDefaultProfile", 7000)) == "Accepted"
+    assert (
+        set_profile(bench, profile("2.0.1", 2, "TxDefaultProfile", 5000, profile_id=2))
+        == "Accepted"
+    )
+    ask = {"requestId": 77, "chargingProfile": {"chargingProfilePurpose": "TxDefaultProfile"}}
+    assert status_of(bench.server_call("GetChargingProfiles", ask)) == "Accepted"
+    bench.run(1)
+    reports = [c.payload for c in bench.named("ReportChargingProfiles")]
+    assert [(r["requestId"], r["evseId"], r["tbc"], r["chargingLimitSource"]) for r in reports] == [
+        (77, 1, True, "CSO"),
+        (77, 2, False, "CSO"),
+    ]
+    assert reports[1]["chargingProfile"][0]["id"] == 2
+    none = {"requestId": 78, "chargingProfile": {"stackLevel": 5}}
+    assert status_of(bench.server_call("GetChargingProfiles", none)) == "NoProfiles"
+
+
+def test_an_energy_managers_limit_is_notified() -> None:
+    """2.0.1: a model whose energy manager limits it sends NotifyChargingLimit (source EMS)
+    at power-up (K12.FR.02), reports the limit as ChargingStationExternalConstraints
+    (K12.FR.05), and the limit caps the power."""
+    model = ChargerModel("ems", max_power_w=22_000, external_limit_w=9000)
+    bench = booted(
+        "2.0.1",
+        fleet=FleetSpec(models=(model,)),
+        configuration=(("meter_values_sampled_data", POWER),),
+    )
+    (notify,) = [c.payload for c in bench.named("NotifyChargingLimit")]
+    assert notify["chargingLimit"]["chargingLimitSource"] == "EMS"
+    ask = {"requestId": 1, "chargingProfile": {"chargingLimitSource": ["EMS"]}}
+    assert status_of(bench.server_call("GetChargingProfiles", ask)) == "Accepted"
+    bench.run(1)
+    (report,) = [c.payload for c in bench.named("ReportChargingProfiles")]
+    assert (
+        report["chargingProfile"][0]["chargingProfilePurpose"]
+        == "ChargingStationExternalConstraints"
+    )
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(31)
+    assert power_of(bench) == 9000
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_remote_starts_profile_applies_to_its_session(version: str) -> None:
+    """RemoteStartTransaction / RequestStartTransaction with a TxProfile: it limits that
+    session and goes with it (1.6 5.11, F01.FR.08)."""
+    bench = booted(
+        version,
+        session=Session(meter_interval_s=30),
+        configuration=(("meter_values_sampled_data", POWER),),
+    )
+    body = profile(version, 1, "TxProfile", 4000)
+    if version == "1.6":
+        payload: dict[str, Any] = {
+            "idTag": "TAG",
+            "connectorId": 1,
+            "chargingProfile": body["csChargingProfiles"],
+        }
+        action = "RemoteStartTransaction"
+    else:
+        payload = {
+            "idToken": {"idToken": "TAG", "type": "ISO14443"},
+            "remoteStartId": 3,
+            "evseId": 1,
+            "chargingProfile": body["chargingProfile"],
+        }
+        action = "RequestStartTransaction"
+    assert status_of(bench.server_call(action, payload)) == "Accepted"
+    bench.run(31)
+    assert power_of(bench) == 4000
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(1)
+    assert bench.station.ext is not None and bench.station.ext.profiles == []
+
+
+def test_smart_charging_missing_from_the_model_is_not_supported() -> None:
+    """A model without the SmartCharging profile answers CALLERROR NotSupported (K01.FR.29)."""
+    model = ChargerModel("basic", feature_profiles=("Core", "RemoteTrigger"))
+    bench = booted("1.6", fleet=FleetSpec(models=(model,)))
+    answer = bench.server_call("SetChargingProfile", profile("1.6", 1, "TxDefaultProfile", 1000))
+    assert answer[0] == 4 and answer[2] == "NotSupported"
+    assert bench.server_call("GetLocalListVersion", {})[2] == {"listVersion": -1}
+
+
+# -- firmware ---------------------------------------------------------------------------------
+
+
+def update(
+    bench: Bench, *, signed: bool = False, location: str = "https://fw.example/fw-2.0.bin"
+) -> Any:
+    """UpdateFirmware (1.6: SignedUpdateFirmware when ``signed``) to retrieve now."""
+    if bench.version == "1.6" and not signed:
+        return bench.server_call(
+            "UpdateFirmware", {"location": location, "retrieveDate": wall(bench)}
+        )
+    firmware: dict[str, Any] = {"location": location, "retrieveDateTime": wall(bench)}
+    if signed:
+        firmware.update(signingCertificate="-----BEGIN CERTIFICATE-----", signature="c2lnbmF0dXJl")
+    action = "SignedUpdateFirmware" if bench.version == "1.6" else "UpdateFirmware"
+    return bench.server_call(action, {"requestId": 31, "firmware": firmware})
+
+
+def firmware_statuses(bench: Bench) -> list[str]:
+    return [
+        c.payload["status"]
+        for c in bench.calls
+        if c.action in ("FirmwareStatusNotification", "SignedFirmwareStatusNotification")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("version", "signed", "expected"),
+    [
+        ("1.6", False, ["Downloading", "Downloaded", "Installing", "Installed"]),
+        (
+            "1.6",
+            True,
+            [
+                "Downloading",
+                "Downloaded",
+                "SignatureVerified",
+                "Installing",
+                "InstallRebooting",
+                "Installed",
+            ],
+        ),
+        (
+            "2.0.1",
+            False,
+            ["Downloading", "Downloaded", "Installing", "InstallRebooting", "Installed"],
+        ),
+        (
+            "2.0.1",
+            True,
+            [
+                "Downloading",
+                "Downloaded",
+                "SignatureVerified",
+                "Installing",
+                "InstallRebooting",
+                "Installed",
+            ],
+        ),
+    ],
+)
+def test_firmware_update_installs_reboots_and_boots_the_new_version(
+    version: str, signed: bool, expected: list[str]
+) -> None:
+    """UpdateFirmware: each step reported on time (L01.FR.01; 1.6 4.5), a reboot, a boot
+    with the new firmware version (2.0.1 reason FirmwareUpdate), then Installed from the
+    new firmware (L01.FR.32 (a)) and, in 2.0.1, SecurityEvent FirmwareUpdated (L01.FR.31)."""
+    spec = FleetSpec(firmware=FirmwareUpdates(download_s=20, install_s=10))
+    bench = booted(version, fleet=spec, reboot_s=2)
+    answer = update(bench, signed=signed)
+    if version != "1.6" or signed:
+        assert status_of(answer) == "Accepted"
+    bench.run(60)
+    assert firmware_statuses(bench) == expected
+    boots = bench.named("BootNotification")
+    assert len(boots) == 2 and bench.counters.reboots == 1
+    said = boots[1].payload
+    firmware = (
+        said["firmwareVersion"] if version == "1.6" else said["chargingStation"]["firmwareVersion"]
+    )
+    assert firmware == "fw-2.0"
+    if version != "1.6":
+        assert said["reason"] == "FirmwareUpdate"
+        assert [c.payload["type"] for c in bench.named("SecurityEventNotification")] == [
+            "FirmwareUpdated"
+        ]
+        assert {c.payload["requestId"] for c in bench.named("FirmwareStatusNotification")} == {31}
+    times = {c.payload["status"]: c.at for c in bench.calls if "Firmware" in c.action}
+    assert times["Downloaded"] - times["Downloading"] == pytest.approx(20, abs=0.1)
+    assert bench.counters.firmware_installed == 1
+
+
+@pytest.mark.parametrize(
+    ("version", "step", "expected"),
+    [
+        ("1.6", "download", ["Downloading", "DownloadFailed"]),
+        ("1.6", "install", ["Downloading", "Downloaded", "Installing", "InstallationFailed"]),
+        ("2.0.1", "signature", ["Downloading", "Downloaded", "InvalidSignature"]),
+    ],
+)
+def test_a_failed_update_says_where_it_failed(version: str, step: str, expected: list[str]) -> None:
+    """A failing share of updates reports DownloadFailed, InstallationFailed or (a signed
+    update) InvalidSignature with SecurityEvent InvalidFirmwareSignature (L01.FR.03), and
+    does not reboot."""
+    spec = FleetSpec(
+        firmware=FirmwareUpdates(download_s=5, install_s=5, failure_share=1.0, failure_step=step)
+    )
+    bench = booted(version, fleet=spec)
+    update(bench, signed=step == "signature")
+    bench.run(30)
+    assert firmware_statuses(bench) == expected
+    assert len(bench.named("BootNotification")) == 1 and bench.counters.firmware_failed == 1
+    if step == "signature":
+        assert [c.payload["type"] for c in bench.named("SecurityEventNotification")] == [
+            "InvalidFirmwareSignature"
+        ]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_installation_waits_for_the_session(version: str) -> None:
+    """A downloaded update waits until the session ends before it installs (L01.FR.06);
+    meanwhile free connectors are Unavailable and no session starts (L01.FR.07)."""
+    spec = FleetSpec(firmware=FirmwareUpdates(download_s=5, install_s=5))
+    bench = booted(version, connectors=2, fleet=spec, reboot_s=1)
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(1)
+    update(bench)
+    bench.run(20)
+    assert "Installing" not in firmware_statuses(bench)
+    assert (2, "Unavailable") in bench.statuses()
+    assert remote_start(bench, 2) == "Rejected"
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(30)
+    assert "Installed" in firmware_statuses(bench)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_triggered_firmware_status(version: str) -> None:
+    """TriggerMessage FirmwareStatusNotification: Idle when no update runs (1.6 4.5,
+    L01.FR.25), the last status while one does (L01.FR.26)."""
+    spec = FleetSpec(firmware=FirmwareUpdates(download_s=100))
+    bench = booted(version, fleet=spec)
+    trigger = {"requestedMessage": "FirmwareStatusNotification"}
+    assert status_of(bench.server_call("TriggerMessage", trigger)) == "Accepted"
+    bench.run(1)
+    update(bench)
+    bench.run(5)
+    assert status_of(bench.server_call("TriggerMessage", trigger)) == "Accepted"
+    bench.run(1)
+    assert firmware_statuses(bench) == ["Idle", "Downloading", "Downloading"]
+
+
+# -- diagnostics and logs ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_log_upload_reports_its_outcome(version: str) -> None:
+    """GetDiagnostics (1.6) / GetLog (2.0.1): the file name, Uploading, the driver's
+    upload to the URL, then Uploaded; a failed upload is UploadFailed / UploadFailure."""
+    bench = booted(version)
+    url = "http://127.0.0.1:9/upload/"
+    for ok, outcome in (
+        (True, "Uploaded"),
+        (False, "UploadFailed" if version == "1.6" else "UploadFailure"),
+    ):
+        if version == "1.6":
+            answer = bench.server_call("GetDiagnostics", {"location": url})[2]
+            assert answer["fileName"].endswith(".log")
+        else:
+            ask = {"logType": "DiagnosticsLog", "requestId": 8, "log": {"remoteLocation": url}}
+            answer = bench.server_call("GetLog", ask)[2]
+            assert answer["status"] == "Accepted" and answer["filename"].endswith(".log")
+        bench.run(1)
+        upload = bench.uploads[-1]
+        assert upload.url == url and upload.size == 4096
+        bench.uploaded(ok)
+        bench.run(1)
+        action = "DiagnosticsStatusNotification" if version == "1.6" else "LogStatusNotification"
+        statuses = [c.payload["status"] for c in bench.named(action)][-2:]
+        assert statuses == ["Uploading", outcome]
+        if version != "1.6":
+            assert {c.payload["requestId"] for c in bench.named(action)} == {8}
+    assert (bench.counters.uploads_ok, bench.counters.uploads_failed) == (1, 1)
+
+
+def test_an_ftp_location_fails_at_once() -> None:
+    """A location this charger cannot upload to (FTP) fails without an upload."""
+    bench = booted("1.6")
+    bench.server_call("GetDiagnostics", {"location": "ftp://csms.example/logs/"})
+    bench.run(1)
+    assert bench.uploads == []
+    assert [c.payload["status"] for c in bench.named("DiagnosticsStatusNotification")] == [
+        "Uploading",
+        "UploadFailed",
+    ]
+
+
+# -- reservations -----------------------------------------------------------------------------
+
+
+def reserve(
+    bench: Bench, reservation_id: int, connector_id: int | None, tag: str, expiry_s: float
+) -> str:
+    if bench.version == "1.6":
+        payload: dict[str, Any] = {
+            "connectorId": connector_id or 0,
+            "expiryDate": wall(bench, expiry_s),
+            "idTag": tag,
+            "reservationId": reservation_id,
+        }
+    else:
+        payload = {
+            "id": reservation_id,
+            "expiryDateTime": wall(bench, expiry_s),
+            "idToken": {"idToken": tag, "type": "ISO14443"},
+        }
+        if connector_id is not None:
+            payload["evseId"] = connector_id
+    return status_of(bench.server_call("ReserveNow", payload))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_reservation_admits_only_its_tag(version: str) -> None:
+    """ReserveNow: Reserved (H01.FR.23); another tag cannot start (F02.FR.23/24), the
+    reserved one can, and its start carries the reservationId (H01.FR.15)."""
+    bench = booted(version, connectors=2)
+    assert reserve(bench, 5, 2, "MINE", 600) == "Accepted"
+    bench.run(1)
+    assert bench.statuses()[-1] == (2, "Reserved")
+    assert remote_start(bench, 2, tag="OTHER") == "Rejected"
+    assert reserve(bench, 6, 2, "MINE", 600) == "Occupied"  # H01.FR.11
+    assert remote_start(bench, 2, tag="MINE") == "Accepted"
+    bench.run(1)
+    start = bench.tx_messages()[0].payload
+    assert start["reservationId"] == 5
+    assert bench.counters.reservations_used == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_reservation_expires_on_time(version: str) -> None:
+    """At its expiry the connector is Available again; 2.0.1 says so with
+    ReservationStatusUpdate Expired. A cancelled one is Available at once."""
+    bench = booted(version, connectors=2)
+    assert reserve(bench, 7, 1, "MINE", 30) == "Accepted"
+    bench.run(29)
+    assert bench.statuses()[-1] == (1, "Reserved")
+    bench.run(2)
+    assert bench.statuses()[-1] == (1, "Available")
+    if version != "1.6":
+        (update,) = [c.payload for c in bench.named("ReservationStatusUpdate")]
+        assert update == {"reservationId": 7, "reservationUpdateStatus": "Expired"}
+    assert reserve(bench, 8, 2, "MINE", 300) == "Accepted"
+    assert status_of(bench.server_call("CancelReservation", {"reservationId": 8})) == "Accepted"
+    assert status_of(bench.server_call("CancelReservation", {"reservationId": 8})) == "Rejected"
+    bench.run(1)
+    assert bench.statuses()[-1] == (2, "Available")
+    assert (bench.counters.reservations_expired, bench.counters.reservations_cancelled) == (1, 1)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_reservation_refusals(version: str) -> None:
+    """Unavailable on an Inoperative connector (H01.FR.14), Rejected for any connector
+    unless the charger allows it (H01.FR.19), and replaced when its id comes again."""
+    bench = booted(version, connectors=2)
+    kind = (
+        {"connectorId": 1, "type": "Inoperative"}
+        if version == "1.6"
+        else {"operationalStatus": "Inoperative", "evse": {"id": 1}}
+    )
+    assert status_of(bench.server_call("ChangeAvailability", kind)) == "Accepted"
+    assert reserve(bench, 1, 1, "MINE", 60) == "Unavailable"
+    assert reserve(bench, 1, None, "MINE", 60) == "Rejected"
+    assert reserve(bench, 1, 2, "MINE", 60) == "Accepted"
+    assert reserve(bench, 1, 2, "YOURS", 60) == "Accepted"  # the same id: replaced
+    assert remote_start(bench, 2, tag="YOURS") == "Accepted"
+
+
+# -- local authorization list and cache -------------------------------------------------------
+
+
+def send_list(
+    bench: Bench, version_number: int, full: bool, entries: list[tuple[str, str | None]]
+) -> str:
+    if bench.version == "1.6":
+        items = [{"idTag": t, **({"idTagInfo": {"status": s}} if s else {})} for t, s in entries]
+        payload: dict[str, Any] = {
+            "listVersion": version_number,
+            "updateType": "Full" if full else "Differential",
+        }
+        if items:
+            payload["localAuthorizationList"] = items
+    else:
+        items = [
+            {
+                "idToken": {"idToken": t, "type": "ISO14443"},
+                **({"idTokenInfo": {"status": s}} if s else {}),
+            }
+            for t, s in entries
+        ]
+        payload = {
+            "versionNumber": version_number,
+            "updateType": "Full" if full else "Differential",
+        }
+        if items:
+            payload["localAuthorizationList"] = items
+    return status_of(bench.server_call("SendLocalList", payload))
+
+
+def list_version(bench: Bench) -> int:
+    answer = bench.server_call("GetLocalListVersion", {})[2]
+    return int(answer["listVersion" if bench.version == "1.6" else "versionNumber"])
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_local_list_full_and_differential(version: str) -> None:
+    """SendLocalList Full replaces the list, Differential adds, updates and removes; a
+    Differential at or below the version is VersionMismatch (D01.FR.15-19)."""
+    bench = booted(version)
+    assert list_version(bench) == 0
+    assert send_list(bench, 3, True, [("A", "Accepted"), ("B", "Blocked")]) == "Accepted"
+    assert list_version(bench) == 3
+    assert send_list(bench, 3, False, [("C", "Accepted")]) == "VersionMismatch"
+    assert (
+        send_list(bench, 4, False, [("C", "Accepted"), ("A", None), ("B", "Accepted")])
+        == "Accepted"
+    )
+    assert bench.station.ext is not None
+    assert bench.station.ext.local_list == {"B": "Accepted", "C": "Accepted"}
+    assert list_version(bench) == 4
+    assert send_list(bench, 5, True, []) == "Accepted"  # D01.FR.04: emptied, versioned
+    assert bench.station.ext.local_list is None and list_version(bench) == 5
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_local_pre_authorize_skips_authorize(version: str) -> None:
+    """With LocalPreAuthorize, a tag Accepted in the local list starts without Authorize
+    (C14.FR.02); one listed otherwise is Authorized with the CSMS (C14.FR.03)."""
+    bench = booted(
+        version, configuration=(("local_pre_authorize", "true"), ("authorize_remote_start", "true"))
+    )
+    assert send_list(bench, 1, True, [("LISTED", "Accepted"), ("OLD", "Expired")]) == "Accepted"
+    assert remote_start(bench, 1, tag="LISTED") == "Accepted"
+    bench.run(1)
+    assert bench.named("Authorize") == [] and len(bench.tx_messages()) == 1
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(1)
+    assert remote_start(bench, 1, tag="OLD") == "Accepted"
+    bench.run(1)
+    assert len(bench.named("Authorize")) == 1
+    assert bench.counters.authorized_locally == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_cache_authorizes_and_clear_cache_empties_it(version: str) -> None:
+    """With LocalPreAuthorize, a tag the CSMS accepted before starts from the cache
+    (C12.FR.02); ClearCache empties it (C11.FR.03), so the next start asks again."""
+    bench = booted(
+        version, configuration=(("local_pre_authorize", "true"), ("authorize_remote_start", "true"))
+    )
+    for _ in range(2):
+        assert remote_start(bench, 1, tag="CACHED") == "Accepted"
+        bench.run(1)
+        assert remote_stop(bench, tx_id(bench)) == "Accepted"
+        bench.run(1)
+    assert len(bench.named("Authorize")) == 1
+    assert status_of(bench.server_call("ClearCache", {})) == "Accepted"
+    assert remote_start(bench, 1, tag="CACHED") == "Accepted"
+    bench.run(1)
+    assert len(bench.named("Authorize")) == 2
+    assert (
+        set_setting(bench, "AuthorizationCacheEnabled", "AuthCacheCtrlr.Enabled", "false")
+        == "Accepted"
+    )
+    assert status_of(bench.server_call("ClearCache", {})) == "Rejected"  # C11.FR.04
