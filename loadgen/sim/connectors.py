@@ -282,7 +282,7 @@ class Sessions:
         for connector in self.connectors:
             self._queue_status(connector, now)
         if self.charging:
-            for connector in self.connectors:  # each connector charges on its own
+            for connector in self._session_connectors():
                 self._schedule_session(connector, now)
         if self.ext is not None or self.fleet.model is not None:
             self._powered_up(now)
@@ -309,6 +309,12 @@ class Sessions:
         else:
             pause = self.rng.uniform(0, 2 * arrivals.mean_pause_s)
         connector.next_session_at = now + pause
+
+    def _session_connectors(self) -> list[Connector]:
+        """The connectors the charging scenario uses: each of a fleet's (``fleet.models`` or
+        ``fleet.sessions``), else the first alone, as charge_points.session always did."""
+        spec = self.fleet.spec
+        return self.connectors if spec.models or spec.sessions else self.connectors[:1]
 
     def _session_tag(self) -> str:
         """The tag of the charging scenario's next session: one of the charger's own
@@ -600,7 +606,7 @@ class Sessions:
         if scheduled is not None and self.dialect.version == "1.6":
             if station_was != any(c.operative for c in self.connectors):
                 self._queue_station_status(now)  # connector 0 follows, as when applied at once
-        if self.charging and not self.stopping:
+        if self.charging and not self.stopping and connector in self._session_connectors():
             self._schedule_session(connector, now)
         if blocked and not any(c.busy for c in self.connectors):
             self._firmware_resume(now)

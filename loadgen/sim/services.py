@@ -390,8 +390,9 @@ class Services:
                 self._set_status(
                     connector, "Available" if connector.operative else "Unavailable", now
                 )
-                if self.charging and not connector.busy:
-                    self._schedule_session(connector, now)
+                if self.charging and not connector.busy and connector.next_session_at is None:
+                    if connector in self._session_connectors():
+                        self._schedule_session(connector, now)
         self._next_fault(now)
 
     # -- DataTransfer ---------------------------------------------------------------------
@@ -413,3 +414,4 @@ class Services:
 
         def _finish(self, now: float) -> None: ...
         def _schedule_session(self, connector: Connector, now: float) -> None: ...
+        def _session_connectors(self) -> list[Connector]: ...
