@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from loadgen.gateway import redisconf
 from loadgen.gateway.answers import AnswerConfig
+from loadgen.gateway.operator import ScriptError, read_script
 from loadgen.gateway.security import BasicAuth, SecurityConfigError, server_ssl_context
 from loadgen.gateway.server import (
     PING_INTERVAL_S,
@@ -147,6 +148,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--basic-auth-file",
         help="CSV of id,password: require HTTP Basic auth with each charger's password",
     )
+    operator = parser.add_argument_group("operator (docs/fleets.md)")
+    operator.add_argument(
+        "--script",
+        help="YAML or JSON operator script: calls to send to a share of the chargers at set "
+        "times, e.g. [{at: 60s, call: UpdateFirmware, share: 0.1}]",
+    )
+    operator.add_argument(
+        "--validate",
+        action="store_true",
+        help="check every charger frame against the official OCPP schemas and count the "
+        "errors in GET /_status (costs CPU: for checks, not for scale)",
+    )
     redisconf.add_arguments(parser)
     # Internal: set by the multi-process parent on the workers it starts.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -179,6 +192,11 @@ def run(args: argparse.Namespace) -> int:
     except SecurityConfigError as exc:
         print(f"loadgen gateway: {exc}", file=sys.stderr, flush=True)
         return 2
+    try:
+        script = read_script(args.script) if args.script else ()
+    except ScriptError as exc:
+        print(f"loadgen gateway: {exc}", file=sys.stderr, flush=True)
+        return 2
     raise_open_files_limit()
     if args.processes > 1 and not args.worker:
         from loadgen.gateway.supervisor import run_parent
@@ -203,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
         redis=redis,
         ssl=ssl_context,
         basic_auth=basic_auth,
+        script=script,
+        validate=args.validate,
     )
 
     listening = False

@@ -36,6 +36,7 @@ from websockets.typing import Subprotocol
 
 from loadgen.gateway import metrics
 from loadgen.gateway.answers import SUBPROTOCOLS, AnswerConfig, Answers, Handler, format_error_code
+from loadgen.gateway.operator import Operator, Payloads, Step, UploadServer
 from loadgen.gateway.security import BasicAuth
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError, parse
 
@@ -62,6 +63,17 @@ PING_INTERVAL_S = 60.0
 PING_TIMEOUT_S = 30.0
 #: The keepalive pings a slice of the connections this often, to spread the pings.
 PING_TICK_S = 1.0
+#: Charger notifications whose status the gateway counts (the CSMS's view of the flows).
+_COUNTED = {
+    "FirmwareStatusNotification": "status",
+    "SignedFirmwareStatusNotification": "status",
+    "DiagnosticsStatusNotification": "status",
+    "LogStatusNotification": "status",
+    "ReservationStatusUpdate": "reservationUpdateStatus",
+    "SecurityEventNotification": "type",
+}
+#: Schema errors kept as examples in the status (the first ones).
+SCHEMA_EXAMPLES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +101,10 @@ class ServerOptions:
     #: also serve /metrics alone on this port of metrics_host (0: any free port); None: no
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    #: the operator's script: calls to send to the chargers (see loadgen.gateway.operator)
+    script: tuple[Step, ...] = ()
+    #: check every frame a charger sends against the official schemas, and count errors
+    validate: bool = False
 
 
 def charge_point_id(path: str) -> str:
@@ -124,8 +140,20 @@ class Gateway:
         metrics_allow_remote: bool = False,
         ping_interval_s: float = 0.0,
         ping_timeout_s: float = PING_TIMEOUT_S,
+        operator: Operator | None = None,
+        validate: bool = False,
     ) -> None:
         self.answers = answers
+        #: scripted calls to the chargers and their answers (None: the gateway only answers)
+        self.operator = operator
+        #: schema validation of what chargers send (slower: for checks, not for scale)
+        self.validate = validate
+        #: action -> frames that broke its schema, and the first few messages
+        self.schema_errors: dict[str, int] = {}
+        self.schema_examples: list[str] = []
+        #: notification -> status (or event type) -> count (firmware, logs, reservations)
+        self.notifications: dict[str, dict[str, int]] = {}
+        self.uploads: UploadServer | None = None
         self.basic_auth = basic_auth  # None: no HTTP Basic auth (security profile 0 / 3)
         self.metrics_allow_remote = metrics_allow_remote
         self.ping_interval_s = ping_interval_s  # 0: no keepalive pings
@@ -340,6 +368,11 @@ class Gateway:
         if frame.__class__ is not Call:
             key = "CALLRESULT" if frame.__class__ is CallResult else "CALLERROR"
             counts[key] = counts.get(key, 0) + 1
+            operator = self.operator
+            if operator is not None:
+                ours = operator.answer(charger, frame)  # type: ignore[arg-type]
+                if ours is not None and self.validate and isinstance(frame, CallResult):
+                    self._check(charger.version, ours, frame.payload, response=True)
             return None
         action: str = frame.action
         handler = table.get(action)
@@ -348,6 +381,14 @@ class Gateway:
             description = f"action {action[:50]!r} is not implemented by this gateway"
             return CallError(frame.unique_id, "NotImplemented", description).to_json()
         counts[action] = counts.get(action, 0) + 1
+        if self.validate:
+            self._check(charger.version, action, frame.payload, response=False)
+        field_name = _COUNTED.get(action)
+        if field_name is not None:
+            value = str(frame.payload.get(field_name, "?"))[:50]
+            seen = self.notifications.setdefault(action, {})
+            if value in seen or len(seen) < 32:
+                seen[value] = seen.get(value, 0) + 1
         try:
             payload = handler(frame.payload)
         except Exception:  # a handler bug must not drop the connection
@@ -358,6 +399,18 @@ class Gateway:
         elif self.mappings is not None and action == "Heartbeat":
             self.mappings.refresh(charger)
         return CallResult(frame.unique_id, payload).to_json()
+
+    def _check(self, version: str, action: str, payload: Any, *, response: bool) -> None:
+        """Validate one payload against its official schema; count (and keep) a mismatch."""
+        from loadgen.ocpp.schemas import SchemaViolation, validate
+
+        try:
+            validate(version, action, payload, response=response)
+        except (SchemaViolation, LookupError) as exc:
+            key = f"{action} response" if response else action
+            self.schema_errors[key] = self.schema_errors.get(key, 0) + 1
+            if len(self.schema_examples) < SCHEMA_EXAMPLES:
+                self.schema_examples.append(str(exc)[:300])
 
     # -- status -------------------------------------------------------------------------
 
@@ -390,6 +443,18 @@ class Gateway:
         }
         if self.mappings is not None:
             status["redis"] = self.mappings.status()
+        if self.validate:
+            status["schema"] = {
+                "errors": sum(self.schema_errors.values()),
+                "by_action": dict(self.schema_errors),
+                "examples": list(self.schema_examples),
+            }
+        if self.notifications:
+            status["notifications"] = {k: dict(v) for k, v in self.notifications.items()}
+        if self.operator is not None:
+            status["operator"] = self.operator.status()
+        if self.uploads is not None:
+            status["uploads"] = self.uploads.status()
         return status
 
 
@@ -478,6 +543,12 @@ async def serve_until_stopped(
 
         mappings = RedisMappings(options.redis)
         await mappings.start()
+    uploads = None
+    operator = None
+    if options.script:
+        uploads = UploadServer()
+        await uploads.start()
+        operator = Operator(options.script, Payloads(uploads.url))
     gateway = Gateway(
         Answers(options.answers),
         mappings,
@@ -485,9 +556,13 @@ async def serve_until_stopped(
         metrics_allow_remote=options.metrics_allow_remote,
         ping_interval_s=options.ping_interval_s,
         ping_timeout_s=options.ping_timeout_s,
+        operator=operator,
+        validate=options.validate,
     )
+    gateway.uploads = uploads
     metrics_server: Server | None = None
     keepalive: asyncio.Task[None] | None = None
+    scripted: asyncio.Task[None] | None = None
     try:
         if options.metrics_port is not None:
             metrics_server = await start_metrics(gateway, options)
@@ -496,12 +571,20 @@ async def serve_until_stopped(
         server = await start(gateway, options)
         if options.ping_interval_s > 0:
             keepalive = loop.create_task(gateway.keepalive())
+        if operator is not None:
+            scripted = loop.create_task(operator.run(gateway, loop.time()))
         try:
             on_ready(listening_port(server))
             await stop
         finally:
             if keepalive is not None:
                 keepalive.cancel()
+            if scripted is not None:
+                scripted.cancel()
+            if uploads is not None:
+                uploads.close()
+            if operator is not None or options.validate:  # the run's figures, in the log
+                log.info("final status: %s", json.dumps(gateway.status(), sort_keys=True))
             if metrics_server is not None:
                 metrics_server.close()
             server.close()

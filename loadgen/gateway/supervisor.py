@@ -118,6 +118,8 @@ def _worker_argv(args: argparse.Namespace, port: int) -> list[str]:
         "--ping-timeout-s",
         str(args.ping_timeout_s),
         *(["--worker-metrics"] if args.metrics_port is not None else []),
+        *(["--script", args.script] if getattr(args, "script", None) else []),
+        *(["--validate"] if getattr(args, "validate", False) else []),
         *(["--metrics-allow-remote"] if args.metrics_allow_remote else []),
         "--log-level",
         args.log_level,

@@ -479,6 +479,19 @@ def start_gateway(
         str(processes),
     ]
     env = None
+    plan = config.gateway  # the operator's script and schema checks (docs/fleets.md)
+    if plan.script:
+        import json
+
+        steps = [
+            {"at_s": s.at_s, "call": s.call, "share": s.share, "params": dict(s.params)}
+            for s in plan.script
+        ]
+        script = results / "gateway-script.json"
+        script.write_text(json.dumps(steps), encoding="utf-8")
+        cmd += ["--script", str(script)]
+    if plan.validate:
+        cmd.append("--validate")
     if config.redis is not None:  # the gateway writes the mappings that the probe reads
         from loadgen.redismap import GATEWAY_URL_ENV, mask_url
 
