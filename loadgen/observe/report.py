@@ -158,6 +158,7 @@ def build_summary(
         "worker_peak_rss_mb": {
             node: round(sample.get("max_rss_kb", 0) / 1024, 1) for node, sample in workers.items()
         },
+        **({"fleet": fleet} if (fleet := fleet_section(totals)) else {}),
         **(extra or {}),
     }
     summary["thresholds"] = evaluate(summary, config.thresholds)
@@ -541,3 +542,55 @@ def _stages_from_timeline(config: Config, timeline: dict[str, list[float]]) -> l
         )
         started += stage.duration_s
     return out
+
+
+def fleet_section(totals: dict[str, int]) -> dict[str, Any] | None:
+    """summary.json's ``fleet``: the flows of a fleet like a real one (docs/fleets.md), from
+    the workers' counters; None when no charger did any of them."""
+    t = totals.get
+    if not any(
+        t(k, 0)
+        for k in (
+            "sessions_started",
+            "firmware_updates",
+            "faults",
+            "reservations",
+            "uploads_ok",
+            "uploads_failed",
+            "profiles_set",
+            "security_events",
+        )
+    ):
+        return None
+    return {
+        "sessions": {
+            "started": t("sessions_started", 0),
+            "ended": {
+                "total": t("sessions_ended", 0),
+                "Local": t("ended_local", 0),
+                "Remote": t("ended_remote", 0),
+                "Reset": t("ended_reset", 0),
+                "DeAuthorized": t("ended_deauthorized", 0),
+                "Other": t("ended_other", 0),
+            },
+            "charging_now": t("charging", 0),
+        },
+        "energy_wh": t("energy_wh", 0),
+        "power_w_now": t("power_w", 0),
+        "authorized_locally": t("authorized_locally", 0),
+        "profiles_set": t("profiles_set", 0),
+        "firmware": {
+            "updates": t("firmware_updates", 0),
+            "installed": t("firmware_installed", 0),
+            "failed": t("firmware_failed", 0),
+        },
+        "uploads": {"ok": t("uploads_ok", 0), "failed": t("uploads_failed", 0)},
+        "reservations": {
+            "made": t("reservations", 0),
+            "used": t("reservations_used", 0),
+            "expired": t("reservations_expired", 0),
+            "cancelled": t("reservations_cancelled", 0),
+        },
+        "faults": {"reported": t("faults", 0), "recovered": t("faults_recovered", 0)},
+        "security_events": t("security_events", 0),
+    }
