@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,10 @@ class RunSpec:
     connectors: int = 2
     #: the config's charge_points keys beyond the common ones, by OCPP version
     charge_points: Callable[[str], dict[str, Any]] = _no_more
+    #: the config's fleet section, by OCPP version (empty: none)
+    fleet: Callable[[str], dict[str, Any]] = _no_more
+    #: scenario -> its ids file row's serial_number, model and id_tags
+    rows: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
 
 # -- running the CSMS and Locust ------------------------------------------------------
@@ -132,7 +136,14 @@ class Run:
 
     def write_config(self) -> Path:
         ids = self.directory / "ids.csv"
-        ids.write_text("".join(f"{name}\n" for name in self.spec.scenarios), encoding="utf-8")
+        if self.spec.rows:
+            lines = ["id,serial_number,model,id_tags\n"] + [
+                ",".join((name, *self.spec.rows.get(name, ("", "", "")))) + "\n"
+                for name in self.spec.scenarios
+            ]
+        else:
+            lines = [f"{name}\n" for name in self.spec.scenarios]
+        ids.write_text("".join(lines), encoding="utf-8")
         extra = self.spec.charge_points(self.version)
         users = len(self.spec.scenarios)
         config = {
@@ -156,6 +167,9 @@ class Run:
                 "max_connect_p95_ms": None,
             },
         }
+        fleet = self.spec.fleet(self.version)
+        if fleet:
+            config["fleet"] = fleet
         path = self.directory / "config.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         return path

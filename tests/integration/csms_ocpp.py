@@ -72,8 +72,10 @@ from websockets.exceptions import ConnectionClosed, NegotiationError
 from websockets.http11 import Request, Response
 
 try:  # run as a script (the usual way): this folder is on sys.path
+    import csms_fleet_scenarios  # noqa: F401 - registers the fleet's scenarios
     import csms_scenarios as scenarios
 except ImportError:  # imported as a module of the tests package
+    from tests.integration import csms_fleet_scenarios  # noqa: F401
     from tests.integration import csms_scenarios as scenarios
 
 SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
@@ -613,6 +615,28 @@ class CentralSystem16(Recording, ChargePoint16):
     async def on_firmware_status_notification(self, **_: Any) -> Any:
         return result16.FirmwareStatusNotification()
 
+    # Firmware Management and the security extension (a fleet's chargers send these)
+
+    @on("DiagnosticsStatusNotification")
+    @guarded
+    async def on_diagnostics_status_notification(self, **_: Any) -> Any:
+        return result16.DiagnosticsStatusNotification()
+
+    @on("SignedFirmwareStatusNotification")
+    @guarded
+    async def on_signed_firmware_status_notification(self, **_: Any) -> Any:
+        return result16.SignedFirmwareStatusNotification()
+
+    @on("LogStatusNotification")
+    @guarded
+    async def on_log_status_notification(self, **_: Any) -> Any:
+        return result16.LogStatusNotification()
+
+    @on("SecurityEventNotification")
+    @guarded
+    async def on_security_event_notification(self, **_: Any) -> Any:
+        return result16.SecurityEventNotification()
+
 
 class CentralSystem201(Recording, ChargePoint201):
     version = "2.0.1"
@@ -666,6 +690,38 @@ class CentralSystem201(Recording, ChargePoint201):
     @guarded
     async def on_firmware_status_notification(self, **_: Any) -> Any:
         return result201.FirmwareStatusNotification()
+
+    # what a fleet's stations send besides (firmware, logs, reservations, limits, events)
+
+    @on("LogStatusNotification")
+    @guarded
+    async def on_log_status_notification(self, **_: Any) -> Any:
+        return result201.LogStatusNotification()
+
+    @on("SecurityEventNotification")
+    @guarded
+    async def on_security_event_notification(self, **_: Any) -> Any:
+        return result201.SecurityEventNotification()
+
+    @on("ReservationStatusUpdate")
+    @guarded
+    async def on_reservation_status_update(self, **_: Any) -> Any:
+        return result201.ReservationStatusUpdate()
+
+    @on("NotifyChargingLimit")
+    @guarded
+    async def on_notify_charging_limit(self, **_: Any) -> Any:
+        return result201.NotifyChargingLimit()
+
+    @on("ReportChargingProfiles")
+    @guarded
+    async def on_report_charging_profiles(self, **_: Any) -> Any:
+        return result201.ReportChargingProfiles()
+
+    @on("NotifyEvent")
+    @guarded
+    async def on_notify_event(self, **_: Any) -> Any:
+        return result201.NotifyEvent()
 
 
 # -- the server calls after boot ------------------------------------------------------
@@ -941,9 +997,22 @@ class Operator:
         """Lose the connection the hard way: abort the TCP transport, no close frame."""
         self._connection()._connection.transport.abort()  # type: ignore[attr-defined]
 
-    def refuse(self, seconds: float) -> None:
-        """Answer this charge point's upgrade requests with HTTP 503 for ``seconds``."""
-        self.csms.refuse_until[self.record.charge_point_id] = time.monotonic() + seconds
+    def refuse(self, seconds: float, status: int = 503) -> None:
+        """Answer this charge point's upgrade requests with HTTP ``status`` (503, or 401:
+        bad credentials) for ``seconds``."""
+        charge_point_id = self.record.charge_point_id
+        self.csms.refuse_until[charge_point_id] = time.monotonic() + seconds
+        self.csms.refuse_status[charge_point_id] = status
+
+    @property
+    def upload_url(self) -> str:
+        """Where this CSMS takes uploads (GetDiagnostics / GetLog locations)."""
+        return self.csms.uploads.url
+
+    def uploads(self) -> list[dict[str, Any]]:
+        """The uploads this charge point made (HTTP PUT / POST to the upload URL)."""
+        name = self.record.charge_point_id
+        return [u for u in self.csms.uploads.received if name in u["path"]]
 
 
 async def run_scenario(operator: Operator, scenario: scenarios.Scenario) -> None:
@@ -970,6 +1039,45 @@ async def run_scenario(operator: Operator, scenario: scenarios.Scenario) -> None
 # -- the server -----------------------------------------------------------------------
 
 
+class Uploads:
+    """An HTTP server on loopback that takes the charge points' log uploads (PUT / POST)
+    and records each one: path, method, size, time. Anything else gets 405."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.url = ""
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/logs/"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(10):
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                method, path, _ = (head[0].split(" ") + ["", ""])[:3]
+                length = 0
+                for line in head[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                if method in ("PUT", "POST"):
+                    body = await reader.readexactly(length)
+                    self.received.append(
+                        {"t": now_s(), "method": method, "path": path, "bytes": len(body)}
+                    )
+                    writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                else:
+                    writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
 class Csms:
     def __init__(
         self,
@@ -991,6 +1099,8 @@ class Csms:
         self.delays = {action: ms / 1000 for action, ms in (delays_ms or {}).items()}
         self.connectors = connectors  # every charge point's, for the scenarios
         self.refuse_until: dict[str, float] = {}  # charge point id -> monotonic deadline
+        self.refuse_status: dict[str, int] = {}  # charge point id -> HTTP status refused with
+        self.uploads = Uploads()
 
     def record_for(self, charge_point_id: str) -> Record:
         record = self.records.get(charge_point_id)
@@ -1018,7 +1128,8 @@ class Csms:
         record = self.record_for(charge_point_id)
         record.refused.append(now_s())
         record.changes.notify()
-        return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "refused by the scenario\n")
+        status = HTTPStatus(self.refuse_status.get(charge_point_id, 503))
+        return connection.respond(status, "refused by the scenario\n")
 
     def select_subprotocol(self, connection: ServerConnection, offered: Any) -> Any:
         """Our version's subprotocol; anything else is recorded, then refused (HTTP 400)."""
@@ -1100,6 +1211,7 @@ class Csms:
             "port": self.port,
             "written_at": now_s(),
             "errors": self.errors,
+            "uploads": self.uploads.received,
             "chargers": {cid: rec.to_json() for cid, rec in sorted(self.records.items())},
         }
 
@@ -1144,6 +1256,7 @@ async def main_async(args: argparse.Namespace) -> int:
         ping_interval=None,
     ) as server:
         csms.port = next(iter(server.sockets)).getsockname()[1]
+        await csms.uploads.start()
         writer = asyncio.create_task(csms.write_regularly())
         print(f"listening on {csms.port}", flush=True)
         await stop.wait()

@@ -82,6 +82,7 @@ SETTINGS = {
     "authorize_remote": ("AuthorizeRemoteTxRequests", ("AuthCtrlr", "AuthorizeRemoteStart")),
     "heartbeat": ("HeartbeatInterval", ("OCPPCommCtrlr", "HeartbeatInterval")),
     "meter": ("MeterValueSampleInterval", ("SampledDataCtrlr", "TxUpdatedInterval")),
+    "local_pre_authorize": ("LocalPreAuthorize", ("AuthCtrlr", "LocalPreAuthorize")),
 }
 
 
@@ -117,8 +118,15 @@ class OperatorLike(Protocol):
     def drop(self) -> None:
         """Abort the connection's transport (no close frame)."""
 
-    def refuse(self, seconds: float) -> None:
-        """Answer the charge point's upgrade requests with HTTP 503 for ``seconds``."""
+    def refuse(self, seconds: float, status: int = 503) -> None:
+        """Answer the charge point's upgrade requests with HTTP ``status`` for ``seconds``."""
+
+    @property
+    def upload_url(self) -> str:
+        """Where the CSMS takes uploads (GetDiagnostics / GetLog locations)."""
+
+    def uploads(self) -> list[dict[str, Any]]:
+        """The uploads the charge point made to :attr:`upload_url`."""
 
 
 Run = Callable[[OperatorLike], Awaitable[None]]
@@ -153,14 +161,33 @@ def answered(m: dict[str, Any]) -> bool:
 
 
 def status_connector(version: str, m: dict[str, Any]) -> int | None:
-    """The connector (1.6) / EVSE (2.0.1) of a StatusNotification, else None."""
+    """The connector (1.6) / EVSE (2.0.1) of a StatusNotification (or of a 2.0.1 NotifyEvent
+    of a Connector's AvailabilityState, its alternative: G01.FR.03), else None."""
+    if m["action"] == "NotifyEvent":
+        event = _connector_event(m)
+        return None if event is None else event["component"]["evse"]["id"]
     if m["action"] != "StatusNotification":
         return None
     return m["payload"].get("connectorId" if version == "1.6" else "evseId")
 
 
 def status_value(version: str, m: dict[str, Any]) -> str | None:
+    if m["action"] == "NotifyEvent":
+        event = _connector_event(m)
+        return None if event is None else event["actualValue"]
     return m["payload"].get("status" if version == "1.6" else "connectorStatus")
+
+
+def _connector_event(m: dict[str, Any]) -> dict[str, Any] | None:
+    """The first event of a NotifyEvent if it is a Connector's AvailabilityState."""
+    events = m["payload"].get("eventData") or []
+    if not events:
+        return None
+    event = events[0]
+    component, variable = event.get("component") or {}, event.get("variable") or {}
+    if component.get("name") == "Connector" and variable.get("name") == "AvailabilityState":
+        return dict(event)
+    return None
 
 
 def is_status(version: str, m: dict[str, Any], connector: int, status: str) -> bool:

@@ -1,0 +1,407 @@
+"""Operator scripts of a CSMS whose fleet is like a real one: smart charging, firmware,
+diagnostics, reservations, local lists, security events, DataTransfer, faults and the
+charger's own sessions (registered with ``csms_scenarios.SCENARIOS``; judged by
+``test_fleet_behaviour.py``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ocpp.v16 import call as call16
+from ocpp.v201 import call as call201
+
+try:  # run as a script (csms_ocpp.py): this folder is on sys.path
+    import csms_scenarios as sc
+except ImportError:  # imported as a module of the tests package
+    from tests.integration import csms_scenarios as sc
+
+OperatorLike = sc.OperatorLike
+
+LIMIT_W = 7000
+TX_LIMIT_A = 10
+FIRMWARE_URL = "https://firmware.example/fw-2.0.bin"
+SIGNED_FIRMWARE_URL = "https://firmware.example/fw-2.1.bin"
+#: Nothing listens there: an upload to it fails at once (connection refused).
+UNREACHABLE = "http://127.0.0.1:9/logs/"
+RESERVED_TAG = "RES-TAG"
+OTHER_TAG = "OTHER-TAG"
+LOCAL_OK = "LOCAL-OK"
+LOCAL_BLOCKED = "LOCAL-BLOCKED"
+LOCAL_NEW = "LOCAL-NEW"
+VENDOR = "com.acme"
+START_IDS = 5100
+
+
+def iso_in(seconds: float) -> str:
+    """The time ``seconds`` from now, as OCPP writes it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+
+
+def status(op: OperatorLike, label: str, expected: Any) -> None:
+    """The call labelled ``label`` must have been answered ``expected``."""
+    got = op.answered(label)
+    if got != expected:
+        raise sc.ScenarioFailed(f"{label} answered {got!r}, expected {expected!r}")
+
+
+def notified(
+    op: OperatorLike, since: int, actions: tuple[str, ...], value: str, key: str = "status"
+) -> Any:
+    """Index + 1 of the first of ``actions`` from ``since`` whose ``key`` is ``value``."""
+    return sc.find(
+        op.messages,
+        lambda m: m["action"] in actions and m["payload"].get(key) == value and sc.answered(m),
+        since,
+    )
+
+
+async def wait_notified(
+    op: OperatorLike, since: int, actions: tuple[str, ...], value: str, key: str = "status"
+) -> int:
+    return int(
+        await op.until(lambda: notified(op, since, actions, value, key), f"{actions[0]} {value}")
+    )
+
+
+def profile_request(
+    version: str,
+    connector_id: int,
+    purpose: str,
+    limit: float,
+    profile_id: int,
+    *,
+    unit: str = "W",
+    transaction_id: Any = None,
+) -> Any:
+    """SetChargingProfile for ``ocpp`` (snake_case), Relative, one period."""
+    schedule = {
+        "charging_rate_unit": unit,
+        "charging_schedule_period": [{"start_period": 0, "limit": limit}],
+    }
+    body: dict[str, Any] = {
+        "stack_level": 0 if purpose != "TxProfile" else 1,
+        "charging_profile_purpose": purpose,
+        "charging_profile_kind": "Relative",
+    }
+    if transaction_id is not None:
+        body["transaction_id"] = transaction_id
+    if version == "1.6":
+        body.update(charging_profile_id=profile_id, charging_schedule=schedule)
+        return call16.SetChargingProfile(connector_id=connector_id, cs_charging_profiles=body)
+    body.update(id=profile_id, charging_schedule=[{"id": 1, **schedule}])
+    return call201.SetChargingProfile(evse_id=connector_id, charging_profile=body)
+
+
+# -- smart charging -----------------------------------------------------------------------
+
+
+@sc.scenario("smart-charging")
+async def _smart_charging(op: OperatorLike) -> None:
+    version = op.version
+    await sc.ready(op)
+    tx = await sc.remote_start(op, "RemoteStart", 1, sc.TAG_SESSION, START_IDS)
+    await sc.meters(op, tx, 2, 0, "before the limit")
+    start = op.mark("SetChargingProfile.default")
+    await op.call(
+        "SetChargingProfile.default", profile_request(version, 0, "TxDefaultProfile", LIMIT_W, 1)
+    )
+    status(op, "SetChargingProfile.default", "Accepted")
+    await sc.meters(op, tx, 3, start, "under the limit")
+    if version == "1.6":
+        ask: Any = call16.GetCompositeSchedule(connector_id=1, duration=600, charging_rate_unit="W")
+    else:
+        ask = call201.GetCompositeSchedule(duration=600, evse_id=1, charging_rate_unit="W")
+    await op.call("GetCompositeSchedule", ask)
+    status(op, "GetCompositeSchedule", "Accepted")
+    if version != "1.6":
+        start = op.mark("GetChargingProfiles")
+        criteria = {"charging_profile_purpose": "TxDefaultProfile"}
+        await op.call(
+            "GetChargingProfiles",
+            call201.GetChargingProfiles(request_id=61, charging_profile=criteria),
+        )
+        status(op, "GetChargingProfiles", "Accepted")
+        await op.until(
+            lambda: sc.find(op.messages, lambda m: m["action"] == "ReportChargingProfiles", start),
+            "ReportChargingProfiles",
+        )
+    start = op.mark("ClearChargingProfile")
+    if version == "1.6":
+        clear: Any = call16.ClearChargingProfile(id=1)
+    else:
+        clear = call201.ClearChargingProfile(charging_profile_id=1)
+    await op.call("ClearChargingProfile", clear)
+    status(op, "ClearChargingProfile", "Accepted")
+    await sc.meters(op, tx, 3, start, "after the clear")
+    start = op.mark("SetChargingProfile.tx")
+    await op.call(
+        "SetChargingProfile.tx",
+        profile_request(version, 1, "TxProfile", TX_LIMIT_A, 2, unit="A", transaction_id=tx),
+    )
+    status(op, "SetChargingProfile.tx", "Accepted")
+    await sc.meters(op, tx, 3, start, "under the TxProfile")
+    op.mark("RemoteStop.sent")
+    await sc.remote_stop(op, "RemoteStop", tx)
+
+
+# -- firmware -----------------------------------------------------------------------------
+
+_FIRMWARE = ("FirmwareStatusNotification", "SignedFirmwareStatusNotification")
+
+
+async def _update(
+    op: OperatorLike, label: str, *, signed: bool, location: str, request_id: int
+) -> int:
+    """Send an update; wait until the new firmware says Installed (after its reboot)."""
+    start = op.mark(label)
+    connections = op.record.connections
+    firmware = {"location": location, "retrieve_date_time": iso_in(0)}
+    if signed:
+        firmware.update(signing_certificate="-----BEGIN CERTIFICATE-----x", signature="c2lnbg==")
+    if op.version == "1.6" and not signed:
+        request: Any = call16.UpdateFirmware(location=location, retrieve_date=iso_in(0))
+    elif op.version == "1.6":
+        request = call16.SignedUpdateFirmware(request_id=request_id, firmware=firmware)
+    else:
+        request = call201.UpdateFirmware(request_id=request_id, firmware=firmware)
+    await op.call(label, request)
+    if op.version != "1.6" or signed:
+        status(op, label, "Accepted")
+    await op.until(lambda: op.record.connections > connections, f"a reboot after {label}")
+    return await wait_notified(op, start, _FIRMWARE, "Installed")
+
+
+@sc.scenario("firmware")
+async def _firmware(op: OperatorLike) -> None:
+    await sc.ready(op)
+    await _update(
+        op, "UpdateFirmware", signed=op.version != "1.6", location=FIRMWARE_URL, request_id=71
+    )
+    if op.version == "1.6":  # and the security extension's signed update
+        await _update(
+            op, "SignedUpdateFirmware", signed=True, location=SIGNED_FIRMWARE_URL, request_id=72
+        )
+
+
+@sc.scenario("firmware-fail")
+async def _firmware_fail(op: OperatorLike) -> None:
+    await sc.ready(op)
+    start = op.mark("UpdateFirmware")
+    if op.version == "1.6":
+        request: Any = call16.UpdateFirmware(location=FIRMWARE_URL, retrieve_date=iso_in(0))
+    else:
+        firmware = {"location": FIRMWARE_URL, "retrieve_date_time": iso_in(0)}
+        request = call201.UpdateFirmware(request_id=73, firmware=firmware)
+    await op.call("UpdateFirmware", request)
+    await wait_notified(op, start, _FIRMWARE, "DownloadFailed")
+    await sc.heartbeats(op, start, 1, "after the failed update")
+
+
+# -- diagnostics and logs -----------------------------------------------------------------
+
+_LOGS = ("DiagnosticsStatusNotification", "LogStatusNotification")
+
+
+async def _get_log(op: OperatorLike, label: str, location: str, request_id: int) -> None:
+    log = {"remote_location": location}
+    if op.version == "1.6":
+        request: Any = call16.GetLog(log=log, log_type="DiagnosticsLog", request_id=request_id)
+    else:
+        request = call201.GetLog(log=log, log_type="DiagnosticsLog", request_id=request_id)
+    await op.call(label, request)
+    status(op, label, "Accepted")
+
+
+@sc.scenario("diagnostics")
+async def _diagnostics(op: OperatorLike) -> None:
+    await sc.ready(op)
+    if op.version == "1.6":
+        start = op.mark("GetDiagnostics")
+        await op.call("GetDiagnostics", call16.GetDiagnostics(location=op.upload_url))
+        await wait_notified(op, start, _LOGS, "Uploaded")
+        start = op.mark("GetDiagnostics.unreachable")
+        await op.call("GetDiagnostics.unreachable", call16.GetDiagnostics(location=UNREACHABLE))
+        await wait_notified(op, start, _LOGS, "UploadFailed")
+    start = op.mark("GetLog")
+    await _get_log(op, "GetLog", op.upload_url, 81)
+    await wait_notified(op, start, _LOGS, "Uploaded")
+    start = op.mark("GetLog.unreachable")
+    await _get_log(op, "GetLog.unreachable", UNREACHABLE, 82)
+    await wait_notified(op, start, _LOGS, "UploadFailure")
+
+
+# -- reservations -------------------------------------------------------------------------
+
+
+async def _reserve(
+    op: OperatorLike, label: str, connector: int, reservation_id: int, expiry_s: float
+) -> int:
+    start = op.mark(label)
+    if op.version == "1.6":
+        request: Any = call16.ReserveNow(
+            connector_id=connector,
+            expiry_date=iso_in(expiry_s),
+            id_tag=RESERVED_TAG,
+            reservation_id=reservation_id,
+        )
+    else:
+        request = call201.ReserveNow(
+            id=reservation_id,
+            expiry_date_time=iso_in(expiry_s),
+            id_token={"id_token": RESERVED_TAG, "type": "ISO14443"},
+            evse_id=connector,
+        )
+    await op.call(label, request)
+    status(op, label, "Accepted")
+    return await sc.status_seen(op, start, connector, "Reserved", f"after {label}")
+
+
+@sc.scenario("reservation")
+async def _reservation(op: OperatorLike) -> None:
+    await sc.ready(op)
+    await _reserve(op, "ReserveNow", 2, 91, 120)
+    await sc.remote_start(op, "RemoteStart.other", 2, OTHER_TAG, START_IDS + 1, expect="Rejected")
+    tx = await sc.remote_start(op, "RemoteStart.reserved", 2, RESERVED_TAG, START_IDS + 2)
+    await sc.remote_stop(op, "RemoteStop", tx)
+    reserved = await _reserve(op, "ReserveNow.expiring", 1, 92, 3)
+    await sc.status_seen(op, reserved, 1, "Available", "once the reservation expired")
+    if op.version != "1.6":
+        await wait_notified(
+            op, reserved, ("ReservationStatusUpdate",), "Expired", "reservationUpdateStatus"
+        )
+    reserved = await _reserve(op, "ReserveNow.cancelled", 1, 93, 120)
+    await op.call(
+        "CancelReservation",
+        (call16 if op.version == "1.6" else call201).CancelReservation(reservation_id=93),
+    )
+    status(op, "CancelReservation", "Accepted")
+    await sc.status_seen(op, reserved, 1, "Available", "after CancelReservation")
+
+
+# -- local authorization list -------------------------------------------------------------
+
+
+def _local_list(version: str, number: int, update: str, entries: list[tuple[str, str]]) -> Any:
+    if version == "1.6":
+        items = [{"id_tag": t, "id_tag_info": {"status": s}} for t, s in entries]
+        return call16.SendLocalList(
+            list_version=number, update_type=update, local_authorization_list=items
+        )
+    items = [
+        {"id_token": {"id_token": t, "type": "ISO14443"}, "id_token_info": {"status": s}}
+        for t, s in entries
+    ]
+    return call201.SendLocalList(
+        version_number=number, update_type=update, local_authorization_list=items
+    )
+
+
+async def _list_version(op: OperatorLike, label: str) -> None:
+    request = (call16 if op.version == "1.6" else call201).GetLocalListVersion()
+    await op.call(label, request)
+
+
+@sc.scenario("local-list")
+async def _local_list_scenario(op: OperatorLike) -> None:
+    version = op.version
+    await sc.ready(op)
+    await _list_version(op, "GetLocalListVersion.empty")
+    full = [(LOCAL_OK, "Accepted"), (LOCAL_BLOCKED, "Blocked")]
+    await op.call("SendLocalList.full", _local_list(version, 1, "Full", full))
+    status(op, "SendLocalList.full", "Accepted")
+    await _list_version(op, "GetLocalListVersion.full")
+    await op.call(
+        "SendLocalList.stale", _local_list(version, 1, "Differential", [(LOCAL_NEW, "Accepted")])
+    )
+    status(op, "SendLocalList.stale", "VersionMismatch")
+    await op.call(
+        "SendLocalList.diff", _local_list(version, 2, "Differential", [(LOCAL_NEW, "Accepted")])
+    )
+    status(op, "SendLocalList.diff", "Accepted")
+    await sc.set_setting(op, "LocalPreAuthorize.true", "local_pre_authorize", "true")
+    await sc.set_setting(op, "AuthorizeRemote.true", "authorize_remote", "true")
+    tx = await sc.remote_start(op, "RemoteStart.listed", 1, LOCAL_NEW, START_IDS + 10)
+    await sc.remote_stop(op, "RemoteStop.listed", tx)
+    tx = await sc.remote_start(op, "RemoteStart.blocked", 1, LOCAL_BLOCKED, START_IDS + 11)
+    await sc.remote_stop(op, "RemoteStop.blocked", tx)
+    await op.call("ClearCache", (call16 if version == "1.6" else call201).ClearCache())
+    status(op, "ClearCache", "Accepted")
+
+
+# -- security events and DataTransfer -----------------------------------------------------
+
+
+@sc.scenario("security-events")
+async def _security_events(op: OperatorLike) -> None:
+    await sc.ready(op)
+    start = op.mark("Reset")
+    connections = op.record.connections
+    kind = "Soft" if op.version == "1.6" else "Immediate"
+    await op.call(
+        "Reset", call16.Reset(type=kind) if op.version == "1.6" else call201.Reset(type=kind)
+    )
+    await op.until(lambda: op.record.connections > connections, "a reconnect after the reset")
+    await wait_notified(op, start, ("SecurityEventNotification",), "ResetOrReboot", "type")
+    start = op.mark("refused")
+    connections = op.record.connections
+    op.refuse(1.5, 401)
+    op.drop()
+    await op.until(lambda: op.record.connections > connections, "a reconnect after the 401s")
+    refused = (
+        "FailedToAuthenticateAtCentralSystem"
+        if op.version == "1.6"
+        else "FailedToAuthenticateAtCsms"
+    )
+    await wait_notified(op, start, ("SecurityEventNotification",), refused, "type")
+
+
+@sc.scenario("data-transfer")
+async def _data_transfer(op: OperatorLike) -> None:
+    await sc.ready(op)
+    calls = call16 if op.version == "1.6" else call201
+    await op.call(
+        "DataTransfer.known", calls.DataTransfer(vendor_id=VENDOR, message_id="Ping", data="hi")
+    )
+    status(op, "DataTransfer.known", "Accepted")
+    await op.call("DataTransfer.unknown", calls.DataTransfer(vendor_id="org.nobody"))
+    status(op, "DataTransfer.unknown", "UnknownVendorId")
+
+
+# -- the charger's own sessions and faults ------------------------------------------------
+
+
+@sc.scenario("fleet-sessions")
+async def _fleet_sessions(op: OperatorLike) -> None:
+    """Needs a charging fleet: each connector runs sessions of its own."""
+    version = op.version
+    await sc.ready(op)
+
+    def ended_on(connector: int) -> bool:
+        starts = {
+            sc.tx_of(version, m)
+            for m in op.messages
+            if sc.is_start(version, m)
+            and sc.start_connector(version, m) == connector
+            and sc.answered(m)
+        }
+        return any(any(sc.is_end(version, m, tx) for m in op.messages) for tx in starts)
+
+    await op.until(
+        lambda: ended_on(1) and ended_on(2), "a session of its own on each connector", 30
+    )
+
+
+@sc.scenario("faults")
+async def _faults(op: OperatorLike) -> None:
+    """Needs a faulty fleet: a connector goes Faulted and recovers."""
+    version = op.version
+    await sc.ready(op)
+    faulted = await op.until(
+        lambda: sc.find(op.messages, lambda m: sc.status_value(version, m) == "Faulted"),
+        "a Faulted connector",
+        20,
+    )
+    connector = sc.status_connector(version, op.messages[faulted - 1])
+    assert connector is not None
+    await sc.status_seen(op, faulted, connector, "Available", "after the fault")

@@ -1,0 +1,559 @@
+"""What a CSMS sees a fleet like a real one do: charger models, EV sessions and coherent
+meters, smart charging, firmware and log uploads, reservations, local lists, security
+events, DataTransfer answers and faults, in OCPP 1.6J and 2.0.1.
+
+As in ``test_behaviour.py``: the reference CSMS (``csms_ocpp.py``, the ``ocpp``
+package's, validating every frame in both directions against the official schemas) runs
+one operator scenario per charge point (``csms_fleet_scenarios.py``) while plain Locust
+runs loadgen's charge points. Per version three runs go side by side: ``fleet-ops`` (an
+idle fleet of two models the operator drives), ``fleet-charging`` (chargers that run
+their own EV sessions; 2.0.1 reports connector states with NotifyEvent) and
+``fleet-faults`` (every charger faulty, every firmware download failing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from itertools import pairwise
+from typing import Any
+
+import pytest
+
+from tests.integration import csms_fleet_scenarios as fs
+from tests.integration import csms_scenarios as sc
+from tests.integration.behaviour_runs import (
+    RunResult,
+    RunSpec,
+    call,
+    calls_from_cp,
+    end_reasons,
+    execute,
+    first_start,
+    frames,
+    index_of,
+    mark,
+    sample_time,
+    statuses,
+)
+
+pytestmark = pytest.mark.integration
+
+VERSIONS = ("1.6", "2.0.1")
+ALL = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
+AC22 = {
+    "name": "ac22",
+    "vendor": "Acme",
+    "model": "Street22",
+    "firmware_version": "st-3.0",
+    "connectors": 2,
+    "max_power_w": 22000,
+    "phases": 3,
+}
+DC150 = {
+    "name": "dc150",
+    "vendor": "Volt",
+    "model": "Fast150",
+    "firmware_version": "dc-7.2",
+    "connectors": 2,
+    "max_power_w": 150000,
+    "dc": True,
+    "voltage_v": 400,
+    "soc": True,
+}
+EV = {
+    "battery_wh": [40000, 40000],
+    "soc_start_percent": [20, 30],
+    "taper_from_percent": 80,
+    "ev_max_power_w": [50000, 50000],
+}
+
+
+def _metering(version: str) -> dict[str, Any]:
+    """Every measurand sampled; the session's readings in its end."""
+    return {
+        "configuration": {
+            "meter_values_sampled_data": ALL,
+            "stop_txn_sampled_data": "Energy.Active.Import.Register,SoC",
+            "tx_started_measurands": "Energy.Active.Import.Register,SoC",
+        }
+    }
+
+
+def _ops(version: str) -> dict[str, Any]:
+    return {
+        "models": [AC22, DC150],
+        "sessions": {"duration_s": [600, 600], **EV},
+        "firmware": {"download_s": 1, "install_s": 1},
+        "security_events": True,
+        "data_transfer": [
+            {"vendor_id": fs.VENDOR, "message_id": "Ping", "status": "Accepted", "data": "pong"}
+        ],
+    }
+
+
+def _charging_points(version: str) -> dict[str, Any]:
+    return {**_metering(version), "scenario": {"idle": 0, "charging": 1}}
+
+
+def _charging(version: str) -> dict[str, Any]:
+    return {
+        "models": [DC150],
+        "sessions": {"arrival": "exponential", "mean_pause_s": 1, "duration_s": [3, 5], **EV},
+        "notify_event": True,
+    }
+
+
+def _faulty(version: str) -> dict[str, Any]:
+    return {
+        "models": [AC22],
+        "faults": {
+            "share": 1,
+            "mean_interval_s": 2,
+            "recover_s": 2,
+            "error_code": "HighTemperature",
+        },
+        "firmware": {"download_s": 1, "failure_share": 1, "failure_step": "download"},
+    }
+
+
+OPS = (
+    "smart-charging",
+    "firmware",
+    "diagnostics",
+    "reservation",
+    "local-list",
+    "security-events",
+    "data-transfer",
+)
+RUNS = (
+    RunSpec(
+        "fleet-ops",
+        OPS,
+        charge_points=_metering,
+        fleet=_ops,
+        rows={name: (f"SN-{n:03d}", "ac22", "") for n, name in enumerate(OPS)},
+    ),
+    RunSpec(
+        "fleet-charging",
+        ("fleet-sessions",),
+        charge_points=_charging_points,
+        fleet=_charging,
+        rows={"fleet-sessions": ("SN-CHG", "dc150", "OWN-1;OWN-2")},
+    ),
+    RunSpec("fleet-faults", ("faults", "firmware-fail"), fleet=_faulty),
+)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Any]]:
+    """``runs(version)``: the results of that version's runs, run once for the module."""
+    done: dict[str, dict[str, RunResult]] = {}
+
+    def get(version: str) -> dict[str, RunResult]:
+        if version not in done:
+            done[version] = execute(RUNS, version, tmp_path_factory.mktemp(f"fleet-{version}"))
+        return done[version]
+
+    yield get
+
+
+version_param = pytest.mark.parametrize("version", VERSIONS)
+
+
+def meter_values(version: str, m: dict[str, Any]) -> list[dict[str, Any]]:
+    """The meterValue entries of a sample, a start or an end."""
+    return list(m["payload"].get("meterValue") or m["payload"].get("transactionData") or [])
+
+
+def values(meter_value: dict[str, Any]) -> dict[tuple[str, Any], float]:
+    return {
+        (v["measurand"], v.get("phase")): float(v["value"]) for v in meter_value["sampledValue"]
+    }
+
+
+def samples_of(version: str, cp: dict[str, Any], tx: Any) -> list[dict[str, Any]]:
+    return [m for m in cp["messages"] if sc.is_meter(version, m, tx)]
+
+
+# -- 1. models and sessions -------------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_chargers_are_their_models_and_charge_on_every_connector(runs: Any, version: str) -> None:
+    """A charger boots as its model (the ids file names it, and its serial number) and
+    runs sessions of its own on each connector, with the ids file's idTags, ended Local
+    after the drawn duration (3 to 5 s), one after the other on each connector."""
+    cp = runs(version)["fleet-charging"].charger("fleet-sessions")
+    evidence = frames(cp)
+    boot = cp["messages"][0]["payload"]
+    if version == "1.6":
+        said = (boot["chargePointVendor"], boot["chargePointModel"], boot["firmwareVersion"])
+        serial = boot["chargePointSerialNumber"]
+    else:
+        station = boot["chargingStation"]
+        said = (station["vendorName"], station["model"], station["firmwareVersion"])
+        serial = station["serialNumber"]
+    assert (said, serial) == (("Volt", "Fast150", "dc-7.2"), "SN-CHG"), evidence
+    starts = [m for m in cp["messages"] if sc.is_start(version, m)]
+    assert {sc.start_connector(version, m) for m in starts} == {1, 2}, evidence
+    assert {sc.tag_of(version, m) for m in starts} <= {"OWN-1", "OWN-2"}, evidence
+    for start in starts:
+        tx = sc.tx_of(version, start)
+        ends = [m for m in cp["messages"] if sc.is_end(version, m, tx)]
+        if not ends:
+            continue  # still charging when the run ended
+        expected = ("Local",) if version == "1.6" else ("StopAuthorized", "Local")
+        assert end_reasons(version, ends[0]) == expected, evidence
+        lasted = sample_time(version, ends[0]) - sample_time(version, start)
+        assert 2.9 <= lasted <= 5.5, (lasted, evidence)
+
+
+# -- 2. metering ------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_meter_values_are_coherent(runs: Any, version: str) -> None:
+    """Samples carry every measurand, P = V * I (DC: one current), SoC and energy never
+    fall within a session, a sample a second; the start carries Transaction.Begin (2.0.1)
+    and the end the session's readings and Transaction.End (1.6 transactionData)."""
+    cp = runs(version)["fleet-charging"].charger("fleet-sessions")
+    evidence = frames(cp)
+    checked = 0
+    for start in [m for m in cp["messages"] if sc.is_start(version, m)]:
+        tx = sc.tx_of(version, start)
+        samples = samples_of(version, cp, tx)
+        readings = [values(mv) for m in samples for mv in meter_values(version, m)]
+        for reading in readings:
+            watts = reading[("Voltage", None)] * reading[("Current.Import", None)]
+            assert abs(watts - reading[("Power.Active.Import", None)]) <= 1, (reading, evidence)
+        soc = [r[("SoC", None)] for r in readings]
+        energy = [r[("Energy.Active.Import.Register", None)] for r in readings]
+        assert soc == sorted(soc) and energy == sorted(energy), evidence
+        times = [sample_time(version, m) for m in samples]
+        assert all(0.9 <= b - a <= 1.3 for a, b in pairwise(times)), (times, evidence)
+        ends = [m for m in cp["messages"] if sc.is_end(version, m, tx)]
+        if ends:
+            data = meter_values(version, ends[0])
+            contexts = [mv["sampledValue"][0]["context"] for mv in data]
+            assert contexts[-1] == "Transaction.End", evidence
+            if version == "1.6":
+                assert contexts[0] == "Transaction.Begin", evidence
+            measured = {v["measurand"] for mv in data for v in mv["sampledValue"]}
+            assert measured == {"Energy.Active.Import.Register", "SoC"}, evidence
+            checked += 1
+        if version != "1.6":
+            begin = start["payload"]["meterValue"][0]["sampledValue"]
+            assert {v["context"] for v in begin} == {"Transaction.Begin"}, evidence
+    assert checked >= 2, evidence
+
+
+# -- 3. smart charging ------------------------------------------------------------------------
+
+
+def _power(version: str, m: dict[str, Any]) -> float:
+    (reading,) = [values(mv) for mv in meter_values(version, m)]
+    return reading[("Power.Active.Import", None)]
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_smart_charging_limits_the_metered_power(runs: Any, version: str) -> None:
+    """SetChargingProfile TxDefaultProfile 7 kW: every sample taken after it is answered
+    shows at most 7 kW (K01, 1.6 3.13); GetCompositeSchedule reports the limit (K08);
+    2.0.1 GetChargingProfiles brings ReportChargingProfiles (K09); after
+    ClearChargingProfile the full 22 kW; a TxProfile of 10 A gives 3 x 230 V x 10 A."""
+    cp = runs(version)["fleet-ops"].charger("smart-charging")
+    evidence = frames(cp)
+    tx = sc.tx_of(version, cp["messages"][first_start(version, cp, 0)])
+    samples = samples_of(version, cp, tx)
+    set_at = call(cp, "SetChargingProfile.default")["wall_answered"]
+    clear = call(cp, "ClearChargingProfile")
+    tx_set = call(cp, "SetChargingProfile.tx")["wall_answered"]
+    before = [_power(version, m) for m in samples if sample_time(version, m) < set_at - 0.05]
+    limited = [
+        _power(version, m) for m in samples if set_at < sample_time(version, m) < clear["wall_sent"]
+    ]
+    cleared = [
+        _power(version, m)
+        for m in samples
+        if clear["wall_answered"]
+        < sample_time(version, m)
+        < call(cp, "SetChargingProfile.tx")["wall_sent"]
+    ]
+    tx_limited = [_power(version, m) for m in samples if sample_time(version, m) > tx_set]
+    assert before and set(before) == {22000}, evidence
+    assert limited and set(limited) == {fs.LIMIT_W}, evidence
+    assert cleared and set(cleared) == {22000}, evidence
+    assert tx_limited and set(tx_limited) == {fs.TX_LIMIT_A * 230 * 3}, evidence
+    composite = call(cp, "GetCompositeSchedule")["response"]
+    schedule = composite["chargingSchedule"] if version == "1.6" else composite["schedule"]
+    assert schedule["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": fs.LIMIT_W}]
+    if version != "1.6":
+        begin = mark(cp, "GetChargingProfiles")
+        report = cp["messages"][
+            index_of(cp, lambda m: m["action"] == "ReportChargingProfiles", begin)
+        ]
+        assert report["payload"]["requestId"] == 61, evidence
+        assert report["payload"]["chargingProfile"][0]["id"] == 1, evidence
+
+
+# -- 4. firmware and diagnostics --------------------------------------------------------------
+
+
+def _firmware_statuses(
+    cp: dict[str, Any], start: int, end: int | None = None
+) -> list[tuple[str, Any]]:
+    return [
+        (m["payload"]["status"], m["payload"].get("requestId"))
+        for m in cp["messages"][start:end]
+        if m["action"] in ("FirmwareStatusNotification", "SignedFirmwareStatusNotification")
+    ]
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_firmware_update_reboots_into_the_new_version(runs: Any, version: str) -> None:
+    """UpdateFirmware: Downloading, Downloaded, [SignatureVerified], Installing,
+    [InstallRebooting], then a reboot: a new connection whose BootNotification reports the
+    new firmware (2.0.1 reason FirmwareUpdate), then Installed with the request's id
+    (L01.FR.10/32) and, 2.0.1, SecurityEvent FirmwareUpdated (L01.FR.31). 1.6's
+    SignedUpdateFirmware goes the same way with SignedFirmwareStatusNotification."""
+    cp = runs(version)["fleet-ops"].charger("firmware")
+    evidence = frames(cp)
+    begin = mark(cp, "UpdateFirmware")
+    end = mark(cp, "SignedUpdateFirmware") if version == "1.6" else None
+    got = _firmware_statuses(cp, begin, end)
+    if version == "1.6":
+        expected = [(s, None) for s in ("Downloading", "Downloaded", "Installing", "Installed")]
+    else:
+        steps = (
+            "Downloading",
+            "Downloaded",
+            "SignatureVerified",
+            "Installing",
+            "InstallRebooting",
+            "Installed",
+        )
+        expected = [(s, 71) for s in steps]
+    assert got == expected, evidence
+    boot = cp["messages"][
+        index_of(cp, lambda m: m["action"] == "BootNotification" and m["conn"] == 2, begin)
+    ]
+    installed = index_of(cp, lambda m: m["payload"].get("status") == "Installed", begin)
+    assert boot["conn"] == 2 and cp["messages"].index(boot) < installed, evidence
+    if version == "1.6":
+        assert boot["payload"]["firmwareVersion"] == "fw-2.0", evidence
+        signed = _firmware_statuses(cp, end)
+        steps = (
+            "Downloading",
+            "Downloaded",
+            "SignatureVerified",
+            "Installing",
+            "InstallRebooting",
+            "Installed",
+        )
+        assert signed == [(s, 72) for s in steps], evidence
+        later = [m for m in cp["messages"][end:] if m["action"] == "BootNotification"]
+        assert later and later[0]["payload"]["firmwareVersion"] == "fw-2.1", evidence
+        return
+    station = boot["payload"]["chargingStation"]
+    assert (station["firmwareVersion"], boot["payload"]["reason"]) == ("fw-2.0", "FirmwareUpdate")
+    events = [
+        m["payload"]["type"]
+        for m in cp["messages"][begin:]
+        if m["action"] == "SecurityEventNotification"
+    ]
+    assert "FirmwareUpdated" in events, evidence
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_a_failed_download_does_not_reboot(runs: Any, version: str) -> None:
+    """With every download failing: Downloading, DownloadFailed, and the charger stays on
+    its connection, heartbeating (L01.FR.30)."""
+    cp = runs(version)["fleet-faults"].charger("firmware-fail")
+    evidence = frames(cp)
+    got = [s for s, _ in _firmware_statuses(cp, mark(cp, "UpdateFirmware"))]
+    assert got == ["Downloading", "DownloadFailed"], evidence
+    assert cp["connections"] == 1, evidence
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_logs_are_uploaded_or_fail(runs: Any, version: str) -> None:
+    """GetDiagnostics (1.6) and GetLog: Uploading then Uploaded once the file reached the
+    CSMS's URL (an HTTP PUT of the configured size); UploadFailed / UploadFailure for a
+    URL nobody listens on (1.6 4.4, N01)."""
+    result = runs(version)["fleet-ops"]
+    cp = result.charger("diagnostics")
+    evidence = frames(cp)
+    uploads = [u for u in result.report["uploads"] if "diagnostics" in u["path"]]
+    assert len(uploads) == (2 if version == "1.6" else 1), (result.report["uploads"], evidence)
+    assert {(u["method"], u["bytes"]) for u in uploads} == {("PUT", 4096)}
+    logs = [
+        (m["action"], m["payload"]["status"], m["payload"].get("requestId"))
+        for m in cp["messages"]
+        if m["action"] in ("DiagnosticsStatusNotification", "LogStatusNotification")
+    ]
+    expected = [
+        ("LogStatusNotification", "Uploading", 81),
+        ("LogStatusNotification", "Uploaded", 81),
+        ("LogStatusNotification", "Uploading", 82),
+        ("LogStatusNotification", "UploadFailure", 82),
+    ]
+    if version == "1.6":
+        diagnostics = "DiagnosticsStatusNotification"
+        expected = [
+            (diagnostics, "Uploading", None),
+            (diagnostics, "Uploaded", None),
+            (diagnostics, "Uploading", None),
+            (diagnostics, "UploadFailed", None),
+            *expected,
+        ]
+        assert call(cp, "GetDiagnostics")["response"]["fileName"].endswith(".log")
+    assert logs == expected, evidence
+
+
+# -- 5. reservations --------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_reservations(runs: Any, version: str) -> None:
+    """ReserveNow makes the connector Reserved; another tag is refused there, the reserved
+    one starts with the reservationId (H01.FR.15; 1.6 5.13); a reservation expires on time
+    (2.0.1 ReservationStatusUpdate Expired) and a cancelled one frees the connector."""
+    cp = runs(version)["fleet-ops"].charger("reservation")
+    evidence = frames(cp)
+    assert call(cp, "RemoteStart.other")["status"] == "Rejected", evidence
+    start = cp["messages"][
+        first_start(version, cp, mark(cp, "RemoteStart.reserved"), fs.RESERVED_TAG)
+    ]
+    assert start["payload"]["reservationId"] == 91, evidence
+    reserved = mark(cp, "ReserveNow.expiring")
+    made = call(cp, "ReserveNow.expiring")["wall_answered"]
+    freed = index_of(cp, lambda m: sc.is_status(version, m, 1, "Available"), reserved + 1)
+    waited = cp["messages"][freed]["wall"] - made
+    assert 2.5 <= waited <= 4.5, (waited, evidence)
+    if version != "1.6":
+        updates = [m["payload"] for m in cp["messages"] if m["action"] == "ReservationStatusUpdate"]
+        assert updates == [{"reservationId": 92, "reservationUpdateStatus": "Expired"}], evidence
+    assert call(cp, "CancelReservation")["status"] == "Accepted", evidence
+
+
+# -- 6. local authorization -------------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_local_list_and_cache(runs: Any, version: str) -> None:
+    """SendLocalList Full, then a stale Differential (VersionMismatch) and a newer one;
+    GetLocalListVersion follows. With LocalPreAuthorize a tag the list accepts starts
+    without Authorize (C14.FR.02), a Blocked one is Authorized first (C14.FR.03);
+    ClearCache is Accepted."""
+    cp = runs(version)["fleet-ops"].charger("local-list")
+    evidence = frames(cp)
+    key = "listVersion" if version == "1.6" else "versionNumber"
+    assert call(cp, "GetLocalListVersion.empty")["response"] == {key: 0}, evidence
+    assert call(cp, "GetLocalListVersion.full")["response"] == {key: 1}, evidence
+    listed = calls_from_cp(cp, mark(cp, "RemoteStart.listed"), mark(cp, "RemoteStop.listed"))
+    assert "Authorize" not in listed and listed, evidence
+    blocked = calls_from_cp(cp, mark(cp, "RemoteStart.blocked"), mark(cp, "RemoteStop.blocked"))
+    assert "Authorize" in blocked, evidence
+    assert call(cp, "ClearCache")["status"] == "Accepted"
+
+
+# -- 7. security events, DataTransfer, NotifyEvent -------------------------------------------
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_security_events(runs: Any, version: str) -> None:
+    """SecurityEventNotification ResetOrReboot after a reset's boot, and the failed
+    authentication once connected again after HTTP 401s (1.6 security extension, A04)."""
+    cp = runs(version)["fleet-ops"].charger("security-events")
+    evidence = frames(cp)
+    events = [
+        m["payload"]["type"] for m in cp["messages"] if m["action"] == "SecurityEventNotification"
+    ]
+    refused = (
+        "FailedToAuthenticateAtCentralSystem" if version == "1.6" else "FailedToAuthenticateAtCsms"
+    )
+    assert events == ["ResetOrReboot", refused], evidence
+    assert cp["refused"], evidence
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_data_transfer_answers(runs: Any, version: str) -> None:
+    """DataTransfer gets the configured answer (status and data) for its vendorId and
+    messageId, UnknownVendorId for others."""
+    cp = runs(version)["fleet-ops"].charger("data-transfer")
+    assert call(cp, "DataTransfer.known")["response"] == {"status": "Accepted", "data": "pong"}
+    assert call(cp, "DataTransfer.unknown")["status"] == "UnknownVendorId"
+
+
+@pytest.mark.timeout(240)
+def test_connector_states_as_notify_event(runs: Any) -> None:
+    """2.0.1 with notify_event: connector states arrive as NotifyEvent of the Connector's
+    AvailabilityState (trigger Delta), instead of StatusNotification (G01.FR.03/04)."""
+    cp = runs("2.0.1")["fleet-charging"].charger("fleet-sessions")
+    evidence = frames(cp)
+    events = [m for m in cp["messages"] if m["action"] == "NotifyEvent"]
+    assert not [m for m in cp["messages"] if m["action"] == "StatusNotification"], evidence
+    seen = {(sc.status_connector("2.0.1", m), sc.status_value("2.0.1", m)) for m in events}
+    assert {(1, "Occupied"), (2, "Occupied"), (1, "Available"), (2, "Available")} <= seen, evidence
+    assert all(m["payload"]["eventData"][0]["trigger"] == "Delta" for m in events)
+
+
+# -- 8. faults --------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_faults_are_reported_and_recover(runs: Any, version: str) -> None:
+    """A faulty charger reports a connector Faulted (1.6 with the configured error code)
+    and Available again after recover_s (2 s)."""
+    cp = runs(version)["fleet-faults"].charger("faults")
+    evidence = frames(cp)
+    faulted = index_of(cp, lambda m: sc.status_value(version, m) == "Faulted")
+    fault = cp["messages"][faulted]
+    connector = sc.status_connector(version, fault)
+    if version == "1.6":
+        assert fault["payload"]["errorCode"] == "HighTemperature", evidence
+    back = index_of(cp, lambda m: sc.is_status(version, m, connector, "Available"), faulted + 1)
+    took = cp["messages"][back]["wall"] - fault["wall"]
+    assert 1.5 <= took <= 3.5, (took, evidence)
+
+
+# -- 9. the results ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_summary_counts_the_flows(runs: Any, version: str) -> None:
+    """summary.json's fleet section counts the flows: sessions started and ended (by
+    reason), energy, firmware outcomes, uploads, reservations, profiles, faults."""
+    result = runs(version)
+    ops, charging, faults = (
+        result[n].summary for n in ("fleet-ops", "fleet-charging", "fleet-faults")
+    )
+    assert ops and charging and faults
+    fleet = charging["fleet"]
+    assert fleet["sessions"]["started"] >= 2 and fleet["sessions"]["ended"]["Local"] >= 2, fleet
+    assert fleet["energy_wh"] > 0, fleet
+    fleet = ops["fleet"]
+    assert fleet["firmware"]["installed"] == (2 if version == "1.6" else 1), fleet
+    assert fleet["uploads"] == {
+        "ok": 2 if version == "1.6" else 1,
+        "failed": 2 if version == "1.6" else 1,
+    }
+    assert fleet["reservations"]["made"] == 3 and fleet["reservations"]["used"] == 1, fleet
+    assert fleet["reservations"]["expired"] == 1 and fleet["reservations"]["cancelled"] == 1
+    assert fleet["profiles_set"] == 2 and fleet["authorized_locally"] == 1, fleet
+    assert fleet["security_events"] == 2 + (2 if version == "1.6" else 1), fleet
+    fleet = faults["fleet"]
+    assert fleet["faults"]["reported"] >= 1 and fleet["firmware"]["failed"] == 1, fleet
+    assert statuses  # (imported for symmetry with test_behaviour's readers)
