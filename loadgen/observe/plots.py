@@ -75,7 +75,11 @@ def plot_timeline(timeline_csv: Path, out_png: Path, title: str = "") -> Path:
         values = data.get(name, [])
         return values if len(values) == len(t) else [math.nan] * len(t)
 
-    fig, (top, rate, middle, bottom) = plt.subplots(4, 1, figsize=(11, 11), sharex=True)
+    energy = data.get("energy_wh", [])
+    fleet_panel = len(energy) == len(t) and any(v == v and v > 0 for v in energy)
+    panels = 5 if fleet_panel else 4
+    fig, axes = plt.subplots(panels, 1, figsize=(11, 11 + 2.5 * (panels - 4)), sharex=True)
+    top, rate, middle, bottom = axes[:4]
     top.step(t, column("target_users"), where="post", label="stage target", color="grey")
     top.plot(t, column("connected"), label="connected", color="tab:blue", linewidth=2)
     top.set_ylabel("charge points")
@@ -100,10 +104,21 @@ def plot_timeline(timeline_csv: Path, out_png: Path, title: str = "") -> Path:
     bottom.plot(t, column("connect_p95_ms"), label="connect p95", color="tab:orange")
     bottom.plot(t, column("heartbeat_p95_ms"), label="Heartbeat p95", color="tab:green")
     bottom.set_ylabel("ms")
-    bottom.set_xlabel("seconds since start")
+    if not fleet_panel:
+        bottom.set_xlabel("seconds since start")
     bottom.legend(loc="upper left")
+    if fleet_panel:  # the fleet's power and energy (docs/fleets.md)
+        fleet = axes[4]
+        fleet.plot(t, [w / 1000 for w in column("power_w")], color="tab:red", label="power kW")
+        fleet.set_ylabel("kW")
+        fleet.legend(loc="upper left")
+        kwh = fleet.twinx()
+        kwh.plot(t, [wh / 1000 for wh in energy], color="tab:brown", label="energy kWh")
+        kwh.set_ylabel("kWh")
+        kwh.legend(loc="upper right")
+        fleet.set_xlabel("seconds since start")
     marks = stage_starts(t, column("stage"))
-    for axis in (top, rate, middle, bottom):
+    for axis in axes:
         axis.grid(alpha=0.3)
         for when, _label in marks:
             axis.axvline(when, color="black", alpha=0.25, linestyle=":")

@@ -52,6 +52,9 @@ TIMELINE_FIELDS = (
     "booted",
     "reconnects",
     "messages",  # OCPP calls sent and server calls answered so far (Locust's stats)
+    "energy_wh",  # energy delivered so far, over the fleet (docs/fleets.md)
+    "power_w",  # the power of the connectors charging, at their last samples
+    "charging",  # connectors with a transaction
 )
 log = logging.getLogger(__name__)
 
@@ -376,6 +379,9 @@ class Monitor:
                         for (_, method), e in stats.entries.items()
                         if method in ("OCPP", "server")
                     ),
+                    totals.get("energy_wh", 0),
+                    totals.get("power_w", 0),
+                    totals.get("charging", 0),
                 ]
             )
             self._timeline.flush()

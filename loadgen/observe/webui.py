@@ -180,7 +180,48 @@ def state(monitor: Monitor) -> dict[str, Any]:
         "workers": monitor.worker_rows(),
         "redis": _redis_now(monitor, totals),
         "verdict": live_verdict(monitor, totals),
+        "fleet": _fleet_now(totals),
     }
+
+
+def _fleet_now(totals: dict[str, int]) -> dict[str, Any] | None:
+    """summary.json's fleet section, live (docs/fleets.md)."""
+    from loadgen.observe.report import fleet_section
+
+    return fleet_section(totals)
+
+
+def fleet_rows(fleet: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The fleet's flows as rows of the "Charge points" table (none for an idle fleet)."""
+    if not fleet:
+        return []
+    sessions, ended = fleet["sessions"], fleet["sessions"]["ended"]
+    by_reason = ", ".join(f"{k} {v:,}" for k, v in ended.items() if k != "total" and v)
+    firmware, uploads = fleet["firmware"], fleet["uploads"]
+    held, faults = fleet["reservations"], fleet["faults"]
+    return [
+        (
+            "Sessions started",
+            f"{sessions['started']:,} ({sessions['charging_now']:,} charging now)",
+        ),
+        ("Sessions ended", f"{ended['total']:,}" + (f" ({by_reason})" if by_reason else "")),
+        ("Energy delivered", f"{fleet['energy_wh'] / 1000:,.1f} kWh"),
+        ("Power now", f"{fleet['power_w_now'] / 1000:,.1f} kW"),
+        ("Charging profiles set", f"{fleet['profiles_set']:,}"),
+        (
+            "Firmware updates",
+            f"{firmware['updates']:,} ({firmware['installed']:,} installed, "
+            f"{firmware['failed']:,} failed)",
+        ),
+        ("Log uploads", f"{uploads['ok']:,} uploaded, {uploads['failed']:,} failed"),
+        (
+            "Reservations",
+            f"{held['made']:,} ({held['used']:,} used, {held['expired']:,} expired, "
+            f"{held['cancelled']:,} cancelled)",
+        ),
+        ("Faults", f"{faults['reported']:,} ({faults['recovered']:,} recovered)"),
+        ("Security events", f"{fleet['security_events']:,}"),
+    ]
 
 
 def live_verdict(monitor: Monitor, totals: dict[str, int]) -> dict[str, Any]:
@@ -250,6 +291,7 @@ def overview_rows(now: dict[str, Any]) -> list[dict[str, Any]]:
         ("Booted (Accepted)", f"{now['booted']:,}"),
         ("Reconnects", f"{now['reconnects']:,}"),
     ]
+    rows += fleet_rows(now.get("fleet"))
     rows += verdict_rows(now.get("verdict", {}))
     rows += [(f"Failures: {k}", f"{v:,}") for k, v in sorted(now["failures"].items())]
     for key, value in now.get("redis", {}).items():

@@ -1,0 +1,154 @@
+"""The reference gateway as an operator, without sockets: scripts read and checked, the
+payloads it builds (valid against the official schemas, both versions), which chargers
+a share picks, answers counted, and the schema check of what chargers send."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from loadgen.gateway.answers import AnswerConfig, Answers
+from loadgen.gateway.operator import (
+    Operator,
+    Payloads,
+    ScriptError,
+    Step,
+    parse_script,
+    picked,
+    read_script,
+)
+from loadgen.gateway.server import Gateway
+from loadgen.ocpp.framing import CallError, CallResult
+from loadgen.ocpp.schemas import validate
+
+VERSIONS = ["1.6", "2.0.1"]
+STEPS: list[tuple[str, dict[str, Any]]] = [
+    ("UpdateFirmware", {}),
+    ("UpdateFirmware", {"signed": True, "retrieve_in_s": 30}),
+    ("SignedUpdateFirmware", {}),
+    ("GetDiagnostics", {}),
+    ("GetLog", {"log": "SecurityLog"}),
+    ("SetChargingProfile", {"limit_w": 7000}),
+    ("SetChargingProfile", {"limit_a": 16, "purpose": "ChargePointMaxProfile", "duration_s": 600}),
+    ("ClearChargingProfile", {}),
+    ("ClearChargingProfile", {"profile_id": 2}),
+    ("GetCompositeSchedule", {"unit": "A"}),
+    ("GetChargingProfiles", {}),
+    ("ReserveNow", {"expiry_s": 60, "tag": "T1"}),
+    ("CancelReservation", {"reservation_id": 4}),
+    ("SendLocalList", {"tags": "A,B", "version": 3}),
+    ("SendLocalList", {"update": "Differential", "version": 4}),
+    ("GetLocalListVersion", {}),
+    ("ClearCache", {}),
+    ("TriggerMessage", {"message": "StatusNotification"}),
+    ("Reset", {}),
+    ("ChangeAvailability", {"connector": 1, "operative": False}),
+    ("DataTransfer", {"vendor_id": "com.acme", "message_id": "Ping", "data": "x"}),
+    ("RemoteStartTransaction", {"tag": "OPS"}),
+]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(("call", "params"), STEPS)
+def test_every_scripted_call_is_schema_valid(
+    version: str, call: str, params: dict[str, Any]
+) -> None:
+    """Each call a script may name is built for both versions and validates against its
+    official schema (or is left out where the version lacks it)."""
+    built = Payloads("http://127.0.0.1:1/upload/").build(Step(0, call, 1.0, params), version)
+    if built is None:
+        assert (version, call) == ("1.6", "GetChargingProfiles")
+        return
+    action, payload = built
+    validate(version, action, payload, response=False)
+
+
+def test_a_raw_payload_goes_as_it_is() -> None:
+    """``params.payload`` (JSON text) is sent unchanged, for any action."""
+    step = Step(0, "GetConfiguration", 1.0, {"payload": json.dumps({"key": ["HeartbeatInterval"]})})
+    assert Payloads(None).build(step, "1.6") == ("GetConfiguration", {"key": ["HeartbeatInterval"]})
+
+
+def test_scripts_are_checked(tmp_path: Any) -> None:
+    """A script is a list of steps with a time, an OCPP action and a share; anything else
+    is a ScriptError naming the step; steps run in time order."""
+    path = tmp_path / "ops.yaml"
+    path.write_text("- {at: 90s, call: Reset}\n- {at: 1m, call: ClearCache, share: 0.5}\n")
+    steps = read_script(str(path))
+    assert [(s.at_s, s.call, s.share) for s in steps] == [
+        (60, "ClearCache", 0.5),
+        (90, "Reset", 1.0),
+    ]
+    for bad, message in (
+        ([{"at": 1, "call": "Nonsense"}], "not an OCPP action"),
+        ([{"at": "soon", "call": "Reset"}], "a time like"),
+        ([{"at": 1, "call": "Reset", "share": 2}], "share"),
+        ({"at": 1}, "a list"),
+    ):
+        with pytest.raises(ScriptError, match=message):
+            parse_script(bad)
+
+
+def test_a_share_picks_that_share_of_the_chargers_every_time() -> None:
+    """``share`` picks about that share of the ids, the same ids every run."""
+    ids = [f"CP-{n}" for n in range(20_000)]
+    chosen = [i for i in ids if picked(i, 0.1)]
+    assert 0.09 < len(chosen) / len(ids) < 0.11
+    assert chosen == [i for i in ids if picked(i, 0.1)]
+    assert all(picked(i, 0.2) for i in chosen)
+
+
+class _Charger:
+    def __init__(self, version: str) -> None:
+        self.id = "CP-1"
+        self.version = version
+        self.booted = True
+
+
+def test_answers_are_counted_by_status_and_code() -> None:
+    """Answers to the operator's calls are counted by action and status, CALLERRORs by
+    code; frames that answer none of its calls are not its."""
+    operator = Operator((), Payloads(None))
+    operator.pending.update(
+        {"a": ("ReserveNow", 0.0), "b": ("ReserveNow", 0.0), "c": ("Reset", 0.0)}
+    )
+    charger: Any = _Charger("1.6")
+    assert operator.answer(charger, CallResult("a", {"status": "Accepted"})) == "ReserveNow"
+    assert operator.answer(charger, CallResult("b", {"status": "Occupied"})) == "ReserveNow"
+    assert operator.answer(charger, CallError("c", "NotSupported")) == "Reset"
+    assert operator.answer(charger, CallResult("zz", {})) is None
+    status = operator.status()
+    assert status["answered"] == {"ReserveNow": {"Accepted": 1, "Occupied": 1}}
+    assert status["errors"] == {"Reset": {"NotSupported": 1}} and status["waiting"] == 0
+
+
+def test_the_gateway_counts_schema_errors_when_it_validates() -> None:
+    """With validation on, a charger frame that breaks its schema is counted (by action,
+    with an example) and still answered; without it nothing is checked."""
+    boot = json.dumps([2, "1", "BootNotification", {"chargePointVendor": "x"}])  # no model
+    for validating in (False, True):
+        gateway = Gateway(Answers(AnswerConfig()), validate=validating)
+        table = gateway.answers.tables["1.6"]
+        answer = gateway.reply(_Charger("1.6"), table, boot)  # type: ignore[arg-type]
+        assert answer is not None and json.loads(answer)[0] == 3
+        if validating:
+            schema = gateway.status()["schema"]
+            assert schema["errors"] == 1 and schema["by_action"] == {"BootNotification": 1}
+            assert "chargePointModel" in schema["examples"][0]
+        else:
+            assert "schema" not in gateway.status()
+
+
+def test_the_gateway_counts_the_fleets_notifications() -> None:
+    """Firmware, log and reservation notifications are counted by status."""
+    gateway = Gateway(Answers(AnswerConfig()))
+    table = gateway.answers.tables["2.0.1"]
+    for n, status in enumerate(("Downloading", "Downloaded", "Downloading")):
+        frame = json.dumps(
+            [2, str(n), "FirmwareStatusNotification", {"status": status, "requestId": 1}]
+        )
+        gateway.reply(_Charger("2.0.1"), table, frame)  # type: ignore[arg-type]
+    counted = gateway.status()["notifications"]
+    assert counted == {"FirmwareStatusNotification": {"Downloading": 2, "Downloaded": 1}}
