@@ -26,7 +26,7 @@ charge_points:
   scenario: {{idle: 0.5, charging: 0.5}}
   session: {{meter_interval_s: 2}}
   configuration:
-    MeterValuesSampledData: "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
+    MeterValuesSampledData: "{measurands}"
     StopTxnSampledData: "Energy.Active.Import.Register,SoC"
 fleet:
   models:
@@ -51,6 +51,8 @@ stages:
 thresholds: {{min_success_rate: 1.0}}
 """
 
+MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
+
 
 def final_status(log: str) -> dict[str, Any]:
     """The gateway's last ``final status`` line."""
@@ -67,7 +69,7 @@ def test_a_mixed_fleet_run_against_the_operating_gateway(tmp_path: Path, version
     answered, no frame breaks its schema, the summary counts the flows and the timeline
     has the fleet's energy and power."""
     config = tmp_path / "mini-fleet.yaml"
-    config.write_text(CONFIG.format(version=version), encoding="utf-8")
+    config.write_text(CONFIG.format(version=version, measurands=MEASURANDS), encoding="utf-8")
     results = tmp_path / "results"
     done = subprocess.run(
         [sys.executable, "-m", "loadgen", "run", str(config), "--results", str(results)],
@@ -85,7 +87,8 @@ def test_a_mixed_fleet_run_against_the_operating_gateway(tmp_path: Path, version
     assert operator["errors"] == {}, operator
     for action, sent in operator["sent"].items():
         assert sum(operator["answered"][action].values()) == sent, (action, operator)
-    assert operator["answered"]["SetChargingProfile"] == {"Accepted": operator["sent"]["SetChargingProfile"]}
+    profiles = operator["sent"]["SetChargingProfile"]
+    assert operator["answered"]["SetChargingProfile"] == {"Accepted": profiles}
     firmware = status["notifications"].get("FirmwareStatusNotification", {})
     assert firmware.get("Installed", 0) >= 1, status["notifications"]
     assert status["uploads"]["received"] >= 1, status["uploads"]
