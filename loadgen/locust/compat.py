@@ -145,9 +145,16 @@ def reporter(environment: Environment) -> ReportFn:
                     context={},
                 )
 
+    handlers = environment.events.request._handlers
+    known: list[object] = [None]  # Locust's stats listener, once recognised
+
     def report(kind: str, name: str, ms: float, length: int, exc: Exception | None) -> None:
-        handlers = environment.events.request._handlers
-        if len(handlers) == 1 and is_stats_listener(handlers[0]):
+        if exc is not None and name == "connect" and kind == "WS":
+            # A failed connect is a failure, not a latency: its time (a refusal takes
+            # microseconds) stays out of the connect percentiles (Locust: no time).
+            ms = None  # type: ignore[assignment]
+        if len(handlers) == 1 and (handlers[0] is known[0] or is_stats_listener(handlers[0])):
+            known[0] = handlers[0]
             stats = environment.stats
             stats.log_request(kind, name, ms, length)  # type: ignore[arg-type]  # Locust takes floats
             if exc is not None:

@@ -49,21 +49,16 @@ class Runtime:
 
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
-        report = compat.reporter(environment)
-
-        def report_exchange(
-            kind: str, name: str, ms: float, length: int, exc: Exception | None
-        ) -> None:
-            # A failed connect is a failure, not a latency: its time (a refusal takes
-            # microseconds) stays out of the connect percentiles (Locust: no time).
-            if exc is not None and name == "connect" and kind == "WS":
-                report(kind, name, None, length, exc)  # type: ignore[arg-type]
-            else:
-                report(kind, name, ms, length, exc)
-
-        self.engine = Engine(report_exchange)
+        self.engine = Engine(compat.reporter(environment))
         #: the first charge point ids to fail, per category (sent to the master)
         self.failing_ids = FirstIds()
+        failing = self.failing_ids
+        self.engine.on_failure = lambda charge_point_id, failure: failing.note(
+            failure.category, charge_point_id
+        )
+        #: (options, host, plan) of the last plan asked for; forgotten when a test starts
+        self._last: tuple[object, str, Plan] | None = None
+        environment.events.test_start.add_listener(self._forget_last)
         #: reads the config the options name (set by the run layer's locustfile)
         self.load_config: ConfigLoader | None = None
         #: reads an ids file (set by the run layer)
@@ -93,8 +88,25 @@ class Runtime:
             )
         return self.load_config(self.environment)
 
+    def _forget_last(self, **_: object) -> None:
+        self._last = None
+
     def plan(self) -> Plan:
-        """The plan for the current options and host, built on the first charge point."""
+        """The plan for the current options and host, built on the first charge point.
+
+        Asked for by every charge point: the last answer is kept until a test starts
+        (the web UI may change the options between tests, in place).
+        """
+        environment = self.environment
+        last = self._last
+        if last is not None and last[0] is environment.parsed_options:
+            if last[1] == (environment.host or ""):
+                return last[2]
+        plan = self._plan()
+        self._last = (environment.parsed_options, environment.host or "", plan)
+        return plan
+
+    def _plan(self) -> Plan:
         config = self.config()
         host = self.environment.host or ""
         key = (id(config), host)  # configs are kept per options: the same object

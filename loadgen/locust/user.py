@@ -18,11 +18,9 @@ from locust import User, task
 from locust.env import Environment
 from locust.user.users import LOCUST_STATE_STOPPING
 
-from loadgen.failures import Failure, FirstIds
 from loadgen.ids import pick
 from loadgen.locust import compat
 from loadgen.locust.runtime import runtime_for
-from loadgen.sim.actions import Action, Report
 from loadgen.sim.station import Station
 
 compat.install()  # cheaper spawn messages on workers
@@ -67,14 +65,13 @@ class ChargePointUser(User):
         self.active = identity is not None or not plan.identities
         engine = runtime.engine
         #: the charge point's state machine
-        self.station = _NotedStation(
+        self.station = Station(
             self.charge_point_id,
             plan.fleet,
             engine.counters,
             wall_offset_s=engine.wall_offset_s,
             unit=identity,  # serial number, model and idTags from the ids file
         )
-        self.station.failing = runtime.failing_ids
         self.link = engine.link(self.station, plan.target, identity.password if identity else None)
         self.link.observer = self
 
@@ -123,36 +120,6 @@ class ChargePointUser(User):
     @task
     def live(self) -> None:
         """Never run: the charge point lives on the engine (see :meth:`start`)."""
-
-
-class _NotedStation(Station):
-    """A station that notes its id under each failure it reports (the first few per
-    category and process: :class:`~loadgen.failures.FirstIds`), through the station's
-    public events: the engine's report callable does not know which station reports."""
-
-    __slots__ = ("failing",)
-
-    failing: FirstIds
-
-    def connect_failed(self, now: float, failure: Failure, connect_ms: float) -> list[Action]:
-        self.failing.note(failure.category, self.charge_point_id)
-        return Station.connect_failed(self, now, failure, connect_ms)
-
-    def text(self, now: float, text: str) -> list[Action]:
-        return self._noted(Station.text(self, now, text))
-
-    def timer(self, now: float) -> list[Action]:
-        return self._noted(Station.timer(self, now))
-
-    def lost(self, now: float, failure: Failure) -> list[Action]:
-        self.failing.note(failure.category, self.charge_point_id)
-        return Station.lost(self, now, failure)
-
-    def _noted(self, actions: list[Action]) -> list[Action]:
-        for action in actions:
-            if action.__class__ is Report and action.failure is not None:
-                self.failing.note(action.failure.category, self.charge_point_id)
-        return actions
 
 
 def _stand_in(user: ChargePointUser) -> None:

@@ -151,6 +151,9 @@ class Engine:
 
     def __init__(self, report: ReportFn, *, tick_s: float = TICK_S) -> None:
         self.report = report
+        #: told (charge point id, failure) of each failed exchange, e.g. to list the first
+        #: failing ids; None: nobody asks
+        self.on_failure: Callable[[str, Failure], None] | None = None
         self.counters = Counters()
         #: epoch seconds minus the monotonic clock: stations stamp OCPP times with it
         self.wall_offset_s = time.time() - time.monotonic()
@@ -193,13 +196,16 @@ class Engine:
             if kind is Send:
                 self._send_text(link, action.data)  # type: ignore[union-attr]
             elif kind is Report:
+                failure = action.failure  # type: ignore[union-attr]
                 self.report(
                     action.request_type,  # type: ignore[union-attr]
                     action.name,  # type: ignore[union-attr]
                     action.response_time_ms,  # type: ignore[union-attr]
                     action.response_length,  # type: ignore[union-attr]
-                    action.failure,  # type: ignore[union-attr]
+                    failure,
                 )
+                if failure is not None and self.on_failure is not None:
+                    self.on_failure(link.station.charge_point_id, failure)
             elif kind is SetTimer:
                 link.wake_at = action.at  # type: ignore[union-attr]
                 self._schedule(link)
