@@ -45,9 +45,12 @@ def failed(environment: Environment) -> bool:
     return id(environment) in _errors
 
 
-def install_master(environment: Environment, current: Callable[[], Config]) -> FirstIds:
+def install_master(
+    environment: Environment, current: Callable[[], Config], stop: Callable[[], None]
+) -> FirstIds:
     """Send ``current()`` to each worker that connects and at each test start; take the
-    workers' failing ids and errors. Returns the merged failing ids."""
+    workers' failing ids and errors. ``stop`` ends the run as a Ctrl-C does (whether it
+    waits for workers or runs). Returns the merged failing ids."""
     runner = environment.runner
     assert isinstance(runner, MasterRunner)
     failing = FirstIds()
@@ -80,8 +83,8 @@ def install_master(environment: Environment, current: Callable[[], Config]) -> F
         first = id(environment) not in _errors
         _errors.setdefault(id(environment), message)
         environment.process_exit_code = 2
-        if first:
-            gevent.spawn(runner.quit)
+        if first:  # from a greenlet of its own: this one is the master's message loop
+            gevent.spawn(stop)
 
     def on_report(client_id: str, data: Any) -> None:
         if client_id in runner.clients and isinstance(data, dict) and FAILING_IDS in data:
@@ -109,6 +112,8 @@ def install_worker(environment: Environment, runtime: Runtime) -> None:
             state["error"] = str(exc)
             log.error("loadgen: %s", exc)
             runner.send_message(WORKER_ERROR, {"message": str(exc)[:MAX_MESSAGE_CHARS]})
+            environment.process_exit_code = 2
+            gevent.spawn(runner.quit)  # no charge point may start; the master ends the run
 
     def load(_environment: Environment) -> Config:
         if "config" in state:

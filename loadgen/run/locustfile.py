@@ -120,12 +120,15 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if not folder:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         folder = str(Path("results") / f"{stamp}-{config.name}")
+    environment.events.quitting.add_listener(_on_quitting)  # before the runner's: see there
     monitor = telemetry.install_master(environment, config, Path(folder), runtime.engine.counters)
     runner = environment.runner
     failing = runtime.failing_ids  # a standalone run's own; a master's merged from workers
     if isinstance(runner, MasterRunner):  # stats only from workers the master knows
         compat.guard_worker_reports(environment, lambda client_id: client_id in runner.clients)
-        failing = cluster.install_master(environment, lambda: load_config(environment))
+        failing = cluster.install_master(
+            environment, lambda: load_config(environment), stop=_interrupt_main
+        )
     _state["monitor"] = monitor
     _state["failing"] = failing
     ticks = {"n": 0}
@@ -315,8 +318,13 @@ def _write_results(
     return summary
 
 
-@events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
+    """Locust quits (the stages ended, Ctrl-C, SIGTERM): stop the charge points and write
+    the results, before the runner's own listener quits its workers.
+
+    Added in ``init``, after the runner's listener: Locust fires ``quitting`` in reverse
+    order, so this one runs first and the workers still send their last stats.
+    """
     monitor = _state.get("monitor")
     if monitor is None or isinstance(environment.runner, WorkerRunner):
         return
