@@ -327,6 +327,14 @@ class Sessions:
             return self.rng.choice(arrivals.id_tags)
         return self.fleet.settings.session.id_tag
 
+    def _reserved_tag(self, connector: Connector) -> str | None:
+        """The tag a Reserved (and otherwise usable) connector waits for, else None."""
+        ext = self.ext
+        if ext is None or connector.status != "Reserved" or connector.busy:
+            return None
+        held = ext.reservations.get(connector.id)
+        return None if held is None or not connector.operative else held.id_tag
+
     def _free(self, connector: Connector) -> bool:
         return (
             connector.operative
@@ -642,7 +650,11 @@ class Sessions:
             if connector.next_session_at is not None and now >= connector.next_session_at:
                 connector.next_session_at = None
                 ready = self.phase == ONLINE and self.registration == ACCEPTED
-                if ready and self._free(connector) and not self.rebooting and not self.stopping:
+                ready = ready and not self.rebooting and not self.stopping
+                held = self._reserved_tag(connector)
+                if ready and held is not None:  # the driver who reserved it arrives
+                    self.begin_session(connector, now, held, "Authorized", None)
+                elif ready and self._free(connector):
                     self.begin_session(connector, now, self._session_tag(), "Authorized", None)
                 else:
                     self._schedule_session(connector, now)

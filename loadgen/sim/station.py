@@ -559,8 +559,10 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
         job = None if ext is None else ext.firmware
         self.boot_reason = "FirmwareUpdate" if job is not None else "RemoteReset"
         if ext is not None:
-            ext.log = None  # an upload under way is lost with the power
+            ext.log = None  # an upload under way is lost with the power, and reservations
             ext.claimed.clear()
+            ext.reservations.clear()
+            ext.refresh_due()
         for connector in self.connectors:
             self._tx_gone(connector, None)
             connector.unplug()

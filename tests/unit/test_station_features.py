@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from loadgen.config import ChargerModel, FirmwareUpdates, FleetSpec, Session
+from loadgen.config import ChargerModel, FirmwareUpdates, FleetSpec, Scenario, Session
 from loadgen.ocpp.dialect import iso
 from tests.unit.sim_csms import (
     WALL_OFFSET_S,
@@ -691,3 +691,22 @@ def test_the_cache_authorizes_and_clear_cache_empties_it(version: str) -> None:
         == "Accepted"
     )
     assert status_of(bench.server_call("ClearCache", {})) == "Rejected"  # C11.FR.04
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_reserved_driver_arrives(version: str) -> None:
+    """On a charging charger, the next session on a Reserved connector is the reserved
+    tag's: its start carries the reservationId and ends the reservation."""
+    bench = booted(
+        version,
+        connectors=1,
+        scenario=Scenario(idle=0, charging=1),
+        session=Session(pause_s=20, duration_s=30),
+    )
+    assert bench.tx_messages() == []
+    assert reserve(bench, 11, 1, "DRIVER", 600) == "Accepted"
+    bench.run(30)
+    (start,) = [c.payload for c in bench.tx_messages()][:1]
+    tag = start["idTag"] if version == "1.6" else start["idToken"]["idToken"]
+    assert (tag, start["reservationId"]) == ("DRIVER", 11)
+    assert bench.counters.reservations_used == 1
