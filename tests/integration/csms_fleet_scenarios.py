@@ -145,6 +145,15 @@ async def _smart_charging(op: OperatorLike) -> None:
     await sc.remote_stop(op, "RemoteStop", tx)
 
 
+@sc.scenario("external-limit")
+async def _external_limit(op: OperatorLike) -> None:
+    """Needs a model with external_limit_w: charge under the energy manager's limit."""
+    await sc.ready(op)
+    tx = await sc.remote_start(op, "RemoteStart", 1, sc.TAG_SESSION, START_IDS + 20)
+    await sc.meters(op, tx, 2, 0, "under the external limit")
+    await sc.remote_stop(op, "RemoteStop", tx)
+
+
 # -- firmware -----------------------------------------------------------------------------
 
 _FIRMWARE = ("FirmwareStatusNotification", "SignedFirmwareStatusNotification")
@@ -223,6 +232,13 @@ async def _diagnostics(op: OperatorLike) -> None:
         start = op.mark("GetDiagnostics.unreachable")
         await op.call("GetDiagnostics.unreachable", call16.GetDiagnostics(location=UNREACHABLE))
         await wait_notified(op, start, _LOGS, "UploadFailed")
+        start = op.mark("ExtendedTriggerMessage")  # the security extension's trigger
+        await op.call(
+            "ExtendedTriggerMessage",
+            call16.ExtendedTriggerMessage(requested_message="LogStatusNotification"),
+        )
+        status(op, "ExtendedTriggerMessage", "Accepted")
+        await wait_notified(op, start, _LOGS, "Idle")
     start = op.mark("GetLog")
     await _get_log(op, "GetLog", op.upload_url, 81)
     await wait_notified(op, start, _LOGS, "Uploaded")

@@ -60,6 +60,7 @@ DC150 = {
     "voltage_v": 400,
     "soc": True,
 }
+EMS = {**AC22, "name": "ems", "model": "Managed22", "external_limit_w": 9000}
 EV = {
     "battery_wh": [40000, 40000],
     "soc_start_percent": [20, 30],
@@ -81,7 +82,7 @@ def _metering(version: str) -> dict[str, Any]:
 
 def _ops(version: str) -> dict[str, Any]:
     return {
-        "models": [AC22, DC150],
+        "models": [AC22, DC150, EMS],
         "sessions": {"duration_s": [600, 600], **EV},
         "firmware": {"download_s": 1, "install_s": 1},
         "security_events": True,
@@ -118,6 +119,7 @@ def _faulty(version: str) -> dict[str, Any]:
 
 OPS = (
     "smart-charging",
+    "external-limit",
     "firmware",
     "diagnostics",
     "reservation",
@@ -131,7 +133,10 @@ RUNS = (
         OPS,
         charge_points=_metering,
         fleet=_ops,
-        rows={name: (f"SN-{n:03d}", "ac22", "") for n, name in enumerate(OPS)},
+        rows={
+            name: (f"SN-{n:03d}", "ems" if name == "external-limit" else "ac22", "")
+            for n, name in enumerate(OPS)
+        },
     ),
     RunSpec(
         "fleet-charging",
@@ -299,6 +304,22 @@ def test_smart_charging_limits_the_metered_power(runs: Any, version: str) -> Non
         assert report["payload"]["chargingProfile"][0]["id"] == 1, evidence
 
 
+@pytest.mark.timeout(240)
+@version_param
+def test_an_energy_managers_limit(runs: Any, version: str) -> None:
+    """A model an energy manager limits (external_limit_w) charges at that limit; 2.0.1
+    tells the CSMS with NotifyChargingLimit, source EMS, after its boot (K12.FR.02/04)."""
+    cp = runs(version)["fleet-ops"].charger("external-limit")
+    evidence = frames(cp)
+    tx = sc.tx_of(version, cp["messages"][first_start(version, cp, 0)])
+    assert {_power(version, m) for m in samples_of(version, cp, tx)} == {9000}, evidence
+    notified = [m["payload"] for m in cp["messages"] if m["action"] == "NotifyChargingLimit"]
+    if version == "1.6":
+        assert notified == [], evidence
+    else:
+        assert [n["chargingLimit"]["chargingLimitSource"] for n in notified] == ["EMS"], evidence
+
+
 # -- 4. firmware and diagnostics --------------------------------------------------------------
 
 
@@ -385,7 +406,8 @@ def test_a_failed_download_does_not_reboot(runs: Any, version: str) -> None:
 def test_logs_are_uploaded_or_fail(runs: Any, version: str) -> None:
     """GetDiagnostics (1.6) and GetLog: Uploading then Uploaded once the file reached the
     CSMS's URL (an HTTP PUT of the configured size); UploadFailed / UploadFailure for a
-    URL nobody listens on (1.6 4.4, N01)."""
+    URL nobody listens on (1.6 4.4, N01); 1.6's ExtendedTriggerMessage of
+    LogStatusNotification brings Idle."""
     result = runs(version)["fleet-ops"]
     cp = result.charger("diagnostics")
     evidence = frames(cp)
@@ -398,6 +420,7 @@ def test_logs_are_uploaded_or_fail(runs: Any, version: str) -> None:
         if m["action"] in ("DiagnosticsStatusNotification", "LogStatusNotification")
     ]
     expected = [
+        *([("LogStatusNotification", "Idle", None)] if version == "1.6" else []),
         ("LogStatusNotification", "Uploading", 81),
         ("LogStatusNotification", "Uploaded", 81),
         ("LogStatusNotification", "Uploading", 82),
