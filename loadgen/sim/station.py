@@ -559,13 +559,13 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
         job = None if ext is None else ext.firmware
         self.boot_reason = "FirmwareUpdate" if job is not None else "RemoteReset"
         if ext is not None:
-            ext.log = None  # an upload under way is lost with the power, and reservations
+            ext.log = None  # an upload under way is lost with the power
             ext.claimed.clear()
-            ext.reservations.clear()
-            ext.refresh_due()
         for connector in self.connectors:
             self._tx_gone(connector, None)
             connector.unplug()
+            if ext is not None and connector.id in ext.reservations:
+                connector.status = "Reserved"  # a reservation outlives the reboot
         self._go_offline(now, self.fleet.settings.reboot_s)
         self.attempt = 0
 

@@ -710,3 +710,19 @@ def test_the_reserved_driver_arrives(version: str) -> None:
     tag = start["idTag"] if version == "1.6" else start["idToken"]["idToken"]
     assert (tag, start["reservationId"]) == ("DRIVER", 11)
     assert bench.counters.reservations_used == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_reservation_outlives_a_reboot(version: str) -> None:
+    """A reset's reboot keeps a reservation: the connector is reported Reserved after the
+    boot, and the reservation still expires on time."""
+    bench = booted(version, connectors=1, reboot_s=1)
+    assert reserve(bench, 12, 1, "MINE", 60) == "Accepted"
+    kind = "Soft" if version == "1.6" else "Immediate"
+    assert status_of(bench.server_call("Reset", {"type": kind})) == "Accepted"
+    bench.run(10)
+    boot = bench.calls.index(bench.named("BootNotification")[-1])
+    assert (1, "Reserved") in bench.statuses(boot)
+    bench.run(60)
+    assert bench.statuses()[-1] == (1, "Available")
+    assert bench.counters.reservations_expired == 1
