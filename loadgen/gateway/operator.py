@@ -115,9 +115,11 @@ def _seconds(value: object, where: str) -> float:
     raise ScriptError(f"{where}: a time like 60, '90s' or '5m', got {value!r:.40}.")
 
 
-def picked(charger_id: str, share: float) -> bool:
-    """Whether a step with ``share`` goes to this charger (the same every run)."""
-    return zlib.crc32(charger_id.encode()) % 10_000 < share * 10_000
+def picked(charger_id: str, share: float, salt: int = 0) -> bool:
+    """Whether a step with ``share`` goes to this charger (the same every run). ``salt``
+    (the step's place in the script) makes each step pick its own chargers: without it
+    the 2% of one step would all be among the 10% of another."""
+    return zlib.crc32(f"{salt}:{charger_id}".encode()) % 10_000 < share * 10_000
 
 
 # -- payloads --------------------------------------------------------------------------
@@ -347,21 +349,23 @@ class Operator:
     async def run(self, gateway: Gateway, started: float) -> None:
         """Send each step at its time; sweep unanswered calls meanwhile."""
         loop = asyncio.get_running_loop()
-        for step in self.steps:
+        for number, step in enumerate(self.steps):
             while loop.time() < started + step.at_s:
                 await asyncio.sleep(min(1.0, started + step.at_s - loop.time()))
                 self._sweep(loop.time())
-            await self._send_step(gateway, step, loop)
+            await self._send_step(gateway, step, loop, number)
             self.steps_done += 1
         while True:
             await asyncio.sleep(1.0)
             self._sweep(loop.time())
 
     async def _send_step(
-        self, gateway: Gateway, step: Step, loop: asyncio.AbstractEventLoop
+        self, gateway: Gateway, step: Step, loop: asyncio.AbstractEventLoop, number: int
     ) -> None:
         chargers = [
-            c for c in list(gateway.registry.values()) if c.booted and picked(c.id, step.share)
+            c
+            for c in list(gateway.registry.values())
+            if c.booted and picked(c.id, step.share, number)
         ]
         log.info("operator: %s to %d chargers", step.call, len(chargers))
         for n, charger in enumerate(chargers):
