@@ -28,8 +28,8 @@ CONFIG = f"""
 target: embedded
 charge_points: {{id_prefix: MH-, heartbeat_interval_s: 2}}
 stages:
-  - {{users: 20, spawn_rate: 20, duration: 4s}}
-  - {{users: {USERS}, spawn_rate: 20, duration: 8s}}
+  - {{users: 20, spawn_rate: 20, duration: 3s}}
+  - {{users: {USERS}, spawn_rate: 20, duration: 5s}}
 thresholds:
   min_success_rate: 1.0
   max_connect_p95_ms: 5000
