@@ -6,8 +6,9 @@ charge and the most power it accepts are drawn from the sessions' ranges. It cha
 constant power (the lowest of the EV's maximum, the connector's and the charging
 profiles' limit) until its state of charge reaches the taper point, then the power
 falls in proportion to what is left to fill, so the state of charge approaches 100%
-and never falls. :meth:`Ev.advance` integrates that curve exactly over any span (linear,
-then exponential), so a sample every 5 minutes or every second shows the same energy.
+and never falls; at 99.9% the EV stops drawing (SuspendedEV). :meth:`Ev.advance`
+integrates that curve exactly over any span (linear, then exponential), so a sample
+every 5 minutes or every second shows the same energy.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import random
 
 from loadgen.config import Arrivals
 
-#: Below this the EV takes nothing (a full battery, or a limit of 0).
+#: Below this the EV takes nothing (a limit of 0).
 _TRICKLE_W = 1.0
+#: The state of charge at which the EV's battery management ends charging (the taper
+#: only approaches 100% asymptotically).
+FULL_PERCENT = 99.9
 
 
 class Ev:
@@ -48,7 +52,7 @@ class Ev:
     def power_w(self, limit_w: float) -> float:
         """The power the EV draws now under ``limit_w`` (already capped by the connector)."""
         cap = min(limit_w, self.max_power_w)
-        if cap <= _TRICKLE_W or self.soc >= 100.0:
+        if cap <= _TRICKLE_W or self.soc >= FULL_PERCENT:
             return 0.0
         curve = self.max_power_w * (100.0 - self.soc) / (100.0 - self.taper)
         return min(cap, curve)
@@ -58,7 +62,7 @@ class Ev:
         if seconds <= 0 or self.battery_wh <= 0:
             return
         cap = min(limit_w, self.max_power_w)
-        if cap <= _TRICKLE_W or self.soc >= 100.0:
+        if cap <= _TRICKLE_W or self.soc >= FULL_PERCENT:
             return
         per_wh = 100.0 / self.battery_wh  # percent per Wh
         soc = self.soc
@@ -76,7 +80,7 @@ class Ev:
         self._rise(100.0 - (100.0 - soc) * math.exp(-k * seconds))
 
     def _rise(self, soc: float) -> None:
-        soc = min(soc, 100.0)
+        soc = min(soc, FULL_PERCENT)
         if soc > self.soc:
             self.register_wh += (soc - self.soc) * self.battery_wh / 100.0
             self.soc = soc

@@ -428,3 +428,14 @@ def test_idle_chargers_allocate_nothing_new() -> None:
     bench = booted("1.6")
     bench.run(300)
     assert bench.station.ext is None
+
+
+def test_a_full_ev_stops_drawing() -> None:
+    """The taper approaches 100% without reaching it: at 99.9% the EV draws nothing, and
+    its register holds exactly the energy that filled it."""
+    from loadgen.sim.metering import Ev
+
+    ev = Ev(battery_wh=50_000, soc=95.0, max_power_w=50_000, taper=80)
+    ev.advance(50_000, 10 * 3600)
+    assert ev.soc == pytest.approx(99.9) and ev.power_w(50_000) == 0
+    assert ev.register_wh == pytest.approx(50_000 * 4.9 / 100)
