@@ -144,6 +144,9 @@ def build_summary(
             else None,
             "lost": totals.get("lost", 0),
             "lost_with_workers": totals.get("lost_with_workers", 0),
+            "reboots": totals.get("reboots", 0),  # resets carried out (close, reboot, boot)
+            # transaction messages dropped because a charger's offline queue was full
+            "offline_dropped": totals.get("offline_dropped", 0),
         },
         "failures": {k: v for k, v in by_category.items() if v},
         "connect_ms": {  # established connections only; None: no connection was made
@@ -466,6 +469,8 @@ def rebuild(folder: str | Path, load_config: Callable[[Path], Config]) -> dict[s
         "reconnects": last.get("reconnects", before.get("reconnects", 0)),
         "booted": last.get("booted", before.get("booted", 0)),
         "lost": before.get("lost", 0),
+        "reboots": before.get("reboots", 0),
+        "offline_dropped": before.get("offline_dropped", 0),
     }
     if "established" in last:
         totals.update(

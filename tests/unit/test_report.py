@@ -53,6 +53,8 @@ def test_summary_counts_connections_failures_and_messages() -> None:
         "boot_rate": 1.0,
         "lost": 0,
         "lost_with_workers": 0,
+        "reboots": 0,
+        "offline_dropped": 0,
     }
     assert summary["failures"] == {"connect_timeout": 2, "call_timeout": 1}
     assert summary["connect_ms"] == {"p50": 40.0, "p95": 90.0, "p99": 120.0, "samples": 98}
