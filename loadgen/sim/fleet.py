@@ -118,6 +118,10 @@ def _features(defaults: dict[str, str]) -> frozenset[str]:
 def _model_fleet(base: Fleet, model: ChargerModel) -> Fleet:
     """The fleet of one model: charge_points' settings with the model's identity,
     connectors and power, and the model's setting defaults over the fleet's."""
+    # The settings a station keeps itself (the heartbeat, meter and message intervals)
+    # start from ``settings.configuration``, not from ``defaults``: the model's go there too.
+    configuration = dict(base.settings.configuration)
+    configuration.update(model.configuration)
     settings = replace(
         base.settings,
         vendor=model.vendor,
@@ -125,6 +129,7 @@ def _model_fleet(base: Fleet, model: ChargerModel) -> Fleet:
         firmware_version=model.firmware_version,
         connectors=model.connectors,
         session=replace(base.settings.session, power_w=model.max_power_w),
+        configuration=tuple(configuration.items()),
     )
     defaults = dict(base.defaults)
     defaults["number_of_connectors"] = str(model.connectors)

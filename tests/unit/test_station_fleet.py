@@ -213,6 +213,20 @@ def test_the_sample_interval_is_honoured(version: str) -> None:
     assert gaps == [15, 15, 15, 15]
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_models_sample_interval_is_its_default(version: str) -> None:
+    """A model's configuration sets its MeterValueSampleInterval / TxUpdatedInterval, over
+    charge_points' session.meter_interval_s: samples come on it and the setting reads it."""
+    tuned = ChargerModel("tuned", connectors=1, configuration=(("meter_interval_s", "20"),))
+    bench = fleet_bench(version, tuned, session=Session(meter_interval_s=15))
+    remote_start(bench, 1)
+    bench.run(100)
+    times = [c.at for c in bench.tx_messages() if c.action != "StartTransaction"]
+    times = [t for t in times if t > bench.tx_messages()[0].at]
+    assert [round(b - a) for a, b in pairwise(times[:4])] == [20, 20, 20]
+    assert bench.station.read_setting("meter_interval_s") == "20"
+
+
 def test_stop_transaction_carries_the_sessions_readings() -> None:
     """1.6 StopTxnSampledData: StopTransaction.transactionData holds the Transaction.Begin
     reading, the periodic ones and the Transaction.End one, with the set measurands."""
