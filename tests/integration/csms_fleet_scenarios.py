@@ -421,3 +421,237 @@ async def _faults(op: OperatorLike) -> None:
     connector = sc.status_connector(version, op.messages[faulted - 1])
     assert connector is not None
     await sc.status_seen(op, faulted, connector, "Available", "after the fault")
+
+
+# -- settings: a model's defaults, and changes at run time --------------------------------
+
+#: The measurands and sample interval the ``tuned`` model's configuration gives, and what
+#: the operator changes them to while a session runs.
+MODEL_MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import"
+MODEL_INTERVAL_S = 2
+MODEL_CONNECTION_TIMEOUT_S = 45
+NEW_MEASURANDS = "Current.Import,Voltage"
+NEW_INTERVAL_S = 1
+#: (1.6 configuration key, 2.0.1 Component.Variable) of the settings the scenarios use
+MEASURANDS = ("MeterValuesSampledData", "SampledDataCtrlr.TxUpdatedMeasurands")
+INTERVAL = ("MeterValueSampleInterval", "SampledDataCtrlr.TxUpdatedInterval")
+CONNECTION_TIMEOUT = ("ConnectionTimeOut", "TxCtrlr.EVConnectionTimeOut")
+CACHE_ENABLED = ("AuthorizationCacheEnabled", "AuthCacheCtrlr.Enabled")
+PRE_AUTHORIZE = ("LocalPreAuthorize", "AuthCtrlr.LocalPreAuthorize")
+AUTHORIZE_REMOTE = ("AuthorizeRemoteTxRequests", "AuthCtrlr.AuthorizeRemoteStart")
+
+
+async def configure(op: OperatorLike, label: str, setting: tuple[str, str], value: str) -> None:
+    """ChangeConfiguration (1.6) / SetVariables (2.0.1) of one setting; must be Accepted."""
+    key16, spec = setting
+    if op.version == "1.6":
+        await op.call(label, call16.ChangeConfiguration(key=key16, value=value))
+    else:
+        data = {**sc.variable_data(spec), "attribute_value": value}
+        await op.call(label, call201.SetVariables(set_variable_data=[data]))
+    if op.answered(label) not in ("Accepted", ["Accepted"]):
+        raise sc.ScenarioFailed(f"{label} answered {op.answered(label)!r}")
+
+
+async def read_settings(
+    op: OperatorLike, label: str, settings: tuple[tuple[str, str], ...]
+) -> None:
+    """GetConfiguration (1.6) / GetVariables (2.0.1) of the settings; the answer is recorded."""
+    if op.version == "1.6":
+        await op.call(label, call16.GetConfiguration(key=[key16 for key16, _ in settings]))
+    else:
+        data = [sc.variable_data(spec) for _, spec in settings]
+        await op.call(label, call201.GetVariables(get_variable_data=data))
+
+
+@sc.scenario("model-settings")
+async def _model_settings(op: OperatorLike) -> None:
+    """Needs the ``tuned`` model: read its defaults back, then change the measurands and
+    the sample interval while a session runs."""
+    await sc.ready(op)
+    await read_settings(op, "Settings.model", (MEASURANDS, INTERVAL, CONNECTION_TIMEOUT))
+    tx = await sc.remote_start(op, "RemoteStart", 1, sc.TAG_SESSION, START_IDS + 30)
+    await sc.meters(op, tx, 2, 0, "on the model's settings")
+    start = op.mark("Measurands.set")
+    await configure(op, "Measurands.set", MEASURANDS, NEW_MEASURANDS)
+    await sc.meters(op, tx, 2, start, "with the new measurands")
+    start = op.mark("Interval.set")
+    await configure(op, "Interval.set", INTERVAL, str(NEW_INTERVAL_S))
+    await sc.meters(op, tx, 3, start, "on the new interval")
+    await read_settings(op, "Settings.changed", (MEASURANDS, INTERVAL))
+    await sc.remote_stop(op, "RemoteStop", tx)
+
+
+# -- the station's maximum, stack levels and schedule periods -----------------------------
+
+#: Station limits (W) of the ChargePointMaxProfile / ChargingStationMaxProfile steps: stack
+#: level 0, then a higher stack level with a higher limit, then stack level 2 with two
+#: periods (the second starting PERIOD_S after its startSchedule).
+STATION_LOW_W = 8000
+STATION_HIGH_W = 16000
+STATION_FIRST_W = 30000
+STATION_SECOND_W = 12000
+PERIOD_S = 3
+
+
+def iso_ms(epoch_s: float) -> str:
+    """An epoch time as OCPP writes it, to the millisecond."""
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s))
+    return f"{whole}.{int(epoch_s * 1000) % 1000:03d}Z"
+
+
+def station_max_request(
+    version: str, profile_id: int, stack_level: int, start_at: float, periods: list[tuple[int, int]]
+) -> Any:
+    """SetChargingProfile of the station's maximum (connector / EVSE 0), Absolute, in W."""
+    schedule = {
+        "charging_rate_unit": "W",
+        "start_schedule": iso_ms(start_at),
+        "charging_schedule_period": [{"start_period": s, "limit": w} for s, w in periods],
+    }
+    body: dict[str, Any] = {"stack_level": stack_level, "charging_profile_kind": "Absolute"}
+    if version == "1.6":
+        body.update(
+            charging_profile_id=profile_id,
+            charging_profile_purpose="ChargePointMaxProfile",
+            charging_schedule=schedule,
+        )
+        return call16.SetChargingProfile(connector_id=0, cs_charging_profiles=body)
+    body.update(
+        id=profile_id,
+        charging_profile_purpose="ChargingStationMaxProfile",
+        charging_schedule=[{"id": 1, **schedule}],
+    )
+    return call201.SetChargingProfile(evse_id=0, charging_profile=body)
+
+
+@sc.scenario("station-max")
+async def _station_max(op: OperatorLike) -> None:
+    """Both connectors charge under the station's maximum: stack level 0, a higher stack
+    level, then a schedule of two periods."""
+    version = op.version
+    await sc.ready(op)
+    tx1 = await sc.remote_start(op, "RemoteStart.1", 1, sc.TAG_SESSION, START_IDS + 40)
+    tx2 = await sc.remote_start(op, "RemoteStart.2", 2, sc.TAG_SESSION, START_IDS + 41)
+    steps = (
+        ("MaxProfile.low", 11, 0, [(0, STATION_LOW_W)], 2),
+        ("MaxProfile.high", 12, 1, [(0, STATION_HIGH_W)], 2),
+        ("MaxProfile.periods", 13, 2, [(0, STATION_FIRST_W), (PERIOD_S, STATION_SECOND_W)], 5),
+    )
+    for label, profile_id, stack_level, periods, samples in steps:
+        start = op.mark(label)
+        request = station_max_request(version, profile_id, stack_level, time.time(), periods)
+        await op.call(label, request)
+        status(op, label, "Accepted")
+        for tx in (tx1, tx2):
+            await sc.meters(op, tx, samples, start, f"after {label}")
+    for n, tx in enumerate((tx1, tx2), 1):
+        await sc.remote_stop(op, f"RemoteStop.{n}", tx)
+
+
+# -- the authorization cache --------------------------------------------------------------
+
+CACHED_TAG = "CACHED-TAG"
+
+
+@sc.scenario("auth-cache")
+async def _auth_cache(op: OperatorLike) -> None:
+    """A tag the CSMS accepted starts from the cache the next time; after ClearCache it
+    needs Authorize again."""
+    await sc.ready(op)
+    await configure(op, "AuthCache.true", CACHE_ENABLED, "true")
+    await configure(op, "LocalPreAuthorize.true", PRE_AUTHORIZE, "true")
+    await configure(op, "AuthorizeRemote.true", AUTHORIZE_REMOTE, "true")
+    for n, label in enumerate(("first", "cached", "cleared")):
+        if label == "cleared":
+            calls = call16 if op.version == "1.6" else call201
+            await op.call("ClearCache", calls.ClearCache())
+            status(op, "ClearCache", "Accepted")
+        tx = await sc.remote_start(op, f"RemoteStart.{label}", 1, CACHED_TAG, START_IDS + 50 + n)
+        await sc.remote_stop(op, f"RemoteStop.{label}", tx)
+
+
+# -- a model without some feature profiles ------------------------------------------------
+
+
+@sc.scenario("no-features")
+async def _no_features(op: OperatorLike) -> None:
+    """Needs a model without SmartCharging, Reservation and LocalAuthListManagement: their
+    calls are not supported."""
+    version = op.version
+    await sc.ready(op)
+    if version == "1.6":
+        await op.call(
+            "Settings.features", call16.GetConfiguration(key=["SupportedFeatureProfiles"])
+        )
+    else:
+        available = ("SmartChargingCtrlr", "ReservationCtrlr", "LocalAuthListCtrlr")
+        data = [sc.variable_data(f"{c}.Available") for c in available]
+        await op.call("Settings.features", call201.GetVariables(get_variable_data=data))
+    calls = call16 if version == "1.6" else call201
+    await op.call(
+        "SetChargingProfile", profile_request(version, 0, "TxDefaultProfile", LIMIT_W, 21)
+    )
+    if version == "1.6":
+        composite: Any = call16.GetCompositeSchedule(connector_id=1, duration=60)
+        reserve: Any = call16.ReserveNow(
+            connector_id=1, expiry_date=iso_in(60), id_tag=RESERVED_TAG, reservation_id=94
+        )
+    else:
+        composite = call201.GetCompositeSchedule(duration=60, evse_id=1)
+        reserve = call201.ReserveNow(
+            id=94,
+            expiry_date_time=iso_in(60),
+            id_token={"id_token": RESERVED_TAG, "type": "ISO14443"},
+            evse_id=1,
+        )
+    await op.call("GetCompositeSchedule", composite)
+    await op.call("ReserveNow", reserve)
+    await op.call("CancelReservation", calls.CancelReservation(reservation_id=94))
+    await op.call("SendLocalList", _local_list(version, 1, "Full", [(LOCAL_OK, "Accepted")]))
+    await _list_version(op, "GetLocalListVersion")
+    for label in (
+        "SetChargingProfile",
+        "GetCompositeSchedule",
+        "ReserveNow",
+        "CancelReservation",
+        "SendLocalList",
+    ):
+        status(op, label, "CallError:NotSupported")
+
+
+# -- firmware that fails to install or has a bad signature --------------------------------
+
+
+@sc.scenario("firmware-broken")
+async def _firmware_broken(op: OperatorLike) -> None:
+    """Needs a fleet whose updates fail at the signature (an unsigned one then fails to
+    install): an update of each kind, neither reboots."""
+    version = op.version
+    await sc.ready(op)
+    start = op.mark("UpdateFirmware")
+    if version == "1.6":
+        request: Any = call16.UpdateFirmware(location=FIRMWARE_URL, retrieve_date=iso_in(0))
+    else:
+        firmware = {"location": FIRMWARE_URL, "retrieve_date_time": iso_in(0)}
+        request = call201.UpdateFirmware(request_id=74, firmware=firmware)
+    await op.call("UpdateFirmware", request)
+    await wait_notified(op, start, _FIRMWARE, "InstallationFailed")
+    start = op.mark("UpdateFirmware.signed")
+    firmware = {
+        "location": SIGNED_FIRMWARE_URL,
+        "retrieve_date_time": iso_in(0),
+        "signing_certificate": "-----BEGIN CERTIFICATE-----x",
+        "signature": "YmFk",
+    }
+    if version == "1.6":
+        request = call16.SignedUpdateFirmware(request_id=75, firmware=firmware)
+    else:
+        request = call201.UpdateFirmware(request_id=75, firmware=firmware)
+    await op.call("UpdateFirmware.signed", request)
+    status(op, "UpdateFirmware.signed", "Accepted")
+    await wait_notified(op, start, _FIRMWARE, "InvalidSignature")
+    await wait_notified(
+        op, start, ("SecurityEventNotification",), "InvalidFirmwareSignature", "type"
+    )
+    await sc.heartbeats(op, start, 1, "after the refused firmware")

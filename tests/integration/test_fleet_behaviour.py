@@ -5,10 +5,12 @@ events, DataTransfer answers and faults, in OCPP 1.6J and 2.0.1.
 As in ``test_behaviour.py``: the reference CSMS (``csms_ocpp.py``, the ``ocpp``
 package's, validating every frame in both directions against the official schemas) runs
 one operator scenario per charge point (``csms_fleet_scenarios.py``) while plain Locust
-runs loadgen's charge points. Per version three runs go side by side: ``fleet-ops`` (an
-idle fleet of two models the operator drives), ``fleet-charging`` (chargers that run
-their own EV sessions; 2.0.1 reports connector states with NotifyEvent) and
-``fleet-faults`` (every charger faulty, every firmware download failing).
+runs loadgen's charge points. Per version four runs go side by side: ``fleet-ops`` (an
+idle fleet of several models the operator drives), ``fleet-charging`` (chargers that run
+their own EV sessions, small batteries that reach the taper within seconds; 2.0.1
+reports connector states with NotifyEvent), ``fleet-faults`` (every charger faulty,
+every firmware download failing) and ``fleet-firmware`` (every update failing at the
+signature, an unsigned one at the install).
 """
 
 from __future__ import annotations
@@ -62,6 +64,19 @@ DC150 = {
     "soc": True,
 }
 EMS = {**AC22, "name": "ems", "model": "Managed22", "external_limit_w": 9000}
+#: setting defaults of its own, over charge_points' (which sample every measurand)
+TUNED = {
+    **AC22,
+    "name": "tuned",
+    "model": "Tuned22",
+    "configuration": {
+        "MeterValuesSampledData": fs.MODEL_MEASURANDS,
+        "MeterValueSampleInterval": fs.MODEL_INTERVAL_S,
+        "ConnectionTimeOut": fs.MODEL_CONNECTION_TIMEOUT_S,
+    },
+}
+#: no SmartCharging, Reservation or LocalAuthListManagement
+BARE = {**AC22, "name": "bare", "model": "Bare22", "feature_profiles": ["Core", "RemoteTrigger"]}
 EV = {
     "battery_wh": [40000, 40000],
     "soc_start_percent": [20, 30],
@@ -83,7 +98,7 @@ def _metering(version: str) -> dict[str, Any]:
 
 def _ops(version: str) -> dict[str, Any]:
     return {
-        "models": [AC22, DC150, EMS],
+        "models": [AC22, DC150, EMS, TUNED, BARE],
         "sessions": {"duration_s": [600, 600], **EV},
         "firmware": {"download_s": 1, "install_s": 1},
         "security_events": True,
@@ -97,10 +112,25 @@ def _charging_points(version: str) -> dict[str, Any]:
     return {**_metering(version), "scenario": {"idle": 0, "charging": 1}}
 
 
+#: EVs of 231 Wh at 70-72% that take 50 kW: constant power for about 1.5 s, then the
+#: taper from 80% (the power falls by a quarter a second), full only after some 20 s.
+SMALL_EV = {
+    "battery_wh": [231, 231],
+    "soc_start_percent": [70, 72],
+    "taper_from_percent": 80,
+    "ev_max_power_w": [50000, 50000],
+}
+
+
 def _charging(version: str) -> dict[str, Any]:
     return {
         "models": [DC150],
-        "sessions": {"arrival": "exponential", "mean_pause_s": 1, "duration_s": [3, 5], **EV},
+        "sessions": {
+            "arrival": "exponential",
+            "mean_pause_s": 1,
+            "duration_s": [3, 5],
+            **SMALL_EV,
+        },
         "notify_event": True,
     }
 
@@ -118,6 +148,18 @@ def _faulty(version: str) -> dict[str, Any]:
     }
 
 
+def _broken_firmware(version: str) -> dict[str, Any]:
+    return {
+        "models": [AC22],
+        "firmware": {
+            "download_s": 0.5,
+            "install_s": 0.5,
+            "failure_share": 1,
+            "failure_step": "signature",
+        },
+    }
+
+
 OPS = (
     "smart-charging",
     "external-limit",
@@ -127,17 +169,19 @@ OPS = (
     "local-list",
     "security-events",
     "data-transfer",
+    "model-settings",
+    "station-max",
+    "auth-cache",
+    "no-features",
 )
+MODEL_OF = {"external-limit": "ems", "model-settings": "tuned", "no-features": "bare"}
 RUNS = (
     RunSpec(
         "fleet-ops",
         OPS,
         charge_points=_metering,
         fleet=_ops,
-        rows={
-            name: (f"SN-{n:03d}", "ems" if name == "external-limit" else "ac22", "")
-            for n, name in enumerate(OPS)
-        },
+        rows={name: (f"SN-{n:03d}", MODEL_OF.get(name, "ac22"), "") for n, name in enumerate(OPS)},
     ),
     RunSpec(
         "fleet-charging",
@@ -147,6 +191,7 @@ RUNS = (
         rows={"fleet-sessions": ("SN-CHG", "dc150", "OWN-1;OWN-2")},
     ),
     RunSpec("fleet-faults", ("faults", "firmware-fail"), fleet=_faulty),
+    RunSpec("fleet-firmware", ("firmware-broken",), fleet=_broken_firmware),
 )
 
 
@@ -255,6 +300,155 @@ def test_meter_values_are_coherent(runs: Any, version: str) -> None:
     assert checked >= 2, evidence
 
 
+def _settings(version: str, response: dict[str, Any]) -> dict[str, str]:
+    """A GetConfiguration / GetVariables answer as {1.6 key or Component.Variable: value}."""
+    if version == "1.6":
+        return {k["key"]: k["value"] for k in response["configurationKey"]}
+    return {
+        f"{r['component']['name']}.{r['variable']['name']}": r.get("attributeValue")
+        for r in response["getVariableResult"]
+    }
+
+
+def _measured(version: str, m: dict[str, Any]) -> set[tuple[str, Any]]:
+    """The (measurand, phase) pairs of a sample."""
+    return {
+        (v["measurand"], v.get("phase"))
+        for mv in meter_values(version, m)
+        for v in mv["sampledValue"]
+    }
+
+
+PHASES = ("L1", "L2", "L3")
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_a_models_setting_defaults_reach_the_charger(runs: Any, version: str) -> None:
+    """A model's ``configuration`` is the charger's: GetConfiguration / GetVariables read
+    back its measurands, sample interval and connection timeout (over charge_points',
+    which samples every measurand each second), and its samples follow them."""
+    cp = runs(version)["fleet-ops"].charger("model-settings")
+    evidence = frames(cp)
+    keys = {
+        k16 if version == "1.6" else k201
+        for k16, k201 in (fs.MEASURANDS, fs.INTERVAL, fs.CONNECTION_TIMEOUT)
+    }
+    got = _settings(version, call(cp, "Settings.model")["response"])
+    assert set(got) == keys, evidence
+    measurands, interval, timeout = (
+        got[k16 if version == "1.6" else k201]
+        for k16, k201 in (fs.MEASURANDS, fs.INTERVAL, fs.CONNECTION_TIMEOUT)
+    )
+    assert (measurands, interval, timeout) == (
+        fs.MODEL_MEASURANDS,
+        str(fs.MODEL_INTERVAL_S),
+        str(fs.MODEL_CONNECTION_TIMEOUT_S),
+    ), evidence
+    tx = sc.tx_of(version, cp["messages"][first_start(version, cp, 0)])
+    changed = call(cp, "Measurands.set")["wall_sent"]
+    before = [m for m in samples_of(version, cp, tx) if sample_time(version, m) < changed]
+    assert len(before) >= 2, evidence
+    expected = {("Energy.Active.Import.Register", None), ("Power.Active.Import", None)}
+    assert all(_measured(version, m) == expected for m in before), evidence
+    times = [sample_time(version, m) for m in before]
+    assert all(1.9 <= b - a <= 2.3 for a, b in pairwise(times)), (times, evidence)
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_measurands_and_interval_changed_at_run_time(runs: Any, version: str) -> None:
+    """The CSMS sets MeterValuesSampledData (1.6 ChangeConfiguration) /
+    SampledDataCtrlr.TxUpdatedMeasurands (2.0.1 SetVariables) during a session: every
+    sample after the answer carries exactly the new measurands (per phase on a 3-phase
+    model), every one before the old; then MeterValueSampleInterval /
+    TxUpdatedInterval 1 s: the samples after it come a second apart (1.6 section 9.1, 2.0.1
+    J02 and the SampledDataCtrlr variables), and both read back changed."""
+    cp = runs(version)["fleet-ops"].charger("model-settings")
+    evidence = frames(cp)
+    tx = sc.tx_of(version, cp["messages"][first_start(version, cp, 0)])
+    samples = samples_of(version, cp, tx)
+    measurands = call(cp, "Measurands.set")
+    interval = call(cp, "Interval.set")
+    old = {("Energy.Active.Import.Register", None), ("Power.Active.Import", None)}
+    new = {("Current.Import", p) for p in PHASES} | {("Voltage", f"{p}-N") for p in PHASES}
+    for m in samples:
+        at = sample_time(version, m)
+        if at < measurands["wall_sent"]:
+            assert _measured(version, m) == old, evidence
+        elif at > measurands["wall_answered"]:
+            assert _measured(version, m) == new, evidence
+    after = [
+        sample_time(version, m)
+        for m in samples
+        if sample_time(version, m) > measurands["wall_answered"]
+    ]
+    assert len(after) >= 2, evidence
+    faster = [t for t in after if t > interval["wall_answered"]]
+    assert len(faster) >= 3, evidence
+    assert all(0.9 <= b - a <= 1.3 for a, b in pairwise(faster)), (faster, evidence)
+    slower = [t for t in after if t < interval["wall_sent"]]
+    assert all(1.9 <= b - a <= 2.3 for a, b in pairwise(slower)), (slower, evidence)
+    got = _settings(version, call(cp, "Settings.changed")["response"])
+    k = 0 if version == "1.6" else 1
+    assert got == {fs.MEASURANDS[k]: fs.NEW_MEASURANDS, fs.INTERVAL[k]: str(fs.NEW_INTERVAL_S)}
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_three_phase_currents(runs: Any, version: str) -> None:
+    """A 3-phase AC model meters Current.Import and Voltage per phase (L1..L3, L1-N..L3-N,
+    none without a phase), the power is the sum of V * I over the phases (within a
+    watt), and a TxProfile of 10 A gives 10 A on every phase."""
+    cp = runs(version)["fleet-ops"].charger("smart-charging")
+    evidence = frames(cp)
+    tx = sc.tx_of(version, cp["messages"][first_start(version, cp, 0)])
+    samples = samples_of(version, cp, tx)
+    assert len(samples) >= 10, evidence
+    for m in samples:
+        reading = values(meter_values(version, m)[0])
+        assert ("Current.Import", None) not in reading and ("Voltage", None) not in reading
+        amps = [reading[("Current.Import", p)] for p in PHASES]
+        volts = [reading[("Voltage", f"{p}-N")] for p in PHASES]
+        assert volts == [230.0] * 3 and len(set(amps)) == 1, (reading, evidence)
+        watts = sum(v * i for v, i in zip(volts, amps, strict=True))
+        assert abs(watts - reading[("Power.Active.Import", None)]) <= 1, (reading, evidence)
+    tx_set = call(cp, "SetChargingProfile.tx")["wall_answered"]
+    limited = [
+        values(meter_values(version, m)[0]) for m in samples if sample_time(version, m) > tx_set
+    ]
+    assert limited and all(
+        [r[("Current.Import", p)] for p in PHASES] == [fs.TX_LIMIT_A] * 3 for r in limited
+    ), evidence
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_the_power_tapers_near_full(runs: Any, version: str) -> None:
+    """With a small EV (231 Wh from 70-72%, 50 kW at most, taper from 80%): the samples
+    below 80% show the EV's 50 kW, those above it less and less power, while the state
+    of charge only rises, in every session."""
+    cp = runs(version)["fleet-charging"].charger("fleet-sessions")
+    evidence = frames(cp)
+    tapered = 0
+    for start in [m for m in cp["messages"] if sc.is_start(version, m)]:
+        tx = sc.tx_of(version, start)
+        readings = [
+            values(mv) for m in samples_of(version, cp, tx) for mv in meter_values(version, m)
+        ]
+        soc = [r[("SoC", None)] for r in readings]
+        power = [r[("Power.Active.Import", None)] for r in readings]
+        assert all(a < b for a, b in pairwise(soc)), (soc, evidence)
+        full = [p for s, p in zip(soc, power, strict=True) if s < 80]
+        taper = [p for s, p in zip(soc, power, strict=True) if s >= 80]
+        assert all(p == 50000 for p in full), (soc, power, evidence)
+        assert all(p < 50000 for p in taper), (soc, power, evidence)
+        assert all(a > b for a, b in pairwise(taper)), (soc, power, evidence)
+        if full and len(taper) >= 2:
+            tapered += 1
+    assert tapered >= 2, evidence
+
+
 # -- 3. smart charging ------------------------------------------------------------------------
 
 
@@ -319,6 +513,45 @@ def test_an_energy_managers_limit(runs: Any, version: str) -> None:
         assert notified == [], evidence
     else:
         assert [n["chargingLimit"]["chargingLimitSource"] for n in notified] == ["EMS"], evidence
+
+
+def _max_profile_start(version: str, request: dict[str, Any]) -> float:
+    """The startSchedule of a station maximum's SetChargingProfile, as epoch seconds."""
+    if version == "1.6":
+        schedule = request["csChargingProfiles"]["chargingSchedule"]
+    else:
+        schedule = request["chargingProfile"]["chargingSchedule"][0]
+    return epoch(schedule["startSchedule"])
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_the_station_maximum_stack_levels_and_periods(runs: Any, version: str) -> None:
+    """ChargePointMaxProfile (1.6 3.13.1) / ChargingStationMaxProfile (K01) caps the
+    station, shared by its two charging connectors: 8 kW at stack level 0 gives 4 kW
+    each; 16 kW at stack level 1 prevails over it (K01.FR.17, 1.6 3.13.2) though it is
+    higher: 8 kW each; stack level 2's schedule of 30 kW then, after 3 s, 12 kW gives
+    15 kW each until the second period starts and 6 kW each from then on."""
+    cp = runs(version)["fleet-ops"].charger("station-max")
+    evidence = frames(cp)
+    txs = [
+        sc.tx_of(version, cp["messages"][first_start(version, cp, mark(cp, f"RemoteStart.{n}"))])
+        for n in (1, 2)
+    ]
+    low, high, periods = (call(cp, f"MaxProfile.{step}") for step in ("low", "high", "periods"))
+    second = _max_profile_start(version, periods["request"]) + fs.PERIOD_S
+    stop_sent = call(cp, "RemoteStop.1")["wall_sent"]
+    windows = (
+        (low["wall_answered"], high["wall_sent"], fs.STATION_LOW_W),
+        (high["wall_answered"], periods["wall_sent"], fs.STATION_HIGH_W),
+        (periods["wall_answered"], second - 0.05, fs.STATION_FIRST_W),
+        (second + 0.05, stop_sent, fs.STATION_SECOND_W),
+    )
+    for tx in txs:
+        samples = samples_of(version, cp, tx)
+        for begin, end, station_w in windows:
+            seen = [_power(version, m) for m in samples if begin < sample_time(version, m) < end]
+            assert seen and set(seen) == {station_w / 2}, (begin, end, seen, evidence)
 
 
 # -- 4. firmware and diagnostics --------------------------------------------------------------
@@ -400,6 +633,44 @@ def test_a_failed_download_does_not_reboot(runs: Any, version: str) -> None:
     got = [s for s, _ in _firmware_statuses(cp, mark(cp, "UpdateFirmware"))]
     assert got == ["Downloading", "DownloadFailed"], evidence
     assert cp["connections"] == 1, evidence
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_a_failed_install_and_a_bad_signature(runs: Any, version: str) -> None:
+    """An update that fails to install: Downloading, Downloaded, Installing,
+    InstallationFailed (1.6 FirmwareStatusNotification; 2.0.1 with the request's id).
+    A signed one whose signature is bad: Downloading, Downloaded, InvalidSignature
+    and SecurityEventNotification InvalidFirmwareSignature (2.0.1 L01.FR.03; 1.6's
+    security whitepaper, SignedUpdateFirmware and its SignedFirmwareStatusNotification).
+    Neither reboots the charger."""
+    cp = runs(version)["fleet-firmware"].charger("firmware-broken")
+    evidence = frames(cp)
+    begin, signed = mark(cp, "UpdateFirmware"), mark(cp, "UpdateFirmware.signed")
+    install = [
+        (m["action"], m["payload"]["status"], m["payload"].get("requestId"))
+        for m in cp["messages"][begin:signed]
+        if m["action"].endswith("FirmwareStatusNotification")
+    ]
+    action = "FirmwareStatusNotification"
+    request_id = None if version == "1.6" else 74
+    steps = ("Downloading", "Downloaded", "Installing", "InstallationFailed")
+    assert install == [(action, s, request_id) for s in steps], evidence
+    signature = [
+        (m["action"], m["payload"]["status"], m["payload"].get("requestId"))
+        for m in cp["messages"][signed:]
+        if m["action"].endswith("FirmwareStatusNotification")
+    ]
+    action = "SignedFirmwareStatusNotification" if version == "1.6" else action
+    steps = ("Downloading", "Downloaded", "InvalidSignature")
+    assert signature == [(action, s, 75) for s in steps], evidence
+    events = [
+        (cp["messages"].index(m) >= signed, m["payload"]["type"])
+        for m in cp["messages"]
+        if m["action"] == "SecurityEventNotification"
+    ]
+    assert events == [(True, "InvalidFirmwareSignature")], evidence
+    assert cp["connections"] == 1 and cp["boots"] == 1, evidence
 
 
 @pytest.mark.timeout(240)
@@ -490,6 +761,57 @@ def test_local_list_and_cache(runs: Any, version: str) -> None:
     assert call(cp, "ClearCache")["status"] == "Accepted"
 
 
+@pytest.mark.timeout(240)
+@version_param
+def test_clear_cache_empties_the_authorization_cache(runs: Any, version: str) -> None:
+    """With AuthorizationCacheEnabled / AuthCacheCtrlr.Enabled and LocalPreAuthorize: a
+    tag is Authorized the first time, starts from the cache the second (C12.FR.02, 1.6
+    3.5.1), and after ClearCache (C11.FR.03, 1.6 5.4) needs Authorize again."""
+    cp = runs(version)["fleet-ops"].charger("auth-cache")
+    evidence = frames(cp)
+    authorized = {}
+    for label in ("first", "cached", "cleared"):
+        sent = calls_from_cp(cp, mark(cp, f"RemoteStart.{label}"), mark(cp, f"RemoteStop.{label}"))
+        assert any(a in sent for a in ("StartTransaction", "TransactionEvent")), evidence
+        authorized[label] = sent.count("Authorize")
+    assert authorized == {"first": 1, "cached": 0, "cleared": 1}, evidence
+    assert call(cp, "ClearCache")["status"] == "Accepted", evidence
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_a_missing_feature_profile_is_not_supported(runs: Any, version: str) -> None:
+    """A model without SmartCharging, Reservation and LocalAuthListManagement says so
+    (1.6 SupportedFeatureProfiles; 2.0.1 <Ctrlr>.Available false) and answers their calls
+    with CALLERROR NotSupported, the error for an action known but not supported (1.6J
+    and 2.0.1 OCPP-J section 4.2.3); 1.6 GetLocalListVersion answers -1 instead (5.10:
+    local lists not supported)."""
+    cp = runs(version)["fleet-ops"].charger("no-features")
+    evidence = frames(cp)
+    got = _settings(version, call(cp, "Settings.features")["response"])
+    if version == "1.6":
+        assert got == {"SupportedFeatureProfiles": "Core,RemoteTrigger"}, evidence
+    else:
+        assert got == {
+            "SmartChargingCtrlr.Available": "false",
+            "ReservationCtrlr.Available": "false",
+            "LocalAuthListCtrlr.Available": "false",
+        }, evidence
+    for label in (
+        "SetChargingProfile",
+        "GetCompositeSchedule",
+        "ReserveNow",
+        "CancelReservation",
+        "SendLocalList",
+    ):
+        assert call(cp, label)["status"] == "CallError:NotSupported", (label, evidence)
+    listed = call(cp, "GetLocalListVersion")
+    if version == "1.6":
+        assert listed["response"] == {"listVersion": -1}, evidence
+    else:
+        assert listed["status"] == "CallError:NotSupported", evidence
+
+
 # -- 7. security events, DataTransfer, NotifyEvent -------------------------------------------
 
 
@@ -577,8 +899,10 @@ def test_summary_counts_the_flows(runs: Any, version: str) -> None:
     }
     assert fleet["reservations"]["made"] == 3 and fleet["reservations"]["used"] == 1, fleet
     assert fleet["reservations"]["expired"] == 1 and fleet["reservations"]["cancelled"] == 1
-    assert fleet["profiles_set"] == 2 and fleet["authorized_locally"] == 1, fleet
+    assert fleet["profiles_set"] == 5 and fleet["authorized_locally"] == 2, fleet
     assert fleet["security_events"] == 2 + (2 if version == "1.6" else 1), fleet
     fleet = faults["fleet"]
     assert fleet["faults"]["reported"] >= 1 and fleet["firmware"]["failed"] == 1, fleet
+    fleet = result["fleet-firmware"].summary["fleet"]
+    assert fleet["firmware"] == {"updates": 2, "installed": 0, "failed": 2}, fleet
     assert statuses  # (imported for symmetry with test_behaviour's readers)
