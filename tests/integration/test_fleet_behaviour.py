@@ -260,6 +260,40 @@ def test_chargers_are_their_models_and_charge_on_every_connector(runs: Any, vers
         assert 2.9 <= lasted <= 5.5, (lasted, evidence)
 
 
+def _register(version: str, m: dict[str, Any], context: str) -> float:
+    """The energy register a start (``Transaction.Begin``) or an end (``Transaction.End``)
+    reports: 1.6 meterStart / meterStop, 2.0.1 the event's Energy.Active.Import.Register."""
+    if version == "1.6":
+        return float(m["payload"]["meterStart" if context == "Transaction.Begin" else "meterStop"])
+    (value,) = [
+        v["value"]
+        for mv in m["payload"]["meterValue"]
+        for v in mv["sampledValue"]
+        if v["measurand"] == "Energy.Active.Import.Register" and v["context"] == context
+    ]
+    return float(value)
+
+
+@pytest.mark.timeout(240)
+@version_param
+def test_every_connector_has_its_own_register(runs: Any, version: str) -> None:
+    """Each connector's sessions read its own energy register: from 0 at the first
+    session, each session beginning where that connector's last one ended, whatever the
+    other connector charged meanwhile."""
+    cp = runs(version)["fleet-charging"].charger("fleet-sessions")
+    evidence = frames(cp)
+    chains: dict[Any, list[tuple[float, float]]] = {1: [], 2: []}
+    for start in [m for m in cp["messages"] if sc.is_start(version, m)]:
+        ends = [m for m in cp["messages"] if sc.is_end(version, m, sc.tx_of(version, start))]
+        if ends:
+            begin = _register(version, start, "Transaction.Begin")
+            end = _register(version, ends[0], "Transaction.End")
+            chains[sc.start_connector(version, start)].append((begin, end))
+    for connector, chain in chains.items():
+        assert len(chain) >= 2 and chain[0][0] == 0, (connector, chains, evidence)
+        assert all(b[0] == a[1] > a[0] for a, b in pairwise(chain)), (chains, evidence)
+
+
 # -- 2. metering ------------------------------------------------------------------------------
 
 
@@ -426,8 +460,8 @@ def test_three_phase_currents(runs: Any, version: str) -> None:
 @version_param
 def test_the_power_tapers_near_full(runs: Any, version: str) -> None:
     """With a small EV (231 Wh from 70-72%, 50 kW at most, taper from 80%): the samples
-    below 80% show the EV's 50 kW, those above it less and less power, while the state
-    of charge only rises, in every session."""
+    below 80% show the EV's 50 kW, those above it less and less power (in proportion to
+    what is left to fill), while the state of charge only rises, in every session."""
     cp = runs(version)["fleet-charging"].charger("fleet-sessions")
     evidence = frames(cp)
     tapered = 0
@@ -444,6 +478,10 @@ def test_the_power_tapers_near_full(runs: Any, version: str) -> None:
         assert all(p == 50000 for p in full), (soc, power, evidence)
         assert all(p < 50000 for p in taper), (soc, power, evidence)
         assert all(a > b for a, b in pairwise(taper)), (soc, power, evidence)
+        # in proportion to what is left to fill: 50 kW x (100 - SoC) / (100 - 80), within
+        # the rounding of the SoC to 0.1%
+        curve = [abs(p - 2500 * (100 - s)) for s, p in zip(soc, power, strict=True) if s >= 80]
+        assert all(d <= 130 for d in curve), (soc, power, evidence)
         if full and len(taper) >= 2:
             tapered += 1
     assert tapered >= 2, evidence
