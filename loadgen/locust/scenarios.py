@@ -60,8 +60,10 @@ WHEN = ("session", "fault")
 #: How long a step's CALL may wait for its answer at most, beyond the charger's own
 #: call timeout (a bound against a lost answer; the charger always answers first).
 ANSWER_GRACE_S = 300.0
-#: Most distinct user errors a process reports (each once); the rest are counted only.
+#: Most distinct user errors a process reports, and occurrences of each it sends to
+#: Locust's exceptions table; the rest are counted only.
 MAX_REPORTED = 100
+MAX_COUNTED = 1000
 
 
 class ChargerGone(GreenletExit):
@@ -76,6 +78,10 @@ class CallFailed(Exception):
         self.action = action
         #: call_timeout, ``call_error <code>``, not connected, connection lost ...
         self.reason = reason
+
+
+class UserCodeError(Exception):
+    """What Locust's exceptions table shows of an exception in user code."""
 
 
 def scenario(weight: int = 1, *, when: str = "session") -> Callable[[F], F]:
@@ -324,21 +330,25 @@ class Driver:
         )
 
     def user_error(self, where: str, exc: BaseException) -> None:
-        """Report an exception in user code once per place (log line, Locust entry)."""
+        """Report an exception in user code: a log line with the traceback once per
+        place, and a Locust exception entry (one per place, counting occurrences)."""
         frames = traceback.extract_tb(exc.__traceback__)
         place = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
         key = (where, type(exc).__name__, place)
         seen = self.user_errors
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] > 1 or len(seen) > MAX_REPORTED:
-            return
-        formatted = "".join(traceback.format_exception(exc))
+        count = seen[key] = seen.get(key, 0) + 1
+        if len(seen) > MAX_REPORTED or count > MAX_COUNTED:
+            return  # counted here only: a storm of errors must not flood the master
         charge_point_id = self.station.charge_point_id
         message = f"charge point {charge_point_id}: {where} raised {type(exc).__name__}: {exc}"
-        log.error("%s (reported once per place; the charger goes on)\n%s", message, formatted)
-        runner = self.user.environment.runner
-        if runner is not None:
-            runner.log_exception("local", message, formatted)
+        if count == 1:
+            formatted = "".join(traceback.format_exception(exc))
+            log.error("%s (logged once per place; the charger goes on)\n%s", message, formatted)
+        # Locust's own channel for errors in user code: its exceptions table, from every
+        # worker to the master, one row per traceback (the first message, the count)
+        self.user.environment.events.user_error.fire(
+            user_instance=self.user, exception=UserCodeError(message), tb=exc.__traceback__
+        )
 
     # -- steps (called from the scenario's greenlet) -------------------------------------
 
