@@ -410,3 +410,20 @@ def test_make_builds_a_bench_with_an_api() -> None:
     """The bench passes its api to the station."""
     api = StationApi(notify=True)
     assert make("1.6", api=api).station.api is api
+
+
+def test_the_full_custom_charger_of_the_docs_loads() -> None:
+    """docs/scenarios.md's full custom charger is valid code on the public API: two
+    session scenarios by weight, a hook, two answers."""
+    text = (Path(loadgen.__file__).parents[1] / "docs" / "scenarios.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    (code,) = [b for b in blocks if "class VendorX" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/scenarios.md", "exec"), namespace)  # noqa: S102
+    behaviour = namespace["VendorX"].loadgen_behaviour
+    assert [(fn.__name__, w) for fn, w in behaviour.scenarios["session"]] == [
+        ("session", 4),
+        ("overheats", 1),
+    ]
+    assert set(behaviour.calls) == {"GetConfiguration", "RemoteStartTransaction"}
+    assert set(behaviour.hooks) == {"booted"}
