@@ -223,11 +223,8 @@ class Driver:
 
     def _due(self, due: ScenarioDue) -> None:
         fn = self.behaviour.pick(due.kind, self.station.rng)
-        if fn is None:  # nothing to run: the connector is free again
-            self.engine.step(
-                self.link,
-                lambda st, now: st.scenario_ended(now, due.kind, due.connector_id, due.token),
-            )
+        if fn is None:  # nothing to run: free the connector (after this event: no step
+            self._spawn(self._ended, due)  # may run inside the engine's carrying out)
             return
         cp = ChargePoint(self, due.connector_id, due.id_tag, due.stay_s)
         self._spawn(self._run_scenario, fn, cp, due)

@@ -1,9 +1,11 @@
 """Connectors, transactions and meters of a station: sessions from plug-in to unplug.
 
 :class:`Sessions` is the part of :class:`~loadgen.sim.station.Station` that runs
-charging sessions, whoever starts them: the fleet's own charging scenario (plug in after
-a pause, Authorize, start, meter every interval, stop after the session's duration), the
-server (RemoteStart / RequestStartTransaction), or a user's scenario. A session::
+charging sessions, whoever starts them: a scenario (a driver arrives after a pause, by
+the fleet's arrivals: the station says a scenario is due, and its driver plugs in,
+authorizes, starts, stops and unplugs through :mod:`loadgen.sim.steps`; loadgen's own
+is :mod:`loadgen.scenarios.builtin`) or the server (RemoteStart /
+RequestStartTransaction). A session::
 
     plug in (Preparing) -> [Authorize] -> start (Charging, metering) -> end (Finishing)
     -> unplug (Available, or Unavailable when an availability change was scheduled)

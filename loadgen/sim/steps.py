@@ -248,7 +248,8 @@ class Steps:
 
     def set_status(self, now: float, connector_id: int, status: ConnectorStatus) -> list[Action]:
         """Set a connector's status (Available, Unavailable, Faulted, Reserved); the
-        server hears of it when what it sees changes. Faulted ends a session on it
+        server hears of it when what it sees changes (Available is Unavailable on an
+        inoperative connector). Faulted ends a session on it
         (reason Other) and removes its reservation (H01.FR.16); leaving Faulted counts
         as a recovery."""
         connector = self._step_connector(connector_id)
@@ -262,6 +263,8 @@ class Steps:
         else:
             if connector.busy or connector.plugged:
                 raise StepRefused(f"connector {connector_id}: a session is on it")
+            if status == "Available" and not connector.operative:
+                status = "Unavailable"  # made inoperative meanwhile (ChangeAvailability)
             self._set_status(connector, status, now)
             if was == "Faulted":
                 self.counters.faults_recovered += 1

@@ -548,10 +548,8 @@ class Driver:
         self.step(lambda st, now: st.set_status(now, due.connector_id, "Faulted"))
 
         def recover() -> None:
-            try:
+            if self.bench.station.connectors[due.connector_id - 1].status == "Faulted":
                 self.step(lambda st, now: st.set_status(now, due.connector_id, "Available"))
-            except StepRefused:
-                pass
             self.ended(due)
 
         self.timers.append((self.bench.now + due.stay_s, recover))

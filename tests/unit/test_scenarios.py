@@ -287,6 +287,18 @@ def test_a_fault_step_ends_the_session_and_recovers(version: str) -> None:
     assert [s for c, s in bench.statuses() if c == 1][-2:] == ["Faulted", "Available"]
 
 
+def test_recovering_an_inoperative_connector_leaves_it_unavailable() -> None:
+    """A connector made Inoperative while Faulted is Unavailable, not Available, when
+    the fault scenario recovers it (as the fault plan always did)."""
+    bench = booted("1.6")
+    station = bench.station
+    bench.feed(station.set_status(bench.now, 1, "Faulted"))
+    answer = bench.server_call("ChangeAvailability", {"connectorId": 1, "type": "Inoperative"})
+    assert status_of(answer) == "Accepted"
+    bench.feed(station.set_status(bench.now, 1, "Available"))
+    assert station.connectors[0].status == "Unavailable"
+
+
 # -- news ---------------------------------------------------------------------------------
 
 
