@@ -68,6 +68,8 @@ class Runtime:
         self.on_booted: list[Callable[[str], None]] = []
         #: the config of the last plan built (what the charge points run now)
         self.last_config: Config | None = None
+        #: exceptions in user code: (where, type, place) -> occurrences (each reported once)
+        self.user_errors: dict[tuple[str, str, str], int] = {}
 
     @property
     def worker_share(self) -> int:

@@ -21,6 +21,9 @@ from locust.user.users import LOCUST_STATE_STOPPING
 from loadgen.ids import pick
 from loadgen.locust import compat
 from loadgen.locust.runtime import runtime_for
+from loadgen.locust.scenarios import Behaviour, Driver
+from loadgen.scenarios import builtin
+from loadgen.sim.actions import Action
 from loadgen.sim.station import Station
 
 compat.install()  # cheaper spawn messages on workers
@@ -35,9 +38,24 @@ def _warn_once(message: str) -> None:
 
 
 class ChargePointUser(User):
-    """A simulated OCPP charge point. Subclass it in a locustfile (it is abstract)."""
+    """A simulated OCPP charge point. Subclass it in a locustfile (it is abstract).
+
+    Its behaviour is the fleet config's, with the built-in scenarios of
+    :mod:`loadgen.scenarios.builtin` (a charging session when a driver arrives, the
+    fault plan's fault). A subclass changes it with ``@scenario``, ``@on_call`` and
+    ``@on_event`` methods (:mod:`loadgen.locust.scenarios`, docs/scenarios.md).
+    """
 
     abstract = True
+    #: the scenarios, call answers and hooks of this class (made per subclass)
+    loadgen_behaviour: Behaviour
+
+    charging_session = builtin.charging_session
+    fault = builtin.fault
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.loadgen_behaviour = Behaviour(cls)
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
@@ -71,9 +89,11 @@ class ChargePointUser(User):
             engine.counters,
             wall_offset_s=engine.wall_offset_s,
             unit=identity,  # serial number, model and idTags from the ids file
+            api=self.loadgen_behaviour.api,
         )
         self.link = engine.link(self.station, plan.target, identity.password if identity else None)
         self.link.observer = self
+        self._driver: Driver | None = None  # made when a scenario, answer or hook first runs
 
     # -- Locust's user life -------------------------------------------------------------
 
@@ -111,11 +131,29 @@ class ChargePointUser(User):
 
     def booted(self) -> None:
         self._runtime.booted(self.charge_point_id)
+        if "booted" in self.loadgen_behaviour.hooks:
+            self.driver().hook("booted", 0, "")
 
     def stopped(self) -> None:
         greenlet = self._greenlet
         if greenlet is not None and not greenlet.dead:
             greenlet.kill(block=False)
+        if self._driver is not None:
+            self._driver.end_all()
+
+    def news(self, action: Action) -> None:
+        """A scenario is due, a step's CALL answered, a change, a server call to answer."""
+        self.driver().news(action)
+
+    def driver(self) -> Driver:
+        """This charger's scenario driver, made on first use."""
+        driver = self._driver
+        if driver is None:
+            runtime = self._runtime
+            driver = self._driver = Driver(
+                self, runtime.engine, self.link, self.loadgen_behaviour, runtime.user_errors
+            )
+        return driver
 
     @task
     def live(self) -> None:
@@ -124,3 +162,6 @@ class ChargePointUser(User):
 
 def _stand_in(user: ChargePointUser) -> None:
     """Body of the greenlet Locust counts for a charge point; it is never started."""
+
+
+ChargePointUser.loadgen_behaviour = Behaviour(ChargePointUser)

@@ -259,7 +259,8 @@ def write_text(folder: str | Path, name: str, text: str) -> Path:
 
 
 def write_locust_csv(folder: str | Path, environment: Any) -> None:
-    """Locust's ``locust_stats.csv`` and ``locust_failures.csv`` from the stats now.
+    """Locust's ``locust_stats.csv``, ``locust_failures.csv`` and
+    ``locust_exceptions.csv`` from the stats now.
 
     Written with the final verdict, so they hold the same numbers whatever Locust's own
     ``--csv`` writer (which rewrites them every second, when given) last wrote; a plain
@@ -274,10 +275,21 @@ def write_locust_csv(folder: str | Path, environment: Any) -> None:
     for name, write in (
         ("locust_stats.csv", tables.requests_csv),
         ("locust_failures.csv", tables.failures_csv),
+        ("locust_exceptions.csv", tables.exceptions_csv),  # errors in user code
     ):
         buffer = io.StringIO()
         write(csv.writer(buffer))
         _write_atomic(Path(folder) / name, buffer.getvalue())
+
+
+def user_errors(runner: Any) -> list[dict[str, Any]]:
+    """Exceptions in user code (scenarios, hooks, call answers) as Locust collected them
+    from every worker: message (with the first charge point's id), count, traceback."""
+    rows = getattr(runner, "exceptions", None) or {}
+    return [
+        {"message": row["msg"], "count": row["count"], "traceback": row["traceback"]}
+        for row in sorted(rows.values(), key=lambda r: -int(r["count"]))
+    ]
 
 
 def write_json(folder: str | Path, name: str, document: dict[str, Any]) -> Path:

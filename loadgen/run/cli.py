@@ -88,6 +88,14 @@ def _duration(value: str) -> float:
         ) from None
 
 
+def _locustfile(text: str) -> str:
+    """A locustfile that exists (loadgen's run would else fail inside Locust)."""
+    path = Path(text)
+    if not path.is_file() or path.suffix != ".py":
+        raise argparse.ArgumentTypeError(f"{text}: not a Python file (a locustfile.py)")
+    return str(path.resolve())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loadgen", description="Load generator for OCPP charge-point back ends, on Locust."
@@ -115,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-time", type=_duration, help="stop after this long, e.g. 90s or 5m")
     run.add_argument(
         "--metrics-port", type=_port, help="Prometheus metrics on 127.0.0.1:PORT/metrics"
+    )
+    run.add_argument(
+        "--locustfile",
+        type=_locustfile,
+        help="a locustfile with your own ChargePointUser (see examples/); default loadgen's",
     )
     many = run.add_argument_group("many hosts (workers started with `loadgen worker`)")
     many.add_argument(
@@ -157,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wrk.add_argument("--master", required=True, help="the master's address (its --bind)")
     wrk.add_argument("--master-port", type=_port, default=5557, help="the master's port (5557)")
+    wrk.add_argument(
+        "--locustfile",
+        type=_locustfile,
+        help="the locustfile the master runs (its --locustfile), if not loadgen's",
+    )
     wrk.add_argument(
         "--processes",
         type=_workers,
@@ -414,7 +432,7 @@ def worker_command(args: argparse.Namespace) -> int:
         "-m",
         "locust",
         "-f",
-        str(LOCUSTFILE),
+        str(getattr(args, "locustfile", None) or LOCUSTFILE),
         "--worker",
         "--master-host",
         args.master,
@@ -571,7 +589,7 @@ def run_locust(
         "-m",
         "locust",
         "-f",
-        str(LOCUSTFILE),
+        str(getattr(args, "locustfile", None) or LOCUSTFILE),
         *spread,
         "--host",
         target,

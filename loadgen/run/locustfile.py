@@ -270,6 +270,11 @@ def _write_results(
             ),
             "failing_ids": _state["failing"].snapshot() if "failing" in _state else {},
             "workers_lost": dict(monitor.lost_workers),
+            **(
+                {"user_errors": errors}
+                if (errors := report.user_errors(environment.runner))
+                else {}
+            ),
             **({"redis": redis} if (redis := monitor.redis_summary()) else {}),
             **(
                 {

@@ -228,6 +228,9 @@ def _session(probe: Probe, config: Config, charge_point_id: str, password: str |
         def stopped(self) -> None:
             pass
 
+        def news(self, action: object) -> None:
+            pass  # one probing charge point runs no scenario
+
     engine = Engine(lambda kind, name, ms, _length, exc: reports.append((kind, name, ms, exc)))
     fleet = Fleet.build(config.charge_points, config.ocpp_version)
     subprotocol = fleet.dialect.subprotocol

@@ -75,7 +75,66 @@ class Stopped:
     """The station has stopped for good: its connection is closed, nothing follows."""
 
 
-Action = Send | Connect | Close | SetTimer | Report | Booted | Stopped | Upload
+@dataclass(slots=True)
+class ScenarioDue:
+    """A scenario is due: a driver arrives at ``connector_id`` (``kind`` "session") or the
+    fleet's fault plan faults it ("fault"). The driver runs one and then tells the station
+    with ``scenario_ended(now, token)``; until then the connector is the scenario's."""
+
+    kind: str  # "session" or "fault"
+    connector_id: int
+    id_tag: str  # the driver's tag (the reserved one, the ids file's, the fleet's)
+    stay_s: float  # a fault's time to recover; 0 for a session (its EV has its own)
+    token: int  # names this scenario in scenario_ended
+
+
+@dataclass(slots=True)
+class Answered:
+    """A step's CALL (``token``) was answered: ``value`` (the payload, or for Authorize
+    the status), or ``error`` (call_timeout, a CALLERROR's code, connection lost ...)."""
+
+    token: int
+    value: object
+    error: str | None
+
+
+@dataclass(slots=True)
+class Notice:
+    """A change a scenario or a hook may wait for: ``event`` is "status" (``detail`` the
+    new status), "transaction_started", "transaction_ended" (``detail`` the reason),
+    "ev_leaving" (a scenario's EV has stayed its time) or "rebooted" (connector 0)."""
+
+    event: str
+    connector_id: int
+    detail: str
+
+
+@dataclass(slots=True)
+class ServerCall:
+    """A server call the driver answers itself (an ``on_call`` override): answer it with
+    ``answer_server_call(now, unique_id, payload)``."""
+
+    unique_id: str
+    action: str
+    payload: dict[str, object]
+
+
+Action = (
+    Send
+    | Connect
+    | Close
+    | SetTimer
+    | Report
+    | Booted
+    | Stopped
+    | Upload
+    | ScenarioDue
+    | Answered
+    | Notice
+    | ServerCall
+)
+#: what a scenario driver (the Locust face) hears of; a plain engine passes them on
+NEWS = (ScenarioDue, Answered, Notice, ServerCall)
 
 CONNECT = Connect()
 BOOTED = Booted()

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from loadgen.sim.connectors import Transaction
     from loadgen.sim.extras import Extras
     from loadgen.sim.fleet import Fleet
+    from loadgen.sim.steps import StationApi
 
 _RESET_REASONS: dict[str, StopReason] = {
     "Hard": "HardReset",
@@ -56,6 +57,7 @@ class Commands:
         __slots__ = ()
 
     if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
+        api: StationApi | None
         boot_reason: BootReason
         call_timeout_s: float
         connectors: list[Connector]
@@ -80,6 +82,7 @@ class Commands:
         wall_offset_s: float
 
         def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
+        def _defer_answer(self, now: float, call: Call, length: int) -> bool: ...
         def _queue_boot(self, now: float) -> None: ...
         def _queue_status(
             self, connector: Connector, now: float, triggered: bool = False
@@ -166,6 +169,8 @@ class Commands:
             reply: object = CallError(call.unique_id, "SecurityError", "boot not accepted")
         elif self.registration == PENDING and call.action in _NOT_WHILE_PENDING:
             reply = CallResult(call.unique_id, {"status": "Rejected"})  # B02.FR.05; 1.6 4.2
+        elif self.api is not None and self._defer_answer(now, call, length):
+            return  # the driver answers it (an on_call override)
         else:
             self.now_s = now  # what the call sets off is queued: the answer goes first
             reply = dialect.answer(call, self)

@@ -1,9 +1,11 @@
 """Connectors, transactions and meters of a station: sessions from plug-in to unplug.
 
 :class:`Sessions` is the part of :class:`~loadgen.sim.station.Station` that runs
-charging sessions, whoever starts them: the fleet's own charging scenario (plug in after
-a pause, Authorize, start, meter every interval, stop after the session's duration), the
-server (RemoteStart / RequestStartTransaction), or a user's scenario. A session::
+charging sessions, whoever starts them: a scenario (a driver arrives after a pause, by
+the fleet's arrivals: the station says a scenario is due, and its driver plugs in,
+authorizes, starts, stops and unplugs through :mod:`loadgen.sim.steps`; loadgen's own
+is :mod:`loadgen.scenarios.builtin`) or the server (RemoteStart /
+RequestStartTransaction). A session::
 
     plug in (Preparing) -> [Authorize] -> start (Charging, metering) -> end (Finishing)
     -> unplug (Available, or Unavailable when an availability change was scheduled)
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from loadgen.sim.actions import Action, Counters
     from loadgen.sim.extras import Extras
     from loadgen.sim.fleet import Fleet
+    from loadgen.sim.steps import StationApi
 
 #: Most pieces one meter update integrates (the limit's changes between two samples).
 _MAX_PIECES = 50
@@ -143,6 +146,7 @@ class Connector:
         "plugged",
         "remote_start_id",
         "reported",
+        "scenario",
         "scheduled_operative",
         "status",
         "trigger",
@@ -166,6 +170,7 @@ class Connector:
         self.next_meter_at: float | None = None
         self.ends_at: float | None = None  # when the session's planned duration is over
         self.next_session_at: float | None = None  # the charging scenario's next plug-in
+        self.scenario = 0  # the token of the scenario that holds the connector (0: none)
 
     @property
     def busy(self) -> bool:
@@ -195,6 +200,7 @@ class Sessions:
         __slots__ = ()
 
     if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
+        api: StationApi | None
         charge_point_id: str
         charging: bool
         connectors: list[Connector]
@@ -231,12 +237,19 @@ class Sessions:
         def _tx_profiles_ended(self, connector: Connector) -> None: ...
         def _extras_due(self, now: float) -> None: ...
         def _status_event(self, connector: Connector, now: float) -> bool: ...
+        def _notice(self, event: str, connector: Connector, detail: str) -> None: ...
+        def _scenario_due(
+            self, connector: Connector, kind: str, id_tag: str, stay_s: float
+        ) -> None: ...
 
     # -- status -------------------------------------------------------------------------
 
     def _set_status(self, connector: Connector, status: ConnectorStatus, now: float) -> None:
         """Change a connector's status and tell the server when what it sees changes."""
         connector.status = status
+        api = self.api
+        if api is not None and api.notify:
+            self._notice("status", connector, status)
         if self.phase != ONLINE or self.registration != ACCEPTED:
             return  # sent after the reconnect or the boot
         if self._wire(status) == self._wire(connector.reported):
@@ -340,6 +353,7 @@ class Sessions:
             connector.operative
             and not connector.busy
             and connector.status not in ("Faulted", "Reserved", "Unavailable")
+            and not connector.scenario  # a scenario's driver is there
             and (self.ext is None or self.ext.firmware is None or not self._firmware_blocks())
         )
 
@@ -425,6 +439,7 @@ class Sessions:
             reservation,
         )
         self._queue(Outgoing(*request, "start", connector, tx))
+        self._notice("transaction_started", connector, tx.local_id)
         self._set_status(connector, "Charging", now)
         interval = self.meter_interval_s
         connector.next_meter_at = now + interval if interval > 0 else None
@@ -548,8 +563,11 @@ class Sessions:
         if status != connector.status and connector.phase == "charging":
             self._set_status(connector, status, now)
 
-    def end_transaction(self, connector: Connector, now: float, reason: StopReason) -> None:
-        """End the connector's transaction now with ``reason``; no meter sample follows."""
+    def end_transaction(
+        self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
+    ) -> None:
+        """End the connector's transaction now with ``reason``; no meter sample follows.
+        The EV is unplugged at once, unless a scenario's stop leaves that to it."""
         tx = connector.tx
         if tx is None:
             return
@@ -570,7 +588,11 @@ class Sessions:
         connector.phase = None
         connector.next_meter_at = connector.ends_at = None
         self._set_status(connector, "Finishing", now)
-        self._unplug(connector, now)
+        self._notice("transaction_ended", connector, reason)
+        if unplug:
+            self._unplug(connector, now)
+        else:
+            self._update_due()
 
     def _tx_gone(self, connector: Connector, reason: StopReason | None) -> None:
         """The connector's transaction is over (ended, or forgotten by a reboot)."""
@@ -614,8 +636,9 @@ class Sessions:
         if scheduled is not None and self.dialect.version == "1.6":
             if station_was != any(c.operative for c in self.connectors):
                 self._queue_station_status(now)  # connector 0 follows, as when applied at once
-        if self.charging and not self.stopping and connector in self._session_connectors():
-            self._schedule_session(connector, now)
+        if self.charging and not self.stopping and not connector.scenario:
+            if connector in self._session_connectors():
+                self._schedule_session(connector, now)
         if blocked and not any(c.busy for c in self.connectors):
             self._firmware_resume(now)
         self._update_due()
@@ -641,7 +664,10 @@ class Sessions:
         for connector in self.connectors:
             if connector.ends_at is not None and now >= connector.ends_at:
                 connector.ends_at = None
-                self.end_transaction(connector, now, "Local")
+                if connector.scenario:  # the scenario's EV wants to leave: its driver stops
+                    self._notice("ev_leaving", connector, "")
+                else:
+                    self.end_transaction(connector, now, "Local")
             elif connector.next_meter_at is not None and now >= connector.next_meter_at:
                 self._meter_sample(connector, now)
                 connector.next_meter_at = (
@@ -653,9 +679,9 @@ class Sessions:
                 ready = ready and not self.rebooting and not self.stopping
                 held = self._reserved_tag(connector)
                 if ready and held is not None:  # the driver who reserved it arrives
-                    self.begin_session(connector, now, held, "Authorized", None)
+                    self._scenario_due(connector, "session", held, 0.0)
                 elif ready and self._free(connector):
-                    self.begin_session(connector, now, self._session_tag(), "Authorized", None)
+                    self._scenario_due(connector, "session", self._session_tag(), 0.0)
                 else:
                     self._schedule_session(connector, now)
         ext = self.ext

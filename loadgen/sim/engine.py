@@ -34,6 +34,7 @@ from gevent import get_hub
 from loadgen.config import Tls
 from loadgen.failures import Failure
 from loadgen.sim.actions import (
+    NEWS,
     Action,
     Booted,
     Close,
@@ -83,10 +84,16 @@ ReportFn = Callable[[str, str, float, int, Exception | None], None]
 
 
 class Observer(Protocol):
-    """Who wants to know when a station boots or stops (the Locust user, probes)."""
+    """Who wants to know when a station boots or stops (the Locust user, probes), and
+    what a scenario driver hears of (:data:`loadgen.sim.actions.NEWS`)."""
 
     def booted(self) -> None: ...
     def stopped(self) -> None: ...
+    def news(self, action: Action) -> None: ...
+
+
+#: What a station's step does: called with the station and ``now``, returns its actions.
+StepFn = Callable[[Station, float], list[Action]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +195,12 @@ class Engine:
         """Carry out actions a station returned to a caller (a scenario's step)."""
         self._apply(link, actions)
 
+    def step(self, link: Link, step: StepFn) -> None:
+        """Take one of the station's steps now (:mod:`loadgen.sim.steps`) and carry out
+        its actions. Never blocks; raises what the step raises (StepRefused), before
+        anything changed."""
+        self._apply(link, step(link.station, time.monotonic()))
+
     # -- actions ------------------------------------------------------------------------
 
     def _apply(self, link: Link, actions: list[Action]) -> None:
@@ -221,6 +234,9 @@ class Engine:
                     link.observer.stopped()
             elif kind is Upload:
                 gevent.spawn(self._upload, link, action)
+            elif kind in NEWS:
+                if link.observer is not None:
+                    link.observer.news(action)
         broken = link.broken
         if broken is not None:
             link.broken = None

@@ -76,6 +76,9 @@ class Services:
         def _install_external_limit(self, now: float) -> None: ...
         def _expire_reservations(self, now: float) -> None: ...
         def _drop_reservation(self, connector: Connector, now: float) -> None: ...
+        def _scenario_due(
+            self, connector: Connector, kind: str, id_tag: str, stay_s: float
+        ) -> None: ...
 
     def _extras(self) -> Extras:
         """The station's extras, made on first use."""
@@ -97,8 +100,6 @@ class Services:
             self._expire_reservations(now)
         if ext.fault_at is not None and now >= ext.fault_at:
             self._fault(now)
-        if ext.recover_at is not None and now >= ext.recover_at:
-            self._recover(now)
         ext.refresh_due()
 
     def _powered_up(self, now: float) -> None:
@@ -357,7 +358,8 @@ class Services:
         ext.fault_at = now + self.rng.expovariate(1.0 / plan.mean_interval_s)
 
     def _fault(self, now: float) -> None:
-        """A connector goes Faulted (its session ends, its reservation goes: H01.FR.16)."""
+        """A fault is due on a connector picked at random: the driver runs the fault
+        scenario there (the status step's rules end its session and reservation)."""
         ext = self.ext
         assert ext is not None
         ext.fault_at = None
@@ -365,35 +367,9 @@ class Services:
             ext.fault_at = now + self.fleet.spec.faults.recover_s  # try again later
             return
         connector = self.rng.choice(self.connectors)
-        if connector.tx is not None:
-            self.end_transaction(connector, now, "Other")
-        elif connector.busy:
-            connector.phase = None
-            connector.plugged = False
-        self._drop_reservation(connector, now)
-        connector.next_session_at = None
         ext.faulted = connector.id
-        self.counters.faults += 1
-        self._set_status(connector, "Faulted", now)
-        ext.recover_at = now + self.fleet.spec.faults.recover_s
-        self._update_due()
-
-    def _recover(self, now: float) -> None:
-        ext = self.ext
-        assert ext is not None
-        ext.recover_at = None
-        connector_id = ext.faulted
-        if connector_id is not None and 1 <= connector_id <= len(self.connectors):
-            connector = self.connectors[connector_id - 1]
-            if connector.status == "Faulted":
-                self.counters.faults_recovered += 1
-                self._set_status(
-                    connector, "Available" if connector.operative else "Unavailable", now
-                )
-                if self.charging and not connector.busy and connector.next_session_at is None:
-                    if connector in self._session_connectors():
-                        self._schedule_session(connector, now)
-        self._next_fault(now)
+        # the fault scenario (loadgen.scenarios.builtin) sets Faulted, waits, recovers
+        self._scenario_due(connector, "fault", "", self.fleet.spec.faults.recover_s)
 
     # -- DataTransfer ---------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from loadgen.sim.actions import (
     Action,
     Close,
     Counters,
+    Notice,
     Report,
     Send,
     SetTimer,
@@ -62,6 +63,7 @@ from loadgen.sim.states import (
     REJECTED,
 )
 from loadgen.sim.states import STOPPED as STOPPED_PHASE
+from loadgen.sim.steps import USER, USER_AUTHORIZE, StationApi, Steps
 
 #: Heartbeat interval used when the server answers Accepted with interval 0.
 DEFAULT_HEARTBEAT_S = 60.0
@@ -86,10 +88,12 @@ class Unit(Protocol):
     def id_tags(self) -> tuple[str, ...]: ...
 
 
-class Station(Sessions, Commands, Services, Authorization, SmartCharging):
+class Station(Sessions, Commands, Services, Authorization, SmartCharging, Steps):
     """One simulated charge point (see the module docstring)."""
 
     __slots__ = (
+        "answering",
+        "api",
         "attempt",
         "boot_reason",
         "boot_retry_at",
@@ -128,6 +132,7 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
         "rng",
         "stopping",
         "timer_at",
+        "tokens",
         "tx_count",
         "wall_offset_s",
     )
@@ -142,8 +147,13 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
         wall_offset_s: float = 0.0,
         identity: Callable[[str], Identity] | None = None,
         unit: Unit | None = None,
+        api: StationApi | None = None,
     ) -> None:
         self.rng = rng or _RNG
+        #: what the driver's user class overrides or listens to (None: nothing)
+        self.api = api
+        self.answering = None  # server calls the driver answers, until it does
+        self.tokens = 0  # numbers the steps' CALLs and the scenarios
         #: what only some stations need (None for an idle charger: see loadgen.sim.extras)
         self.ext: Extras | None = None
         if fleet.models:  # a mixed fleet: this charger's model, for life
@@ -349,6 +359,8 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
         """Send the next queued CALL if none is in flight."""
         if self.call is not None or self.phase != ONLINE:
             return
+        if self.answering is not None and self._holding():
+            return  # the machine's answer to an overridden server call goes first
         queue = self.queue
         self.retry_at = None
         registration = self.registration
@@ -395,7 +407,7 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
             detail = code if code in _CALL_ERROR_CODES else "other"
             failure = Failure("call_error", detail)
             self.out.append(Report("OCPP", call.action, elapsed_ms, length, failure))
-            self._call_failed(call, now)
+            self._call_failed(call, now, f"call_error {code}")
             return
         self.out.append(Report("OCPP", call.action, elapsed_ms, length, None))
         purpose = call.purpose
@@ -409,9 +421,9 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
         self.call = None
         elapsed_ms = (now - self.call_sent_at) * 1000
         self.out.append(Report("OCPP", call.action, elapsed_ms, 0, Failure("call_timeout")))
-        self._call_failed(call, now)
+        self._call_failed(call, now, "call_timeout")
 
-    def _call_failed(self, call: Outgoing, now: float) -> None:
+    def _call_failed(self, call: Outgoing, now: float, error: str) -> None:
         """A CALLERROR or no answer in time: retry a transaction message, else give up."""
         if call.tx is not None and call.action in self.dialect.transaction_actions:
             call.attempts += 1
@@ -426,6 +438,8 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
             self.boot_retry_at = now + self.fleet.settings.boot_retry_s
         elif call.purpose == "authorize" and call.connector is not None:
             self._abort_session(call.connector, now)
+        elif call.purpose == USER or call.purpose == USER_AUTHORIZE:
+            self._user_answered(call, None, error)
 
     def _answered(self, call: Outgoing, payload: Payload, now: float) -> None:
         purpose = call.purpose
@@ -436,6 +450,8 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
                 self._authorize_answered(call.connector, payload, now)
             elif purpose == "start" and call.tx is not None:
                 self._start_answered(call.tx, payload, now)
+            elif purpose == USER or purpose == USER_AUTHORIZE:
+                self._user_answered(call, payload, None)
         except FrameError as exc:
             failure = Failure("protocol_error", exc.code)
             self.out.append(Report("OCPP", f"{call.action} reply", 0, 0, failure))
@@ -443,6 +459,8 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
                 self.boot_retry_at = now + self.fleet.settings.boot_retry_s
             elif purpose == "authorize" and call.connector is not None:
                 self._abort_session(call.connector, now)
+            elif purpose == USER or purpose == USER_AUTHORIZE:
+                self._user_answered(call, None, f"protocol_error {exc.code}")
 
     def _bad_frame(self, exc: FrameError, text: str) -> None:
         """A malformed frame: answer a CALL we can identify with CALLERROR, count it.
@@ -537,12 +555,17 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
             self.queue.insert(0, call)
         tx_actions = self.dialect.transaction_actions
         kept = []
+        dropped = []
         for item in self.queue:
             if item.tx is not None and item.action in tx_actions:
                 kept.append(item)
             elif item.purpose == "status" and item.connector is not None:
                 item.connector.reported = None  # never delivered: report it after the reconnect
+            else:
+                dropped.append(item)
         self.queue = kept
+        self._drop_user_calls(dropped, "connection lost")
+        self.answering = None  # the server's calls went with the connection
         self.hb_due = None
         self.reconnect_at = now + after_s
         for connector in self.connectors:
@@ -564,8 +587,10 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
         for connector in self.connectors:
             self._tx_gone(connector, None)
             connector.unplug()
+            connector.scenario = 0  # the scenario there is over (told by the Notice below)
             if ext is not None and connector.id in ext.reservations:
                 connector.status = "Reserved"  # a reservation outlives the reboot
+        self.out.append(Notice("rebooted", 0, ""))
         self._go_offline(now, self.fleet.settings.reboot_s)
         self.attempt = 0
 
@@ -583,8 +608,10 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
         if self.phase in (ONLINE, CONNECTING):
             self.out.append(Close(reason))
         self.phase = STOPPED_PHASE
-        self.call = None
+        call, self.call = self.call, None
+        self._drop_user_calls([*([call] if call is not None else []), *self.queue], "stopped")
         self.queue = []
+        self.answering = None
         for connector in self.connectors:
             self._tx_gone(connector, None)  # the fleet's gauges count it no longer
         if self.timer_at is not None:

@@ -21,19 +21,25 @@ from loadgen.failures import Failure
 from loadgen.ocpp.framing import CallError, CallResult, FrameError, parse
 from loadgen.ocpp.schemas import validate
 from loadgen.sim.actions import (
+    NEWS,
     Action,
+    Answered,
     Booted,
     Close,
     Connect,
     Counters,
+    Notice,
     Report,
+    ScenarioDue,
     Send,
+    ServerCall,
     SetTimer,
     Stopped,
     Upload,
 )
 from loadgen.sim.fleet import Fleet
 from loadgen.sim.station import Station, Unit
+from loadgen.sim.steps import StationApi, StationGone, StepRefused
 
 WALL_OFFSET_S = 1_790_000_000.0
 
@@ -107,6 +113,7 @@ class Bench:
     validate: bool = True
     fleet: FleetSpec = field(default_factory=FleetSpec)
     unit: Unit | None = None  # what the ids file says of the charger
+    api: StationApi | None = None  # what a driver's user class overrides or listens to
 
     def __post_init__(self) -> None:
         self.now = 0.0
@@ -119,6 +126,7 @@ class Bench:
             rng=random.Random(self.seed),
             wall_offset_s=WALL_OFFSET_S,
             unit=self.unit,
+            api=self.api,
         )
         table = default_answers(self.version)
         table.update(self.answers)
@@ -142,13 +150,34 @@ class Bench:
         self.uploads: list[Upload] = []  # uploads the station asked for, in order
         #: unique id of our CALL the CSMS has received and the station still waits for
         self.in_flight: str | None = None
+        #: the built-in scenarios, step by step (the Locust face runs them in greenlets)
+        self.driver = Driver(self)
+        self.news: list[Action] = []  # the station's news, handled after each event
+        self.heard: list[Action] = []  # every piece of news, in order
+        self.feeding = False
         self.feed(self.station.start(self.now))
 
     # -- carrying out actions -------------------------------------------------------------
 
     def feed(self, actions: list[Action]) -> None:
+        """Carry out the actions; the news go to the driver once the event's are done
+        (its steps are new events: a stale SetTimer after them would undo theirs)."""
+        self._carry_out(actions)
+        if self.feeding:
+            return
+        self.feeding = True
+        try:
+            while self.news:
+                self.driver.news(self.news.pop(0))
+        finally:
+            self.feeding = False
+
+    def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
-            if isinstance(action, Send):
+            if isinstance(action, NEWS):
+                self.news.append(action)
+                self.heard.append(action)
+            elif isinstance(action, Send):
                 self._received(action.data)
             elif isinstance(action, Connect):
                 assert not self.connected, "Connect while connected"
@@ -217,6 +246,7 @@ class Bench:
         while True:
             due = [t for t in (self.timer_at, self.connect_at) if t is not None]
             due += [t for t, _, _ in self.replies]
+            due += [t for t, _ in self.driver.timers]
             nxt = min(due, default=None)
             if nxt is None or nxt > end:
                 break
@@ -229,6 +259,10 @@ class Bench:
                     self.in_flight = None
                     answered.delivered = True
                 self.feed(self.station.text(self.now, text))
+            elif self.driver.timers and min(self.driver.timers)[0] <= self.now:
+                self.driver.timers.sort(key=lambda timer: timer[0])
+                _, then = self.driver.timers.pop(0)
+                then()
             elif self.connect_at is not None and self.connect_at <= self.now:
                 self.connect_at = None
                 if self.refuse:
@@ -329,6 +363,7 @@ def make(
     seed: int = 1,
     fleet: FleetSpec | None = None,
     unit: Unit | None = None,
+    api: StationApi | None = None,
     **fields: Any,
 ) -> Bench:
     """A bench whose ChargePoints are the defaults with ``fields`` (and parts) replaced."""
@@ -347,6 +382,7 @@ def make(
         latency_s=latency_s,
         fleet=fleet or FleetSpec(),
         unit=unit,
+        api=api,
     )
 
 
@@ -426,3 +462,94 @@ def get_setting(bench: Bench, key16: str, var201: str) -> str | None:
     assert answer is not None and answer[0] == 3, answer
     result = answer[2]["getVariableResult"][0]
     return result.get("attributeValue") if result["attributeStatus"] == "Accepted" else None
+
+
+class Driver:
+    """The built-in scenarios (loadgen.scenarios.builtin) as the unit tests run them: the
+    same steps through the station's public surface, each when its answer or notice
+    comes, in the bench's fake time (the Locust face runs them in greenlets)."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+        self.timers: list[tuple[float, Callable[[], None]]] = []
+        self.authorizing: dict[int, ScenarioDue] = {}  # Authorize token -> its session
+        self.charging: dict[int, ScenarioDue] = {}  # connector -> its session, once started
+        self.sessions: list[ScenarioDue] = []  # every session scenario that was due
+        self.faults: list[ScenarioDue] = []
+
+    def step(self, fn: Callable[[Station, float], list[Action]]) -> None:
+        self.bench.feed(fn(self.bench.station, self.bench.now))
+
+    def news(self, action: Action) -> None:
+        if isinstance(action, ScenarioDue):
+            if action.kind == "fault":
+                self.fault(action)
+            else:
+                self.session(action)
+        elif isinstance(action, Answered):
+            due = self.authorizing.pop(action.token, None)
+            if due is not None:
+                self.authorized(due, action)
+        elif isinstance(action, ServerCall):
+            pass  # the test answers it
+        elif isinstance(action, Notice):
+            if action.event == "rebooted":
+                for due in list(self.charging.values()) + list(self.authorizing.values()):
+                    self.ended(due)
+                self.charging.clear()
+                self.authorizing.clear()
+                return
+            due = self.charging.get(action.connector_id)
+            if due is None:
+                return
+            if action.event == "ev_leaving":
+                del self.charging[action.connector_id]
+                self.step(lambda st, now: st.stop_transaction(now, due.connector_id, "Local"))
+                self.unplug_and_end(due)
+            elif action.event == "transaction_ended":
+                del self.charging[action.connector_id]
+                self.unplug_and_end(due)
+        else:  # pragma: no cover
+            raise AssertionError(f"no driver for {action!r}")
+
+    def session(self, due: ScenarioDue) -> None:
+        """charging_session: plug in and authorize (the rest when the answer comes)."""
+        self.sessions.append(due)
+        try:
+            self.step(lambda st, now: st.plug_in(now, due.connector_id, due.id_tag))
+            token = self.bench.station.next_token()
+            self.authorizing[token] = due
+            self.step(lambda st, now: st.authorize(now, due.id_tag, token, due.connector_id))
+        except StationGone:
+            self.authorizing = {t: d for t, d in self.authorizing.items() if d is not due}
+            self.ended(due)
+
+    def authorized(self, due: ScenarioDue, answer: Answered) -> None:
+        if answer.value != "Accepted" or answer.error is not None:
+            self.unplug_and_end(due)
+            return
+        try:
+            self.step(lambda st, now: st.start_transaction(now, due.connector_id))
+        except StepRefused:
+            self.unplug_and_end(due)
+            return
+        self.charging[due.connector_id] = due
+
+    def unplug_and_end(self, due: ScenarioDue) -> None:
+        self.step(lambda st, now: st.unplug(now, due.connector_id))
+        self.ended(due)
+
+    def ended(self, due: ScenarioDue) -> None:
+        self.step(lambda st, now: st.scenario_ended(now, due.kind, due.connector_id, due.token))
+
+    def fault(self, due: ScenarioDue) -> None:
+        """fault: Faulted now, Available after its time to recover."""
+        self.faults.append(due)
+        self.step(lambda st, now: st.set_status(now, due.connector_id, "Faulted"))
+
+        def recover() -> None:
+            if self.bench.station.connectors[due.connector_id - 1].status == "Faulted":
+                self.step(lambda st, now: st.set_status(now, due.connector_id, "Available"))
+            self.ended(due)
+
+        self.timers.append((self.bench.now + due.stay_s, recover))

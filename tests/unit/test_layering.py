@@ -2,7 +2,9 @@
 
 Inner layers know nothing of outer ones (docs/design.md): the protocol (``ocpp``) and
 the charger core (``sim``) never import Locust; the Locust face and observation stand
-side by side and never import each other; only ``run`` wires everything; nothing but
+side by side and never import each other; only ``run`` wires everything; the built-in
+scenarios (``scenarios``) use the public API alone, which the Locust face ships them
+with; nothing but
 ``loadgen gateway``'s launcher imports the gateway, and the gateway imports neither
 Locust nor gevent.
 """
@@ -26,11 +28,13 @@ THIRD_PARTY = ("gevent", "websocket", "websockets", "redis", "locust", "requests
 ALLOWED: dict[str, set[str]] = {
     "ocpp": {"ocpp"},
     "sim": {"ocpp", "sim", "config", "failures"},
-    "locust": {"ocpp", "sim", "locust", "config", "failures", "ids"},
+    "locust": {"ocpp", "sim", "locust", "config", "failures", "ids", "scenarios"},
     "observe": {"ocpp", "sim", "observe", "config", "failures", "redismap"},
     "run": {"ocpp", "sim", "locust", "observe", "run", "config", "failures", "ids", "redismap"},
     "gateway": {"gateway", "ocpp", "redismap", "ids", "config", "failures"},
 }
+#: what the scenarios package may import of loadgen: the public names, from ``loadgen``
+PUBLIC_ONLY = {"scenarios"}
 #: third-party stacks a package must not import
 FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {
     "ocpp": {*THIRD_PARTY, "socket", "asyncio"},
@@ -56,6 +60,23 @@ def _imports(path: Path) -> set[str]:
 def _loadgen_parts(names: set[str]) -> set[str]:
     """The first part after ``loadgen.`` of every loadgen import (``sim``, ``config``)."""
     return {name.split(".")[1] for name in names if name.startswith("loadgen.")}
+
+
+def test_scenarios_import_only_the_public_api() -> None:
+    """The scenarios package imports of loadgen only the names ``loadgen`` exports."""
+    for package in PUBLIC_ONLY:
+        files = sorted((ROOT / package).glob("*.py"))
+        assert files, package
+        for path in files:
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                    assert not any(n.startswith("loadgen") for n in names), (path, names)
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    if node.module.startswith("loadgen"):
+                        assert node.module == "loadgen", (path, node.module)
+                        names = {alias.name for alias in node.names}
+                        assert names <= set(loadgen.__all__), (path, names)
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))

@@ -1,0 +1,1 @@
+"""Scenarios written with the public API (``from loadgen import ...``) alone."""
