@@ -116,6 +116,17 @@ class V201(Dialect):
         "UnpublishFirmware UpdateFirmware".split()
     )
 
+    #: purposes a profile criterion may name (2.1 adds its own)
+    purposes: tuple[str, ...] = profiles.PURPOSES_201
+
+    def _profile(self, evse_id: int, raw: Payload) -> profiles.ChargingProfile:
+        """A chargingProfile as this version writes it."""
+        return profiles.parse_201(evse_id, raw)
+
+    def _token(self, token: Payload) -> str:
+        """The tag of an IdTokenType from the CSMS (see :func:`_read_id_token`)."""
+        return _read_id_token(token)
+
     # -- requests -----------------------------------------------------------------------
 
     def boot_notification(self, identity: Identity, reason: BootReason) -> Request:
@@ -379,13 +390,13 @@ class V201(Dialect):
         return {"setVariableResult": results}
 
     def _request_start(self, p: Payload, target: ChargePointTarget) -> Payload:
-        id_tag = _read_id_token(get_field(p, "idToken", dict))
+        id_tag = self._token(get_field(p, "idToken", dict))
         remote_start_id = get_field(p, "remoteStartId", int)
         evse_id = get_field(p, "evseId", int, required=False)
         raw = get_field(p, "chargingProfile", dict, required=False)
         profile = None
         if raw is not None and target.supports("SmartCharging"):
-            profile = profiles.parse_201(evse_id or 0, raw)
+            profile = self._profile(evse_id or 0, raw)
             if profile.purpose != profiles.TX:  # F01.FR.08: a TxProfile only
                 return {"status": "Rejected"}
         return {"status": target.remote_start(evse_id, id_tag, remote_start_id, profile)}
@@ -473,10 +484,10 @@ class V201(Dialect):
         _require(target, "Reservation")
         reservation_id = get_field(p, "id", int)
         expiry = profiles.parse_time(get_field(p, "expiryDateTime", str), "expiryDateTime")
-        id_tag = _read_id_token(get_field(p, "idToken", dict))
+        id_tag = self._token(get_field(p, "idToken", dict))
         evse_id = get_field(p, "evseId", int, required=False)
         group = get_field(p, "groupIdToken", dict, required=False)
-        group_tag = None if group is None else _read_id_token(group)
+        group_tag = None if group is None else self._token(group)
         get_field(p, "connectorType", str, required=False)
         return {"status": target.reserve_now(reservation_id, evse_id, expiry, id_tag, group_tag)}
 
@@ -492,7 +503,7 @@ class V201(Dialect):
         kind = get_field(p, "updateType", str, choices=("Differential", "Full"))
         entries: list[tuple[str, str | None]] = []
         for item in get_field(p, "localAuthorizationList", list, required=False) or ():
-            tag = _read_id_token(get_field(item, "idToken", dict))
+            tag = self._token(get_field(item, "idToken", dict))
             info = get_field(item, "idTokenInfo", dict, required=False)
             status = None if info is None else get_field(info, "status", str, choices=_ID_STATUS)
             entries.append((tag, status))
@@ -508,7 +519,7 @@ class V201(Dialect):
     def _set_charging_profile(self, p: Payload, target: ChargePointTarget) -> Payload:
         _require(target, "SmartCharging")
         evse_id = get_field(p, "evseId", int)
-        profile = profiles.parse_201(evse_id, get_field(p, "chargingProfile", dict))
+        profile = self._profile(evse_id, get_field(p, "chargingProfile", dict))
         return {"status": target.set_charging_profile(profile)}
 
     def _clear_charging_profile(self, p: Payload, target: ChargePointTarget) -> Payload:
@@ -523,7 +534,7 @@ class V201(Dialect):
                 "chargingProfilePurpose",
                 str,
                 required=False,
-                choices=profiles.PURPOSES_201,
+                choices=self.purposes,
             ),
             get_field(criteria, "stackLevel", int, required=False),
         )
@@ -548,7 +559,7 @@ class V201(Dialect):
                 "chargingProfilePurpose",
                 str,
                 required=False,
-                choices=profiles.PURPOSES_201,
+                choices=self.purposes,
             ),
             get_field(criteria, "stackLevel", int, required=False),
             ids,
@@ -624,9 +635,9 @@ def _id_token(id_tag: str) -> Payload:
     """The IdTokenType of a tag: ISO14443, unless the tag came from the CSMS with another
     type, kept as ``type + _TYPE_MARK + value`` (F01.FR.04 / F02.FR.12: use its IdToken)."""
     kind, mark, value = id_tag.partition(_TYPE_MARK)
-    if not mark or kind not in _ID_TOKEN_TYPES:  # a plain tag (from the config, say)
+    if not mark or not kind:  # a plain tag (from the config, say)
         return {"idToken": id_tag[:36], "type": "ISO14443"}
-    return {"idToken": value[:36], "type": kind}
+    return {"idToken": value, "type": kind}  # as read (and checked) from the CSMS
 
 
 def _event(
