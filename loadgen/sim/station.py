@@ -62,6 +62,8 @@ from loadgen.sim.states import (
     REJECTED,
 )
 from loadgen.sim.states import STOPPED as STOPPED_PHASE
+from loadgen.sim.tariffs import Tariffs
+from loadgen.sim.v2x import Bidirectional
 
 #: Heartbeat interval used when the server answers Accepted with interval 0.
 DEFAULT_HEARTBEAT_S = 60.0
@@ -86,7 +88,7 @@ class Unit(Protocol):
     def id_tags(self) -> tuple[str, ...]: ...
 
 
-class Station(Sessions, Commands, Services, Authorization, SmartCharging):
+class Station(Sessions, Commands, Services, Authorization, SmartCharging, Tariffs, Bidirectional):
     """One simulated charge point (see the module docstring)."""
 
     __slots__ = (
@@ -436,6 +438,8 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging):
                 self._authorize_answered(call.connector, payload, now)
             elif purpose == "start" and call.tx is not None:
                 self._start_answered(call.tx, payload, now)
+            elif purpose == "needs" and call.connector is not None:
+                self._needs_answered(call.connector, payload)  # 2.1 V2X
         except FrameError as exc:
             failure = Failure("protocol_error", exc.code)
             self.out.append(Report("OCPP", f"{call.action} reply", 0, 0, failure))
