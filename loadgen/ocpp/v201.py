@@ -127,6 +127,10 @@ class V201(Dialect):
         """The tag of an IdTokenType from the CSMS (see :func:`_read_id_token`)."""
         return _read_id_token(token)
 
+    def _wire_token(self, id_tag: str) -> Payload:
+        """The IdTokenType this version sends for a tag (see :func:`_id_token`)."""
+        return _id_token(id_tag)
+
     # -- requests -----------------------------------------------------------------------
 
     def boot_notification(self, identity: Identity, reason: BootReason) -> Request:
@@ -155,7 +159,7 @@ class V201(Dialect):
         }
 
     def authorize(self, id_tag: str) -> Request:
-        return "Authorize", {"idToken": _id_token(id_tag)}
+        return "Authorize", {"idToken": self._wire_token(id_tag)}
 
     def authorize_status(self, payload: Payload) -> str:
         return read_id_info(payload, "idTokenInfo", required=True) or ""
@@ -177,7 +181,7 @@ class V201(Dialect):
         if trigger == "RemoteStart" and tx.remote_start_id is not None:
             event["transactionInfo"]["remoteStartId"] = tx.remote_start_id
         event["evse"] = {"id": tx.connector_id, "connectorId": 1}
-        event["idToken"] = _id_token(tx.id_tag)
+        event["idToken"] = self._wire_token(tx.id_tag)
         if reservation_id is not None:
             event["reservationId"] = reservation_id
         event["meterValue"] = [_sample(reading, at, "Transaction.Begin", measurands or _ENERGY)]
@@ -635,9 +639,9 @@ def _id_token(id_tag: str) -> Payload:
     """The IdTokenType of a tag: ISO14443, unless the tag came from the CSMS with another
     type, kept as ``type + _TYPE_MARK + value`` (F01.FR.04 / F02.FR.12: use its IdToken)."""
     kind, mark, value = id_tag.partition(_TYPE_MARK)
-    if not mark or not kind:  # a plain tag (from the config, say)
+    if not mark or kind not in _ID_TOKEN_TYPES:  # a plain tag (from the config, say)
         return {"idToken": id_tag[:36], "type": "ISO14443"}
-    return {"idToken": value, "type": kind}  # as read (and checked) from the CSMS
+    return {"idToken": value[:36], "type": kind}
 
 
 def _event(

@@ -63,6 +63,13 @@ class V21(V201):
         value = str(get_field(token, "idToken", str, max_len=255))
         return value if kind == "ISO14443" else f"{kind}{_TYPE_MARK}{value}"
 
+    def _wire_token(self, id_tag: str) -> Payload:
+        """A tag the CSMS gave with another type keeps it (any of up to 20 characters)."""
+        kind, mark, value = id_tag.partition(_TYPE_MARK)
+        if not mark or not kind or len(kind) > 20:  # a plain tag (from the config, say)
+            return {"idToken": id_tag[:255], "type": "ISO14443"}
+        return {"idToken": value[:255], "type": kind}
+
     # -- requests -----------------------------------------------------------------------
 
     def tx_meter(

@@ -62,7 +62,8 @@ class Bidirectional:
             connector.id, self.fleet.grid.phases == 0, ev.max_power_w, ev.battery_wh, ev.soc
         )
         if request is None:
-            return  # before 2.1: a plain charging session
+            ev.v2x = False  # before 2.1: a plain charging session (no export register)
+            return
         self.counters.v2x_sessions += 1
         self._queue(Outgoing(*request, "needs", connector))
 

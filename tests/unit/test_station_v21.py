@@ -283,3 +283,16 @@ def test_discharge_stops_at_the_minimum_state_of_charge() -> None:
     assert last["Power.Active.Export"] == 0
     exported = last["Energy.Active.Export.Register"]  # from about 60%, of 60 kWh
     assert exported == pytest.approx(60_000 * (60 - V2X_MIN_SOC_PERCENT) / 100, rel=0.01)
+
+
+def test_a_2_1_id_token_travels_with_its_type_and_length() -> None:
+    """2.1's idTokens (any type of up to 20 characters, up to 255 long) start a session
+    and come back unchanged in the Started event."""
+    bench = booted(V21)
+    token = {"idToken": "E" * 200, "type": "EVCCID"}
+    answer = bench.server_call(
+        "RequestStartTransaction", {"idToken": token, "remoteStartId": 5, "evseId": 1}
+    )
+    assert status_of(answer) == "Accepted"
+    bench.run(2)
+    assert events(bench, "Started")[0]["idToken"] == token
