@@ -463,6 +463,9 @@ def _status(payload: Payload) -> str:
         results = payload.get(key)
         if isinstance(results, list) and results and isinstance(results[0], dict):
             return str(results[0].get("attributeStatus", "?"))
+    results = payload.get("clearTariffsResult")  # 2.1 ClearTariffs
+    if isinstance(results, list) and results and isinstance(results[0], dict):
+        return str(results[0].get("status", "?"))
     if "listVersion" in payload or "versionNumber" in payload:
         return "version"
     if "fileName" in payload or payload == {}:

@@ -121,15 +121,25 @@ def test_answers_are_counted_by_status_and_code() -> None:
     code; frames that answer none of its calls are not its."""
     operator = Operator((), Payloads(None))
     operator.pending.update(
-        {"a": ("ReserveNow", 0.0), "b": ("ReserveNow", 0.0), "c": ("Reset", 0.0)}
+        {
+            "a": ("ReserveNow", 0.0),
+            "b": ("ReserveNow", 0.0),
+            "c": ("Reset", 0.0),
+            "d": ("ClearTariffs", 0.0),
+        }
     )
     charger: Any = _Charger("1.6")
     assert operator.answer(charger, CallResult("a", {"status": "Accepted"})) == "ReserveNow"
     assert operator.answer(charger, CallResult("b", {"status": "Occupied"})) == "ReserveNow"
     assert operator.answer(charger, CallError("c", "NotSupported")) == "Reset"
+    cleared = {"clearTariffsResult": [{"status": "NoTariff"}]}  # 2.1: a list of statuses
+    assert operator.answer(charger, CallResult("d", cleared)) == "ClearTariffs"
     assert operator.answer(charger, CallResult("zz", {})) is None
     status = operator.status()
-    assert status["answered"] == {"ReserveNow": {"Accepted": 1, "Occupied": 1}}
+    assert status["answered"] == {
+        "ReserveNow": {"Accepted": 1, "Occupied": 1},
+        "ClearTariffs": {"NoTariff": 1},
+    }
     assert status["errors"] == {"Reset": {"NotSupported": 1}} and status["waiting"] == 0
 
 
