@@ -409,12 +409,12 @@ def test_status_counts_connections_and_drops_them(gateway: GatewayProcess) -> No
         assert call(first, "BootNotification", REQUESTS_16["BootNotification"][0])[0] == 3
         status = status_where(gateway, lambda s: s["connected"] == 2)
         assert status["pid"] == gateway.pid
-        assert status["by_version"] == {"1.6": 1, "2.0.1": 1}
+        assert status["by_version"] == {"1.6": 1, "2.0.1": 1, "2.1": 0}
         assert status["booted"] == 1
         assert status["messages"] == {"BootNotification": 1}
         first.close()
         status = status_where(gateway, lambda s: s["connected"] == 1)
-        assert status["by_version"] == {"1.6": 0, "2.0.1": 1} and status["booted"] == 0
+        assert status["by_version"] == {"1.6": 0, "2.0.1": 1, "2.1": 0} and status["booted"] == 0
     status_where(gateway, lambda s: s["connected"] == 0)
 
 
@@ -431,7 +431,7 @@ def test_duplicate_id_replaces_older_connection(gateway: GatewayProcess) -> None
             assert closed.value.rcvd.reason == "replaced by a new connection"
             assert call(new, "Heartbeat", {})[0] == 3
             status = status_where(gateway, lambda s: s["connected"] == 1)
-            assert status["by_version"] == {"1.6": 0, "2.0.1": 1}
+            assert status["by_version"] == {"1.6": 0, "2.0.1": 1, "2.1": 0}
             assert status["booted"] == 0  # the new connection has not booted
     status_where(gateway, lambda s: s["connected"] == 0)
 
@@ -583,7 +583,7 @@ def test_two_thousand_concurrent_chargers_boot(gateway: GatewayProcess) -> None:
             assert statuses == ["Accepted"] * count
             status = await asyncio.to_thread(status_where, gateway, lambda s: s["booted"] == count)
             assert status["connected"] == count
-            assert status["by_version"] == {"1.6": count // 2, "2.0.1": count // 2}
+            assert status["by_version"] == {"1.6": count // 2, "2.0.1": count // 2, "2.1": 0}
         finally:
             async with asyncio.timeout(60):
                 await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
