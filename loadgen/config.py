@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-OCPP_VERSIONS = ("1.6", "2.0.1")
+OCPP_VERSIONS = ("1.6", "2.0.1", "2.1")
 _DURATION = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
 )
@@ -237,6 +237,7 @@ class Arrivals:
     taper_from_percent: float = 80.0  # constant power until then, then tapering to 100%
     ev_max_power_w: tuple[float, float] = (7_400.0, 150_000.0)  # what the EV accepts
     id_tags: tuple[str, ...] = ()  # drawn at random; else the ids file's or session.id_tag
+    v2x_share: float = 0.0  # OCPP 2.1: share of EVs that can discharge (bidirectional)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ Handler = Callable[[Payload], Payload]
 BootStatus = Literal["Accepted", "Pending", "Rejected"]
 
 #: The OCPP versions the gateway speaks, keyed by WebSocket subprotocol.
-SUBPROTOCOLS: dict[str, str] = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
+SUBPROTOCOLS: dict[str, str] = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1", "ocpp2.1": "2.1"}
 
 _second = -1
 _second_text = ""
@@ -54,6 +54,7 @@ class Answers:
         self.tables: dict[str, dict[str, Handler]] = {
             "1.6": self._table_16(),
             "2.0.1": self._table_201(),
+            "2.1": self._table_21(),
         }
 
     # -- shared pieces ------------------------------------------------------------------
@@ -159,6 +160,37 @@ class Answers:
             "DataTransfer": self._accepted,
             "GetCertificateStatus": self._failed,
             "Get15118EVCertificate": self._ev_certificate_201,
+        }
+
+    # -- OCPP 2.1 -----------------------------------------------------------------------
+
+    @staticmethod
+    def _open_stream_21(_request: Payload) -> Payload:
+        return {"status": "Accepted"}
+
+    @staticmethod
+    def _pull_schedule_21(_request: Payload) -> Payload:
+        # No dynamic schedule here: nothing to update it with.
+        return {"status": "Rejected"}
+
+    @staticmethod
+    def _vat_number_21(request: Payload) -> Payload:
+        return {"vatNumber": str(request.get("vatNumber", ""))[:20], "status": "Rejected"}
+
+    def _table_21(self) -> dict[str, Handler]:
+        """2.0.1's answers (2.1 accepts them all) and those of 2.1's new station calls."""
+        empty = self._empty
+        return {
+            **self._table_201(),
+            "NotifyDERAlarm": empty,
+            "NotifyDERStartStop": empty,
+            "NotifyPriorityCharging": empty,
+            "NotifySettlement": empty,
+            "ReportDERControl": empty,
+            "BatterySwap": empty,
+            "OpenPeriodicEventStream": self._open_stream_21,
+            "PullDynamicScheduleUpdate": self._pull_schedule_21,
+            "VatNumberValidation": self._vat_number_21,
         }
 
 

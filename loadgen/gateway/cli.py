@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``) and run the gateway."""
     parser = argparse.ArgumentParser(
         prog="python -m loadgen.gateway",
-        description="Reference OCPP gateway: a lean stand-in CSMS for OCPP 1.6J and 2.0.1.",
+        description="Reference OCPP gateway: a lean stand-in CSMS for OCPP 1.6J, 2.0.1 and 2.1.",
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))

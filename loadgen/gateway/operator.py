@@ -179,14 +179,23 @@ class Payloads:
     def _GetLog(self, p: Payload, version: str) -> tuple[str, Payload]:  # noqa: N802
         return self._GetDiagnostics({"log": "DiagnosticsLog", **p}, version)
 
-    def _SetChargingProfile(self, p: Payload, version: str) -> tuple[str, Payload]:  # noqa: N802
+    def _SetChargingProfile(self, p: Payload, version: str) -> tuple[str, Payload] | None:  # noqa: N802
         unit = "A" if "limit_a" in p else "W"
         limit = float(p["limit_a"] if "limit_a" in p else p.get("limit_w", 7000))
         purpose = str(p.get("purpose", "TxDefaultProfile"))
-        schedule: Payload = {
-            "chargingRateUnit": unit,
-            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": round(limit, 1)}],
-        }
+        period: Payload = {"startPeriod": 0, "limit": round(limit, 1)}
+        if "setpoint_w" in p:  # 2.1: a setpoint to follow, negative to discharge (V2X)
+            if version != "2.1":
+                return None
+            unit = "W"
+            period = {
+                "startPeriod": 0,
+                "operationMode": str(p.get("operation_mode", "CentralSetpoint")),
+                "setpoint": round(float(p["setpoint_w"]), 1),
+            }
+            if "discharge_limit_w" in p:
+                period["dischargeLimit"] = -abs(round(float(p["discharge_limit_w"]), 1))
+        schedule: Payload = {"chargingRateUnit": unit, "chargingSchedulePeriod": [period]}
         if "duration_s" in p:
             schedule["duration"] = int(p["duration_s"])
         station = purpose in ("ChargePointMaxProfile", "ChargingStationMaxProfile")
@@ -210,6 +219,37 @@ class Payloads:
             chargingSchedule=[{"id": 1, **schedule}],
         )
         return "SetChargingProfile", {"evseId": connector, "chargingProfile": body}
+
+    def _SetDefaultTariff(self, p: Payload, version: str) -> tuple[str, Payload] | None:  # noqa: N802
+        """2.1: a default tariff of ``price_kwh`` (and ``price_minute`` of charging time,
+        ``fixed_fee``), ``tax_percent`` on each, in ``currency``, for EVSE ``evse`` (0)."""
+        if version != "2.1":
+            return None
+        taxes = [{"type": "VAT", "tax": float(p["tax_percent"])}] if "tax_percent" in p else []
+        tariff: Payload = {
+            "tariffId": str(p.get("tariff_id", "LOADGEN-DEFAULT"))[:60],
+            "currency": str(p.get("currency", "EUR"))[:3],
+        }
+        for key, element, price in (
+            ("price_kwh", "energy", "priceKwh"),
+            ("price_minute", "chargingTime", "priceMinute"),
+            ("fixed_fee", "fixedFee", "priceFixed"),
+        ):
+            value = p.get(key, 0.3 if key == "price_kwh" else None)
+            if value is not None:
+                tariff[element] = {"prices": [{price: float(value)}]}
+                if taxes:
+                    tariff[element]["taxRates"] = taxes
+        return "SetDefaultTariff", {"evseId": int(p.get("evse", 0)), "tariff": tariff}
+
+    def _GetTariffs(self, p: Payload, version: str) -> tuple[str, Payload] | None:  # noqa: N802
+        return None if version != "2.1" else ("GetTariffs", {"evseId": int(p.get("evse", 0))})
+
+    def _ClearTariffs(self, p: Payload, version: str) -> tuple[str, Payload] | None:  # noqa: N802
+        if version != "2.1":
+            return None
+        ids = [t for t in str(p.get("tariff_ids", "")).split(",") if t]
+        return "ClearTariffs", {"tariffIds": ids} if ids else {}
 
     def _ClearChargingProfile(self, p: Payload, version: str) -> tuple[str, Payload]:  # noqa: N802
         if "profile_id" not in p:
@@ -423,6 +463,9 @@ def _status(payload: Payload) -> str:
         results = payload.get(key)
         if isinstance(results, list) and results and isinstance(results[0], dict):
             return str(results[0].get("attributeStatus", "?"))
+    results = payload.get("clearTariffsResult")  # 2.1 ClearTariffs
+    if isinstance(results, list) and results and isinstance(results[0], dict):
+        return str(results[0].get("status", "?"))
     if "listVersion" in payload or "versionNumber" in payload:
         return "version"
     if "fileName" in payload or payload == {}:

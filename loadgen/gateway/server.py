@@ -1,7 +1,7 @@
 """The reference gateway's asyncio WebSocket server: a lean stand-in CSMS for OCPP-J.
 
 One process serves ``ws://host:port/<any prefix>/<charge point id>`` with the
-subprotocols ``ocpp1.6`` and ``ocpp2.0.1``, answers every charger-initiated CALL from
+subprotocols ``ocpp1.6``, ``ocpp2.0.1`` and ``ocpp2.1``, answers every charger-initiated CALL from
 :mod:`loadgen.gateway.answers`, and serves ``GET /_status`` (JSON counters of this
 process) and ``GET /metrics`` (Prometheus, loopback clients only unless
 ``--metrics-allow-remote``). Every ``ping_interval_s`` it pings each connection, spread
@@ -417,7 +417,7 @@ class Gateway:
     def status(self) -> dict[str, Any]:
         """Counters of this process, as served on ``GET /_status``.
 
-        ``{"pid", "connected", "booted", "by_version": {"1.6": n, "2.0.1": n},
+        ``{"pid", "connected", "booted", "by_version": {"1.6": n, "2.0.1": n, "2.1": n},
         "messages": {action: n}}``: ``booted`` counts connected chargers whose last
         BootNotification was Accepted; ``messages`` counts CALLs answered per action,
         plus ``unknown`` (NotImplemented), ``invalid`` (malformed frames), ``CALLRESULT``

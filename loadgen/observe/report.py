@@ -576,6 +576,7 @@ def fleet_section(totals: dict[str, int]) -> dict[str, Any] | None:
             "uploads_failed",
             "profiles_set",
             "security_events",
+            "tariffs_set",
         )
     ):
         return None
@@ -593,6 +594,9 @@ def fleet_section(totals: dict[str, int]) -> dict[str, Any] | None:
             "charging_now": t("charging", 0),
         },
         "energy_wh": t("energy_wh", 0),
+        "energy_exported_wh": t("energy_exported_wh", 0),  # 2.1 V2X: given back by EVs
+        "v2x_sessions": t("v2x_sessions", 0),
+        "tariffs_set": t("tariffs_set", 0),  # 2.1 SetDefaultTariff accepted
         "power_w_now": t("power_w", 0),
         "authorized_locally": t("authorized_locally", 0),
         "profiles_set": t("profiles_set", 0),

@@ -206,6 +206,17 @@ def fleet_rows(fleet: dict[str, Any] | None) -> list[tuple[str, str]]:
         ),
         ("Sessions ended", f"{ended['total']:,}" + (f" ({by_reason})" if by_reason else "")),
         ("Energy delivered", f"{fleet['energy_wh'] / 1000:,.1f} kWh"),
+        *(
+            [
+                (
+                    "Energy exported (V2X)",
+                    f"{fleet['energy_exported_wh'] / 1000:,.1f} kWh "
+                    f"({fleet['v2x_sessions']:,} V2X sessions)",
+                )
+            ]
+            if fleet.get("v2x_sessions")
+            else []
+        ),
         ("Power now", f"{fleet['power_w_now'] / 1000:,.1f} kW"),
         ("Charging profiles set", f"{fleet['profiles_set']:,}"),
         (

@@ -21,6 +21,7 @@ from loadgen.ocpp.samples import Reading
 
 if TYPE_CHECKING:
     from loadgen.ocpp.profiles import ChargingProfile
+    from loadgen.ocpp.tariffs import CostDetails, Tariff
 
 Payload = dict[str, Any]
 Request = tuple[str, Payload]
@@ -219,12 +220,31 @@ class ChargePointTarget(Protocol):
     ) -> tuple[str, str | None]:
         """(status, data) of the answer to the server's DataTransfer."""
 
+    # -- OCPP 2.1 ------------------------------------------------------------------------
+
+    def set_default_tariff(self, evse_id: int, tariff: Tariff) -> str:
+        """Accepted, Rejected or DuplicateTariffId; EVSE 0: every EVSE (SetDefaultTariff)."""
+
+    def tariffs(self, evse_id: int) -> list[tuple[Tariff, list[int]]]:
+        """The default tariffs that apply at ``evse_id`` (0: all), each with its EVSEs."""
+
+    def clear_tariffs(
+        self, tariff_ids: Sequence[str] | None, evse_id: int | None
+    ) -> list[tuple[str | None, str]]:
+        """(tariffId, Accepted) per tariff removed, or [(None, NoTariff)] (ClearTariffs)."""
+
+    def change_transaction_tariff(self, transaction_id: str, tariff: Tariff) -> str:
+        """Accepted, Rejected, TxNotFound or NoCurrencyChange (ChangeTransactionTariff)."""
+
+    def allow_energy_transfer(self, transaction_id: str, modes: Sequence[str]) -> str:
+        """Accepted or Rejected (NotifyAllowedEnergyTransfer: the modes now allowed)."""
+
 
 class Dialect(ABC):
     """One OCPP version as the charge point speaks it."""
 
-    version: str  # "1.6" or "2.0.1"
-    subprotocol: str  # "ocpp1.6" or "ocpp2.0.1"
+    version: str  # "1.6", "2.0.1" or "2.1"
+    subprotocol: str  # "ocpp1.6", "ocpp2.0.1" or "ocpp2.1"
     #: actions whose delivery survives a lost connection, in order
     transaction_actions: frozenset[str]
     #: every action the server may send in this version (others are counted as unknown)
@@ -377,6 +397,23 @@ class Dialect(ABC):
         self, request_id: int, source: str, connector_id: int, profiles: list[Payload], tbc: bool
     ) -> Request | None:
         """ReportChargingProfiles (2.0.1 K09); None in 1.6."""
+        return None
+
+    def tx_details(
+        self,
+        payload: Payload,
+        cost: CostDetails | None,
+        tariff_id: str | None,
+        operation_mode: str | None,
+    ) -> None:
+        """Add 2.1's cost details, tariff and operation mode to a TransactionEvent
+        ``payload`` the dialect built (local cost calculation, V2X); nothing before 2.1."""
+        return None
+
+    def charging_needs(
+        self, connector_id: int, dc: bool, max_power_w: float, battery_wh: float, soc: float
+    ) -> Request | None:
+        """NotifyEVChargingNeeds of a V2X-capable EV (2.1 Q01); None before 2.1."""
         return None
 
     def notify_report(

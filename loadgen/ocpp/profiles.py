@@ -30,9 +30,16 @@ TX_DEFAULT = "TxDefaultProfile"
 TX = "TxProfile"
 EXTERNAL = "ChargingStationExternalConstraints"
 PURPOSES_201 = (EXTERNAL, MAX_PROFILE, TX_DEFAULT, TX)
+#: 2.1 adds purposes the station reads but does not install (Rejected).
+PURPOSES_21 = (*PURPOSES_201, "PriorityCharging", "LocalGeneration")
 #: 1.6 names -> the neutral (2.0.1) ones
 PURPOSES_16 = {"ChargePointMaxProfile": MAX_PROFILE, TX_DEFAULT: TX_DEFAULT, TX: TX}
 KINDS = ("Absolute", "Recurring", "Relative")
+KINDS_21 = (*KINDS, "Dynamic")
+#: 2.1 operation modes in which a period's setpoint (not its limit) sets the power (Q03).
+SETPOINT_MODES = ("CentralSetpoint", "ExternalSetpoint")
+#: 2.1 operation modes the station follows; others make the profile Rejected.
+MODES_21 = ("ChargingOnly", "Idle", *SETPOINT_MODES)
 _RECURRENCE_S = {"Daily": 86_400, "Weekly": 7 * 86_400}
 #: At most this many steps are followed when a composite schedule is built.
 MAX_STEPS = 200
@@ -41,8 +48,9 @@ MAX_STEPS = 200
 @dataclass(frozen=True, slots=True)
 class Period:
     start_s: int  # from the schedule's start
-    limit: float  # in the schedule's unit
+    limit: float  # in the schedule's unit; 2.1: the setpoint (negative: discharge)
     phases: int | None  # numberPhases (None: 3, K01.FR.49)
+    mode: str | None = None  # 2.1 operationMode (None: ChargingOnly, or 1.6 / 2.0.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +137,7 @@ def _number(payload: Payload, key: str, *, required: bool = True) -> float | Non
     return float(value)
 
 
-def _schedule(raw: Payload) -> Schedule:
+def _schedule(raw: Payload, v21: bool = False) -> Schedule:
     unit = get_field(raw, "chargingRateUnit", str, choices=("A", "W"))
     periods_raw = get_field(raw, "chargingSchedulePeriod", list)
     if not periods_raw or len(periods_raw) > 1024:
@@ -140,8 +148,11 @@ def _schedule(raw: Payload) -> Schedule:
     periods = []
     for item in periods_raw:
         start = get_field(item, "startPeriod", int)
-        limit = _number(item, "limit")
         phases = get_field(item, "numberPhases", int, required=False)
+        if v21:
+            periods.append(_period_21(item, start, phases))
+            continue
+        limit = _number(item, "limit")
         assert limit is not None
         periods.append(Period(start, limit, phases))
     return Schedule(
@@ -200,6 +211,53 @@ def parse_201(evse_id: int, raw: Payload) -> ChargingProfile:
     )
 
 
+def parse_21(evse_id: int, raw: Payload) -> ChargingProfile:
+    """2.1 ``chargingProfile``: 2.0.1's, with 2.1's purposes and kinds, and periods that
+    may carry an operationMode, a setpoint and a dischargeLimit (:func:`_period_21`)."""
+    schedules = get_field(raw, "chargingSchedule", list)
+    if not schedules or len(schedules) > 3:
+        raise FrameError(
+            "'chargingSchedule' must hold 1 to 3 schedules", code="OccurrenceConstraintViolation"
+        )
+    return ChargingProfile(
+        profile_id=get_field(raw, "id", int),
+        stack_level=get_field(raw, "stackLevel", int),
+        purpose=get_field(raw, "chargingProfilePurpose", str, choices=PURPOSES_21),
+        kind=get_field(raw, "chargingProfileKind", str, choices=KINDS_21),
+        recurrency=get_field(
+            raw, "recurrencyKind", str, required=False, choices=("Daily", "Weekly")
+        ),
+        valid_from=_optional_time(raw, "validFrom"),
+        valid_to=_optional_time(raw, "validTo"),
+        transaction_id=get_field(raw, "transactionId", str, required=False, max_len=36),
+        schedule=_schedule(schedules[0] if isinstance(schedules[0], dict) else {}, v21=True),
+        connector_id=evse_id,
+        payload=raw,
+    )
+
+
+def _period_21(item: Payload, start: int, phases: int | None) -> Period:
+    """A 2.1 period as the power it asks for: in CentralSetpoint / ExternalSetpoint the
+    setpoint (negative: discharge), bounded by limit and dischargeLimit; Idle 0; else
+    the limit (none given: no limit in this period)."""
+    mode = get_field(item, "operationMode", str, required=False)
+    limit = _number(item, "limit", required=False)
+    discharge = _number(item, "dischargeLimit", required=False)
+    setpoint = _number(item, "setpoint", required=False)
+    if discharge is not None and discharge > 0:
+        raise FrameError(
+            "'dischargeLimit' must not be positive", code="PropertyConstraintViolation"
+        )
+    if mode in SETPOINT_MODES and setpoint is not None:
+        value = setpoint if limit is None else min(setpoint, limit)
+        value = value if discharge is None else max(value, discharge)
+    elif mode == "Idle":
+        value = 0.0
+    else:
+        value = math.inf if limit is None else limit
+    return Period(start, value, phases, mode)
+
+
 def problem(profile: ChargingProfile, max_stack_level: int, max_periods: int) -> str | None:
     """Why a well-formed profile cannot be installed (the answer is Rejected), or None."""
     schedule = profile.schedule
@@ -210,8 +268,12 @@ def problem(profile: ChargingProfile, max_stack_level: int, max_periods: int) ->
     starts = [p.start_s for p in schedule.periods]
     if starts[0] != 0 or starts != sorted(set(starts)):  # K01.FR.31, K01.FR.35
         return "periods must start at 0 and increase"
-    if any(p.limit < 0 for p in schedule.periods):
+    if any(p.limit < 0 and p.mode not in SETPOINT_MODES for p in schedule.periods):
         return "negative limit"
+    if profile.purpose not in PURPOSES_201 or profile.kind not in KINDS:
+        return "a purpose or kind the station does not support"  # 2.1's new ones
+    if any(p.mode is not None and p.mode not in MODES_21 for p in schedule.periods):
+        return "an operation mode the station does not support"
     if profile.kind in ("Absolute", "Recurring") and schedule.start_at is None:  # K01.FR.40
         return "startSchedule missing"
     if profile.kind == "Recurring" and profile.recurrency is None:

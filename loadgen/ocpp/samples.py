@@ -18,6 +18,10 @@ POWER = "Power.Active.Import"
 CURRENT = "Current.Import"
 VOLTAGE = "Voltage"
 SOC = "SoC"
+#: 2.1 bidirectional charging: what the EV gives back (reported for V2X sessions only).
+EXPORT_ENERGY = "Energy.Active.Export.Register"
+EXPORT_POWER = "Power.Active.Export"
+EXPORT_CURRENT = "Current.Export"
 #: Measurands loadgen's meters have (others in a setting are left out of the samples).
 MEASURANDS = (ENERGY, POWER, CURRENT, VOLTAGE, SOC)
 _UNITS = {ENERGY: "Wh", POWER: "W", CURRENT: "A", VOLTAGE: "V", SOC: "Percent"}
@@ -33,6 +37,9 @@ class Reading:
     voltage_v: float = 230.0  # AC: line to neutral; DC: at the connector
     phases: int = 3  # AC phases; 0 for DC
     soc_percent: float | None = None  # None: not metered
+    #: the export register (Energy.Active.Export.Register) of a V2X session, else None;
+    #: while the EV discharges ``power_w`` is negative
+    export_wh: int | None = None
 
 
 #: (measurand, phase or None, location or None, unit, value)
@@ -41,20 +48,29 @@ Value = tuple[str, str | None, str | None, str, float]
 
 def values(reading: Reading, measurands: tuple[str, ...]) -> list[Value]:
     """The sampled values of ``measurands`` (in their order, unknown ones left out); the
-    energy register alone when none is known (a sample is never empty)."""
+    energy register alone when none is known (a sample is never empty). A V2X session's
+    reading adds its export register after the import one, and while the EV discharges
+    its power and currents are the export ones (``Power.Active.Export``,
+    ``Current.Export``) with the import power at 0."""
     out: list[Value] = []
     phases = reading.phases
+    export = reading.export_wh
     for measurand in measurands:
         if measurand == ENERGY:
             out.append((ENERGY, None, None, "Wh", reading.energy_wh))
+            if export is not None:
+                out.append((EXPORT_ENERGY, None, None, "Wh", export))
         elif measurand == POWER:
-            out.append((POWER, None, None, "W", round(reading.power_w)))
+            out.append((POWER, None, None, "W", max(round(reading.power_w), 0)))
+            if export is not None:
+                out.append((EXPORT_POWER, None, None, "W", max(-round(reading.power_w), 0)))
         elif measurand == CURRENT:
+            name = CURRENT if reading.power_w >= 0 else EXPORT_CURRENT
             if phases == 0:
-                out.append((CURRENT, None, None, "A", _current(reading, 1)))
+                out.append((name, None, None, "A", _current(reading, 1)))
             else:
                 amps = _current(reading, phases)
-                out.extend((CURRENT, phase, None, "A", amps) for phase in _PHASES[:phases])
+                out.extend((name, phase, None, "A", amps) for phase in _PHASES[:phases])
         elif measurand == VOLTAGE:
             volts = round(reading.voltage_v, 1)
             if phases == 0:
@@ -65,6 +81,8 @@ def values(reading: Reading, measurands: tuple[str, ...]) -> list[Value]:
             out.append((SOC, None, "EV", "Percent", round(reading.soc_percent, 1)))
     if not out:
         out.append((ENERGY, None, None, "Wh", reading.energy_wh))
+        if export is not None:
+            out.append((EXPORT_ENERGY, None, None, "Wh", export))
     return out
 
 
@@ -72,7 +90,7 @@ def _current(reading: Reading, conductors: int) -> float:
     """Current per conductor (A, three decimals, so V * I is P within a watt)."""
     if reading.voltage_v <= 0:
         return 0.0
-    return round(reading.power_w / (reading.voltage_v * conductors), 3)
+    return round(abs(reading.power_w) / (reading.voltage_v * conductors), 3)
 
 
 def measurand_list(text: str | None) -> tuple[str, ...]:

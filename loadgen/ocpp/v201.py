@@ -116,6 +116,21 @@ class V201(Dialect):
         "UnpublishFirmware UpdateFirmware".split()
     )
 
+    #: purposes a profile criterion may name (2.1 adds its own)
+    purposes: tuple[str, ...] = profiles.PURPOSES_201
+
+    def _profile(self, evse_id: int, raw: Payload) -> profiles.ChargingProfile:
+        """A chargingProfile as this version writes it."""
+        return profiles.parse_201(evse_id, raw)
+
+    def _token(self, token: Payload) -> str:
+        """The tag of an IdTokenType from the CSMS (see :func:`_read_id_token`)."""
+        return _read_id_token(token)
+
+    def _wire_token(self, id_tag: str) -> Payload:
+        """The IdTokenType this version sends for a tag (see :func:`_id_token`)."""
+        return _id_token(id_tag)
+
     # -- requests -----------------------------------------------------------------------
 
     def boot_notification(self, identity: Identity, reason: BootReason) -> Request:
@@ -144,7 +159,7 @@ class V201(Dialect):
         }
 
     def authorize(self, id_tag: str) -> Request:
-        return "Authorize", {"idToken": _id_token(id_tag)}
+        return "Authorize", {"idToken": self._wire_token(id_tag)}
 
     def authorize_status(self, payload: Payload) -> str:
         return read_id_info(payload, "idTokenInfo", required=True) or ""
@@ -166,7 +181,7 @@ class V201(Dialect):
         if trigger == "RemoteStart" and tx.remote_start_id is not None:
             event["transactionInfo"]["remoteStartId"] = tx.remote_start_id
         event["evse"] = {"id": tx.connector_id, "connectorId": 1}
-        event["idToken"] = _id_token(tx.id_tag)
+        event["idToken"] = self._wire_token(tx.id_tag)
         if reservation_id is not None:
             event["reservationId"] = reservation_id
         event["meterValue"] = [_sample(reading, at, "Transaction.Begin", measurands or _ENERGY)]
@@ -379,13 +394,13 @@ class V201(Dialect):
         return {"setVariableResult": results}
 
     def _request_start(self, p: Payload, target: ChargePointTarget) -> Payload:
-        id_tag = _read_id_token(get_field(p, "idToken", dict))
+        id_tag = self._token(get_field(p, "idToken", dict))
         remote_start_id = get_field(p, "remoteStartId", int)
         evse_id = get_field(p, "evseId", int, required=False)
         raw = get_field(p, "chargingProfile", dict, required=False)
         profile = None
         if raw is not None and target.supports("SmartCharging"):
-            profile = profiles.parse_201(evse_id or 0, raw)
+            profile = self._profile(evse_id or 0, raw)
             if profile.purpose != profiles.TX:  # F01.FR.08: a TxProfile only
                 return {"status": "Rejected"}
         return {"status": target.remote_start(evse_id, id_tag, remote_start_id, profile)}
@@ -473,10 +488,10 @@ class V201(Dialect):
         _require(target, "Reservation")
         reservation_id = get_field(p, "id", int)
         expiry = profiles.parse_time(get_field(p, "expiryDateTime", str), "expiryDateTime")
-        id_tag = _read_id_token(get_field(p, "idToken", dict))
+        id_tag = self._token(get_field(p, "idToken", dict))
         evse_id = get_field(p, "evseId", int, required=False)
         group = get_field(p, "groupIdToken", dict, required=False)
-        group_tag = None if group is None else _read_id_token(group)
+        group_tag = None if group is None else self._token(group)
         get_field(p, "connectorType", str, required=False)
         return {"status": target.reserve_now(reservation_id, evse_id, expiry, id_tag, group_tag)}
 
@@ -492,7 +507,7 @@ class V201(Dialect):
         kind = get_field(p, "updateType", str, choices=("Differential", "Full"))
         entries: list[tuple[str, str | None]] = []
         for item in get_field(p, "localAuthorizationList", list, required=False) or ():
-            tag = _read_id_token(get_field(item, "idToken", dict))
+            tag = self._token(get_field(item, "idToken", dict))
             info = get_field(item, "idTokenInfo", dict, required=False)
             status = None if info is None else get_field(info, "status", str, choices=_ID_STATUS)
             entries.append((tag, status))
@@ -508,7 +523,7 @@ class V201(Dialect):
     def _set_charging_profile(self, p: Payload, target: ChargePointTarget) -> Payload:
         _require(target, "SmartCharging")
         evse_id = get_field(p, "evseId", int)
-        profile = profiles.parse_201(evse_id, get_field(p, "chargingProfile", dict))
+        profile = self._profile(evse_id, get_field(p, "chargingProfile", dict))
         return {"status": target.set_charging_profile(profile)}
 
     def _clear_charging_profile(self, p: Payload, target: ChargePointTarget) -> Payload:
@@ -523,7 +538,7 @@ class V201(Dialect):
                 "chargingProfilePurpose",
                 str,
                 required=False,
-                choices=profiles.PURPOSES_201,
+                choices=self.purposes,
             ),
             get_field(criteria, "stackLevel", int, required=False),
         )
@@ -548,7 +563,7 @@ class V201(Dialect):
                 "chargingProfilePurpose",
                 str,
                 required=False,
-                choices=profiles.PURPOSES_201,
+                choices=self.purposes,
             ),
             get_field(criteria, "stackLevel", int, required=False),
             ids,

@@ -1165,6 +1165,7 @@ def _arrivals(raw: object) -> Arrivals | None:
             1_000_000,
         ),
         id_tags=tuple(tags),
+        v2x_share=_number(data.get("v2x_share", 0.0), f"{where}.v2x_share", minimum=0, maximum=1),
     )
 
 

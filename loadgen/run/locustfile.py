@@ -32,7 +32,7 @@ from loadgen.run.options import config_for, config_options, load_config
 
 __all__ = ["ChargePoint", "StagesShape"]
 log = logging.getLogger("loadgen")
-OCPP_VERSION_CHOICES = ("", "1.6", "2.0.1")
+OCPP_VERSION_CHOICES = ("", "1.6", "2.0.1", "2.1")
 
 
 class ChargePoint(ChargePointUser):

@@ -166,6 +166,9 @@ class Counters:
     charging: int = 0  # connectors with a transaction now (a gauge)
     power_w: int = 0  # the power they draw, at their last sample (a gauge)
     energy_wh: int = 0  # energy delivered, summed over every register
+    energy_exported_wh: int = 0  # energy discharging EVs gave back (2.1 V2X)
+    v2x_sessions: int = 0  # sessions of a bidirectional EV (NotifyEVChargingNeeds sent)
+    tariffs_set: int = 0  # default tariffs accepted (2.1 SetDefaultTariff)
     authorized_locally: int = 0  # starts without Authorize (local list or cache)
     firmware_updates: int = 0  # UpdateFirmware accepted
     firmware_installed: int = 0

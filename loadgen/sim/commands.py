@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from loadgen.ocpp.dialect import BootReason, Composite, ConnectorStatus, Dialect, StartTrigger
     from loadgen.ocpp.profiles import ChargingProfile
     from loadgen.ocpp.samples import Reading
+    from loadgen.ocpp.tariffs import Tariff
     from loadgen.sim.actions import Action
     from loadgen.sim.connectors import Transaction
     from loadgen.sim.extras import Extras
@@ -156,6 +157,13 @@ class Commands:
         def data_transfer(
             self, vendor_id: str, message_id: str | None, data: object
         ) -> tuple[str, str | None]: ...
+        def set_default_tariff(self, evse_id: int, tariff: Tariff) -> str: ...
+        def tariffs(self, evse_id: int) -> list[tuple[Tariff, list[int]]]: ...
+        def clear_tariffs(
+            self, tariff_ids: Sequence[str] | None, evse_id: int | None
+        ) -> list[tuple[str | None, str]]: ...
+        def change_transaction_tariff(self, transaction_id: str, tariff: Tariff) -> str: ...
+        def allow_energy_transfer(self, transaction_id: str, modes: Sequence[str]) -> str: ...
 
     # -- the call -----------------------------------------------------------------------
 

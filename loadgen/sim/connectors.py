@@ -241,6 +241,10 @@ class Sessions:
         def _scenario_due(
             self, connector: Connector, kind: str, id_tag: str, stay_s: float
         ) -> None: ...
+        def _tx_extra(
+            self, connector: Connector, payload: Payload, now: float, stage: str
+        ) -> None: ...
+        def _export_metered(self, connector: Connector, ev: Ev) -> None: ...
 
     # -- status -------------------------------------------------------------------------
 
@@ -440,6 +444,8 @@ class Sessions:
         )
         self._queue(Outgoing(*request, "start", connector, tx))
         self._notice("transaction_started", connector, tx.local_id)
+        if ext is not None:  # 2.1: cost, a V2X EV's needs
+            self._tx_extra(connector, request[1], now, "start")
         self._set_status(connector, "Charging", now)
         interval = self.meter_interval_s
         connector.next_meter_at = now + interval if interval > 0 else None
@@ -496,13 +502,15 @@ class Sessions:
             if ev is not None:
                 ev.advance(limit, seconds)
             else:
-                power = min(limit, self.fleet.settings.session.power_w)
+                power = max(min(limit, self.fleet.settings.session.power_w), 0.0)
                 connector.meter_wh += int(power * seconds / 3600 + 0.5)
             at = until
             if at >= end:
                 break
         if ev is not None:
             connector.meter_wh = max(connector.meter_wh, int(ev.register_wh))
+            if ev.v2x:
+                self._export_metered(connector, ev)
 
     def _reading(self, connector: Connector, now: float) -> Reading:
         """What the connector's meter shows now (advance it with :meth:`_meter` first)."""
@@ -510,6 +518,7 @@ class Sessions:
         grid = fleet.grid
         power = 0.0
         soc = None
+        export = None
         if connector.tx is not None:
             ext = self.ext
             ev = None if ext is None else ext.evs.get(connector.id)
@@ -517,10 +526,14 @@ class Sessions:
                 power = fleet.settings.session.power_w
             else:
                 limit, _ = self._limit_w(connector, now)
-                power = ev.power_w(limit) if ev is not None else min(limit, fleet.max_power_w)
+                power = (
+                    ev.power_w(limit) if ev is not None else max(min(limit, fleet.max_power_w), 0)
+                )  # only an EV discharges (2.1 V2X)
             if ev is not None and fleet.soc:
                 soc = ev.soc
-        return Reading(connector.meter_wh, power, grid.voltage_v, grid.phases, soc)
+            if ev is not None and ev.v2x:
+                export = int(ev.export_wh)
+        return Reading(connector.meter_wh, power, grid.voltage_v, grid.phases, soc, export)
 
     def _meter_sample(self, connector: Connector, now: float) -> None:
         tx = connector.tx
@@ -538,6 +551,8 @@ class Sessions:
             tx, reading, at, tx.next_seq(), self.phase != ONLINE, measurands
         )
         self._queue(Outgoing(*request, "meter", connector, tx))
+        if self.ext is not None:
+            self._tx_extra(connector, request[1], now, "meter")
         samples = tx.samples
         if samples is not None:  # kept for the end (1.6 StopTxnSampledData, 2.0.1 TxEnded*)
             every = self.meter_interval_s
@@ -553,7 +568,7 @@ class Sessions:
     def _charging_state(self, connector: Connector, reading: Reading, now: float) -> None:
         """Charging, or suspended: by the EVSE (a limit of 0) or by the EV (full)."""
         status: ConnectorStatus = "Charging"
-        if reading.power_w <= 0 and connector.status in (
+        if reading.power_w == 0 and connector.status in (
             "Charging",
             "SuspendedEV",
             "SuspendedEVSE",
@@ -584,6 +599,8 @@ class Sessions:
             tx.samples or (),
         )
         self._queue(Outgoing(*request, "end", connector, tx))
+        if self.ext is not None:
+            self._tx_extra(connector, request[1], now, "end")
         self._tx_gone(connector, reason)
         connector.phase = None
         connector.next_meter_at = connector.ends_at = None

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from loadgen.ocpp.dialect import Identity
     from loadgen.ocpp.profiles import ChargingProfile
+    from loadgen.ocpp.tariffs import Tariff
     from loadgen.sim.metering import Ev
+    from loadgen.sim.tariffs import TxCost
 
 #: Entries kept in the authorization cache (oldest dropped first, C10.FR.07).
 CACHE_ENTRIES = 64
@@ -78,8 +80,10 @@ class Extras:
     __slots__ = (
         "cache",
         "claimed",
+        "costs",
         "due",
         "evs",
+        "export_wh",
         "fault_at",
         "faulted",
         "firmware",
@@ -96,6 +100,7 @@ class Extras:
         "recover_at",
         "reservations",
         "serial_number",
+        "tariffs",
         "uploads",
     )
 
@@ -116,6 +121,9 @@ class Extras:
         self.cache: dict[str, str] | None = None  # tag -> last status the server gave
         self.profiles: list[ChargingProfile] = []
         self.evs: dict[int, Ev] = {}  # connector id -> the EV charging there
+        self.export_wh: dict[int, int] = {}  # connector id -> export register (2.1 V2X)
+        self.tariffs: dict[int, Tariff] = {}  # EVSE id (0: all) -> default tariff (2.1)
+        self.costs: dict[int, TxCost] = {}  # connector id -> its transaction's cost so far
         self.fault_at: float | None = None  # a faulty charger's next fault
         self.recover_at: float | None = None
         self.faulted: int | None = None  # the faulted connector

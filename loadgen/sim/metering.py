@@ -9,6 +9,11 @@ falls in proportion to what is left to fill, so the state of charge approaches 1
 and never falls; at 99.9% the EV stops drawing (SuspendedEV). :meth:`Ev.advance`
 integrates that curve exactly over any span (linear, then exponential), so a sample
 every 5 minutes or every second shows the same energy.
+
+A bidirectional EV (``v2x``, OCPP 2.1; ``fleet.sessions.v2x_share`` of them) discharges
+when the limit is negative (a discharging setpoint) and the CSMS allowed it (``bpt``):
+at the setpoint, at most its maximum power, down to :data:`V2X_MIN_SOC_PERCENT`; its
+state of charge falls and its export register (``export_wh``) rises.
 """
 
 from __future__ import annotations
@@ -23,19 +28,33 @@ _TRICKLE_W = 1.0
 #: The state of charge at which the EV's battery management ends charging (the taper
 #: only approaches 100% asymptotically).
 FULL_PERCENT = 99.9
+#: A discharging EV keeps this much charge for its driver.
+V2X_MIN_SOC_PERCENT = 20.0
 
 
 class Ev:
     """One EV's battery during one session (see the module docstring)."""
 
-    __slots__ = ("battery_wh", "max_power_w", "register_wh", "soc", "taper")
+    __slots__ = (
+        "battery_wh",
+        "bpt",
+        "export_wh",
+        "max_power_w",
+        "register_wh",
+        "soc",
+        "taper",
+        "v2x",
+    )
 
     def __init__(self, battery_wh: float, soc: float, max_power_w: float, taper: float) -> None:
         self.battery_wh = battery_wh
-        self.soc = soc  # percent, never falling
-        self.max_power_w = max_power_w  # what the EV accepts at most
+        self.soc = soc  # percent, falling only while discharging
+        self.max_power_w = max_power_w  # what the EV accepts (and gives back) at most
         self.taper = min(max(taper, 0.0), 99.0)  # percent where the power starts to fall
         self.register_wh = 0.0  # the connector's register, with the fraction kept
+        self.v2x = False  # can discharge (OCPP 2.1 bidirectional power transfer)
+        self.bpt = False  # the CSMS allowed it to discharge in this session
+        self.export_wh = 0.0  # the connector's export register, with the fraction kept
 
     @classmethod
     def arriving(cls, arrivals: Arrivals, rng: random.Random, register_wh: int) -> Ev:
@@ -47,10 +66,17 @@ class Ev:
             arrivals.taper_from_percent,
         )
         ev.register_wh = float(register_wh)
+        if arrivals.v2x_share > 0:
+            ev.v2x = rng.random() < arrivals.v2x_share
         return ev
 
     def power_w(self, limit_w: float) -> float:
-        """The power the EV draws now under ``limit_w`` (already capped by the connector)."""
+        """The power the EV draws now under ``limit_w`` (already capped by the connector);
+        negative while it discharges (a negative limit: a discharging setpoint)."""
+        if limit_w < 0:
+            if not self.bpt or self.soc <= V2X_MIN_SOC_PERCENT:
+                return 0.0
+            return -min(-limit_w, self.max_power_w)
         cap = min(limit_w, self.max_power_w)
         if cap <= _TRICKLE_W or self.soc >= FULL_PERCENT:
             return 0.0
@@ -60,6 +86,9 @@ class Ev:
     def advance(self, limit_w: float, seconds: float) -> None:
         """Charge for ``seconds`` under ``limit_w``: the state of charge and the register rise."""
         if seconds <= 0 or self.battery_wh <= 0:
+            return
+        if limit_w < 0:
+            self._discharge(self.power_w(limit_w), seconds)
             return
         cap = min(limit_w, self.max_power_w)
         if cap <= _TRICKLE_W or self.soc >= FULL_PERCENT:
@@ -78,6 +107,15 @@ class Ev:
             seconds -= to_cross
         k = self.max_power_w * per_wh / ((100.0 - self.taper) * 3600.0)
         self._rise(100.0 - (100.0 - soc) * math.exp(-k * seconds))
+
+    def _discharge(self, power_w: float, seconds: float) -> None:
+        """Give back ``-power_w`` for ``seconds``, stopping at the minimum state of charge."""
+        if power_w >= 0:
+            return
+        available_wh = (self.soc - V2X_MIN_SOC_PERCENT) * self.battery_wh / 100.0
+        energy_wh = min(-power_w * seconds / 3600.0, max(available_wh, 0.0))
+        self.soc -= energy_wh * 100.0 / self.battery_wh
+        self.export_wh += energy_wh
 
     def _rise(self, soc: float) -> None:
         soc = min(soc, FULL_PERCENT)

@@ -32,10 +32,11 @@ if TYPE_CHECKING:
     from loadgen.sim.actions import Action, Counters
     from loadgen.sim.fleet import Fleet
 
-#: The security event of refused credentials, by version (1.6 security whitepaper, 2.0.1).
+#: The security event of refused credentials, by version (1.6 security whitepaper, 2.x).
 _BAD_CREDENTIALS = {
     "1.6": "FailedToAuthenticateAtCentralSystem",
     "2.0.1": "FailedToAuthenticateAtCsms",
+    "2.1": "FailedToAuthenticateAtCsms",
 }
 #: A scheduled download this far off is reported DownloadScheduled (L01.FR.13).
 _SCHEDULED_AFTER_S = 1.0

@@ -64,6 +64,8 @@ from loadgen.sim.states import (
 )
 from loadgen.sim.states import STOPPED as STOPPED_PHASE
 from loadgen.sim.steps import USER, USER_AUTHORIZE, StationApi, Steps
+from loadgen.sim.tariffs import Tariffs
+from loadgen.sim.v2x import Bidirectional
 
 #: Heartbeat interval used when the server answers Accepted with interval 0.
 DEFAULT_HEARTBEAT_S = 60.0
@@ -88,7 +90,16 @@ class Unit(Protocol):
     def id_tags(self) -> tuple[str, ...]: ...
 
 
-class Station(Sessions, Commands, Services, Authorization, SmartCharging, Steps):
+class Station(
+    Sessions,
+    Commands,
+    Services,
+    Authorization,
+    SmartCharging,
+    Tariffs,
+    Bidirectional,
+    Steps,
+):
     """One simulated charge point (see the module docstring)."""
 
     __slots__ = (
@@ -452,6 +463,8 @@ class Station(Sessions, Commands, Services, Authorization, SmartCharging, Steps)
                 self._start_answered(call.tx, payload, now)
             elif purpose == USER or purpose == USER_AUTHORIZE:
                 self._user_answered(call, payload, None)
+            elif purpose == "needs" and call.connector is not None:
+                self._needs_answered(call.connector, payload)  # 2.1 V2X
         except FrameError as exc:
             failure = Failure("protocol_error", exc.code)
             self.out.append(Report("OCPP", f"{call.action} reply", 0, 0, failure))

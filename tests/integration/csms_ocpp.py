@@ -2,7 +2,7 @@
 
 Run as a script::
 
-    python tests/integration/csms_ocpp.py --version 1.6|2.0.1 --port 0 --report PATH
+    python tests/integration/csms_ocpp.py --version 1.6|2.0.1|2.1 --port 0 --report PATH
 
 It serves ``ws://127.0.0.1:PORT/<anything>/<charge point id>`` with the subprotocol of
 its version, prints ``listening on PORT`` once ready, and answers every charge point
@@ -64,6 +64,8 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
+from ocpp.v21 import ChargePoint as ChargePoint21
+from ocpp.v21 import call_result as result21
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
@@ -74,11 +76,15 @@ from websockets.http11 import Request, Response
 try:  # run as a script (the usual way): this folder is on sys.path
     import csms_fleet_scenarios  # noqa: F401 - registers the fleet's scenarios
     import csms_scenarios as scenarios
+    import csms_v21_scenarios  # noqa: F401 - registers OCPP 2.1's scenarios
 except ImportError:  # imported as a module of the tests package
-    from tests.integration import csms_fleet_scenarios  # noqa: F401
+    from tests.integration import (
+        csms_fleet_scenarios,  # noqa: F401
+        csms_v21_scenarios,  # noqa: F401
+    )
     from tests.integration import csms_scenarios as scenarios
 
-SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
+SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1", "2.1": "ocpp2.1"}
 BOOT_INTERVAL_S = 1
 REPORT_EVERY_S = 0.5
 CALL_TIMEOUT_S = 10.0
@@ -727,6 +733,21 @@ class CentralSystem201(Recording, ChargePoint201):
 # -- the server calls after boot ------------------------------------------------------
 
 
+class CentralSystem21(CentralSystem201):
+    """2.0.1's answers (valid under 2.1's schemas too) on the ``ocpp`` package's v21
+    ChargePoint, so every frame is validated against the 2.1 schemas; and 2.1's own."""
+
+    version = "2.1"
+    _call = ChargePoint21._call
+    _call_result = ChargePoint21._call_result
+    _ocpp_version = ChargePoint21._ocpp_version
+
+    @on("NotifyEVChargingNeeds")
+    @guarded
+    async def on_notify_ev_charging_needs(self, **_: Any) -> Any:
+        return result21.NotifyEVChargingNeeds(status="Accepted")
+
+
 async def sequence_16(cp: Recording) -> None:
     await cp.server_call(
         "GetConfiguration",
@@ -914,6 +935,7 @@ async def sequence_201(cp: Recording) -> None:
 SEQUENCES: dict[str, Callable[[Recording], Awaitable[None]]] = {
     "1.6": sequence_16,
     "2.0.1": sequence_201,
+    "2.1": sequence_201,  # 2.0.1's calls, validated against 2.1's schemas
 }
 
 
@@ -1164,7 +1186,9 @@ class Csms:
             )
             await connection.close(1002, "wrong subprotocol")
             return
-        cls = CentralSystem16 if self.version == "1.6" else CentralSystem201
+        cls = {"1.6": CentralSystem16, "2.0.1": CentralSystem201, "2.1": CentralSystem21}[
+            self.version
+        ]
         charge_point = cls(charge_point_id, connection, self)
         record.current = charge_point
         if self.scenarios and record.scenario is None:

@@ -27,7 +27,7 @@ from tests.integration.conftest import GatewayProcess, gateway_argv
 pytestmark = pytest.mark.integration
 
 GatewayFactory = Callable[..., GatewayProcess]
-SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
+SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1", "2.1": "ocpp2.1"}
 TIMEOUT_S = 10.0
 TS = "2026-01-02T03:04:05.678Z"
 TOKEN_201 = {"idToken": "TAG-1", "type": "ISO14443"}
@@ -171,7 +171,32 @@ REQUESTS_201: dict[str, list[dict[str, Any]]] = {
     ],
 }
 
-REQUESTS = {"1.6": REQUESTS_16, "2.0.1": REQUESTS_201}
+#: 2.1: every 2.0.1 request (valid under 2.1's schemas too) and 2.1's new station calls.
+REQUESTS_21: dict[str, list[dict[str, Any]]] = {
+    **REQUESTS_201,
+    "NotifyDERAlarm": [{"controlType": "FreqDroop", "timestamp": TS}],
+    "NotifyDERStartStop": [{"controlId": "der-1", "started": True, "timestamp": TS}],
+    "NotifyPriorityCharging": [{"transactionId": "tx-1", "activated": True}],
+    "NotifySettlement": [
+        {"pspRef": "psp-1", "status": "Settled", "settlementAmount": 12.5, "settlementTime": TS}
+    ],
+    "ReportDERControl": [{"requestId": 1}],
+    "BatterySwap": [
+        {
+            "eventType": "BatteryIn",
+            "requestId": 1,
+            "idToken": TOKEN_201,
+            "batteryData": [{"evseId": 1, "serialNumber": "B-1", "soC": 80, "soH": 95}],
+        }
+    ],
+    "OpenPeriodicEventStream": [
+        {"constantStreamData": {"id": 1, "variableMonitoringId": 2, "params": {}}}
+    ],
+    "PullDynamicScheduleUpdate": [{"chargingProfileId": 1}],
+    "VatNumberValidation": [{"vatNumber": "NL123456789B01"}],
+}
+
+REQUESTS = {"1.6": REQUESTS_16, "2.0.1": REQUESTS_201, "2.1": REQUESTS_21}
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -253,7 +278,7 @@ def process_gone(pid: int) -> bool:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
 def test_subprotocol_is_accepted_and_echoed(gateway: GatewayProcess, version: str) -> None:
     """Each OCPP subprotocol is accepted and echoed back in the handshake."""
     with connect(gateway, f"CP-echo-{version}", version) as ws:
@@ -261,7 +286,7 @@ def test_subprotocol_is_accepted_and_echoed(gateway: GatewayProcess, version: st
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("offered", [[], ["ocpp1.5"], ["chat", "ocpp2.1"]])
+@pytest.mark.parametrize("offered", [[], ["ocpp1.5"], ["chat", "ocpp2.2"]])
 def test_missing_or_unknown_subprotocol_is_rejected(
     gateway: GatewayProcess, offered: list[str]
 ) -> None:
@@ -269,7 +294,7 @@ def test_missing_or_unknown_subprotocol_is_rejected(
     exc = rejection(gateway, "/ocpp/CP-1", offered)
     assert exc.response.status_code == 400
     body = exc.response.body.decode()
-    assert "ocpp1.6" in body and "ocpp2.0.1" in body, body
+    assert "ocpp1.6" in body and "ocpp2.0.1" in body and "ocpp2.1" in body, body
 
 
 @pytest.mark.timeout(60)
@@ -285,7 +310,7 @@ def test_url_without_charge_point_id_is_404(gateway: GatewayProcess, path: str) 
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
 def test_every_charger_initiated_action_gets_a_schema_valid_answer(
     gateway: GatewayProcess, version: str
 ) -> None:
@@ -384,12 +409,12 @@ def test_status_counts_connections_and_drops_them(gateway: GatewayProcess) -> No
         assert call(first, "BootNotification", REQUESTS_16["BootNotification"][0])[0] == 3
         status = status_where(gateway, lambda s: s["connected"] == 2)
         assert status["pid"] == gateway.pid
-        assert status["by_version"] == {"1.6": 1, "2.0.1": 1}
+        assert status["by_version"] == {"1.6": 1, "2.0.1": 1, "2.1": 0}
         assert status["booted"] == 1
         assert status["messages"] == {"BootNotification": 1}
         first.close()
         status = status_where(gateway, lambda s: s["connected"] == 1)
-        assert status["by_version"] == {"1.6": 0, "2.0.1": 1} and status["booted"] == 0
+        assert status["by_version"] == {"1.6": 0, "2.0.1": 1, "2.1": 0} and status["booted"] == 0
     status_where(gateway, lambda s: s["connected"] == 0)
 
 
@@ -406,7 +431,7 @@ def test_duplicate_id_replaces_older_connection(gateway: GatewayProcess) -> None
             assert closed.value.rcvd.reason == "replaced by a new connection"
             assert call(new, "Heartbeat", {})[0] == 3
             status = status_where(gateway, lambda s: s["connected"] == 1)
-            assert status["by_version"] == {"1.6": 0, "2.0.1": 1}
+            assert status["by_version"] == {"1.6": 0, "2.0.1": 1, "2.1": 0}
             assert status["booted"] == 0  # the new connection has not booted
     status_where(gateway, lambda s: s["connected"] == 0)
 
@@ -558,7 +583,7 @@ def test_two_thousand_concurrent_chargers_boot(gateway: GatewayProcess) -> None:
             assert statuses == ["Accepted"] * count
             status = await asyncio.to_thread(status_where, gateway, lambda s: s["booted"] == count)
             assert status["connected"] == count
-            assert status["by_version"] == {"1.6": count // 2, "2.0.1": count // 2}
+            assert status["by_version"] == {"1.6": count // 2, "2.0.1": count // 2, "2.1": 0}
         finally:
             async with asyncio.timeout(60):
                 await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)

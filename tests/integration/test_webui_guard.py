@@ -148,7 +148,7 @@ TEXT = st.text(max_size=40) | st.text(string.printable, max_size=3000)
 POISON = st.one_of(
     st.tuples(st.sampled_from(UNKNOWN) | st.text(min_size=1, max_size=30), TEXT),
     st.tuples(st.just("loadgen_config"), st.sampled_from(["/etc/passwd", "../x.yaml", ""]) | TEXT),
-    st.tuples(st.just("loadgen_ocpp_version"), st.sampled_from(["2.1", "1.5", " 1.6"])),
+    st.tuples(st.just("loadgen_ocpp_version"), st.sampled_from(["2.2", "1.5", " 2.1"])),
     st.tuples(st.just("user_count"), st.sampled_from(["-1", "1.5", "9" * 30, "x", ""])),
     st.tuples(st.just("spawn_rate"), st.sampled_from(["-1", "inf", "nan", "1e400", "x", ""])),
     st.tuples(st.just("run_time"), st.sampled_from(["1x", "h", "9" * 50, "1h2h3h4h"])),

@@ -12,10 +12,11 @@ from loadgen.ocpp.framing import ERROR_CODES_16, ERROR_CODES_201, Call, CallResu
 from loadgen.ocpp.schemas import validate
 from loadgen.ocpp.settings import SETTINGS
 from loadgen.ocpp.v16 import V16
+from loadgen.ocpp.v21 import V21
 from loadgen.ocpp.v201 import V201
 
-V16_, V201_ = V16(), V201()
-DIALECTS = [V16_, V201_]
+V16_, V201_, V21_ = V16(), V201(), V21()
+DIALECTS = [V16_, V201_, V21_]
 AT = 1_790_000_000.5
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 COMM = {"name": "OCPPCommCtrlr"}
@@ -168,6 +169,24 @@ class Target:
 
     def data_transfer(self, vendor_id: str, message_id: str | None, data: object) -> Any:
         return self._result("data_transfer", ("UnknownVendorId", None), vendor_id, message_id)
+
+    def set_default_tariff(self, evse_id: int, tariff: Any) -> str:
+        return self._result("set_default_tariff", "Accepted", evse_id, tariff.tariff_id)
+
+    def tariffs(self, evse_id: int) -> Any:
+        return self._result("tariffs", [], evse_id)
+
+    def clear_tariffs(self, tariff_ids: Any, evse_id: int | None) -> Any:
+        ids = None if tariff_ids is None else list(tariff_ids)
+        return self._result("clear_tariffs", [(None, "NoTariff")], ids, evse_id)
+
+    def change_transaction_tariff(self, transaction_id: str, tariff: Any) -> str:
+        return self._result(
+            "change_transaction_tariff", "Accepted", transaction_id, tariff.tariff_id
+        )
+
+    def allow_energy_transfer(self, transaction_id: str, modes: Any) -> str:
+        return self._result("allow_energy_transfer", "Accepted", transaction_id, list(modes))
 
 
 def valid(dialect: Dialect, request: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:

@@ -83,6 +83,7 @@ def default_answers(version: str) -> dict[str, Answer]:
         "NotifyChargingLimit": {},
         "ReportChargingProfiles": {},
         "NotifyEvent": {},
+        "NotifyEVChargingNeeds": {"status": "Accepted"},  # 2.1 (V2X)
     }
 
 

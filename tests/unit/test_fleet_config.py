@@ -32,6 +32,23 @@ def test_the_mixed_fleet_config_loads_and_reads_back() -> None:
     assert (again.fleet, again.gateway) == (config.fleet, config.gateway)
 
 
+def test_the_ocpp21_config_loads_and_reads_back() -> None:
+    """configs/ocpp21.yaml: OCPP 2.1, a third of the EVs bidirectional, the gateway's 2.1
+    steps (a default tariff, a discharging setpoint); its effective config loads back."""
+    config = configfile.load(ROOT / "configs" / "ocpp21.yaml")
+    assert config.ocpp_version == "2.1"
+    assert config.fleet.sessions is not None and config.fleet.sessions.v2x_share == 0.33
+    steps = {s.call: dict(s.params) for s in config.gateway.script}
+    assert steps["SetDefaultTariff"]["price_kwh"] == 0.35
+    assert steps["SetChargingProfile"]["setpoint_w"] == -7000
+    again = configfile.from_dict(configfile.effective(config, masked=False), name=config.name)
+    assert (again.ocpp_version, again.fleet, again.gateway) == (
+        config.ocpp_version,
+        config.fleet,
+        config.gateway,
+    )
+
+
 @pytest.mark.parametrize(
     ("sections", "where"),
     [
@@ -44,6 +61,7 @@ def test_the_mixed_fleet_config_loads_and_reads_back() -> None:
          "fleet.models[0].configuration.NoSuchKey"),
         ({"fleet": {"sessions": {"duration_s": [60, 10]}}}, "fleet.sessions.duration_s"),
         ({"fleet": {"sessions": {"arrival": "poisson"}}}, "fleet.sessions.arrival"),
+        ({"fleet": {"sessions": {"v2x_share": 1.5}}}, "fleet.sessions.v2x_share"),
         ({"fleet": {"sessions": {"id_tags": ["x" * 21]}}}, "fleet.sessions.id_tags"),
         ({"fleet": {"firmware": {"failure_step": "later"}}}, "fleet.firmware.failure_step"),
         ({"fleet": {"firmware": {"failure_share": 1.5}}}, "fleet.firmware.failure_share"),

@@ -20,7 +20,8 @@ def test_an_idle_fleet_has_no_fleet_section() -> None:
 
 
 def test_the_fleet_section_counts_each_flow() -> None:
-    """Sessions by end reason, energy, firmware, uploads, reservations, faults."""
+    """Sessions by end reason, energy (and what V2X EVs gave back), firmware, uploads,
+    reservations, faults, tariffs."""
     counters = Counters(
         sessions_started=5,
         sessions_ended=4,
@@ -35,6 +36,9 @@ def test_the_fleet_section_counts_each_flow() -> None:
         reservations=3,
         reservations_used=1,
         faults=2,
+        energy_exported_wh=2500,
+        v2x_sessions=2,
+        tariffs_set=1,
     )
     section = fleet_section(counters.snapshot())
     assert section is not None
@@ -47,11 +51,14 @@ def test_the_fleet_section_counts_each_flow() -> None:
         "Other": 0,
     }
     assert (section["energy_wh"], section["power_w_now"]) == (12345, 11000)
+    assert (section["energy_exported_wh"], section["v2x_sessions"]) == (2500, 2)
+    assert section["tariffs_set"] == 1
     assert section["firmware"] == {"updates": 2, "installed": 1, "failed": 1}
     assert section["reservations"]["made"] == 3 and section["faults"]["reported"] == 2
     rows = dict(fleet_rows(section))
     assert rows["Sessions ended"] == "4 (Local 3, Remote 1)"
     assert rows["Energy delivered"] == "12.3 kWh"
+    assert rows["Energy exported (V2X)"] == "2.5 kWh (2 V2X sessions)"
     assert rows["Firmware updates"] == "2 (1 installed, 1 failed)"
 
 

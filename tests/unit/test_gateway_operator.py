@@ -23,7 +23,7 @@ from loadgen.gateway.server import Gateway
 from loadgen.ocpp.framing import CallError, CallResult
 from loadgen.ocpp.schemas import validate
 
-VERSIONS = ["1.6", "2.0.1"]
+VERSIONS = ["1.6", "2.0.1", "2.1"]
 STEPS: list[tuple[str, dict[str, Any]]] = [
     ("UpdateFirmware", {}),
     ("UpdateFirmware", {"signed": True, "retrieve_in_s": 30}),
@@ -47,6 +47,12 @@ STEPS: list[tuple[str, dict[str, Any]]] = [
     ("ChangeAvailability", {"connector": 1, "operative": False}),
     ("DataTransfer", {"vendor_id": "com.acme", "message_id": "Ping", "data": "x"}),
     ("RemoteStartTransaction", {"tag": "OPS"}),
+    ("SetDefaultTariff", {"price_kwh": 0.35, "price_minute": 0.02, "tax_percent": 21}),
+    ("SetDefaultTariff", {"fixed_fee": 1, "currency": "USD", "evse": 1}),
+    ("GetTariffs", {}),
+    ("ClearTariffs", {"tariff_ids": "A,B"}),
+    ("ClearTariffs", {}),
+    ("SetChargingProfile", {"setpoint_w": -7000, "discharge_limit_w": 7000}),
 ]
 
 
@@ -55,12 +61,15 @@ STEPS: list[tuple[str, dict[str, Any]]] = [
 def test_every_scripted_call_is_schema_valid(
     version: str, call: str, params: dict[str, Any]
 ) -> None:
-    """Each call a script may name is built for both versions and validates against its
-    official schema (or is left out where the version lacks it)."""
+    """Each call a script may name is built for every version and validates against its
+    official schema (or is left out where the version lacks it: 2.1's tariffs and
+    setpoints before 2.1, GetChargingProfiles in 1.6)."""
     built = Payloads("http://127.0.0.1:1/upload/").build(Step(0, call, 1.0, params), version)
+    only_21 = call in ("SetDefaultTariff", "GetTariffs", "ClearTariffs") or "setpoint_w" in params
     if built is None:
-        assert (version, call) == ("1.6", "GetChargingProfiles")
+        assert (version, call) == ("1.6", "GetChargingProfiles") or (only_21 and version != "2.1")
         return
+    assert not only_21 or version == "2.1"
     action, payload = built
     validate(version, action, payload, response=False)
 
@@ -112,15 +121,25 @@ def test_answers_are_counted_by_status_and_code() -> None:
     code; frames that answer none of its calls are not its."""
     operator = Operator((), Payloads(None))
     operator.pending.update(
-        {"a": ("ReserveNow", 0.0), "b": ("ReserveNow", 0.0), "c": ("Reset", 0.0)}
+        {
+            "a": ("ReserveNow", 0.0),
+            "b": ("ReserveNow", 0.0),
+            "c": ("Reset", 0.0),
+            "d": ("ClearTariffs", 0.0),
+        }
     )
     charger: Any = _Charger("1.6")
     assert operator.answer(charger, CallResult("a", {"status": "Accepted"})) == "ReserveNow"
     assert operator.answer(charger, CallResult("b", {"status": "Occupied"})) == "ReserveNow"
     assert operator.answer(charger, CallError("c", "NotSupported")) == "Reset"
+    cleared = {"clearTariffsResult": [{"status": "NoTariff"}]}  # 2.1: a list of statuses
+    assert operator.answer(charger, CallResult("d", cleared)) == "ClearTariffs"
     assert operator.answer(charger, CallResult("zz", {})) is None
     status = operator.status()
-    assert status["answered"] == {"ReserveNow": {"Accepted": 1, "Occupied": 1}}
+    assert status["answered"] == {
+        "ReserveNow": {"Accepted": 1, "Occupied": 1},
+        "ClearTariffs": {"NoTariff": 1},
+    }
     assert status["errors"] == {"Reset": {"NotSupported": 1}} and status["waiting"] == 0
 
 

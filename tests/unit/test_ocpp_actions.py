@@ -9,6 +9,7 @@ from ocpp.v201.enums import Action as Action201
 
 from loadgen.ocpp.actions import ACTIONS_16, ACTIONS_21, ACTIONS_201
 from loadgen.ocpp.v16 import V16
+from loadgen.ocpp.v21 import V21
 from loadgen.ocpp.v201 import V201
 
 
@@ -26,3 +27,4 @@ def test_server_actions_are_actions_of_their_version() -> None:
     """What a dialect counts as a server call by name is an action of its version."""
     assert V16.server_actions <= ACTIONS_16
     assert V201.server_actions <= ACTIONS_201
+    assert V21.server_actions <= ACTIONS_21

@@ -20,6 +20,7 @@ from tests.unit.ocpp_target import (
     HEARTBEAT,
     ID_TOKEN,
     V16_,
+    V21_,
     V201_,
     Target,
     ask,
@@ -98,9 +99,44 @@ CALLS_201: list[tuple[str, dict[str, Any], tuple[Any, ...] | None, Any, dict[str
 ]  # fmt: skip
 
 
+#: A 2.1 default tariff: 0.25 per kWh with 21% VAT, a start fee, 0.05 a minute of idle time.
+TARIFF = {
+    "tariffId": "T-1",
+    "currency": "EUR",
+    "energy": {"prices": [{"priceKwh": 0.25}], "taxRates": [{"type": "VAT", "tax": 21}]},
+    "fixedFee": {"prices": [{"priceFixed": 0.5}]},
+    "idleTime": {"prices": [{"priceMinute": 0.05}]},
+}
+CALLS_21 = [
+    ("SetDefaultTariff", {"evseId": 0, "tariff": TARIFF}, ("set_default_tariff", 0, "T-1"),
+     "Accepted", {"status": "Accepted"}),
+    ("SetDefaultTariff", {"evseId": 1, "tariff": {**TARIFF, "energy": {"prices": [
+        {"priceKwh": 0.2, "conditions": {"startTimeOfDay": "08:00"}}]}}}, None, None,
+     {"status": "ConditionNotSupported"}),
+    ("GetTariffs", {"evseId": 0}, ("tariffs", 0), [], {"status": "NoTariff"}),
+    ("ClearTariffs", {"tariffIds": ["T-1"]}, ("clear_tariffs", ["T-1"], None),
+     [("T-1", "Accepted")], {"clearTariffsResult": [{"status": "Accepted", "tariffId": "T-1"}]}),
+    ("ClearTariffs", {}, ("clear_tariffs", None, None), [(None, "NoTariff")],
+     {"clearTariffsResult": [{"status": "NoTariff"}]}),
+    ("ChangeTransactionTariff", {"transactionId": "1-x", "tariff": TARIFF},
+     ("change_transaction_tariff", "1-x", "T-1"), "TxNotFound", {"status": "TxNotFound"}),
+    ("NotifyAllowedEnergyTransfer", {"transactionId": "1-x", "allowedEnergyTransfer": ["DC_BPT"]},
+     ("allow_energy_transfer", "1-x", ["DC_BPT"]), "Accepted", {"status": "Accepted"}),
+    ("Reset", {"type": "ImmediateAndResume"}, None, None, {"status": "Rejected"}),
+    ("GetLog", {"logType": "DataCollectorLog", "requestId": 3,
+                "log": {"remoteLocation": "https://x.example/"}}, None, None,
+     {"status": "Rejected"}),
+    ("RequestStartTransaction", {"idToken": {"idToken": "V" * 200, "type": "EVCCID"},
+                                 "remoteStartId": 9, "evseId": 1},
+     ("remote_start", 1, "EVCCID\x1f" + "V" * 200, 9), "Accepted", {"status": "Accepted"}),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("dialect", "action", "payload", "expected_call", "result", "expected"),
-    [(V16_, *case) for case in CALLS_16] + [(V201_, *case) for case in CALLS_201],
+    [(V16_, *case) for case in CALLS_16]
+    + [(V201_, *case) for case in CALLS_201]
+    + [(V21_, *case) for case in CALLS_201 + CALLS_21],
     ids=lambda v: v.version if isinstance(v, Dialect) else None,
 )
 def test_answer_asks_the_target(
@@ -345,6 +381,7 @@ VALID = {
         ("SetVariables", {"setVariableData": [entry(COMM, HEARTBEAT, attributeValue="9")]}),
     ],
 }
+VALID["2.1"] = VALID["2.0.1"] + [(a, p) for a, p, *_ in CALLS_21]
 
 
 def _slots(value: Any) -> list[tuple[Any, Any]]:
@@ -386,7 +423,7 @@ def test_mutated_calls_never_raise(dialect: Dialect, data: st.DataObject) -> Non
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.version)
 @settings(max_examples=150, deadline=None)
 @given(
-    action=st.sampled_from(sorted({a for a, _ in VALID["1.6"] + VALID["2.0.1"]} | {"Unknown"})),
+    action=st.sampled_from(sorted({a for v in VALID.values() for a, _ in v} | {"Unknown"})),
     payload=json_values,
 )
 def test_arbitrary_calls_never_raise(dialect: Dialect, action: str, payload: Any) -> None:

@@ -16,6 +16,7 @@ from loadgen.ocpp.samples import Reading
 from loadgen.ocpp.schemas import SchemaViolation, validate
 from loadgen.ocpp.settings import SETTINGS
 from loadgen.ocpp.v16 import V16
+from loadgen.ocpp.v21 import V21
 from loadgen.ocpp.v201 import V201
 from tests.unit.ocpp_target import (
     AT,
@@ -38,14 +39,15 @@ from tests.unit.ocpp_target import (
 
 def test_dialect_for_each_version() -> None:
     """dialect_for returns the dialect whose version and subprotocol match the name."""
-    assert VERSIONS == ("1.6", "2.0.1")
+    assert VERSIONS == ("1.6", "2.0.1", "2.1")
     for version in VERSIONS:
         dialect = dialect_for(version)
         assert (dialect.version, dialect.subprotocol) == (version, f"ocpp{version}")
     assert isinstance(dialect_for("1.6"), V16) and isinstance(dialect_for("2.0.1"), V201)
+    assert isinstance(dialect_for("2.1"), V21)
 
 
-@pytest.mark.parametrize("version", ["2.0", "1.5", "", "ocpp1.6", "2.1", "1.6 "])
+@pytest.mark.parametrize("version", ["2.0", "1.5", "", "ocpp1.6", "2.1.0", "21", "1.6 "])
 def test_dialect_for_rejects_other_versions(version: str) -> None:
     """Any other version string raises ValueError."""
     with pytest.raises(ValueError):

@@ -21,7 +21,7 @@ from tests.unit.sim_csms import (
     tx_id,
 )
 
-VERSIONS = ["1.6", "2.0.1"]
+VERSIONS = ["1.6", "2.0.1", "2.1"]  # 2.1: 2.0.1's behaviour under 2.1's schemas
 POWER = "Energy.Active.Import.Register,Power.Active.Import,Current.Import"
 
 

@@ -26,7 +26,7 @@ from loadgen.sim.fleet import Fleet
 from loadgen.sim.station import Station
 from tests.unit.sim_csms import Bench, booted, make, remote_start, remote_stop, status_of, tx_id
 
-VERSIONS = ["1.6", "2.0.1"]
+VERSIONS = ["1.6", "2.0.1", "2.1"]  # 2.1: 2.0.1's behaviour under 2.1's schemas
 ALL = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
 CHARGING = Scenario(idle=0, charging=1)
 AC22 = ChargerModel(

@@ -20,7 +20,7 @@ from tests.unit.sim_csms import (
     tx_id,
 )
 
-VERSIONS = ["1.6", "2.0.1"]
+VERSIONS = ["1.6", "2.0.1", "2.1"]  # 2.1: 2.0.1's behaviour under 2.1's schemas
 STEADY = Reconnect(initial_s=10.0, random_range_s=0.0, factor=2.0, max_s=120.0)
 REFUSED = Failure("connect_refused")
 
