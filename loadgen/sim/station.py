@@ -370,14 +370,16 @@ class Station(
         """Send the next queued CALL if none is in flight."""
         if self.call is not None or self.phase != ONLINE:
             return
-        if self.answering is not None and self._holding():
-            return  # the machine's answer to an overridden server call goes first
+        held = self._held() if self.answering is not None else None
         queue = self.queue
         self.retry_at = None
         registration = self.registration
         index = 0
         while index < len(queue):
             item = queue[index]
+            if held and any(thing is item or thing is item.tx for thing in held):
+                index += 1  # set off by an answer the driver has not sent yet: after it
+                continue
             if registration != ACCEPTED and (
                 not item.pending_ok or (registration == REJECTED and item.purpose != "boot")
             ):
@@ -644,7 +646,9 @@ class Station(
 
     def _conclude(self, now: float) -> None:
         if self.rebooting or self.stopping:
-            if self.phase == ONLINE and (self._drained() or now >= self.reboot_deadline):
+            if self.answering is not None and self._holding() and now < self.reboot_deadline:
+                pass  # the driver's answer (a Reset's) goes first; the deadline bounds it
+            elif self.phase == ONLINE and (self._drained() or now >= self.reboot_deadline):
                 if self.stopping:
                     self._halt("stop")
                     return

@@ -82,7 +82,7 @@ class UserCall(Outgoing):
 class PendingAnswer:
     """A server call the driver answers itself, until it does."""
 
-    __slots__ = ("action", "call", "length", "received_at", "reply")
+    __slots__ = ("action", "call", "held", "length", "received_at", "reply")
 
     def __init__(self, call: Call, length: int, received_at: float) -> None:
         self.call = call
@@ -91,6 +91,8 @@ class PendingAnswer:
         self.received_at = received_at
         #: the machine's answer once the driver asked for it (our CALLs wait until sent)
         self.reply: CallResult | CallError | None = None
+        #: the CALLs (and their transactions) that answer set off: they wait until it is sent
+        self.held: list[object] = []
 
 
 class Steps:
@@ -397,7 +399,13 @@ class Steps:
             return None, out
         if pending.reply is None:
             self.now_s = now
+            before = set(map(id, self.queue))
             pending.reply = self.dialect.answer(pending.call, self)  # type: ignore[arg-type]
+            for item in self.queue:
+                if id(item) not in before:
+                    pending.held.append(item)
+                    if item.tx is not None:
+                        pending.held.append(item.tx)
         self._finish(now)
         reply = pending.reply
         return (dict(reply.payload) if isinstance(reply, CallResult) else None), out
@@ -433,9 +441,17 @@ class Steps:
         return out
 
     def _holding(self) -> bool:
-        """Our CALLs wait: the machine answered an overridden call, not yet sent."""
+        """The machine answered an overridden call (a Reset ...), not yet sent."""
         answering = self.answering
         return answering is not None and any(p.reply is not None for p in answering.values())
+
+    def _held(self) -> list[object]:
+        """What waits for the driver's answers: the CALLs the machine's answers queued
+        and their transactions (a later CALL of the same transaction waits too)."""
+        answering = self.answering
+        if answering is None:
+            return []
+        return [thing for pending in answering.values() for thing in pending.held]
 
     def _forget_server_calls(self) -> None:
         """The connection is gone: so are the server's calls awaiting the driver."""

@@ -439,3 +439,48 @@ def test_the_full_custom_charger_of_the_docs_loads() -> None:
     ]
     assert set(behaviour.calls) == {"GetConfiguration", "RemoteStartTransaction"}
     assert set(behaviour.hooks) == {"booted"}
+
+
+def test_a_reset_answered_by_the_driver_is_sent_before_the_reboot() -> None:
+    """A Reset the driver answers with the charger's own answer (``default_answer``)
+    goes out and is reported before the charger closes for the reboot."""
+    bench = booted("1.6", api=StationApi(frozenset({"Reset"})))
+    assert bench.server_call("Reset", {"type": "Soft"}, unique_id="r1") is None
+    payload, actions = bench.station.default_answer(bench.now, "r1")
+    bench.feed(actions)
+    assert payload == {"status": "Accepted"}
+    assert bench.closes == [], "closed for the reboot with the answer still held"
+    bench.run(1)  # the handler takes a while (less than the reboot's deadline)
+    assert bench.closes == []
+    bench.feed(bench.station.answer_server_call(bench.now, "r1", payload))
+    assert bench.answers_to_server[-1] == [3, "r1", {"status": "Accepted"}]
+    assert [r.name for r in bench.reports if r.request_type == "server"] == ["Reset"]
+    assert bench.closes == ["reset"]
+
+
+def test_a_held_reset_reboots_by_its_deadline() -> None:
+    """A driver that never sends its Reset answer delays the reboot by the reboot's
+    deadline (the call timeout) at most."""
+    bench = booted("1.6", api=StationApi(frozenset({"Reset"})))
+    bench.server_call("Reset", {"type": "Soft"}, unique_id="r2")
+    bench.feed(bench.station.default_answer(bench.now, "r2")[1])
+    bench.run(bench.station.call_timeout_s + 1)
+    assert bench.closes == ["reset"]
+
+
+def test_only_what_the_default_answer_queued_waits_for_it() -> None:
+    """After ``default_answer``, the CALLs it set off wait for the answer to be sent,
+    but a CALL a step makes meanwhile (the handler's own) goes at once."""
+    bench = booted("1.6", api=StationApi(frozenset({"RemoteStartTransaction"})))
+    bench.answers["DataTransfer"] = {"status": "Accepted"}
+    since = len(bench.calls)
+    bench.server_call("RemoteStartTransaction", {"idTag": "R", "connectorId": 1})
+    bench.feed(bench.station.default_answer(bench.now, "s1")[1])
+    token = bench.station.next_token()
+    bench.feed(bench.station.user_call(bench.now, "DataTransfer", {"vendorId": "X"}, token))
+    bench.run(1)
+    assert bench.actions()[since:] == ["DataTransfer"]
+    assert answered(bench, token).error is None
+    bench.feed(bench.station.answer_server_call(bench.now, "s1", {"status": "Accepted"}))
+    bench.run(1)
+    assert bench.actions()[since:][:3] == ["DataTransfer", "StatusNotification", "StartTransaction"]
