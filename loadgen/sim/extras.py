@@ -74,6 +74,22 @@ class LogJob:
         self.token = token  # matches the Upload action's answer
 
 
+class EvsAtConnectors(dict[int, "Ev"]):
+    """Connector id -> the EV charging there. An EV plugged in takes over its connector's
+    export register (2.1 V2X), before the Started event is built from it: a meter
+    register never falls, so a second session starts where the first one ended."""
+
+    __slots__ = ("export_wh",)
+
+    def __init__(self, export_wh: dict[int, int]) -> None:
+        super().__init__()
+        self.export_wh = export_wh  # the station's export registers, by connector id
+
+    def __setitem__(self, connector_id: int, ev: Ev) -> None:
+        ev.export_wh = float(self.export_wh.get(connector_id, 0))
+        super().__setitem__(connector_id, ev)
+
+
 class Extras:
     """The lazily made part of a station (see the module docstring)."""
 
@@ -120,8 +136,8 @@ class Extras:
         self.local_version = 0
         self.cache: dict[str, str] | None = None  # tag -> last status the server gave
         self.profiles: list[ChargingProfile] = []
-        self.evs: dict[int, Ev] = {}  # connector id -> the EV charging there
         self.export_wh: dict[int, int] = {}  # connector id -> export register (2.1 V2X)
+        self.evs = EvsAtConnectors(self.export_wh)
         self.tariffs: dict[int, Tariff] = {}  # EVSE id (0: all) -> default tariff (2.1)
         self.costs: dict[int, TxCost] = {}  # connector id -> its transaction's cost so far
         self.fault_at: float | None = None  # a faulty charger's next fault

@@ -56,8 +56,6 @@ class Bidirectional:
         ev = self._ev(connector)
         if ev is None or not ev.v2x:
             return
-        assert self.ext is not None
-        ev.export_wh = float(self.ext.export_wh.get(connector.id, 0))
         request = self.dialect.charging_needs(
             connector.id, self.fleet.grid.phases == 0, ev.max_power_w, ev.battery_wh, ev.soc
         )
