@@ -108,7 +108,9 @@ class V21(V201):
         self, connector_id: int, dc: bool, max_power_w: float, battery_wh: float, soc: float
     ) -> Request:
         """NotifyEVChargingNeeds of a bidirectional EV (ISO 15118-20 BPT): it asks for
-        DC_BPT / AC_BPT and offers to discharge as fast as it charges."""
+        DC_BPT / AC_BPT and offers to discharge as fast as it charges. ``max_power_w`` is
+        min(EV, EVSE), which is what V2XChargingParametersType's maxChargePower and
+        maxDischargePower report."""
         mode = "DC_BPT" if dc else "AC_BPT"
         power = float(round(max_power_w))
         needs: Payload = {

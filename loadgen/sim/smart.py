@@ -79,7 +79,8 @@ class SmartCharging:
             grid=fleet.grid,
             station_share=1.0 / charging,
         )
-        value = hardware if limit is None else min(limit, hardware)
+        # the charger's rating bounds a discharge (a negative limit) as it does a charge
+        value = hardware if limit is None else max(min(limit, hardware), -hardware)
         return value, None if change is None else change - offset
 
     def _meter_all(self, now: float) -> None:

@@ -56,8 +56,13 @@ class Bidirectional:
         ev = self._ev(connector)
         if ev is None or not ev.v2x:
             return
+        fleet = self.fleet
         request = self.dialect.charging_needs(
-            connector.id, self.fleet.grid.phases == 0, ev.max_power_w, ev.battery_wh, ev.soc
+            connector.id,
+            fleet.grid.phases == 0,
+            min(ev.max_power_w, fleet.max_power_w),  # what EV and EVSE both can, either way
+            ev.battery_wh,
+            ev.soc,
         )
         if request is None:
             ev.v2x = False  # before 2.1: a plain charging session (no export register)

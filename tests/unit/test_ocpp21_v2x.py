@@ -4,10 +4,16 @@ against the 2.1 schemas by the bench (tests/unit/sim_csms.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from tests.unit.sim_csms import remote_start, remote_stop, tx_id
+from loadgen.config import FleetSpec
+from tests.unit.sim_csms import booted, remote_start, remote_stop, status_of, tx_id
 from tests.unit.test_station_v21 import (
+    DC,
+    MEASURED,
+    V2X_EV,
     discharge_profile,
     events,
     sampled,
@@ -42,4 +48,27 @@ def test_the_export_register_carries_over_to_the_next_v2x_session() -> None:
         if "meterValue" in c.payload
     ]
     assert registers == sorted(registers)
+    assert bench.failures() == []
+
+
+def test_a_discharge_is_capped_by_the_chargers_rating() -> None:
+    """A 5 kW charger with an 11 kW EV gives back at most 5 kW under a -10 kW setpoint, and
+    NotifyEVChargingNeeds reports maxChargePower / maxDischargePower as min(EV, EVSE)."""
+    small = replace(DC, max_power_w=5000)
+    bench = booted(
+        "2.1",
+        fleet=FleetSpec(models=(small,), sessions=V2X_EV),
+        configuration=(("meter_values_sampled_data", MEASURED),),
+    )
+    remote_start(bench)
+    bench.run(31)
+    profile = discharge_profile(tx_id(bench), -10_000)
+    del profile["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0][
+        "dischargeLimit"
+    ]
+    assert status_of(bench.server_call("SetChargingProfile", profile)) == "Accepted"
+    bench.run(61)
+    assert sampled(events(bench, "Updated")[-1])["Power.Active.Export"] == 5000
+    v2x = bench.named("NotifyEVChargingNeeds")[0].payload["chargingNeeds"]["v2xChargingParameters"]
+    assert (v2x["maxChargePower"], v2x["maxDischargePower"]) == (5000, 5000)
     assert bench.failures() == []
