@@ -138,7 +138,9 @@ class Extras:
         self.profiles: list[ChargingProfile] = []
         self.export_wh: dict[int, int] = {}  # connector id -> export register (2.1 V2X)
         self.evs = EvsAtConnectors(self.export_wh)
-        self.tariffs: dict[int, Tariff] = {}  # EVSE id (0: all) -> default tariff (2.1)
+        # EVSE id (0: all) -> its default tariffs (2.1) as (in force from, tariff), in that
+        # order: the one in force and those announced for later (validFrom to come)
+        self.tariffs: dict[int, list[tuple[float, Tariff]]] = {}
         self.costs: dict[int, TxCost] = {}  # connector id -> its transaction's cost so far
         self.fault_at: float | None = None  # a faulty charger's next fault
         self.recover_at: float | None = None

@@ -82,44 +82,66 @@ class Tariffs:
     # -- the server's calls -------------------------------------------------------------
 
     def set_default_tariff(self, evse_id: int, tariff: Tariff) -> str:
-        """Install the default tariff of EVSE ``evse_id`` (0: every EVSE), replacing the one
-        there; a tariffId another EVSE's different tariff has is DuplicateTariffId."""
+        """Install a default tariff of EVSE ``evse_id`` (0: every EVSE). It is in force from
+        its validFrom (none: from now) until a later one's validFrom: one announced for
+        later leaves the one in force now as it is. It replaces a tariff of the same id at
+        that EVSE; a tariffId another EVSE's different tariff has is DuplicateTariffId."""
         if evse_id and self._connector(evse_id) is None:
             return "Rejected"
         ext = self._extras()
-        for where, other in ext.tariffs.items():
-            if where != evse_id and other.tariff_id == tariff.tariff_id and other != tariff:
-                return "DuplicateTariffId"
-        ext.tariffs[evse_id] = tariff
+        for where, entries in ext.tariffs.items():
+            for _, other in entries:
+                if where != evse_id and other.tariff_id == tariff.tariff_id and other != tariff:
+                    return "DuplicateTariffId"
+        wall = self.now_s + self.wall_offset_s
+        entries = [e for e in ext.tariffs.get(evse_id, ()) if e[1].tariff_id != tariff.tariff_id]
+        entries.append((wall if tariff.valid_from is None else tariff.valid_from, tariff))
+        entries.sort(key=lambda entry: entry[0])  # stable: of two equal, the later set wins
+        ext.tariffs[evse_id] = entries
+        _drop_superseded(entries, wall)
         self.counters.tariffs_set += 1
         return "Accepted"
 
     def tariffs(self, evse_id: int) -> list[tuple[Tariff, list[int]]]:
-        """The default tariffs that apply at ``evse_id`` (0: all of them), with their EVSEs
-        (none for EVSE 0's, which applies everywhere)."""
+        """The default tariffs that apply at ``evse_id`` (0: all of them), the one in force
+        and those announced for later, with their EVSEs (none for EVSE 0's, which applies
+        everywhere)."""
         ext = self.ext
         if ext is None:
             return []
-        return [
-            (tariff, [where] if where else [])
-            for where, tariff in sorted(ext.tariffs.items())
-            if not evse_id or where in (0, evse_id)
-        ]
+        wall = self.now_s + self.wall_offset_s
+        found: list[tuple[Tariff, list[int]]] = []
+        for where, entries in sorted(ext.tariffs.items()):
+            if evse_id and where not in (0, evse_id):
+                continue
+            _drop_superseded(entries, wall)
+            found.extend((tariff, [where] if where else []) for _, tariff in entries)
+        return found
 
     def clear_tariffs(
         self, tariff_ids: Sequence[str] | None, evse_id: int | None
     ) -> list[tuple[str | None, str]]:
-        """Remove the default tariffs named (all when None), of ``evse_id`` when given."""
+        """Remove the default tariffs named (all when None), of ``evse_id`` when given: a
+        result per tariff removed, and NoTariff for each id named that was not there."""
         ext = self.ext
         gone: list[tuple[str | None, str]] = []
         if ext is not None:
-            for where, tariff in list(ext.tariffs.items()):
-                if tariff_ids is not None and tariff.tariff_id not in tariff_ids:
-                    continue
+            for where, entries in list(ext.tariffs.items()):
                 if evse_id is not None and where != evse_id:
                     continue
-                del ext.tariffs[where]
-                gone.append((tariff.tariff_id, "Accepted"))
+                kept = []
+                for entry in entries:
+                    if tariff_ids is None or entry[1].tariff_id in tariff_ids:
+                        gone.append((entry[1].tariff_id, "Accepted"))
+                    else:
+                        kept.append(entry)
+                if kept:
+                    ext.tariffs[where] = kept
+                else:
+                    del ext.tariffs[where]
+        if tariff_ids is not None:
+            cleared = {tariff_id for tariff_id, _ in gone}
+            gone.extend((t, "NoTariff") for t in dict.fromkeys(tariff_ids) if t not in cleared)
         return gone or [(None, "NoTariff")]
 
     def change_transaction_tariff(self, transaction_id: str, tariff: Tariff) -> str:
@@ -180,9 +202,17 @@ class Tariffs:
 
     @staticmethod
     def _tariff_at(ext: Extras, connector_id: int, wall: float) -> Tariff | None:
-        """The default tariff in force at the EVSE: its own, else EVSE 0's."""
+        """The default tariff in force at the EVSE at ``wall``: its own, else EVSE 0's; of
+        each, the one that came into force last."""
         for where in (connector_id, 0):
-            tariff = ext.tariffs.get(where)
-            if tariff is not None and (tariff.valid_from is None or tariff.valid_from <= wall):
-                return tariff
+            in_force = [tariff for since, tariff in ext.tariffs.get(where, ()) if since <= wall]
+            if in_force:
+                return in_force[-1]
         return None
+
+
+def _drop_superseded(entries: list[tuple[float, Tariff]], wall: float) -> None:
+    """Forget the tariffs a later one already in force at ``wall`` replaced."""
+    in_force = [index for index, (since, _) in enumerate(entries) if since <= wall]
+    if len(in_force) > 1:
+        del entries[: in_force[-1]]
