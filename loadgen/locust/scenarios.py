@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -62,6 +63,9 @@ WHEN = ("session", "fault")
 ANSWER_GRACE_S = 300.0
 #: Most distinct user errors a process reports, and occurrences of each it sends to
 #: Locust's exceptions table; the rest are counted only.
+#: How often a wait for a transaction's end looks at the charger itself (a bound
+#: against a notice it never got).
+WATCH_CHECK_S = 60.0
 MAX_REPORTED = 100
 MAX_COUNTED = 1000
 
@@ -196,7 +200,7 @@ class Driver:
         self.behaviour = behaviour
         self.greenlets: set[gevent.Greenlet] = set()  # scenarios, answers and hooks running
         self.answers: dict[int, AsyncResult] = {}  # step CALL token -> its answer
-        self.stops: dict[int, AsyncResult] = {}  # connector -> wait_for_stop's result
+        self.stops: dict[int, list[AsyncResult]] = {}  # connector -> wait_for_stop's waiters
         self.ended: dict[int, str] = {}  # connector -> the reason its last transaction ended
         self.leaving: set[int] = set()  # connectors whose EV has stayed its time
         #: (where, exception type, place) -> occurrences, shared by the process's users
@@ -234,13 +238,13 @@ class Driver:
         if event == "transaction_ended":
             self.ended[connector] = notice.detail
             self.leaving.discard(connector)
-            waiter = self.stops.pop(connector, None)
-            if waiter is not None:
+            for waiter in self.stops.pop(connector, ()):
                 waiter.set(notice.detail)
         elif event == "ev_leaving":
-            waiter = self.stops.pop(connector, None)
-            if waiter is not None:
-                waiter.set(None)
+            waiters = self.stops.pop(connector, None)
+            if waiters:
+                for waiter in waiters:
+                    waiter.set(None)
             else:
                 self.leaving.add(connector)  # for the next wait_for_stop
         elif event == "rebooted":
@@ -265,8 +269,14 @@ class Driver:
         for greenlet in list(self.greenlets):
             if greenlet is not current:
                 greenlet.kill(ChargerGone, block=False)
-        for waiters in (self.answers, self.stops):
-            waiters.clear()
+        # waiters in greenlets of the user's own (gevent.spawn) end too, not only ours
+        answers, self.answers = self.answers, {}
+        stops, self.stops = self.stops, {}
+        for waiter in answers.values():
+            waiter.set_exception(ChargerGone())
+        for waiters in stops.values():
+            for waiter in waiters:
+                waiter.set_exception(ChargerGone())
 
     # -- greenlets ------------------------------------------------------------------------
 
@@ -362,6 +372,8 @@ class Driver:
         except BaseException:
             self.answers.pop(token, None)
             raise
+        if waiter.ready():  # failed at once (offline): a retry loop must not hold the hub
+            gevent.sleep(0)
         bound = self.station.call_timeout_s + ANSWER_GRACE_S
         try:
             answered: Answered = waiter.get(timeout=bound)
@@ -489,28 +501,52 @@ class ChargePoint:
         gevent.sleep(max(0.0, seconds))
 
     def wait_for_stop(
-        self, connector: int | None = None, timeout_s: float | None = None
+        self, connector: int | None = None, *, timeout_s: float | None = None
     ) -> str | None:
         """Wait until the connector's transaction ends by itself (the server stopped it,
         a reset, a fault, DeAuthorized: returns the reason) or its EV has stayed its time
-        (the fleet's session duration, or ``timeout_s``: returns None)."""
+        (the fleet's session duration, or :meth:`leave_after`'s: returns None). With
+        ``timeout_s``, return None after that long at most (the EV's stay is unchanged).
+        Several greenlets may wait on one connector; all are told."""
         number = self._number(connector)
         driver = self._driver
-        if driver.station.connectors[number - 1].tx is None:
+        if self._connector(number).tx is None:
             return driver.ended.get(number)
-        if timeout_s is None and number in driver.leaving:
+        if number in driver.leaving:
             driver.leaving.discard(number)
             return None
-        driver.leaving.discard(number)
-        waiter = driver.stops[number] = AsyncResult()
-        if timeout_s is not None:
-            at_s = max(0.0, timeout_s)
-            driver.step(lambda st, now: st.leave_at(now, number, now + at_s))
+        waiter = AsyncResult()
+        driver.stops.setdefault(number, []).append(waiter)
+        driver.step(lambda st, now: st.watch(now, number, True))  # told even with no scenario
+        deadline = None if timeout_s is None else time.monotonic() + max(0.0, timeout_s)
         try:
-            return waiter.get()
+            while True:
+                left = WATCH_CHECK_S if deadline is None else deadline - time.monotonic()
+                try:
+                    if left <= 0:
+                        return waiter.get(block=False)
+                    return waiter.get(timeout=min(left, WATCH_CHECK_S))
+                except gevent.Timeout:
+                    pass
+                if self._connector(number).tx is None:  # a bound against a lost notice
+                    return driver.ended.get(number)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
         finally:
-            if driver.stops.get(number) is waiter:
-                del driver.stops[number]
+            waiters = driver.stops.get(number)
+            if waiters is not None and waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del driver.stops[number]
+            driver.engine.step(driver.link, lambda st, now: st.watch(now, number, False))
+
+    def leave_after(self, seconds: float, connector: int | None = None) -> None:
+        """The connector's EV leaves ``seconds`` from now instead of after the fleet's
+        session duration (:meth:`wait_for_stop` returns None then). Nothing when no
+        transaction runs."""
+        number = self._number(connector)
+        at_s = max(0.0, seconds)
+        self._driver.step(lambda st, now: st.leave_at(now, number, now + at_s))
 
     def default_answer(self) -> Payload | None:
         """In an ``on_call`` handler: the charger's own answer to the call (what it sets

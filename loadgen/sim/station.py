@@ -104,6 +104,7 @@ class Station(
 
     __slots__ = (
         "answering",
+        "watched",
         "api",
         "attempt",
         "boot_reason",
@@ -164,6 +165,7 @@ class Station(
         #: what the driver's user class overrides or listens to (None: nothing)
         self.api = api
         self.answering = None  # server calls the driver answers, until it does
+        self.watched: dict[int, int] | None = None  # connector -> drivers awaiting its end
         self.tokens = 0  # numbers the steps' CALLs and the scenarios
         #: what only some stations need (None for an idle charger: see loadgen.sim.extras)
         self.ext: Extras | None = None

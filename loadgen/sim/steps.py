@@ -104,6 +104,7 @@ class Steps:
     if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
         api: StationApi | None
         answering: dict[str, PendingAnswer] | None
+        watched: dict[int, int] | None
         charging: bool
         connectors: list[Connector]
         counters: Counters
@@ -298,6 +299,25 @@ class Steps:
         self._finish(now)
         return out
 
+    def watch(self, now: float, connector_id: int, on: bool) -> list[Action]:
+        """A driver waits for the end of the connector's transaction (``on``) or no
+        longer: while one waits, its changes are Notices even with no scenario there."""
+        out = self.out = []
+        if not 1 <= connector_id <= len(self.connectors):
+            return out
+        watched = self.watched
+        if on:
+            if watched is None:
+                watched = self.watched = {}
+            watched[connector_id] = watched.get(connector_id, 0) + 1
+        elif watched is not None and connector_id in watched:
+            watched[connector_id] -= 1
+            if watched[connector_id] <= 0:
+                del watched[connector_id]
+            if not watched:
+                self.watched = None
+        return out
+
     # -- any CALL -----------------------------------------------------------------------
 
     def user_call(self, now: float, action: str, payload: Payload, token: int) -> list[Action]:
@@ -370,9 +390,15 @@ class Steps:
         return out
 
     def _notice(self, event: str, connector: Connector, detail: str) -> None:
-        """Tell the driver, when it listens: hooks on, or a scenario runs there."""
+        """Tell the driver, when it listens: hooks on, a scenario runs there, or one
+        waits for its transaction's end."""
         api = self.api
-        if connector.scenario or (api is not None and api.notify):
+        watched = self.watched
+        if (
+            connector.scenario
+            or (api is not None and api.notify)
+            or (watched is not None and connector.id in watched)
+        ):
             self.out.append(Notice(event, connector.id, detail))
 
     # -- server calls the driver answers ------------------------------------------------

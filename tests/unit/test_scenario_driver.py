@@ -1,0 +1,252 @@
+"""The Locust face's scenario driver: its real greenlets on the scripted CSMS.
+
+:class:`~loadgen.locust.scenarios.Driver` runs the user class's scenarios, answers and
+hooks in greenlets; here its steps go to a real :class:`Station` on ``sim_csms``'s
+bench (fake station time, no sockets). Between two slices of station time the
+greenlets run until they block again (``gevent.sleep(0)``, never a timed sleep).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+import pytest
+from locust.event import Events
+
+from loadgen import CallFailed, ChargePointUser, on_call, on_event
+from loadgen.config import Scenario, Session
+from loadgen.locust.scenarios import Driver
+from tests.unit.sim_csms import Bench, make
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class _Environment:
+    """What the driver needs of Locust's environment: its events (user_error)."""
+
+    def __init__(self) -> None:
+        self.events = Events()
+        self.errors: list[str] = []
+        self.events.user_error.add_listener(
+            lambda user_instance, exception, tb: self.errors.append(str(exception))
+        )
+
+
+class _Link:
+    def __init__(self, station: Any) -> None:
+        self.station = station
+
+
+class _Engine:
+    """The engine's ``step``: the station's step at the bench's time, carried out."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+
+    def step(self, link: Any, fn: Any) -> None:
+        self.bench.feed(fn(link.station, self.bench.now))
+
+
+class _Forward:
+    """In the bench's driver's place: the news go to the real Driver (no timers)."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.timers: list[Any] = []
+        self.news = driver.news
+
+
+def setup(user_cls: type, version: str = "1.6", **kwargs: Any) -> tuple[Bench, Driver, Any]:
+    """A booted bench whose news go to a real Driver of ``user_cls``."""
+    bench = make(version, api=user_cls.loadgen_behaviour.api, **kwargs)
+    user = user_cls.__new__(user_cls)
+    user.environment = _Environment()
+    driver = Driver(user, _Engine(bench), _Link(bench.station), user_cls.loadgen_behaviour, {})
+    bench.driver = _Forward(driver)  # type: ignore[assignment]
+    advance(bench, 1, step=0.1)
+    assert bench.booted == 1
+    return bench, driver, user
+
+
+def settle() -> None:
+    """Let every greenlet run until it blocks."""
+    for _ in range(20):
+        gevent.sleep(0)
+
+
+def advance(bench: Bench, seconds: float, step: float = 1.0) -> None:
+    """Station time goes on by ``seconds``, the greenlets running between slices."""
+    elapsed = 0.0
+    while elapsed < seconds:
+        settle()
+        bench.run(step)
+        elapsed += step
+    settle()
+
+
+def end(driver: Driver) -> None:
+    """The charger goes: its greenlets end."""
+    driver.end_all()
+    settle()
+
+
+# -- wait_for_stop ------------------------------------------------------------------------
+
+
+class TimedSessions(ChargePointUser):
+    """The built-in sessions, and a hook that waits for each session's end too."""
+
+    ended: list[str | None] = []
+
+    @on_event("transaction_started")
+    def started(self, cp: Any, connector: int, detail: str) -> None:
+        self.ended.append(cp.wait_for_stop(connector))
+
+
+def test_every_waiter_on_a_connector_is_told() -> None:
+    """Two greenlets waiting for one connector's end (the built-in session and a hook)
+    are both told; the session stops its transaction and the connector is free."""
+    TimedSessions.ended = []
+    bench, driver, user = setup(
+        TimedSessions,
+        scenario=Scenario(idle=0, charging=1),
+        session=Session(pause_s=1, duration_s=20),
+    )
+    advance(bench, 10)
+    assert bench.station.connectors[0].tx is not None
+    advance(bench, 30)
+    assert len(bench.named("StopTransaction")) >= 1
+    assert TimedSessions.ended[:1] == [None]  # the EV stayed its time
+    assert user.environment.errors == []
+    end(driver)
+
+
+class RemoteWatcher(ChargePointUser):
+    """An answer (no hooks, no scenario on the connector) that watches its session."""
+
+    ended: list[str | None] = []
+
+    @on_call("RemoteStartTransaction")
+    def remote_start(self, cp: Any, payload: dict[str, Any]) -> dict[str, Any] | None:
+        answer = cp.default_answer()
+        gevent.spawn(self._watch, cp)
+        return answer
+
+    def _watch(self, cp: Any) -> None:
+        self.ended.append(cp.wait_for_stop(1))
+
+
+def test_a_wait_for_stop_outside_a_scenario_is_told() -> None:
+    """A greenlet waiting for the end of a transaction no scenario holds (a remote
+    start's) hears of it when the server stops it."""
+    RemoteWatcher.ended = []
+    bench, driver, _ = setup(RemoteWatcher, session=Session(duration_s=20))
+    bench.server_call("RemoteStartTransaction", {"idTag": "R", "connectorId": 1})
+    advance(bench, 5)
+    connector = bench.station.connectors[0]
+    assert connector.tx is not None
+    transaction_id = bench.named("StartTransaction")[-1].answer["transactionId"]
+    bench.server_call("RemoteStopTransaction", {"transactionId": transaction_id}, "s2")
+    advance(bench, 2)
+    assert RemoteWatcher.ended == ["Remote"]
+    assert bench.station.watched is None
+    end(driver)
+
+
+class Waiter(ChargePointUser):
+    """A hook that waits on the connector, to be ended by the charger's going."""
+
+    results: list[Any] = []
+
+    @on_event("transaction_started")
+    def started(self, cp: Any, connector: int, detail: str) -> None:
+        gevent.spawn(self._wait, cp, connector)
+
+    def _wait(self, cp: Any, connector: int) -> None:
+        try:
+            self.results.append(cp.wait_for_stop(connector))
+        except BaseException as exc:
+            self.results.append(type(exc).__name__)
+            raise
+
+
+def test_a_charger_going_ends_waits_in_the_users_own_greenlets() -> None:
+    """A wait_for_stop in a greenlet the user spawned ends (ChargerGone) when the
+    charger stops, instead of blocking for good."""
+    Waiter.results = []
+    bench, driver, _ = setup(Waiter)
+    bench.feed(bench.station.plug_in(bench.now, 1))
+    bench.feed(bench.station.start_transaction(bench.now, 1, "T"))
+    advance(bench, 1)
+    assert Waiter.results == []
+    end(driver)
+    assert Waiter.results == ["ChargerGone"]
+
+
+class Timed(ChargePointUser):
+    """A hook that polls the session's end with a timeout."""
+
+    results: list[Any] = []
+
+    @on_event("transaction_started")
+    def started(self, cp: Any, connector: int, detail: str) -> None:
+        self.results.append(cp.wait_for_stop(connector, timeout_s=0))
+        self.results.append(cp.connector_status(connector))
+
+
+def test_a_wait_for_stop_timeout_changes_nothing() -> None:
+    """``timeout_s`` returns None when it passes and leaves the EV's stay as it was."""
+    Timed.results = []
+    bench, driver, _ = setup(Timed)
+    bench.feed(bench.station.plug_in(bench.now, 1))
+    ends_at = None
+    bench.feed(bench.station.start_transaction(bench.now, 1, "T"))
+    ends_at = bench.station.connectors[0].ends_at
+    advance(bench, 1)
+    assert Timed.results == [None, "Charging"]
+    assert bench.station.connectors[0].ends_at == ends_at
+    assert bench.station.watched is None
+    end(driver)
+
+
+# -- failures -------------------------------------------------------------------------------
+
+
+class Retrier(ChargePointUser):
+    """A hook that retries a CALL while the charger is offline (100 times)."""
+
+    ticks = 0  # how often another greenlet ran
+    seen: list[int] = []  # the ticks each failure saw
+
+    @on_event("status")
+    def retry(self, cp: Any, connector: int, detail: str) -> None:
+        if detail != "Unavailable":
+            return
+        for _ in range(100):
+            try:
+                cp.call("DataTransfer", {"vendorId": "X"})
+                return
+            except CallFailed:
+                Retrier.seen.append(Retrier.ticks)
+
+
+def test_a_call_failing_at_once_yields_to_the_other_greenlets() -> None:
+    """A CALL that fails at once (offline) lets the other greenlets run before it
+    raises: a retry loop does not freeze the process."""
+    Retrier.ticks, Retrier.seen = 0, []
+    bench, driver, _ = setup(Retrier)
+    bench.drop()
+
+    def tick() -> None:
+        while True:
+            Retrier.ticks += 1
+            gevent.sleep(0)
+
+    ticker = gevent.spawn(tick)
+    bench.feed(bench.station.set_status(bench.now, 1, "Unavailable"))
+    settle()
+    gevent.joinall(list(driver.greenlets), timeout=10)
+    ticker.kill()
+    assert len(Retrier.seen) == 100
+    assert Retrier.seen[-1] > Retrier.seen[0], "no other greenlet ran between the tries"
+    end(driver)
