@@ -25,7 +25,10 @@ from loadgen import CallFailed, ChargePoint, StepRefused, scenario
 @scenario(weight=1)
 def charging_session(user: Any, cp: ChargePoint) -> None:
     """A driver arrives: plug in, authorize, charge for the EV's stay, stop, unplug."""
-    cp.plug_in()
+    try:
+        cp.plug_in()
+    except StepRefused:  # the connector was taken meanwhile (a fault, made unavailable,
+        return  # reserved for another tag): the driver leaves
     try:
         status = cp.authorize()
     except CallFailed:  # no answer, a CALLERROR, the connection lost: the driver leaves

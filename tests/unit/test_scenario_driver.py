@@ -250,3 +250,33 @@ def test_a_call_failing_at_once_yields_to_the_other_greenlets() -> None:
     assert len(Retrier.seen) == 100
     assert Retrier.seen[-1] > Retrier.seen[0], "no other greenlet ran between the tries"
     end(driver)
+
+
+# -- the built-in session ------------------------------------------------------------------
+
+
+class Slow(ChargePointUser):
+    """The built-in sessions; the first plug-in's connector is made Inoperative first."""
+
+
+@pytest.mark.parametrize("blocker", ["ChangeAvailability", "Faulted"])
+def test_the_built_in_session_leaves_quietly_when_its_connector_is_taken(blocker: str) -> None:
+    """A driver whose connector became unavailable or faulted between its arrival and
+    its plug-in leaves without an error in user code."""
+    bench, driver, user = setup(
+        Slow, scenario=Scenario(idle=0, charging=1), session=Session(pause_s=5, duration_s=20)
+    )
+    real_due = driver._due
+
+    def late(due: Any) -> None:  # the server's call comes before the driver plugs in
+        if blocker == "ChangeAvailability":
+            bench.server_call("ChangeAvailability", {"connectorId": 1, "type": "Inoperative"})
+        else:
+            bench.feed(bench.station.set_status(bench.now, 1, "Faulted"))  # the fault plan's
+        real_due(due)
+
+    driver._due = late  # type: ignore[method-assign]
+    advance(bench, 10, step=0.1)
+    assert not bench.named("StartTransaction")
+    assert user.environment.errors == [] and driver.user_errors == {}
+    end(driver)
