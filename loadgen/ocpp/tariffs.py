@@ -6,8 +6,10 @@ status). :func:`cost` prices a transaction's usage: energy (per kWh), charging a
 time (per minute) and a fixed fee, each with its taxes (stacked: ``stack`` 0 on the net
 price, 1 on top of that, ...), and clamps the total to the tariff's minCost / maxCost.
 A transaction whose tariff changed (ChangeTransactionTariff) is priced segment by
-segment, each at its own tariff (:class:`Segment`). Amounts are rounded to
-:data:`DECIMALS`; energy in Wh, times in seconds. Pure: no clock, no I/O.
+segment, each at its own tariff (:class:`Segment`). Money is computed in
+:class:`~decimal.Decimal`: each element's cost is rounded half up to :data:`DECIMALS`,
+and the total is the sum of the rounded elements, so the costDetails a CSMS receives
+add up. Energy in Wh, times in seconds. Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from loadgen.ocpp.dialect import Payload
 from loadgen.ocpp.fields import get_field
@@ -23,6 +26,7 @@ from loadgen.ocpp.profiles import parse_time
 
 #: Decimals of the amounts reported (TariffCostCtrlr.NumberOfDecimalsForCostValues).
 DECIMALS = 2
+_QUANTUM = Decimal(1).scaleb(-DECIMALS)
 #: The tariff elements the station prices, in the order costDetails lists them.
 ELEMENTS = ("fixedFee", "energy", "chargingTime", "idleTime")
 #: TotalCostType's name of each element's cost.
@@ -49,12 +53,21 @@ class Element:
     price: float  # per kWh, per minute or fixed, excluding tax
     taxes: tuple[tuple[float, int], ...] = ()  # (percent, stack)
 
-    def with_tax(self, amount: float) -> float:
+    def with_tax(self, amount: Decimal) -> Decimal:
         """``amount`` (excluding tax) with the taxes added, stack by stack."""
         total = amount
         for stack in sorted({s for _, s in self.taxes}):
-            total *= 1 + sum(p for p, s in self.taxes if s == stack) / 100
+            percent = sum((_decimal(p) for p, s in self.taxes if s == stack), Decimal(0))
+            total *= 1 + percent / 100
         return total
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A minCost or maxCost (PriceType): excluding tax, including tax, or both."""
+
+    excl_tax: float | None
+    incl_tax: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +78,8 @@ class Tariff:
     currency: str
     elements: dict[str, Element]  # by ELEMENTS name; absent: free
     valid_from: float | None = None  # epoch s
-    min_cost: float | None = None  # excluding tax
-    max_cost: float | None = None
+    min_cost: Bound | None = None
+    max_cost: Bound | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,34 +178,42 @@ def _number(payload: Payload, key: str) -> float:
     return float(value)
 
 
-def _amount(price: Payload | None) -> float | None:
-    """A PriceType's amount excluding tax (else including tax), or None."""
+def _amount(price: Payload | None) -> Bound | None:
+    """A PriceType's amounts (either may be absent, not both), or None."""
     if price is None:
         return None
-    for key in ("exclTax", "inclTax"):
-        if price.get(key) is not None:
-            return _number(price, key)
-    return None
+    excl, incl = (
+        None if price.get(key) is None else _number(price, key) for key in ("exclTax", "inclTax")
+    )
+    if excl is None and incl is None:
+        raise FrameError(
+            "a price needs 'exclTax' or 'inclTax'", code="OccurrenceConstraintViolation"
+        )
+    return Bound(excl, incl)
 
 
-def _element_cost(element: Element, name: str, usage: Usage, first: bool) -> float:
+def _element_cost(element: Element, name: str, usage: Usage, first: bool) -> Decimal:
+    price = _decimal(element.price)
     if name == "energy":
-        return element.price * usage.energy_wh / 1000
+        return price * _decimal(usage.energy_wh) / 1000
     if name == "chargingTime":
-        return element.price * usage.charging_s / 60
+        return price * _decimal(usage.charging_s) / 60
     if name == "idleTime":
-        return element.price * usage.idle_s / 60
-    return element.price if first else 0.0  # the fixed fee, once per transaction
+        return price * _decimal(usage.idle_s) / 60
+    return price if first else Decimal(0)  # the fixed fee, once per transaction
 
 
 def cost(segments: Sequence[Segment]) -> CostDetails:
     """The cost of a transaction made of ``segments`` (its tariffs in order; at least one).
 
-    The fixed fee is charged once, by the first segment's tariff; minCost and maxCost of
-    the current (last) tariff bound the total excluding tax.
+    The fixed fee is charged once, by the first segment's tariff. Each element is
+    rounded (half up) and the total is the sum of the rounded elements. The minCost and
+    maxCost of the tariff the transaction started with bound that total, on the side
+    (excluding or including tax) they are given for; a tariff change does not lift the
+    minimum the transaction began under (see docs/ocpp21.md).
     """
-    current = segments[-1].tariff
-    sums: dict[str, list[float]] = {}
+    first = segments[0].tariff
+    sums: dict[str, list[Decimal]] = {}
     energy = charging = idle = 0.0
     for index, segment in enumerate(segments):
         usage = segment.usage
@@ -201,34 +222,60 @@ def cost(segments: Sequence[Segment]) -> CostDetails:
         idle += usage.idle_s
         for name, element in segment.tariff.elements.items():
             excl = _element_cost(element, name, usage, index == 0)
-            pair = sums.setdefault(name, [0.0, 0.0])
+            pair = sums.setdefault(name, [Decimal(0), Decimal(0)])
             pair[0] += excl
             pair[1] += element.with_tax(excl)
-    costs = tuple(
-        (COST_NAMES[name], _round(sums[name][0]), _round(sums[name][1]))
-        for name in ELEMENTS
-        if name in sums
-    )
-    excl_total = sum(pair[0] for pair in sums.values())
-    incl_total = sum(pair[1] for pair in sums.values())
+    rounded = [
+        (name, _round(sums[name][0]), _round(sums[name][1])) for name in ELEMENTS if name in sums
+    ]
+    excl_total = sum((excl for _, excl, _ in rounded), Decimal(0))
+    incl_total = sum((incl for _, _, incl in rounded), Decimal(0))
     kind = "NormalCost"
-    bound = None
-    if current.min_cost is not None and excl_total < current.min_cost:
-        kind, bound = "MinCost", current.min_cost
-    elif current.max_cost is not None and excl_total > current.max_cost:
-        kind, bound = "MaxCost", current.max_cost
-    if bound is not None:
-        ratio = incl_total / excl_total if excl_total > 0 else 1.0
-        excl_total, incl_total = bound, bound * ratio
+    for bound, name, below in (
+        (first.min_cost, "MinCost", True),
+        (first.max_cost, "MaxCost", False),
+    ):
+        bounded = _bounded(bound, excl_total, incl_total, below)
+        if bounded is not None:
+            kind, (excl_total, incl_total) = name, bounded
+            break
     return CostDetails(
-        current.currency,
+        first.currency,
         kind,
-        costs,
-        (_round(excl_total), _round(incl_total)),
+        tuple((COST_NAMES[name], float(excl), float(incl)) for name, excl, incl in rounded),
+        (float(excl_total), float(incl_total)),
         Usage(energy, charging, idle),
         tuple(segments),
     )
 
 
-def _round(amount: float) -> float:
-    return round(amount + 0.0, DECIMALS)
+def _bounded(
+    bound: Bound | None, excl: Decimal, incl: Decimal, below: bool
+) -> tuple[Decimal, Decimal] | None:
+    """(excl, incl) held at ``bound`` (a minimum if ``below``, else a maximum) if the total
+    passes it, else None. The bound is checked on the side it is given for (excluding
+    tax when both are); a side it does not give follows in the total's tax ratio."""
+    if bound is None:
+        return None
+    ratio = incl / excl if excl > 0 and incl > 0 else Decimal(1)  # incl over excl
+    if bound.excl_tax is not None:
+        limit = _decimal(bound.excl_tax)
+        if excl < limit if below else excl > limit:
+            incl_limit = limit * ratio if bound.incl_tax is None else _decimal(bound.incl_tax)
+            return _round(limit), _round(incl_limit)
+        return None
+    assert bound.incl_tax is not None  # a PriceType gives one side at least
+    limit = _decimal(bound.incl_tax)
+    if incl < limit if below else incl > limit:
+        return _round(limit / ratio), _round(limit)
+    return None
+
+
+def _decimal(number: float) -> Decimal:
+    """The decimal a float was written as (0.1 is 0.1, not its binary approximation)."""
+    return Decimal(repr(number + 0.0))
+
+
+def _round(amount: Decimal) -> Decimal:
+    """Half up to DECIMALS places (0.605 is 0.61), as money is rounded."""
+    return amount.quantize(_QUANTUM, rounding=ROUND_HALF_UP)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from loadgen.ocpp import tariffs
 from loadgen.ocpp.dialect import iso
 from tests.unit.sim_csms import WALL_OFFSET_S, booted, remote_start, status_of
 from tests.unit.test_station_v21 import events
@@ -54,3 +55,53 @@ def test_clearing_an_unknown_tariff_id_says_no_tariff() -> None:
         {"status": "Accepted", "tariffId": "T1"},
         {"status": "NoTariff", "tariffId": "NOPE"},
     ]
+
+
+def _tariff(**extra: Any) -> tariffs.Tariff:
+    return tariffs.parse({"tariffId": "T", "currency": "EUR", **extra})
+
+
+VAT = [{"type": "VAT", "tax": 21}]
+
+
+def test_a_min_cost_given_incl_tax_bounds_the_total_incl_tax() -> None:
+    """minCost given only inclTax bounds the total including tax (PriceType: either side
+    may be absent), not the one excluding it."""
+    tariff = _tariff(
+        energy={"prices": [{"priceKwh": 0.3}], "taxRates": VAT}, minCost={"inclTax": 1.0}
+    )
+    low = tariffs.cost([tariffs.Segment(tariff, 0, tariffs.Usage(energy_wh=1000))])
+    assert low.type_of_cost == "MinCost"
+    assert low.total == (0.83, 1.0)  # 1.00 incl. 21% VAT
+
+
+def test_amounts_round_half_up_in_decimal() -> None:
+    """0.50 with 21% VAT is 0.605 and rounds half up to 0.61 (binary round() gave 0.6)."""
+    tariff = _tariff(fixedFee={"prices": [{"priceFixed": 0.5}], "taxRates": VAT})
+    one = tariffs.cost([tariffs.Segment(tariff, 0, tariffs.Usage())])
+    assert one.costs == (("fixed", 0.5, 0.61),)
+    assert one.total == (0.5, 0.61)
+
+
+def test_the_total_is_the_sum_of_the_rounded_elements() -> None:
+    """Each element is rounded, and the total adds the rounded elements, so the costDetails
+    a CSMS receives add up."""
+    tariff = _tariff(
+        fixedFee={"prices": [{"priceFixed": 0.005}]},
+        energy={"prices": [{"priceKwh": 0.005}]},
+    )
+    one = tariffs.cost([tariffs.Segment(tariff, 0, tariffs.Usage(energy_wh=1000))])
+    assert one.costs == (("fixed", 0.01, 0.01), ("energy", 0.01, 0.01))
+    assert one.total == (0.02, 0.02)
+
+
+def test_the_first_tariffs_minimum_holds_after_a_tariff_change() -> None:
+    """After ChangeTransactionTariff the minimum cost of the tariff the transaction started
+    with still holds: the running total never falls below it."""
+    first = _tariff(energy={"prices": [{"priceKwh": 0.3}]}, minCost={"exclTax": 1.0})
+    second = tariffs.parse(
+        {"tariffId": "B", "currency": "EUR", "energy": {"prices": [{"priceKwh": 0.5}]}}
+    )
+    used = tariffs.Usage(energy_wh=500)
+    both = tariffs.cost([tariffs.Segment(first, 0, used), tariffs.Segment(second, 60, used)])
+    assert (both.type_of_cost, both.total) == ("MinCost", (1.0, 1.0))
