@@ -208,8 +208,9 @@ class V21(V201):
 
 
 def cost_details(cost: CostDetails) -> Payload:
-    """CostDetailsType: the total cost by element and in all, the usage, and a charging
-    period per tariff segment (energy in Wh, times in seconds)."""
+    """CostDetailsType: the total cost by element and in all, the usage (its chargingTime
+    the whole session, charging and idle), and a charging period per tariff segment
+    (energy in Wh, times in seconds)."""
     total: Payload = {"currency": cost.currency, "typeOfCost": cost.type_of_cost}
     for name, excl, incl in cost.costs:
         total[name] = {"exclTax": excl, "inclTax": incl}
@@ -234,7 +235,10 @@ def cost_details(cost: CostDetails) -> Payload:
         "totalCost": total,
         "totalUsage": {
             "energy": round(usage.energy_wh, 3),
-            "chargingTime": round(usage.charging_s),
+            # TotalUsageType: "Total duration of the charging session (including the
+            # duration of charging and not charging)"; the ChargingTime dimension above
+            # and its price count only the time energy flowed
+            "chargingTime": round(usage.charging_s + usage.idle_s),
             "idleTime": round(usage.idle_s),
         },
     }

@@ -11,6 +11,7 @@ import pytest
 
 from loadgen.ocpp import tariffs
 from loadgen.ocpp.dialect import iso
+from loadgen.ocpp.v21 import cost_details
 from tests.unit.sim_csms import WALL_OFFSET_S, booted, remote_start, status_of
 from tests.unit.test_station_v21 import events
 
@@ -105,3 +106,15 @@ def test_the_first_tariffs_minimum_holds_after_a_tariff_change() -> None:
     used = tariffs.Usage(energy_wh=500)
     both = tariffs.cost([tariffs.Segment(first, 0, used), tariffs.Segment(second, 60, used)])
     assert (both.type_of_cost, both.total) == ("MinCost", (1.0, 1.0))
+
+
+def test_total_usage_charging_time_is_the_whole_session() -> None:
+    """totalUsage.chargingTime is the session's whole duration, charging and not charging
+    (TotalUsageType); the ChargingTime dimension and its price count charging only."""
+    tariff = _tariff(chargingTime={"prices": [{"priceMinute": 0.6}]})
+    usage = tariffs.Usage(energy_wh=100, charging_s=60, idle_s=30)
+    details = cost_details(tariffs.cost([tariffs.Segment(tariff, 0, usage)]))
+    assert details["totalUsage"] == {"energy": 100, "chargingTime": 90, "idleTime": 30}
+    dimensions = {d["type"]: d["volume"] for d in details["chargingPeriods"][0]["dimensions"]}
+    assert dimensions["ChargingTime"] == 60
+    assert details["totalCost"]["chargingTime"] == {"exclTax": 0.6, "inclTax": 0.6}
