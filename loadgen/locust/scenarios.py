@@ -23,6 +23,7 @@ with the charge point id and the traceback. docs/scenarios.md teaches the API.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 import traceback
@@ -61,13 +62,32 @@ WHEN = ("session", "fault")
 #: How long a step's CALL may wait for its answer at most, beyond the charger's own
 #: call timeout (a bound against a lost answer; the charger always answers first).
 ANSWER_GRACE_S = 300.0
-#: Most distinct user errors a process reports, and occurrences of each it sends to
-#: Locust's exceptions table; the rest are counted only.
+#: Most distinct places of user errors a process reports, and occurrences of each it
+#: sends to Locust's exceptions table; the rest are counted only (new places beyond
+#: the first under MORE_PLACES).
 #: How often a wait for a transaction's end looks at the charger itself (a bound
 #: against a notice it never got).
 WATCH_CHECK_S = 60.0
 MAX_REPORTED = 100
 MAX_COUNTED = 1000
+
+
+#: Where user errors beyond the first MAX_REPORTED places are counted.
+MORE_PLACES = ("(more places)", "", "")
+#: loadgen's own code: a user error's place is the innermost frame outside it.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _place(exc: BaseException) -> str:
+    """Where user code raised ``exc`` (or called the loadgen step that did): the
+    innermost frame outside the loadgen package, else the innermost (a built-in's)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    for frame in reversed(frames):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
+            return f"{frame.filename}:{frame.lineno}"
+    return f"{frames[-1].filename}:{frames[-1].lineno}"
 
 
 class ChargerGone(GreenletExit):
@@ -339,12 +359,14 @@ class Driver:
     def user_error(self, where: str, exc: BaseException) -> None:
         """Report an exception in user code: a log line with the traceback once per
         place, and a Locust exception entry (one per place, counting occurrences)."""
-        frames = traceback.extract_tb(exc.__traceback__)
-        place = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-        key = (where, type(exc).__name__, place)
+        key = (where, type(exc).__name__, _place(exc))
         seen = self.user_errors
-        count = seen[key] = seen.get(key, 0) + 1
-        if len(seen) > MAX_REPORTED or count > MAX_COUNTED:
+        count = seen.get(key, 0) + 1
+        if count == 1 and len(seen) >= MAX_REPORTED:  # the places reported so far go on
+            seen[MORE_PLACES] = seen.get(MORE_PLACES, 0) + 1
+            return
+        seen[key] = count
+        if count > MAX_COUNTED:
             return  # counted here only: a storm of errors must not flood the master
         charge_point_id = self.station.charge_point_id
         message = f"charge point {charge_point_id}: {where} raised {type(exc).__name__}: {exc}"

@@ -14,9 +14,9 @@ import gevent
 import pytest
 from locust.event import Events
 
-from loadgen import CallFailed, ChargePointUser, on_call, on_event
+from loadgen import CallFailed, ChargePointUser, StepRefused, on_call, on_event
 from loadgen.config import Scenario, Session
-from loadgen.locust.scenarios import Driver
+from loadgen.locust.scenarios import MAX_REPORTED, MORE_PLACES, Driver
 from tests.unit.sim_csms import Bench, make
 
 pytestmark = pytest.mark.timeout(60)
@@ -280,3 +280,37 @@ def test_the_built_in_session_leaves_quietly_when_its_connector_is_taken(blocker
     assert not bench.named("StartTransaction")
     assert user.environment.errors == [] and driver.user_errors == {}
     end(driver)
+
+
+def test_a_user_error_is_placed_in_user_code() -> None:
+    """A step's StepRefused is reported at the user's line, not loadgen's."""
+
+    class Bad(ChargePointUser):
+        @on_event("booted")
+        def booted(self, cp: Any, connector: int, detail: str) -> None:
+            cp.plug_in(connector=99)
+
+    bench, driver, user = setup(Bad)
+    driver.hook("booted", 0, "")
+    settle()
+    places = [place for (_, kind, place) in driver.user_errors if kind == "StepRefused"]
+    assert len(places) == 1 and places[0].startswith(__file__), places
+    assert StepRefused.__name__ in user.environment.errors[0]
+    end(driver)
+
+
+def test_places_beyond_the_cap_leave_the_first_ones_reported() -> None:
+    """Past MAX_REPORTED distinct places, new places are only counted; the places
+    reported so far are still reported."""
+    bench, driver, user = setup(ChargePointUser)
+    try:
+        raise ValueError("x")
+    except ValueError as exc:
+        error = exc
+    for index in range(MAX_REPORTED + 5):
+        driver.user_error(f"hook h{index}", error)
+    assert len(user.environment.errors) == MAX_REPORTED
+    driver.user_error("hook h0", error)
+    assert len(user.environment.errors) == MAX_REPORTED + 1
+    assert driver.user_errors[MORE_PLACES] == 5
+    assert len(driver.user_errors) == MAX_REPORTED + 1
