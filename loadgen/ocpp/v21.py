@@ -7,9 +7,10 @@ changes: the subprotocol, idTokens of any type up to 255 characters, charging pr
 with 2.1's purposes, kinds and periods (operationMode, setpoint, dischargeLimit), and
 the new server calls it answers: SetDefaultTariff, GetTariffs, ClearTariffs,
 ChangeTransactionTariff and NotifyAllowedEnergyTransfer. What it sends beyond 2.0.1:
-``costDetails``, ``tariffId`` and ``operationMode`` in TransactionEvent
-(:meth:`V21.tx_details`), NotifyEVChargingNeeds for a V2X-capable EV, and a
-discharging session's export measurands (:mod:`loadgen.ocpp.samples`).
+``costDetails`` and ``tariffId`` in TransactionEvent (:meth:`V21.tx_details`; no
+``operationMode``: docs/ocpp21.md lists it as left out), NotifyEVChargingNeeds for a
+V2X-capable EV, and a discharging session's export measurands
+(:mod:`loadgen.ocpp.samples`).
 docs/ocpp21.md says which 2.1 use cases are here and why.
 """
 
@@ -94,8 +95,9 @@ class V21(V201):
         tariff_id: str | None,
         operation_mode: str | None,
     ) -> None:
-        """transactionInfo's tariffId and operationMode, and ``costDetails``: the running
-        cost so far (the Ended event's is the final one), one charging period per tariff."""
+        """transactionInfo's tariffId and operationMode (when given: the station gives none
+        yet), and ``costDetails``: the running cost so far (the Ended event's is the final
+        one), one charging period per tariff."""
         info = payload["transactionInfo"]
         if tariff_id is not None:
             info["tariffId"] = tariff_id[:60]

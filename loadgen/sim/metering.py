@@ -12,7 +12,8 @@ every 5 minutes or every second shows the same energy.
 
 A bidirectional EV (``v2x``, OCPP 2.1; ``fleet.sessions.v2x_share`` of them) discharges
 when the limit is negative (a discharging setpoint) and the CSMS allowed it (``bpt``):
-at the setpoint, at most its maximum power, down to :data:`V2X_MIN_SOC_PERCENT`; its
+at the setpoint, at most its maximum power (the connector's limit already holds the
+charger's rating, either way), down to :data:`V2X_MIN_SOC_PERCENT`; its
 state of charge falls and its export register (``export_wh``) rises.
 """
 

@@ -7,7 +7,8 @@ tells the CSMS what the EV can do, NotifyEVChargingNeeds with a BPT energy trans
 charging-only session (the EV renegotiates to plain charging, as Q01 allows), and
 NotifyAllowedEnergyTransfer changes that later (Q02). The EV discharges while the
 charging profile in force asks for a negative setpoint (operationMode CentralSetpoint,
-Q03 / Q04, through SetChargingProfile as any limit): its power is negative, the
+Q03, through SetChargingProfile as any limit): its power is negative, bounded by the
+EV's and the charger's maximum, the
 connector's export register rises (Energy.Active.Export.Register) while the import one
 stands still, and the fleet counts the energy exported. The battery side is
 :class:`~loadgen.sim.metering.Ev`'s.
