@@ -105,7 +105,9 @@ class Commands:
             trigger: StartTrigger,
             remote_start_id: int | None,
         ) -> None: ...
-        def end_transaction(self, connector: Connector, now: float, reason: StopReason) -> None: ...
+        def end_transaction(
+            self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
+        ) -> None: ...
         def _reading(self, connector: Connector, now: float) -> Reading: ...
         def _reserved_for(self, connector: Connector, id_tag: str) -> bool: ...
         def _drop_reservation(self, connector: Connector, now: float) -> None: ...
@@ -282,7 +284,9 @@ class Commands:
             else:
                 match = transaction_id == tx.local_id
             if match:
-                self.end_transaction(connector, self.now_s, "Remote")
+                # a scenario's EV stays plugged in (Finishing) until it unplugs
+                unplug = not connector.scenario
+                self.end_transaction(connector, self.now_s, "Remote", unplug)
                 return "Accepted"
         return "Rejected"
 

@@ -466,7 +466,8 @@ class Sessions:
             return
         connector = self._connector_of(tx)
         if connector is not None:
-            self.end_transaction(connector, now, "DeAuthorized")
+            # a scenario's EV stays plugged in (Finishing) until it unplugs
+            self.end_transaction(connector, now, "DeAuthorized", not connector.scenario)
 
     def _connector_of(self, tx: Transaction) -> Connector | None:
         for connector in self.connectors:
@@ -582,7 +583,8 @@ class Sessions:
         self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
     ) -> None:
         """End the connector's transaction now with ``reason``; no meter sample follows.
-        The EV is unplugged at once, unless a scenario's stop leaves that to it."""
+        The EV is unplugged at once (``unplug``), unless the connector's scenario is to
+        unplug it (its own stop, the server's, DeAuthorized): Finishing until then."""
         tx = connector.tx
         if tx is None:
             return

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import gevent
+import gevent.event
 import pytest
 from locust.event import Events
 
-from loadgen import CallFailed, ChargePointUser, StepRefused, on_call, on_event
+from loadgen import CallFailed, ChargePointUser, StepRefused, on_call, on_event, scenario
 from loadgen.config import Scenario, Session
 from loadgen.locust.scenarios import MAX_REPORTED, MORE_PLACES, Driver
-from tests.unit.sim_csms import Bench, make
+from tests.unit.sim_csms import Bench, make, remote_stop, tx_id
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -314,3 +315,44 @@ def test_places_beyond_the_cap_leave_the_first_ones_reported() -> None:
     assert len(user.environment.errors) == MAX_REPORTED + 1
     assert driver.user_errors[MORE_PLACES] == 5
     assert len(driver.user_errors) == MAX_REPORTED + 1
+
+
+# -- a transaction the charger ends -----------------------------------------------------------
+
+
+class Holder(ChargePointUser):
+    """A session that stays plugged in after its transaction ends, until released."""
+
+    seen: list[Any] = []
+    release = gevent.event.Event()
+
+    @scenario()
+    def session(self, cp: Any) -> None:
+        cp.plug_in()
+        cp.start()
+        reason = cp.wait_for_stop()
+        self.seen.append((reason, cp.connector_status()))
+        self.release.wait()
+        cp.unplug()
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_remote_stop_leaves_the_scenarios_ev_plugged_in(version: str) -> None:
+    """A transaction the server stops while a scenario holds the connector leaves the
+    EV plugged in (Finishing, 1.6; Occupied, 2.0.1) until the scenario unplugs it."""
+    Holder.seen, Holder.release = [], gevent.event.Event()
+    bench, driver, _ = setup(
+        Holder, version, scenario=Scenario(idle=0, charging=1), session=Session(pause_s=1)
+    )
+    advance(bench, 5)
+    assert bench.station.connectors[0].tx is not None
+    since = len(bench.calls)
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    advance(bench, 2)
+    assert Holder.seen == [("Remote", "Finishing")]
+    assert "Available" not in [status for _, status in bench.statuses(since)]
+    Holder.release.set()
+    advance(bench, 2)
+    statuses = [status for _, status in bench.statuses(since)]
+    assert statuses[statuses.index("Available") - 1] in ("Finishing", "Occupied")
+    end(driver)
