@@ -31,7 +31,16 @@ if TYPE_CHECKING:
 class TxCost:
     """What one transaction used so far, segment by segment (one per tariff)."""
 
-    __slots__ = ("closed", "last_at", "last_export_wh", "last_wh", "start_at", "tariff", "usage")
+    __slots__ = (
+        "changed",
+        "closed",
+        "last_at",
+        "last_export_wh",
+        "last_wh",
+        "start_at",
+        "tariff",
+        "usage",
+    )
 
     def __init__(self, tariff: Tariff, start_at: float, now: float, wh: int, export_wh: int):
         self.closed: list[Segment] = []  # segments of earlier tariffs
@@ -41,6 +50,7 @@ class TxCost:
         self.last_at = now  # when the usage was last brought up to date (events' clock)
         self.last_wh = wh  # the import register then
         self.last_export_wh = export_wh  # and the export register
+        self.changed = False  # the tariff changed; the next event says so (TariffChanged)
 
     def advance(self, now: float, wh: int, export_wh: int) -> None:
         """Bring the usage up to ``now``: time with energy flowing (either way) is charging
@@ -77,6 +87,7 @@ class Tariffs:
         def _extras(self) -> Extras: ...
         def _connector(self, connector_id: int) -> Connector | None: ...
         def _meter(self, connector: Connector, now: float) -> None: ...
+        def _meter_sample(self, connector: Connector, now: float) -> None: ...
         def _v2x_started(self, connector: Connector, now: float) -> None: ...
 
     # -- the server's calls -------------------------------------------------------------
@@ -146,7 +157,9 @@ class Tariffs:
 
     def change_transaction_tariff(self, transaction_id: str, tariff: Tariff) -> str:
         """Price the rest of a running transaction at ``tariff``: TxNotFound, or
-        NoCurrencyChange when its currency is not the one the transaction is priced in."""
+        NoCurrencyChange when its currency is not the one the transaction is priced in.
+        Accepted, an Updated event (triggerReason TariffChanged) tells the new tariffId
+        and the cost so far at once, not at the next periodic sample."""
         connector = next(
             (c for c in self.connectors if c.tx is not None and c.tx.local_id == transaction_id),
             None,
@@ -159,15 +172,17 @@ class Tariffs:
         self._meter(connector, now)
         cost = ext.costs.get(connector.id)
         if cost is None:
-            ext.costs[connector.id] = TxCost(
+            cost = ext.costs[connector.id] = TxCost(
                 tariff, wall, now, connector.meter_wh, ext.export_wh.get(connector.id, 0)
             )
-            return "Accepted"
-        if cost.tariff.currency != tariff.currency:
+        elif cost.tariff.currency != tariff.currency:
             return "NoCurrencyChange"
-        cost.advance(now, connector.meter_wh, ext.export_wh.get(connector.id, 0))
-        cost.closed.append(Segment(cost.tariff, cost.start_at, cost.usage))
-        cost.tariff, cost.start_at, cost.usage = tariff, wall, Usage()
+        else:
+            cost.advance(now, connector.meter_wh, ext.export_wh.get(connector.id, 0))
+            cost.closed.append(Segment(cost.tariff, cost.start_at, cost.usage))
+            cost.tariff, cost.start_at, cost.usage = tariff, wall, Usage()
+        cost.changed = True
+        self._meter_sample(connector, now)
         return "Accepted"
 
     # -- transactions -------------------------------------------------------------------
@@ -196,6 +211,9 @@ class Tariffs:
             return
         if stage == "end":
             del ext.costs[connector.id]
+        elif stage == "meter" and cost.changed:
+            cost.changed = False
+            payload["triggerReason"] = "TariffChanged"
         cost.advance(now, connector.meter_wh, ext.export_wh.get(connector.id, 0))
         details = tariffs.cost(cost.segments())
         self.dialect.tx_details(payload, details, cost.tariff.tariff_id, None)

@@ -118,3 +118,35 @@ def test_total_usage_charging_time_is_the_whole_session() -> None:
     dimensions = {d["type"]: d["volume"] for d in details["chargingPeriods"][0]["dimensions"]}
     assert dimensions["ChargingTime"] == 60
     assert details["totalCost"]["chargingTime"] == {"exclTax": 0.6, "inclTax": 0.6}
+
+
+def test_an_accepted_tariff_change_sends_an_updated_event_at_once() -> None:
+    """An accepted ChangeTransactionTariff is followed at once by an Updated event with
+    triggerReason TariffChanged, the new tariffId and the cost so far; a refused one sends
+    none."""
+    bench = booted("2.1")
+    bench.server_call("SetDefaultTariff", {"evseId": 0, "tariff": T1})
+    remote_start(bench)
+    bench.run(40)
+    tx = events(bench, "Started")[0]["transactionInfo"]["transactionId"]
+    before = len(events(bench, "Updated"))
+    night = {**T1, "tariffId": "NIGHT", "energy": {"prices": [{"priceKwh": 0.1}]}}
+    dollars = {**night, "tariffId": "USD", "currency": "USD"}
+    ask = bench.server_call
+    assert status_of(ask("ChangeTransactionTariff", {"transactionId": tx, "tariff": dollars})) == (
+        "NoCurrencyChange"
+    )
+    bench.run(1)
+    assert len(events(bench, "Updated")) == before
+    assert status_of(ask("ChangeTransactionTariff", {"transactionId": tx, "tariff": night})) == (
+        "Accepted"
+    )
+    bench.run(1)
+    changed = events(bench, "Updated")[before]
+    assert changed["triggerReason"] == "TariffChanged"
+    assert changed["transactionInfo"]["tariffId"] == "NIGHT"
+    periods = changed["costDetails"]["chargingPeriods"]
+    assert [p["tariffId"] for p in periods] == ["T1", "NIGHT"]
+    bench.run(30)
+    assert events(bench, "Updated")[-1]["triggerReason"] == "MeterValuePeriodic"
+    assert bench.failures() == []
