@@ -90,6 +90,18 @@ def _place(exc: BaseException) -> str:
     return f"{frames[-1].filename}:{frames[-1].lineno}"
 
 
+def _tag(tag: str | None) -> str | None:
+    """``tag`` checked: an idTag is a string (an int would be a schema error)."""
+    if tag is not None and not isinstance(tag, str):
+        raise TypeError(f"tag={tag!r}: an idTag is a str")
+    return tag
+
+
+def _text(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name}={value!r}: give a str")
+
+
 class ChargerGone(GreenletExit):
     """The charger stopped or rebooted: the scenario ends (not an error)."""
 
@@ -466,18 +478,18 @@ class ChargePoint:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def plug_in(self, connector: int | None = None, tag: str | None = None) -> None:
+    def plug_in(self, tag: str | None = None, *, connector: int | None = None) -> None:
         """Plug an EV in (Preparing). ``tag``: its driver's (default :attr:`id_tag`),
         which may claim a reservation of the connector."""
         number = self._number(connector)
-        id_tag = tag or self.id_tag
+        id_tag = _tag(tag) or self.id_tag
         self._driver.step(lambda st, now: st.plug_in(now, number, id_tag))
 
-    def authorize(self, tag: str | None = None, connector: int | None = None) -> str:
+    def authorize(self, tag: str | None = None, *, connector: int | None = None) -> str:
         """Authorize ``tag`` (default :attr:`id_tag`) and return its status (Accepted,
         Blocked, Invalid ...); with the local list or cache and LocalPreAuthorize, maybe
         without a CALL. Raises :class:`CallFailed`."""
-        id_tag = tag or self.id_tag
+        id_tag = _tag(tag) or self.id_tag
         number = self._number(connector) if (connector or self.connector) else None
         driver = self._driver
         token = driver.station.next_token()
@@ -486,27 +498,32 @@ class ChargePoint:
         )
         return str(status)
 
-    def start(self, connector: int | None = None, tag: str | None = None) -> None:
+    def start(self, tag: str | None = None, *, connector: int | None = None) -> None:
         """Start a transaction on a plugged-in connector (Charging, meter values at the
         fleet's interval). Its EV stays the fleet's session duration (see
-        :meth:`wait_for_stop`); the transaction never ends by itself."""
+        :meth:`wait_for_stop`, :meth:`leave_after`); the transaction never ends by
+        itself."""
         number = self._number(connector)
-        self._driver.step(lambda st, now: st.start_transaction(now, number, tag))
+        id_tag = _tag(tag)
+        self._driver.step(lambda st, now: st.start_transaction(now, number, id_tag))
 
-    def stop(self, connector: int | None = None, reason: StopReason = "Local") -> None:
+    def stop(self, reason: StopReason = "Local", *, connector: int | None = None) -> None:
         """End the connector's transaction (Finishing); nothing if none runs."""
         number = self._number(connector)
+        _text("reason", reason)
         self._driver.step(lambda st, now: st.stop_transaction(now, number, reason))
 
-    def unplug(self, connector: int | None = None) -> None:
+    def unplug(self, *, connector: int | None = None) -> None:
         """Unplug the EV (Available); a transaction still running ends first."""
         number = self._number(connector)
         self._driver.step(lambda st, now: st.unplug(now, number))
 
-    def status(self, connector: int, status: ConnectorStatus) -> None:
+    def status(self, status: ConnectorStatus, *, connector: int | None = None) -> None:
         """Set a free connector's status: Available, Unavailable, Faulted (a session on
         it ends, reason Other) or Reserved. The server hears of changes it can see."""
-        self._driver.step(lambda st, now: st.set_status(now, connector, status))
+        number = self._number(connector)
+        _text("status", status)
+        self._driver.step(lambda st, now: st.set_status(now, number, status))
 
     def call(self, action: str, payload: Payload) -> Payload:
         """Send any CALL (after the one in flight) and return the answer's payload.
@@ -523,7 +540,7 @@ class ChargePoint:
         gevent.sleep(max(0.0, seconds))
 
     def wait_for_stop(
-        self, connector: int | None = None, *, timeout_s: float | None = None
+        self, *, connector: int | None = None, timeout_s: float | None = None
     ) -> str | None:
         """Wait until the connector's transaction ends by itself (the server stopped it,
         a reset, a fault, DeAuthorized: returns the reason) or its EV has stayed its time
@@ -562,7 +579,7 @@ class ChargePoint:
                     del driver.stops[number]
             driver.engine.step(driver.link, lambda st, now: st.watch(now, number, False))
 
-    def leave_after(self, seconds: float, connector: int | None = None) -> None:
+    def leave_after(self, seconds: float, *, connector: int | None = None) -> None:
         """The connector's EV leaves ``seconds`` from now instead of after the fleet's
         session duration (:meth:`wait_for_stop` returns None then). Nothing when no
         transaction runs."""
@@ -590,6 +607,8 @@ class ChargePoint:
     # -- helpers ----------------------------------------------------------------------------
 
     def _number(self, connector: int | None) -> int:
+        if connector is not None and (type(connector) is not int):
+            raise TypeError(f"connector={connector!r}: give the connector's number (an int)")
         number = connector if connector is not None else self.connector
         if not number:
             raise StepRefused("which connector? give connector=N (this handle has none)")

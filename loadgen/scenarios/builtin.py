@@ -49,7 +49,7 @@ def charging_session(user: Any, cp: ChargePoint) -> None:
 @scenario(weight=1, when="fault")
 def fault(user: Any, cp: ChargePoint) -> None:
     """The connector faults (a session on it ends), then recovers after ``recover_s``."""
-    cp.status(cp.connector, "Faulted")
+    cp.status("Faulted")
     cp.wait(cp.stay_s)
     if cp.connector_status() == "Faulted":  # else something else came first (a reboot)
-        cp.status(cp.connector, "Available")
+        cp.status("Available")

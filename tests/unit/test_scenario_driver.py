@@ -101,7 +101,7 @@ class TimedSessions(ChargePointUser):
 
     @on_event("transaction_started")
     def started(self, cp: Any, connector: int, detail: str) -> None:
-        self.ended.append(cp.wait_for_stop(connector))
+        self.ended.append(cp.wait_for_stop(connector=connector))
 
 
 def test_every_waiter_on_a_connector_is_told() -> None:
@@ -134,7 +134,7 @@ class RemoteWatcher(ChargePointUser):
         return answer
 
     def _watch(self, cp: Any) -> None:
-        self.ended.append(cp.wait_for_stop(1))
+        self.ended.append(cp.wait_for_stop(connector=1))
 
 
 def test_a_wait_for_stop_outside_a_scenario_is_told() -> None:
@@ -165,7 +165,7 @@ class Waiter(ChargePointUser):
 
     def _wait(self, cp: Any, connector: int) -> None:
         try:
-            self.results.append(cp.wait_for_stop(connector))
+            self.results.append(cp.wait_for_stop(connector=connector))
         except BaseException as exc:
             self.results.append(type(exc).__name__)
             raise
@@ -191,7 +191,7 @@ class Timed(ChargePointUser):
 
     @on_event("transaction_started")
     def started(self, cp: Any, connector: int, detail: str) -> None:
-        self.results.append(cp.wait_for_stop(connector, timeout_s=0))
+        self.results.append(cp.wait_for_stop(connector=connector, timeout_s=0))
         self.results.append(cp.connector_status(connector))
 
 
@@ -355,4 +355,39 @@ def test_a_remote_stop_leaves_the_scenarios_ev_plugged_in(version: str) -> None:
     advance(bench, 2)
     statuses = [status for _, status in bench.statuses(since)]
     assert statuses[statuses.index("Available") - 1] in ("Finishing", "Occupied")
+    end(driver)
+
+
+class Careless(ChargePointUser):
+    """A session that makes the mistakes the signatures catch, then faults its
+    connector with the scenario's default connector."""
+
+    errors: list[str] = []
+
+    @scenario()
+    def session(self, cp: Any) -> None:
+        for step in (
+            lambda: cp.authorize(1),
+            lambda: cp.plug_in(connector="1"),
+            lambda: cp.status(1),
+        ):
+            try:
+                step()
+            except TypeError as exc:
+                self.errors.append(str(exc))
+        cp.status("Faulted")
+
+
+def test_steps_take_the_connector_by_keyword_and_refuse_wrong_types() -> None:
+    """Every step's connector is a keyword defaulting to the scenario's; a tag, a
+    connector or a status of the wrong type is a TypeError before anything is sent."""
+    Careless.errors = []
+    bench, driver, user = setup(
+        Careless, scenario=Scenario(idle=0, charging=1), session=Session(pause_s=1)
+    )
+    advance(bench, 3)
+    assert len(Careless.errors) == 3, Careless.errors
+    assert not bench.named("Authorize")
+    assert (1, "Faulted") in bench.statuses()
+    assert user.environment.errors == []
     end(driver)
