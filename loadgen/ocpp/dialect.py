@@ -411,9 +411,10 @@ class Dialect(ABC):
         return None
 
     def charging_needs(
-        self, connector_id: int, dc: bool, max_power_w: float, battery_wh: float, soc: float
+        self, connector_id: int, phases: int, max_power_w: float, battery_wh: float, soc: float
     ) -> Request | None:
-        """NotifyEVChargingNeeds of a V2X-capable EV (2.1 Q01); None before 2.1."""
+        """NotifyEVChargingNeeds of a V2X-capable EV (2.1 Q01), on a charger of ``phases``
+        AC phases (0: DC); None before 2.1."""
         return None
 
     def notify_report(

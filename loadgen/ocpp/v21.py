@@ -38,6 +38,8 @@ _TRANSFER_MODES = (
     "AC_single_phase AC_two_phase AC_three_phase DC AC_BPT AC_BPT_DER AC_DER DC_BPT DC_ACDP "
     "DC_ACDP_BPT WPT"
 ).split()
+#: The plain (charging only) AC energy transfer mode of a charger with that many phases.
+_AC_MODES = {1: "AC_single_phase", 2: "AC_two_phase", 3: "AC_three_phase"}
 _LOG_TYPES_21 = ("DiagnosticsLog", "SecurityLog", "DataCollectorLog")
 
 
@@ -107,17 +109,18 @@ class V21(V201):
             payload["costDetails"] = cost_details(cost)
 
     def charging_needs(
-        self, connector_id: int, dc: bool, max_power_w: float, battery_wh: float, soc: float
+        self, connector_id: int, phases: int, max_power_w: float, battery_wh: float, soc: float
     ) -> Request:
         """NotifyEVChargingNeeds of a bidirectional EV (ISO 15118-20 BPT): it asks for
         DC_BPT / AC_BPT and offers to discharge as fast as it charges. ``max_power_w`` is
         min(EV, EVSE), which is what V2XChargingParametersType's maxChargePower and
         maxDischargePower report."""
-        mode = "DC_BPT" if dc else "AC_BPT"
+        mode = "DC_BPT" if not phases else "AC_BPT"
         power = float(round(max_power_w))
+        plain = "DC" if not phases else _AC_MODES.get(phases, "AC_three_phase")
         needs: Payload = {
             "requestedEnergyTransfer": mode,
-            "availableEnergyTransfer": [mode, "DC" if dc else "AC_three_phase"],
+            "availableEnergyTransfer": [mode, plain],
             "controlMode": "DynamicControl",
             "v2xChargingParameters": {
                 "maxChargePower": power,

@@ -60,7 +60,7 @@ class Bidirectional:
         fleet = self.fleet
         request = self.dialect.charging_needs(
             connector.id,
-            fleet.grid.phases == 0,
+            fleet.grid.phases,
             min(ev.max_power_w, fleet.max_power_w),  # what EV and EVSE both can, either way
             ev.battery_wh,
             ev.soc,

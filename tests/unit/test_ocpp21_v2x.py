@@ -72,3 +72,19 @@ def test_a_discharge_is_capped_by_the_chargers_rating() -> None:
     v2x = bench.named("NotifyEVChargingNeeds")[0].payload["chargingNeeds"]["v2xChargingParameters"]
     assert (v2x["maxChargePower"], v2x["maxDischargePower"]) == (5000, 5000)
     assert bench.failures() == []
+
+
+def test_an_ac_ev_offers_the_phases_its_charger_has() -> None:
+    """NotifyEVChargingNeeds' availableEnergyTransfer names the AC mode of the charger's
+    phases (AC_single_phase on a single-phase model), DC on a DC one."""
+    single = replace(DC, dc=False, phases=1, voltage_v=230, max_power_w=7400)
+    bench = booted("2.1", fleet=FleetSpec(models=(single,), sessions=V2X_EV))
+    remote_start(bench)
+    bench.run(5)
+    needs = bench.named("NotifyEVChargingNeeds")[0].payload["chargingNeeds"]
+    assert needs["availableEnergyTransfer"] == ["AC_BPT", "AC_single_phase"]
+    dc = v2x_bench()
+    remote_start(dc)
+    dc.run(5)
+    needs = dc.named("NotifyEVChargingNeeds")[0].payload["chargingNeeds"]
+    assert needs["availableEnergyTransfer"] == ["DC_BPT", "DC"]
