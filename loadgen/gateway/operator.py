@@ -5,7 +5,8 @@ A script is a list of steps ("at 60 s, UpdateFirmware to 10% of the fleet")::
     - {at: 20s, call: SetChargingProfile, share: 0.5, params: {limit_w: 7000}}
     - {at: 60s, call: UpdateFirmware, share: 0.1}
 
-At each step's time (seconds after the gateway started) the :class:`Operator` sends the
+At each step's time (seconds after the first charger booted in this process: the load's
+start, however long the generator took to start) the :class:`Operator` sends the
 call to the given share of the chargers booted in this process, picked by a hash of
 their id (the same chargers every run, spread evenly over the gateway's processes), with
 a payload built for each charger's OCPP version from the step's ``params``
@@ -49,6 +50,10 @@ MAX_PARAMS = 32
 
 class ScriptError(ValueError):
     """A script that cannot be run; the message names the step and the fix."""
+
+
+#: How often the script looks for the first booted charger before its clock starts.
+FIRST_BOOT_POLL_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,9 +391,17 @@ class Operator:
         self.timeouts: dict[str, int] = {}
         self.steps_done = 0
 
-    async def run(self, gateway: Gateway, started: float) -> None:
-        """Send each step at its time; sweep unanswered calls meanwhile."""
+    async def run(self, gateway: Gateway) -> None:
+        """Send each step at its time; sweep unanswered calls meanwhile.
+
+        The clock starts with the first charger booted here, not with the gateway: a
+        generator that is slow to start (a busy host, many workers) would otherwise find
+        the first steps already past, sent to nobody.
+        """
         loop = asyncio.get_running_loop()
+        while not any(c.booted for c in list(gateway.registry.values())):
+            await asyncio.sleep(FIRST_BOOT_POLL_S)
+        started = loop.time()
         for number, step in enumerate(self.steps):
             while loop.time() < started + step.at_s:
                 await asyncio.sleep(min(1.0, started + step.at_s - loop.time()))

@@ -572,7 +572,7 @@ async def serve_until_stopped(
         if options.ping_interval_s > 0:
             keepalive = loop.create_task(gateway.keepalive())
         if operator is not None:
-            scripted = loop.create_task(operator.run(gateway, loop.time()))
+            scripted = loop.create_task(operator.run(gateway))
         try:
             on_ready(listening_port(server))
             await stop

@@ -171,3 +171,45 @@ def test_the_gateway_counts_the_fleets_notifications() -> None:
         gateway.reply(_Charger("2.0.1"), table, frame)  # type: ignore[arg-type]
     counted = gateway.status()["notifications"]
     assert counted == {"FirmwareStatusNotification": {"Downloading": 2, "Downloaded": 1}}
+
+
+class _Connection:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, text: str) -> None:
+        self.sent.append(text)
+
+
+@pytest.mark.timeout(20)
+def test_the_scripts_clock_starts_with_the_first_booted_charger() -> None:
+    """A step is timed from the first charger booted, not from the gateway's start: a
+    generator that starts late still gets every step (none goes to nobody)."""
+    import asyncio
+
+    step_s, late_s = 0.3, 0.8
+
+    async def scenario() -> tuple[float, float, list[str]]:
+        gateway = Gateway(Answers(AnswerConfig()))
+        script = parse_script([{"at": f"{step_s}s", "call": "TriggerMessage", "share": 1.0}])
+        operator = Operator(script, Payloads(None))
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(operator.run(gateway))
+        deadline = loop.time() + late_s
+        while loop.time() < deadline:  # no charger yet, well past the step's time
+            await asyncio.sleep(0.05)
+        assert operator.steps_done == 0 and not operator.sent
+        charger: Any = _Charger("1.6")
+        charger.connection = _Connection()
+        gateway.registry[charger.id] = charger
+        booted_at = loop.time()
+        deadline = booted_at + 10
+        while not charger.connection.sent and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        sent_at = loop.time()
+        task.cancel()
+        return booted_at, sent_at, charger.connection.sent
+
+    booted_at, sent_at, sent = asyncio.run(scenario())
+    assert len(sent) == 1 and json.loads(sent[0])[2] == "TriggerMessage"
+    assert step_s - 0.05 <= sent_at - booted_at <= step_s + 1.0
