@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadgen import ChargePoint, ChargePointUser, scenario
+from loadgen import ChargePointUser, Charger, scenario
 from loadgen.run.locustfile import StagesShape  # noqa: F401  (loadgen's options, stages, results)
 
 LOG = Path(os.environ.get("LOADGEN_REPLAY_LOG", Path(__file__).with_name("sample-charger.log")))
@@ -56,7 +56,7 @@ def refreshed(payload: dict[str, Any], transaction_id: int | None) -> dict[str, 
 
 class ReplayingChargers(ChargePointUser):
     @scenario()
-    def replay(self, cp: ChargePoint) -> None:
+    def replay(self, cp: Charger) -> None:
         started = time.perf_counter()
         transaction_id = None
         for at, action, payload in CALLS:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from loadgen import ChargePoint, ChargePointUser, on_call, on_event
+from loadgen import ChargePointUser, Charger, on_call, on_event
 from loadgen.run.locustfile import StagesShape  # noqa: F401  (loadgen's options, stages, results)
 
 
@@ -20,12 +20,12 @@ class StormChargers(ChargePointUser):
     reset_at: float | None = None
 
     @on_call("Reset")
-    def reset(self, cp: ChargePoint, payload: dict[str, Any]) -> dict[str, Any] | None:
+    def reset(self, cp: Charger, payload: dict[str, Any]) -> dict[str, Any] | None:
         self.reset_at = time.perf_counter()
         return None  # the charger's own answer: Accepted, then it reboots
 
     @on_event("booted")
-    def booted_again(self, cp: ChargePoint, connector: int, detail: str) -> None:
+    def booted_again(self, cp: Charger, connector: int, detail: str) -> None:
         if self.reset_at is None:
             return  # the first boot
         elapsed_ms = (time.perf_counter() - self.reset_at) * 1000

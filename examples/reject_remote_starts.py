@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from loadgen import ChargePoint, ChargePointUser, on_call
+from loadgen import ChargePointUser, Charger, on_call
 from loadgen.run.locustfile import StagesShape  # noqa: F401  (loadgen's options, stages, results)
 
 REJECT_EVERY = 10  # a share of 10%, spread evenly
@@ -23,7 +23,7 @@ _starts = itertools.count(1)
 class PickyChargers(ChargePointUser):
     @on_call("RemoteStartTransaction")
     @on_call("RequestStartTransaction")
-    def remote_start(self, cp: ChargePoint, payload: dict[str, Any]) -> dict[str, Any] | None:
+    def remote_start(self, cp: Charger, payload: dict[str, Any]) -> dict[str, Any] | None:
         if next(_starts) % REJECT_EVERY == 0:
             return {"status": "Rejected"}
         return None  # the charger's own answer

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadgen import ChargePoint, ChargePointUser, on_call
+from loadgen import ChargePointUser, Charger, on_call
 from loadgen.run.locustfile import StagesShape  # noqa: F401  (loadgen's options, stages, results)
 
 DELAY_S = 2.0
@@ -19,6 +19,6 @@ DELAY_S = 2.0
 class SlowChargers(ChargePointUser):
     @on_call("GetConfiguration")
     @on_call("GetVariables")
-    def slowly(self, cp: ChargePoint, payload: dict[str, Any]) -> dict[str, Any] | None:
+    def slowly(self, cp: Charger, payload: dict[str, Any]) -> dict[str, Any] | None:
         cp.wait(DELAY_S)
         return cp.default_answer()  # what the charger would have said at once

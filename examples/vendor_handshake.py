@@ -8,7 +8,7 @@ whose handshake is refused lets the driver go without charging.
 
 from __future__ import annotations
 
-from loadgen import ChargePoint, ChargePointUser, scenario
+from loadgen import ChargePointUser, Charger, scenario
 from loadgen.run.locustfile import StagesShape  # noqa: F401  (loadgen's options, stages, results)
 
 VENDOR_ID = "com.example.vendor"
@@ -16,7 +16,7 @@ VENDOR_ID = "com.example.vendor"
 
 class VendorChargers(ChargePointUser):
     @scenario()
-    def session(self, cp: ChargePoint) -> None:
+    def session(self, cp: Charger) -> None:
         answer = cp.call(
             "DataTransfer",
             {"vendorId": VENDOR_ID, "messageId": "Handshake", "data": cp.charge_point_id},

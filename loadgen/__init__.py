@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 #: public name -> the module that defines it
 _PUBLIC = {
     "ChargePointUser": "loadgen.locust.user",
-    "ChargePoint": "loadgen.locust.scenarios",
+    "Charger": "loadgen.locust.scenarios",
     "CallFailed": "loadgen.locust.scenarios",
     "ChargerGone": "loadgen.locust.scenarios",
     "scenario": "loadgen.locust.scenarios",
@@ -35,7 +35,7 @@ _PUBLIC = {
 __all__ = [
     "EVENTS",
     "CallFailed",
-    "ChargePoint",
+    "Charger",
     "ChargePointUser",
     "ChargerGone",
     "StepRefused",
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from loadgen.locust.scenarios import (
         EVENTS,
         CallFailed,
-        ChargePoint,
+        Charger,
         ChargerGone,
         on_call,
         on_event,

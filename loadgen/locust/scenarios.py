@@ -4,7 +4,7 @@ A locustfile subclasses :class:`~loadgen.locust.user.ChargePointUser` and marks 
 
 - ``@scenario(weight=N)``: what a driver does when the fleet's arrivals bring one to a
   connector (``when="fault"``: when the fleet's fault plan faults one). The method gets
-  a :class:`ChargePoint` handle whose steps block until the charger has done them
+  a :class:`Charger` handle whose steps block until the charger has done them
   (``cp.plug_in()``, ``cp.authorize()``, ``cp.start()``, ``cp.call(...)``, ``cp.wait(30)``);
   one of a class's scenarios is picked by weight, as Locust picks tasks.
 - ``@on_call("RemoteStartTransaction")``: the answer to a server call (a payload, or
@@ -121,7 +121,7 @@ class UserCodeError(Exception):
 
 
 def scenario(weight: int = 1, *, when: str = "session") -> Callable[[F], F]:
-    """Mark a method ``(self, cp: ChargePoint) -> None`` of a ChargePointUser as a
+    """Mark a method ``(self, cp: Charger) -> None`` of a ChargePointUser as a
     scenario, picked by ``weight`` among the class's scenarios of the same ``when``:
     "session" (a driver arrives, by the fleet's arrivals) or "fault" (the fleet's fault
     plan). A class that defines scenarios of a kind replaces those it inherits.
@@ -262,7 +262,7 @@ class Driver:
         if fn is None:  # nothing to run: free the connector (after this event: no step
             self._spawn(self._ended, due)  # may run inside the engine's carrying out)
             return
-        cp = ChargePoint(self, due.connector_id, due.id_tag, due.stay_s)
+        cp = Charger(self, due.connector_id, due.id_tag, due.stay_s)
         self._spawn(self._run_scenario, fn, cp, due)
 
     def _notice(self, notice: Notice) -> None:
@@ -287,12 +287,12 @@ class Driver:
     def hook(self, event: str, connector: int, detail: str) -> None:
         """Run the class's hooks on ``event``, each in a greenlet of its own."""
         for fn in self.behaviour.hooks.get(event, ()):
-            cp = ChargePoint(self, connector, "", 0.0)
+            cp = Charger(self, connector, "", 0.0)
             self._spawn(self._run_hook, fn, cp, connector, detail)
 
     def _server_call(self, call: ServerCall) -> None:
         fn = self.behaviour.calls.get(call.action)
-        cp = ChargePoint(self, 0, "", 0.0, answering=call.unique_id)
+        cp = Charger(self, 0, "", 0.0, answering=call.unique_id)
         self._spawn(self._run_answer, fn, cp, call)
 
     def end_all(self) -> None:
@@ -318,7 +318,7 @@ class Driver:
         greenlet.rawlink(self.greenlets.discard)
         greenlet.start()
 
-    def _run_scenario(self, fn: Callable[..., Any], cp: ChargePoint, due: ScenarioDue) -> None:
+    def _run_scenario(self, fn: Callable[..., Any], cp: Charger, due: ScenarioDue) -> None:
         try:
             fn(self.user, cp)
         except (ChargerGone, StationGone):
@@ -337,9 +337,7 @@ class Driver:
         except Exception as exc:  # the charger must go on whatever happened
             self.user_error("scenario end", exc)
 
-    def _run_hook(
-        self, fn: Callable[..., Any], cp: ChargePoint, connector: int, detail: str
-    ) -> None:
+    def _run_hook(self, fn: Callable[..., Any], cp: Charger, connector: int, detail: str) -> None:
         try:
             fn(self.user, cp, connector, detail)
         except (ChargerGone, StationGone):
@@ -347,7 +345,7 @@ class Driver:
         except Exception as exc:
             self.user_error(f"hook {fn.__name__}", exc)
 
-    def _run_answer(self, fn: Callable[..., Any] | None, cp: ChargePoint, call: ServerCall) -> None:
+    def _run_answer(self, fn: Callable[..., Any] | None, cp: Charger, call: ServerCall) -> None:
         payload: Payload | None = None
         error: str | None = None
         try:
@@ -421,7 +419,7 @@ class Driver:
         return answered.value
 
 
-class ChargePoint:
+class Charger:
     """A scenario's handle on its charger: blocking steps and what the charger is now.
 
     A step raises :class:`~loadgen.sim.steps.StepRefused` when the charger cannot take

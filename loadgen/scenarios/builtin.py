@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadgen import CallFailed, ChargePoint, StepRefused, scenario
+from loadgen import CallFailed, Charger, StepRefused, scenario
 
 
 @scenario(weight=1)
-def charging_session(user: Any, cp: ChargePoint) -> None:
+def charging_session(user: Any, cp: Charger) -> None:
     """A driver arrives: plug in, authorize, charge for the EV's stay, stop, unplug."""
     try:
         cp.plug_in()
@@ -47,7 +47,7 @@ def charging_session(user: Any, cp: ChargePoint) -> None:
 
 
 @scenario(weight=1, when="fault")
-def fault(user: Any, cp: ChargePoint) -> None:
+def fault(user: Any, cp: Charger) -> None:
     """The connector faults (a session on it ends), then recovers after ``recover_s``."""
     cp.status("Faulted")
     cp.wait(cp.stay_s)

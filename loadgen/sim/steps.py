@@ -1,7 +1,7 @@
 """A station's public inputs besides its events: the steps a scenario takes.
 
 The part of :class:`~loadgen.sim.station.Station` a scenario driver (the Locust face's
-:class:`~loadgen.locust.scenarios.ChargePoint`) feeds: plug in, authorize, start, stop,
+:class:`~loadgen.locust.scenarios.Charger`) feeds: plug in, authorize, start, stop,
 unplug, a connector's status, any CALL, and the answer to a server call the driver
 answers itself. Each step takes ``now`` and returns actions, as the events do, and
 applies the machine's own rules (one CALL in flight, the offline queue, local

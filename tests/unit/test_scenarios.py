@@ -17,7 +17,7 @@ import pytest
 
 import loadgen
 from loadgen.config import Scenario, Session
-from loadgen.locust.scenarios import Behaviour, ChargePoint, on_call, on_event, scenario
+from loadgen.locust.scenarios import Behaviour, Charger, on_call, on_event, scenario
 from loadgen.locust.user import ChargePointUser
 from loadgen.sim.actions import Answered, Notice, Report, ScenarioDue, ServerCall
 from loadgen.sim.steps import StationApi, StationGone, StepRefused
@@ -63,6 +63,15 @@ def test_the_built_in_scenarios_use_public_names_only() -> None:
         assert not isinstance(node, ast.Import)
 
 
+def test_the_scenario_handle_is_charger_not_a_second_charge_point() -> None:
+    """The handle a scenario gets is ``loadgen.Charger``: ``ChargePoint`` names only the
+    default Locust user (and the ocpp package's class), never the handle."""
+    assert loadgen.Charger is Charger
+    assert "ChargePoint" not in loadgen.__all__
+    with pytest.raises(AttributeError):
+        loadgen.ChargePoint  # noqa: B018
+
+
 def test_the_default_user_runs_the_built_in_scenarios() -> None:
     """ChargePointUser's session and fault scenarios are the built-in ones, and it asks
     its stations for no news beyond them (idle chargers pay nothing)."""
@@ -81,10 +90,10 @@ def test_scenarios_are_picked_by_weight_and_subclasses_replace_them() -> None:
 
     class Mine(ChargePointUser):
         @scenario(weight=3)
-        def often(self, cp: ChargePoint) -> None: ...
+        def often(self, cp: Charger) -> None: ...
 
         @scenario(weight=1)
-        def rarely(self, cp: ChargePoint) -> None: ...
+        def rarely(self, cp: Charger) -> None: ...
 
     behaviour = Mine.loadgen_behaviour
     assert [fn.__name__ for fn, _ in behaviour.scenarios["fault"]] == ["fault"]
@@ -100,14 +109,14 @@ def test_overrides_and_hooks_tell_the_station() -> None:
     class Base(ChargePointUser):
         @on_call("GetConfiguration")
         @on_call("GetVariables")
-        def slow(self, cp: ChargePoint, payload: dict[str, Any]) -> None: ...
+        def slow(self, cp: Charger, payload: dict[str, Any]) -> None: ...
 
         @on_event("transaction_ended")
-        def ended(self, cp: ChargePoint, connector: int, detail: str) -> None: ...
+        def ended(self, cp: Charger, connector: int, detail: str) -> None: ...
 
     class Sub(Base):
         @on_event("status")
-        def ended(self, cp: ChargePoint, connector: int, detail: str) -> None: ...
+        def ended(self, cp: Charger, connector: int, detail: str) -> None: ...
 
     assert Base.loadgen_behaviour.api == StationApi(
         frozenset({"GetConfiguration", "GetVariables"}), notify=True

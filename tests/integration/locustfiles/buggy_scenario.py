@@ -3,7 +3,7 @@ its error is reported once, and every charger, that one too, goes on."""
 
 from __future__ import annotations
 
-from loadgen import ChargePoint, ChargePointUser, scenario
+from loadgen import ChargePointUser, Charger, scenario
 from loadgen.run.locustfile import StagesShape  # noqa: F401  (loadgen's options, stages, results)
 
 BROKEN: list[str] = []  # the charger whose scenario raises, in this process
@@ -11,7 +11,7 @@ BROKEN: list[str] = []  # the charger whose scenario raises, in this process
 
 class BuggyChargers(ChargePointUser):
     @scenario()
-    def session(self, cp: ChargePoint) -> None:
+    def session(self, cp: Charger) -> None:
         if not BROKEN:
             BROKEN.append(cp.charge_point_id)
         if cp.charge_point_id in BROKEN:
