@@ -3,22 +3,26 @@
 ``Bench(version, settings)`` owns a station and plays both the engine (it carries out
 the station's actions: connects when asked, keeps the one timer, records reports) and
 the server (it answers each CALL the station sends from a table of payloads, after
-``latency_s``, and validates every request against the official OCPP schemas). Time is
+``latency_s``, and validates every request against the official OCPP schemas, their
+``date-time`` fields too, which the ``ocpp`` package's validators leave unchecked). Time is
 a number the test moves with :meth:`Bench.run`.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
+from jsonschema import FormatChecker
+from ocpp.messages import get_validator
 
 from loadgen.config import ChargePoints, FleetSpec, Reconnect, Scenario, Session
 from loadgen.failures import Failure
-from loadgen.ocpp.framing import CallError, CallResult, FrameError, parse
+from loadgen.ocpp.framing import CALL, CallError, CallResult, FrameError, parse
 from loadgen.ocpp.schemas import validate
 from loadgen.sim.actions import (
     NEWS,
@@ -85,6 +89,28 @@ def default_answers(version: str) -> dict[str, Answer]:
         "NotifyEvent": {},
         "NotifyEVChargingNeeds": {"status": "Accepted"},  # 2.1 (V2X)
     }
+
+
+#: RFC 3339 date-time, what OCPP's dateTime is (e.g. 2026-09-21T14:00:00.000Z).
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
+_DATE_TIMES = FormatChecker(formats=())
+_DATE_TIMES.checks("date-time")(
+    lambda value: not isinstance(value, str) or bool(_DATE_TIME.match(value))
+)
+_date_time_validators: dict[tuple[str, str], Any] = {}
+
+
+def check_date_times(version: str, action: str, payload: dict[str, Any]) -> None:
+    """Assert that every ``format: date-time`` field of a request is RFC 3339."""
+    key = (version, action)
+    validator = _date_time_validators.get(key)
+    if validator is None:
+        schema = get_validator(CALL, action, version).schema
+        validator = _date_time_validators[key] = type(get_validator(CALL, action, version))(
+            schema, format_checker=_DATE_TIMES
+        )
+    errors = [e for e in validator.iter_errors(payload) if e.validator == "format"]
+    assert not errors, f"{action}: {errors[0].message} at {list(errors[0].absolute_path)}"
 
 
 @dataclass
@@ -218,6 +244,7 @@ class Bench:
         _, unique_id, action, payload = frame
         if self.validate:
             validate(self.version, action, payload, response=False)
+            check_date_times(self.version, action, payload)
         assert self.in_flight is None, f"{action} sent while CALL {self.in_flight} waits"
         self.in_flight = unique_id
         sent = Sent(self.now, unique_id, action, payload)

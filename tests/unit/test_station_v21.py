@@ -13,7 +13,15 @@ import pytest
 from loadgen.config import Arrivals, ChargerModel, FleetSpec
 from loadgen.ocpp import tariffs
 from loadgen.sim.metering import V2X_MIN_SOC_PERCENT
-from tests.unit.sim_csms import Bench, booted, remote_start, remote_stop, status_of, tx_id
+from tests.unit.sim_csms import (
+    Bench,
+    booted,
+    check_date_times,
+    remote_start,
+    remote_stop,
+    status_of,
+    tx_id,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -296,3 +304,14 @@ def test_a_2_1_id_token_travels_with_its_type_and_length() -> None:
     assert status_of(answer) == "Accepted"
     bench.run(2)
     assert events(bench, "Started")[0]["idToken"] == token
+
+
+def test_the_bench_checks_date_times() -> None:
+    """The bench's schema check covers ``format: date-time`` (the ``ocpp`` package's
+    validators do not): a timestamp that is not RFC 3339 fails, the station's pass."""
+    good = {"eventType": "Started", "timestamp": "2026-09-21T14:00:00.000Z"}
+    payload = {**good, "triggerReason": "Authorized", "seqNo": 0}
+    payload["transactionInfo"] = {"transactionId": "1"}
+    check_date_times(V21, "TransactionEvent", payload)
+    with pytest.raises(AssertionError, match="date-time"):
+        check_date_times(V21, "TransactionEvent", {**payload, "timestamp": "21.09.2026 14:00"})
