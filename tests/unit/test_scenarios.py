@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -493,3 +494,17 @@ def test_only_what_the_default_answer_queued_waits_for_it() -> None:
     bench.feed(bench.station.answer_server_call(bench.now, "s1", {"status": "Accepted"}))
     bench.run(1)
     assert bench.actions()[since:][:3] == ["DataTransfer", "StatusNotification", "StartTransaction"]
+
+
+def test_the_docs_use_the_handle_as_it_is() -> None:
+    """Every ``cp.<step>(...)`` docs/scenarios.md shows is a method of Charger, and every
+    snippet that uses ``random`` imports it."""
+    text = (Path(loadgen.__file__).parents[1] / "docs" / "scenarios.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    used = {name for block in blocks for name in re.findall(r"\bcp\.(\w+)\(", block)}
+    assert used and not [name for name in used if not hasattr(Charger, name)]
+    for block in blocks:
+        if "random." in block:
+            assert "import random" in block, block
+    table = {name for name in re.findall(r"`cp\.(\w+)\(", text)}
+    assert not [name for name in table if not hasattr(Charger, name)]
