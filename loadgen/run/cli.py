@@ -9,6 +9,7 @@ violated; 2: bad input or the run could not start.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import signal
 import socket
@@ -88,12 +89,42 @@ def _duration(value: str) -> float:
         ) from None
 
 
+#: The line a locustfile needs for loadgen's options, stages and results.
+LOCUSTFILE_IMPORT = "from loadgen.run.locustfile import StagesShape  # noqa: F401"
+
+
 def _locustfile(text: str) -> str:
-    """A locustfile that exists (loadgen's run would else fail inside Locust)."""
+    """A locustfile that exists and brings in loadgen's part of the run (loadgen's run
+    would else fail inside Locust, with ``unrecognized arguments: --loadgen-config``)."""
     path = Path(text)
     if not path.is_file() or path.suffix != ".py":
         raise argparse.ArgumentTypeError(f"{text}: not a Python file (a locustfile.py)")
-    return str(path.resolve())
+    resolved = path.resolve()
+    if resolved != LOCUSTFILE.resolve() and not _imports_loadgen_locustfile(resolved):
+        raise argparse.ArgumentTypeError(
+            f"{text} does not import loadgen's locustfile, which brings loadgen's options "
+            "(--loadgen-config ...), its stages and its results folder into a run; without "
+            f"it Locust refuses loadgen's options. Add this line to {text}, after its "
+            f"other imports: {LOCUSTFILE_IMPORT}"
+        )
+    return str(resolved)
+
+
+def _imports_loadgen_locustfile(path: Path) -> bool:
+    """Whether the file imports ``loadgen.run.locustfile`` (or a name from it); a file
+    that does not parse is left to Python's own error."""
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except (SyntaxError, ValueError):
+        return True
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "loadgen.run.locustfile":
+            return True
+        if isinstance(node, ast.Import) and any(
+            alias.name == "loadgen.run.locustfile" for alias in node.names
+        ):
+            return True
+    return False
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -508,3 +508,33 @@ def test_the_docs_use_the_handle_as_it_is() -> None:
             assert "import random" in block, block
     table = {name for name in re.findall(r"`cp\.(\w+)\(", text)}
     assert not [name for name in table if not hasattr(Charger, name)]
+
+
+# -- locustfiles --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_a_locustfile_without_loadgens_import_is_refused_with_the_line_to_add(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``loadgen run|worker --locustfile FILE`` exits 2 at once when FILE lacks the
+    import of loadgen's locustfile, saying the exact line to add; with it, FILE is
+    taken."""
+    from loadgen.run import cli
+
+    bare = tmp_path / "mine.py"
+    bare.write_text(
+        "from loadgen import ChargePointUser\n\n\nclass Mine(ChargePointUser):\n    pass\n"
+    )
+    head = ["run", "configs/quickstart.yaml"] if command == "run" else ["worker", "--master", "h"]
+    with pytest.raises(SystemExit) as exit_:
+        cli.build_parser().parse_args([*head, "--locustfile", str(bare)])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert cli.LOCUSTFILE_IMPORT in error and "mine.py" in error
+    good = tmp_path / "good.py"
+    good.write_text(f"{cli.LOCUSTFILE_IMPORT}\n{bare.read_text()}")
+    args = cli.build_parser().parse_args([*head, "--locustfile", str(good)])
+    assert args.locustfile == str(good.resolve())
+    for example in (Path(loadgen.__file__).parents[1] / "examples").glob("*.py"):
+        cli.build_parser().parse_args([*head, "--locustfile", str(example)])
