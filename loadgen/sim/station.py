@@ -379,7 +379,12 @@ class Station(
         index = 0
         while index < len(queue):
             item = queue[index]
-            if held and any(thing is item or thing is item.tx for thing in held):
+            if held and any(
+                thing is item
+                or thing is item.tx
+                or (thing is item.connector and item.purpose == "status")
+                for thing in held
+            ):
                 index += 1  # set off by an answer the driver has not sent yet: after it
                 continue
             if registration != ACCEPTED and (

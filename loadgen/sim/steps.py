@@ -91,7 +91,8 @@ class PendingAnswer:
         self.received_at = received_at
         #: the machine's answer once the driver asked for it (our CALLs wait until sent)
         self.reply: CallResult | CallError | None = None
-        #: the CALLs (and their transactions) that answer set off: they wait until it is sent
+        #: the CALLs (their transactions, their statuses' connectors) that answer set off:
+        #: they wait until it is sent
         self.held: list[object] = []
 
 
@@ -432,6 +433,8 @@ class Steps:
                     pending.held.append(item)
                     if item.tx is not None:
                         pending.held.append(item.tx)
+                    if item.purpose == "status" and item.connector is not None:
+                        pending.held.append(item.connector)  # statuses keep their order
         self._finish(now)
         reply = pending.reply
         return (dict(reply.payload) if isinstance(reply, CallResult) else None), out
@@ -472,8 +475,9 @@ class Steps:
         return answering is not None and any(p.reply is not None for p in answering.values())
 
     def _held(self) -> list[object]:
-        """What waits for the driver's answers: the CALLs the machine's answers queued
-        and their transactions (a later CALL of the same transaction waits too)."""
+        """What waits for the driver's answers: the CALLs the machine's answers queued,
+        their transactions and connectors (a later CALL of the same transaction, or a
+        later status of the same connector, waits too)."""
         answering = self.answering
         if answering is None:
             return []

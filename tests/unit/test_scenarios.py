@@ -538,3 +538,21 @@ def test_a_locustfile_without_loadgens_import_is_refused_with_the_line_to_add(
     assert args.locustfile == str(good.resolve())
     for example in (Path(loadgen.__file__).parents[1] / "examples").glob("*.py"):
         cli.build_parser().parse_args([*head, "--locustfile", str(example)])
+
+
+def test_what_waits_for_the_default_answer_keeps_its_order() -> None:
+    """A status of a connector whose status the default answer queued waits behind it:
+    the server hears a remote start's session in order even when it ends before the
+    answer is sent."""
+    bench = booted("1.6", api=StationApi(frozenset({"RemoteStartTransaction"})))
+    since = len(bench.calls)
+    bench.server_call("RemoteStartTransaction", {"idTag": "R", "connectorId": 1})
+    bench.feed(bench.station.default_answer(bench.now, "s1")[1])
+    bench.feed(bench.station.stop_transaction(bench.now, 1, "Local"))
+    bench.feed(bench.station.unplug(bench.now, 1))
+    bench.run(1)
+    assert bench.actions()[since:] == []
+    bench.feed(bench.station.answer_server_call(bench.now, "s1", {"status": "Accepted"}))
+    bench.run(2)
+    statuses = [status for _, status in bench.statuses(since)]
+    assert statuses[0] == "Preparing" and statuses[-1] == "Available", statuses
