@@ -402,7 +402,7 @@ class V16(Dialect):
     def _get_local_list_version(self, p: Payload, target: ChargePointTarget) -> Payload:
         as_object(p)
         if not target.supports("LocalAuthListManagement"):
-            return {"listVersion": -1}  # 5.9: -1 when local lists are not supported
+            return {"listVersion": -1}  # 5.10: -1 when local lists are not supported
         return {"listVersion": target.local_list_version()}
 
     # -- Smart Charging -------------------------------------------------------------------
