@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from loadgen.ocpp.dialect import BootReply, Payload
+from loadgen.ocpp.dialect import BootReply, ChargePointTarget, Payload
 from loadgen.ocpp.framing import FrameError
 
 BOOT_STATUSES = ("Accepted", "Pending", "Rejected")
@@ -82,3 +82,17 @@ def read_id_info(payload: Payload, key: str, *, required: bool) -> str | None:
     if info is None:
         return None
     return str(get_field(info, "status", str))
+
+
+def get_log_answer(p: Payload, target: ChargePointTarget) -> Payload:
+    """GetLog, the same payload in 1.6's security extension and in 2.x (N01): read the
+    request, start the upload, answer with its status and file name."""
+    kind = get_field(p, "logType", str, choices=("DiagnosticsLog", "SecurityLog"))
+    request_id = get_field(p, "requestId", int)
+    log = get_field(p, "log", dict)
+    location = get_field(log, "remoteLocation", str, max_len=512)
+    status, name = target.upload_log(location, request_id, kind)
+    reply: Payload = {"status": status}
+    if name:
+        reply["filename"] = name[:255]
+    return reply

@@ -189,31 +189,23 @@ def parse_16(connector_id: int, raw: Payload) -> ChargingProfile:
 def parse_201(evse_id: int, raw: Payload) -> ChargingProfile:
     """2.0.1 ``chargingProfile``; :class:`FrameError` if malformed. Only the first
     schedule counts (K01.FR.34: one without ISO 15118)."""
-    schedules = get_field(raw, "chargingSchedule", list)
-    if not schedules or len(schedules) > 3:
-        raise FrameError(
-            "'chargingSchedule' must hold 1 to 3 schedules", code="OccurrenceConstraintViolation"
-        )
-    return ChargingProfile(
-        profile_id=get_field(raw, "id", int),
-        stack_level=get_field(raw, "stackLevel", int),
-        purpose=get_field(raw, "chargingProfilePurpose", str, choices=PURPOSES_201),
-        kind=get_field(raw, "chargingProfileKind", str, choices=KINDS),
-        recurrency=get_field(
-            raw, "recurrencyKind", str, required=False, choices=("Daily", "Weekly")
-        ),
-        valid_from=_optional_time(raw, "validFrom"),
-        valid_to=_optional_time(raw, "validTo"),
-        transaction_id=get_field(raw, "transactionId", str, required=False, max_len=36),
-        schedule=_schedule(schedules[0] if isinstance(schedules[0], dict) else {}),
-        connector_id=evse_id,
-        payload=raw,
-    )
+    return _parse_2x(evse_id, raw, PURPOSES_201, KINDS, v21=False)
 
 
 def parse_21(evse_id: int, raw: Payload) -> ChargingProfile:
     """2.1 ``chargingProfile``: 2.0.1's, with 2.1's purposes and kinds, and periods that
     may carry an operationMode, a setpoint and a dischargeLimit (:func:`_period_21`)."""
+    return _parse_2x(evse_id, raw, PURPOSES_21, KINDS_21, v21=True)
+
+
+def _parse_2x(
+    evse_id: int,
+    raw: Payload,
+    purposes: tuple[str, ...],
+    kinds: tuple[str, ...],
+    *,
+    v21: bool,
+) -> ChargingProfile:
     schedules = get_field(raw, "chargingSchedule", list)
     if not schedules or len(schedules) > 3:
         raise FrameError(
@@ -222,15 +214,15 @@ def parse_21(evse_id: int, raw: Payload) -> ChargingProfile:
     return ChargingProfile(
         profile_id=get_field(raw, "id", int),
         stack_level=get_field(raw, "stackLevel", int),
-        purpose=get_field(raw, "chargingProfilePurpose", str, choices=PURPOSES_21),
-        kind=get_field(raw, "chargingProfileKind", str, choices=KINDS_21),
+        purpose=get_field(raw, "chargingProfilePurpose", str, choices=purposes),
+        kind=get_field(raw, "chargingProfileKind", str, choices=kinds),
         recurrency=get_field(
             raw, "recurrencyKind", str, required=False, choices=("Daily", "Weekly")
         ),
         valid_from=_optional_time(raw, "validFrom"),
         valid_to=_optional_time(raw, "validTo"),
         transaction_id=get_field(raw, "transactionId", str, required=False, max_len=36),
-        schedule=_schedule(schedules[0] if isinstance(schedules[0], dict) else {}, v21=True),
+        schedule=_schedule(schedules[0] if isinstance(schedules[0], dict) else {}, v21=v21),
         connector_id=evse_id,
         payload=raw,
     )

@@ -27,7 +27,14 @@ from loadgen.ocpp.dialect import (
     TransactionLike,
     iso,
 )
-from loadgen.ocpp.fields import SPELLING_16, as_object, get_field, read_boot_reply, read_id_info
+from loadgen.ocpp.fields import (
+    SPELLING_16,
+    as_object,
+    get_field,
+    get_log_answer,
+    read_boot_reply,
+    read_id_info,
+)
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError
 from loadgen.ocpp.samples import ENERGY, Reading, values
 from loadgen.ocpp.settings import BY_KEY16
@@ -358,15 +365,7 @@ class V16(Dialect):
 
     def _get_log(self, p: Payload, target: ChargePointTarget) -> Payload:
         _require(target, "FirmwareManagement")
-        kind = get_field(p, "logType", str, choices=("DiagnosticsLog", "SecurityLog"))
-        request_id = get_field(p, "requestId", int)
-        log = get_field(p, "log", dict)
-        location = get_field(log, "remoteLocation", str, max_len=512)
-        status, name = target.upload_log(location, request_id, kind)
-        reply: Payload = {"status": status}
-        if name:
-            reply["filename"] = name[:255]
-        return reply
+        return get_log_answer(p, target)
 
     # -- Reservation ----------------------------------------------------------------------
 
