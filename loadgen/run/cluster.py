@@ -1,8 +1,9 @@
 """Master and workers of one run: the master's config goes to every worker.
 
 A worker needs no config file of its own (``loadgen worker --master HOST``, or plain
-``locust --worker``): when it connects, and again when a test starts (the web UI may
-have switched configs), the master sends it the effective config (overrides applied,
+``locust --worker``): when it connects, when it asks (once its handler is in place), and
+again when a test starts (the web UI may have switched configs), the master sends it the
+effective config (overrides applied,
 file paths absolute) and its loadgen version. The worker checks both before any charge
 point starts: the same loadgen version, and the files the config names on this host
 (:mod:`loadgen.run.preflight`). A problem goes back to the master, which prints it with
@@ -34,6 +35,9 @@ log = logging.getLogger("loadgen")
 CONFIG = "loadgen_config"
 #: worker -> master: {"message"}: the worker cannot run the config
 WORKER_ERROR = "loadgen_worker_error"
+#: worker -> master: send me the config (its handler is registered only now: a config
+#: sent when the worker connected may have come before it and been dropped)
+CONFIG_REQUEST = "loadgen_config_request"
 #: in every worker's stats report: the first failing charge point ids per category
 FAILING_IDS = "loadgen_failing_ids"
 MAX_MESSAGE_CHARS = 2000
@@ -90,7 +94,12 @@ def install_master(
         if client_id in runner.clients and isinstance(data, dict) and FAILING_IDS in data:
             failing.merge(data[FAILING_IDS])
 
+    def on_request(environment: Environment, msg: Any, **_: Any) -> None:
+        if msg.node_id in runner.clients:
+            send_config(msg.node_id)
+
     environment.events.worker_connect.add_listener(on_connect)
+    runner.register_message(CONFIG_REQUEST, on_request)
     environment.events.test_start.add_listener(lambda **_: send_config())
     environment.events.worker_report.add_listener(on_report)
     runner.register_message(WORKER_ERROR, on_error)
@@ -126,6 +135,9 @@ def install_worker(environment: Environment, runtime: Runtime) -> None:
 
     runtime.load_config = load
     runner.register_message(CONFIG, on_config)
+    # Locust's worker says it is ready before this runs; what the master sent then found
+    # no handler. Ask again, now that there is one.
+    runner.send_message(CONFIG_REQUEST, None)
     environment.events.report_to_master.add_listener(report)
     environment.events.test_start.add_listener(lambda **_: runtime.failing_ids.clear())
     # the last stats before "client_stopped": the master's verdict waits for those
