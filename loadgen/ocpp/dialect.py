@@ -404,9 +404,8 @@ class Dialect(ABC):
         payload: Payload,
         cost: CostDetails | None,
         tariff_id: str | None,
-        operation_mode: str | None,
     ) -> None:
-        """Add 2.1's cost details, tariff and operation mode to a TransactionEvent
+        """Add 2.1's cost details and tariff to a TransactionEvent
         ``payload`` the dialect built (local cost calculation, V2X); nothing before 2.1."""
         return None
 

@@ -95,16 +95,12 @@ class V21(V201):
         payload: Payload,
         cost: CostDetails | None,
         tariff_id: str | None,
-        operation_mode: str | None,
     ) -> None:
-        """transactionInfo's tariffId and operationMode (when given: the station gives none
-        yet), and ``costDetails``: the running cost so far (the Ended event's is the final
-        one), one charging period per tariff."""
+        """transactionInfo's tariffId, and ``costDetails``: the running cost so far (the
+        Ended event's is the final one), one charging period per tariff."""
         info = payload["transactionInfo"]
         if tariff_id is not None:
             info["tariffId"] = tariff_id[:60]
-        if operation_mode is not None:
-            info["operationMode"] = operation_mode
         if cost is not None:
             payload["costDetails"] = cost_details(cost)
 

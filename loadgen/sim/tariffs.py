@@ -216,7 +216,7 @@ class Tariffs:
             payload["triggerReason"] = "TariffChanged"
         cost.advance(now, connector.meter_wh, ext.export_wh.get(connector.id, 0))
         details = tariffs.cost(cost.segments())
-        self.dialect.tx_details(payload, details, cost.tariff.tariff_id, None)
+        self.dialect.tx_details(payload, details, cost.tariff.tariff_id)
 
     @staticmethod
     def _tariff_at(ext: Extras, connector_id: int, wall: float) -> Tariff | None:
