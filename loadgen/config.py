@@ -202,6 +202,12 @@ FEATURE_PROFILES = (
     "RemoteTrigger",
 )
 
+#: 1.6: the firmware updates a model takes. ``signed``: a charger of the security
+#: whitepaper, which answers a legacy UpdateFirmware with CALLERROR NotSupported (its
+#: L01 rule); ``legacy``: a charger without the whitepaper's SignedUpdateFirmware (CALLERROR
+#: NotImplemented); ``both``: either, for back ends that test both.
+FIRMWARE_UPDATES = ("both", "signed", "legacy")
+
 
 @dataclass(frozen=True, slots=True)
 class ChargerModel:
@@ -219,6 +225,8 @@ class ChargerModel:
     voltage_v: float = 230.0  # AC: line to neutral; DC: at the connector
     soc: bool = False  # meters the EV's state of charge (DC chargers can)
     feature_profiles: tuple[str, ...] = FEATURE_PROFILES
+    #: 1.6: which firmware update the model takes (FIRMWARE_UPDATES)
+    firmware_update: str = "both"
     #: setting defaults of this model (as charge_points.configuration), over the fleet's
     configuration: tuple[tuple[str, str], ...] = ()
     #: 2.0.1: a limit set by an energy manager at power-up (NotifyChargingLimit, source EMS)

@@ -155,6 +155,10 @@ class ChargePointTarget(Protocol):
     def supports(self, feature: str) -> bool:
         """Whether the charger has a feature profile (1.6 names: SmartCharging ...)."""
 
+    def takes_update(self, signed: bool) -> bool:
+        """1.6: whether the charger takes a SignedUpdateFirmware (``signed``) or a legacy
+        UpdateFirmware."""
+
     def update_firmware(
         self, location: str, retrieve_at: float, request_id: int | None, signed: bool
     ) -> str:

@@ -334,6 +334,11 @@ class V16(Dialect):
 
     def _update_firmware(self, p: Payload, target: ChargePointTarget) -> Payload:
         _require(target, "FirmwareManagement")
+        if not target.takes_update(signed=False):  # security whitepaper, use case L01
+            raise FrameError(
+                "this charger updates its firmware by SignedUpdateFirmware only",
+                code="NotSupported",
+            )
         location = get_field(p, "location", str, max_len=512)
         retrieve_at = profiles.parse_time(get_field(p, "retrieveDate", str), "retrieveDate")
         get_field(p, "retries", int, required=False)
@@ -342,6 +347,8 @@ class V16(Dialect):
         return {}
 
     def _signed_update_firmware(self, p: Payload, target: ChargePointTarget) -> Payload:
+        if not target.takes_update(signed=True):  # a charger without the whitepaper's call
+            raise FrameError("SignedUpdateFirmware unknown", code="NotImplemented")
         _require(target, "FirmwareManagement")
         request_id = get_field(p, "requestId", int)
         firmware = get_field(p, "firmware", dict)

@@ -935,6 +935,7 @@ def _fleet(raw: object) -> FleetSpec:
     """The ``fleet`` section (absent: every charger is charge_points' one model)."""
     from loadgen.config import (
         FEATURE_PROFILES,
+        FIRMWARE_UPDATES,
         ChargerModel,
         DataTransferAnswer,
         Diagnostics,
@@ -970,6 +971,12 @@ def _fleet(raw: object) -> FleetSpec:
             raise ConfigError(
                 f"{where}.feature_profiles: expected a list with Core and any of "
                 f"{', '.join(FEATURE_PROFILES)}."
+            )
+        update = m.get("firmware_update", default.firmware_update)
+        if update not in FIRMWARE_UPDATES:
+            raise ConfigError(
+                f"{where}.firmware_update: {quote(update)} is not one of "
+                f"{', '.join(FIRMWARE_UPDATES)} (1.6: which firmware update the model takes)."
             )
         phases = int(
             _number(m.get("phases", 3), f"{where}.phases", minimum=1, maximum=3, integer=True)
@@ -1019,6 +1026,7 @@ def _fleet(raw: object) -> FleetSpec:
                 ),
                 soc=_bool(m.get("soc", False), f"{where}.soc"),
                 feature_profiles=tuple(profiles),
+                firmware_update=update,
                 configuration=_configuration(
                     _pairs(m.get("configuration")), f"{where}.configuration"
                 ),

@@ -272,6 +272,11 @@ class Commands:
         """Whether the charger's model has this feature profile (1.6 names)."""
         return feature in self.fleet.features
 
+    def takes_update(self, signed: bool) -> bool:
+        """1.6: whether the model takes a signed or a legacy firmware update."""
+        accepts = self.fleet.firmware_update
+        return accepts == "both" or accepts == ("signed" if signed else "legacy")
+
     def remote_stop(self, transaction_id: str) -> str:
         """End the matching transaction now, reason Remote (F03.FR.03; 1.6 5.12)."""
         by_server = self.dialect.version == "1.6"  # 1.6: the server's id; 2.0.1: our own

@@ -54,6 +54,8 @@ class Fleet:
     cumulative: tuple[float, ...] = ()
     #: feature profiles the chargers have (1.6 names)
     features: frozenset[str] = frozenset(FEATURE_PROFILES)
+    #: 1.6: the firmware updates the chargers take (config.FIRMWARE_UPDATES)
+    firmware_update: str = "both"
     #: line voltage and phases (0: DC) of every connector, to turn amperes into watts
     grid: Electrical = field(default_factory=Electrical)
     max_power_w: float = 11_000.0  # per connector
@@ -142,6 +144,7 @@ def _model_fleet(base: Fleet, model: ChargerModel) -> Fleet:
         defaults=defaults,
         model=model,
         features=_features(defaults),
+        firmware_update=model.firmware_update,
         grid=Electrical(model.voltage_v, 0 if model.dc else model.phases),
         max_power_w=model.max_power_w,
         soc=model.soc,

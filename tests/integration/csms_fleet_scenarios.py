@@ -193,6 +193,22 @@ async def _firmware(op: OperatorLike) -> None:
         )
 
 
+@sc.scenario("firmware-signed-only")
+async def _firmware_signed_only(op: OperatorLike) -> None:
+    """Needs a 1.6 model of the security whitepaper (``firmware_update: signed``): a legacy
+    UpdateFirmware is refused and starts nothing; a SignedUpdateFirmware goes through."""
+    await sc.ready(op)
+    if op.version != "1.6":
+        return
+    op.mark("UpdateFirmware.legacy")
+    request = call16.UpdateFirmware(location=FIRMWARE_URL, retrieve_date=iso_in(0))
+    await op.call("UpdateFirmware.legacy", request)
+    status(op, "UpdateFirmware.legacy", "CallError:NotSupported")
+    await _update(
+        op, "SignedUpdateFirmware", signed=True, location=SIGNED_FIRMWARE_URL, request_id=75
+    )
+
+
 @sc.scenario("firmware-fail")
 async def _firmware_fail(op: OperatorLike) -> None:
     await sc.ready(op)

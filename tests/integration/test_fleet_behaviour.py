@@ -75,6 +75,8 @@ TUNED = {
         "ConnectionTimeOut": fs.MODEL_CONNECTION_TIMEOUT_S,
     },
 }
+#: 1.6: a charger of the security whitepaper, which takes signed firmware updates only
+SECURE = {**AC22, "name": "secure", "model": "Secure22", "firmware_update": "signed"}
 #: no SmartCharging, Reservation or LocalAuthListManagement
 BARE = {**AC22, "name": "bare", "model": "Bare22", "feature_profiles": ["Core", "RemoteTrigger"]}
 EV = {
@@ -98,7 +100,7 @@ def _metering(version: str) -> dict[str, Any]:
 
 def _ops(version: str) -> dict[str, Any]:
     return {
-        "models": [AC22, DC150, EMS, TUNED, BARE],
+        "models": [AC22, DC150, EMS, TUNED, BARE, SECURE],
         "sessions": {"duration_s": [600, 600], **EV},
         "firmware": {"download_s": 1, "install_s": 1},
         "security_events": True,
@@ -164,6 +166,7 @@ OPS = (
     "smart-charging",
     "external-limit",
     "firmware",
+    "firmware-signed-only",
     "diagnostics",
     "reservation",
     "local-list",
@@ -174,7 +177,12 @@ OPS = (
     "auth-cache",
     "no-features",
 )
-MODEL_OF = {"external-limit": "ems", "model-settings": "tuned", "no-features": "bare"}
+MODEL_OF = {
+    "external-limit": "ems",
+    "model-settings": "tuned",
+    "no-features": "bare",
+    "firmware-signed-only": "secure",
+}
 RUNS = (
     RunSpec(
         "fleet-ops",
@@ -659,6 +667,31 @@ def test_firmware_update_reboots_into_the_new_version(runs: Any, version: str) -
         if m["action"] == "SecurityEventNotification"
     ]
     assert "FirmwareUpdated" in events, evidence
+
+
+@pytest.mark.timeout(240)
+def test_a_security_whitepaper_charger_takes_signed_updates_only(runs: Any) -> None:
+    """1.6, a model with ``firmware_update: signed``: the legacy UpdateFirmware gets
+    CALLERROR NotSupported and starts no update (security whitepaper, L01); the
+    SignedUpdateFirmware after it runs its steps and reboots into the new firmware."""
+    cp = runs("1.6")["fleet-ops"].charger("firmware-signed-only")
+    evidence = frames(cp)
+    assert call(cp, "UpdateFirmware.legacy")["status"] == "CallError:NotSupported", evidence
+    refused = mark(cp, "UpdateFirmware.legacy")
+    legacy = [m for m in cp["messages"][refused:] if m["action"] == "FirmwareStatusNotification"]
+    assert legacy == [], evidence
+    signed = mark(cp, "SignedUpdateFirmware")
+    steps = (
+        "Downloading",
+        "Downloaded",
+        "SignatureVerified",
+        "Installing",
+        "InstallRebooting",
+        "Installed",
+    )
+    assert _firmware_statuses(cp, signed) == [(s, 75) for s in steps], evidence
+    boots = [m for m in cp["messages"][signed:] if m["action"] == "BootNotification"]
+    assert boots and boots[0]["payload"]["firmwareVersion"] == "fw-2.1", evidence
 
 
 @pytest.mark.timeout(240)

@@ -93,8 +93,14 @@ class Target:
         "RemoteTrigger".split()
     )
 
+    firmware_update: str = "both"
+
     def supports(self, feature: str) -> bool:
         return feature in self.features
+
+    def takes_update(self, signed: bool) -> bool:
+        kind = self.firmware_update
+        return kind == "both" or kind == ("signed" if signed else "legacy")
 
     def update_firmware(
         self, location: str, retrieve_at: float, request_id: int | None, signed: bool

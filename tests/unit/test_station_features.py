@@ -335,6 +335,35 @@ def update(
     return bench.server_call(action, {"requestId": 31, "firmware": firmware})
 
 
+@pytest.mark.parametrize(
+    ("kind", "legacy", "signed"),
+    [
+        ("signed", "NotSupported", "Accepted"),  # security whitepaper, L01: no legacy update
+        ("legacy", "Accepted", "NotImplemented"),  # no whitepaper: the call is unknown
+        ("both", "Accepted", "Accepted"),
+    ],
+)
+def test_the_models_firmware_update_kind_decides_which_call_it_takes(
+    kind: str, legacy: str, signed: str
+) -> None:
+    """1.6: a charger of the security whitepaper answers a legacy UpdateFirmware with
+    CALLERROR NotSupported and starts no update; one without it does not know
+    SignedUpdateFirmware. What is refused leaves no FirmwareStatusNotification."""
+    for call_signed, expected in ((False, legacy), (True, signed)):
+        model = ChargerModel("m", firmware_update=kind)
+        spec = FleetSpec(models=(model,), firmware=FirmwareUpdates(download_s=5, install_s=5))
+        bench = booted("1.6", fleet=spec, reboot_s=2)
+        answer = update(bench, signed=call_signed)
+        if expected == "Accepted":
+            assert answer[0] == 3
+            assert call_signed is False or status_of(answer) == "Accepted"
+        else:
+            assert answer[0] == 4 and answer[2] == expected
+        bench.run(30)
+        assert bool(firmware_statuses(bench)) is (expected == "Accepted")
+        assert bench.counters.reboots == (1 if expected == "Accepted" else 0)
+
+
 def firmware_statuses(bench: Bench) -> list[str]:
     return [
         c.payload["status"]
