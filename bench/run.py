@@ -38,6 +38,7 @@ from typing import Any
 
 from bench import spawn_memory
 from bench.common import ROOT, Gateway, Sample, children, machine, sample, stop
+from loadgen.run.cli import free_port
 
 POLL_S = 0.05
 #: loadgen must use at most 1/CPU_RATIO of the naive script's CPU per charger
@@ -47,7 +48,11 @@ CPU_RATIO = 6
 def locust_cmd(variant: str, url: str, n: int, rate: float, heartbeat_s: int, work: Path):
     """The Locust command line of one variant, and its environment additions."""
     limit_s = math.ceil(n / rate) + heartbeat_s + 120
-    common = ["--headless", "--processes", "1", "--host", url, "--loglevel", "WARNING"]
+    port = str(free_port())  # not Locust's 5557: two benches (or a run) may share the host
+    common = [
+        *("--headless", "--processes", "1", "--master-bind-port", port, "--master-port", port),
+        *("--host", url, "--loglevel", "WARNING"),
+    ]
     if variant == "naive":
         file = str(ROOT / "bench" / "naive_locustfile.py")
         return [

@@ -44,7 +44,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, children, cmdline, machine, sample, stop
+from loadgen.run.cli import free_port
 
 CHARGERS = 2000
 SPAWN_RATE = 30.0  # a ramp of about one session cycle (60 s + the pause): phases spread evenly
@@ -72,12 +72,6 @@ GATEWAY_READY_S = 30.0
 EXIT_S = 120.0  # from the stage's end until `loadgen run` has written its results and exited
 #: the command that runs loadgen (a debugging session may point it at a wrapper)
 LOADGEN = [sys.executable, "-m", "loadgen"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def find_locust(run_pid: int) -> tuple[int | None, int | None]:

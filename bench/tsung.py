@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bench.common import descendants, stop
+from loadgen.run.cli import free_port
 
 TSUNG_DTD = "/usr/share/tsung/tsung-1.0.dtd"
 #: Erlang schedulers that sleep at once when out of work instead of spinning a while
@@ -174,13 +175,6 @@ def _comm(pid: int) -> str:
             return handle.read().strip()
     except OSError:
         return ""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_listening(port: int, timeout_s: float = 10.0) -> None:
