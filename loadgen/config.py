@@ -311,6 +311,8 @@ class OperatorStep:
     share: float = 1.0  # of the chargers connected then (picked by their id)
     #: parameters of the call (limit_w, location, tags ...); see docs/fleets.md
     params: tuple[tuple[str, str | int | float | bool], ...] = ()
+    #: steps with the same pick name reach the same chargers (a smaller share, a subset)
+    pick: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

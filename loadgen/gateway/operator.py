@@ -4,11 +4,14 @@ A script is a list of steps ("at 60 s, UpdateFirmware to 10% of the fleet")::
 
     - {at: 20s, call: SetChargingProfile, share: 0.5, params: {limit_w: 7000}}
     - {at: 60s, call: UpdateFirmware, share: 0.1}
+    - {at: 90s, call: SetChargingProfile, share: 0.2, pick: capped}
+    - {at: 300s, call: ClearChargingProfile, share: 0.2, pick: capped}
 
 At each step's time (seconds after the first charger booted in this process: the load's
 start, however long the generator took to start) the :class:`Operator` sends the
 call to the given share of the chargers booted in this process, picked by a hash of
-their id (the same chargers every run, spread evenly over the gateway's processes), with
+their id (the same chargers every run, spread evenly over the gateway's processes; steps
+with the same ``pick`` name reach the same chargers, a smaller share a subset), with
 a payload built for each charger's OCPP version from the step's ``params``
 (docs/fleets.md lists them; ``payload`` gives a raw JSON payload instead). Answers are
 counted by action and status, CALLERRORs by code, calls left unanswered for
@@ -62,6 +65,7 @@ class Step:
     call: str
     share: float
     params: dict[str, Any]
+    pick: str | None = None  # steps with the same pick name reach the same chargers
 
 
 def read_script(path: str) -> tuple[Step, ...]:
@@ -103,7 +107,10 @@ def parse_script(raw: object) -> tuple[Step, ...]:
             params = {p[0]: p[1] for p in params if isinstance(p, list) and len(p) == 2}
         if not isinstance(params, dict) or len(params) > MAX_PARAMS:
             raise ScriptError(f"{where}.params: a mapping of at most {MAX_PARAMS} parameters.")
-        steps.append(Step(at_s, call, float(share), dict(params)))
+        pick = item.get("pick")
+        if pick is not None and (not isinstance(pick, str) or not 1 <= len(pick) <= 64):
+            raise ScriptError(f"{where}.pick: a name of 1-64 characters.")
+        steps.append(Step(at_s, call, float(share), dict(params), pick))
     return tuple(sorted(steps, key=lambda step: step.at_s))
 
 
@@ -120,10 +127,15 @@ def _seconds(value: object, where: str) -> float:
     raise ScriptError(f"{where}: a time like 60, '90s' or '5m', got {value!r:.40}.")
 
 
-def picked(charger_id: str, share: float, salt: int = 0) -> bool:
+def salt_of(step: Step, number: int) -> str:
+    """What picks a step's chargers: its pick name, else its place in the script."""
+    return f"pick:{step.pick}" if step.pick else str(number)
+
+
+def picked(charger_id: str, share: float, salt: int | str = 0) -> bool:
     """Whether a step with ``share`` goes to this charger (the same every run). ``salt``
-    (the step's place in the script) makes each step pick its own chargers: without it
-    the 2% of one step would all be among the 10% of another."""
+    (the step's place in the script, or its pick name) makes each step pick its own
+    chargers: without it the 2% of one step would all be among the 10% of another."""
     return zlib.crc32(f"{salt}:{charger_id}".encode()) % 10_000 < share * 10_000
 
 
@@ -418,7 +430,7 @@ class Operator:
         chargers = [
             c
             for c in list(gateway.registry.values())
-            if c.booted and picked(c.id, step.share, number)
+            if c.booted and picked(c.id, step.share, salt_of(step, number))
         ]
         log.info("operator: %s to %d chargers", step.call, len(chargers))
         for n, charger in enumerate(chargers):

@@ -534,6 +534,7 @@ def start_gateway(
 
         steps = [
             {"at_s": s.at_s, "call": s.call, "share": s.share, "params": dict(s.params)}
+            | ({"pick": s.pick} if s.pick else {})
             for s in plan.script
         ]
         script = results / "gateway-script.json"

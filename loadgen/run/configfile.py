@@ -1195,11 +1195,17 @@ def _gateway(raw: object) -> GatewayPlan:
         where = f"gateway.script[{i}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: expected a mapping like {{at: 60s, call: Reset}}.")
-        unknown = set(item) - {"at", "at_s", "call", "share", "params"}
+        unknown = set(item) - {"at", "at_s", "call", "share", "params", "pick"}
         if unknown:
             raise ConfigError(
                 f"{where}.{_name(sorted(map(str, unknown))[0])}: unknown key. Known keys here: "
-                "at, call, share, params."
+                "at, call, share, params, pick."
+            )
+        pick = item.get("pick")
+        if pick is not None and (not isinstance(pick, str) or not _NAME.fullmatch(pick)):
+            raise ConfigError(
+                f"{where}.pick: {quote(pick)} must be a name of 1-64 letters, digits, '.', '_' "
+                "or '-' (steps with the same pick reach the same chargers)."
             )
         at = item.get("at", item.get("at_s"))
         if at is None:
@@ -1229,6 +1235,7 @@ def _gateway(raw: object) -> GatewayPlan:
                 call=call,
                 share=_number(item.get("share", 1.0), f"{where}.share", minimum=0, maximum=1),
                 params=tuple(checked),
+                pick=pick,
             )
         )
     return GatewayPlan(

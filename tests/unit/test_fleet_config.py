@@ -59,6 +59,8 @@ def test_the_ocpp21_config_loads_and_reads_back() -> None:
          "fleet.models[0].feature_profiles"),
         ({"fleet": {"models": [{"name": "a", "firmware_update": "signd"}]}},
          "fleet.models[0].firmware_update"),
+        ({"gateway": {"script": [{"at": 1, "call": "Reset", "pick": "a b"}]}},
+         "gateway.script[0].pick"),
         ({"fleet": {"models": [{"name": "a", "configuration": {"NoSuchKey": 1}}]}},
          "fleet.models[0].configuration.NoSuchKey"),
         ({"fleet": {"sessions": {"duration_s": [60, 10]}}}, "fleet.sessions.duration_s"),

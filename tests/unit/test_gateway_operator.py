@@ -213,3 +213,54 @@ def test_the_scripts_clock_starts_with_the_first_booted_charger() -> None:
     booted_at, sent_at, sent = asyncio.run(scenario())
     assert len(sent) == 1 and json.loads(sent[0])[2] == "TriggerMessage"
     assert step_s - 0.05 <= sent_at - booted_at <= step_s + 1.0
+
+
+@pytest.mark.timeout(20)
+def test_steps_with_one_pick_name_reach_the_same_chargers() -> None:
+    """A SetChargingProfile and the ClearChargingProfile that undoes it, both with
+    ``pick: capped``, reach the same chargers (a smaller share: a subset of them); a step
+    without a pick name draws its own."""
+    import asyncio
+
+    script = parse_script(
+        [
+            {"at": "0.05s", "call": "SetChargingProfile", "share": 0.2, "pick": "capped"},
+            # profile_id tells the three ClearChargingProfile steps apart in what is sent
+            {"at": "0.1s", "call": "ClearChargingProfile", "share": 0.2, "pick": "capped",
+             "params": {"profile_id": 1}},
+            {"at": "0.15s", "call": "ClearChargingProfile", "share": 0.1, "pick": "capped",
+             "params": {"profile_id": 2}},
+            {"at": "0.2s", "call": "ClearChargingProfile", "share": 0.2,
+             "params": {"profile_id": 3}},
+        ]
+    )  # fmt: skip
+    assert [s.pick for s in script] == ["capped", "capped", "capped", None]
+
+    async def scenario() -> dict[str, list[str]]:
+        gateway = Gateway(Answers(AnswerConfig()))
+        chargers = []
+        for n in range(1000):
+            charger: Any = _Charger("1.6")
+            charger.id, charger.connection = f"CP-{n}", _Connection()
+            gateway.registry[charger.id] = charger
+            chargers.append(charger)
+        operator = Operator(script, Payloads(None))
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(operator.run(gateway))
+        deadline = loop.time() + 10
+        while operator.steps_done < len(script) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        task.cancel()
+        return {c.id: c.connection.sent for c in chargers}
+
+    reached: dict[str, set[str]] = {"set": set(), "1": set(), "2": set(), "3": set()}
+    for charger_id, frames in asyncio.run(scenario()).items():
+        for frame in frames:
+            _, _, action, payload = json.loads(frame)
+            step = "set" if action == "SetChargingProfile" else str(payload["id"])
+            reached[step].add(charger_id)
+    capped = reached["set"]
+    assert 150 < len(capped) < 250
+    assert reached["1"] == capped
+    assert reached["2"] < capped and 50 < len(reached["2"]) < 150
+    assert 150 < len(reached["3"]) < 250 and reached["3"] != capped
