@@ -205,7 +205,7 @@ async def _firmware_signed_only(op: OperatorLike) -> None:
     await op.call("UpdateFirmware.legacy", request)
     status(op, "UpdateFirmware.legacy", "CallError:NotSupported")
     await _update(
-        op, "SignedUpdateFirmware", signed=True, location=SIGNED_FIRMWARE_URL, request_id=75
+        op, "SignedUpdateFirmware", signed=True, location=SIGNED_FIRMWARE_URL, request_id=76
     )
 
 

@@ -603,6 +603,17 @@ def test_the_station_maximum_stack_levels_and_periods(runs: Any, version: str) -
 # -- 4. firmware and diagnostics --------------------------------------------------------------
 
 
+#: the statuses of a signed update that installs, in order
+SIGNED_STEPS = (
+    "Downloading",
+    "Downloaded",
+    "SignatureVerified",
+    "Installing",
+    "InstallRebooting",
+    "Installed",
+)
+
+
 def _firmware_statuses(
     cp: dict[str, Any], start: int, end: int | None = None
 ) -> list[tuple[str, Any]]:
@@ -629,15 +640,7 @@ def test_firmware_update_reboots_into_the_new_version(runs: Any, version: str) -
     if version == "1.6":
         expected = [(s, None) for s in ("Downloading", "Downloaded", "Installing", "Installed")]
     else:
-        steps = (
-            "Downloading",
-            "Downloaded",
-            "SignatureVerified",
-            "Installing",
-            "InstallRebooting",
-            "Installed",
-        )
-        expected = [(s, 71) for s in steps]
+        expected = [(s, 71) for s in SIGNED_STEPS]
     assert got == expected, evidence
     boot = cp["messages"][
         index_of(cp, lambda m: m["action"] == "BootNotification" and m["conn"] == 2, begin)
@@ -647,15 +650,7 @@ def test_firmware_update_reboots_into_the_new_version(runs: Any, version: str) -
     if version == "1.6":
         assert boot["payload"]["firmwareVersion"] == "fw-2.0", evidence
         signed = _firmware_statuses(cp, end)
-        steps = (
-            "Downloading",
-            "Downloaded",
-            "SignatureVerified",
-            "Installing",
-            "InstallRebooting",
-            "Installed",
-        )
-        assert signed == [(s, 72) for s in steps], evidence
+        assert signed == [(s, 72) for s in SIGNED_STEPS], evidence
         later = [m for m in cp["messages"][end:] if m["action"] == "BootNotification"]
         assert later and later[0]["payload"]["firmwareVersion"] == "fw-2.1", evidence
         return
@@ -681,15 +676,7 @@ def test_a_security_whitepaper_charger_takes_signed_updates_only(runs: Any) -> N
     legacy = [m for m in cp["messages"][refused:] if m["action"] == "FirmwareStatusNotification"]
     assert legacy == [], evidence
     signed = mark(cp, "SignedUpdateFirmware")
-    steps = (
-        "Downloading",
-        "Downloaded",
-        "SignatureVerified",
-        "Installing",
-        "InstallRebooting",
-        "Installed",
-    )
-    assert _firmware_statuses(cp, signed) == [(s, 75) for s in steps], evidence
+    assert _firmware_statuses(cp, signed) == [(s, 76) for s in SIGNED_STEPS], evidence
     boots = [m for m in cp["messages"][signed:] if m["action"] == "BootNotification"]
     assert boots and boots[0]["payload"]["firmwareVersion"] == "fw-2.1", evidence
 
