@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.integration.certs import Pki, make_pki
-from tests.integration.support import run_standalone
+from tests.integration.support import SCALE, locust_argv
 
 pytestmark = pytest.mark.integration
 
 CHARGERS = 4
+RUN_TIMEOUT_S = 90
 
 
 @pytest.fixture
@@ -33,8 +37,16 @@ def ids_file(tmp_path: Path) -> tuple[Path, list[str]]:
     return path, passwords
 
 
-def run(tmp_path: Path, target: str, **charge_points_and_tls: str) -> dict:
-    """A standalone run of 4 charge points for 5 s; returns summary.json (and checks logs)."""
+@dataclass
+class RunningRun:
+    """A started standalone run and its results folder."""
+
+    proc: subprocess.Popen[str]
+    results: Path
+
+
+def start(tmp_path: Path, target: str, **charge_points_and_tls: str) -> RunningRun:
+    """A standalone run of 4 charge points for 5 s, started; see :func:`runs`."""
     ids = charge_points_and_tls.pop("ids_file", None)
     tls = ", ".join(f"{k}: {v}" for k, v in charge_points_and_tls.items())
     config = tmp_path / f"security-{secrets.token_hex(3)}.yaml"
@@ -51,10 +63,34 @@ thresholds: {{min_success_rate: null, min_boot_rate: null, max_connect_p95_ms: n
         encoding="utf-8",
     )
     results = config.with_suffix("")
-    done = run_standalone(config, target, results)
-    (results / "stdout.log").write_text(done.stdout + done.stderr, encoding="utf-8")
-    assert "Traceback" not in done.stderr, done.stderr[-3000:]
-    return json.loads((results / "summary.json").read_text())
+    results.mkdir()
+    with (results / "stdout.log").open("w") as out, (results / "stderr.log").open("w") as err:
+        proc = subprocess.Popen(
+            locust_argv(config, target, results), cwd=tmp_path, stdout=out, stderr=err, text=True
+        )
+    return RunningRun(proc, results)
+
+
+def runs(tmp_path: Path, target: str, *settings: dict[str, str]) -> list[dict]:
+    """Standalone runs of 4 charge points for 5 s against ``target``, one per ``settings``
+    (charge_points' ids_file and tls keys), started together; their summary.json files,
+    once each ended (bounded) without a traceback."""
+    started = [start(tmp_path, target, **each) for each in settings]
+    deadline = time.monotonic() + RUN_TIMEOUT_S * SCALE
+    try:
+        for run in started:
+            run.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        for run in started:
+            if run.proc.poll() is None:
+                run.proc.kill()
+                run.proc.wait(timeout=30)
+    summaries = []
+    for run in started:
+        stderr = (run.results / "stderr.log").read_text(encoding="utf-8")
+        assert "Traceback" not in stderr, stderr[-3000:]
+        summaries.append(json.loads((run.results / "summary.json").read_text()))
+    return summaries
 
 
 def assert_no_secret(folder: Path, secrets_: list[str], allowed: Path) -> None:
@@ -73,9 +109,8 @@ def test_basic_auth_succeeds_with_passwords_and_is_rejected_without(
     """Profile 1: the ids file's passwords get in; chargers without one get HTTP 401."""
     path, passwords = ids_file
     gw = gateway_factory(basic_auth_file=str(path))
-    good = run(tmp_path, f"{gw.url}/ocpp", ids_file=str(path))
+    good, bad = runs(tmp_path, f"{gw.url}/ocpp", {"ids_file": str(path)}, {})
     assert good["connections"]["established"] == CHARGERS and good["failures"] == {}
-    bad = run(tmp_path, f"{gw.url}/ocpp")
     assert bad["connections"]["established"] == 0
     assert bad["failures"]["handshake_rejected"] >= CHARGERS
     # Which chargers got the 401s: the first ones of the run, named in the results.
@@ -91,9 +126,8 @@ def test_wss_verifies_the_server_certificate(gateway_factory, pki: Pki, tmp_path
     """Profile 2: wss:// with the right CA connects; with another CA it fails as tls_error."""
     gw = gateway_factory(tls_cert=str(pki.server_cert), tls_key=str(pki.server_key))
     target = f"wss://127.0.0.1:{gw.port}/ocpp"
-    good = run(tmp_path, target, ca_file=str(pki.ca))
+    good, bad = runs(tmp_path, target, {"ca_file": str(pki.ca)}, {"ca_file": str(pki.other_ca)})
     assert good["connections"]["established"] == CHARGERS and good["failures"] == {}
-    bad = run(tmp_path, target, ca_file=str(pki.other_ca))
     assert bad["connections"]["established"] == 0
     assert bad["failures"]["tls_error"] >= CHARGERS
 
@@ -107,14 +141,12 @@ def test_client_certificates_are_required_by_profile_3(
         tls_cert=str(pki.server_cert), tls_key=str(pki.server_key), tls_client_ca=str(pki.ca)
     )
     target = f"wss://127.0.0.1:{gw.port}/ocpp"
-    good = run(
-        tmp_path,
-        target,
-        ca_file=str(pki.ca),
-        cert_file=str(pki.client_cert),
-        key_file=str(pki.client_key),
-    )
+    mtls = {
+        "ca_file": str(pki.ca),
+        "cert_file": str(pki.client_cert),
+        "key_file": str(pki.client_key),
+    }
+    good, bad = runs(tmp_path, target, mtls, {"ca_file": str(pki.ca)})
     assert good["connections"]["established"] == CHARGERS and good["failures"] == {}
-    bad = run(tmp_path, target, ca_file=str(pki.ca))
     assert bad["connections"]["established"] == 0
     assert bad["failures"]["handshake_rejected"] >= CHARGERS
