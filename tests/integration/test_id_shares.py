@@ -6,6 +6,7 @@ import contextlib
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,10 +126,18 @@ def test_workers_after_one_quit_take_different_rows(tmp_path: Path, gateway) -> 
 @pytest.mark.timeout(120)
 def test_a_worker_that_joins_during_a_test_takes_its_own_rows(tmp_path: Path, gateway) -> None:
     """A worker that connects mid-test learns the worker count and uses rows of its own."""
-    stages = "[{users: 1, spawn_rate: 1, duration: 20s}, {users: 4, spawn_rate: 4, duration: 120s}]"
+    first_s = 10 * SCALE  # the worker joins during this stage; the next one spreads the 4
+    stages = (
+        f"[{{users: 1, spawn_rate: 1, duration: {first_s:g}s}},"
+        " {users: 4, spawn_rate: 4, duration: 120s}]"
+    )
     with master(tmp_path, stages, gateway.url + "/ocpp") as run:
         run.add_worker()
         run.swarm()
+        swarmed = time.monotonic()
         poll(lambda: gateway.status()["connected"] == 1, "the first charge point", 30)
         run.add_worker()
+        joined_s = time.monotonic() - swarmed
+        # Joined before the second stage: its 4 charge points are spread over both workers.
+        assert joined_s < first_s, f"the second worker joined {joined_s:.1f} s into the test"
         poll(lambda: gateway.status()["connected"] == 4, "4 distinct charge points", 60)
