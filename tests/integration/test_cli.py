@@ -9,6 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -49,13 +52,108 @@ thresholds: {{min_success_rate: 1.0, max_connect_p95_ms: {p95}}}
 """
 
 
+@dataclass
+class Run:
+    """A ``loadgen run`` of the module fixture ``runs``, ended: its process and folder."""
+
+    done: subprocess.CompletedProcess[str]
+    results: Path
+
+
+def run_name(item: pytest.Item) -> str | None:
+    """The run of ``runs`` that a test of this module asserts on, if any."""
+    name = getattr(item, "originalname", None)
+    if name == "test_run_with_two_workers_establishes_every_connection":
+        return f"workers-{item.callspec.params['version']}"  # type: ignore[attr-defined]
+    if name == "test_violated_threshold_exits_1":
+        return "violated"
+    if name == "test_unreachable_target_is_counted_as_connect_refused":
+        return "unreachable"
+    return None
+
+
+@pytest.fixture(scope="module")
+def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The runs to completion that the selected tests assert on, each a ``loadgen run`` of
+    its own (own config, gateway, master, workers and results), started together and
+    waited for (bounded); a run's test fails on a run that did not end in time."""
+    wanted = [
+        name
+        for item in request.session.items
+        if item.module is request.module and (name := run_name(item))
+    ]
+    base = tmp_path_factory.mktemp("cli")
+    with ExitStack() as stack:
+        args: dict[str, list[str]] = {}
+        for name in dict.fromkeys(wanted):
+            folder = base / name
+            folder.mkdir()
+            results = folder / "results"
+            if name.startswith("workers-"):
+                version = name.removeprefix("workers-")
+                config = write_config(
+                    folder / "small.yaml", SMALL.format(version=version, p95=5000)
+                )
+                args[name] = [str(config), "--workers", "2", "--results", str(results)]
+            elif name == "violated":
+                config = write_config(
+                    folder / "strict.yaml", SMALL.format(version="1.6", p95=0.001)
+                )
+                args[name] = [str(config), "--workers", "1", "--results", str(results)]
+                args[name] += ["--run-time", "4s"]
+            else:
+                sock = stack.enter_context(socket.socket())
+                sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+                port = sock.getsockname()[1]
+                config = write_config(folder / "c.yaml", SMALL.format(version="1.6", p95=5000))
+                args[name] = [str(config), "--workers", "1", "--results", str(results)]
+                args[name] += ["--target", f"ws://127.0.0.1:{port}/ocpp", "--users", "5"]
+                args[name] += ["--run-time", "3s"]
+        procs: dict[str, subprocess.Popen[str]] = {}
+        try:
+            for name, argv in args.items():
+                with (
+                    (base / name / "stdout.log").open("w") as out,
+                    (base / name / "stderr.log").open("w") as err,
+                ):
+                    procs[name] = subprocess.Popen(
+                        [sys.executable, "-m", "loadgen", "run", *argv],
+                        cwd=ROOT,
+                        stdout=out,
+                        stderr=err,
+                        text=True,
+                    )
+            deadline = time.monotonic() + 120 * SCALE
+            for proc in procs.values():
+                with suppress(subprocess.TimeoutExpired):  # its test fails on returncode None
+                    proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=30)
+    return {
+        name: Run(
+            subprocess.CompletedProcess(
+                proc.args,
+                proc.returncode,
+                (base / name / "stdout.log").read_text(encoding="utf-8"),
+                (base / name / "stderr.log").read_text(encoding="utf-8"),
+            ),
+            base / name / "results",
+        )
+        for name, proc in procs.items()
+    }
+
+
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
-def test_run_with_two_workers_establishes_every_connection(tmp_path: Path, version: str) -> None:
+def test_run_with_two_workers_establishes_every_connection(
+    runs: dict[str, Run], version: str
+) -> None:
     """A two-stage run with 2 workers connects all 60 charge points, boots and heartbeats them."""
-    config = write_config(tmp_path / "small.yaml", SMALL.format(version=version, p95=5000))
-    results = tmp_path / "results"
-    done = loadgen("run", str(config), "--workers", "2", "--results", str(results))
+    run = runs[f"workers-{version}"]
+    done, results = run.done, run.results
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads((results / "summary.json").read_text())
     conn = summary["connections"]
@@ -90,13 +188,9 @@ def test_run_with_two_workers_establishes_every_connection(tmp_path: Path, versi
 
 
 @pytest.mark.timeout(120)
-def test_violated_threshold_exits_1(tmp_path: Path) -> None:
+def test_violated_threshold_exits_1(runs: dict[str, Run]) -> None:
     """A connect p95 limit no connection can meet makes the run exit 1 and say which."""
-    config = write_config(tmp_path / "strict.yaml", SMALL.format(version="1.6", p95=0.001))
-    results = tmp_path / "results"
-    done = loadgen(
-        "run", str(config), "--workers", "1", "--results", str(results), "--run-time", "4s"
-    )
+    done, results = runs["violated"].done, runs["violated"].results
     assert done.returncode == 1, done.stdout + done.stderr
     summary = json.loads((results / "summary.json").read_text())
     failed = [c["name"] for c in summary["thresholds"]["checks"] if not c["passed"]]
@@ -142,27 +236,9 @@ def test_sigint_mid_stage_leaves_a_valid_summary(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_unreachable_target_is_counted_as_connect_refused(tmp_path: Path) -> None:
+def test_unreachable_target_is_counted_as_connect_refused(runs: dict[str, Run]) -> None:
     """A target where nothing listens gives connect_refused failures and exit 1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # bound, never listening: connections are refused
-        config = write_config(tmp_path / "c.yaml", SMALL.format(version="1.6", p95=5000))
-        results = tmp_path / "results"
-        done = loadgen(
-            "run",
-            str(config),
-            "--workers",
-            "1",
-            "--results",
-            str(results),
-            "--target",
-            f"ws://127.0.0.1:{port}/ocpp",
-            "--users",
-            "5",
-            "--run-time",
-            "3s",
-        )
+    done, results = runs["unreachable"].done, runs["unreachable"].results
     assert done.returncode == 1, done.stdout + done.stderr
     summary = json.loads((results / "summary.json").read_text())
     assert summary["connections"]["established"] == 0
