@@ -1,4 +1,9 @@
-"""OCPP security profiles end to end: Basic auth, wss:// with a CA, client certificates."""
+"""OCPP security profiles end to end: Basic auth, wss:// with a CA, client certificates.
+
+Each profile has a gateway of its own and two standalone runs against it, one that gets
+in and one that is refused; the six runs go together, in one fixture (each with its own
+config and results folder), and each test asserts on its profile's two runs.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +11,26 @@ import json
 import secrets
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.integration.certs import Pki, make_pki
+from tests.integration.certs import make_pki
+from tests.integration.conftest import GatewayProcess, running_gateway
 from tests.integration.support import SCALE, locust_argv
 
 pytestmark = pytest.mark.integration
 
 CHARGERS = 4
 RUN_TIMEOUT_S = 90
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> Pki:
-    return make_pki(tmp_path / "pki")
-
-
-@pytest.fixture
-def ids_file(tmp_path: Path) -> tuple[Path, list[str]]:
-    """An ids file of pre-registered charge points with random passwords."""
-    passwords = [f"pw-{secrets.token_hex(8)}" for _ in range(CHARGERS)]
-    path = tmp_path / "ids.csv"
-    path.write_text(
-        "id,password\n" + "".join(f"CP-SEC-{i},{p}\n" for i, p in enumerate(passwords)),
-        encoding="utf-8",
-    )
-    return path, passwords
+PROFILES = {  # test -> its profile's name in the fixture
+    "test_basic_auth_succeeds_with_passwords_and_is_rejected_without": "basic",
+    "test_wss_verifies_the_server_certificate": "wss",
+    "test_client_certificates_are_required_by_profile_3": "mtls",
+}
 
 
 @dataclass
@@ -43,13 +39,14 @@ class RunningRun:
 
     proc: subprocess.Popen[str]
     results: Path
+    ended: bool = False  # by itself, within the deadline
 
 
-def start(tmp_path: Path, target: str, **charge_points_and_tls: str) -> RunningRun:
-    """A standalone run of 4 charge points for 5 s, started; see :func:`runs`."""
+def start(folder: Path, target: str, **charge_points_and_tls: str) -> RunningRun:
+    """A standalone run of 4 charge points for 5 s, started; see :func:`summary`."""
     ids = charge_points_and_tls.pop("ids_file", None)
     tls = ", ".join(f"{k}: {v}" for k, v in charge_points_and_tls.items())
-    config = tmp_path / f"security-{secrets.token_hex(3)}.yaml"
+    config = folder / f"security-{secrets.token_hex(3)}.yaml"
     config.write_text(
         f"""
 charge_points:
@@ -66,34 +63,111 @@ thresholds: {{min_success_rate: null, min_boot_rate: null, max_connect_p95_ms: n
     results.mkdir()
     with (results / "stdout.log").open("w") as out, (results / "stderr.log").open("w") as err:
         proc = subprocess.Popen(
-            locust_argv(config, target, results), cwd=tmp_path, stdout=out, stderr=err, text=True
+            locust_argv(config, target, results), cwd=folder, stdout=out, stderr=err, text=True
         )
     return RunningRun(proc, results)
 
 
-def runs(tmp_path: Path, target: str, *settings: dict[str, str]) -> list[dict]:
-    """Standalone runs of 4 charge points for 5 s against ``target``, one per ``settings``
-    (charge_points' ids_file and tls keys), started together; their summary.json files,
-    once each ended (bounded) without a traceback."""
-    started = [start(tmp_path, target, **each) for each in settings]
-    deadline = time.monotonic() + RUN_TIMEOUT_S * SCALE
-    try:
-        for run in started:
-            run.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        for run in started:
-            if run.proc.poll() is None:
-                run.proc.kill()
-                run.proc.wait(timeout=30)
-    summaries = []
-    for run in started:
-        stderr = (run.results / "stderr.log").read_text(encoding="utf-8")
-        assert "Traceback" not in stderr, stderr[-3000:]
-        summaries.append(json.loads((run.results / "summary.json").read_text()))
-    return summaries
+def summary(run: RunningRun) -> dict:
+    """summary.json of a run that ended (in time) without a traceback."""
+    assert run.ended, "the run did not end in time"
+    stderr = (run.results / "stderr.log").read_text(encoding="utf-8")
+    assert "Traceback" not in stderr, stderr[-3000:]
+    return dict(json.loads((run.results / "summary.json").read_text()))
 
 
-def assert_no_secret(folder: Path, secrets_: list[str], allowed: Path) -> None:
+@dataclass
+class Profile:
+    """One profile's gateway, its two runs (ended), and the folder of everything else."""
+
+    gateway: GatewayProcess
+    good: RunningRun
+    bad: RunningRun
+    folder: Path
+    ids_file: Path | None = None
+    passwords: tuple[str, ...] = ()
+
+
+@pytest.fixture(scope="module")
+def profiles(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Profile]]:
+    """The selected tests' profiles: each gateway started, both its runs started together
+    with every other profile's and waited for (bounded); the gateways end at teardown."""
+    wanted = {
+        PROFILES[item.originalname]  # type: ignore[attr-defined]
+        for item in request.session.items
+        if item.module is request.module and getattr(item, "originalname", "") in PROFILES
+    } or set(PROFILES.values())
+    base = tmp_path_factory.mktemp("security")
+    pki = make_pki(base / "pki")
+    found: dict[str, Profile] = {}
+    with ExitStack() as stack:
+        if "basic" in wanted:  # pre-registered charge points with random passwords
+            folder = base / "basic"
+            folder.mkdir()
+            passwords = tuple(f"pw-{secrets.token_hex(8)}" for _ in range(CHARGERS))
+            ids = folder / "ids.csv"
+            ids.write_text(
+                "id,password\n" + "".join(f"CP-SEC-{i},{p}\n" for i, p in enumerate(passwords)),
+                encoding="utf-8",
+            )
+            gw = stack.enter_context(running_gateway(folder / "gateway", basic_auth_file=str(ids)))
+            target = f"{gw.url}/ocpp"
+            good = start(folder, target, ids_file=str(ids))
+            bad = start(folder, target)
+            found["basic"] = Profile(gw, good, bad, folder, ids, passwords)
+        if "wss" in wanted:
+            folder = base / "wss"
+            folder.mkdir()
+            gw = stack.enter_context(
+                running_gateway(
+                    folder / "gateway", tls_cert=str(pki.server_cert), tls_key=str(pki.server_key)
+                )
+            )
+            target = f"wss://127.0.0.1:{gw.port}/ocpp"
+            good = start(folder, target, ca_file=str(pki.ca))
+            bad = start(folder, target, ca_file=str(pki.other_ca))
+            found["wss"] = Profile(gw, good, bad, folder)
+        if "mtls" in wanted:
+            folder = base / "mtls"
+            folder.mkdir()
+            gw = stack.enter_context(
+                running_gateway(
+                    folder / "gateway",
+                    tls_cert=str(pki.server_cert),
+                    tls_key=str(pki.server_key),
+                    tls_client_ca=str(pki.ca),
+                )
+            )
+            target = f"wss://127.0.0.1:{gw.port}/ocpp"
+            good = start(
+                folder,
+                target,
+                ca_file=str(pki.ca),
+                cert_file=str(pki.client_cert),
+                key_file=str(pki.client_key),
+            )
+            bad = start(folder, target, ca_file=str(pki.ca))
+            found["mtls"] = Profile(gw, good, bad, folder)
+        deadline = time.monotonic() + RUN_TIMEOUT_S * SCALE
+        runs = [run for profile in found.values() for run in (profile.good, profile.bad)]
+        try:
+            for run in runs:
+                try:
+                    run.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:  # its test fails on a run not ended
+                    break
+                run.ended = True
+        finally:
+            for run in runs:
+                if run.proc.poll() is None:
+                    run.proc.kill()
+                    run.proc.wait(timeout=30)
+        yield found
+
+
+def assert_no_secret(folder: Path, secrets_: tuple[str, ...], allowed: Path) -> None:
     """No file under ``folder`` but ``allowed`` (the ids file) holds any of ``secrets_``."""
     for path in folder.rglob("*"):
         if path.is_file() and path != allowed:
@@ -104,12 +178,11 @@ def assert_no_secret(folder: Path, secrets_: list[str], allowed: Path) -> None:
 
 @pytest.mark.timeout(120)
 def test_basic_auth_succeeds_with_passwords_and_is_rejected_without(
-    gateway_factory, ids_file, tmp_path: Path
+    profiles: dict[str, Profile],
 ) -> None:
     """Profile 1: the ids file's passwords get in; chargers without one get HTTP 401."""
-    path, passwords = ids_file
-    gw = gateway_factory(basic_auth_file=str(path))
-    good, bad = runs(tmp_path, f"{gw.url}/ocpp", {"ids_file": str(path)}, {})
+    profile = profiles["basic"]
+    good, bad, gw = summary(profile.good), summary(profile.bad), profile.gateway
     assert good["connections"]["established"] == CHARGERS and good["failures"] == {}
     assert bad["connections"]["established"] == 0
     assert bad["failures"]["handshake_rejected"] >= CHARGERS
@@ -117,36 +190,24 @@ def test_basic_auth_succeeds_with_passwords_and_is_rejected_without(
     assert len(bad["failing_ids"]["handshake_rejected"]) == min(CHARGERS, 10)
     assert all(i.startswith("CP-") for i in bad["failing_ids"]["handshake_rejected"])
     assert gw.status()["messages"]["unauthorized"] >= CHARGERS
-    assert_no_secret(tmp_path, passwords, allowed=path)
-    assert all(p not in gw.stderr() for p in passwords)
+    assert profile.ids_file is not None
+    assert_no_secret(profile.folder, profile.passwords, allowed=profile.ids_file)
+    assert all(p not in gw.stderr() for p in profile.passwords)
 
 
 @pytest.mark.timeout(120)
-def test_wss_verifies_the_server_certificate(gateway_factory, pki: Pki, tmp_path: Path) -> None:
+def test_wss_verifies_the_server_certificate(profiles: dict[str, Profile]) -> None:
     """Profile 2: wss:// with the right CA connects; with another CA it fails as tls_error."""
-    gw = gateway_factory(tls_cert=str(pki.server_cert), tls_key=str(pki.server_key))
-    target = f"wss://127.0.0.1:{gw.port}/ocpp"
-    good, bad = runs(tmp_path, target, {"ca_file": str(pki.ca)}, {"ca_file": str(pki.other_ca)})
+    good, bad = summary(profiles["wss"].good), summary(profiles["wss"].bad)
     assert good["connections"]["established"] == CHARGERS and good["failures"] == {}
     assert bad["connections"]["established"] == 0
     assert bad["failures"]["tls_error"] >= CHARGERS
 
 
 @pytest.mark.timeout(120)
-def test_client_certificates_are_required_by_profile_3(
-    gateway_factory, pki: Pki, tmp_path: Path
-) -> None:
+def test_client_certificates_are_required_by_profile_3(profiles: dict[str, Profile]) -> None:
     """Profile 3 (mTLS): a client certificate gets in; without one the server rejects us."""
-    gw = gateway_factory(
-        tls_cert=str(pki.server_cert), tls_key=str(pki.server_key), tls_client_ca=str(pki.ca)
-    )
-    target = f"wss://127.0.0.1:{gw.port}/ocpp"
-    mtls = {
-        "ca_file": str(pki.ca),
-        "cert_file": str(pki.client_cert),
-        "key_file": str(pki.client_key),
-    }
-    good, bad = runs(tmp_path, target, mtls, {"ca_file": str(pki.ca)})
+    good, bad = summary(profiles["mtls"].good), summary(profiles["mtls"].bad)
     assert good["connections"]["established"] == CHARGERS and good["failures"] == {}
     assert bad["connections"]["established"] == 0
     assert bad["failures"]["handshake_rejected"] >= CHARGERS
