@@ -161,7 +161,7 @@ def test_master_and_two_workers_on_separate_hosts(hosts: Hosts, tmp_path: Path) 
     config.write_text(
         "target: embedded\n"
         "charge_points: {id_prefix: NS-}\n"
-        f"stages: [{{users: {USERS}, spawn_rate: 20, duration: {12 * SCALE:g}s}}]\n"
+        f"stages: [{{users: {USERS}, spawn_rate: 20, duration: {8 * SCALE:g}s}}]\n"
     )
     results = tmp_path / "results"
     common = ["-f", str(LOCUSTFILE), "--loadgen-config", str(config)]
