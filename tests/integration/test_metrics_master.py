@@ -106,7 +106,7 @@ def test_scraped_figures_equal_the_final_summary_within_one_sample(
         f"target: {gateway.url}/ocpp\n"
         f"charge_points: {{ids_file: {generator_ids}, heartbeat_interval_s: 2,\n"
         "  reconnect: {initial_s: 600, max_s: 600}}\n"  # the rejected ones hardly retry
-        f"stages: [{{users: {CHARGERS}, spawn_rate: {CHARGERS}, duration: 12s}}]\n"
+        f"stages: [{{users: {CHARGERS}, spawn_rate: {CHARGERS}, duration: 8s}}]\n"
         "thresholds: {min_success_rate: null, min_boot_rate: null, max_connect_p95_ms: null}\n",
         encoding="utf-8",
     )
