@@ -106,7 +106,7 @@ def test_an_escaped_redis_password_is_masked_in_the_results(tmp_path: Path) -> N
 PASSING = """
 target: embedded
 charge_points: {heartbeat_interval_s: 1}
-stages: [{users: 5, spawn_rate: 5, duration: 10s}]
+stages: [{users: 5, spawn_rate: 5, duration: 8s}]
 thresholds: {max_failures: {"*": 0}}
 """
 
