@@ -953,7 +953,11 @@ def test_summary_counts_the_flows(runs: Any, version: str) -> None:
     assert fleet["sessions"]["started"] >= 2 and fleet["sessions"]["ended"]["Local"] >= 2, fleet
     assert fleet["energy_wh"] > 0, fleet
     fleet = ops["fleet"]
-    assert fleet["firmware"]["installed"] == (2 if version == "1.6" else 1), fleet
+    # 1.6: the firmware charger's UpdateFirmware and SignedUpdateFirmware, and the
+    # signed-only charger's SignedUpdateFirmware (its refused UpdateFirmware starts nothing)
+    installed = 3 if version == "1.6" else 1
+    assert fleet["firmware"]["installed"] == installed, fleet
+    assert fleet["firmware"]["updates"] == installed, fleet
     assert fleet["uploads"] == {
         "ok": 2 if version == "1.6" else 1,
         "failed": 2 if version == "1.6" else 1,
@@ -961,7 +965,8 @@ def test_summary_counts_the_flows(runs: Any, version: str) -> None:
     assert fleet["reservations"]["made"] == 3 and fleet["reservations"]["used"] == 1, fleet
     assert fleet["reservations"]["expired"] == 1 and fleet["reservations"]["cancelled"] == 1
     assert fleet["profiles_set"] == 5 and fleet["authorized_locally"] == 2, fleet
-    assert fleet["security_events"] == 2 + (2 if version == "1.6" else 1), fleet
+    # the security-events charger's two, and a FirmwareUpdated for each installed update
+    assert fleet["security_events"] == 2 + installed, fleet
     fleet = faults["fleet"]
     assert fleet["faults"]["reported"] >= 1 and fleet["firmware"]["failed"] == 1, fleet
     fleet = result["fleet-firmware"].summary["fleet"]
