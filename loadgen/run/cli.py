@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--users", type=_positive_int, help="one stage of N charge points")
     run.add_argument("--run-time", type=_duration, help="stop after this long, e.g. 90s or 5m")
     run.add_argument(
+        "--stop-timeout",
+        type=_duration,
+        help="at the end, give charge points this long to end their sessions and close "
+        "(Locust's --stop-timeout); default: they stop at once, sessions left open",
+    )
+    run.add_argument(
         "--metrics-port", type=_port, help="Prometheus metrics on 127.0.0.1:PORT/metrics"
     )
     run.add_argument(
@@ -640,6 +646,8 @@ def run_locust(
         cmd += ["--loadgen-users", str(args.users)]
     if args.run_time:
         cmd += ["--loadgen-run-time", str(args.run_time)]
+    if getattr(args, "stop_timeout", None):  # whole seconds, as Locust reads them
+        cmd += ["--stop-timeout", str(max(1, round(args.stop_timeout)))]
     if getattr(args, "metrics_port", None):
         cmd += ["--loadgen-metrics-port", str(args.metrics_port)]
     if args.ui:

@@ -51,6 +51,17 @@ stages:
 thresholds: {{min_success_rate: 1.0, max_connect_p95_ms: {p95}}}
 """
 
+#: every charger in a session far longer than the run: only a graceful stop ends them
+SESSIONS = """
+target: embedded
+ocpp_version: "1.6"
+charge_points:
+  scenario: {idle: 0, charging: 1}
+  session: {duration_s: 600, meter_interval_s: 5, pause_s: 1}
+stages:
+  - {users: 20, spawn_rate: 20, duration: 5s}
+"""
+
 
 @dataclass
 class Run:
@@ -69,6 +80,8 @@ def run_name(item: pytest.Item) -> str | None:
         return "violated"
     if name == "test_unreachable_target_is_counted_as_connect_refused":
         return "unreachable"
+    if name == "test_stop_timeout_ends_the_sessions_before_the_run_ends":
+        return "graceful"
     return None
 
 
@@ -101,6 +114,10 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
                 )
                 args[name] = [str(config), "--workers", "1", "--results", str(results)]
                 args[name] += ["--run-time", "4s"]
+            elif name == "graceful":
+                config = write_config(folder / "sessions.yaml", SESSIONS)
+                args[name] = [str(config), "--workers", "1", "--results", str(results)]
+                args[name] += ["--stop-timeout", "20s"]
             else:
                 sock = stack.enter_context(socket.socket())
                 sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
@@ -233,6 +250,22 @@ def test_sigint_mid_stage_leaves_a_valid_summary(tmp_path: Path) -> None:
     ]
     rows = (results / "timeline.csv").read_text().splitlines()
     assert len(rows) > 3 and rows[0].startswith("time_s,stage,target_users")
+
+
+@pytest.mark.timeout(180)
+def test_stop_timeout_ends_the_sessions_before_the_run_ends(runs: dict[str, Run]) -> None:
+    """``--stop-timeout``: at the end every charger ends its running session before it
+    closes (StopTransaction, reason Local, each answered by the CSMS), and summary.json
+    counts them ended; without it they are cut (test_locust_face)."""
+    done, results = runs["graceful"].done, runs["graceful"].results
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["state"] == "finished"
+    sessions = summary["fleet"]["sessions"]
+    assert sessions["started"] == 20, sessions
+    assert sessions["ended"]["total"] == sessions["ended"]["Local"] == 20, sessions
+    stops = summary["messages"]["StopTransaction"]
+    assert (stops["count"], stops["failed"]) == (20, 0), summary["messages"]
 
 
 @pytest.mark.timeout(120)
