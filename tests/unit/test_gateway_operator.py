@@ -94,6 +94,7 @@ def test_scripts_are_checked(tmp_path: Any) -> None:
         ([{"at": 1, "call": "Nonsense"}], "not an OCPP action"),
         ([{"at": "soon", "call": "Reset"}], "a time like"),
         ([{"at": 1, "call": "Reset", "share": 2}], "share"),
+        ([{"at": 1, "call": "Reset", "pick": 5}], "pick"),
         ({"at": 1}, "a list"),
     ):
         with pytest.raises(ScriptError, match=message):
