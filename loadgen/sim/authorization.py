@@ -21,28 +21,20 @@ from typing import TYPE_CHECKING
 
 from loadgen.sim.connectors import Connector, Outgoing
 from loadgen.sim.extras import Reservation
+from loadgen.sim.part import StationPart
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import ConnectorStatus, Dialect
-    from loadgen.sim.actions import Counters
+    from loadgen.ocpp.dialect import ConnectorStatus
     from loadgen.sim.extras import Extras
-    from loadgen.sim.fleet import Fleet
 
 
-class Authorization:
+class Authorization(StationPart):
     """Reservations, local list and cache (a part of :class:`Station`)."""
 
     if not TYPE_CHECKING:  # no __dict__; to mypy the Station's attributes below are ours
         __slots__ = ()
 
-    if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
-        connectors: list[Connector]
-        counters: Counters
-        dialect: Dialect
-        ext: Extras | None
-        fleet: Fleet
-        now_s: float
-        wall_offset_s: float
+    if TYPE_CHECKING:  # more of the Station this is a part of (StationPart: the common ones)
 
         def _extras(self) -> Extras: ...
         def _flag(self, name: str) -> bool: ...

@@ -20,19 +20,18 @@ from loadgen.ocpp.samples import measurand_list
 from loadgen.sim.actions import Report, Send
 from loadgen.sim.connectors import Connector, Outgoing
 from loadgen.sim.fleet import seconds_text
+from loadgen.sim.part import StationPart
 from loadgen.sim.states import ACCEPTED, PENDING, REJECTED
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from loadgen.ocpp.dialect import BootReason, Composite, ConnectorStatus, Dialect, StartTrigger
+    from loadgen.ocpp.dialect import BootReason, Composite, ConnectorStatus, StartTrigger
     from loadgen.ocpp.profiles import ChargingProfile
     from loadgen.ocpp.samples import Reading
     from loadgen.ocpp.tariffs import Tariff
     from loadgen.sim.actions import Action
     from loadgen.sim.connectors import Transaction
-    from loadgen.sim.extras import Extras
-    from loadgen.sim.fleet import Fleet
     from loadgen.sim.steps import StationApi
 
 _RESET_REASONS: dict[str, StopReason] = {
@@ -51,20 +50,16 @@ _NOT_WHILE_PENDING = frozenset(
 )
 
 
-class Commands:
+class Commands(StationPart):
     """The server's calls, answered (a part of :class:`Station`)."""
 
     if not TYPE_CHECKING:  # no __dict__; to mypy the Station's attributes below are ours
         __slots__ = ()
 
-    if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
+    if TYPE_CHECKING:  # more of the Station this is a part of (StationPart: the common ones)
         api: StationApi | None
         boot_reason: BootReason
         call_timeout_s: float
-        connectors: list[Connector]
-        dialect: Dialect
-        ext: Extras | None
-        fleet: Fleet
         hb_due: float | None
         hb_interval_s: float
         last_call_at: float
@@ -79,8 +74,6 @@ class Commands:
         reset_when_idle: bool
         rng: random.Random
         stopping: bool
-        now_s: float
-        wall_offset_s: float
 
         def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
         def _defer_answer(self, now: float, call: Call, length: int) -> bool: ...

@@ -30,13 +30,12 @@ from typing import TYPE_CHECKING
 from loadgen.ocpp.dialect import ConnectorStatus, Payload, Sample, StartTrigger, StopReason
 from loadgen.ocpp.samples import Reading, measurand_list
 from loadgen.sim.metering import Ev
+from loadgen.sim.part import StationPart
 from loadgen.sim.states import ACCEPTED, ONLINE
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import Dialect
-    from loadgen.sim.actions import Action, Counters
+    from loadgen.sim.actions import Action
     from loadgen.sim.extras import Extras
-    from loadgen.sim.fleet import Fleet
     from loadgen.sim.steps import StationApi
 
 #: Most pieces one meter update integrates (the limit's changes between two samples).
@@ -193,22 +192,17 @@ class Connector:
         return at
 
 
-class Sessions:
+class Sessions(StationPart):
     """Sessions on the station's connectors (a part of :class:`Station`)."""
 
     if not TYPE_CHECKING:  # no __dict__; to mypy the Station's attributes below are ours
         __slots__ = ()
 
-    if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
+    if TYPE_CHECKING:  # more of the Station this is a part of (StationPart: the common ones)
         api: StationApi | None
         charge_point_id: str
         charging: bool
-        connectors: list[Connector]
         connector_due: float | None
-        counters: Counters
-        dialect: Dialect
-        ext: Extras | None
-        fleet: Fleet
         meter_interval_s: float
         out: list[Action]
         phase: int
@@ -219,7 +213,6 @@ class Sessions:
         rng: random.Random
         stopping: bool
         tx_count: int
-        wall_offset_s: float
 
         def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
         def _flag(self, name: str) -> bool: ...

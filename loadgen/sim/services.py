@@ -25,12 +25,12 @@ from urllib.parse import urlsplit
 from loadgen.sim.actions import Upload
 from loadgen.sim.connectors import Connector, Outgoing
 from loadgen.sim.extras import Extras, FirmwareJob, LogJob
+from loadgen.sim.part import StationPart
 from loadgen.sim.states import ACCEPTED, ONLINE
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import BootReason, ConnectorStatus, Dialect, StopReason
-    from loadgen.sim.actions import Action, Counters
-    from loadgen.sim.fleet import Fleet
+    from loadgen.ocpp.dialect import BootReason, ConnectorStatus, StopReason
+    from loadgen.sim.actions import Action
 
 #: The security event of refused credentials, by version (1.6 security whitepaper, 2.x).
 _BAD_CREDENTIALS = {
@@ -42,30 +42,23 @@ _BAD_CREDENTIALS = {
 _SCHEDULED_AFTER_S = 1.0
 
 
-class Services:
+class Services(StationPart):
     """Firmware, logs, security events, faults (a part of :class:`Station`)."""
 
     if not TYPE_CHECKING:  # no __dict__; to mypy the Station's attributes below are ours
         __slots__ = ()
 
-    if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
+    if TYPE_CHECKING:  # more of the Station this is a part of (StationPart: the common ones)
         boot_reason: BootReason
         charge_point_id: str
         charging: bool
-        connectors: list[Connector]
-        counters: Counters
-        dialect: Dialect
-        ext: Extras | None
-        fleet: Fleet
         next_id: int
-        now_s: float
         out: list[Action]
         phase: int
         powered_up: bool
         rebooting: bool
         registration: int
         rng: random.Random
-        wall_offset_s: float
 
         def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
         def _set_status(

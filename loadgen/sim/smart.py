@@ -20,12 +20,10 @@ from loadgen.ocpp import profiles
 from loadgen.ocpp.dialect import Composite, Payload, iso
 from loadgen.ocpp.profiles import ChargingProfile, Period, Schedule
 from loadgen.sim.connectors import Connector, Outgoing
+from loadgen.sim.part import StationPart
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import Dialect
-    from loadgen.sim.actions import Counters
     from loadgen.sim.extras import Extras
-    from loadgen.sim.fleet import Fleet
 
 #: The transaction id a stored TxProfile carries: the one on its connector now (TxProfiles
 #: go when their transaction ends, so a stored one always belongs to the current one).
@@ -35,20 +33,13 @@ EXTERNAL_ID = -1
 _UNITS_16 = {"A": "Current", "W": "Power"}
 
 
-class SmartCharging:
+class SmartCharging(StationPart):
     """Charging profiles (a part of :class:`Station`)."""
 
     if not TYPE_CHECKING:  # no __dict__; to mypy the Station's attributes below are ours
         __slots__ = ()
 
-    if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
-        connectors: list[Connector]
-        counters: Counters
-        dialect: Dialect
-        ext: Extras | None
-        fleet: Fleet
-        now_s: float
-        wall_offset_s: float
+    if TYPE_CHECKING:  # more of the Station this is a part of (StationPart: the common ones)
 
         def _extras(self) -> Extras: ...
         def _flag(self, name: str) -> bool: ...

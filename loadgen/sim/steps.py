@@ -28,14 +28,14 @@ from loadgen.failures import Failure
 from loadgen.ocpp.framing import Call, CallError, CallResult
 from loadgen.sim.actions import Answered, Notice, Report, ScenarioDue, Send, ServerCall
 from loadgen.sim.connectors import Connector, Outgoing
+from loadgen.sim.part import StationPart
 from loadgen.sim.states import ACCEPTED, ONLINE, REJECTED
 from loadgen.sim.states import STOPPED as STOPPED_PHASE
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import ConnectorStatus, Dialect, Payload, StopReason
-    from loadgen.sim.actions import Action, Counters
+    from loadgen.ocpp.dialect import ConnectorStatus, Payload, StopReason
+    from loadgen.sim.actions import Action
     from loadgen.sim.extras import Extras
-    from loadgen.sim.fleet import Fleet
 
 #: Purposes of the CALLs steps make: answered with an Answered action.
 USER = "user"
@@ -96,23 +96,17 @@ class PendingAnswer:
         self.held: list[object] = []
 
 
-class Steps:
+class Steps(StationPart):
     """The public steps of a station (a part of :class:`Station`)."""
 
     if not TYPE_CHECKING:  # no __dict__; to mypy the Station's attributes below are ours
         __slots__ = ()
 
-    if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
+    if TYPE_CHECKING:  # more of the Station this is a part of (StationPart: the common ones)
         api: StationApi | None
         answering: dict[str, PendingAnswer] | None
         watched: dict[int, int] | None
         charging: bool
-        connectors: list[Connector]
-        counters: Counters
-        dialect: Dialect
-        ext: Extras | None
-        fleet: Fleet
-        now_s: float
         out: list[Action]
         phase: int
         queue: list[Outgoing]

@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING
 from loadgen.ocpp import tariffs
 from loadgen.ocpp.dialect import Payload
 from loadgen.ocpp.tariffs import Segment, Tariff, Usage
+from loadgen.sim.part import StationPart
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import Dialect
-    from loadgen.sim.actions import Counters
     from loadgen.sim.connectors import Connector
     from loadgen.sim.extras import Extras
 
@@ -70,19 +69,13 @@ class TxCost:
         return [*self.closed, Segment(self.tariff, self.start_at, self.usage)]
 
 
-class Tariffs:
+class Tariffs(StationPart):
     """Default tariffs and transaction costs (a part of :class:`Station`)."""
 
     if not TYPE_CHECKING:  # no __dict__; to mypy the Station's attributes below are ours
         __slots__ = ()
 
-    if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
-        connectors: list[Connector]
-        counters: Counters
-        dialect: Dialect
-        ext: Extras | None
-        now_s: float
-        wall_offset_s: float
+    if TYPE_CHECKING:  # more of the Station this is a part of (StationPart: the common ones)
 
         def _extras(self) -> Extras: ...
         def _connector(self, connector_id: int) -> Connector | None: ...

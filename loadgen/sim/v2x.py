@@ -23,31 +23,22 @@ from loadgen.ocpp.dialect import Payload
 from loadgen.ocpp.fields import get_field
 from loadgen.ocpp.v21 import BPT_MODES
 from loadgen.sim.connectors import Outgoing
+from loadgen.sim.part import StationPart
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import Dialect
-    from loadgen.sim.actions import Counters
     from loadgen.sim.connectors import Connector
-    from loadgen.sim.extras import Extras
-    from loadgen.sim.fleet import Fleet
     from loadgen.sim.metering import Ev
 
 _NEEDS_STATUSES = ("Accepted", "Rejected", "Processing", "NoChargingProfile")
 
 
-class Bidirectional:
+class Bidirectional(StationPart):
     """V2X sessions (a part of :class:`Station`)."""
 
     if not TYPE_CHECKING:  # no __dict__; to mypy the Station's attributes below are ours
         __slots__ = ()
 
-    if TYPE_CHECKING:  # attributes and methods of the Station this is a part of
-        connectors: list[Connector]
-        counters: Counters
-        dialect: Dialect
-        ext: Extras | None
-        fleet: Fleet
-        now_s: float
+    if TYPE_CHECKING:  # more of the Station this is a part of (StationPart: the common ones)
 
         def _meter(self, connector: Connector, now: float) -> None: ...
         def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
