@@ -84,15 +84,34 @@ class Identity:
 
 
 @dataclass(frozen=True, slots=True)
+class IdInfo:
+    """What the server says of a tag: 1.6 idTagInfo / 2.0.1 idTokenInfo.
+
+    ``expires_at``: 1.6 expiryDate / 2.0.1 cacheExpiryDateTime in epoch seconds, None
+    when it has none. ``group``: 1.6 parentIdTag / 2.0.1 groupIdToken.
+    """
+
+    status: str
+    expires_at: float | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StartReply:
     """What the server said to a transaction's start.
 
     ``transaction_id``: the server's id (1.6), None in 2.0.1 (the station's own).
-    ``status``: idTagInfo / idTokenInfo status, None when the answer carried none.
+    ``info``: idTagInfo / idTokenInfo, None when the answer carried none.
     """
 
     transaction_id: int | None
-    status: str | None
+    info: IdInfo | None
+
+    @property
+    def status(self) -> str | None:
+        """The idTagInfo / idTokenInfo status, None when the answer carried none."""
+        info = self.info
+        return None if info is None else info.status
 
 
 class TransactionLike(Protocol):
@@ -184,9 +203,9 @@ class ChargePointTarget(Protocol):
         """Accepted or Rejected."""
 
     def send_local_list(
-        self, version: int, full: bool, entries: list[tuple[str, str | None]]
+        self, version: int, full: bool, entries: list[tuple[str, IdInfo | None]]
     ) -> str:
-        """Accepted, Failed or VersionMismatch; an entry's status None removes the tag."""
+        """Accepted, Failed or VersionMismatch; an entry without info removes the tag."""
 
     def local_list_version(self) -> int:
         """The local authorization list's version (0: none)."""
@@ -279,8 +298,8 @@ class Dialect(ABC):
         """The Authorize request for an RFID tag."""
 
     @abstractmethod
-    def authorize_status(self, payload: Payload) -> str:
-        """The idTagInfo / idTokenInfo status of an Authorize answer; FrameError if absent."""
+    def authorize_info(self, payload: Payload) -> IdInfo:
+        """The idTagInfo / idTokenInfo of an Authorize answer; FrameError if absent."""
 
     @abstractmethod
     def tx_start(

@@ -6,10 +6,10 @@ Codes are spelled as OCPP 2.0.1 spells them; the 1.6 dialect respells them
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
-from loadgen.ocpp.dialect import BootReply, ChargePointTarget, Payload
+from loadgen.ocpp.dialect import BootReply, ChargePointTarget, IdInfo, Payload
 from loadgen.ocpp.framing import FrameError
 
 BOOT_STATUSES = ("Accepted", "Pending", "Rejected")
@@ -76,12 +76,35 @@ def read_boot_reply(payload: Payload) -> BootReply:
     return BootReply(status=status, interval_s=interval)
 
 
-def read_id_info(payload: Payload, key: str, *, required: bool) -> str | None:
-    """The ``status`` of ``payload[key]`` (idTagInfo / idTokenInfo), None if absent."""
+def read_id_info(
+    payload: Payload,
+    key: str,
+    *,
+    required: bool,
+    choices: Collection[str] | None = None,
+    group_token: Callable[[Payload], str] | None = None,
+) -> IdInfo | None:
+    """``payload[key]`` as an :class:`IdInfo`, None if absent: 1.6 idTagInfo (status,
+    expiryDate, parentIdTag), or with ``group_token`` (the reader of an IdTokenType)
+    2.0.1 idTokenInfo (status, cacheExpiryDateTime, groupIdToken). FrameError when a
+    field is malformed, or the status not one of ``choices``."""
     info = get_field(payload, key, dict, required=required)
     if info is None:
         return None
-    return str(get_field(info, "status", str))
+    status = str(get_field(info, "status", str, choices=choices))
+    if group_token is None:
+        expiry_key = "expiryDate"
+        group = get_field(info, "parentIdTag", str, required=False, max_len=20)
+    else:
+        expiry_key = "cacheExpiryDateTime"
+        token = get_field(info, "groupIdToken", dict, required=False)
+        group = None if token is None else group_token(token)
+    expiry = info.get(expiry_key)
+    if expiry is None:
+        return IdInfo(status, None, group)
+    from loadgen.ocpp.profiles import parse_time  # not at the top: profiles imports us
+
+    return IdInfo(status, parse_time(expiry, expiry_key), group)
 
 
 def get_log_answer(p: Payload, target: ChargePointTarget) -> Payload:

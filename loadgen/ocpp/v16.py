@@ -18,6 +18,7 @@ from loadgen.ocpp.dialect import (
     ConnectorStatus,
     Dialect,
     Identity,
+    IdInfo,
     Payload,
     Request,
     Sample,
@@ -110,11 +111,13 @@ class V16(Dialect):
     def authorize(self, id_tag: str) -> Request:
         return "Authorize", {"idTag": id_tag[:20]}
 
-    def authorize_status(self, payload: Payload) -> str:
+    def authorize_info(self, payload: Payload) -> IdInfo:
         try:
-            return read_id_info(payload, "idTagInfo", required=True) or ""
+            info = read_id_info(payload, "idTagInfo", required=True)
         except FrameError as exc:
             raise _respelled(exc) from None
+        assert info is not None  # required
+        return info
 
     def tx_start(
         self,
@@ -142,10 +145,10 @@ class V16(Dialect):
         """The server's transactionId and idTagInfo status (both required in 1.6)."""
         try:
             transaction_id = get_field(payload, "transactionId", int)
-            status = read_id_info(payload, "idTagInfo", required=True)
+            info = read_id_info(payload, "idTagInfo", required=True)
         except FrameError as exc:
             raise _respelled(exc) from None
-        return StartReply(transaction_id, status)
+        return StartReply(transaction_id, info)
 
     def tx_meter(
         self,
@@ -396,12 +399,11 @@ class V16(Dialect):
         _require(target, "LocalAuthListManagement")
         version = get_field(p, "listVersion", int)
         kind = get_field(p, "updateType", str, choices=("Differential", "Full"))
-        entries: list[tuple[str, str | None]] = []
+        entries: list[tuple[str, IdInfo | None]] = []
         for item in get_field(p, "localAuthorizationList", list, required=False) or ():
             tag = get_field(item, "idTag", str, max_len=20)
-            info = get_field(item, "idTagInfo", dict, required=False)
-            status = None if info is None else get_field(info, "status", str, choices=_ID_STATUS)
-            entries.append((tag, status))
+            info = read_id_info(item, "idTagInfo", required=False, choices=_ID_STATUS)
+            entries.append((tag, info))
         status = target.send_local_list(version, kind == "Full", entries)
         return {"status": status}
 

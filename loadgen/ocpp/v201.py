@@ -19,6 +19,7 @@ from loadgen.ocpp.dialect import (
     ConnectorStatus,
     Dialect,
     Identity,
+    IdInfo,
     Payload,
     Request,
     Sample,
@@ -161,8 +162,10 @@ class V201(Dialect):
     def authorize(self, id_tag: str) -> Request:
         return "Authorize", {"idToken": self._wire_token(id_tag)}
 
-    def authorize_status(self, payload: Payload) -> str:
-        return read_id_info(payload, "idTokenInfo", required=True) or ""
+    def authorize_info(self, payload: Payload) -> IdInfo:
+        info = read_id_info(payload, "idTokenInfo", required=True, group_token=self._token)
+        assert info is not None  # required
+        return info
 
     def tx_start(
         self,
@@ -189,7 +192,9 @@ class V201(Dialect):
 
     def start_reply(self, payload: Payload) -> StartReply:
         """idTokenInfo's status when the answer has one (optional in 2.0.1)."""
-        return StartReply(None, read_id_info(payload, "idTokenInfo", required=False))
+        return StartReply(
+            None, read_id_info(payload, "idTokenInfo", required=False, group_token=self._token)
+        )
 
     def tx_meter(
         self,
@@ -497,12 +502,13 @@ class V201(Dialect):
         _require(target, "LocalAuthListManagement")
         version = get_field(p, "versionNumber", int)
         kind = get_field(p, "updateType", str, choices=("Differential", "Full"))
-        entries: list[tuple[str, str | None]] = []
+        entries: list[tuple[str, IdInfo | None]] = []
         for item in get_field(p, "localAuthorizationList", list, required=False) or ():
             tag = self._token(get_field(item, "idToken", dict))
-            info = get_field(item, "idTokenInfo", dict, required=False)
-            status = None if info is None else get_field(info, "status", str, choices=_ID_STATUS)
-            entries.append((tag, status))
+            info = read_id_info(
+                item, "idTokenInfo", required=False, choices=_ID_STATUS, group_token=self._token
+            )
+            entries.append((tag, info))
         return {"status": target.send_local_list(version, kind == "Full", entries)}
 
     def _get_local_list_version(self, p: Payload, target: ChargePointTarget) -> Payload:

@@ -34,6 +34,7 @@ from loadgen.sim.part import StationPart
 from loadgen.sim.states import ACCEPTED, ONLINE
 
 if TYPE_CHECKING:
+    from loadgen.ocpp.dialect import IdInfo
     from loadgen.sim.actions import Action
     from loadgen.sim.extras import Extras
     from loadgen.sim.steps import StationApi
@@ -226,7 +227,8 @@ class Sessions(StationPart):
         def _firmware_blocks(self) -> bool: ...
         def _firmware_resume(self, now: float) -> None: ...
         def _powered_up(self, now: float) -> None: ...
-        def _cache(self, id_tag: str, status: str | None) -> None: ...
+        def _learn(self, id_tag: str, info: IdInfo | None) -> None: ...
+        def _held_for_another(self, connector: Connector, id_tag: str | None) -> bool: ...
         def _tx_profiles_ended(self, connector: Connector) -> None: ...
         def _extras_due(self, now: float) -> None: ...
         def _status_event(self, connector: Connector, now: float) -> bool: ...
@@ -298,11 +300,13 @@ class Sessions(StationPart):
             self._powered_up(now)
         self._update_due()
 
-    def _queue_station_status(self, now: float, triggered: bool = False) -> None:
+    def _queue_station_status(
+        self, now: float, triggered: bool = False, error: str = "NoError"
+    ) -> None:
         """1.6: the Charge Point itself as connector 0 (Available or Unavailable)."""
         operative = any(c.operative for c in self.connectors)
         request = self.dialect.status_notification(
-            0, "Available" if operative else "Unavailable", "NoError", now + self.wall_offset_s
+            0, "Available" if operative else "Unavailable", error, now + self.wall_offset_s
         )
         self._queue(Outgoing(*request, "status", pending_ok=triggered))
 
@@ -338,12 +342,18 @@ class Sessions(StationPart):
         return self.fleet.settings.session.id_tag
 
     def _reserved_tag(self, connector: Connector) -> str | None:
-        """The tag a Reserved (and otherwise usable) connector waits for, else None."""
+        """The tag a Reserved (and otherwise usable) connector waits for, or the last
+        free one for a reservation of connector 0, else None."""
         ext = self.ext
-        if ext is None or connector.status != "Reserved" or connector.busy:
+        if ext is None or not ext.reservations or connector.busy or not connector.operative:
             return None
-        held = ext.reservations.get(connector.id)
-        return None if held is None or not connector.operative else held.id_tag
+        if connector.status == "Reserved":
+            held = ext.reservations.get(connector.id)
+        elif self._free(connector) and self._held_for_another(connector, None):
+            held = ext.reservations.get(0)
+        else:
+            return None
+        return None if held is None else held.id_tag
 
     def _free(self, connector: Connector) -> bool:
         return (
@@ -368,7 +378,7 @@ class Sessions(StationPart):
         connector.trigger = trigger
         connector.remote_start_id = remote_start_id
         connector.next_session_at = None
-        if connector.status == "Reserved":
+        if self.ext is not None and self.ext.reservations:
             self._claim(connector, id_tag)  # the reserved tag arrived (H01.FR.15)
         self._set_status(connector, "Preparing", now)
         authorize = trigger == "Authorized" or self._flag("authorize_remote_start")
@@ -386,9 +396,9 @@ class Sessions(StationPart):
     def _authorize_answered(self, connector: Connector, payload: Payload, now: float) -> None:
         if connector.phase != "authorizing":
             return  # the session ended meanwhile (unlock, reset)
-        status = self.dialect.authorize_status(payload)
-        self._cache(connector.id_tag, status)
-        if status == "Accepted":
+        info = self.dialect.authorize_info(payload)
+        self._learn(connector.id_tag, info)
+        if info.status == "Accepted":
             self._start_transaction(connector, now)
         else:
             self._abort_session(connector, now)
@@ -453,8 +463,7 @@ class Sessions(StationPart):
         reply = self.dialect.start_reply(payload)
         if reply.transaction_id is not None:
             tx.server_id = reply.transaction_id
-        if reply.status is not None and self.ext is not None:
-            self._cache(tx.id_tag, reply.status)
+        self._learn(tx.id_tag, reply.info)
         if reply.status in (None, "Accepted") or not self._flag("stop_tx_on_invalid_id"):
             return
         connector = self._connector_of(tx)

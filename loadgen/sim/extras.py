@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import Identity
+    from loadgen.ocpp.dialect import Identity, IdInfo
     from loadgen.ocpp.profiles import ChargingProfile
     from loadgen.ocpp.tariffs import Tariff
     from loadgen.sim.metering import Ev
@@ -24,9 +24,10 @@ CACHE_ENTRIES = 64
 
 
 class Reservation:
-    """A reservation of one connector until ``expires_at`` (the events' clock)."""
+    """A reservation of one connector (or of any, connector 0) until ``expires_at`` (the
+    events' clock)."""
 
-    __slots__ = ("expires_at", "group_tag", "id_tag", "reservation_id")
+    __slots__ = ("expires_at", "group_tag", "id_tag", "reservation_id", "tags")
 
     def __init__(
         self, reservation_id: int, id_tag: str, group_tag: str | None, expires_at: float
@@ -35,9 +36,16 @@ class Reservation:
         self.id_tag = id_tag
         self.group_tag = group_tag  # 1.6 parentIdTag / 2.0.1 groupIdToken
         self.expires_at = expires_at
+        # the tag and its parent, casefolded: idTags are case-insensitive (1.6 7.28 CiString,
+        # errata 3.74)
+        self.tags = frozenset(t.casefold() for t in (id_tag, group_tag) if t is not None)
 
-    def admits(self, id_tag: str) -> bool:
-        return id_tag == self.id_tag or (self.group_tag is not None and id_tag == self.group_tag)
+    def admits(self, id_tag: str, parent: str | None = None) -> bool:
+        """Whether ``id_tag`` (whose parent / group tag is ``parent``, when known) may use
+        it: the tag or its parent is the reservation's tag or parent (1.6 5.13; 2.0.1's
+        groupIdToken)."""
+        tags = self.tags
+        return id_tag.casefold() in tags or (parent is not None and parent.casefold() in tags)
 
 
 class FirmwareJob:
@@ -132,9 +140,10 @@ class Extras:
         self.uploads = 0  # numbers the uploads' tokens
         self.reservations: dict[int, Reservation] = {}  # by connector id
         self.claimed: dict[int, int] = {}  # connector id -> reservation a session ends
-        self.local_list: dict[str, str] | None = None  # tag -> status
+        # the local list and the cache, by casefolded tag (idTags are case-insensitive)
+        self.local_list: dict[str, IdInfo] | None = None
         self.local_version = 0
-        self.cache: dict[str, str] | None = None  # tag -> last status the server gave
+        self.cache: dict[str, IdInfo] | None = None  # what the server said last of each tag
         self.profiles: list[ChargingProfile] = []
         self.export_wh: dict[int, int] = {}  # connector id -> export register (2.1 V2X)
         self.evs = EvsAtConnectors(self.export_wh)
@@ -160,12 +169,13 @@ class Extras:
                 at = candidate
         self.due = at
 
-    def remember(self, id_tag: str, status: str) -> None:
-        """Note the server's status for a tag in the authorization cache (C10.FR.04/05)."""
+    def remember(self, key: str, info: IdInfo) -> None:
+        """Note what the server said of a tag (``key``: casefolded) in the authorization
+        cache (C10.FR.04/05)."""
         cache = self.cache
         if cache is None:
             cache = self.cache = {}
-        cache.pop(id_tag, None)
-        cache[id_tag] = status
+        cache.pop(key, None)
+        cache[key] = info
         if len(cache) > CACHE_ENTRIES:
             del cache[next(iter(cache))]

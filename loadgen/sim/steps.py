@@ -33,7 +33,7 @@ from loadgen.sim.states import ACCEPTED, ONLINE, REJECTED
 from loadgen.sim.states import STOPPED as STOPPED_PHASE
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import ConnectorStatus, Payload, StopReason
+    from loadgen.ocpp.dialect import ConnectorStatus, IdInfo, Payload, StopReason
     from loadgen.sim.actions import Action
     from loadgen.sim.extras import Extras
 
@@ -129,7 +129,8 @@ class Steps(StationPart):
         def _locally_authorized(self, id_tag: str) -> bool: ...
         def _reserved_for(self, connector: Connector, id_tag: str) -> bool: ...
         def _claim(self, connector: Connector, id_tag: str) -> None: ...
-        def _cache(self, id_tag: str, status: str | None) -> None: ...
+        def _learn(self, id_tag: str, info: IdInfo | None) -> None: ...
+        def _held_for_another(self, connector: Connector, id_tag: str | None) -> bool: ...
         def _drop_reservation(self, connector: Connector, now: float) -> None: ...
         def _firmware_blocks(self) -> bool: ...
         def _session_tag(self) -> str: ...
@@ -155,13 +156,15 @@ class Steps(StationPart):
         if connector.status == "Reserved":
             if id_tag is None or not self._reserved_for(connector, id_tag):
                 raise StepRefused(f"connector {connector_id} is reserved for another tag")
+        elif ext is not None and ext.reservations and self._held_for_another(connector, id_tag):
+            raise StepRefused(f"connector {connector_id} is the last one free for a reservation")
         out = self.out = []
         connector.plugged = True
         connector.id_tag = id_tag or ""
         connector.trigger = "Authorized"
         connector.remote_start_id = None
         connector.next_session_at = None
-        if connector.status == "Reserved" and id_tag is not None:
+        if ext is not None and ext.reservations and id_tag is not None:
             self._claim(connector, id_tag)  # the reserved tag arrived (H01.FR.15)
         self._set_status(connector, "Preparing", now)
         self._update_due()
@@ -339,9 +342,9 @@ class Steps(StationPart):
         value: object = payload
         connector = call.connector
         if call.purpose == USER_AUTHORIZE and payload is not None:
-            status = self.dialect.authorize_status(payload)
-            self._cache(_tag_of(call), status)
-            value = status
+            info = self.dialect.authorize_info(payload)
+            self._learn(_tag_of(call), info)
+            value = info.status
         if connector is not None and connector.phase == "authorizing" and value != "Accepted":
             connector.phase = None  # refused: the scenario unplugs
         self.out.append(Answered(token, value, error))

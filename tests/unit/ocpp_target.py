@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadgen.ocpp import Dialect
-from loadgen.ocpp.dialect import UnlockOutcome
+from loadgen.ocpp.dialect import IdInfo, UnlockOutcome
 from loadgen.ocpp.framing import ERROR_CODES_16, ERROR_CODES_201, Call, CallResult
 from loadgen.ocpp.schemas import validate
 from loadgen.ocpp.settings import SETTINGS
@@ -128,7 +128,7 @@ class Target:
         return self._result("cancel_reservation", "Accepted", reservation_id)
 
     def send_local_list(
-        self, version: int, full: bool, entries: list[tuple[str, str | None]]
+        self, version: int, full: bool, entries: list[tuple[str, IdInfo | None]]
     ) -> str:
         return self._result("send_local_list", "Accepted", version, full, entries)
 

@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loadgen.ocpp import VERSIONS, Dialect, dialect_for
-from loadgen.ocpp.dialect import BootReply, ConnectorStatus, Identity, StartReply, StopReason, iso
+from loadgen.ocpp.dialect import (
+    BootReply,
+    ConnectorStatus,
+    Identity,
+    IdInfo,
+    StartReply,
+    StopReason,
+    iso,
+)
 from loadgen.ocpp.framing import FrameError
 from loadgen.ocpp.samples import Reading
 from loadgen.ocpp.schemas import SchemaViolation, validate
@@ -335,7 +343,8 @@ def test_parse_boot_reply_malformed(dialect: Dialect, payload: Any, code: str) -
 def test_start_and_authorize_replies() -> None:
     """1.6 needs transactionId and idTagInfo; 2.0.1's idTokenInfo is optional."""
     reply = {"transactionId": 5, "idTagInfo": {"status": "Blocked"}}
-    assert V16_.start_reply(reply) == StartReply(5, "Blocked")
+    assert V16_.start_reply(reply) == StartReply(5, IdInfo("Blocked"))
+    assert V16_.start_reply(reply).status == "Blocked"
     for bad, code in [
         ({"idTagInfo": {"status": "Accepted"}}, "FormationViolation"),
         ({"transactionId": "5", "idTagInfo": {"status": "Accepted"}}, "TypeConstraintViolation"),
@@ -345,12 +354,30 @@ def test_start_and_authorize_replies() -> None:
             V16_.start_reply(bad)
         assert info.value.code == code
     assert V201_.start_reply({}) == StartReply(None, None)
-    assert V201_.start_reply({"idTokenInfo": {"status": "Invalid"}}) == StartReply(None, "Invalid")
-    assert V16_.authorize_status({"idTagInfo": {"status": "Expired"}}) == "Expired"
-    assert V201_.authorize_status({"idTokenInfo": {"status": "Accepted"}}) == "Accepted"
+    assert V201_.start_reply({"idTokenInfo": {"status": "Invalid"}}) == StartReply(
+        None, IdInfo("Invalid")
+    )
+    assert V16_.authorize_info({"idTagInfo": {"status": "Expired"}}) == IdInfo("Expired")
+    assert V201_.authorize_info({"idTokenInfo": {"status": "Accepted"}}) == IdInfo("Accepted")
     with pytest.raises(FrameError) as info:
-        V16_.authorize_status({})
+        V16_.authorize_info({})
     assert info.value.code == "FormationViolation"
+
+
+def test_id_info_keeps_expiry_and_parent() -> None:
+    """idTagInfo's expiryDate and parentIdTag (1.6), idTokenInfo's cacheExpiryDateTime
+    and groupIdToken (2.0.1) are read with the status; a malformed date is refused."""
+    at = "2026-09-21T14:13:20.000Z"
+    info = {"status": "Accepted", "expiryDate": at, "parentIdTag": "GROUP"}
+    assert V16_.authorize_info({"idTagInfo": info}) == IdInfo("Accepted", 1_790_000_000.0, "GROUP")
+    group = {"idToken": "GROUP", "type": "Central"}
+    info201 = {"status": "Accepted", "cacheExpiryDateTime": at, "groupIdToken": group}
+    assert V201_.start_reply({"idTokenInfo": info201}).info == IdInfo(
+        "Accepted", 1_790_000_000.0, V201_._token(group)
+    )
+    with pytest.raises(FrameError) as error:
+        V16_.authorize_info({"idTagInfo": {"status": "Accepted", "expiryDate": "soon"}})
+    assert error.value.code == "PropertyConstraintViolation"
 
 
 def test_iso_timestamps() -> None:

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from loadgen.config import ChargerModel, FirmwareUpdates, FleetSpec, Scenario, Session
-from loadgen.ocpp.dialect import iso
+from loadgen.ocpp.dialect import IdInfo, iso
+from loadgen.sim.actions import Answered
+from loadgen.sim.steps import StepRefused
 from tests.unit.sim_csms import (
     WALL_OFFSET_S,
     Bench,
@@ -623,14 +625,91 @@ def test_reservation_refusals(version: str) -> None:
     assert remote_start(bench, 2, tag="YOURS") == "Accepted"
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_reservation_admits_its_tag_in_any_case(version: str) -> None:
+    """idTags are case-insensitive (1.6 7.28, errata 3.74): a reservation for ``R1``
+    takes ``r1``."""
+    bench = booted(version, connectors=1)
+    assert reserve(bench, 3, 1, "R1", 600) == "Accepted"
+    assert remote_start(bench, 1, tag="r1") == "Accepted"
+    bench.run(1)
+    assert bench.tx_messages()[0].payload["reservationId"] == 3
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_reservation_of_connector_zero_holds_no_connector(version: str) -> None:
+    """A reservation of connector 0 / no EVSE reserves no specific connector (1.6 5.13):
+    no connector turns Reserved, other tags start while another connector stays free,
+    the last free one is kept for the reserved tag, which starts there."""
+    bench = booted(version, connectors=2, configuration=(("reserve_unspecified", "true"),))
+    since = len(bench.calls)
+    assert reserve(bench, 9, None, "MINE", 600) == "Accepted"
+    assert reserve(bench, 10, None, "YOURS", 600) == "Occupied"  # one at a time
+    bench.run(1)
+    assert [s for s in bench.statuses(since) if s[1] == "Reserved"] == []
+    assert remote_start(bench, 1, tag="OTHER") == "Accepted"
+    bench.run(1)
+    assert remote_start(bench, 2, tag="ANOTHER") == "Rejected"  # the last free one
+    assert remote_start(bench, None, tag="ANOTHER") == "Rejected"
+    with pytest.raises(StepRefused):
+        bench.station.plug_in(bench.now, 2, "ANOTHER")
+    assert remote_start(bench, 2, tag="mine") == "Accepted"
+    bench.run(1)
+    assert bench.tx_messages()[-1].payload["reservationId"] == 9
+    assert bench.counters.reservations_used == 1
+
+
+def test_a_group_reservation_admits_the_group() -> None:
+    """A reservation with a parentIdTag takes a tag whose parent (from the local list)
+    is that parentIdTag (1.6 5.13, 3.10); a tag of another group is refused."""
+    bench = booted("1.6", connectors=1)
+    entries = [("CHILD", "Accepted"), ("STRANGER", "Accepted")]
+    parents = {"CHILD": (None, "GROUP"), "STRANGER": (None, "ELSEWHERE")}
+    assert send_list(bench, 1, True, entries, **parents) == "Accepted"
+    payload = {
+        "connectorId": 1,
+        "expiryDate": wall(bench, 600),
+        "idTag": "OWNER",
+        "parentIdTag": "GROUP",
+        "reservationId": 4,
+    }
+    assert status_of(bench.server_call("ReserveNow", payload)) == "Accepted"
+    assert remote_start(bench, 1, tag="STRANGER") == "Rejected"
+    assert remote_start(bench, 1, tag="CHILD") == "Accepted"
+    bench.run(1)
+    assert bench.tx_messages()[0].payload["reservationId"] == 4
+
+
 # -- local authorization list and cache -------------------------------------------------------
 
 
-def send_list(
-    bench: Bench, version_number: int, full: bool, entries: list[tuple[str, str | None]]
-) -> str:
+def id_info(bench: Bench, status: str, expiry: str | None = None, parent: str | None = None) -> Any:
+    """An idTagInfo (1.6) / idTokenInfo (2.0.1) with an optional expiry and parent tag."""
+    info: dict[str, Any] = {"status": status}
     if bench.version == "1.6":
-        items = [{"idTag": t, **({"idTagInfo": {"status": s}} if s else {})} for t, s in entries]
+        if expiry is not None:
+            info["expiryDate"] = expiry
+        if parent is not None:
+            info["parentIdTag"] = parent
+    else:
+        if expiry is not None:
+            info["cacheExpiryDateTime"] = expiry
+        if parent is not None:
+            info["groupIdToken"] = {"idToken": parent, "type": "Central"}
+    return info
+
+
+def send_list(
+    bench: Bench,
+    version_number: int,
+    full: bool,
+    entries: list[tuple[str, str | None]],
+    **extra: tuple[str | None, str | None],
+) -> str:
+    """SendLocalList of (tag, status or None); ``extra``: a tag's (expiry, parent)."""
+    infos = {t: id_info(bench, s, *extra.get(t, (None, None))) for t, s in entries if s}
+    if bench.version == "1.6":
+        items = [{"idTag": t, **({"idTagInfo": infos[t]} if s else {})} for t, s in entries]
         payload: dict[str, Any] = {
             "listVersion": version_number,
             "updateType": "Full" if full else "Differential",
@@ -641,7 +720,7 @@ def send_list(
         items = [
             {
                 "idToken": {"idToken": t, "type": "ISO14443"},
-                **({"idTokenInfo": {"status": s}} if s else {}),
+                **({"idTokenInfo": infos[t]} if s else {}),
             }
             for t, s in entries
         ]
@@ -673,7 +752,8 @@ def test_local_list_full_and_differential(version: str) -> None:
         == "Accepted"
     )
     assert bench.station.ext is not None
-    assert bench.station.ext.local_list == {"B": "Accepted", "C": "Accepted"}
+    # by casefolded tag (idTags are case-insensitive)
+    assert bench.station.ext.local_list == {"b": IdInfo("Accepted"), "c": IdInfo("Accepted")}
     assert list_version(bench) == 4
     assert send_list(bench, 5, True, []) == "Accepted"  # D01.FR.04: emptied, versioned
     assert bench.station.ext.local_list is None and list_version(bench) == 5
@@ -720,6 +800,173 @@ def test_the_cache_authorizes_and_clear_cache_empties_it(version: str) -> None:
         == "Accepted"
     )
     assert status_of(bench.server_call("ClearCache", {})) == "Rejected"  # C11.FR.04
+
+
+def authorize_offline(bench: Bench, tag: str) -> tuple[object, str | None]:
+    """Lose the connection, then present ``tag``: the authorize step's (value, error)."""
+    bench.drop()
+    token = bench.station.next_token()
+    bench.feed(bench.station.authorize(bench.now, tag, token))
+    (answer,) = [a for a in bench.heard if isinstance(a, Answered) and a.token == token]
+    return answer.value, answer.error
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_local_authorize_offline_governs_offline_authorization(version: str) -> None:
+    """Offline, LocalAuthorizeOffline (not LocalPreAuthorize) decides whether the list
+    and cache authorize a tag; online, LocalPreAuthorize decides (1.6 3.5)."""
+    offline_only = (("local_authorize_offline", "true"), ("local_pre_authorize", "false"))
+    bench = booted(version, configuration=offline_only)
+    assert send_list(bench, 1, True, [("LISTED", "Accepted")]) == "Accepted"
+    assert remote_start(bench, 1, tag="LISTED") == "Accepted"
+    bench.run(1)
+    assert bench.named("Authorize") == []  # a remote start needs none here
+    token = bench.station.next_token()
+    bench.feed(bench.station.authorize(bench.now, "LISTED", token))
+    bench.run(1)
+    assert len(bench.named("Authorize")) == 1  # online: no LocalPreAuthorize, so asked
+    assert authorize_offline(bench, "LISTED") == ("Accepted", None)
+    assert authorize_offline_after(version, (("local_pre_authorize", "true"),)) == (
+        None,
+        "not connected",
+    )
+
+
+def authorize_offline_after(version: str, configuration: Any) -> tuple[object, str | None]:
+    """A tag the local list accepts, presented offline under ``configuration``."""
+    bench = booted(version, configuration=configuration)
+    assert send_list(bench, 1, True, [("LISTED", "Accepted")]) == "Accepted"
+    return authorize_offline(bench, "LISTED")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_cache_serves_offline_authorization(version: str) -> None:
+    """With LocalAuthorizeOffline alone, the cache still learns what the CSMS said of a
+    tag (1.6 3.5.1), and authorizes that tag once offline."""
+    bench = booted(version, configuration=(("local_authorize_offline", "true"),))
+    token = bench.station.next_token()
+    bench.feed(bench.station.authorize(bench.now, "CACHED", token))
+    bench.run(1)
+    assert len(bench.named("Authorize")) == 1
+    assert authorize_offline(bench, "cached") == ("Accepted", None)  # case-insensitive
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_expired_entries_authorize_nothing(version: str) -> None:
+    """A list or cache entry past its expiryDate / cacheExpiryDateTime counts as Expired
+    (1.6 3.5.1, 3.5.4): the tag is authorized with the CSMS again."""
+    bench = booted(
+        version, configuration=(("local_pre_authorize", "true"), ("authorize_remote_start", "true"))
+    )
+    entries = [("OLD", "Accepted"), ("FRESH", "Accepted")]
+    expiries = {"OLD": (wall(bench, 5), None), "FRESH": (wall(bench, 3600), None)}
+    assert send_list(bench, 1, True, entries, **expiries) == "Accepted"
+    for tag in ("OLD", "FRESH"):
+        assert remote_start(bench, 1, tag=tag) == "Accepted"
+        bench.run(1)
+        assert remote_stop(bench, tx_id(bench)) == "Accepted"
+        bench.run(1)
+    assert bench.named("Authorize") == []  # both valid yet
+    bench.run(10)
+    for tag in ("OLD", "FRESH"):
+        assert remote_start(bench, 1, tag=tag) == "Accepted"
+        bench.run(1)
+        assert remote_stop(bench, tx_id(bench)) == "Accepted"
+        bench.run(1)
+    assert [bench.station.dialect.authorize("OLD")[1]] == [
+        c.payload for c in bench.named("Authorize")
+    ]
+    expiry = wall(bench, 5)
+    if version == "1.6":  # every answer updates the cache: the start's too
+        bench.answers["Authorize"] = {"idTagInfo": id_info(bench, "Accepted", expiry)}
+        ids = iter(range(100, 200))
+        bench.answers["StartTransaction"] = lambda p: {
+            "transactionId": next(ids),
+            "idTagInfo": id_info(bench, "Accepted", expiry),
+        }
+    else:
+        bench.answers["Authorize"] = {"idTokenInfo": id_info(bench, "Accepted", expiry)}
+    for _ in range(2):  # cached with its expiry: the second start is local
+        assert remote_start(bench, 1, tag="NEW") == "Accepted"
+        bench.run(1)
+        assert remote_stop(bench, tx_id(bench)) == "Accepted"
+        bench.run(1)
+    assert len(bench.named("Authorize")) == 2
+    bench.run(10)
+    assert remote_start(bench, 1, tag="NEW") == "Accepted"
+    bench.run(1)
+    assert len(bench.named("Authorize")) == 3  # expired in the cache
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_local_list_refuses_versions_below_one_and_full_entries_without_status(
+    version: str,
+) -> None:
+    """SendLocalList with a version of 0 or -1 (the answers GetLocalListVersion keeps for
+    no list and no support, 1.6 5.10) or a Full entry without a status (required when
+    Full) is Failed, and the list stays as it was."""
+    bench = booted(version)
+    assert send_list(bench, 2, True, [("A", "Accepted")]) == "Accepted"
+    assert send_list(bench, 0, True, [("B", "Accepted")]) == "Failed"
+    assert send_list(bench, -1, True, [("B", "Accepted")]) == "Failed"
+    assert send_list(bench, 3, True, [("B", "Accepted"), ("C", None)]) == "Failed"
+    assert list_version(bench) == 2
+    assert bench.station.ext is not None and bench.station.ext.local_list is not None
+    assert set(bench.station.ext.local_list) == {"a"}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_local_list_tags_are_case_insensitive(version: str) -> None:
+    """idTags are CiString20 (1.6 7.28, errata 3.74): a tag listed as ``X`` authorizes
+    ``x`` locally, and a Full list naming one tag twice in two cases is Failed."""
+    bench = booted(
+        version, configuration=(("local_pre_authorize", "true"), ("authorize_remote_start", "true"))
+    )
+    assert send_list(bench, 1, True, [("X", "Accepted"), ("x", "Blocked")]) == "Failed"
+    assert send_list(bench, 1, True, [("X", "Accepted")]) == "Accepted"
+    assert remote_start(bench, 1, tag="x") == "Accepted"
+    bench.run(1)
+    assert bench.named("Authorize") == [] and len(bench.tx_messages()) == 1
+
+
+def conflicts(bench: Bench) -> list[dict[str, Any]]:
+    return [
+        c.payload
+        for c in bench.named("StatusNotification")
+        if c.payload.get("errorCode") == "LocalListConflict"
+    ]
+
+
+def test_an_answer_the_local_list_contradicts_is_a_local_list_conflict() -> None:
+    """1.6 3.5.2: a StartTransaction.conf or Authorize.conf whose status contradicts the
+    local list gives a StatusNotification of connector 0 with LocalListConflict; one
+    that agrees (ConcurrentTx counts as valid) gives none."""
+    verdicts = {"LISTED": "Invalid", "AGREED": "ConcurrentTx"}
+    ids = iter(range(1, 100))
+    bench = booted(
+        "1.6",
+        answers={
+            "StartTransaction": lambda p: {
+                "transactionId": next(ids),
+                "idTagInfo": {"status": verdicts.get(p["idTag"], "Accepted")},
+            }
+        },
+        configuration=(("local_pre_authorize", "true"), ("authorize_remote_start", "true")),
+    )
+    entries = [("LISTED", "Accepted"), ("AGREED", "Accepted"), ("BLOCKED", "Blocked")]
+    assert send_list(bench, 1, True, entries) == "Accepted"
+    assert remote_start(bench, 1, tag="AGREED") == "Accepted"
+    bench.run(2)  # ConcurrentTx ends it (DeAuthorized)
+    assert conflicts(bench) == []
+    assert remote_start(bench, 1, tag="LISTED") == "Accepted"  # started locally
+    bench.run(1)
+    (conflict,) = conflicts(bench)
+    assert (conflict["connectorId"], conflict["status"]) == (0, "Available")
+    assert bench.named("StopTransaction")[-1].payload["reason"] == "DeAuthorized"
+    assert remote_start(bench, 1, tag="BLOCKED") == "Accepted"  # asked: the CSMS accepts
+    bench.run(1)
+    assert len(bench.named("Authorize")) == 1
+    assert len(conflicts(bench)) == 3  # the Authorize.conf and the StartTransaction.conf
 
 
 @pytest.mark.parametrize("version", VERSIONS)
