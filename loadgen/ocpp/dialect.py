@@ -328,13 +328,13 @@ class Dialect(ABC):
         """End a transaction: StopTransaction (1.6) or TransactionEvent Ended (2.0.1),
         carrying ``samples`` and the end's reading (StopTxnSampledData / TxEndedMeasurands)."""
 
-    def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> bool:
-        """Complete a queued payload just before it is sent; False: it cannot be sent.
+    def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> None:
+        """Complete a queued payload just before it is sent.
 
         1.6 numbers transactions on the server: a MeterValues or StopTransaction made
         before its StartTransaction was answered gets the id now. 2.0.1 needs nothing.
         """
-        return True
+        return None
 
     @abstractmethod
     def meter_values(

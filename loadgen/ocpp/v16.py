@@ -2,7 +2,8 @@
 
 Strings are cut to their schema's maxLength, so every request validates. Transactions
 are numbered by the server: MeterValues and StopTransaction queued before the
-StartTransaction was answered get their ``transactionId`` in :meth:`V16.bind`.
+StartTransaction was answered get their ``transactionId`` in :meth:`V16.bind`, -1 when
+the start never got an answer (errata 3.18).
 """
 
 from __future__ import annotations
@@ -189,14 +190,13 @@ class V16(Dialect):
             ] + [_sample(reading, at, "Transaction.End", measurands)]
         return "StopTransaction", payload
 
-    def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> bool:
-        """Fill in the server's transactionId; False while the start is unanswered."""
+    def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> None:
+        """Fill in the server's transactionId. Messages go in order, so one still without
+        it comes after a StartTransaction that was never answered (given up after its
+        attempts, or its answer unreadable): -1 (errata 3.18 and 3.54)."""
         if tx is None or action not in ("MeterValues", "StopTransaction"):
-            return True
-        if tx.server_id is None:
-            return False
-        payload["transactionId"] = tx.server_id
-        return True
+            return
+        payload["transactionId"] = -1 if tx.server_id is None else tx.server_id
 
     def meter_values(
         self,

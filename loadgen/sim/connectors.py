@@ -56,7 +56,6 @@ class Transaction:
 
     __slots__ = (
         "connector_id",
-        "failed",
         "id_tag",
         "local_id",
         "power_w",
@@ -77,7 +76,6 @@ class Transaction:
         self.id_tag = id_tag
         self.remote_start_id = remote_start_id
         self.seq_no = 0  # the next TransactionEvent's seqNo (2.0.1)
-        self.failed = False  # its start was never delivered: later messages are dropped
         self.started_at = 0.0  # the events' clock (a Relative profile's start)
         self.power_w = 0  # the power at the last sample (the fleet's power gauge)
         #: readings its end carries (StopTxnSampledData / TxEndedMeasurands), and when the
