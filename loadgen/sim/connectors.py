@@ -11,7 +11,8 @@ RequestStartTransaction). A session::
     -> unplug (Available, or Unavailable when an availability change was scheduled)
 
 An answer other than Accepted to Authorize ends it before any transaction; one to the
-start ends the transaction with DeAuthorized (StopTransactionOnInvalidId). With
+start ends the transaction with DeAuthorized (StopTransactionOnInvalidId), or with that
+setting false only stops the energy (SuspendedEVSE) while the transaction goes on. With
 LocalPreAuthorize, a tag the local list (or the cache) holds as Accepted starts at once
 (C14.FR.02, 1.6 3.5).
 
@@ -56,6 +57,7 @@ class Transaction:
 
     __slots__ = (
         "connector_id",
+        "deauthorized",
         "id_tag",
         "local_id",
         "power_w",
@@ -76,6 +78,9 @@ class Transaction:
         self.id_tag = id_tag
         self.remote_start_id = remote_start_id
         self.seq_no = 0  # the next TransactionEvent's seqNo (2.0.1)
+        #: the server refused its tag and StopTransactionOnInvalidId is false: it goes on
+        #: with no energy delivered (1.6 errata 3.17, SuspendedEVSE by errata 3.64)
+        self.deauthorized = False
         self.started_at = 0.0  # the events' clock (a Relative profile's start)
         self.power_w = 0  # the power at the last sample (the fleet's power gauge)
         #: readings its end carries (StopTxnSampledData / TxEndedMeasurands), and when the
@@ -453,12 +458,18 @@ class Sessions(StationPart):
             tx.server_id = reply.transaction_id
         if reply.status is not None and self.ext is not None:
             self._cache(tx.id_tag, reply.status)
-        if reply.status in (None, "Accepted") or not self._flag("stop_tx_on_invalid_id"):
+        if reply.status in (None, "Accepted"):
             return
         connector = self._connector_of(tx)
-        if connector is not None:
+        if connector is None:
+            return
+        if self._flag("stop_tx_on_invalid_id"):
             # a scenario's EV stays plugged in (Finishing) until it unplugs
             self.end_transaction(connector, now, "DeAuthorized", not connector.scenario)
+        else:  # 1.6 errata 3.17 (4.8): "only stop energy delivery to the vehicle"
+            self._meter(connector, now)
+            tx.deauthorized = True
+            self._recheck_charging(connector, now)
 
     def _connector_of(self, tx: Transaction) -> Connector | None:
         for connector in self.connectors:
@@ -472,8 +483,9 @@ class Sessions(StationPart):
         if elapsed <= 0:
             return
         connector.last_meter_at = now
-        if connector.tx is None:
-            return  # no energy flows between sessions
+        tx = connector.tx
+        if tx is None or tx.deauthorized:
+            return  # no energy flows between sessions, nor for a refused tag
         before = connector.meter_wh
         ext = self.ext
         if ext is None or (not ext.profiles and connector.id not in ext.evs):
@@ -511,10 +523,13 @@ class Sessions(StationPart):
         power = 0.0
         soc = None
         export = None
-        if connector.tx is not None:
+        tx = connector.tx
+        if tx is not None:
             ext = self.ext
             ev = None if ext is None else ext.evs.get(connector.id)
-            if ext is None or (not ext.profiles and ev is None):
+            if tx.deauthorized:
+                power = 0.0
+            elif ext is None or (not ext.profiles and ev is None):
                 power = fleet.settings.session.power_w
             else:
                 limit, _ = self._limit_w(connector, now)
@@ -527,17 +542,33 @@ class Sessions(StationPart):
                 export = int(ev.export_wh)
         return Reading(connector.meter_wh, power, grid.voltage_v, grid.phases, soc, export)
 
-    def _meter_sample(self, connector: Connector, now: float) -> None:
+    def _recheck_charging(self, connector: Connector, now: float) -> Reading | None:
+        """Meter the connector's transaction up to now and take its charging state from
+        what it draws now (after a sample's interval, or at once when the limit or the
+        authorization changes: 1.6 errata 3.19); its reading, or None without one."""
         tx = connector.tx
         if tx is None:
-            return
+            return None
         self._meter(connector, now)
         reading = self._reading(connector, now)
         power = int(reading.power_w)
         self.counters.power_w += power - tx.power_w
         tx.power_w = power
-        at = now + self.wall_offset_s
         self._charging_state(connector, reading, now)
+        return reading
+
+    def _recheck_all_charging(self, now: float) -> None:
+        """Every running transaction's charging state, now (the limits changed)."""
+        for connector in self.connectors:
+            if connector.tx is not None:
+                self._recheck_charging(connector, now)
+
+    def _meter_sample(self, connector: Connector, now: float) -> None:
+        tx = connector.tx
+        reading = self._recheck_charging(connector, now)
+        if tx is None or reading is None:
+            return
+        at = now + self.wall_offset_s
         measurands = measurand_list(self.read_setting("meter_values_sampled_data"))
         request = self.dialect.tx_meter(
             tx, reading, at, tx.next_seq(), self.phase != ONLINE, measurands
@@ -558,15 +589,18 @@ class Sessions(StationPart):
                 samples.append((at, reading, "Sample.Periodic"))
 
     def _charging_state(self, connector: Connector, reading: Reading, now: float) -> None:
-        """Charging, or suspended: by the EVSE (a limit of 0) or by the EV (full)."""
+        """Charging, or suspended: by the EVSE (a limit of 0, a refused tag) or by the EV
+        (full)."""
         status: ConnectorStatus = "Charging"
         if reading.power_w == 0 and connector.status in (
             "Charging",
             "SuspendedEV",
             "SuspendedEVSE",
         ):
+            tx = connector.tx
             limit, _ = self._limit_w(connector, now) if self.ext is not None else (1.0, None)
-            status = "SuspendedEVSE" if limit <= 0 else "SuspendedEV"
+            refused = tx is not None and tx.deauthorized
+            status = "SuspendedEVSE" if limit <= 0 or refused else "SuspendedEV"
         if status != connector.status and connector.phase == "charging":
             self._set_status(connector, status, now)
 
