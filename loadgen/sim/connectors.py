@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 #: Most pieces one meter update integrates (the limit's changes between two samples).
 _MAX_PIECES = 50
+_DAY_S = 86_400
 _ENDED = {
     "Local": "ended_local",
     "Remote": "ended_remote",
@@ -577,16 +578,78 @@ class Sessions(StationPart):
         if self.ext is not None:
             self._tx_extra(connector, request[1], now, "meter")
         samples = tx.samples
-        if samples is not None:  # kept for the end (1.6 StopTxnSampledData, 2.0.1 TxEnded*)
+        if samples and samples[0][2] == "Transaction.Begin":  # StopTxnSampledData, TxEnded*
             every = self.meter_interval_s
             if self.dialect.version != "1.6":
                 every = float(self._int_setting("tx_ended_interval_s", 0))
             if every > 0 and now - tx.sampled_at >= every - 1e-6:
                 tx.sampled_at = now
-                limit = max(2, self._int_setting("stop_transaction_max_meter_values", 20)) - 1
-                if len(samples) >= limit:
-                    del samples[1]  # the earliest periodic one; the Begin stays
-                samples.append((at, reading, "Sample.Periodic"))
+                self._keep_sample(tx, at, reading, "Sample.Periodic")
+
+    def _keep_sample(self, tx: Transaction, at: float, reading: Reading, context: str) -> None:
+        """Keep a reading for the transaction's end; beyond StopTransactionMaxMeterValues
+        the earliest one after the Begin goes."""
+        samples = tx.samples
+        if samples is None:
+            samples = tx.samples = []
+        limit = max(2, self._int_setting("stop_transaction_max_meter_values", 20)) - 1
+        if len(samples) >= limit:
+            del samples[1 if samples[0][2] == "Transaction.Begin" else 0]
+        samples.append((at, reading, context))
+
+    # -- clock-aligned readings ---------------------------------------------------------
+
+    def _arm_aligned(self, now: float) -> None:
+        """Set the next clock-aligned reading: ClockAlignedDataInterval (2.0.1
+        AlignedDataCtrlr.Interval) divides each day from midnight UTC of the wall clock
+        into intervals (1.6 errata 3.13, section 3.14.2; the last one of a day may be
+        shorter); 0 switches the readings off."""
+        interval = self._int_setting("clock_aligned_interval_s", 0)
+        ext = self.ext
+        if interval <= 0 and ext is None:
+            return
+        ext = self._extras()
+        if interval <= 0:
+            ext.aligned_at = None
+        else:
+            wall = now + self.wall_offset_s + 1e-3  # a reading due now is not due again
+            midnight = wall - wall % _DAY_S
+            after = midnight + (int((wall - midnight) // interval) + 1) * interval
+            ext.aligned_at = min(after, midnight + _DAY_S) - self.wall_offset_s
+        ext.refresh_due()
+        self._update_due()
+
+    def _clock_aligned(self, now: float) -> None:
+        """The clock-aligned readings (context Sample.Clock) of every connector: its
+        MeterValuesAlignedData in a MeterValues (during a transaction one of the
+        transaction's: 2.0.1 a TransactionEvent, MeterValueClock) and its
+        StopTxnAlignedData (2.0.1 AlignedDataCtrlr.TxEndedMeasurands) kept for the end."""
+        at = round(now + self.wall_offset_s, 3)  # on the interval's boundary
+        measurands = measurand_list(self.read_setting("meter_values_aligned_data"))
+        ended = measurand_list(self.read_setting("stop_txn_aligned_data"))
+        ready = self.phase == ONLINE and self.registration == ACCEPTED
+        dialect = self.dialect
+        for connector in self.connectors:
+            tx = connector.tx
+            reading = self._recheck_charging(connector, now)
+            if reading is None:
+                reading = self._reading(connector, now)
+            if tx is None:
+                if measurands and ready:
+                    request = dialect.meter_values(
+                        connector.id, reading, at, None, measurands, "Sample.Clock"
+                    )
+                    self._queue(Outgoing(*request, "other", connector))
+                continue
+            if measurands:
+                offline = self.phase != ONLINE
+                request = dialect.tx_meter(
+                    tx, reading, at, tx.next_seq(), offline, measurands, "Sample.Clock"
+                )
+                self._queue(Outgoing(*request, "meter", connector, tx))
+            if ended:
+                self._keep_sample(tx, at, reading, "Sample.Clock")
+        self._arm_aligned(now)
 
     def _charging_state(self, connector: Connector, reading: Reading, now: float) -> None:
         """Charging, or suspended: by the EVSE (a limit of 0, a refused tag) or by the EV
@@ -615,6 +678,7 @@ class Sessions(StationPart):
             return
         self._meter(connector, now)
         reading = self._reading(connector, now)
+        samples = tx.samples or ()
         request = self.dialect.tx_end(
             tx,
             reading,
@@ -623,7 +687,8 @@ class Sessions(StationPart):
             tx.next_seq(),
             self.phase != ONLINE,
             measurand_list(self.read_setting("stop_txn_sampled_data")),
-            tx.samples or (),
+            samples,
+            measurand_list(self.read_setting("stop_txn_aligned_data")) if samples else (),
         )
         self._queue(Outgoing(*request, "end", connector, tx))
         if self.ext is not None:

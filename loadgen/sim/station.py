@@ -183,6 +183,8 @@ class Station(
             ext = self._extras()
             ext.serial_number = unit.serial_number
             ext.id_tags = unit.id_tags
+        if fleet.defaults.get("clock_aligned_interval_s", "0") not in ("", "0"):
+            self._extras()  # its readings are armed at power-up (idle chargers pay nothing)
         faults = fleet.spec.faults
         if faults.share > 0 and self.rng.random() < faults.share:
             self._extras().faulted = -1  # a faulty charger: its first fault after power-up
