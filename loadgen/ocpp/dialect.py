@@ -329,8 +329,10 @@ class Dialect(ABC):
         seq_no: int,
         offline: bool,
         measurands: tuple[str, ...],
+        context: str = "Sample.Periodic",
     ) -> Request:
-        """A periodic sample during a transaction: MeterValues / TransactionEvent Updated."""
+        """A periodic (or, ``context`` Sample.Clock, clock-aligned) sample during a
+        transaction: MeterValues / TransactionEvent Updated."""
 
     @abstractmethod
     def tx_end(
@@ -343,17 +345,20 @@ class Dialect(ABC):
         offline: bool,
         measurands: tuple[str, ...] = (),
         samples: Sequence[Sample] = (),
+        aligned_measurands: tuple[str, ...] = (),
     ) -> Request:
         """End a transaction: StopTransaction (1.6) or TransactionEvent Ended (2.0.1),
-        carrying ``samples`` and the end's reading (StopTxnSampledData / TxEndedMeasurands)."""
+        carrying ``samples`` and the end's reading (StopTxnSampledData / TxEndedMeasurands),
+        the clock-aligned ones (Sample.Clock) with ``aligned_measurands``
+        (StopTxnAlignedData / AlignedDataCtrlr.TxEndedMeasurands)."""
 
-    def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> bool:
-        """Complete a queued payload just before it is sent; False: it cannot be sent.
+    def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> None:
+        """Complete a queued payload just before it is sent.
 
         1.6 numbers transactions on the server: a MeterValues or StopTransaction made
         before its StartTransaction was answered gets the id now. 2.0.1 needs nothing.
         """
-        return True
+        return None
 
     @abstractmethod
     def meter_values(
@@ -363,8 +368,10 @@ class Dialect(ABC):
         at: float,
         tx: TransactionLike | None,
         measurands: tuple[str, ...] = (),
+        context: str = "Trigger",
     ) -> Request:
-        """MeterValues asked for by TriggerMessage (context Trigger)."""
+        """MeterValues asked for by TriggerMessage (context Trigger), or clock-aligned
+        outside a transaction (Sample.Clock)."""
 
     def tx_triggered(
         self,

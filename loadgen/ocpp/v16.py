@@ -2,7 +2,8 @@
 
 Strings are cut to their schema's maxLength, so every request validates. Transactions
 are numbered by the server: MeterValues and StopTransaction queued before the
-StartTransaction was answered get their ``transactionId`` in :meth:`V16.bind`.
+StartTransaction was answered get their ``transactionId`` in :meth:`V16.bind`, -1 when
+the start never got an answer (errata 3.18).
 """
 
 from __future__ import annotations
@@ -158,12 +159,13 @@ class V16(Dialect):
         seq_no: int,
         offline: bool,
         measurands: tuple[str, ...],
+        context: str = "Sample.Periodic",
     ) -> Request:
-        """MeterValues of the transaction, context Sample.Periodic."""
+        """MeterValues of the transaction, context Sample.Periodic (or Sample.Clock)."""
         return "MeterValues", {
             "connectorId": tx.connector_id,
             "transactionId": tx.server_id or 0,  # set by bind() when sent, if not yet known
-            "meterValue": [_sample(reading, at, "Sample.Periodic", measurands)],
+            "meterValue": [_sample(reading, at, context, measurands)],
         }
 
     def tx_end(
@@ -176,9 +178,11 @@ class V16(Dialect):
         offline: bool,
         measurands: tuple[str, ...] = (),
         samples: Sequence[Sample] = (),
+        aligned_measurands: tuple[str, ...] = (),
     ) -> Request:
         """StopTransaction with ``reason`` (1.6 has ImmediateReset as HardReset) and, when
-        StopTxnSampledData names measurands, the session's samples as transactionData."""
+        StopTxnSampledData or StopTxnAlignedData name measurands, the session's samples
+        as transactionData (errata 3.13, section 3.14)."""
         payload: Payload = {
             "transactionId": tx.server_id or 0,  # set by bind() when sent, if not yet known
             "idTag": tx.id_tag[:20],
@@ -186,20 +190,24 @@ class V16(Dialect):
             "timestamp": iso(at),
             "reason": "HardReset" if reason == "ImmediateReset" else reason,
         }
+        data = []
+        for when, sample, context in samples:
+            wanted = aligned_measurands if context == "Sample.Clock" else measurands
+            if wanted:
+                data.append(_sample(sample, when, context, wanted))
         if measurands:
-            payload["transactionData"] = [
-                _sample(sample, when, context, measurands) for when, sample, context in samples
-            ] + [_sample(reading, at, "Transaction.End", measurands)]
+            data.append(_sample(reading, at, "Transaction.End", measurands))
+        if data:
+            payload["transactionData"] = data
         return "StopTransaction", payload
 
-    def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> bool:
-        """Fill in the server's transactionId; False while the start is unanswered."""
+    def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> None:
+        """Fill in the server's transactionId. Messages go in order, so one still without
+        it comes after a StartTransaction that was never answered (given up after its
+        attempts, or its answer unreadable): -1 (errata 3.18 and 3.54)."""
         if tx is None or action not in ("MeterValues", "StopTransaction"):
-            return True
-        if tx.server_id is None:
-            return False
-        payload["transactionId"] = tx.server_id
-        return True
+            return
+        payload["transactionId"] = -1 if tx.server_id is None else tx.server_id
 
     def meter_values(
         self,
@@ -208,10 +216,11 @@ class V16(Dialect):
         at: float,
         tx: TransactionLike | None,
         measurands: tuple[str, ...] = (),
+        context: str = "Trigger",
     ) -> Request:
         payload: Payload = {
             "connectorId": connector_id,
-            "meterValue": [_sample(reading, at, "Trigger", measurands or _ENERGY)],
+            "meterValue": [_sample(reading, at, context, measurands or _ENERGY)],
         }
         if tx is not None and tx.server_id is not None:
             payload["transactionId"] = tx.server_id

@@ -204,11 +204,14 @@ class V201(Dialect):
         seq_no: int,
         offline: bool,
         measurands: tuple[str, ...],
+        context: str = "Sample.Periodic",
     ) -> Request:
-        """TransactionEvent Updated, triggerReason MeterValuePeriodic."""
+        """TransactionEvent Updated, triggerReason MeterValuePeriodic (MeterValueClock for
+        a clock-aligned sample)."""
         state = "Charging" if reading.power_w > 0 else "SuspendedEVSE"
-        event = _event("Updated", "MeterValuePeriodic", seq_no, tx.local_id, at, state, offline)
-        event["meterValue"] = [_sample(reading, at, "Sample.Periodic", measurands)]
+        trigger = "MeterValueClock" if context == "Sample.Clock" else "MeterValuePeriodic"
+        event = _event("Updated", trigger, seq_no, tx.local_id, at, state, offline)
+        event["meterValue"] = [_sample(reading, at, context, measurands)]
         return "TransactionEvent", event
 
     def tx_end(
@@ -221,16 +224,21 @@ class V201(Dialect):
         offline: bool,
         measurands: tuple[str, ...] = (),
         samples: Sequence[Sample] = (),
+        aligned_measurands: tuple[str, ...] = (),
     ) -> Request:
         """TransactionEvent Ended with the trigger and stoppedReason that fit ``reason``,
-        and the TxEndedMeasurands sampled during the session and at its end."""
+        and the TxEndedMeasurands sampled during the session and at its end (clock-aligned
+        ones with AlignedDataCtrlr.TxEndedMeasurands)."""
         trigger, stopped = _ENDED[reason]
         event = _event("Ended", trigger, seq_no, tx.local_id, at, "EVConnected", offline)
         event["transactionInfo"]["stoppedReason"] = stopped
         wanted = measurands or _ENERGY
-        event["meterValue"] = [
-            _sample(sample, when, context, wanted) for when, sample, context in samples
-        ] + [_sample(reading, at, "Transaction.End", wanted)]
+        kept = []
+        for when, sample, context in samples:
+            chosen = aligned_measurands if context == "Sample.Clock" else wanted
+            if chosen:
+                kept.append(_sample(sample, when, context, chosen))
+        event["meterValue"] = [*kept, _sample(reading, at, "Transaction.End", wanted)]
         return "TransactionEvent", event
 
     def tx_triggered(
@@ -253,10 +261,11 @@ class V201(Dialect):
         at: float,
         tx: TransactionLike | None,
         measurands: tuple[str, ...] = (),
+        context: str = "Trigger",
     ) -> Request:
         return "MeterValues", {
             "evseId": connector_id,
-            "meterValue": [_sample(reading, at, "Trigger", measurands or _ENERGY)],
+            "meterValue": [_sample(reading, at, context, measurands or _ENERGY)],
         }
 
     def firmware_status(

@@ -83,9 +83,10 @@ class V21(V201):
         seq_no: int,
         offline: bool,
         measurands: tuple[str, ...],
+        context: str = "Sample.Periodic",
     ) -> Request:
         """2.0.1's Updated event; energy flowing either way (a discharge too) is Charging."""
-        action, event = super().tx_meter(tx, reading, at, seq_no, offline, measurands)
+        action, event = super().tx_meter(tx, reading, at, seq_no, offline, measurands, context)
         if reading.power_w < 0:
             event["transactionInfo"]["chargingState"] = "Charging"
         return action, event

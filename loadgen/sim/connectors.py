@@ -11,7 +11,8 @@ RequestStartTransaction). A session::
     -> unplug (Available, or Unavailable when an availability change was scheduled)
 
 An answer other than Accepted to Authorize ends it before any transaction; one to the
-start ends the transaction with DeAuthorized (StopTransactionOnInvalidId). With
+start ends the transaction with DeAuthorized (StopTransactionOnInvalidId), or with that
+setting false only stops the energy (SuspendedEVSE) while the transaction goes on. With
 LocalPreAuthorize, a tag the local list (or the cache) holds as Accepted starts at once
 (C14.FR.02, 1.6 3.5).
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 #: Most pieces one meter update integrates (the limit's changes between two samples).
 _MAX_PIECES = 50
+_DAY_S = 86_400
 _ENDED = {
     "Local": "ended_local",
     "Remote": "ended_remote",
@@ -57,7 +59,7 @@ class Transaction:
 
     __slots__ = (
         "connector_id",
-        "failed",
+        "deauthorized",
         "id_tag",
         "local_id",
         "power_w",
@@ -78,7 +80,9 @@ class Transaction:
         self.id_tag = id_tag
         self.remote_start_id = remote_start_id
         self.seq_no = 0  # the next TransactionEvent's seqNo (2.0.1)
-        self.failed = False  # its start was never delivered: later messages are dropped
+        #: the server refused its tag and StopTransactionOnInvalidId is false: it goes on
+        #: with no energy delivered (1.6 errata 3.17, SuspendedEVSE by errata 3.64)
+        self.deauthorized = False
         self.started_at = 0.0  # the events' clock (a Relative profile's start)
         self.power_w = 0  # the power at the last sample (the fleet's power gauge)
         #: readings its end carries (StopTxnSampledData / TxEndedMeasurands), and when the
@@ -464,12 +468,18 @@ class Sessions(StationPart):
         if reply.transaction_id is not None:
             tx.server_id = reply.transaction_id
         self._learn(tx.id_tag, reply.info)
-        if reply.status in (None, "Accepted") or not self._flag("stop_tx_on_invalid_id"):
+        if reply.status in (None, "Accepted"):
             return
         connector = self._connector_of(tx)
-        if connector is not None:
+        if connector is None:
+            return
+        if self._flag("stop_tx_on_invalid_id"):
             # a scenario's EV stays plugged in (Finishing) until it unplugs
             self.end_transaction(connector, now, "DeAuthorized", not connector.scenario)
+        else:  # 1.6 errata 3.17 (4.8): "only stop energy delivery to the vehicle"
+            self._meter(connector, now)
+            tx.deauthorized = True
+            self._recheck_charging(connector, now)
 
     def _connector_of(self, tx: Transaction) -> Connector | None:
         for connector in self.connectors:
@@ -483,8 +493,9 @@ class Sessions(StationPart):
         if elapsed <= 0:
             return
         connector.last_meter_at = now
-        if connector.tx is None:
-            return  # no energy flows between sessions
+        tx = connector.tx
+        if tx is None or tx.deauthorized:
+            return  # no energy flows between sessions, nor for a refused tag
         before = connector.meter_wh
         ext = self.ext
         if ext is None or (not ext.profiles and connector.id not in ext.evs):
@@ -522,10 +533,13 @@ class Sessions(StationPart):
         power = 0.0
         soc = None
         export = None
-        if connector.tx is not None:
+        tx = connector.tx
+        if tx is not None:
             ext = self.ext
             ev = None if ext is None else ext.evs.get(connector.id)
-            if ext is None or (not ext.profiles and ev is None):
+            if tx.deauthorized:
+                power = 0.0
+            elif ext is None or (not ext.profiles and ev is None):
                 power = fleet.settings.session.power_w
             else:
                 limit, _ = self._limit_w(connector, now)
@@ -538,17 +552,33 @@ class Sessions(StationPart):
                 export = int(ev.export_wh)
         return Reading(connector.meter_wh, power, grid.voltage_v, grid.phases, soc, export)
 
-    def _meter_sample(self, connector: Connector, now: float) -> None:
+    def _recheck_charging(self, connector: Connector, now: float) -> Reading | None:
+        """Meter the connector's transaction up to now and take its charging state from
+        what it draws now (after a sample's interval, or at once when the limit or the
+        authorization changes: 1.6 errata 3.19); its reading, or None without one."""
         tx = connector.tx
         if tx is None:
-            return
+            return None
         self._meter(connector, now)
         reading = self._reading(connector, now)
         power = int(reading.power_w)
         self.counters.power_w += power - tx.power_w
         tx.power_w = power
-        at = now + self.wall_offset_s
         self._charging_state(connector, reading, now)
+        return reading
+
+    def _recheck_all_charging(self, now: float) -> None:
+        """Every running transaction's charging state, now (the limits changed)."""
+        for connector in self.connectors:
+            if connector.tx is not None:
+                self._recheck_charging(connector, now)
+
+    def _meter_sample(self, connector: Connector, now: float) -> None:
+        tx = connector.tx
+        reading = self._recheck_charging(connector, now)
+        if tx is None or reading is None:
+            return
+        at = now + self.wall_offset_s
         measurands = measurand_list(self.read_setting("meter_values_sampled_data"))
         request = self.dialect.tx_meter(
             tx, reading, at, tx.next_seq(), self.phase != ONLINE, measurands
@@ -557,27 +587,92 @@ class Sessions(StationPart):
         if self.ext is not None:
             self._tx_extra(connector, request[1], now, "meter")
         samples = tx.samples
-        if samples is not None:  # kept for the end (1.6 StopTxnSampledData, 2.0.1 TxEnded*)
+        if samples and samples[0][2] == "Transaction.Begin":  # StopTxnSampledData, TxEnded*
             every = self.meter_interval_s
             if self.dialect.version != "1.6":
                 every = float(self._int_setting("tx_ended_interval_s", 0))
             if every > 0 and now - tx.sampled_at >= every - 1e-6:
                 tx.sampled_at = now
-                limit = max(2, self._int_setting("stop_transaction_max_meter_values", 20)) - 1
-                if len(samples) >= limit:
-                    del samples[1]  # the earliest periodic one; the Begin stays
-                samples.append((at, reading, "Sample.Periodic"))
+                self._keep_sample(tx, at, reading, "Sample.Periodic")
+
+    def _keep_sample(self, tx: Transaction, at: float, reading: Reading, context: str) -> None:
+        """Keep a reading for the transaction's end; beyond StopTransactionMaxMeterValues
+        the earliest one after the Begin goes."""
+        samples = tx.samples
+        if samples is None:
+            samples = tx.samples = []
+        limit = max(2, self._int_setting("stop_transaction_max_meter_values", 20)) - 1
+        if len(samples) >= limit:
+            del samples[1 if samples[0][2] == "Transaction.Begin" else 0]
+        samples.append((at, reading, context))
+
+    # -- clock-aligned readings ---------------------------------------------------------
+
+    def _arm_aligned(self, now: float) -> None:
+        """Set the next clock-aligned reading: ClockAlignedDataInterval (2.0.1
+        AlignedDataCtrlr.Interval) divides each day from midnight UTC of the wall clock
+        into intervals (1.6 errata 3.13, section 3.14.2; the last one of a day may be
+        shorter); 0 switches the readings off."""
+        interval = self._int_setting("clock_aligned_interval_s", 0)
+        ext = self.ext
+        if interval <= 0 and ext is None:
+            return
+        ext = self._extras()
+        if interval <= 0:
+            ext.aligned_at = None
+        else:
+            wall = now + self.wall_offset_s + 1e-3  # a reading due now is not due again
+            midnight = wall - wall % _DAY_S
+            after = midnight + (int((wall - midnight) // interval) + 1) * interval
+            ext.aligned_at = min(after, midnight + _DAY_S) - self.wall_offset_s
+        ext.refresh_due()
+        self._update_due()
+
+    def _clock_aligned(self, now: float) -> None:
+        """The clock-aligned readings (context Sample.Clock) of every connector: its
+        MeterValuesAlignedData in a MeterValues (during a transaction one of the
+        transaction's: 2.0.1 a TransactionEvent, MeterValueClock) and its
+        StopTxnAlignedData (2.0.1 AlignedDataCtrlr.TxEndedMeasurands) kept for the end."""
+        at = round(now + self.wall_offset_s, 3)  # on the interval's boundary
+        measurands = measurand_list(self.read_setting("meter_values_aligned_data"))
+        ended = measurand_list(self.read_setting("stop_txn_aligned_data"))
+        ready = self.phase == ONLINE and self.registration == ACCEPTED
+        dialect = self.dialect
+        for connector in self.connectors:
+            tx = connector.tx
+            reading = self._recheck_charging(connector, now)
+            if reading is None:
+                reading = self._reading(connector, now)
+            if tx is None:
+                if measurands and ready:
+                    request = dialect.meter_values(
+                        connector.id, reading, at, None, measurands, "Sample.Clock"
+                    )
+                    self._queue(Outgoing(*request, "other", connector))
+                continue
+            if measurands:
+                offline = self.phase != ONLINE
+                request = dialect.tx_meter(
+                    tx, reading, at, tx.next_seq(), offline, measurands, "Sample.Clock"
+                )
+                self._queue(Outgoing(*request, "meter", connector, tx))
+            if ended:
+                self._keep_sample(tx, at, reading, "Sample.Clock")
+        self._arm_aligned(now)
 
     def _charging_state(self, connector: Connector, reading: Reading, now: float) -> None:
-        """Charging, or suspended: by the EVSE (a limit of 0) or by the EV (full)."""
+        """Charging, or suspended: by the EVSE (a limit of 0, a refused tag) or by the EV
+        (full)."""
         status: ConnectorStatus = "Charging"
         if reading.power_w == 0 and connector.status in (
             "Charging",
             "SuspendedEV",
             "SuspendedEVSE",
         ):
+            tx = connector.tx
             limit, _ = self._limit_w(connector, now) if self.ext is not None else (1.0, None)
-            status = "SuspendedEVSE" if limit <= 0 else "SuspendedEV"
+            refused = tx is not None and tx.deauthorized
+            status = "SuspendedEVSE" if limit <= 0 or refused else "SuspendedEV"
         if status != connector.status and connector.phase == "charging":
             self._set_status(connector, status, now)
 
@@ -592,6 +687,7 @@ class Sessions(StationPart):
             return
         self._meter(connector, now)
         reading = self._reading(connector, now)
+        samples = tx.samples or ()
         request = self.dialect.tx_end(
             tx,
             reading,
@@ -600,7 +696,8 @@ class Sessions(StationPart):
             tx.next_seq(),
             self.phase != ONLINE,
             measurand_list(self.read_setting("stop_txn_sampled_data")),
-            tx.samples or (),
+            samples,
+            measurand_list(self.read_setting("stop_txn_aligned_data")) if samples else (),
         )
         self._queue(Outgoing(*request, "end", connector, tx))
         if self.ext is not None:

@@ -102,6 +102,7 @@ class Extras:
     """The lazily made part of a station (see the module docstring)."""
 
     __slots__ = (
+        "aligned_at",
         "cache",
         "claimed",
         "costs",
@@ -155,12 +156,13 @@ class Extras:
         self.recover_at: float | None = None
         self.faulted: int | None = None  # the faulted connector
         self.pending_events: list[tuple[str, str | None]] = []  # security events, offline
+        self.aligned_at: float | None = None  # the next clock-aligned reading
         self.due: float | None = None  # the earliest of the times above
 
     def refresh_due(self) -> None:
-        """Recompute :attr:`due` from the jobs, reservations and faults."""
+        """Recompute :attr:`due` from the jobs, reservations, faults and aligned readings."""
         at: float | None = None
-        candidates = [self.fault_at, self.recover_at]
+        candidates = [self.fault_at, self.recover_at, self.aligned_at]
         if self.firmware is not None:
             candidates.append(self.firmware.due_at)
         candidates.extend(r.expires_at for r in self.reservations.values())

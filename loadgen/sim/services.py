@@ -68,6 +68,8 @@ class Services(StationPart):
         def end_transaction(self, connector: Connector, now: float, reason: StopReason) -> None: ...
         def _update_due(self) -> None: ...
         def _install_external_limit(self, now: float) -> None: ...
+        def _arm_aligned(self, now: float) -> None: ...
+        def _clock_aligned(self, now: float) -> None: ...
         def _expire_reservations(self, now: float) -> None: ...
         def _drop_reservation(self, connector: Connector, now: float) -> None: ...
         def _scenario_due(
@@ -84,7 +86,8 @@ class Services(StationPart):
     # -- timers -------------------------------------------------------------------------
 
     def _extras_due(self, now: float) -> None:
-        """Whatever of the extras fell due: a firmware step, a reservation's end, a fault."""
+        """Whatever of the extras fell due: a firmware step, a reservation's end, a fault,
+        the clock-aligned readings."""
         ext = self.ext
         assert ext is not None
         job = ext.firmware
@@ -94,6 +97,8 @@ class Services(StationPart):
             self._expire_reservations(now)
         if ext.fault_at is not None and now >= ext.fault_at:
             self._fault(now)
+        if ext.aligned_at is not None and now >= ext.aligned_at:
+            self._clock_aligned(now)
         ext.refresh_due()
 
     def _powered_up(self, now: float) -> None:
@@ -114,6 +119,7 @@ class Services(StationPart):
             self._security_event("ResetOrReboot", now)
         if ext.fault_at is None and ext.recover_at is None and ext.faulted == -1:
             self._next_fault(now)
+        self._arm_aligned(now)
         self._flush_events(now)
         ext.refresh_due()
 

@@ -7,7 +7,9 @@ what it has (K01: a TxProfile needs the transaction, K01.FR.09/33; stack levels,
 and rate units within its settings), installs it, and meters each charging connector
 under the limit from then on: before a profile is added or cleared, every running
 session's energy is brought up to now at the old limit, so the new one counts from its
-own start. A connector shares the station's maximum with the others that charge.
+own start, and each charging connector's state follows the new limit at once
+(SuspendedEVSE at 0, Charging again above it: 1.6 errata 3.19). A connector shares the
+station's maximum with the others that charge.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class SmartCharging(StationPart):
         def _int_setting(self, name: str, default: int) -> int: ...
         def _connector(self, connector_id: int) -> Connector | None: ...
         def _meter(self, connector: Connector, now: float) -> None: ...
+        def _recheck_all_charging(self, now: float) -> None: ...
         def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
         def read_setting(self, name: str) -> str | None: ...
 
@@ -119,6 +122,7 @@ class SmartCharging(StationPart):
         kept.append(profile)
         ext.profiles = kept
         self.counters.profiles_set += 1
+        self._recheck_all_charging(self.now_s)
         return "Accepted"
 
     def _unit_allowed(self, unit: str) -> bool:
@@ -152,6 +156,7 @@ class SmartCharging(StationPart):
         ext = self._extras()
         ext.profiles = [p for p in ext.profiles if not _replaced_by(p, profile)] + [profile]
         self.counters.profiles_set += 1
+        self._recheck_all_charging(self.now_s)
 
     def _tx_profiles_ended(self, connector: Connector) -> None:
         """The connector's transaction ended: its TxProfiles go with it (1.6 3.13.3)."""
@@ -191,6 +196,7 @@ class SmartCharging(StationPart):
             return "Unknown"  # K10.FR.01
         self._meter_all(self.now_s)
         ext.profiles = [p for p in ext.profiles if p not in gone]
+        self._recheck_all_charging(self.now_s)
         return "Accepted"
 
     # -- GetCompositeSchedule -------------------------------------------------------------
@@ -298,6 +304,7 @@ class SmartCharging(StationPart):
         ext = self._extras()
         self._meter_all(now)
         ext.profiles = [p for p in ext.profiles if p.profile_id != EXTERNAL_ID] + [profile]
+        self._recheck_all_charging(now)
         request = self.dialect.charging_limit(0, model.external_limit_w, at)
         if request is not None:
             self._queue(Outgoing(*request, "other"))

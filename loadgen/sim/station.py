@@ -183,6 +183,8 @@ class Station(
             ext = self._extras()
             ext.serial_number = unit.serial_number
             ext.id_tags = unit.id_tags
+        if fleet.defaults.get("clock_aligned_interval_s", "0") not in ("", "0"):
+            self._extras()  # its readings are armed at power-up (idle chargers pay nothing)
         faults = fleet.spec.faults
         if faults.share > 0 and self.rng.random() < faults.share:
             self._extras().faulted = -1  # a faulty charger: its first fault after power-up
@@ -396,8 +398,8 @@ class Station(
                 self.retry_at = item.not_before
                 return
             del queue[index]
-            if item.tx is not None and not self.dialect.bind(item.action, item.payload, item.tx):
-                continue  # its transaction's start never got through: nothing to send
+            if item.tx is not None:
+                self.dialect.bind(item.action, item.payload, item.tx)
             self._send_call(item, now)
             return
 
@@ -452,8 +454,6 @@ class Station(
                 call.not_before = now + interval * call.attempts
                 self.queue.insert(0, call)
                 return
-            if call.purpose == "start":
-                call.tx.failed = True
         if call.purpose == "boot":
             self.boot_retry_at = now + self.fleet.settings.boot_retry_s
         elif call.purpose == "authorize" and call.connector is not None:

@@ -476,3 +476,40 @@ def test_start_not_accepted_keeps_charging_without_stop_on_invalid_id(version: s
     bench.run(60)
     assert ended(bench) == []
     assert len(bench.tx_messages()) == 3  # the start and two samples
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_start_not_accepted_without_stop_on_invalid_id_stops_the_energy(version: str) -> None:
+    """With StopTransactionOnInvalidId / StopTxOnInvalidId false a refused tag only stops
+    the energy (1.6 errata 3.17): at once SuspendedEVSE (errata 3.64), power 0 and an
+    energy register that stays where the transaction started, while it goes on."""
+    if version == "1.6":
+        answers = {"StartTransaction": {"transactionId": 5, "idTagInfo": {"status": "Invalid"}}}
+    else:
+        answers = {"TransactionEvent": {"idTokenInfo": {"status": "Invalid"}}}
+    bench = booted(version, answers=answers, session=Session(meter_interval_s=10.0))
+    key = ("MeterValuesSampledData", "SampledDataCtrlr.TxUpdatedMeasurands")
+    assert set_setting(bench, *key, "Energy.Active.Import.Register,Power.Active.Import") == (
+        "Accepted"
+    )
+    assert (
+        set_setting(bench, "StopTransactionOnInvalidId", "TxCtrlr.StopTxOnInvalidId", "false")
+        == "Accepted"
+    )
+    mark = len(bench.calls)
+    remote_start(bench, 1)
+    bench.run(0.5)
+    if version == "1.6":
+        assert bench.statuses(mark) == [(1, "Preparing"), (1, "Charging"), (1, "SuspendedEVSE")]
+    assert bench.station.connectors[0].status == "SuspendedEVSE"
+    bench.run(30)
+    assert ended(bench) == []
+    samples = [c.payload for c in bench.tx_messages()[1:]]
+    assert len(samples) == 3
+    for payload in samples:
+        sampled = {v["measurand"]: v["value"] for v in payload["meterValue"][0]["sampledValue"]}
+        assert float(sampled["Energy.Active.Import.Register"]) == 0
+        assert float(sampled["Power.Active.Import"]) == 0
+        if version != "1.6":
+            assert payload["transactionInfo"]["chargingState"] == "SuspendedEVSE"
+    assert bench.counters.power_w == 0

@@ -410,6 +410,87 @@ def test_new_meter_interval_applies_at_once(version: str) -> None:
     assert samples == [6.0, 11.0]
 
 
+def _seconds_of_day(stamp: str) -> float:
+    """The seconds since midnight UTC of an OCPP timestamp (2026-01-02T03:04:05.678Z)."""
+    clock = stamp[11:-1]
+    hours, minutes, seconds = clock.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_clock_aligned_readings(version: str) -> None:
+    """ClockAlignedDataInterval / AlignedDataCtrlr.Interval > 0 (1.6 errata 3.13, 3.15):
+    readings in context Sample.Clock on the interval's boundaries counted from midnight
+    UTC, with the aligned measurands: MeterValues while idle, the transaction's own
+    messages during it (2.0.1 triggerReason MeterValueClock), and the StopTxnAlignedData
+    ones in its end; 0 switches them off."""
+    bench = booted(version, session=Session(meter_interval_s=0.0, duration_s=40.0))
+    energy = "Energy.Active.Import.Register"
+    for key16, var201, value in [
+        ("MeterValuesAlignedData", "AlignedDataCtrlr.Measurands", f"{energy},Power.Active.Import"),
+        ("StopTxnAlignedData", "AlignedDataCtrlr.TxEndedMeasurands", energy),
+        ("StopTxnSampledData", "SampledDataCtrlr.TxEndedMeasurands", ""),
+        ("ClockAlignedDataInterval", "AlignedDataCtrlr.Interval", "15"),
+    ]:
+        assert set_setting(bench, key16, var201, value) == "Accepted"
+    mark = len(bench.calls)
+    bench.run(15)  # one idle reading
+    remote_start(bench, 1)
+    bench.run(45)  # two or three during the transaction, which ends at 40 s
+    clock = []
+    for call in bench.calls[mark:]:
+        if call.payload.get("eventType") == "Ended":
+            continue  # its readings are checked below
+        for value in call.payload.get("meterValue", ()):
+            contexts = {v["context"] for v in value["sampledValue"]}
+            if contexts == {"Sample.Clock"}:
+                clock.append((call, value))
+    during = [c for c, _ in clock if c.action != "MeterValues" or "transactionId" in c.payload]
+    idle = [c for c, _ in clock if c not in during]
+    assert len(idle) == 1 and idle[0].action == "MeterValues"
+    assert all(_seconds_of_day(v["timestamp"]) % 15 == 0 for _, v in clock)
+    assert all(
+        {s["measurand"] for s in v["sampledValue"]} == {energy, "Power.Active.Import"}
+        for c, v in clock
+        if c.action == "MeterValues" or c.payload["eventType"] == "Updated"
+    )
+    (end,) = [
+        c.payload
+        for c in bench.tx_messages()
+        if c.action == "StopTransaction" or c.payload.get("eventType") == "Ended"
+    ]
+    kept = end.get("transactionData") or end.get("meterValue")
+    aligned = [v for v in kept if v["sampledValue"][0]["context"] == "Sample.Clock"]
+    assert len(aligned) >= 2 and all(
+        [s["measurand"] for s in v["sampledValue"]] == [energy] for v in aligned
+    )
+    if version == "1.6":
+        assert {c.payload["transactionId"] for c in during} == {tx_id(bench)}
+    else:
+        assert {c.payload["triggerReason"] for c in during} == {"MeterValueClock"}
+    assert set_setting(bench, "ClockAlignedDataInterval", "AlignedDataCtrlr.Interval", "0") == (
+        "Accepted"
+    )
+    mark = len(bench.calls)
+    bench.run(60)
+    assert [c.action for c in bench.calls[mark:]] == ["Heartbeat"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_configured_clock_aligned_interval_runs_from_power_up(version: str) -> None:
+    """A clock-aligned interval from the config starts its readings at power-up; a
+    charger without one keeps no timer and no extras for it."""
+    configuration = (
+        ("clock_aligned_interval_s", "10"),
+        ("meter_values_aligned_data", "Energy.Active.Import.Register"),
+    )
+    bench = booted(version, configuration=configuration)
+    bench.run(30)
+    stamps = [c.payload["meterValue"][0]["timestamp"] for c in bench.named("MeterValues")]
+    assert len(stamps) == 3 and all(_seconds_of_day(t) % 10 == 0 for t in stamps)
+    assert booted(version).station.ext is None
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize(
     ("key16", "var201", "value"),

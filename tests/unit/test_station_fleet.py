@@ -310,6 +310,29 @@ def test_a_full_ev_suspends(version: str) -> None:
         assert updated["transactionInfo"]["chargingState"] == "SuspendedEVSE"
 
 
+@pytest.mark.parametrize("interval_s", [0.0, 30.0])
+def test_a_limit_change_reports_the_charging_state_at_once(interval_s: float) -> None:
+    """1.6 errata 3.19: a limit of 0 set by SetChargingProfile makes the connector
+    SuspendedEVSE at once, and ClearChargingProfile makes it Charging again at once, not
+    at the next meter sample, also with MeterValueSampleInterval 0 (no samples at all)."""
+    bench = booted("1.6", session=Session(meter_interval_s=interval_s, duration_s=600))
+    remote_start(bench, 1)
+    bench.run(5)
+    mark = len(bench.calls)
+    assert status_of(bench.server_call("SetChargingProfile", zero_profile("1.6"))) == "Accepted"
+    bench.run(0.5)
+    assert bench.statuses(mark) == [(1, "SuspendedEVSE")]
+    register = bench.station.connectors[0].meter_wh
+    bench.run(20)
+    assert bench.station.connectors[0].meter_wh == register  # no energy at 0 W
+    mark = len(bench.calls)
+    clear = {"id": zero_profile("1.6")["csChargingProfiles"]["chargingProfileId"]}
+    assert status_of(bench.server_call("ClearChargingProfile", clear)) == "Accepted"
+    bench.run(0.5)
+    assert bench.statuses(mark) == [(1, "Charging")]
+    assert bench.counters.power_w > 0
+
+
 def zero_profile(version: str) -> dict[str, Any]:
     """A TxDefaultProfile of 0 W for connector / EVSE 1."""
     schedule = {"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 0}]}

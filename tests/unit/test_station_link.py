@@ -92,6 +92,34 @@ def test_stop_whose_start_is_answered_after_the_reconnect_16() -> None:
     assert bench.station.queue == [] and remote_start(bench, 1) == "Accepted"
 
 
+@pytest.mark.parametrize("answer", ["call_error", "timeout", "unreadable"])
+def test_messages_of_a_start_never_answered_carry_id_minus_one_16(answer: str) -> None:
+    """1.6 errata 3.18 / 3.54: when StartTransaction got no usable answer after all its
+    attempts (CALLERROR, no answer in time, or an answer that cannot be read), the
+    transaction's MeterValues and StopTransaction still go, with transactionId -1."""
+    answers: dict[str, Any] = {}
+    if answer == "call_error":
+        answers["StartTransaction"] = [4, "InternalError", "boom", {}]
+    elif answer == "unreadable":
+        answers["StartTransaction"] = [3, {"idTagInfo": {"status": "Accepted"}}]
+    bench = booted(
+        "1.6",
+        session=Session(duration_s=60.0, meter_interval_s=10.0),
+        answers=answers,
+        call_timeout_s=5.0,
+    )
+    if answer == "timeout":
+        bench.silent = {"StartTransaction"}
+    remote_start(bench, 1)
+    bench.run(100)
+    attempts = 1 if answer == "unreadable" else 3  # TransactionMessageAttempts
+    assert kinds(bench)[:attempts] == ["start"] * attempts
+    assert kinds(bench)[attempts:] == ["meter"] * 5 + ["end"]
+    later = bench.tx_messages()[attempts:]
+    assert {c.payload["transactionId"] for c in later} == {-1}
+    assert later[-1].payload["reason"] == "Local" and bench.station.queue == []
+
+
 def test_started_event_in_flight_is_sent_again_201() -> None:
     """2.0.1: a TransactionEvent in flight when the link drops goes again after the
     reconnect, ahead of the events made offline, with the same seqNo."""
