@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from loadgen.ocpp.samples import MEASURANDS
+
 Kind = Literal["int", "bool", "csv", "str", "decimal"]
 
 
@@ -31,9 +33,22 @@ class Setting:
     readonly: bool = False
     minimum: int = 0  # smallest value of an int setting
     unit: str | None = None  # 2.0.1 variableCharacteristics.unit
+    #: the values it may take (of a csv: each item may be one of them; 2.0.1
+    #: variableCharacteristics.valuesList); empty: any value of its kind
+    values: tuple[str, ...] = ()
 
     def parse(self, text: str) -> str | None:
         """``text`` normalised if it is a valid value of this setting, else None."""
+        value = self._parse(text)
+        if value is None or not self.values:
+            return value
+        if self.kind != "csv":
+            return value if value in self.values else None
+        items = value.split(",") if value else []  # an empty list is a valid one
+        return value if all(item in self.values for item in items) else None
+
+    def _parse(self, text: str) -> str | None:
+        """``text`` normalised if it is a valid value of this setting's kind, else None."""
         value = text.strip()
         if self.kind == "int":
             if not value.isascii() or not value.lstrip("-").isdigit() or len(value) > 9:
@@ -170,16 +185,43 @@ SETTINGS: tuple[Setting, ...] = (
     _s("active_network_profile", "int", None, "OCPPCommCtrlr.ActiveNetworkProfile", readonly=True),
     _s("websocket_ping_interval_s", "int", None, "OCPPCommCtrlr.WebSocketPingInterval", unit="s"),
     _s("tx_ended_interval_s", "int", None, "SampledDataCtrlr.TxEndedInterval", unit="s"),
+    # the measurands the meters have: any other is Rejected, nothing changed (1.6 errata
+    # 3.13, 3.14.4 Unsupported measurands; 2.0.1 a MemberList of its valuesList)
     _s(
         "meter_values_sampled_data",
         "csv",
         "MeterValuesSampledData",
         "SampledDataCtrlr.TxUpdatedMeasurands",
+        values=MEASURANDS,
     ),
-    _s("tx_started_measurands", "csv", None, "SampledDataCtrlr.TxStartedMeasurands"),
-    _s("stop_txn_sampled_data", "csv", "StopTxnSampledData", "SampledDataCtrlr.TxEndedMeasurands"),
-    _s("meter_values_aligned_data", "csv", "MeterValuesAlignedData", "AlignedDataCtrlr.Measurands"),
-    _s("stop_txn_aligned_data", "csv", "StopTxnAlignedData", "AlignedDataCtrlr.TxEndedMeasurands"),
+    _s(
+        "tx_started_measurands",
+        "csv",
+        None,
+        "SampledDataCtrlr.TxStartedMeasurands",
+        values=MEASURANDS,
+    ),
+    _s(
+        "stop_txn_sampled_data",
+        "csv",
+        "StopTxnSampledData",
+        "SampledDataCtrlr.TxEndedMeasurands",
+        values=MEASURANDS,
+    ),
+    _s(
+        "meter_values_aligned_data",
+        "csv",
+        "MeterValuesAlignedData",
+        "AlignedDataCtrlr.Measurands",
+        values=MEASURANDS,
+    ),
+    _s(
+        "stop_txn_aligned_data",
+        "csv",
+        "StopTxnAlignedData",
+        "AlignedDataCtrlr.TxEndedMeasurands",
+        values=MEASURANDS,
+    ),
     _s("tx_start_point", "csv", None, "TxCtrlr.TxStartPoint"),
     _s("tx_stop_point", "csv", None, "TxCtrlr.TxStopPoint"),
     _s("connector_phase_rotation", "csv", "ConnectorPhaseRotation", None),

@@ -63,6 +63,8 @@ def test_the_ocpp21_config_loads_and_reads_back() -> None:
          "gateway.script[0].pick"),
         ({"fleet": {"models": [{"name": "a", "configuration": {"NoSuchKey": 1}}]}},
          "fleet.models[0].configuration.NoSuchKey"),
+        ({"fleet": {"models": [{"name": "a", "configuration": {"StopTxnSampledData": "Foo"}}]}},
+         "fleet.models[0].configuration.StopTxnSampledData"),
         ({"fleet": {"sessions": {"duration_s": [60, 10]}}}, "fleet.sessions.duration_s"),
         ({"fleet": {"sessions": {"arrival": "poisson"}}}, "fleet.sessions.arrival"),
         ({"fleet": {"sessions": {"v2x_share": 1.5}}}, "fleet.sessions.v2x_share"),

@@ -418,6 +418,12 @@ def test_new_meter_interval_applies_at_once(version: str) -> None:
         ("AuthorizeRemoteTxRequests", "AuthCtrlr.AuthorizeRemoteStart", "true"),
         ("StopTransactionOnInvalidId", "TxCtrlr.StopTxOnInvalidId", "false"),
         ("TransactionMessageAttempts", "OCPPCommCtrlr.MessageAttempts:TransactionEvent", "5"),
+        (
+            "MeterValuesSampledData",
+            "SampledDataCtrlr.TxUpdatedMeasurands",
+            "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC",
+        ),
+        ("StopTxnSampledData", "SampledDataCtrlr.TxEndedMeasurands", ""),  # none: 3.14.5
     ],
 )
 def test_settings_read_back_what_was_written(
@@ -465,6 +471,21 @@ def test_configured_settings_are_the_starting_values(version: str) -> None:
         ("MeterValueSampleInterval", "SampledDataCtrlr.TxUpdatedInterval", "1.5", "Rejected"),
         ("AuthorizeRemoteTxRequests", "AuthCtrlr.AuthorizeRemoteStart", "yes", "Rejected"),
         ("NumberOfConnectors", "OCPPCommCtrlr.FileTransferProtocols", "5", "Rejected"),
+        # 1.6 errata 3.13 (3.14.4): a measurand the meter does not have
+        (
+            "MeterValuesSampledData",
+            "SampledDataCtrlr.TxUpdatedMeasurands",
+            "Energy.Active.Import.Register,Temperature",
+            "Rejected",
+        ),
+        (
+            "StopTxnSampledData",
+            "SampledDataCtrlr.TxEndedMeasurands",
+            "Energy.Reactive.Import.Register",
+            "Rejected",
+        ),
+        ("MeterValuesAlignedData", "AlignedDataCtrlr.Measurands", "Nonsense", "Rejected"),
+        ("StopTxnAlignedData", "AlignedDataCtrlr.TxEndedMeasurands", "Foo.Bar", "Rejected"),
     ],
 )
 def test_bad_or_readonly_settings_are_rejected(
