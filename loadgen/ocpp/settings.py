@@ -17,7 +17,10 @@ from typing import Literal
 
 from loadgen.ocpp.samples import MEASURANDS
 
-Kind = Literal["int", "bool", "csv", "str", "decimal"]
+Kind = Literal["int", "bool", "csv", "str", "decimal", "phase_rotation"]
+#: 1.6 ConnectorPhaseRotation: the rotations a connector (or, as 0, the grid connection)
+#: may have (1.6 section 9.1, ConnectorPhaseRotation)
+PHASE_ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,23 @@ class Setting:
             return f"{decimal:g}"
         if self.kind == "csv":
             return ",".join(part.strip() for part in value.split(",") if part.strip())
+        if self.kind == "phase_rotation":
+            return _phase_rotation(value)
         return text
+
+
+def _phase_rotation(value: str) -> str | None:
+    """A ConnectorPhaseRotation CSL of ``<connectorId>.<rotation>`` items (``0.RST,
+    1.RTS``) normalised, else None: 1.6 5.3 Rejects a value not in the expected format."""
+    items = []
+    for part in filter(None, (part.strip() for part in value.split(","))):
+        connector, _, rotation = part.partition(".")
+        if not connector.isascii() or not connector.isdigit() or len(connector) > 3:
+            return None
+        if rotation not in PHASE_ROTATIONS:
+            return None
+        items.append(f"{int(connector)}.{rotation}")
+    return ",".join(items)
 
 
 def _s(name: str, kind: Kind, key16: str | None, var201: str | None, **extra: object) -> Setting:
@@ -224,7 +243,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _s("tx_start_point", "csv", None, "TxCtrlr.TxStartPoint"),
     _s("tx_stop_point", "csv", None, "TxCtrlr.TxStopPoint"),
-    _s("connector_phase_rotation", "csv", "ConnectorPhaseRotation", None),
+    _s("connector_phase_rotation", "phase_rotation", "ConnectorPhaseRotation", None),
     _s("number_of_connectors", "int", "NumberOfConnectors", None, readonly=True),
     _s("get_configuration_max_keys", "int", "GetConfigurationMaxKeys", None, readonly=True),
     _s("supported_feature_profiles", "csv", "SupportedFeatureProfiles", None, readonly=True),

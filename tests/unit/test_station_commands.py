@@ -509,6 +509,19 @@ def test_heartbeat_interval_zero_is_rejected(version: str) -> None:
     assert get_setting(bench, *key) == "60"
 
 
+def test_connector_phase_rotation_takes_its_format_only() -> None:
+    """1.6 ConnectorPhaseRotation is a CSL of ``<connectorId>.<rotation>`` (9.1): a value in
+    another format, or with an unknown rotation, is Rejected and the value stays (5.3)."""
+    bench = booted("1.6", connectors=2)
+    key = ("ConnectorPhaseRotation", "")
+    assert get_setting(bench, *key) == "0.RST"
+    for bad in ("garbage", "RST", "1.XYZ", "1.rst", "x.RST", "0.RST,2"):
+        assert set_setting(bench, *key, bad) == "Rejected", bad
+        assert get_setting(bench, *key) == "0.RST"
+    assert set_setting(bench, *key, "0.RST, 1.NotApplicable,2.TSR") == "Accepted"
+    assert get_setting(bench, *key) == "0.RST,1.NotApplicable,2.TSR"
+
+
 def test_unknown_settings_16() -> None:
     """1.6: ChangeConfiguration of an unknown key is NotSupported; GetConfiguration lists
     it under unknownKey."""
