@@ -153,6 +153,10 @@ SETTINGS: tuple[Setting, ...] = (
         "bool",
         "StopTransactionOnEVSideDisconnect",
         "TxCtrlr.StopTxOnEVSideDisconnect",
+        # an unplug always ends the transaction, so the key is read-only true (1.6 errata
+        # 3.80 allows it read-only), and a config cannot say otherwise
+        readonly=True,
+        values=("true",),
     ),
     _s("unlock_on_ev_disconnect", "bool", "UnlockConnectorOnEVSideDisconnect", None),
     _s(

@@ -377,6 +377,8 @@ def test_get_configuration_has_the_core_keys() -> None:
         assert keys[key]["readonly"] is readonly, key
     assert keys["NumberOfConnectors"]["value"] == "2"
     assert keys["HeartbeatInterval"]["value"] == "60"
+    disconnect = keys["StopTransactionOnEVSideDisconnect"]  # optional, may be read-only (3.80)
+    assert (disconnect["readonly"], disconnect["value"]) == (True, "true")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -471,6 +473,13 @@ def test_configured_settings_are_the_starting_values(version: str) -> None:
         ("MeterValueSampleInterval", "SampledDataCtrlr.TxUpdatedInterval", "1.5", "Rejected"),
         ("AuthorizeRemoteTxRequests", "AuthCtrlr.AuthorizeRemoteStart", "yes", "Rejected"),
         ("NumberOfConnectors", "OCPPCommCtrlr.FileTransferProtocols", "5", "Rejected"),
+        # an unplug always ends the transaction (1.6 errata 3.80: may be read-only)
+        (
+            "StopTransactionOnEVSideDisconnect",
+            "TxCtrlr.StopTxOnEVSideDisconnect",
+            "false",
+            "Rejected",
+        ),
         # 1.6 errata 3.13 (3.14.4): a measurand the meter does not have
         (
             "MeterValuesSampledData",
