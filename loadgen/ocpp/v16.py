@@ -453,9 +453,8 @@ class V16(Dialect):
             "status": "Accepted",
             "connectorId": connector_id,
             "scheduleStart": iso(start),
-            "chargingSchedule": {
+            "chargingSchedule": {  # no startSchedule here: errata 3.57
                 "duration": duration,
-                "startSchedule": iso(start),
                 "chargingRateUnit": unit_used,
                 "chargingSchedulePeriod": schedule_periods,
             },

@@ -204,7 +204,8 @@ def test_clear_charging_profile(version: str) -> None:
 @pytest.mark.parametrize("version", VERSIONS)
 def test_composite_schedule(version: str) -> None:
     """GetCompositeSchedule: the limits from now, a period per change, in the asked unit;
-    the charger's own maximum where no profile limits (K08.FR.02/04)."""
+    the charger's own maximum where no profile limits (K08.FR.02/04); the start is
+    scheduleStart (1.6 errata 3.57: the chargingSchedule carries no startSchedule)."""
     bench = booted(version, connectors=1, session=Session(power_w=22_000))
     start = wall(bench)
     periods = [{"startPeriod": 0, "limit": 11000}, {"startPeriod": 300, "limit": 3680}]
@@ -218,6 +219,8 @@ def test_composite_schedule(version: str) -> None:
     assert answer["status"] == "Accepted"
     schedule = answer["chargingSchedule"] if version == "1.6" else answer["schedule"]
     assert schedule["chargingRateUnit"] == "A" and schedule["duration"] == 600
+    assert (answer if version == "1.6" else schedule)["scheduleStart"] == wall(bench)
+    assert "startSchedule" not in schedule
     assert [(p["startPeriod"], p["limit"]) for p in schedule["chargingSchedulePeriod"]] == [
         (0, 15.9),
         (300, 5.3),
