@@ -334,6 +334,25 @@ def test_trigger_transaction_event() -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_trigger_ignores_a_connector_the_message_has_nothing_to_do_with(version: str) -> None:
+    """The requested message is leading (1.6 5.17, 2.0.1 F06.FR.02): an unknown connector
+    / EVSE asked for with Heartbeat or a firmware or log status is ignored and the message
+    sent; with StatusNotification or MeterValues, where it matters, it is Rejected."""
+    bench = booted(version, connectors=2)
+    log = "DiagnosticsStatusNotification" if version == "1.6" else "LogStatusNotification"
+    for message in ("Heartbeat", "FirmwareStatusNotification", log):
+        mark = len(bench.calls)
+        assert trigger(bench, message, 7) == "Accepted", message
+        bench.run(1)
+        assert bench.actions()[mark:] == [message]
+    mark = len(bench.calls)
+    assert trigger(bench, "StatusNotification", 7) == "Rejected"
+    assert trigger(bench, "MeterValues", 7) == "Rejected"
+    bench.run(1)
+    assert bench.actions()[mark:] == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_trigger_heartbeat(version: str) -> None:
     """TriggerMessage Heartbeat sends a Heartbeat after the answer."""
     bench = booted(version)
