@@ -22,7 +22,7 @@ SOC = "SoC"
 EXPORT_ENERGY = "Energy.Active.Export.Register"
 EXPORT_POWER = "Power.Active.Export"
 EXPORT_CURRENT = "Current.Export"
-#: Measurands loadgen's meters have (others in a setting are left out of the samples).
+#: Measurands loadgen's meters have: the only ones a measurand setting takes.
 MEASURANDS = (ENERGY, POWER, CURRENT, VOLTAGE, SOC)
 _UNITS = {ENERGY: "Wh", POWER: "W", CURRENT: "A", VOLTAGE: "V", SOC: "Percent"}
 _PHASES = ("L1", "L2", "L3")

@@ -15,7 +15,12 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["int", "bool", "csv", "str", "decimal"]
+from loadgen.ocpp.samples import MEASURANDS
+
+Kind = Literal["int", "bool", "csv", "str", "decimal", "phase_rotation"]
+#: 1.6 ConnectorPhaseRotation: the rotations a connector (or, as 0, the grid connection)
+#: may have (1.6 section 9.1, ConnectorPhaseRotation)
+PHASE_ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +36,22 @@ class Setting:
     readonly: bool = False
     minimum: int = 0  # smallest value of an int setting
     unit: str | None = None  # 2.0.1 variableCharacteristics.unit
+    #: the values it may take (of a csv: each item may be one of them; 2.0.1
+    #: variableCharacteristics.valuesList); empty: any value of its kind
+    values: tuple[str, ...] = ()
 
     def parse(self, text: str) -> str | None:
         """``text`` normalised if it is a valid value of this setting, else None."""
+        value = self._parse(text)
+        if value is None or not self.values:
+            return value
+        if self.kind != "csv":
+            return value if value in self.values else None
+        items = value.split(",") if value else []  # an empty list is a valid one
+        return value if all(item in self.values for item in items) else None
+
+    def _parse(self, text: str) -> str | None:
+        """``text`` normalised if it is a valid value of this setting's kind, else None."""
         value = text.strip()
         if self.kind == "int":
             if not value.isascii() or not value.lstrip("-").isdigit() or len(value) > 9:
@@ -53,7 +71,23 @@ class Setting:
             return f"{decimal:g}"
         if self.kind == "csv":
             return ",".join(part.strip() for part in value.split(",") if part.strip())
+        if self.kind == "phase_rotation":
+            return _phase_rotation(value)
         return text
+
+
+def _phase_rotation(value: str) -> str | None:
+    """A ConnectorPhaseRotation CSL of ``<connectorId>.<rotation>`` items (``0.RST,
+    1.RTS``) normalised, else None: 1.6 5.3 Rejects a value not in the expected format."""
+    items = []
+    for part in filter(None, (part.strip() for part in value.split(","))):
+        connector, _, rotation = part.partition(".")
+        if not connector.isascii() or not connector.isdigit() or len(connector) > 3:
+            return None
+        if rotation not in PHASE_ROTATIONS:
+            return None
+        items.append(f"{int(connector)}.{rotation}")
+    return ",".join(items)
 
 
 def _s(name: str, kind: Kind, key16: str | None, var201: str | None, **extra: object) -> Setting:
@@ -119,6 +153,10 @@ SETTINGS: tuple[Setting, ...] = (
         "bool",
         "StopTransactionOnEVSideDisconnect",
         "TxCtrlr.StopTxOnEVSideDisconnect",
+        # an unplug always ends the transaction, so the key is read-only true (1.6 errata
+        # 3.80 allows it read-only), and a config cannot say otherwise
+        readonly=True,
+        values=("true",),
     ),
     _s("unlock_on_ev_disconnect", "bool", "UnlockConnectorOnEVSideDisconnect", None),
     _s(
@@ -170,19 +208,46 @@ SETTINGS: tuple[Setting, ...] = (
     _s("active_network_profile", "int", None, "OCPPCommCtrlr.ActiveNetworkProfile", readonly=True),
     _s("websocket_ping_interval_s", "int", None, "OCPPCommCtrlr.WebSocketPingInterval", unit="s"),
     _s("tx_ended_interval_s", "int", None, "SampledDataCtrlr.TxEndedInterval", unit="s"),
+    # the measurands the meters have: any other is Rejected, nothing changed (1.6 errata
+    # 3.13, 3.14.4 Unsupported measurands; 2.0.1 a MemberList of its valuesList)
     _s(
         "meter_values_sampled_data",
         "csv",
         "MeterValuesSampledData",
         "SampledDataCtrlr.TxUpdatedMeasurands",
+        values=MEASURANDS,
     ),
-    _s("tx_started_measurands", "csv", None, "SampledDataCtrlr.TxStartedMeasurands"),
-    _s("stop_txn_sampled_data", "csv", "StopTxnSampledData", "SampledDataCtrlr.TxEndedMeasurands"),
-    _s("meter_values_aligned_data", "csv", "MeterValuesAlignedData", "AlignedDataCtrlr.Measurands"),
-    _s("stop_txn_aligned_data", "csv", "StopTxnAlignedData", "AlignedDataCtrlr.TxEndedMeasurands"),
+    _s(
+        "tx_started_measurands",
+        "csv",
+        None,
+        "SampledDataCtrlr.TxStartedMeasurands",
+        values=MEASURANDS,
+    ),
+    _s(
+        "stop_txn_sampled_data",
+        "csv",
+        "StopTxnSampledData",
+        "SampledDataCtrlr.TxEndedMeasurands",
+        values=MEASURANDS,
+    ),
+    _s(
+        "meter_values_aligned_data",
+        "csv",
+        "MeterValuesAlignedData",
+        "AlignedDataCtrlr.Measurands",
+        values=MEASURANDS,
+    ),
+    _s(
+        "stop_txn_aligned_data",
+        "csv",
+        "StopTxnAlignedData",
+        "AlignedDataCtrlr.TxEndedMeasurands",
+        values=MEASURANDS,
+    ),
     _s("tx_start_point", "csv", None, "TxCtrlr.TxStartPoint"),
     _s("tx_stop_point", "csv", None, "TxCtrlr.TxStopPoint"),
-    _s("connector_phase_rotation", "csv", "ConnectorPhaseRotation", None),
+    _s("connector_phase_rotation", "phase_rotation", "ConnectorPhaseRotation", None),
     _s("number_of_connectors", "int", "NumberOfConnectors", None, readonly=True),
     _s("get_configuration_max_keys", "int", "GetConfigurationMaxKeys", None, readonly=True),
     _s("supported_feature_profiles", "csv", "SupportedFeatureProfiles", None, readonly=True),

@@ -427,6 +427,8 @@ class V16(Dialect):
     def _set_charging_profile(self, p: Payload, target: ChargePointTarget) -> Payload:
         _require(target, "SmartCharging")
         connector_id = get_field(p, "connectorId", int)
+        if not 0 <= connector_id <= target.connector_count:  # errata 3.39
+            raise FrameError(f"no connector {connector_id}", code="PropertyConstraintViolation")
         profile = profiles.parse_16(connector_id, get_field(p, "csChargingProfiles", dict))
         return {"status": target.set_charging_profile(profile)}
 
@@ -462,9 +464,8 @@ class V16(Dialect):
             "status": "Accepted",
             "connectorId": connector_id,
             "scheduleStart": iso(start),
-            "chargingSchedule": {
+            "chargingSchedule": {  # no startSchedule here: errata 3.57
                 "duration": duration,
-                "startSchedule": iso(start),
                 "chargingRateUnit": unit_used,
                 "chargingSchedulePeriod": schedule_periods,
             },

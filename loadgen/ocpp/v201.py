@@ -349,6 +349,8 @@ class V201(Dialect):
             }
             if setting.unit:
                 characteristics["unit"] = setting.unit
+            if setting.values:
+                characteristics["valuesList"] = ",".join(setting.values)
             data.append(
                 {
                     "component": {"name": setting.component},

@@ -719,8 +719,10 @@ def _configuration(raw: object, where: str) -> tuple[tuple[str, str], ...]:
         text = str(value).lower() if isinstance(value, bool) else str(value)
         normalised = setting.parse(text)
         if normalised is None:
+            allowed = f" (of {', '.join(setting.values)})" if setting.values else ""
             raise ConfigError(
-                f"{where}.{_name(key)}: {quote(value)} is not a valid {setting.kind} value."
+                f"{where}.{_name(key)}: {quote(value)} is not a valid {setting.kind} "
+                f"value{allowed}."
             )
         out.append((setting.name, normalised))
     return tuple(out)

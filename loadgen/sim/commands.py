@@ -48,6 +48,9 @@ _NOT_WHILE_PENDING = frozenset(
         "RequestStopTransaction",
     }
 )
+#: Triggered messages a connector / EVSE is relevant to; for any other the one asked for
+#: is ignored and the message sent (1.6 section 5.17, 2.0.1 F06.FR.02).
+_PER_CONNECTOR = frozenset({"StatusNotification", "MeterValues", "TransactionEvent"})
 
 
 class Commands(StationPart):
@@ -367,7 +370,7 @@ class Commands(StationPart):
     def trigger_message(self, message: str, connector_id: int | None) -> str:
         """Send the asked message for the asked connector (F06; 1.6 5.17)."""
         now = self.now_s
-        if connector_id is not None and connector_id != 0 and self._connector(connector_id) is None:
+        if connector_id and message in _PER_CONNECTOR and self._connector(connector_id) is None:
             return "Rejected"
         dialect = self.dialect
         at = now + self.wall_offset_s

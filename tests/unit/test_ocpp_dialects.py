@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadgen.ocpp import VERSIONS, Dialect, dialect_for
+from loadgen.ocpp import VERSIONS, Dialect, dialect_for, samples
 from loadgen.ocpp.dialect import (
     BootReply,
     ConnectorStatus,
@@ -204,6 +204,9 @@ def test_notify_report_is_schema_valid(dialect: Dialect) -> None:
     assert attempts["variableAttribute"][0]["mutability"] == "ReadWrite"
     files = found[("OCPPCommCtrlr", "FileTransferProtocols", None)]
     assert files["variableAttribute"][0]["mutability"] == "ReadOnly"
+    measurands = found[("SampledDataCtrlr", "TxUpdatedMeasurands", None)]
+    assert measurands["variableCharacteristics"]["dataType"] == "MemberList"
+    assert measurands["variableCharacteristics"]["valuesList"] == ",".join(samples.MEASURANDS)
 
 
 def test_message_timeout_is_read_only() -> None:

@@ -334,6 +334,25 @@ def test_trigger_transaction_event() -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_trigger_ignores_a_connector_the_message_has_nothing_to_do_with(version: str) -> None:
+    """The requested message is leading (1.6 5.17, 2.0.1 F06.FR.02): an unknown connector
+    / EVSE asked for with Heartbeat or a firmware or log status is ignored and the message
+    sent; with StatusNotification or MeterValues, where it matters, it is Rejected."""
+    bench = booted(version, connectors=2)
+    log = "DiagnosticsStatusNotification" if version == "1.6" else "LogStatusNotification"
+    for message in ("Heartbeat", "FirmwareStatusNotification", log):
+        mark = len(bench.calls)
+        assert trigger(bench, message, 7) == "Accepted", message
+        bench.run(1)
+        assert bench.actions()[mark:] == [message]
+    mark = len(bench.calls)
+    assert trigger(bench, "StatusNotification", 7) == "Rejected"
+    assert trigger(bench, "MeterValues", 7) == "Rejected"
+    bench.run(1)
+    assert bench.actions()[mark:] == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_trigger_heartbeat(version: str) -> None:
     """TriggerMessage Heartbeat sends a Heartbeat after the answer."""
     bench = booted(version)
@@ -377,6 +396,8 @@ def test_get_configuration_has_the_core_keys() -> None:
         assert keys[key]["readonly"] is readonly, key
     assert keys["NumberOfConnectors"]["value"] == "2"
     assert keys["HeartbeatInterval"]["value"] == "60"
+    disconnect = keys["StopTransactionOnEVSideDisconnect"]  # optional, may be read-only (3.80)
+    assert (disconnect["readonly"], disconnect["value"]) == (True, "true")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -499,6 +520,12 @@ def test_configured_clock_aligned_interval_runs_from_power_up(version: str) -> N
         ("AuthorizeRemoteTxRequests", "AuthCtrlr.AuthorizeRemoteStart", "true"),
         ("StopTransactionOnInvalidId", "TxCtrlr.StopTxOnInvalidId", "false"),
         ("TransactionMessageAttempts", "OCPPCommCtrlr.MessageAttempts:TransactionEvent", "5"),
+        (
+            "MeterValuesSampledData",
+            "SampledDataCtrlr.TxUpdatedMeasurands",
+            "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC",
+        ),
+        ("StopTxnSampledData", "SampledDataCtrlr.TxEndedMeasurands", ""),  # none: 3.14.5
     ],
 )
 def test_settings_read_back_what_was_written(
@@ -546,6 +573,28 @@ def test_configured_settings_are_the_starting_values(version: str) -> None:
         ("MeterValueSampleInterval", "SampledDataCtrlr.TxUpdatedInterval", "1.5", "Rejected"),
         ("AuthorizeRemoteTxRequests", "AuthCtrlr.AuthorizeRemoteStart", "yes", "Rejected"),
         ("NumberOfConnectors", "OCPPCommCtrlr.FileTransferProtocols", "5", "Rejected"),
+        # an unplug always ends the transaction (1.6 errata 3.80: may be read-only)
+        (
+            "StopTransactionOnEVSideDisconnect",
+            "TxCtrlr.StopTxOnEVSideDisconnect",
+            "false",
+            "Rejected",
+        ),
+        # 1.6 errata 3.13 (3.14.4): a measurand the meter does not have
+        (
+            "MeterValuesSampledData",
+            "SampledDataCtrlr.TxUpdatedMeasurands",
+            "Energy.Active.Import.Register,Temperature",
+            "Rejected",
+        ),
+        (
+            "StopTxnSampledData",
+            "SampledDataCtrlr.TxEndedMeasurands",
+            "Energy.Reactive.Import.Register",
+            "Rejected",
+        ),
+        ("MeterValuesAlignedData", "AlignedDataCtrlr.Measurands", "Nonsense", "Rejected"),
+        ("StopTxnAlignedData", "AlignedDataCtrlr.TxEndedMeasurands", "Foo.Bar", "Rejected"),
     ],
 )
 def test_bad_or_readonly_settings_are_rejected(
@@ -567,6 +616,19 @@ def test_heartbeat_interval_zero_is_rejected(version: str) -> None:
     key = ("HeartbeatInterval", "OCPPCommCtrlr.HeartbeatInterval")
     assert set_setting(bench, *key, "0") == "Rejected"
     assert get_setting(bench, *key) == "60"
+
+
+def test_connector_phase_rotation_takes_its_format_only() -> None:
+    """1.6 ConnectorPhaseRotation is a CSL of ``<connectorId>.<rotation>`` (9.1): a value in
+    another format, or with an unknown rotation, is Rejected and the value stays (5.3)."""
+    bench = booted("1.6", connectors=2)
+    key = ("ConnectorPhaseRotation", "")
+    assert get_setting(bench, *key) == "0.RST"
+    for bad in ("garbage", "RST", "1.XYZ", "1.rst", "x.RST", "0.RST,2"):
+        assert set_setting(bench, *key, bad) == "Rejected", bad
+        assert get_setting(bench, *key) == "0.RST"
+    assert set_setting(bench, *key, "0.RST, 1.NotApplicable,2.TSR") == "Accepted"
+    assert get_setting(bench, *key) == "0.RST,1.NotApplicable,2.TSR"
 
 
 def test_unknown_settings_16() -> None:

@@ -153,8 +153,9 @@ def test_schedule_periods_follow_each_other(version: str) -> None:
 @pytest.mark.parametrize("version", VERSIONS)
 def test_profiles_that_cannot_be_installed_are_rejected(version: str) -> None:
     """Rejected: a TxProfile without a transaction (K01.FR.09), of another transaction
-    (K01.FR.33), an unknown connector (K01.FR.28), a first period not at 0 (K01.FR.31),
-    a stack level over the maximum, an Absolute profile without startSchedule (K01.FR.40)."""
+    (K01.FR.33), an unknown connector (K01.FR.28; 1.6 errata 3.39: CALLERROR
+    PropertyConstraintViolation), a first period not at 0 (K01.FR.31), a stack level over
+    the maximum, an Absolute profile without startSchedule (K01.FR.40)."""
     bench = booted(version, connectors=2)
     assert set_profile(bench, profile(version, 1, "TxProfile", 5000)) == "Rejected"
     assert remote_start(bench, 1) == "Accepted"
@@ -164,7 +165,11 @@ def test_profiles_that_cannot_be_installed_are_rejected(version: str) -> None:
         set_profile(bench, profile(version, 1, "TxProfile", 5000, transaction_id=other))
         == "Rejected"
     )
-    assert set_profile(bench, profile(version, 7, "TxDefaultProfile", 5000)) == "Rejected"
+    unknown = bench.server_call("SetChargingProfile", profile(version, 7, "TxDefaultProfile", 5))
+    if version == "1.6":
+        assert unknown[0] == 4 and unknown[2] == "PropertyConstraintViolation"
+    else:
+        assert status_of(unknown) == "Rejected"
     late = [{"startPeriod": 10, "limit": 5000}]
     assert (
         set_profile(bench, profile(version, 1, "TxDefaultProfile", 0, periods=late)) == "Rejected"
@@ -201,7 +206,8 @@ def test_clear_charging_profile(version: str) -> None:
 @pytest.mark.parametrize("version", VERSIONS)
 def test_composite_schedule(version: str) -> None:
     """GetCompositeSchedule: the limits from now, a period per change, in the asked unit;
-    the charger's own maximum where no profile limits (K08.FR.02/04)."""
+    the charger's own maximum where no profile limits (K08.FR.02/04); the start is
+    scheduleStart (1.6 errata 3.57: the chargingSchedule carries no startSchedule)."""
     bench = booted(version, connectors=1, session=Session(power_w=22_000))
     start = wall(bench)
     periods = [{"startPeriod": 0, "limit": 11000}, {"startPeriod": 300, "limit": 3680}]
@@ -215,6 +221,8 @@ def test_composite_schedule(version: str) -> None:
     assert answer["status"] == "Accepted"
     schedule = answer["chargingSchedule"] if version == "1.6" else answer["schedule"]
     assert schedule["chargingRateUnit"] == "A" and schedule["duration"] == 600
+    assert (answer if version == "1.6" else schedule)["scheduleStart"] == wall(bench)
+    assert "startSchedule" not in schedule
     assert [(p["startPeriod"], p["limit"]) for p in schedule["chargingSchedulePeriod"]] == [
         (0, 15.9),
         (300, 5.3),
