@@ -723,8 +723,13 @@ def _lookup(entry: Payload) -> tuple[Payload, Setting | None, str | None]:
     attribute_type = get_field(
         entry, "attributeType", str, required=False, choices=_ATTRIBUTE_TYPES
     )
-    setting = BY_VARIABLE.get((component["name"], variable["name"], variable.get("instance")))
-    if setting is not None:
+    instance = variable.get("instance") or None  # B06.FR.15: "" is no instance
+    setting = BY_VARIABLE.get((component["name"], variable["name"], instance))
+    if component.get("instance") or "evse" in component:
+        # B06.FR.14/15, B05.FR.04: the controllers here are the station's own, one each,
+        # with no instance and on no EVSE: any other component by that name is unknown
+        status = "UnknownComponent"
+    elif setting is not None:
         status = "Accepted" if attribute_type in (None, "Actual") else "NotSupportedAttributeType"
     elif component["name"] in COMPONENTS:
         status = "UnknownVariable"

@@ -268,6 +268,29 @@ def test_set_variables() -> None:
     ]
 
 
+def test_variables_of_an_unknown_component_instance() -> None:
+    """2.0.1 Get/SetVariables: a controller named with an instance or an EVSE it does not
+    have is UnknownComponent, read and written nowhere (B06.FR.06/14/15, B05.FR.04); an
+    empty instance is no instance (B06.FR.15)."""
+    target = Target(settings={"heartbeat_interval_s": "60"})
+    components = [{**COMM, "instance": "bogus"}, {**COMM, "evse": {"id": 7}}]
+    components.append({**COMM, "evse": {"id": 1, "connectorId": 1}})
+    data = [entry(component, HEARTBEAT) for component in components]
+    data.append(entry(COMM, {**HEARTBEAT, "instance": ""}))
+    results = ask(V201_, "GetVariables", {"getVariableData": data}, target)["getVariableResult"]
+    assert [(r["attributeStatus"], r.get("attributeValue")) for r in results] == [
+        ("UnknownComponent", None),
+        ("UnknownComponent", None),
+        ("UnknownComponent", None),
+        ("Accepted", "60"),
+    ]
+    assert [r["component"] for r in results[:3]] == components
+    data = [entry(component, HEARTBEAT, attributeValue="5") for component in components]
+    results = ask(V201_, "SetVariables", {"setVariableData": data}, target)["setVariableResult"]
+    assert [r["attributeStatus"] for r in results] == ["UnknownComponent"] * 3
+    assert target.calls == []
+
+
 def test_every_setting_has_a_name_in_a_version() -> None:
     """Each setting is reachable as a 1.6 key or a 2.0.1 variable, and names are unique."""
     assert len(BY_NAME) == len(SETTINGS)
