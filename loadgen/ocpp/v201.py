@@ -365,15 +365,13 @@ class V201(Dialect):
     def _get_variables(self, p: Payload, target: ChargePointTarget) -> Payload:
         results = []
         for entry in _entries(p, "getVariableData"):
-            result, setting, attribute_type = _lookup(entry)
+            result, setting = _lookup(entry)
             if setting is not None and result["attributeStatus"] == "Accepted":
                 value = target.read_setting(setting.name)
                 if value is None:
                     result["attributeStatus"] = "UnknownVariable"
                 else:
                     result["attributeValue"] = value[:2500]
-            if attribute_type is not None:
-                result["attributeType"] = attribute_type
             results.append(result)
         return {"getVariableResult": results}
 
@@ -381,15 +379,13 @@ class V201(Dialect):
         results = []
         for entry in _entries(p, "setVariableData"):
             value = get_field(entry, "attributeValue", str, max_len=1000)
-            result, setting, attribute_type = _lookup(entry)
+            result, setting = _lookup(entry)
             if setting is not None and result["attributeStatus"] == "Accepted":
                 normalised = setting.parse(value)
                 if setting.readonly or normalised is None:
                     result["attributeStatus"] = "Rejected"
                 else:
                     result["attributeStatus"] = target.write_setting(setting.name, normalised)
-            if attribute_type is not None:
-                result["attributeType"] = attribute_type
             results.append(result)
         return {"setVariableResult": results}
 
@@ -716,8 +712,8 @@ def _named(obj: Payload, *, with_evse: bool) -> Payload:
     return out
 
 
-def _lookup(entry: Payload) -> tuple[Payload, Setting | None, str | None]:
-    """A result skeleton (status, component, variable), the setting, the attributeType."""
+def _lookup(entry: Payload) -> tuple[Payload, Setting | None]:
+    """A result skeleton (status, component, variable, attributeType) and the setting."""
     component = _named(get_field(entry, "component", dict), with_evse=True)
     variable = _named(get_field(entry, "variable", dict), with_evse=False)
     attribute_type = get_field(
@@ -735,5 +731,10 @@ def _lookup(entry: Payload) -> tuple[Payload, Setting | None, str | None]:
         status = "UnknownVariable"
     else:
         status = "UnknownComponent"
-    result = {"attributeStatus": status, "component": component, "variable": variable}
-    return result, setting, attribute_type
+    result = {
+        "attributeStatus": status,
+        "attributeType": attribute_type or "Actual",  # B06.FR.11, B05.FR.12: none is Actual
+        "component": component,
+        "variable": variable,
+    }
+    return result, setting

@@ -268,6 +268,32 @@ def test_set_variables() -> None:
     ]
 
 
+def test_variable_results_without_attribute_type_say_actual() -> None:
+    """2.0.1 Get/SetVariables: the result of an entry without attributeType carries
+    attributeType Actual, whatever its status (B06.FR.11, B05.FR.12); one with an
+    attributeType carries that one (B06.FR.03, B05.FR.03)."""
+    target = Target()
+    for action, key, value in (
+        ("GetVariables", "getVariableData", {}),
+        ("SetVariables", "setVariableData", {"attributeValue": "30"}),
+    ):
+        data = [
+            entry(COMM, HEARTBEAT, **value),
+            entry(COMM, {"name": "NoSuchVariable"}, **value),
+            entry({"name": "NoSuchCtrlr"}, HEARTBEAT, **value),
+            entry(COMM, HEARTBEAT, attributeType="MinSet", **value),
+        ]
+        answer = ask(V201_, action, {key: data}, target)
+        results = answer["getVariableResult" if action == "GetVariables" else "setVariableResult"]
+        assert [r["attributeStatus"] for r in results] == [
+            "Accepted",
+            "UnknownVariable",
+            "UnknownComponent",
+            "NotSupportedAttributeType",
+        ]
+        assert [r["attributeType"] for r in results] == ["Actual"] * 3 + ["MinSet"]
+
+
 def test_variables_of_an_unknown_component_instance() -> None:
     """2.0.1 Get/SetVariables: a controller named with an instance or an EVSE it does not
     have is UnknownComponent, read and written nowhere (B06.FR.06/14/15, B05.FR.04); an
