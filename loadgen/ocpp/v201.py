@@ -315,11 +315,25 @@ class V201(Dialect):
             "tbc": tbc,
         }
 
-    def notify_report(self, request_id: int, at: float, target: ChargePointTarget) -> Request:
-        """One NotifyReport (``tbc`` false) with every variable the station has."""
+    def notify_report(
+        self,
+        request_id: int,
+        at: float,
+        target: ChargePointTarget,
+        report_base: str = "FullInventory",
+    ) -> Request | None:
+        """One NotifyReport (``tbc`` false): FullInventory every variable the station has
+        (B07.FR.08), ConfigurationInventory those the operator can set (B07.FR.07).
+        SummaryInventory is not supported (None; B07.FR.02, B07.FR.12 asks only those two):
+        the station has no component for its availability and condition to report."""
+        if report_base not in ("FullInventory", "ConfigurationInventory"):
+            return None
+        writable_only = report_base == "ConfigurationInventory"
         data = []
         for setting in SETTINGS:
             if setting.component is None or setting.variable is None:
+                continue
+            if writable_only and setting.readonly:
                 continue
             value = target.read_setting(setting.name)
             if value is None:

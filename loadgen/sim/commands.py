@@ -416,8 +416,10 @@ class Commands(StationPart):
         return [connector] if connector is not None else []
 
     def base_report(self, request_id: int, report_base: str) -> str:
-        """Accepted, then one NotifyReport of every variable (B07.FR.01/03)."""
-        request = self.dialect.notify_report(request_id, self.now_s + self.wall_offset_s, self)
+        """Accepted, then one NotifyReport of the asked variables (B07.FR.01/03), or
+        NotSupported for a reportBase the dialect has no report for (B07.FR.02)."""
+        at = self.now_s + self.wall_offset_s
+        request = self.dialect.notify_report(request_id, at, self, report_base)
         if request is None:
             return "NotSupported"
         self._queue(Outgoing(*request, "other", pending_ok=True))

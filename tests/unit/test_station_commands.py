@@ -513,3 +513,35 @@ def test_message_timeout_is_read_only_201() -> None:
     bench = booted("2.0.1")
     assert set_setting(bench, "", "OCPPCommCtrlr.MessageTimeout:Default", "5") == "Rejected"
     assert get_setting(bench, "", "OCPPCommCtrlr.MessageTimeout:Default") == "30"
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_base_reports_201(version: str) -> None:
+    """GetBaseReport: FullInventory reports every variable, ConfigurationInventory only
+    those the operator can set (B07.FR.07/08); SummaryInventory is NotSupported and
+    sends no report (B07.FR.02/05)."""
+    bench = booted(version)
+    reports: dict[str, list[dict[str, Any]]] = {}
+    for request_id, base in enumerate(("FullInventory", "ConfigurationInventory"), 1):
+        answer = bench.server_call("GetBaseReport", {"requestId": request_id, "reportBase": base})
+        assert status_of(answer) == "Accepted"
+        bench.run(1)
+        (report,) = [c.payload for c in bench.named("NotifyReport")][request_id - 1 :]
+        assert report["requestId"] == request_id
+        reports[base] = report["reportData"]
+    mutability = {
+        base: {d["variableAttribute"][0]["mutability"] for d in data}
+        for base, data in reports.items()
+    }
+    assert mutability == {
+        "FullInventory": {"ReadOnly", "ReadWrite"},
+        "ConfigurationInventory": {"ReadWrite"},
+    }
+    full = [
+        d for d in reports["FullInventory"] if d["variableAttribute"][0]["mutability"] != "ReadOnly"
+    ]
+    assert reports["ConfigurationInventory"] == full
+    answer = bench.server_call("GetBaseReport", {"requestId": 3, "reportBase": "SummaryInventory"})
+    assert status_of(answer) == "NotSupported"
+    bench.run(1)
+    assert len(bench.named("NotifyReport")) == 2
