@@ -180,8 +180,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("stop_txn_sampled_data", "csv", "StopTxnSampledData", "SampledDataCtrlr.TxEndedMeasurands"),
     _s("meter_values_aligned_data", "csv", "MeterValuesAlignedData", "AlignedDataCtrlr.Measurands"),
     _s("stop_txn_aligned_data", "csv", "StopTxnAlignedData", "AlignedDataCtrlr.TxEndedMeasurands"),
-    _s("tx_start_point", "csv", None, "TxCtrlr.TxStartPoint"),
-    _s("tx_stop_point", "csv", None, "TxCtrlr.TxStopPoint"),
+    # What the station does, so ReadOnly (B05.FR.09): a transaction starts once the EV is
+    # plugged in and its driver authorized (E01.FR.05), and ends when either is over
+    _s("tx_start_point", "csv", None, "TxCtrlr.TxStartPoint", readonly=True),
+    _s("tx_stop_point", "csv", None, "TxCtrlr.TxStopPoint", readonly=True),
     _s("connector_phase_rotation", "csv", "ConnectorPhaseRotation", None),
     _s("number_of_connectors", "int", "NumberOfConnectors", None, readonly=True),
     _s("get_configuration_max_keys", "int", "GetConfigurationMaxKeys", None, readonly=True),

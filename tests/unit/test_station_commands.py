@@ -545,3 +545,17 @@ def test_base_reports_201(version: str) -> None:
     assert status_of(answer) == "NotSupported"
     bench.run(1)
     assert len(bench.named("NotifyReport")) == 2
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_transaction_start_and_stop_points_are_read_only(version: str) -> None:
+    """TxCtrlr.TxStartPoint and TxStopPoint say when the station starts and ends a
+    transaction (EV plugged in and authorized; either over), which it cannot change:
+    SetVariables is Rejected and the values stay (B05.FR.09)."""
+    bench = booted(version)
+    for name, value in (
+        ("TxCtrlr.TxStartPoint", "PowerPathClosed"),
+        ("TxCtrlr.TxStopPoint", "EVConnected,Authorized"),
+    ):
+        assert set_setting(bench, "", name, "EVConnected") == "Rejected"
+        assert get_setting(bench, "", name) == value
