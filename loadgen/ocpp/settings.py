@@ -31,9 +31,18 @@ class Setting:
     readonly: bool = False
     minimum: int = 0  # smallest value of an int setting
     unit: str | None = None  # 2.0.1 variableCharacteristics.unit
+    #: the values the station supports: a csv setting's members (an option, of any
+    #: other kind) must be among them; 2.0.1 variableCharacteristics.valuesList
+    values: tuple[str, ...] = ()
+    data_type: str | None = None  # 2.0.1 dataType when not the kind's (SequenceList ...)
 
     def parse(self, text: str) -> str | None:
         """``text`` normalised if it is a valid value of this setting, else None."""
+        if self.values:  # B05.FR.07: only members (one option) the station supports
+            members = [part.strip() for part in text.split(",") if part.strip()]
+            if (self.kind != "csv" and len(members) != 1) or not set(members) <= set(self.values):
+                return None
+            return ",".join(members)
         value = text.strip()
         if self.kind == "int":
             if not value.isascii() or not value.lstrip("-").isdigit() or len(value) > 9:
@@ -159,8 +168,16 @@ SETTINGS: tuple[Setting, ...] = (
         "SupportedFileTransferProtocols",
         "OCPPCommCtrlr.FileTransferProtocols",
         readonly=True,
+        values=("HTTP", "HTTPS"),  # what a log upload takes
     ),
-    _s("network_configuration_priority", "csv", None, "OCPPCommCtrlr.NetworkConfigurationPriority"),
+    _s(
+        "network_configuration_priority",
+        "csv",
+        None,
+        "OCPPCommCtrlr.NetworkConfigurationPriority",
+        values=("0",),  # the one connection the station has; no SetNetworkProfile slots
+        data_type="SequenceList",
+    ),
     _s(
         "network_profile_connection_attempts",
         "int",
@@ -182,8 +199,22 @@ SETTINGS: tuple[Setting, ...] = (
     _s("stop_txn_aligned_data", "csv", "StopTxnAlignedData", "AlignedDataCtrlr.TxEndedMeasurands"),
     # What the station does, so ReadOnly (B05.FR.09): a transaction starts once the EV is
     # plugged in and its driver authorized (E01.FR.05), and ends when either is over
-    _s("tx_start_point", "csv", None, "TxCtrlr.TxStartPoint", readonly=True),
-    _s("tx_stop_point", "csv", None, "TxCtrlr.TxStopPoint", readonly=True),
+    _s(
+        "tx_start_point",
+        "csv",
+        None,
+        "TxCtrlr.TxStartPoint",
+        readonly=True,
+        values=("PowerPathClosed",),
+    ),
+    _s(
+        "tx_stop_point",
+        "csv",
+        None,
+        "TxCtrlr.TxStopPoint",
+        readonly=True,
+        values=("EVConnected", "Authorized"),
+    ),
     _s("connector_phase_rotation", "csv", "ConnectorPhaseRotation", None),
     _s("number_of_connectors", "int", "NumberOfConnectors", None, readonly=True),
     _s("get_configuration_max_keys", "int", "GetConfigurationMaxKeys", None, readonly=True),
@@ -258,7 +289,14 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         readonly=True,
     ),
-    _s("charging_rate_units_201", "csv", None, "SmartChargingCtrlr.RateUnit", readonly=True),
+    _s(
+        "charging_rate_units_201",
+        "csv",
+        None,
+        "SmartChargingCtrlr.RateUnit",
+        readonly=True,
+        values=("A", "W"),
+    ),
     _s(
         "charging_schedule_max_periods",
         "int",

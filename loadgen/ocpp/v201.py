@@ -344,11 +344,13 @@ class V201(Dialect):
                 "mutability": "ReadOnly" if setting.readonly else "ReadWrite",
             }
             characteristics: Payload = {
-                "dataType": _DATA_TYPES[setting.kind],
+                "dataType": setting.data_type or _DATA_TYPES[setting.kind],
                 "supportsMonitoring": False,
             }
             if setting.unit:
                 characteristics["unit"] = setting.unit
+            if setting.values:  # mandatory for the list data types
+                characteristics["valuesList"] = ",".join(setting.values)
             data.append(
                 {
                     "component": {"name": setting.component},

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from loadgen.ocpp import Dialect
 from loadgen.ocpp.framing import ERROR_CODES_16, CallError
 from loadgen.ocpp.schemas import validate
-from loadgen.ocpp.settings import BY_NAME, SETTINGS
+from loadgen.ocpp.settings import BY_NAME, SETTINGS, Setting
 from tests.unit.ocpp_target import (
     COMM,
     DIALECTS,
@@ -315,6 +315,31 @@ def test_variables_of_an_unknown_component_instance() -> None:
     results = ask(V201_, "SetVariables", {"setVariableData": data}, target)["setVariableResult"]
     assert [r["attributeStatus"] for r in results] == ["UnknownComponent"] * 3
     assert target.calls == []
+
+
+def test_a_settings_values_bound_what_it_takes() -> None:
+    """A setting with the values the station supports takes a list of them (one of them,
+    for a setting that is not a list) and nothing else (B05.FR.07)."""
+    members = Setting("m", "csv", values=("A", "B"))
+    assert members.parse(" B , A ") == "B,A" and members.parse("") == ""
+    assert members.parse("A,C") is None
+    option = Setting("o", "str", values=("Once",))
+    assert option.parse("Once") == "Once"
+    assert option.parse("Once,Once") is None and option.parse("") is None
+
+
+def test_set_variables_of_a_list_takes_only_supported_members() -> None:
+    """2.0.1 SetVariables of a list variable with a member the station does not support
+    is Rejected, unwritten (B05.FR.07); its supported members are Accepted."""
+    target = Target()
+    priority = {"name": "NetworkConfigurationPriority"}
+    data = [
+        entry(COMM, priority, attributeValue="7,8"),
+        entry(COMM, priority, attributeValue="0"),
+    ]
+    results = ask(V201_, "SetVariables", {"setVariableData": data}, target)["setVariableResult"]
+    assert [r["attributeStatus"] for r in results] == ["Rejected", "Accepted"]
+    assert target.calls == [("write_setting", "network_configuration_priority", "0")]
 
 
 def test_every_setting_has_a_name_in_a_version() -> None:
