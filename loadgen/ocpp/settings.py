@@ -324,6 +324,47 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "SmartChargingCtrlr.LimitChangeSignificance",
     ),
+    # 2.0.1 required variables of the device model (B), clock, security and aligned data
+    _s(
+        "bytes_per_message_get_report",
+        "int",
+        None,
+        "DeviceDataCtrlr.BytesPerMessage:GetReport",
+        readonly=True,
+    ),
+    _s(
+        "bytes_per_message_get_variables",
+        "int",
+        None,
+        "DeviceDataCtrlr.BytesPerMessage:GetVariables",
+        readonly=True,
+    ),
+    _s(
+        "bytes_per_message_set_variables",
+        "int",
+        None,
+        "DeviceDataCtrlr.BytesPerMessage:SetVariables",
+        readonly=True,
+    ),
+    _s(
+        "items_per_message_get_report",
+        "int",
+        None,
+        "DeviceDataCtrlr.ItemsPerMessage:GetReport",
+        readonly=True,
+    ),
+    _s("clock_date_time", "str", None, "ClockCtrlr.DateTime", readonly=True, data_type="dateTime"),
+    _s(
+        "time_source",
+        "csv",
+        None,
+        "ClockCtrlr.TimeSource",
+        values=("RealTimeClock",),  # the host's clock, the only one the station has
+        data_type="SequenceList",
+    ),
+    _s("organization_name", "str", None, "SecurityCtrlr.OrganizationName"),
+    _s("certificate_entries", "int", None, "SecurityCtrlr.CertificateEntries", readonly=True),
+    _s("tx_ended_aligned_interval_s", "int", None, "AlignedDataCtrlr.TxEndedInterval", unit="s"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

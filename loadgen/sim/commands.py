@@ -14,7 +14,7 @@ import random
 from typing import TYPE_CHECKING
 
 from loadgen.failures import Failure
-from loadgen.ocpp.dialect import StopReason, UnlockOutcome
+from loadgen.ocpp.dialect import StopReason, UnlockOutcome, iso
 from loadgen.ocpp.framing import Call, CallError, CallResult
 from loadgen.ocpp.samples import measurand_list
 from loadgen.sim.actions import Report, Send
@@ -202,6 +202,8 @@ class Commands(StationPart):
             return str(len(local or ()))
         if name == "charging_profile_entries":
             return str(0 if self.ext is None else len(self.ext.profiles))
+        if name == "clock_date_time":
+            return iso(self.now_s + self.wall_offset_s)
         overrides = self.overrides
         if overrides is not None and name in overrides:
             return overrides[name]

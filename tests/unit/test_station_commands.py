@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from loadgen.config import Session
+from loadgen.ocpp.dialect import iso
 from tests.unit.sim_csms import (
+    WALL_OFFSET_S,
     Bench,
     booted,
     get_setting,
@@ -559,3 +561,26 @@ def test_transaction_start_and_stop_points_are_read_only(version: str) -> None:
     ):
         assert set_setting(bench, "", name, "EVConnected") == "Rejected"
         assert get_setting(bench, "", name) == value
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_required_device_model_variables_201(version: str) -> None:
+    """The required variables of the device model, clock and security blocks are read:
+    the station's message limits, its clock now, its one time source (the only value
+    TimeSource takes), no certificates; OrganizationName and TxEndedInterval are set."""
+    bench = booted(version)
+    for instance in ("GetReport", "GetVariables", "SetVariables"):
+        assert get_setting(bench, "", f"DeviceDataCtrlr.BytesPerMessage:{instance}") == "1048576"
+    assert get_setting(bench, "", "DeviceDataCtrlr.ItemsPerMessage:GetReport") == "50"
+    assert get_setting(bench, "", "ClockCtrlr.DateTime") == iso(bench.now + WALL_OFFSET_S)
+    bench.run(5)
+    assert get_setting(bench, "", "ClockCtrlr.DateTime") == iso(bench.now + WALL_OFFSET_S)
+    assert set_setting(bench, "", "ClockCtrlr.DateTime", iso(0)) == "Rejected"
+    assert get_setting(bench, "", "ClockCtrlr.TimeSource") == "RealTimeClock"
+    assert set_setting(bench, "", "ClockCtrlr.TimeSource", "NTP,RealTimeClock") == "Rejected"
+    assert set_setting(bench, "", "ClockCtrlr.TimeSource", "RealTimeClock") == "Accepted"
+    assert get_setting(bench, "", "SecurityCtrlr.CertificateEntries") == "0"
+    assert set_setting(bench, "", "SecurityCtrlr.OrganizationName", "Acme CSO") == "Accepted"
+    assert get_setting(bench, "", "SecurityCtrlr.OrganizationName") == "Acme CSO"
+    assert set_setting(bench, "", "AlignedDataCtrlr.TxEndedInterval", "900") == "Accepted"
+    assert get_setting(bench, "", "AlignedDataCtrlr.TxEndedInterval") == "900"
