@@ -447,9 +447,14 @@ class Dialect(ABC):
         return None
 
     def notify_report(
-        self, request_id: int, at: float, target: ChargePointTarget
+        self,
+        request_id: int,
+        at: float,
+        target: ChargePointTarget,
+        report_base: str = "FullInventory",
     ) -> Request | None:
-        """NotifyReport for GetBaseReport ``request_id`` (2.0.1); None in 1.6."""
+        """NotifyReport for GetBaseReport ``request_id`` of ``report_base`` (2.0.1); None
+        in 1.6 and for a reportBase the dialect does not support."""
         return None
 
     # -- the server's calls --------------------------------------------------------------

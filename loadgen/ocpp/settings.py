@@ -39,6 +39,7 @@ class Setting:
     #: the values it may take (of a csv: each item may be one of them; 2.0.1
     #: variableCharacteristics.valuesList); empty: any value of its kind
     values: tuple[str, ...] = ()
+    data_type: str | None = None  # 2.0.1 dataType when not the kind's (SequenceList ...)
 
     def parse(self, text: str) -> str | None:
         """``text`` normalised if it is a valid value of this setting, else None."""
@@ -197,8 +198,16 @@ SETTINGS: tuple[Setting, ...] = (
         "SupportedFileTransferProtocols",
         "OCPPCommCtrlr.FileTransferProtocols",
         readonly=True,
+        values=("HTTP", "HTTPS"),  # what a log upload takes
     ),
-    _s("network_configuration_priority", "csv", None, "OCPPCommCtrlr.NetworkConfigurationPriority"),
+    _s(
+        "network_configuration_priority",
+        "csv",
+        None,
+        "OCPPCommCtrlr.NetworkConfigurationPriority",
+        values=("0",),  # the one connection the station has; no SetNetworkProfile slots
+        data_type="SequenceList",
+    ),
     _s(
         "network_profile_connection_attempts",
         "int",
@@ -245,8 +254,24 @@ SETTINGS: tuple[Setting, ...] = (
         "AlignedDataCtrlr.TxEndedMeasurands",
         values=MEASURANDS,
     ),
-    _s("tx_start_point", "csv", None, "TxCtrlr.TxStartPoint"),
-    _s("tx_stop_point", "csv", None, "TxCtrlr.TxStopPoint"),
+    # What the station does, so ReadOnly (B05.FR.09): a transaction starts once the EV is
+    # plugged in and its driver authorized (E01.FR.05), and ends when either is over
+    _s(
+        "tx_start_point",
+        "csv",
+        None,
+        "TxCtrlr.TxStartPoint",
+        readonly=True,
+        values=("PowerPathClosed",),
+    ),
+    _s(
+        "tx_stop_point",
+        "csv",
+        None,
+        "TxCtrlr.TxStopPoint",
+        readonly=True,
+        values=("EVConnected", "Authorized"),
+    ),
     _s("connector_phase_rotation", "phase_rotation", "ConnectorPhaseRotation", None),
     _s("number_of_connectors", "int", "NumberOfConnectors", None, readonly=True),
     _s("get_configuration_max_keys", "int", "GetConfigurationMaxKeys", None, readonly=True),
@@ -321,7 +346,14 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         readonly=True,
     ),
-    _s("charging_rate_units_201", "csv", None, "SmartChargingCtrlr.RateUnit", readonly=True),
+    _s(
+        "charging_rate_units_201",
+        "csv",
+        None,
+        "SmartChargingCtrlr.RateUnit",
+        readonly=True,
+        values=("A", "W"),
+    ),
     _s(
         "charging_schedule_max_periods",
         "int",
@@ -349,6 +381,47 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "SmartChargingCtrlr.LimitChangeSignificance",
     ),
+    # 2.0.1 required variables of the device model (B), clock, security and aligned data
+    _s(
+        "bytes_per_message_get_report",
+        "int",
+        None,
+        "DeviceDataCtrlr.BytesPerMessage:GetReport",
+        readonly=True,
+    ),
+    _s(
+        "bytes_per_message_get_variables",
+        "int",
+        None,
+        "DeviceDataCtrlr.BytesPerMessage:GetVariables",
+        readonly=True,
+    ),
+    _s(
+        "bytes_per_message_set_variables",
+        "int",
+        None,
+        "DeviceDataCtrlr.BytesPerMessage:SetVariables",
+        readonly=True,
+    ),
+    _s(
+        "items_per_message_get_report",
+        "int",
+        None,
+        "DeviceDataCtrlr.ItemsPerMessage:GetReport",
+        readonly=True,
+    ),
+    _s("clock_date_time", "str", None, "ClockCtrlr.DateTime", readonly=True, data_type="dateTime"),
+    _s(
+        "time_source",
+        "csv",
+        None,
+        "ClockCtrlr.TimeSource",
+        values=("RealTimeClock",),  # the host's clock, the only one the station has
+        data_type="SequenceList",
+    ),
+    _s("organization_name", "str", None, "SecurityCtrlr.OrganizationName"),
+    _s("certificate_entries", "int", None, "SecurityCtrlr.CertificateEntries", readonly=True),
+    _s("tx_ended_aligned_interval_s", "int", None, "AlignedDataCtrlr.TxEndedInterval", unit="s"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -329,11 +329,25 @@ class V201(Dialect):
             "tbc": tbc,
         }
 
-    def notify_report(self, request_id: int, at: float, target: ChargePointTarget) -> Request:
-        """One NotifyReport (``tbc`` false) with every variable the station has."""
+    def notify_report(
+        self,
+        request_id: int,
+        at: float,
+        target: ChargePointTarget,
+        report_base: str = "FullInventory",
+    ) -> Request | None:
+        """One NotifyReport (``tbc`` false): FullInventory every variable the station has
+        (B07.FR.08), ConfigurationInventory those the operator can set (B07.FR.07).
+        SummaryInventory is not supported (None; B07.FR.02, B07.FR.12 asks only those two):
+        the station has no component for its availability and condition to report."""
+        if report_base not in ("FullInventory", "ConfigurationInventory"):
+            return None
+        writable_only = report_base == "ConfigurationInventory"
         data = []
         for setting in SETTINGS:
             if setting.component is None or setting.variable is None:
+                continue
+            if writable_only and setting.readonly:
                 continue
             value = target.read_setting(setting.name)
             if value is None:
@@ -344,12 +358,12 @@ class V201(Dialect):
                 "mutability": "ReadOnly" if setting.readonly else "ReadWrite",
             }
             characteristics: Payload = {
-                "dataType": _DATA_TYPES[setting.kind],
+                "dataType": setting.data_type or _DATA_TYPES[setting.kind],
                 "supportsMonitoring": False,
             }
             if setting.unit:
                 characteristics["unit"] = setting.unit
-            if setting.values:
+            if setting.values:  # mandatory for the list data types
                 characteristics["valuesList"] = ",".join(setting.values)
             data.append(
                 {
@@ -381,15 +395,13 @@ class V201(Dialect):
     def _get_variables(self, p: Payload, target: ChargePointTarget) -> Payload:
         results = []
         for entry in _entries(p, "getVariableData"):
-            result, setting, attribute_type = _lookup(entry)
+            result, setting = _lookup(entry)
             if setting is not None and result["attributeStatus"] == "Accepted":
                 value = target.read_setting(setting.name)
                 if value is None:
                     result["attributeStatus"] = "UnknownVariable"
                 else:
                     result["attributeValue"] = value[:2500]
-            if attribute_type is not None:
-                result["attributeType"] = attribute_type
             results.append(result)
         return {"getVariableResult": results}
 
@@ -397,15 +409,13 @@ class V201(Dialect):
         results = []
         for entry in _entries(p, "setVariableData"):
             value = get_field(entry, "attributeValue", str, max_len=1000)
-            result, setting, attribute_type = _lookup(entry)
+            result, setting = _lookup(entry)
             if setting is not None and result["attributeStatus"] == "Accepted":
                 normalised = setting.parse(value)
                 if setting.readonly or normalised is None:
                     result["attributeStatus"] = "Rejected"
                 else:
                     result["attributeStatus"] = target.write_setting(setting.name, normalised)
-            if attribute_type is not None:
-                result["attributeType"] = attribute_type
             results.append(result)
         return {"setVariableResult": results}
 
@@ -733,19 +743,29 @@ def _named(obj: Payload, *, with_evse: bool) -> Payload:
     return out
 
 
-def _lookup(entry: Payload) -> tuple[Payload, Setting | None, str | None]:
-    """A result skeleton (status, component, variable), the setting, the attributeType."""
+def _lookup(entry: Payload) -> tuple[Payload, Setting | None]:
+    """A result skeleton (status, component, variable, attributeType) and the setting."""
     component = _named(get_field(entry, "component", dict), with_evse=True)
     variable = _named(get_field(entry, "variable", dict), with_evse=False)
     attribute_type = get_field(
         entry, "attributeType", str, required=False, choices=_ATTRIBUTE_TYPES
     )
-    setting = BY_VARIABLE.get((component["name"], variable["name"], variable.get("instance")))
-    if setting is not None:
+    instance = variable.get("instance") or None  # B06.FR.15: "" is no instance
+    setting = BY_VARIABLE.get((component["name"], variable["name"], instance))
+    if component.get("instance") or "evse" in component:
+        # B06.FR.14/15, B05.FR.04: the controllers here are the station's own, one each,
+        # with no instance and on no EVSE: any other component by that name is unknown
+        status = "UnknownComponent"
+    elif setting is not None:
         status = "Accepted" if attribute_type in (None, "Actual") else "NotSupportedAttributeType"
     elif component["name"] in COMPONENTS:
         status = "UnknownVariable"
     else:
         status = "UnknownComponent"
-    result = {"attributeStatus": status, "component": component, "variable": variable}
-    return result, setting, attribute_type
+    result = {
+        "attributeStatus": status,
+        "attributeType": attribute_type or "Actual",  # B06.FR.11, B05.FR.12: none is Actual
+        "component": component,
+        "variable": variable,
+    }
+    return result, setting

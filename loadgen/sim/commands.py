@@ -14,7 +14,7 @@ import random
 from typing import TYPE_CHECKING
 
 from loadgen.failures import Failure
-from loadgen.ocpp.dialect import StopReason, UnlockOutcome
+from loadgen.ocpp.dialect import StopReason, UnlockOutcome, iso
 from loadgen.ocpp.framing import Call, CallError, CallResult
 from loadgen.ocpp.samples import measurand_list
 from loadgen.sim.actions import Report, Send
@@ -207,6 +207,8 @@ class Commands(StationPart):
             return str(len(local or ()))
         if name == "charging_profile_entries":
             return str(0 if self.ext is None else len(self.ext.profiles))
+        if name == "clock_date_time":
+            return iso(self.now_s + self.wall_offset_s)
         overrides = self.overrides
         if overrides is not None and name in overrides:
             return overrides[name]
@@ -426,8 +428,10 @@ class Commands(StationPart):
         return [connector] if connector is not None else []
 
     def base_report(self, request_id: int, report_base: str) -> str:
-        """Accepted, then one NotifyReport of every variable (B07.FR.01/03)."""
-        request = self.dialect.notify_report(request_id, self.now_s + self.wall_offset_s, self)
+        """Accepted, then one NotifyReport of the asked variables (B07.FR.01/03), or
+        NotSupported for a reportBase the dialect has no report for (B07.FR.02)."""
+        at = self.now_s + self.wall_offset_s
+        request = self.dialect.notify_report(request_id, at, self, report_base)
         if request is None:
             return "NotSupported"
         self._queue(Outgoing(*request, "other", pending_ok=True))

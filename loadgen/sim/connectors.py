@@ -386,6 +386,7 @@ class Sessions(StationPart):
             self._claim(connector, id_tag)  # the reserved tag arrived (H01.FR.15)
         self._set_status(connector, "Preparing", now)
         authorize = trigger == "Authorized" or self._flag("authorize_remote_start")
+        authorize = authorize and self._flag("auth_enabled")  # AuthCtrlr.Enabled false: none
         if authorize and self.ext is not None and self._locally_authorized(id_tag):
             self.counters.authorized_locally += 1
             authorize = False

@@ -232,6 +232,16 @@ def _defaults(settings: ChargePoints) -> dict[str, str]:
         "max_charging_profiles_installed": "16",
         "charging_profile_entries": "0",  # read live from the station
         "limit_change_significance": "10",
+        # the largest message the station takes (loadgen.sim.wsproto.MAX_MESSAGE_BYTES)
+        "bytes_per_message_get_report": "1048576",
+        "bytes_per_message_get_variables": "1048576",
+        "bytes_per_message_set_variables": "1048576",
+        "items_per_message_get_report": "50",
+        "clock_date_time": "",  # read live from the station
+        "time_source": "RealTimeClock",
+        "organization_name": "",
+        "certificate_entries": "0",  # no InstallCertificate: none installed
+        "tx_ended_aligned_interval_s": "0",
     }
     assert set(defaults) == set(BY_NAME), set(defaults) ^ set(BY_NAME)
     defaults.update(settings.configuration)

@@ -127,6 +127,7 @@ class Steps(StationPart):
             self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
         ) -> None: ...
         def _locally_authorized(self, id_tag: str) -> bool: ...
+        def _flag(self, name: str) -> bool: ...
         def _reserved_for(self, connector: Connector, id_tag: str) -> bool: ...
         def _claim(self, connector: Connector, id_tag: str) -> None: ...
         def _learn(self, id_tag: str, info: IdInfo | None) -> None: ...
@@ -177,8 +178,9 @@ class Steps(StationPart):
         """Authorize ``id_tag``; the status comes back as ``Answered(token, status)``.
 
         With LocalPreAuthorize and a tag the local list or cache holds as Accepted, no
-        CALL: Accepted at once (C14.FR.02, 1.6 3.5). With a plugged-in ``connector_id``
-        it is that session's authorization (a lost connection meanwhile ends it)."""
+        CALL: Accepted at once (C14.FR.02, 1.6 3.5); with AuthCtrlr.Enabled false, none
+        either (no authorization is done). With a plugged-in ``connector_id`` it is that
+        session's authorization (a lost connection meanwhile ends it)."""
         self._step_check()
         connector = None if connector_id is None else self._step_connector(connector_id)
         out = self.out = []
@@ -187,7 +189,9 @@ class Steps(StationPart):
             connector.phase = "authorizing"
         else:
             connector = None
-        if self.ext is not None and self._locally_authorized(id_tag):
+        if not self._flag("auth_enabled"):
+            out.append(Answered(token, "Accepted", None))
+        elif self.ext is not None and self._locally_authorized(id_tag):
             self.counters.authorized_locally += 1
             out.append(Answered(token, "Accepted", None))
         elif self.phase != ONLINE or self.registration != ACCEPTED:

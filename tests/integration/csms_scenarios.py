@@ -65,7 +65,12 @@ REQUIRED_VARIABLES_201 = (
     "SampledDataCtrlr.TxEndedInterval SampledDataCtrlr.TxUpdatedInterval "
     "AuthCtrlr.AuthorizeRemoteStart AuthCtrlr.LocalAuthorizeOffline AuthCtrlr.LocalPreAuthorize "
     "TxCtrlr.EVConnectionTimeOut TxCtrlr.StopTxOnEVSideDisconnect TxCtrlr.StopTxOnInvalidId "
-    "TxCtrlr.TxStartPoint TxCtrlr.TxStopPoint"
+    "TxCtrlr.TxStartPoint TxCtrlr.TxStopPoint "
+    "DeviceDataCtrlr.BytesPerMessage:GetReport DeviceDataCtrlr.BytesPerMessage:GetVariables "
+    "DeviceDataCtrlr.BytesPerMessage:SetVariables DeviceDataCtrlr.ItemsPerMessage:GetReport "
+    "DeviceDataCtrlr.ItemsPerMessage:GetVariables DeviceDataCtrlr.ItemsPerMessage:SetVariables "
+    "ClockCtrlr.DateTime ClockCtrlr.TimeSource SecurityCtrlr.OrganizationName "
+    "SecurityCtrlr.CertificateEntries AlignedDataCtrlr.TxEndedInterval"
 ).split()
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from loadgen.ocpp import Dialect
 from loadgen.ocpp.framing import ERROR_CODES_16, CallError
 from loadgen.ocpp.schemas import validate
-from loadgen.ocpp.settings import BY_NAME, SETTINGS
+from loadgen.ocpp.settings import BY_NAME, SETTINGS, Setting
 from tests.unit.ocpp_target import (
     COMM,
     DIALECTS,
@@ -266,6 +266,80 @@ def test_set_variables() -> None:
         ("write_setting", "tx_message_attempts", "4"),
         ("write_setting", "authorize_remote_start", "true"),
     ]
+
+
+def test_variable_results_without_attribute_type_say_actual() -> None:
+    """2.0.1 Get/SetVariables: the result of an entry without attributeType carries
+    attributeType Actual, whatever its status (B06.FR.11, B05.FR.12); one with an
+    attributeType carries that one (B06.FR.03, B05.FR.03)."""
+    target = Target()
+    for action, key, value in (
+        ("GetVariables", "getVariableData", {}),
+        ("SetVariables", "setVariableData", {"attributeValue": "30"}),
+    ):
+        data = [
+            entry(COMM, HEARTBEAT, **value),
+            entry(COMM, {"name": "NoSuchVariable"}, **value),
+            entry({"name": "NoSuchCtrlr"}, HEARTBEAT, **value),
+            entry(COMM, HEARTBEAT, attributeType="MinSet", **value),
+        ]
+        answer = ask(V201_, action, {key: data}, target)
+        results = answer["getVariableResult" if action == "GetVariables" else "setVariableResult"]
+        assert [r["attributeStatus"] for r in results] == [
+            "Accepted",
+            "UnknownVariable",
+            "UnknownComponent",
+            "NotSupportedAttributeType",
+        ]
+        assert [r["attributeType"] for r in results] == ["Actual"] * 3 + ["MinSet"]
+
+
+def test_variables_of_an_unknown_component_instance() -> None:
+    """2.0.1 Get/SetVariables: a controller named with an instance or an EVSE it does not
+    have is UnknownComponent, read and written nowhere (B06.FR.06/14/15, B05.FR.04); an
+    empty instance is no instance (B06.FR.15)."""
+    target = Target(settings={"heartbeat_interval_s": "60"})
+    components = [{**COMM, "instance": "bogus"}, {**COMM, "evse": {"id": 7}}]
+    components.append({**COMM, "evse": {"id": 1, "connectorId": 1}})
+    data = [entry(component, HEARTBEAT) for component in components]
+    data.append(entry(COMM, {**HEARTBEAT, "instance": ""}))
+    results = ask(V201_, "GetVariables", {"getVariableData": data}, target)["getVariableResult"]
+    assert [(r["attributeStatus"], r.get("attributeValue")) for r in results] == [
+        ("UnknownComponent", None),
+        ("UnknownComponent", None),
+        ("UnknownComponent", None),
+        ("Accepted", "60"),
+    ]
+    assert [r["component"] for r in results[:3]] == components
+    data = [entry(component, HEARTBEAT, attributeValue="5") for component in components]
+    results = ask(V201_, "SetVariables", {"setVariableData": data}, target)["setVariableResult"]
+    assert [r["attributeStatus"] for r in results] == ["UnknownComponent"] * 3
+    assert target.calls == []
+
+
+def test_a_settings_values_bound_what_it_takes() -> None:
+    """A setting with the values the station supports takes a list of them (one of them,
+    for a setting that is not a list) and nothing else (B05.FR.07)."""
+    members = Setting("m", "csv", values=("A", "B"))
+    assert members.parse(" B , A ") == "B,A" and members.parse("") == ""
+    assert members.parse("A,C") is None
+    option = Setting("o", "str", values=("Once",))
+    assert option.parse("Once") == "Once"
+    assert option.parse("Once,Once") is None and option.parse("") is None
+
+
+def test_set_variables_of_a_list_takes_only_supported_members() -> None:
+    """2.0.1 SetVariables of a list variable with a member the station does not support
+    is Rejected, unwritten (B05.FR.07); its supported members are Accepted."""
+    target = Target()
+    priority = {"name": "NetworkConfigurationPriority"}
+    data = [
+        entry(COMM, priority, attributeValue="7,8"),
+        entry(COMM, priority, attributeValue="0"),
+    ]
+    results = ask(V201_, "SetVariables", {"setVariableData": data}, target)["setVariableResult"]
+    assert [r["attributeStatus"] for r in results] == ["Rejected", "Accepted"]
+    assert target.calls == [("write_setting", "network_configuration_priority", "0")]
 
 
 def test_every_setting_has_a_name_in_a_version() -> None:

@@ -209,6 +209,24 @@ def test_notify_report_is_schema_valid(dialect: Dialect) -> None:
     assert measurands["variableCharacteristics"]["valuesList"] == ",".join(samples.MEASURANDS)
 
 
+def test_notify_report_lists_the_values_of_list_variables() -> None:
+    """2.0.1 NotifyReport gives a list variable's supported values as valuesList, and
+    its list dataType (VariableCharacteristicsType)."""
+    _, report = V201_.notify_report(1, AT, Target())  # type: ignore[misc]
+    found = {d["variable"]["name"]: d["variableCharacteristics"] for d in report["reportData"]}
+    assert found["FileTransferProtocols"] == {
+        "dataType": "MemberList",
+        "supportsMonitoring": False,
+        "valuesList": "HTTP,HTTPS",
+    }
+    assert found["TxStartPoint"]["valuesList"] == "PowerPathClosed"
+    assert found["TxStopPoint"]["valuesList"] == "EVConnected,Authorized"
+    assert found["RateUnit"]["valuesList"] == "A,W"
+    priority = found["NetworkConfigurationPriority"]
+    assert (priority["dataType"], priority["valuesList"]) == ("SequenceList", "0")
+    assert "valuesList" not in found["HeartbeatInterval"]
+
+
 def test_message_timeout_is_read_only() -> None:
     """2.0.1 device model 2.1.3: MessageTimeout (instance Default) is ReadOnly: reported so
     in NotifyReport, and SetVariables answers Rejected without writing."""

@@ -255,6 +255,30 @@ def test_local_authorization_needs_no_call() -> None:
     assert bench.counters.authorized_locally == 1
 
 
+def test_authorization_disabled_needs_no_call() -> None:
+    """With AuthCtrlr.Enabled false the station does no authorization: a driver's
+    authorize step answers Accepted at once, without a CALL."""
+    bench = booted("2.0.1")
+    answer = bench.server_call(
+        "SetVariables",
+        {
+            "setVariableData": [
+                {
+                    "component": {"name": "AuthCtrlr"},
+                    "variable": {"name": "Enabled"},
+                    "attributeValue": "false",
+                }
+            ]
+        },
+    )
+    assert answer[2]["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    since = len(bench.calls)
+    token = ask(bench, "ANYONE")
+    assert answered(bench, token).value == "Accepted"
+    bench.run(1)
+    assert "Authorize" not in bench.actions()[since:]
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_refused_steps_change_nothing(version: str) -> None:
     """A step the charger cannot take raises StepRefused and changes nothing; every

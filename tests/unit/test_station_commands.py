@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from loadgen.config import Session
+from loadgen.ocpp.dialect import iso
 from tests.unit.sim_csms import (
+    WALL_OFFSET_S,
     Bench,
     booted,
     get_setting,
@@ -656,3 +658,72 @@ def test_message_timeout_is_read_only_201() -> None:
     bench = booted("2.0.1")
     assert set_setting(bench, "", "OCPPCommCtrlr.MessageTimeout:Default", "5") == "Rejected"
     assert get_setting(bench, "", "OCPPCommCtrlr.MessageTimeout:Default") == "30"
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_base_reports_201(version: str) -> None:
+    """GetBaseReport: FullInventory reports every variable, ConfigurationInventory only
+    those the operator can set (B07.FR.07/08); SummaryInventory is NotSupported and
+    sends no report (B07.FR.02/05)."""
+    bench = booted(version)
+    reports: dict[str, list[dict[str, Any]]] = {}
+    for request_id, base in enumerate(("FullInventory", "ConfigurationInventory"), 1):
+        answer = bench.server_call("GetBaseReport", {"requestId": request_id, "reportBase": base})
+        assert status_of(answer) == "Accepted"
+        bench.run(1)
+        (report,) = [c.payload for c in bench.named("NotifyReport")][request_id - 1 :]
+        assert report["requestId"] == request_id
+        reports[base] = report["reportData"]
+    mutability = {
+        base: {d["variableAttribute"][0]["mutability"] for d in data}
+        for base, data in reports.items()
+    }
+    assert mutability == {
+        "FullInventory": {"ReadOnly", "ReadWrite"},
+        "ConfigurationInventory": {"ReadWrite"},
+    }
+    full = [
+        d for d in reports["FullInventory"] if d["variableAttribute"][0]["mutability"] != "ReadOnly"
+    ]
+    assert reports["ConfigurationInventory"] == full
+    answer = bench.server_call("GetBaseReport", {"requestId": 3, "reportBase": "SummaryInventory"})
+    assert status_of(answer) == "NotSupported"
+    bench.run(1)
+    assert len(bench.named("NotifyReport")) == 2
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_transaction_start_and_stop_points_are_read_only(version: str) -> None:
+    """TxCtrlr.TxStartPoint and TxStopPoint say when the station starts and ends a
+    transaction (EV plugged in and authorized; either over), which it cannot change:
+    SetVariables is Rejected and the values stay (B05.FR.09)."""
+    bench = booted(version)
+    for name, value in (
+        ("TxCtrlr.TxStartPoint", "PowerPathClosed"),
+        ("TxCtrlr.TxStopPoint", "EVConnected,Authorized"),
+    ):
+        assert set_setting(bench, "", name, "EVConnected") == "Rejected"
+        assert get_setting(bench, "", name) == value
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_required_device_model_variables_201(version: str) -> None:
+    """The required variables of the device model, clock and security blocks are read:
+    the station's message limits, its clock now, its one time source (the only value
+    TimeSource takes), no certificates; OrganizationName and TxEndedInterval are set."""
+    bench = booted(version)
+    for instance in ("GetReport", "GetVariables", "SetVariables"):
+        assert get_setting(bench, "", f"DeviceDataCtrlr.BytesPerMessage:{instance}") == "1048576"
+    assert get_setting(bench, "", "DeviceDataCtrlr.ItemsPerMessage:GetReport") == "50"
+    assert get_setting(bench, "", "ClockCtrlr.DateTime") == iso(bench.now + WALL_OFFSET_S)
+    bench.run(5)
+    assert get_setting(bench, "", "ClockCtrlr.DateTime") == iso(bench.now + WALL_OFFSET_S)
+    assert set_setting(bench, "", "ClockCtrlr.DateTime", iso(0)) == "Rejected"
+    assert get_setting(bench, "", "ClockCtrlr.TimeSource") == "RealTimeClock"
+    assert set_setting(bench, "", "ClockCtrlr.TimeSource", "NTP,RealTimeClock") == "Rejected"
+    assert set_setting(bench, "", "ClockCtrlr.TimeSource", "RealTimeClock") == "Accepted"
+    assert get_setting(bench, "", "SecurityCtrlr.CertificateEntries") == "0"
+    assert set_setting(bench, "", "SecurityCtrlr.OrganizationName", "Acme CSO") == "Accepted"
+    assert get_setting(bench, "", "SecurityCtrlr.OrganizationName") == "Acme CSO"
+    assert set_setting(bench, "", "AlignedDataCtrlr.TxEndedInterval", "900") == "Accepted"
+    assert get_setting(bench, "", "AlignedDataCtrlr.TxEndedInterval") == "900"

@@ -786,6 +786,19 @@ def test_local_pre_authorize_skips_authorize(version: str) -> None:
     assert bench.counters.authorized_locally == 1
 
 
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_authorization_disabled_starts_without_authorize(version: str) -> None:
+    """With AuthCtrlr.Enabled false no authorization is done: a remote start that
+    AuthorizeRemoteStart would authorize starts at once, the token in its Started event."""
+    bench = booted(version, configuration=(("authorize_remote_start", "true"),))
+    assert set_setting(bench, "", "AuthCtrlr.Enabled", "false") == "Accepted"
+    assert remote_start(bench, 1, tag="NOAUTH") == "Accepted"
+    bench.run(1)
+    (started,) = [c.payload for c in bench.tx_messages()]
+    assert bench.named("Authorize") == []
+    assert started["eventType"] == "Started" and started["idToken"]["idToken"] == "NOAUTH"
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_cache_authorizes_and_clear_cache_empties_it(version: str) -> None:
     """With LocalPreAuthorize, a tag the CSMS accepted before starts from the cache
