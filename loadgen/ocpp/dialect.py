@@ -146,6 +146,10 @@ class ChargePointTarget(Protocol):
     def trigger_message(self, message: str, connector_id: int | None) -> str:
         """Accepted, Rejected or NotImplemented (the dialect has checked the name)."""
 
+    def transaction_status(self, transaction_id: str | None) -> tuple[bool | None, bool]:
+        """(whether that transaction is ongoing, whether transaction messages about it wait
+        to be delivered); with no id, (None, whether any wait) (2.0.1 E14)."""
+
     def clear_cache(self) -> str:
         """Accepted or Rejected."""
 

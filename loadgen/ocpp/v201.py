@@ -409,6 +409,16 @@ class V201(Dialect):
         transaction_id = get_field(p, "transactionId", str, max_len=MAX_TRANSACTION_ID_LEN)
         return {"status": target.remote_stop(transaction_id)}
 
+    def _get_transaction_status(self, p: Payload, target: ChargePointTarget) -> Payload:
+        transaction_id = get_field(
+            p, "transactionId", str, required=False, max_len=MAX_TRANSACTION_ID_LEN
+        )
+        ongoing, queued = target.transaction_status(transaction_id)
+        answer: Payload = {"messagesInQueue": queued}
+        if ongoing is not None:  # E14.FR.06: not without a transactionId
+            answer["ongoingIndicator"] = ongoing
+        return answer
+
     def _reset(self, p: Payload, target: ChargePointTarget) -> Payload:
         kind = get_field(p, "type", str, choices=("Immediate", "OnIdle"))
         evse_id = get_field(p, "evseId", int, required=False)
@@ -594,6 +604,7 @@ class V201(Dialect):
         "SetVariables": _set_variables,
         "RequestStartTransaction": _request_start,
         "RequestStopTransaction": _request_stop,
+        "GetTransactionStatus": _get_transaction_status,
         "Reset": _reset,
         "ChangeAvailability": _change_availability,
         "UnlockConnector": _unlock_connector,

@@ -59,6 +59,7 @@ class Commands(StationPart):
     if TYPE_CHECKING:  # more of the Station this is a part of (StationPart: the common ones)
         api: StationApi | None
         boot_reason: BootReason
+        call: Outgoing | None
         call_timeout_s: float
         hb_due: float | None
         hb_interval_s: float
@@ -408,6 +409,26 @@ class Commands(StationPart):
         else:
             return "NotImplemented"
         return "Accepted"
+
+    def transaction_status(self, transaction_id: str | None) -> tuple[bool | None, bool]:
+        """Whether the transaction runs, and whether transaction messages (about it) are
+        still to be delivered: queued, or sent and not yet answered (E14.FR.01-08). A
+        transaction the station never had is neither (E14.FR.01); ended, it is not
+        ongoing (E14.FR.03); with no id the answer has no ongoingIndicator (E14.FR.06)."""
+        tx_actions = self.dialect.transaction_actions
+        waiting = self.queue if self.call is None else [self.call, *self.queue]
+        queued = any(
+            item.action in tx_actions
+            and (
+                transaction_id is None
+                or (item.tx is not None and item.tx.local_id == transaction_id)
+            )
+            for item in waiting
+        )
+        if transaction_id is None:
+            return None, queued
+        ongoing = any(c.tx is not None and c.tx.local_id == transaction_id for c in self.connectors)
+        return ongoing, queued
 
     def _targets(self, connector_id: int | None) -> list[Connector]:
         if not connector_id:

@@ -82,6 +82,9 @@ class Target:
     def trigger_message(self, message: str, connector_id: int | None) -> str:
         return self._result("trigger_message", "Accepted", message, connector_id)
 
+    def transaction_status(self, transaction_id: str | None) -> tuple[bool | None, bool]:
+        return self._result("transaction_status", (False, False), transaction_id)
+
     def clear_cache(self) -> str:
         return self._result("clear_cache", "Accepted")
 

@@ -342,6 +342,50 @@ def test_trigger_heartbeat(version: str) -> None:
     assert bench.actions()[-1] == "Heartbeat"
 
 
+# -- transaction status -----------------------------------------------------------------------
+
+
+def transaction_status(bench: Bench, transaction_id: str | None = None) -> dict[str, Any]:
+    """GetTransactionStatus (for ``transaction_id`` when given); the answer's payload."""
+    payload = {} if transaction_id is None else {"transactionId": transaction_id}
+    answer = bench.server_call("GetTransactionStatus", payload)
+    assert answer is not None and answer[0] == 3, answer
+    return dict(answer[2])
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_transaction_status_follows_the_transaction_and_its_queue(version: str) -> None:
+    """E14: ongoingIndicator says whether the transaction runs (false for one the station
+    never had and once it ended), messagesInQueue whether TransactionEvents about it (with
+    no id: about any) wait for delivery, the one sent and not yet answered included; with
+    no id there is no ongoingIndicator."""
+    bench = booted(version, connectors=2)
+    idle = {"ongoingIndicator": False, "messagesInQueue": False}
+    assert transaction_status(bench, "no-such-transaction") == idle
+    assert transaction_status(bench) == {"messagesInQueue": False}
+    remote_start(bench, 1)
+    bench.run(1)
+    first = tx_id(bench)
+    assert transaction_status(bench, first) == {"ongoingIndicator": True, "messagesInQueue": False}
+    bench.silent.add("TransactionEvent")  # the CSMS leaves them unanswered for now
+    remote_start(bench, 2)
+    bench.run(1)
+    second = tx_id(bench)
+    assert bench.in_flight == bench.tx_messages()[-1].unique_id  # its Started waits
+    assert transaction_status(bench, second) == {"ongoingIndicator": True, "messagesInQueue": True}
+    assert transaction_status(bench, first) == {"ongoingIndicator": True, "messagesInQueue": False}
+    assert remote_stop(bench, first) == "Accepted"  # its Ended queues behind
+    assert transaction_status(bench, first) == {"ongoingIndicator": False, "messagesInQueue": True}
+    assert transaction_status(bench) == {"messagesInQueue": True}
+    assert remote_stop(bench, second) == "Accepted"
+    bench.silent.clear()
+    bench.run(120)  # retried (E13) and answered now
+    assert [c.delivered for c in bench.tx_messages()[-2:]] == [True, True]
+    assert transaction_status(bench, first) == idle
+    assert transaction_status(bench, second) == idle
+    assert transaction_status(bench) == {"messagesInQueue": False}
+
+
 # -- configuration ----------------------------------------------------------------------------
 
 CORE_KEYS_16 = {
