@@ -97,21 +97,25 @@ class Services(StationPart):
         ext.refresh_due()
 
     def _powered_up(self, now: float) -> None:
-        """After the first Accepted boot since power-up: what the extras do then."""
+        """After the first Accepted boot since power-up: the boot's security events and
+        what the extras do then. The events are critical, so 2.x sends them always
+        (A04.FR.01); 1.6 only with ``fleet.security_events`` (its whitepaper is optional)."""
         ext = self.ext
         model = self.fleet.model
         if model is not None and model.external_limit_w is not None:
             self._install_external_limit(now)
-        if ext is None:
-            return
-        job = ext.firmware
-        if job is not None and job.step == "rebooting":  # the new firmware says it is in
-            ext.firmware = None
+        critical = self.dialect.version != "1.6"
+        job = None if ext is None else ext.firmware
+        if ext is not None and job is not None and job.step == "rebooting":
+            ext.firmware = None  # the new firmware says it is in
             self.counters.firmware_installed += 1
             self._firmware_status("Installed", job)
-            self._security_event("FirmwareUpdated", now, required=self.dialect.version != "1.6")
+            self._security_event("FirmwareUpdated", now, required=critical)  # L01.FR.31
         elif self.boot_reason == "RemoteReset":
-            self._security_event("ResetOrReboot", now)
+            self._security_event("ResetOrReboot", now, required=critical)
+        self._security_event("StartupOfTheDevice", now, required=critical)
+        if ext is None:
+            return
         if ext.fault_at is None and ext.recover_at is None and ext.faulted == -1:
             self._next_fault(now)
         self._flush_events(now)
@@ -319,6 +323,10 @@ class Services(StationPart):
         ``required`` (the spec's SHALL, e.g. L01.FR.03/31); kept while offline."""
         if not (required or self.fleet.spec.security_events):
             return
+        ext = self.ext
+        if ext is None and self.phase == ONLINE and self.registration == ACCEPTED:
+            self._send_event(kind, None, now)  # an idle station makes no Extras for it
+            return
         ext = self._extras()
         ext.pending_events.append((kind, None))
         self._flush_events(now)
@@ -330,10 +338,13 @@ class Services(StationPart):
         if self.phase != ONLINE or self.registration != ACCEPTED:
             return  # after the next Accepted boot or reconnect
         for kind, info in ext.pending_events:
-            request = self.dialect.security_event(kind, now + self.wall_offset_s, info)
-            self._queue(Outgoing(*request, "other"))
-            self.counters.security_events += 1
+            self._send_event(kind, info, now)
         ext.pending_events.clear()
+
+    def _send_event(self, kind: str, info: str | None, now: float) -> None:
+        request = self.dialect.security_event(kind, now + self.wall_offset_s, info)
+        self._queue(Outgoing(*request, "other"))
+        self.counters.security_events += 1
 
     def _credentials_refused(self) -> None:
         """The upgrade was refused (HTTP 401): a security event once connected again."""

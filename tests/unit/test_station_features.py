@@ -412,7 +412,8 @@ def test_firmware_update_installs_reboots_and_boots_the_new_version(
 ) -> None:
     """UpdateFirmware: each step reported on time (L01.FR.01; 1.6 4.5), a reboot, a boot
     with the new firmware version (2.0.1 reason FirmwareUpdate), then Installed from the
-    new firmware (L01.FR.32 (a)) and, in 2.0.1, SecurityEvent FirmwareUpdated (L01.FR.31)."""
+    new firmware (L01.FR.32 (a)) and, in 2.0.1, SecurityEvent FirmwareUpdated (L01.FR.31)
+    before the new boot's StartupOfTheDevice (A04.FR.01)."""
     spec = FleetSpec(firmware=FirmwareUpdates(download_s=20, install_s=10))
     bench = booted(version, fleet=spec, reboot_s=2)
     answer = update(bench, signed=signed)
@@ -430,7 +431,9 @@ def test_firmware_update_installs_reboots_and_boots_the_new_version(
     if version != "1.6":
         assert said["reason"] == "FirmwareUpdate"
         assert [c.payload["type"] for c in bench.named("SecurityEventNotification")] == [
-            "FirmwareUpdated"
+            "StartupOfTheDevice",  # the first boot's
+            "FirmwareUpdated",
+            "StartupOfTheDevice",
         ]
         assert {c.payload["requestId"] for c in bench.named("FirmwareStatusNotification")} == {31}
     times = {c.payload["status"]: c.at for c in bench.calls if "Firmware" in c.action}
@@ -460,7 +463,8 @@ def test_a_failed_update_says_where_it_failed(version: str, step: str, expected:
     assert len(bench.named("BootNotification")) == 1 and bench.counters.firmware_failed == 1
     if step == "signature":
         assert [c.payload["type"] for c in bench.named("SecurityEventNotification")] == [
-            "InvalidFirmwareSignature"
+            "StartupOfTheDevice",  # the boot's (A04.FR.01)
+            "InvalidFirmwareSignature",
         ]
 
 
