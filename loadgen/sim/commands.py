@@ -315,7 +315,10 @@ class Commands(StationPart):
         self.reboot_deadline = now + self.call_timeout_s
 
     def change_availability(self, connector_id: int, operative: bool) -> str:
-        """Operative / Inoperative now, or Scheduled after the session (G03, G04; 1.6 5.2)."""
+        """Operative / Inoperative now, or Scheduled after the session (G03, G04; 1.6 5.2).
+        A Faulted connector stays Faulted and keeps the change for when the fault is
+        resolved (G03.FR.06/07, G04.FR.07/08; 1.6 4.9: Faulted returns to its pre-fault
+        state)."""
         if connector_id == 0:
             targets = self.connectors
         else:
@@ -334,7 +337,7 @@ class Commands(StationPart):
                 scheduled = True
                 continue
             connector.operative = operative
-            if not connector.busy:
+            if not connector.busy and connector.status != "Faulted":
                 if not operative:
                     self._drop_reservation(connector, self.now_s)  # H01.FR.17
                 status: ConnectorStatus = "Available" if operative else "Unavailable"

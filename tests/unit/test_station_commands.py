@@ -218,6 +218,40 @@ def test_station_inoperative_during_a_session_reports_connector_0_when_applied()
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_availability_keeps_a_faulted_connector_faulted(version: str) -> None:
+    """A Faulted connector stays Faulted through Inoperative and Operative, of its own or
+    of the whole station (G03.FR.06/07, G04.FR.07/08; 1.6 4.9: Faulted goes back to the
+    pre-fault state): nothing is reported for it until the fault is resolved, then the
+    state the last change asked for (Unavailable)."""
+    bench = booted(version, connectors=2)
+    bench.driver.step(lambda st, now: st.set_status(now, 1, "Faulted"))
+    bench.run(1)
+    mark = len(bench.calls)
+    for operative in (False, True, False):
+        assert availability(bench, 1, operative) == "Accepted"
+        bench.run(1)
+    assert bench.statuses(mark) == []
+    assert bench.station.connectors[0].status == "Faulted"
+    bench.driver.step(lambda st, now: st.set_status(now, 1, "Available"))  # resolved
+    bench.run(1)
+    assert bench.statuses(mark) == [(1, "Unavailable")]
+    assert availability(bench, 1, operative=True) == "Accepted"
+    bench.driver.step(lambda st, now: st.set_status(now, 1, "Faulted"))
+    bench.run(1)
+    mark = len(bench.calls)
+    assert availability(bench, None, operative=False) == "Accepted"
+    bench.run(1)
+    station = [(0, "Unavailable")] if version == "1.6" else []
+    assert bench.statuses(mark) == [(2, "Unavailable"), *station]
+    mark = len(bench.calls)
+    assert availability(bench, None, operative=True) == "Accepted"
+    bench.run(1)
+    station = [(0, "Available")] if version == "1.6" else []
+    assert bench.statuses(mark) == [(2, "Available"), *station]
+    assert bench.station.connectors[0].status == "Faulted"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_availability_of_an_unknown_connector_is_rejected(version: str) -> None:
     """A connector / EVSE the station lacks is Rejected and nothing changes."""
     bench = booted(version, connectors=2)
