@@ -436,9 +436,22 @@ class Dialect(ABC):
     def answer(self, call: Call, target: ChargePointTarget) -> CallResult | CallError:
         """Answer a server call by asking ``target``; never raises.
 
-        Unknown actions get CALLERROR NotImplemented, unreadable payloads the matching
-        format or type CALLERROR.
+        Actions it has no handler for get :meth:`unhandled`'s CALLERROR, unreadable
+        payloads the matching format or type CALLERROR.
         """
+
+    def recognises(self, action: str, target: ChargePointTarget) -> bool:
+        """Whether the charge point knows ``action``: a server call of this version."""
+        return action in self.server_actions
+
+    def unhandled(self, call: Call, target: ChargePointTarget) -> CallError:
+        """The CALLERROR for a call no handler answers: NotSupported for an action the
+        charge point recognises but does not support, NotImplemented for one it does not
+        know (OCPP-J 1.6 section 4.2.3, 2.0.1 Part 4 section 4.3)."""
+        action = call.action[:50]
+        if self.recognises(call.action, target):
+            return CallError(call.unique_id, "NotSupported", f"{action} not supported")
+        return CallError(call.unique_id, "NotImplemented", f"{action} unknown")
 
 
 _second = -1

@@ -356,7 +356,7 @@ class V201(Dialect):
     def answer(self, call: Call, target: ChargePointTarget) -> CallResult | CallError:
         handler = self._handlers.get(call.action)
         if handler is None:
-            return CallError(call.unique_id, "NotImplemented", f"{call.action[:50]} unknown")
+            return self.unhandled(call, target)
         try:
             return CallResult(call.unique_id, handler(self, call.payload, target))
         except FrameError as exc:
