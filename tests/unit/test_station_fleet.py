@@ -415,6 +415,25 @@ def test_critical_security_events_of_an_idle_station(version: str, security_even
     assert bench.station.ext is None
 
 
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_security_events_outlive_a_lost_connection(version: str) -> None:
+    """Security events queued or in flight when the connection is lost are sent after
+    the reconnect (A04.FR.02: guaranteed delivery), each counted once."""
+    bench = booted(version, reboot_s=1)
+    bench.silent.add("SecurityEventNotification")
+    assert status_of(bench.server_call("Reset", {"type": "Immediate"})) == "Accepted"
+    bench.run(5)
+    assert bench.booted == 2 and bench.in_flight is not None
+    mark = len(bench.calls)
+    bench.drop()
+    bench.silent.clear()
+    bench.run(60)
+    delivered = [c.payload["type"] for c in bench.named("SecurityEventNotification")[-2:]]
+    assert delivered == ["ResetOrReboot", "StartupOfTheDevice"]
+    assert all(c.delivered for c in bench.calls[mark:] if c.action == "SecurityEventNotification")
+    assert bench.counters.security_events == 3  # the first boot's and the reset's two
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_data_transfer_answers_by_vendor_and_message(version: str) -> None:
     """DataTransfer gets the configured answer for its vendorId and messageId;
