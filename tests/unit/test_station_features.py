@@ -684,6 +684,19 @@ def test_local_list_full_and_differential(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_local_list_version_while_the_list_is_disabled(version: str) -> None:
+    """2.x: with LocalAuthListCtrlr.Enabled false the version is 0 (D02.FR.03), and the
+    list's own again once enabled; 1.6 (5.10) answers its list's version either way."""
+    bench = booted(version)
+    assert send_list(bench, 5, True, [("A", "Accepted")]) == "Accepted"
+    key, variable = "LocalAuthListEnabled", "LocalAuthListCtrlr.Enabled"
+    assert set_setting(bench, key, variable, "false") == "Accepted"
+    assert list_version(bench) == (5 if version == "1.6" else 0)
+    assert set_setting(bench, key, variable, "true") == "Accepted"
+    assert list_version(bench) == 5
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_local_pre_authorize_skips_authorize(version: str) -> None:
     """With LocalPreAuthorize, a tag Accepted in the local list starts without Authorize
     (C14.FR.02); one listed otherwise is Authorized with the CSMS (C14.FR.03)."""
