@@ -240,9 +240,12 @@ class Services(StationPart):
     def upload_log(
         self, location: str, request_id: int | None, kind: str
     ) -> tuple[str, str | None]:
-        """Report Uploading and ask the driver to upload (see the module docstring)."""
+        """Report Uploading and ask the driver to upload (see the module docstring). One
+        under way is cancelled; 2.x reports that (N01.FR.12/20: AcceptedCanceled)."""
         ext = self._extras()
         cancelled = ext.log is not None
+        if ext.log is not None and self.dialect.version != "1.6":  # 1.6 has no such status
+            self._log_status("AcceptedCanceled", ext.log)
         ext.uploads += 1
         token = ext.uploads
         ext.log = job = LogJob(kind, request_id, token)

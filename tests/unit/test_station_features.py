@@ -535,6 +535,37 @@ def test_log_upload_reports_its_outcome(version: str) -> None:
     assert (bench.counters.uploads_ok, bench.counters.uploads_failed) == (1, 1)
 
 
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_a_new_get_log_cancels_the_upload_under_way(version: str) -> None:
+    """A GetLog during an upload is answered AcceptedCanceled and the cancelled upload is
+    reported AcceptedCanceled, with its requestId, before the new one's Uploading
+    (N01.FR.12/20); the cancelled upload's end is not reported."""
+    bench = booted(version)
+
+    def get_log(request_id: int) -> str:
+        log = {"remoteLocation": "http://127.0.0.1:9/upload/"}
+        ask = {"logType": "DiagnosticsLog", "requestId": request_id, "log": log}
+        return status_of(bench.server_call("GetLog", ask))
+
+    assert get_log(31) == "Accepted"
+    bench.run(1)
+    first = bench.uploads[-1]
+    assert get_log(32) == "AcceptedCanceled"
+    bench.run(1)
+    bench.uploaded(True, first)
+    bench.uploaded(True)
+    bench.run(1)
+    reported = [
+        (c.payload["status"], c.payload["requestId"]) for c in bench.named("LogStatusNotification")
+    ]
+    assert reported == [
+        ("Uploading", 31),
+        ("AcceptedCanceled", 31),
+        ("Uploading", 32),
+        ("Uploaded", 32),
+    ]
+
+
 def test_an_ftp_location_fails_at_once() -> None:
     """A location this charger cannot upload to (FTP) fails without an upload."""
     bench = booted("1.6")
