@@ -428,8 +428,9 @@ class V201(Dialect):
         status = get_field(p, "operationalStatus", str, choices=("Inoperative", "Operative"))
         evse = get_field(p, "evse", dict, required=False)
         evse_id = 0 if evse is None else get_field(evse, "id", int)
-        if evse is not None:
-            get_field(evse, "connectorId", int, required=False)
+        connector_id = None if evse is None else get_field(evse, "connectorId", int, required=False)
+        if connector_id not in (None, 1):
+            return {"status": "Rejected"}  # no such connector: each EVSE has connector 1 only
         return {"status": target.change_availability(evse_id, status == "Operative")}
 
     def _unlock_connector(self, p: Payload, target: ChargePointTarget) -> Payload:
@@ -444,8 +445,11 @@ class V201(Dialect):
         message = get_field(p, "requestedMessage", str)
         evse = get_field(p, "evse", dict, required=False)
         evse_id = None if evse is None else get_field(evse, "id", int)
+        connector_id = None if evse is None else get_field(evse, "connectorId", int, required=False)
         if message not in TRIGGERABLE_201:
             return {"status": "NotImplemented"}
+        if message == "StatusNotification" and connector_id not in (None, 1):
+            return {"status": "Rejected"}  # the status of a connector no EVSE here has (F06.FR.05)
         return {"status": target.trigger_message(message, evse_id)}
 
     def _clear_cache(self, p: Payload, target: ChargePointTarget) -> Payload:

@@ -253,10 +253,15 @@ def test_availability_keeps_a_faulted_connector_faulted(version: str) -> None:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_availability_of_an_unknown_connector_is_rejected(version: str) -> None:
-    """A connector / EVSE the station lacks is Rejected and nothing changes."""
+    """A connector / EVSE the station lacks is Rejected and nothing changes (2.x: also a
+    connector other than 1 on an EVSE that exists)."""
     bench = booted(version, connectors=2)
     mark = len(bench.calls)
     assert availability(bench, 3, operative=False) == "Rejected"
+    if version != "1.6":
+        evse = {"id": 1, "connectorId": 5}
+        payload = {"operationalStatus": "Inoperative", "evse": evse}
+        assert status_of(bench.server_call("ChangeAvailability", payload)) == "Rejected"
     bench.run(1)
     assert bench.statuses(mark) == []
 
@@ -322,6 +327,12 @@ def test_trigger_status_of_the_asked_connector(version: str) -> None:
     every = [(1, "Available"), (2, "Available"), (3, "Available")]
     assert bench.statuses(mark) == ([(0, "Available"), *every] if version == "1.6" else every)
     assert trigger(bench, "StatusNotification", 4) == "Rejected"
+    if version != "1.6":  # a connector EVSE 2 does not have
+        payload = {"requestedMessage": "StatusNotification", "evse": {"id": 2, "connectorId": 3}}
+        assert status_of(bench.server_call("TriggerMessage", payload)) == "Rejected"
+    mark = len(bench.calls)
+    bench.run(1)
+    assert bench.statuses(mark) == []
 
 
 def test_trigger_status_16_of_connector_0_is_the_charge_point_alone() -> None:
