@@ -164,9 +164,15 @@ class ChargePointTarget(Protocol):
         UpdateFirmware."""
 
     def update_firmware(
-        self, location: str, retrieve_at: float, request_id: int | None, signed: bool
+        self,
+        location: str,
+        retrieve_at: float,
+        request_id: int | None,
+        signed: bool,
+        install_at: float | None = None,
     ) -> str:
-        """Accepted, Rejected or AcceptedCanceled (an update under way was cancelled)."""
+        """Accepted, Rejected or AcceptedCanceled (an update under way was cancelled);
+        ``install_at``: not before then (2.0.1 installDateTime)."""
 
     def upload_log(
         self, location: str, request_id: int | None, kind: str

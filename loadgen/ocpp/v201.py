@@ -480,9 +480,12 @@ class V201(Dialect):
         retrieve_at = profiles.parse_time(
             get_field(firmware, "retrieveDateTime", str), "retrieveDateTime"
         )
+        install = get_field(firmware, "installDateTime", str, required=False)
+        install_at = None if install is None else profiles.parse_time(install, "installDateTime")
         signed = get_field(firmware, "signature", str, required=False, max_len=800) is not None
         get_field(firmware, "signingCertificate", str, required=False, max_len=5500)
-        return {"status": target.update_firmware(location, retrieve_at, request_id, signed)}
+        status = target.update_firmware(location, retrieve_at, request_id, signed, install_at)
+        return {"status": status}
 
     def _get_log(self, p: Payload, target: ChargePointTarget) -> Payload:
         _require(target, "FirmwareManagement")

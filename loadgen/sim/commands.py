@@ -112,7 +112,12 @@ class Commands(StationPart):
         # the rest of ChargePointTarget, from the Station's other parts
         def clear_cache(self) -> str: ...
         def update_firmware(
-            self, location: str, retrieve_at: float, request_id: int | None, signed: bool
+            self,
+            location: str,
+            retrieve_at: float,
+            request_id: int | None,
+            signed: bool,
+            install_at: float | None = None,
         ) -> str: ...
         def upload_log(
             self, location: str, request_id: int | None, kind: str

@@ -6,6 +6,7 @@ on timers, each one reported (L01.FR.01, 1.6 4.5)::
 
     [DownloadScheduled] -> Downloading -> Downloaded | DownloadFailed
     -> [SignatureVerified | InvalidSignature]   (a signed update)
+    -> [InstallScheduled: until installDateTime, 2.0.1 L01.FR.16]
     -> (wait until no session runs, free connectors Unavailable: L01.FR.06/07)
     -> Installing -> InstallationFailed | [InstallRebooting] -> reboot, boot FirmwareUpdate
     -> Installed (sent by the new firmware, L01.FR.32 (a)) [+ SecurityEvent FirmwareUpdated]
@@ -124,7 +125,12 @@ class Services(StationPart):
     # -- firmware -------------------------------------------------------------------------
 
     def update_firmware(
-        self, location: str, retrieve_at: float, request_id: int | None, signed: bool
+        self,
+        location: str,
+        retrieve_at: float,
+        request_id: int | None,
+        signed: bool,
+        install_at: float | None = None,
     ) -> str:
         """Start an update; one under way is cancelled (L01.FR.24: AcceptedCanceled)."""
         now = self.now_s
@@ -139,7 +145,10 @@ class Services(StationPart):
         name = urlsplit(location).path.rsplit("/", 1)[-1] or location
         version = name.rsplit(".", 1)[0] if "." in name else name
         start = max(now, retrieve_at - self.wall_offset_s)
-        job = ext.firmware = FirmwareJob(request_id, signed, version[:50] or "new", start, fails)
+        install = None if install_at is None else install_at - self.wall_offset_s
+        job = ext.firmware = FirmwareJob(
+            request_id, signed, version[:50] or "new", start, fails, install
+        )
         self.counters.firmware_updates += 1
         if start - now > _SCHEDULED_AFTER_S and self.dialect.version != "1.6":
             self._firmware_status("DownloadScheduled", job)
@@ -169,7 +178,14 @@ class Services(StationPart):
                     return
                 if job.signed:
                     self._firmware_status("SignatureVerified", job)
+            if job.install_at is not None and now < job.install_at:
+                job.step, job.due_at = "install_scheduled", job.install_at
+                self._firmware_status("InstallScheduled", job)  # L01.FR.16
+                return
             job.step, job.due_at = "waiting", now
+            self._firmware_step(job, now)
+        elif step == "install_scheduled":  # its time has come (L01.FR.05)
+            job.step = "waiting"
             self._firmware_step(job, now)
         elif step == "waiting":
             if any(c.busy for c in self.connectors):  # L01.FR.06: after the sessions

@@ -106,10 +106,16 @@ class Target:
         return kind == "both" or kind == ("signed" if signed else "legacy")
 
     def update_firmware(
-        self, location: str, retrieve_at: float, request_id: int | None, signed: bool
+        self,
+        location: str,
+        retrieve_at: float,
+        request_id: int | None,
+        signed: bool,
+        install_at: float | None = None,
     ) -> str:
+        extra = () if install_at is None else (install_at,)
         return self._result(
-            "update_firmware", "Accepted", location, retrieve_at, request_id, signed
+            "update_firmware", "Accepted", location, retrieve_at, request_id, signed, *extra
         )
 
     def upload_log(self, location: str, request_id: int | None, kind: str) -> Any:

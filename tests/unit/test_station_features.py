@@ -441,6 +441,39 @@ def test_firmware_update_installs_reboots_and_boots_the_new_version(
     assert bench.counters.firmware_installed == 1
 
 
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_an_update_installs_at_its_install_time(version: str) -> None:
+    """An installDateTime to come: InstallScheduled after the download, and the install
+    at that time (L01.FR.16), not before; sessions may start meanwhile."""
+    spec = FleetSpec(firmware=FirmwareUpdates(download_s=5, install_s=5))
+    bench = booted(version, fleet=spec, reboot_s=2)
+    firmware = {
+        "location": "http://127.0.0.1/fw-2.0.bin",
+        "retrieveDateTime": wall(bench),
+        "installDateTime": wall(bench, 100),
+    }
+    answer = bench.server_call("UpdateFirmware", {"requestId": 31, "firmware": firmware})
+    assert status_of(answer) == "Accepted"
+    install_at = bench.now + 100
+    bench.run(60)
+    assert firmware_statuses(bench) == ["Downloading", "Downloaded", "InstallScheduled"]
+    assert remote_start(bench, 1) == "Accepted"  # not held back by the update yet
+    bench.run(1)
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(100)
+    assert firmware_statuses(bench) == [
+        "Downloading",
+        "Downloaded",
+        "InstallScheduled",
+        "Installing",
+        "InstallRebooting",
+        "Installed",
+    ]
+    (installing,) = [c.at for c in bench.calls if c.payload.get("status") == "Installing"]
+    assert installing == pytest.approx(install_at, abs=0.1)
+    assert {c.payload["requestId"] for c in bench.named("FirmwareStatusNotification")} == {31}
+
+
 @pytest.mark.parametrize(
     ("version", "step", "expected"),
     [
