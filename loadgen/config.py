@@ -296,7 +296,8 @@ class FleetSpec:
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     faults: Faults = field(default_factory=Faults)
     data_transfer: tuple[DataTransferAnswer, ...] = ()
-    #: SecurityEventNotification after a reset, a firmware update, refused credentials
+    #: SecurityEventNotification in 1.6 (boot, reset, firmware update, refused credentials);
+    #: 2.x sends the critical ones always (A04.FR.01) and this adds refused credentials
     security_events: bool = False
     #: 2.0.1: report connector states with NotifyEvent (AvailabilityState), not StatusNotification
     notify_event: bool = False

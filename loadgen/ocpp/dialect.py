@@ -165,6 +165,10 @@ class ChargePointTarget(Protocol):
     def trigger_message(self, message: str, connector_id: int | None) -> str:
         """Accepted, Rejected or NotImplemented (the dialect has checked the name)."""
 
+    def transaction_status(self, transaction_id: str | None) -> tuple[bool | None, bool]:
+        """(whether that transaction is ongoing, whether transaction messages about it wait
+        to be delivered); with no id, (None, whether any wait) (2.0.1 E14)."""
+
     def clear_cache(self) -> str:
         """Accepted or Rejected."""
 
@@ -179,9 +183,15 @@ class ChargePointTarget(Protocol):
         UpdateFirmware."""
 
     def update_firmware(
-        self, location: str, retrieve_at: float, request_id: int | None, signed: bool
+        self,
+        location: str,
+        retrieve_at: float,
+        request_id: int | None,
+        signed: bool,
+        install_at: float | None = None,
     ) -> str:
-        """Accepted, Rejected or AcceptedCanceled (an update under way was cancelled)."""
+        """Accepted, Rejected or AcceptedCanceled (an update under way was cancelled);
+        ``install_at``: not before then (2.0.1 installDateTime)."""
 
     def upload_log(
         self, location: str, request_id: int | None, kind: str
@@ -463,9 +473,22 @@ class Dialect(ABC):
     def answer(self, call: Call, target: ChargePointTarget) -> CallResult | CallError:
         """Answer a server call by asking ``target``; never raises.
 
-        Unknown actions get CALLERROR NotImplemented, unreadable payloads the matching
-        format or type CALLERROR.
+        Actions it has no handler for get :meth:`unhandled`'s CALLERROR, unreadable
+        payloads the matching format or type CALLERROR.
         """
+
+    def recognises(self, action: str, target: ChargePointTarget) -> bool:
+        """Whether the charge point knows ``action``: a server call of this version."""
+        return action in self.server_actions
+
+    def unhandled(self, call: Call, target: ChargePointTarget) -> CallError:
+        """The CALLERROR for a call no handler answers: NotSupported for an action the
+        charge point recognises but does not support, NotImplemented for one it does not
+        know (OCPP-J 1.6 section 4.2.3, 2.0.1 Part 4 section 4.3)."""
+        action = call.action[:50]
+        if self.recognises(call.action, target):
+            return CallError(call.unique_id, "NotSupported", f"{action} not supported")
+        return CallError(call.unique_id, "NotImplemented", f"{action} unknown")
 
 
 _second = -1

@@ -244,12 +244,19 @@ class V16(Dialect):
     def answer(self, call: Call, target: ChargePointTarget) -> CallResult | CallError:
         handler = self._handlers.get(call.action)
         if handler is None:
-            return CallError(call.unique_id, "NotImplemented", f"{call.action[:50]} unknown")
+            return self.unhandled(call, target)
         try:
             return CallResult(call.unique_id, handler(self, call.payload, target))
         except FrameError as exc:
             code = SPELLING_16.get(exc.code, exc.code)
             return CallError(call.unique_id, code, str(exc)[:200])
+
+    def recognises(self, action: str, target: ChargePointTarget) -> bool:
+        """The security whitepaper's calls only on a charger of the whitepaper (one that
+        takes SignedUpdateFirmware); the rest of 1.6's always."""
+        if action in _WHITEPAPER_16 and not target.takes_update(signed=True):
+            return False
+        return action in self.server_actions
 
     def _get_configuration(self, p: Payload, target: ChargePointTarget) -> Payload:
         wanted = get_field(p, "key", list, required=False)
@@ -498,6 +505,12 @@ class V16(Dialect):
 
 
 _ID_STATUS = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
+#: The server calls the security whitepaper adds to 1.6 (its certificate management,
+#: security log and signed firmware update).
+_WHITEPAPER_16 = frozenset(
+    "CertificateSigned DeleteCertificate ExtendedTriggerMessage GetInstalledCertificateIds "
+    "GetLog InstallCertificate SignedUpdateFirmware".split()
+)
 
 
 def _require(target: ChargePointTarget, feature: str) -> None:

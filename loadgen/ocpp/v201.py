@@ -386,7 +386,7 @@ class V201(Dialect):
     def answer(self, call: Call, target: ChargePointTarget) -> CallResult | CallError:
         handler = self._handlers.get(call.action)
         if handler is None:
-            return CallError(call.unique_id, "NotImplemented", f"{call.action[:50]} unknown")
+            return self.unhandled(call, target)
         try:
             return CallResult(call.unique_id, handler(self, call.payload, target))
         except FrameError as exc:
@@ -435,6 +435,16 @@ class V201(Dialect):
         transaction_id = get_field(p, "transactionId", str, max_len=MAX_TRANSACTION_ID_LEN)
         return {"status": target.remote_stop(transaction_id)}
 
+    def _get_transaction_status(self, p: Payload, target: ChargePointTarget) -> Payload:
+        transaction_id = get_field(
+            p, "transactionId", str, required=False, max_len=MAX_TRANSACTION_ID_LEN
+        )
+        ongoing, queued = target.transaction_status(transaction_id)
+        answer: Payload = {"messagesInQueue": queued}
+        if ongoing is not None:  # E14.FR.06: not without a transactionId
+            answer["ongoingIndicator"] = ongoing
+        return answer
+
     def _reset(self, p: Payload, target: ChargePointTarget) -> Payload:
         kind = get_field(p, "type", str, choices=("Immediate", "OnIdle"))
         evse_id = get_field(p, "evseId", int, required=False)
@@ -444,8 +454,9 @@ class V201(Dialect):
         status = get_field(p, "operationalStatus", str, choices=("Inoperative", "Operative"))
         evse = get_field(p, "evse", dict, required=False)
         evse_id = 0 if evse is None else get_field(evse, "id", int)
-        if evse is not None:
-            get_field(evse, "connectorId", int, required=False)
+        connector_id = None if evse is None else get_field(evse, "connectorId", int, required=False)
+        if connector_id not in (None, 1):
+            return {"status": "Rejected"}  # no such connector: each EVSE has connector 1 only
         return {"status": target.change_availability(evse_id, status == "Operative")}
 
     def _unlock_connector(self, p: Payload, target: ChargePointTarget) -> Payload:
@@ -460,8 +471,11 @@ class V201(Dialect):
         message = get_field(p, "requestedMessage", str)
         evse = get_field(p, "evse", dict, required=False)
         evse_id = None if evse is None else get_field(evse, "id", int)
+        connector_id = None if evse is None else get_field(evse, "connectorId", int, required=False)
         if message not in TRIGGERABLE_201:
             return {"status": "NotImplemented"}
+        if message == "StatusNotification" and connector_id not in (None, 1):
+            return {"status": "Rejected"}  # the status of a connector no EVSE here has (F06.FR.05)
         return {"status": target.trigger_message(message, evse_id)}
 
     def _clear_cache(self, p: Payload, target: ChargePointTarget) -> Payload:
@@ -492,9 +506,12 @@ class V201(Dialect):
         retrieve_at = profiles.parse_time(
             get_field(firmware, "retrieveDateTime", str), "retrieveDateTime"
         )
+        install = get_field(firmware, "installDateTime", str, required=False)
+        install_at = None if install is None else profiles.parse_time(install, "installDateTime")
         signed = get_field(firmware, "signature", str, required=False, max_len=800) is not None
         get_field(firmware, "signingCertificate", str, required=False, max_len=5500)
-        return {"status": target.update_firmware(location, retrieve_at, request_id, signed)}
+        status = target.update_firmware(location, retrieve_at, request_id, signed, install_at)
+        return {"status": status}
 
     def _get_log(self, p: Payload, target: ChargePointTarget) -> Payload:
         _require(target, "FirmwareManagement")
@@ -621,6 +638,7 @@ class V201(Dialect):
         "SetVariables": _set_variables,
         "RequestStartTransaction": _request_start,
         "RequestStopTransaction": _request_stop,
+        "GetTransactionStatus": _get_transaction_status,
         "Reset": _reset,
         "ChangeAvailability": _change_availability,
         "UnlockConnector": _unlock_connector,

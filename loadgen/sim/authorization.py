@@ -261,8 +261,13 @@ class Authorization(StationPart):
         return "Accepted"
 
     def local_list_version(self) -> int:
+        """The list's version; 2.x: 0 while LocalAuthListCtrlr.Enabled is false (D02.FR.03)."""
         ext = self.ext
-        return 0 if ext is None else ext.local_version
+        if ext is None or (
+            self.dialect.version != "1.6" and not self._flag("local_auth_list_enabled")
+        ):
+            return 0
+        return ext.local_version
 
     def _listed(self, key: str) -> IdInfo | None:
         """The local list's entry for a casefolded tag; None when there is none (or the

@@ -62,6 +62,7 @@ class Commands(StationPart):
     if TYPE_CHECKING:  # more of the Station this is a part of (StationPart: the common ones)
         api: StationApi | None
         boot_reason: BootReason
+        call: Outgoing | None
         call_timeout_s: float
         hb_due: float | None
         hb_interval_s: float
@@ -116,7 +117,12 @@ class Commands(StationPart):
         # the rest of ChargePointTarget, from the Station's other parts
         def clear_cache(self) -> str: ...
         def update_firmware(
-            self, location: str, retrieve_at: float, request_id: int | None, signed: bool
+            self,
+            location: str,
+            retrieve_at: float,
+            request_id: int | None,
+            signed: bool,
+            install_at: float | None = None,
         ) -> str: ...
         def upload_log(
             self, location: str, request_id: int | None, kind: str
@@ -326,7 +332,10 @@ class Commands(StationPart):
         self.reboot_deadline = now + self.call_timeout_s
 
     def change_availability(self, connector_id: int, operative: bool) -> str:
-        """Operative / Inoperative now, or Scheduled after the session (G03, G04; 1.6 5.2)."""
+        """Operative / Inoperative now, or Scheduled after the session (G03, G04; 1.6 5.2).
+        A Faulted connector stays Faulted and keeps the change for when the fault is
+        resolved (G03.FR.06/07, G04.FR.07/08; 1.6 4.9: Faulted returns to its pre-fault
+        state)."""
         if connector_id == 0:
             targets = self.connectors
         else:
@@ -345,7 +354,7 @@ class Commands(StationPart):
                 scheduled = True
                 continue
             connector.operative = operative
-            if not connector.busy:
+            if not connector.busy and connector.status != "Faulted":
                 if not operative:
                     self._drop_reservation(connector, self.now_s)  # H01.FR.17
                 status: ConnectorStatus = "Available" if operative else "Unavailable"
@@ -420,6 +429,26 @@ class Commands(StationPart):
         else:
             return "NotImplemented"
         return "Accepted"
+
+    def transaction_status(self, transaction_id: str | None) -> tuple[bool | None, bool]:
+        """Whether the transaction runs, and whether transaction messages (about it) are
+        still to be delivered: queued, or sent and not yet answered (E14.FR.01-08). A
+        transaction the station never had is neither (E14.FR.01); ended, it is not
+        ongoing (E14.FR.03); with no id the answer has no ongoingIndicator (E14.FR.06)."""
+        tx_actions = self.dialect.transaction_actions
+        waiting = self.queue if self.call is None else [self.call, *self.queue]
+        queued = any(
+            item.action in tx_actions
+            and (
+                transaction_id is None
+                or (item.tx is not None and item.tx.local_id == transaction_id)
+            )
+            for item in waiting
+        )
+        if transaction_id is None:
+            return None, queued
+        ongoing = any(c.tx is not None and c.tx.local_id == transaction_id for c in self.connectors)
+        return ongoing, queued
 
     def _targets(self, connector_id: int | None) -> list[Connector]:
         if not connector_id:

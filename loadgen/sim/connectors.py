@@ -300,8 +300,7 @@ class Sessions(StationPart):
         if self.charging:
             for connector in self._session_connectors():
                 self._schedule_session(connector, now)
-        if self.ext is not None or self.fleet.model is not None:
-            self._powered_up(now)
+        self._powered_up(now)
         self._update_due()
 
     def _queue_station_status(

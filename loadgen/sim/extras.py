@@ -51,7 +51,7 @@ class Reservation:
 class FirmwareJob:
     """An UpdateFirmware under way: its step, when the next one is due, how it ends."""
 
-    __slots__ = ("due_at", "fails_at", "request_id", "signed", "step", "version")
+    __slots__ = ("due_at", "fails_at", "install_at", "request_id", "signed", "step", "version")
 
     def __init__(
         self,
@@ -60,15 +60,16 @@ class FirmwareJob:
         version: str,
         due_at: float,
         fails_at: str | None,
+        install_at: float | None = None,
     ) -> None:
         self.request_id = request_id
         self.signed = signed
         self.version = version  # the version the charger reports once installed
-        self.step = (
-            "scheduled"  # scheduled, downloading, downloaded, waiting, installing, rebooting
-        )
+        # scheduled, downloading, install_scheduled, waiting, installing, rebooting
+        self.step = "scheduled"
         self.due_at: float | None = due_at
         self.fails_at = fails_at  # download, install, signature or None
+        self.install_at = install_at  # not installed before then (2.0.1 installDateTime)
 
 
 class LogJob:

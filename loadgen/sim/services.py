@@ -6,6 +6,7 @@ on timers, each one reported (L01.FR.01, 1.6 4.5)::
 
     [DownloadScheduled] -> Downloading -> Downloaded | DownloadFailed
     -> [SignatureVerified | InvalidSignature]   (a signed update)
+    -> [InstallScheduled: until installDateTime, 2.0.1 L01.FR.16]
     -> (wait until no session runs, free connectors Unavailable: L01.FR.06/07)
     -> Installing -> InstallationFailed | [InstallRebooting] -> reboot, boot FirmwareUpdate
     -> Installed (sent by the new firmware, L01.FR.32 (a)) [+ SecurityEvent FirmwareUpdated]
@@ -102,21 +103,25 @@ class Services(StationPart):
         ext.refresh_due()
 
     def _powered_up(self, now: float) -> None:
-        """After the first Accepted boot since power-up: what the extras do then."""
+        """After the first Accepted boot since power-up: the boot's security events and
+        what the extras do then. The events are critical, so 2.x sends them always
+        (A04.FR.01); 1.6 only with ``fleet.security_events`` (its whitepaper is optional)."""
         ext = self.ext
         model = self.fleet.model
         if model is not None and model.external_limit_w is not None:
             self._install_external_limit(now)
-        if ext is None:
-            return
-        job = ext.firmware
-        if job is not None and job.step == "rebooting":  # the new firmware says it is in
-            ext.firmware = None
+        critical = self.dialect.version != "1.6"
+        job = None if ext is None else ext.firmware
+        if ext is not None and job is not None and job.step == "rebooting":
+            ext.firmware = None  # the new firmware says it is in
             self.counters.firmware_installed += 1
             self._firmware_status("Installed", job)
-            self._security_event("FirmwareUpdated", now, required=self.dialect.version != "1.6")
+            self._security_event("FirmwareUpdated", now, required=critical)  # L01.FR.31
         elif self.boot_reason == "RemoteReset":
-            self._security_event("ResetOrReboot", now)
+            self._security_event("ResetOrReboot", now, required=critical)
+        self._security_event("StartupOfTheDevice", now, required=critical)
+        if ext is None:
+            return
         if ext.fault_at is None and ext.recover_at is None and ext.faulted == -1:
             self._next_fault(now)
         self._arm_aligned(now)
@@ -126,7 +131,12 @@ class Services(StationPart):
     # -- firmware -------------------------------------------------------------------------
 
     def update_firmware(
-        self, location: str, retrieve_at: float, request_id: int | None, signed: bool
+        self,
+        location: str,
+        retrieve_at: float,
+        request_id: int | None,
+        signed: bool,
+        install_at: float | None = None,
     ) -> str:
         """Start an update; one under way is cancelled (L01.FR.24: AcceptedCanceled)."""
         now = self.now_s
@@ -141,7 +151,10 @@ class Services(StationPart):
         name = urlsplit(location).path.rsplit("/", 1)[-1] or location
         version = name.rsplit(".", 1)[0] if "." in name else name
         start = max(now, retrieve_at - self.wall_offset_s)
-        job = ext.firmware = FirmwareJob(request_id, signed, version[:50] or "new", start, fails)
+        install = None if install_at is None else install_at - self.wall_offset_s
+        job = ext.firmware = FirmwareJob(
+            request_id, signed, version[:50] or "new", start, fails, install
+        )
         self.counters.firmware_updates += 1
         if start - now > _SCHEDULED_AFTER_S and self.dialect.version != "1.6":
             self._firmware_status("DownloadScheduled", job)
@@ -171,7 +184,14 @@ class Services(StationPart):
                     return
                 if job.signed:
                     self._firmware_status("SignatureVerified", job)
+            if job.install_at is not None and now < job.install_at:
+                job.step, job.due_at = "install_scheduled", job.install_at
+                self._firmware_status("InstallScheduled", job)  # L01.FR.16
+                return
             job.step, job.due_at = "waiting", now
+            self._firmware_step(job, now)
+        elif step == "install_scheduled":  # its time has come (L01.FR.05)
+            job.step = "waiting"
             self._firmware_step(job, now)
         elif step == "waiting":
             if any(c.busy for c in self.connectors):  # L01.FR.06: after the sessions
@@ -242,9 +262,12 @@ class Services(StationPart):
     def upload_log(
         self, location: str, request_id: int | None, kind: str
     ) -> tuple[str, str | None]:
-        """Report Uploading and ask the driver to upload (see the module docstring)."""
+        """Report Uploading and ask the driver to upload (see the module docstring). One
+        under way is cancelled; 2.x reports that (N01.FR.12/20: AcceptedCanceled)."""
         ext = self._extras()
         cancelled = ext.log is not None
+        if ext.log is not None and self.dialect.version != "1.6":  # 1.6 has no such status
+            self._log_status("AcceptedCanceled", ext.log)
         ext.uploads += 1
         token = ext.uploads
         ext.log = job = LogJob(kind, request_id, token)
@@ -325,6 +348,10 @@ class Services(StationPart):
         ``required`` (the spec's SHALL, e.g. L01.FR.03/31); kept while offline."""
         if not (required or self.fleet.spec.security_events):
             return
+        ext = self.ext
+        if ext is None and self.phase == ONLINE and self.registration == ACCEPTED:
+            self._send_event(kind, None, now)  # an idle station makes no Extras for it
+            return
         ext = self._extras()
         ext.pending_events.append((kind, None))
         self._flush_events(now)
@@ -336,10 +363,22 @@ class Services(StationPart):
         if self.phase != ONLINE or self.registration != ACCEPTED:
             return  # after the next Accepted boot or reconnect
         for kind, info in ext.pending_events:
-            request = self.dialect.security_event(kind, now + self.wall_offset_s, info)
-            self._queue(Outgoing(*request, "other"))
-            self.counters.security_events += 1
+            self._send_event(kind, info, now)
         ext.pending_events.clear()
+
+    def _keep_events(self, items: list[Outgoing]) -> None:
+        """The security events among the CALLs a lost connection took along wait for
+        the next one (A04.FR.02: queued with guaranteed delivery)."""
+        for item in items:
+            if item.action == "SecurityEventNotification":
+                info = item.payload.get("techInfo")
+                self._extras().pending_events.append((str(item.payload["type"]), info))
+                self.counters.security_events -= 1  # counted again when sent
+
+    def _send_event(self, kind: str, info: str | None, now: float) -> None:
+        request = self.dialect.security_event(kind, now + self.wall_offset_s, info)
+        self._queue(Outgoing(*request, "other"))
+        self.counters.security_events += 1
 
     def _credentials_refused(self) -> None:
         """The upgrade was refused (HTTP 401): a security event once connected again."""

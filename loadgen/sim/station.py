@@ -586,6 +586,7 @@ class Station(
             else:
                 dropped.append(item)
         self.queue = kept
+        self._keep_events(dropped)
         self._drop_user_calls(dropped, "connection lost")
         self.answering = None  # the server's calls went with the connection
         self.hb_due = None

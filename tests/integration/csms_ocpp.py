@@ -881,6 +881,9 @@ async def sequence_201(cp: Recording) -> None:
         FOLLOW_UP_S,
     )
     await cp.server_call(
+        "GetTransactionStatus", call201.GetTransactionStatus(transaction_id=transaction_id)
+    )
+    await cp.server_call(
         "RequestStopTransaction", call201.RequestStopTransaction(transaction_id=transaction_id)
     )
     await cp.changes.until(

@@ -727,7 +727,9 @@ def test_a_failed_install_and_a_bad_signature(runs: Any, version: str) -> None:
         for m in cp["messages"]
         if m["action"] == "SecurityEventNotification"
     ]
-    assert events == [(True, "InvalidFirmwareSignature")], evidence
+    # 2.0.1 reports its boot (A04.FR.01: critical); 1.6 without security_events does not
+    booted = [] if version == "1.6" else [(False, "StartupOfTheDevice")]
+    assert events == [*booted, (True, "InvalidFirmwareSignature")], evidence
     assert cp["connections"] == 1 and cp["boots"] == 1, evidence
 
 
@@ -876,8 +878,9 @@ def test_a_missing_feature_profile_is_not_supported(runs: Any, version: str) -> 
 @pytest.mark.timeout(240)
 @version_param
 def test_security_events(runs: Any, version: str) -> None:
-    """SecurityEventNotification ResetOrReboot after a reset's boot, and the failed
-    authentication once connected again after HTTP 401s (1.6 security extension, A04)."""
+    """SecurityEventNotification StartupOfTheDevice after each boot, ResetOrReboot before
+    it after a reset's boot, and the failed authentication once connected again after
+    HTTP 401s (1.6 security extension, A04)."""
     cp = runs(version)["fleet-ops"].charger("security-events")
     evidence = frames(cp)
     events = [
@@ -886,7 +889,12 @@ def test_security_events(runs: Any, version: str) -> None:
     refused = (
         "FailedToAuthenticateAtCentralSystem" if version == "1.6" else "FailedToAuthenticateAtCsms"
     )
-    assert events == ["ResetOrReboot", refused], evidence
+    booted = "StartupOfTheDevice"
+    assert events[-1] == refused and set(events[:-1]) == {booted, "ResetOrReboot"}, evidence
+    # each boot's event, delivered at least once: one that the reset or the drop took
+    # unanswered is sent again after the reconnect (A04.FR.02)
+    reset = events.index("ResetOrReboot")
+    assert booted in events[:reset] and booted in events[reset + 1 : -1], evidence
     assert cp["refused"], evidence
 
 
@@ -965,8 +973,23 @@ def test_summary_counts_the_flows(runs: Any, version: str) -> None:
     assert fleet["reservations"]["made"] == 3 and fleet["reservations"]["used"] == 1, fleet
     assert fleet["reservations"]["expired"] == 1 and fleet["reservations"]["cancelled"] == 1
     assert fleet["profiles_set"] == 5 and fleet["authorized_locally"] == 2, fleet
-    # the security-events charger's two, and a FirmwareUpdated for each installed update
-    assert fleet["security_events"] == 2 + installed, fleet
+    # what the CSMS received: the security-events charger's reset and refused credentials,
+    # a FirmwareUpdated for each installed update, a StartupOfTheDevice for every boot
+    # after power-up or a reboot (at least one per charger)
+    received = [
+        m["payload"]["type"]
+        for cp in result["fleet-ops"].report["chargers"].values()
+        for m in cp["messages"]
+        if m["action"] == "SecurityEventNotification"
+    ]
+    refused = (
+        "FailedToAuthenticateAtCentralSystem" if version == "1.6" else "FailedToAuthenticateAtCsms"
+    )
+    assert set(received) == {"StartupOfTheDevice", "ResetOrReboot", refused, "FirmwareUpdated"}
+    assert received.count("FirmwareUpdated") == installed, received
+    # each counted once; one a reset or a drop took unanswered is sent again
+    least = len(OPS) + 2 + installed
+    assert least <= fleet["security_events"] <= len(received), (fleet, received)
     fleet = faults["fleet"]
     assert fleet["faults"]["reported"] >= 1 and fleet["firmware"]["failed"] == 1, fleet
     fleet = result["fleet-firmware"].summary["fleet"]

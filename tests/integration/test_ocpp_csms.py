@@ -59,6 +59,7 @@ EXPECTED_201: dict[str, Any] = {
     "ChangeAvailability": "Accepted",
     "UnlockConnector": "Unlocked",
     "RequestStartTransaction": "Accepted",
+    "GetTransactionStatus": None,  # no status: checked by content below
     "RequestStopTransaction": "Accepted",
     "GetBaseReport": "Accepted",
     "SetVariables": ["Accepted"],
@@ -256,6 +257,9 @@ def check_report(report: dict[str, Any], version: str) -> None:
             assert result[0]["attributeValue"] == "1", where + str(result)
             after = calls["GetVariables.after"]["response"]["getVariableResult"]
             assert after[0]["attributeValue"] == QUIET_INTERVAL, where + str(after)
+            # The remote transaction runs until the RequestStop that follows (E14.FR.02).
+            status = calls["GetTransactionStatus"]["response"]
+            assert status["ongoingIndicator"] is True, where + str(status)
             # The report answering GetBaseReport must carry the request's id (B07.FR.05).
             reports = [m["payload"] for m in cp["messages"] if m["action"] == "NotifyReport"]
             assert [r["requestId"] for r in reports] == [REPORT_REQUEST_ID], where + str(reports)

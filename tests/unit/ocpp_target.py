@@ -82,6 +82,9 @@ class Target:
     def trigger_message(self, message: str, connector_id: int | None) -> str:
         return self._result("trigger_message", "Accepted", message, connector_id)
 
+    def transaction_status(self, transaction_id: str | None) -> tuple[bool | None, bool]:
+        return self._result("transaction_status", (False, False), transaction_id)
+
     def clear_cache(self) -> str:
         return self._result("clear_cache", "Accepted")
 
@@ -103,10 +106,16 @@ class Target:
         return kind == "both" or kind == ("signed" if signed else "legacy")
 
     def update_firmware(
-        self, location: str, retrieve_at: float, request_id: int | None, signed: bool
+        self,
+        location: str,
+        retrieve_at: float,
+        request_id: int | None,
+        signed: bool,
+        install_at: float | None = None,
     ) -> str:
+        extra = () if install_at is None else (install_at,)
         return self._result(
-            "update_firmware", "Accepted", location, retrieve_at, request_id, signed
+            "update_firmware", "Accepted", location, retrieve_at, request_id, signed, *extra
         )
 
     def upload_log(self, location: str, request_id: int | None, kind: str) -> Any:

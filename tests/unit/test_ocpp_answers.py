@@ -72,6 +72,10 @@ CALLS_201: list[tuple[str, dict[str, Any], tuple[Any, ...] | None, Any, dict[str
      ("remote_start", 2, "TAG1", 8), "Rejected", {"status": "Rejected"}),
     ("RequestStopTransaction", {"transactionId": "tx-1"}, ("remote_stop", "tx-1"), "Accepted",
      {"status": "Accepted"}),
+    ("GetTransactionStatus", {"transactionId": "tx-1"}, ("transaction_status", "tx-1"),
+     (True, False), {"ongoingIndicator": True, "messagesInQueue": False}),
+    ("GetTransactionStatus", {}, ("transaction_status", None), (None, True),
+     {"messagesInQueue": True}),
     ("Reset", {"type": "Immediate"}, ("reset", "Immediate", None), "Accepted",
      {"status": "Accepted"}),
     ("Reset", {"type": "OnIdle", "evseId": 1}, ("reset", "OnIdle", 1), "Rejected",
@@ -81,6 +85,9 @@ CALLS_201: list[tuple[str, dict[str, Any], tuple[Any, ...] | None, Any, dict[str
      "Accepted", {"status": "Accepted"}),
     ("ChangeAvailability", {"operationalStatus": "Operative", "evse": {"id": 2, "connectorId": 1}},
      ("change_availability", 2, True), "Scheduled", {"status": "Scheduled"}),
+    ("ChangeAvailability", {"operationalStatus": "Inoperative",
+                            "evse": {"id": 1, "connectorId": 2}},
+     None, None, {"status": "Rejected"}),
     ("UnlockConnector", {"evseId": 1, "connectorId": 1}, ("unlock_connector", 1, False), "Ongoing",
      {"status": "OngoingAuthorizedTransaction"}),
     ("UnlockConnector", {"evseId": 5, "connectorId": 1}, ("unlock_connector", 5, False), "Unknown",
@@ -89,6 +96,12 @@ CALLS_201: list[tuple[str, dict[str, Any], tuple[Any, ...] | None, Any, dict[str
      {"status": "UnknownConnector"}),
     ("TriggerMessage", {"requestedMessage": "TransactionEvent", "evse": {"id": 2}},
      ("trigger_message", "TransactionEvent", 2), "Accepted", {"status": "Accepted"}),
+    ("TriggerMessage", {"requestedMessage": "StatusNotification",
+                        "evse": {"id": 1, "connectorId": 1}},
+     ("trigger_message", "StatusNotification", 1), "Accepted", {"status": "Accepted"}),
+    ("TriggerMessage", {"requestedMessage": "StatusNotification",
+                        "evse": {"id": 2, "connectorId": 3}},
+     None, None, {"status": "Rejected"}),
     ("TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}, None, None,
      {"status": "NotImplemented"}),
     ("ClearCache", {}, ("clear_cache",), "Rejected", {"status": "Rejected"}),
@@ -159,12 +172,32 @@ def test_answer_asks_the_target(
 
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.version)
 @pytest.mark.parametrize("action", ["PublishFirmware", "CostUpdated", "Nonsense", ""])
-def test_unhandled_action_is_not_implemented(dialect: Dialect, action: str) -> None:
-    """A call the dialect does not handle gets CALLERROR NotImplemented with its id."""
+def test_unhandled_action_is_not_implemented_or_not_supported(
+    dialect: Dialect, action: str
+) -> None:
+    """A call the dialect does not handle gets CALLERROR with its id: NotSupported when
+    its version has the action (recognised, not supported), else NotImplemented (not
+    known) (OCPP-J 1.6 section 4.2.3, 2.0.1 Part 4 section 4.3)."""
     target = Target()
     frame = ask(dialect, action, {}, target)
-    assert isinstance(frame, CallError) and frame.error_code == "NotImplemented"
+    known = action in ("PublishFirmware", "CostUpdated") and dialect.version != "1.6"
+    assert isinstance(frame, CallError)
+    assert frame.error_code == ("NotSupported" if known else "NotImplemented")
     assert target.calls == []
+
+
+@pytest.mark.parametrize(("firmware_update", "code"), [("signed", "NotSupported"),
+                                                       ("both", "NotSupported"),
+                                                       ("legacy", "NotImplemented")])  # fmt: skip
+def test_unhandled_whitepaper_call_16_depends_on_the_whitepaper(
+    firmware_update: str, code: str
+) -> None:
+    """1.6: a security whitepaper call without a handler (InstallCertificate) is
+    NotSupported on a charger of the whitepaper and NotImplemented (unknown) on one
+    without it, as its SignedUpdateFirmware is."""
+    target = Target(firmware_update=firmware_update)
+    frame = ask(V16_, "InstallCertificate", {}, target)
+    assert isinstance(frame, CallError) and frame.error_code == code
 
 
 def test_get_configuration_with_and_without_keys() -> None:

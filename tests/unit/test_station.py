@@ -61,7 +61,8 @@ def ended(bench: Bench) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("version", VERSIONS)
 def test_boot_first_then_every_status_then_heartbeats(version: str) -> None:
     """BootNotification goes first; Accepted brings each connector's status (1.6 also
-    connector 0: errata 3.22 SHALL), then a Heartbeat every boot interval of inactivity."""
+    connector 0: errata 3.22 SHALL), 2.x then the critical security event
+    StartupOfTheDevice (A04.FR.01), then a Heartbeat every boot interval of inactivity."""
     bench = make(version, connectors=2, answers={"BootNotification": boots(("Accepted", 45))})
     bench.run(200)
     first = bench.calls[0]
@@ -77,7 +78,15 @@ def test_boot_first_then_every_status_then_heartbeats(version: str) -> None:
     ] * len(expected)
     beats = [c.at for c in bench.named("Heartbeat")]
     assert len(beats) == 4
-    assert round(beats[0] - bench.calls[len(bench.statuses())].at, 3) == 45
+    last = bench.calls[len(expected)]  # the boot's last message
+    if version != "1.6":
+        last = bench.calls[len(expected) + 1]
+        assert (last.action, last.payload["type"]) == (
+            "SecurityEventNotification",
+            "StartupOfTheDevice",
+        )
+    assert bench.calls[bench.calls.index(last) + 1].action == "Heartbeat"
+    assert round(beats[0] - last.at, 3) == 45
     assert gaps(beats) == [45, 45, 45]
     assert bench.booted == 1 and bench.counters.booted == 1
 

@@ -220,11 +220,50 @@ def test_station_inoperative_during_a_session_reports_connector_0_when_applied()
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_availability_keeps_a_faulted_connector_faulted(version: str) -> None:
+    """A Faulted connector stays Faulted through Inoperative and Operative, of its own or
+    of the whole station (G03.FR.06/07, G04.FR.07/08; 1.6 4.9: Faulted goes back to the
+    pre-fault state): nothing is reported for it until the fault is resolved, then the
+    state the last change asked for (Unavailable)."""
+    bench = booted(version, connectors=2)
+    bench.driver.step(lambda st, now: st.set_status(now, 1, "Faulted"))
+    bench.run(1)
+    mark = len(bench.calls)
+    for operative in (False, True, False):
+        assert availability(bench, 1, operative) == "Accepted"
+        bench.run(1)
+    assert bench.statuses(mark) == []
+    assert bench.station.connectors[0].status == "Faulted"
+    bench.driver.step(lambda st, now: st.set_status(now, 1, "Available"))  # resolved
+    bench.run(1)
+    assert bench.statuses(mark) == [(1, "Unavailable")]
+    assert availability(bench, 1, operative=True) == "Accepted"
+    bench.driver.step(lambda st, now: st.set_status(now, 1, "Faulted"))
+    bench.run(1)
+    mark = len(bench.calls)
+    assert availability(bench, None, operative=False) == "Accepted"
+    bench.run(1)
+    station = [(0, "Unavailable")] if version == "1.6" else []
+    assert bench.statuses(mark) == [(2, "Unavailable"), *station]
+    mark = len(bench.calls)
+    assert availability(bench, None, operative=True) == "Accepted"
+    bench.run(1)
+    station = [(0, "Available")] if version == "1.6" else []
+    assert bench.statuses(mark) == [(2, "Available"), *station]
+    assert bench.station.connectors[0].status == "Faulted"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_availability_of_an_unknown_connector_is_rejected(version: str) -> None:
-    """A connector / EVSE the station lacks is Rejected and nothing changes."""
+    """A connector / EVSE the station lacks is Rejected and nothing changes (2.x: also a
+    connector other than 1 on an EVSE that exists)."""
     bench = booted(version, connectors=2)
     mark = len(bench.calls)
     assert availability(bench, 3, operative=False) == "Rejected"
+    if version != "1.6":
+        evse = {"id": 1, "connectorId": 5}
+        payload = {"operationalStatus": "Inoperative", "evse": evse}
+        assert status_of(bench.server_call("ChangeAvailability", payload)) == "Rejected"
     bench.run(1)
     assert bench.statuses(mark) == []
 
@@ -290,6 +329,12 @@ def test_trigger_status_of_the_asked_connector(version: str) -> None:
     every = [(1, "Available"), (2, "Available"), (3, "Available")]
     assert bench.statuses(mark) == ([(0, "Available"), *every] if version == "1.6" else every)
     assert trigger(bench, "StatusNotification", 4) == "Rejected"
+    if version != "1.6":  # a connector EVSE 2 does not have
+        payload = {"requestedMessage": "StatusNotification", "evse": {"id": 2, "connectorId": 3}}
+        assert status_of(bench.server_call("TriggerMessage", payload)) == "Rejected"
+    mark = len(bench.calls)
+    bench.run(1)
+    assert bench.statuses(mark) == []
 
 
 def test_trigger_status_16_of_connector_0_is_the_charge_point_alone() -> None:
@@ -361,6 +406,50 @@ def test_trigger_heartbeat(version: str) -> None:
     assert trigger(bench, "Heartbeat") == "Accepted"
     bench.run(0.5)
     assert bench.actions()[-1] == "Heartbeat"
+
+
+# -- transaction status -----------------------------------------------------------------------
+
+
+def transaction_status(bench: Bench, transaction_id: str | None = None) -> dict[str, Any]:
+    """GetTransactionStatus (for ``transaction_id`` when given); the answer's payload."""
+    payload = {} if transaction_id is None else {"transactionId": transaction_id}
+    answer = bench.server_call("GetTransactionStatus", payload)
+    assert answer is not None and answer[0] == 3, answer
+    return dict(answer[2])
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_transaction_status_follows_the_transaction_and_its_queue(version: str) -> None:
+    """E14: ongoingIndicator says whether the transaction runs (false for one the station
+    never had and once it ended), messagesInQueue whether TransactionEvents about it (with
+    no id: about any) wait for delivery, the one sent and not yet answered included; with
+    no id there is no ongoingIndicator."""
+    bench = booted(version, connectors=2)
+    idle = {"ongoingIndicator": False, "messagesInQueue": False}
+    assert transaction_status(bench, "no-such-transaction") == idle
+    assert transaction_status(bench) == {"messagesInQueue": False}
+    remote_start(bench, 1)
+    bench.run(1)
+    first = tx_id(bench)
+    assert transaction_status(bench, first) == {"ongoingIndicator": True, "messagesInQueue": False}
+    bench.silent.add("TransactionEvent")  # the CSMS leaves them unanswered for now
+    remote_start(bench, 2)
+    bench.run(1)
+    second = tx_id(bench)
+    assert bench.in_flight == bench.tx_messages()[-1].unique_id  # its Started waits
+    assert transaction_status(bench, second) == {"ongoingIndicator": True, "messagesInQueue": True}
+    assert transaction_status(bench, first) == {"ongoingIndicator": True, "messagesInQueue": False}
+    assert remote_stop(bench, first) == "Accepted"  # its Ended queues behind
+    assert transaction_status(bench, first) == {"ongoingIndicator": False, "messagesInQueue": True}
+    assert transaction_status(bench) == {"messagesInQueue": True}
+    assert remote_stop(bench, second) == "Accepted"
+    bench.silent.clear()
+    bench.run(120)  # retried (E13) and answered now
+    assert [c.delivered for c in bench.tx_messages()[-2:]] == [True, True]
+    assert transaction_status(bench, first) == idle
+    assert transaction_status(bench, second) == idle
+    assert transaction_status(bench) == {"messagesInQueue": False}
 
 
 # -- configuration ----------------------------------------------------------------------------

@@ -422,7 +422,8 @@ def test_firmware_update_installs_reboots_and_boots_the_new_version(
 ) -> None:
     """UpdateFirmware: each step reported on time (L01.FR.01; 1.6 4.5), a reboot, a boot
     with the new firmware version (2.0.1 reason FirmwareUpdate), then Installed from the
-    new firmware (L01.FR.32 (a)) and, in 2.0.1, SecurityEvent FirmwareUpdated (L01.FR.31)."""
+    new firmware (L01.FR.32 (a)) and, in 2.0.1, SecurityEvent FirmwareUpdated (L01.FR.31)
+    before the new boot's StartupOfTheDevice (A04.FR.01)."""
     spec = FleetSpec(firmware=FirmwareUpdates(download_s=20, install_s=10))
     bench = booted(version, fleet=spec, reboot_s=2)
     answer = update(bench, signed=signed)
@@ -440,12 +441,47 @@ def test_firmware_update_installs_reboots_and_boots_the_new_version(
     if version != "1.6":
         assert said["reason"] == "FirmwareUpdate"
         assert [c.payload["type"] for c in bench.named("SecurityEventNotification")] == [
-            "FirmwareUpdated"
+            "StartupOfTheDevice",  # the first boot's
+            "FirmwareUpdated",
+            "StartupOfTheDevice",
         ]
         assert {c.payload["requestId"] for c in bench.named("FirmwareStatusNotification")} == {31}
     times = {c.payload["status"]: c.at for c in bench.calls if "Firmware" in c.action}
     assert times["Downloaded"] - times["Downloading"] == pytest.approx(20, abs=0.1)
     assert bench.counters.firmware_installed == 1
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_an_update_installs_at_its_install_time(version: str) -> None:
+    """An installDateTime to come: InstallScheduled after the download, and the install
+    at that time (L01.FR.16), not before; sessions may start meanwhile."""
+    spec = FleetSpec(firmware=FirmwareUpdates(download_s=5, install_s=5))
+    bench = booted(version, fleet=spec, reboot_s=2)
+    firmware = {
+        "location": "http://127.0.0.1/fw-2.0.bin",
+        "retrieveDateTime": wall(bench),
+        "installDateTime": wall(bench, 100),
+    }
+    answer = bench.server_call("UpdateFirmware", {"requestId": 31, "firmware": firmware})
+    assert status_of(answer) == "Accepted"
+    install_at = bench.now + 100
+    bench.run(60)
+    assert firmware_statuses(bench) == ["Downloading", "Downloaded", "InstallScheduled"]
+    assert remote_start(bench, 1) == "Accepted"  # not held back by the update yet
+    bench.run(1)
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(100)
+    assert firmware_statuses(bench) == [
+        "Downloading",
+        "Downloaded",
+        "InstallScheduled",
+        "Installing",
+        "InstallRebooting",
+        "Installed",
+    ]
+    (installing,) = [c.at for c in bench.calls if c.payload.get("status") == "Installing"]
+    assert installing == pytest.approx(install_at, abs=0.1)
+    assert {c.payload["requestId"] for c in bench.named("FirmwareStatusNotification")} == {31}
 
 
 @pytest.mark.parametrize(
@@ -470,7 +506,8 @@ def test_a_failed_update_says_where_it_failed(version: str, step: str, expected:
     assert len(bench.named("BootNotification")) == 1 and bench.counters.firmware_failed == 1
     if step == "signature":
         assert [c.payload["type"] for c in bench.named("SecurityEventNotification")] == [
-            "InvalidFirmwareSignature"
+            "StartupOfTheDevice",  # the boot's (A04.FR.01)
+            "InvalidFirmwareSignature",
         ]
 
 
@@ -539,6 +576,37 @@ def test_log_upload_reports_its_outcome(version: str) -> None:
         if version != "1.6":
             assert {c.payload["requestId"] for c in bench.named(action)} == {8}
     assert (bench.counters.uploads_ok, bench.counters.uploads_failed) == (1, 1)
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_a_new_get_log_cancels_the_upload_under_way(version: str) -> None:
+    """A GetLog during an upload is answered AcceptedCanceled and the cancelled upload is
+    reported AcceptedCanceled, with its requestId, before the new one's Uploading
+    (N01.FR.12/20); the cancelled upload's end is not reported."""
+    bench = booted(version)
+
+    def get_log(request_id: int) -> str:
+        log = {"remoteLocation": "http://127.0.0.1:9/upload/"}
+        ask = {"logType": "DiagnosticsLog", "requestId": request_id, "log": log}
+        return status_of(bench.server_call("GetLog", ask))
+
+    assert get_log(31) == "Accepted"
+    bench.run(1)
+    first = bench.uploads[-1]
+    assert get_log(32) == "AcceptedCanceled"
+    bench.run(1)
+    bench.uploaded(True, first)
+    bench.uploaded(True)
+    bench.run(1)
+    reported = [
+        (c.payload["status"], c.payload["requestId"]) for c in bench.named("LogStatusNotification")
+    ]
+    assert reported == [
+        ("Uploading", 31),
+        ("AcceptedCanceled", 31),
+        ("Uploading", 32),
+        ("Uploaded", 32),
+    ]
 
 
 def test_an_ftp_location_fails_at_once() -> None:
@@ -765,6 +833,19 @@ def test_local_list_full_and_differential(version: str) -> None:
     assert list_version(bench) == 4
     assert send_list(bench, 5, True, []) == "Accepted"  # D01.FR.04: emptied, versioned
     assert bench.station.ext.local_list is None and list_version(bench) == 5
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_local_list_version_while_the_list_is_disabled(version: str) -> None:
+    """2.x: with LocalAuthListCtrlr.Enabled false the version is 0 (D02.FR.03), and the
+    list's own again once enabled; 1.6 (5.10) answers its list's version either way."""
+    bench = booted(version)
+    assert send_list(bench, 5, True, [("A", "Accepted")]) == "Accepted"
+    key, variable = "LocalAuthListEnabled", "LocalAuthListCtrlr.Enabled"
+    assert set_setting(bench, key, variable, "false") == "Accepted"
+    assert list_version(bench) == (5 if version == "1.6" else 0)
+    assert set_setting(bench, key, variable, "true") == "Accepted"
+    assert list_version(bench) == 5
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -399,9 +399,9 @@ def test_a_faulty_charger_faults_and_recovers(version: str) -> None:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_security_events(version: str) -> None:
-    """With security_events: ResetOrReboot after a reset's boot, and after refused
-    credentials (HTTP 401) the failed authentication once connected (1.6 security
-    whitepaper names, 2.0.1 A04)."""
+    """With security_events: after refused credentials (HTTP 401) the failed
+    authentication once connected, StartupOfTheDevice after each boot, and ResetOrReboot
+    before it after a reset's boot (1.6 security whitepaper names, 2.0.1 A04)."""
     bench = make(version, fleet=FleetSpec(security_events=True), reboot_s=1)
     bench.refuse = [Failure("handshake_rejected", "HTTP 401 Unauthorized")]
     bench.run(30)
@@ -412,8 +412,49 @@ def test_security_events(version: str) -> None:
     refused = (
         "FailedToAuthenticateAtCentralSystem" if version == "1.6" else "FailedToAuthenticateAtCsms"
     )
-    assert events == [refused, "ResetOrReboot"]
-    assert bench.counters.security_events == 2
+    assert events == [refused, "StartupOfTheDevice", "ResetOrReboot", "StartupOfTheDevice"]
+    assert bench.counters.security_events == 4
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("security_events", [False, True])
+def test_critical_security_events_of_an_idle_station(version: str, security_events: bool) -> None:
+    """A boot after power-up reports StartupOfTheDevice, a reset's boot ResetOrReboot
+    first: critical events, which 2.x sends always (A04.FR.01) and 1.6 with
+    security_events (its security whitepaper is optional). An idle station sends them
+    without making its extras."""
+    bench = booted(version, fleet=FleetSpec(security_events=security_events), reboot_s=1)
+    assert bench.station.ext is None
+    kind = "Soft" if version == "1.6" else "Immediate"
+    assert status_of(bench.server_call("Reset", {"type": kind})) == "Accepted"
+    bench.run(30)
+    assert bench.booted == 2
+    events = [c.payload["type"] for c in bench.named("SecurityEventNotification")]
+    expected = ["StartupOfTheDevice", "ResetOrReboot", "StartupOfTheDevice"]
+    if version == "1.6" and not security_events:
+        expected = []
+    assert events == expected
+    assert bench.counters.security_events == len(expected)
+    assert bench.station.ext is None
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_security_events_outlive_a_lost_connection(version: str) -> None:
+    """Security events queued or in flight when the connection is lost are sent after
+    the reconnect (A04.FR.02: guaranteed delivery), each counted once."""
+    bench = booted(version, reboot_s=1)
+    bench.silent.add("SecurityEventNotification")
+    assert status_of(bench.server_call("Reset", {"type": "Immediate"})) == "Accepted"
+    bench.run(5)
+    assert bench.booted == 2 and bench.in_flight is not None
+    mark = len(bench.calls)
+    bench.drop()
+    bench.silent.clear()
+    bench.run(60)
+    delivered = [c.payload["type"] for c in bench.named("SecurityEventNotification")[-2:]]
+    assert delivered == ["ResetOrReboot", "StartupOfTheDevice"]
+    assert all(c.delivered for c in bench.calls[mark:] if c.action == "SecurityEventNotification")
+    assert bench.counters.security_events == 3  # the first boot's and the reset's two
 
 
 @pytest.mark.parametrize("version", VERSIONS)
