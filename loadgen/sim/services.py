@@ -366,15 +366,6 @@ class Services(StationPart):
             self._send_event(kind, info, now)
         ext.pending_events.clear()
 
-    def _keep_events(self, items: list[Outgoing]) -> None:
-        """The security events among the CALLs a lost connection took along wait for
-        the next one (A04.FR.02: queued with guaranteed delivery)."""
-        for item in items:
-            if item.action == "SecurityEventNotification":
-                info = item.payload.get("techInfo")
-                self._extras().pending_events.append((str(item.payload["type"]), info))
-                self.counters.security_events -= 1  # counted again when sent
-
     def _send_event(self, kind: str, info: str | None, now: float) -> None:
         request = self.dialect.security_event(kind, now + self.wall_offset_s, info)
         self._queue(Outgoing(*request, "other"))

@@ -568,7 +568,8 @@ class Station(
         return wait + self.rng.uniform(0, random_range)
 
     def _go_offline(self, now: float, after_s: float) -> None:
-        """The link is down: keep transaction messages, reconnect after ``after_s``."""
+        """The link is down: keep transaction messages and security events, reconnect after
+        ``after_s``."""
         if self.phase == ONLINE:
             self.offline_since = now  # the offline period (OfflineThreshold) counts from here
         self.phase = OFFLINE
@@ -581,12 +582,13 @@ class Station(
         for item in self.queue:
             if item.tx is not None and item.action in tx_actions:
                 kept.append(item)
+            elif item.action == "SecurityEventNotification":
+                kept.append(item)  # A04.FR.02: guaranteed delivery, with its own time
             elif item.purpose == "status" and item.connector is not None:
                 item.connector.reported = None  # never delivered: report it after the reconnect
             else:
                 dropped.append(item)
         self.queue = kept
-        self._keep_events(dropped)
         self._drop_user_calls(dropped, "connection lost")
         self.answering = None  # the server's calls went with the connection
         self.hb_due = None

@@ -451,8 +451,11 @@ def test_security_events_outlive_a_lost_connection(version: str) -> None:
     bench.drop()
     bench.silent.clear()
     bench.run(60)
-    delivered = [c.payload["type"] for c in bench.named("SecurityEventNotification")[-2:]]
-    assert delivered == ["ResetOrReboot", "StartupOfTheDevice"]
+    first = [c.payload for c in bench.calls[:mark] if c.action == "SecurityEventNotification"]
+    again = [c.payload for c in bench.named("SecurityEventNotification")[-2:]]
+    assert [p["type"] for p in again] == ["ResetOrReboot", "StartupOfTheDevice"]
+    assert again[0] == first[-1]  # the one in flight again, with the time it happened
+    assert again[1]["timestamp"] == again[0]["timestamp"]  # queued at the same boot
     assert all(c.delivered for c in bench.calls[mark:] if c.action == "SecurityEventNotification")
     assert bench.counters.security_events == 3  # the first boot's and the reset's two
 
