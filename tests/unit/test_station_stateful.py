@@ -404,6 +404,8 @@ def readings_never_fall_16(bench: Bench) -> None:
                 continue
             connector, value = p["connectorId"], int(sample["value"])
         elif call.action == "StopTransaction":
+            if p["transactionId"] == -1:
+                continue  # its start never got an id through (errata 3.18): no connector
             connector, value = connector_of[p["transactionId"]], p["meterStop"]
         else:
             continue
@@ -423,10 +425,12 @@ def transactions(bench: Bench) -> tuple[set[Any], set[Any]]:
     open_on: dict[int, Any] = {}
     where: dict[Any, int] = {}
     if bench.version == "1.6":
+        lost_starts = 0  # StartTransactions whose id never reached the station
         for call in bench.calls:
             p = call.payload
             if call.action == "StartTransaction":
                 if not (call.delivered and isinstance(call.answer, dict)):
+                    lost_starts += 1
                     continue  # no id reached the station: no transaction for either side
                 tx = call.answer["transactionId"]
                 assert open_on.get(p["connectorId"]) is None, f"two on {p['connectorId']}"
@@ -435,6 +439,9 @@ def transactions(bench: Bench) -> tuple[set[Any], set[Any]]:
                 started.add(tx)
             elif call.action == "StopTransaction":
                 tx = p["transactionId"]
+                if tx == -1:  # errata 3.18: the end of a start that never got its id
+                    assert lost_starts, "StopTransaction -1 with every start answered"
+                    continue
                 assert tx in where, f"StopTransaction of unknown {tx}"
                 if open_on.get(where[tx]) == tx:
                     open_on[where[tx]] = None
