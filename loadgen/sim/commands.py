@@ -405,7 +405,9 @@ class Commands(StationPart):
                 tx: Transaction = connector.tx  # type: ignore[assignment]
                 self._meter(connector, now)
                 reading = self._reading(connector, now)
-                event = dialect.tx_triggered(tx, reading, at, tx.next_seq(), measurands)
+                event = dialect.tx_triggered(
+                    tx, reading, at, tx.next_seq(), measurands, state=connector.status
+                )
                 if event is not None:
                     self._queue(Outgoing(*event, "meter", connector, tx))
         elif message in ("FirmwareStatusNotification", "SignedFirmwareStatusNotification"):
