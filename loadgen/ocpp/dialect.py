@@ -146,8 +146,10 @@ class ChargePointTarget(Protocol):
         id_tag: str,
         remote_start_id: int | None,
         profile: ChargingProfile | None = None,
+        group: str | None = None,
     ) -> str:
-        """Accepted or Rejected; ``profile``: a TxProfile for the transaction."""
+        """Accepted or Rejected; ``profile``: a TxProfile for the transaction; ``group``:
+        the tag's group (2.0.1 groupIdToken), which a group reservation admits."""
 
     def remote_stop(self, transaction_id: str) -> str:
         """Accepted or Rejected."""

@@ -439,13 +439,15 @@ class V201(Dialect):
         id_tag = self._token(get_field(p, "idToken", dict))
         remote_start_id = get_field(p, "remoteStartId", int)
         evse_id = get_field(p, "evseId", int, required=False)
+        group_token = get_field(p, "groupIdToken", dict, required=False)
+        group = None if group_token is None else self._token(group_token)
         raw = get_field(p, "chargingProfile", dict, required=False)
         profile = None
         if raw is not None and target.supports("SmartCharging"):
             profile = self._profile(evse_id or 0, raw)
             if profile.purpose != profiles.TX:  # F01.FR.08: a TxProfile only
                 return {"status": "Rejected"}
-        return {"status": target.remote_start(evse_id, id_tag, remote_start_id, profile)}
+        return {"status": target.remote_start(evse_id, id_tag, remote_start_id, profile, group)}
 
     def _request_stop(self, p: Payload, target: ChargePointTarget) -> Payload:
         transaction_id = get_field(p, "transactionId", str, max_len=MAX_TRANSACTION_ID_LEN)
