@@ -593,6 +593,8 @@ class Sessions(StationPart):
             )
             if request is not None:
                 self._queue(Outgoing(*request, "meter", connector, tx))
+                if self.ext is not None:  # 2.1: the running cost
+                    self._tx_extra(connector, request[1], now, "changed")
         return reading
 
     def _significance(self) -> float:
