@@ -146,8 +146,10 @@ class ChargePointTarget(Protocol):
         id_tag: str,
         remote_start_id: int | None,
         profile: ChargingProfile | None = None,
+        group: str | None = None,
     ) -> str:
-        """Accepted or Rejected; ``profile``: a TxProfile for the transaction."""
+        """Accepted or Rejected; ``profile``: a TxProfile for the transaction; ``group``:
+        the tag's group (2.0.1 groupIdToken), which a group reservation admits."""
 
     def remote_stop(self, transaction_id: str) -> str:
         """Accepted or Rejected."""
@@ -340,9 +342,12 @@ class Dialect(ABC):
         offline: bool,
         measurands: tuple[str, ...],
         context: str = "Sample.Periodic",
+        *,
+        state: ConnectorStatus,
     ) -> Request:
         """A periodic (or, ``context`` Sample.Clock, clock-aligned) sample during a
-        transaction: MeterValues / TransactionEvent Updated."""
+        transaction: MeterValues / TransactionEvent Updated, which tells the connector's
+        charging ``state`` (2.0.1 chargingState, E02.FR.13)."""
 
     @abstractmethod
     def tx_end(
@@ -390,8 +395,27 @@ class Dialect(ABC):
         at: float,
         seq_no: int,
         measurands: tuple[str, ...] = (),
+        *,
+        state: ConnectorStatus,
     ) -> Request | None:
-        """A TransactionEvent asked for by TriggerMessage (2.0.1); None in 1.6."""
+        """A TransactionEvent asked for by TriggerMessage (2.0.1), with the connector's
+        charging ``state`` now (F06.FR.07/09); None in 1.6."""
+        return None
+
+    def tx_charging(
+        self,
+        tx: TransactionLike,
+        at: float,
+        seq_no: int,
+        offline: bool,
+        state: ConnectorStatus,
+        *,
+        rate_changed: bool = False,
+    ) -> Request | None:
+        """A TransactionEvent Updated for a change no meter sample carries: the charging
+        ``state`` changed (ChargingStateChanged, E02.FR.13, E05.FR.02), or only the rate,
+        by more than LimitChangeSignificance (``rate_changed``: ChargingRateChanged,
+        K11.FR.04); None in 1.6 (its StatusNotification tells the state)."""
         return None
 
     @abstractmethod

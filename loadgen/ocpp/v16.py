@@ -160,8 +160,11 @@ class V16(Dialect):
         offline: bool,
         measurands: tuple[str, ...],
         context: str = "Sample.Periodic",
+        *,
+        state: ConnectorStatus,
     ) -> Request:
-        """MeterValues of the transaction, context Sample.Periodic (or Sample.Clock)."""
+        """MeterValues of the transaction, context Sample.Periodic (or Sample.Clock); the
+        charging state goes in a StatusNotification instead."""
         return "MeterValues", {
             "connectorId": tx.connector_id,
             "transactionId": tx.server_id or 0,  # set by bind() when sent, if not yet known

@@ -57,6 +57,8 @@ _STATUS_201: dict[str, str] = {
     "Unavailable": "Unavailable",
     "Faulted": "Faulted",
 }
+#: Connector statuses that are a ChargingStateEnumType value as they are.
+_CHARGING_STATES = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE"})
 #: Why a transaction ends -> (triggerReason, stoppedReason)
 _ENDED: dict[str, tuple[str, str]] = {
     "Local": ("StopAuthorized", "Local"),
@@ -205,12 +207,15 @@ class V201(Dialect):
         offline: bool,
         measurands: tuple[str, ...],
         context: str = "Sample.Periodic",
+        *,
+        state: ConnectorStatus,
     ) -> Request:
         """TransactionEvent Updated, triggerReason MeterValuePeriodic (MeterValueClock for
-        a clock-aligned sample)."""
-        state = "Charging" if reading.power_w > 0 else "SuspendedEVSE"
+        a clock-aligned sample); a charging state that changed with the sample goes in it
+        (E02.FR.13: ChargingStateChanged only when the change is the only event)."""
         trigger = "MeterValueClock" if context == "Sample.Clock" else "MeterValuePeriodic"
-        event = _event("Updated", trigger, seq_no, tx.local_id, at, state, offline)
+        charging = _charging_state(state)
+        event = _event("Updated", trigger, seq_no, tx.local_id, at, charging, offline)
         event["meterValue"] = [_sample(reading, at, context, measurands)]
         return "TransactionEvent", event
 
@@ -248,11 +253,34 @@ class V201(Dialect):
         at: float,
         seq_no: int,
         measurands: tuple[str, ...] = (),
+        *,
+        state: ConnectorStatus,
     ) -> Request:
-        event = _event("Updated", "Trigger", seq_no, tx.local_id, at, "Charging", False)
+        """TransactionEvent Updated, triggerReason Trigger: the charging state and the
+        TxUpdatedMeasurands now (F06.FR.07, F06.FR.09)."""
+        charging = _charging_state(state)
+        event = _event("Updated", "Trigger", seq_no, tx.local_id, at, charging, False)
         event["evse"] = {"id": tx.connector_id, "connectorId": 1}
         event["meterValue"] = [_sample(reading, at, "Trigger", measurands or _ENERGY)]
         return "TransactionEvent", event
+
+    def tx_charging(
+        self,
+        tx: TransactionLike,
+        at: float,
+        seq_no: int,
+        offline: bool,
+        state: ConnectorStatus,
+        *,
+        rate_changed: bool = False,
+    ) -> Request:
+        """TransactionEvent Updated, triggerReason ChargingStateChanged (E02.FR.13,
+        E05.FR.02) or ChargingRateChanged (K11.FR.04, K13.FR.03), with the chargingState."""
+        trigger = "ChargingRateChanged" if rate_changed else "ChargingStateChanged"
+        charging = _charging_state(state)
+        return "TransactionEvent", _event(
+            "Updated", trigger, seq_no, tx.local_id, at, charging, offline
+        )
 
     def meter_values(
         self,
@@ -423,13 +451,15 @@ class V201(Dialect):
         id_tag = self._token(get_field(p, "idToken", dict))
         remote_start_id = get_field(p, "remoteStartId", int)
         evse_id = get_field(p, "evseId", int, required=False)
+        group_token = get_field(p, "groupIdToken", dict, required=False)
+        group = None if group_token is None else self._token(group_token)
         raw = get_field(p, "chargingProfile", dict, required=False)
         profile = None
         if raw is not None and target.supports("SmartCharging"):
             profile = self._profile(evse_id or 0, raw)
             if profile.purpose != profiles.TX:  # F01.FR.08: a TxProfile only
                 return {"status": "Rejected"}
-        return {"status": target.remote_start(evse_id, id_tag, remote_start_id, profile)}
+        return {"status": target.remote_start(evse_id, id_tag, remote_start_id, profile, group)}
 
     def _request_stop(self, p: Payload, target: ChargePointTarget) -> Payload:
         transaction_id = get_field(p, "transactionId", str, max_len=MAX_TRANSACTION_ID_LEN)
@@ -704,6 +734,13 @@ def _event(
     if offline:
         event["offline"] = True
     return event
+
+
+def _charging_state(status: ConnectorStatus) -> str:
+    """The ChargingStateEnumType of a running transaction's connector: Charging,
+    SuspendedEV or SuspendedEVSE as the station decided it, else EVConnected (no energy
+    offered: before the start, or a connector that went out of service)."""
+    return status if status in _CHARGING_STATES else "EVConnected"
 
 
 def _sample(reading: Reading, at: float, context: str, measurands: tuple[str, ...]) -> Payload:

@@ -23,12 +23,10 @@ from loadgen.ocpp.dialect import (
     ChargePointTarget,
     Payload,
     Request,
-    TransactionLike,
     iso,
 )
 from loadgen.ocpp.fields import get_field
 from loadgen.ocpp.framing import FrameError
-from loadgen.ocpp.samples import Reading
 from loadgen.ocpp.tariffs import CostDetails
 from loadgen.ocpp.v201 import _TYPE_MARK, MAX_TRANSACTION_ID_LEN, V201, Handler
 
@@ -74,22 +72,6 @@ class V21(V201):
         return {"idToken": value[:255], "type": kind}
 
     # -- requests -----------------------------------------------------------------------
-
-    def tx_meter(
-        self,
-        tx: TransactionLike,
-        reading: Reading,
-        at: float,
-        seq_no: int,
-        offline: bool,
-        measurands: tuple[str, ...],
-        context: str = "Sample.Periodic",
-    ) -> Request:
-        """2.0.1's Updated event; energy flowing either way (a discharge too) is Charging."""
-        action, event = super().tx_meter(tx, reading, at, seq_no, offline, measurands, context)
-        if reading.power_w < 0:
-            event["transactionInfo"]["chargingState"] = "Charging"
-        return action, event
 
     def tx_details(
         self,

@@ -149,42 +149,47 @@ class Authorization(StationPart):
                     return "Accepted"
         return "Rejected"
 
-    def _reserved_for(self, connector: Connector, id_tag: str) -> bool:
-        """Whether ``id_tag`` may start on this Reserved connector."""
+    def _reserved_for(self, connector: Connector, id_tag: str, group: str | None = None) -> bool:
+        """Whether ``id_tag`` (of ``group``, when the request says) may start on this
+        Reserved connector."""
         ext = self.ext
         held = None if ext is None else ext.reservations.get(connector.id)
-        return held is not None and self._admits(held, id_tag)
+        return held is not None and self._admits(held, id_tag, group)
 
-    def _admits(self, held: Reservation, id_tag: str) -> bool:
-        """Whether the reservation takes ``id_tag``: the tag, or its parent as the local
-        list or else the cache knows it (1.6 5.13, 3.10)."""
-        if held.admits(id_tag):
+    def _admits(self, held: Reservation, id_tag: str, group: str | None = None) -> bool:
+        """Whether the reservation takes ``id_tag``: the tag, or its parent as the request
+        gives it (2.0.1 RequestStartTransaction's groupIdToken, F01.FR.21/22,
+        F02.FR.23/24) or as the local list or else the cache knows it (1.6 5.13, 3.10)."""
+        if held.admits(id_tag, group):
             return True
         info = self._known(id_tag.casefold())
         return info is not None and info.group is not None and held.admits(id_tag, info.group)
 
-    def _held_for_another(self, connector: Connector, id_tag: str | None) -> bool:
-        """Whether a session of ``id_tag`` (None: a tag not known yet) on this free
-        connector would leave no free connector for a reservation of connector 0 it does
-        not satisfy (1.6 5.13: "one connector remains available for the reserved idTag")."""
+    def _held_for_another(
+        self, connector: Connector, id_tag: str | None, group: str | None = None
+    ) -> bool:
+        """Whether a session of ``id_tag`` (None: a tag not known yet; of ``group``, when
+        the request says) on this free connector would leave no free connector for a
+        reservation of connector 0 it does not satisfy (1.6 5.13: "one connector remains
+        available for the reserved idTag")."""
         ext = self.ext
         held = None if ext is None else ext.reservations.get(ANY_CONNECTOR)
-        if held is None or (id_tag is not None and self._admits(held, id_tag)):
+        if held is None or (id_tag is not None and self._admits(held, id_tag, group)):
             return False
         return not any(c is not connector and self._free(c) for c in self.connectors)
 
-    def _claim(self, connector: Connector, id_tag: str) -> None:
-        """A session of the reserved tag begins here: its start ends the reservation (the
-        connector's, else one of connector 0)."""
+    def _claim(self, connector: Connector, id_tag: str, group: str | None = None) -> None:
+        """A session of the reserved tag (or group) begins here: its start ends the
+        reservation (the connector's, else one of connector 0)."""
         ext = self.ext
         if ext is None:
             return
         key = connector.id
         held = ext.reservations.get(key)
-        if held is None or not self._admits(held, id_tag):
+        if held is None or not self._admits(held, id_tag, group):
             key = ANY_CONNECTOR
             held = ext.reservations.get(key)
-            if held is None or not self._admits(held, id_tag):
+            if held is None or not self._admits(held, id_tag, group):
                 return
         del ext.reservations[key]
         ext.claimed[connector.id] = held.reservation_id

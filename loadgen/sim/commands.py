@@ -101,13 +101,18 @@ class Commands(StationPart):
             id_tag: str,
             trigger: StartTrigger,
             remote_start_id: int | None,
+            group: str | None = None,
         ) -> None: ...
         def end_transaction(
             self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
         ) -> None: ...
         def _reading(self, connector: Connector, now: float) -> Reading: ...
-        def _reserved_for(self, connector: Connector, id_tag: str) -> bool: ...
-        def _held_for_another(self, connector: Connector, id_tag: str | None) -> bool: ...
+        def _reserved_for(
+            self, connector: Connector, id_tag: str, group: str | None = None
+        ) -> bool: ...
+        def _held_for_another(
+            self, connector: Connector, id_tag: str | None, group: str | None = None
+        ) -> bool: ...
         def _drop_reservation(self, connector: Connector, now: float) -> None: ...
         def _install_tx_profile(self, connector: Connector, profile: ChargingProfile) -> None: ...
         def _arm_aligned(self, now: float) -> None: ...
@@ -255,29 +260,37 @@ class Commands(StationPart):
         id_tag: str,
         remote_start_id: int | None,
         profile: ChargingProfile | None = None,
+        group: str | None = None,
     ) -> str:
         """Start a session for the server's tag; Authorize first if the setting says so.
-        A Reserved connector takes only its reserved tag (F02.FR.23/24; 1.6 5.13)."""
+        A Reserved connector takes only its reserved tag, or one of its group: ``group``,
+        the request's groupIdToken (F02.FR.23/24; 1.6 5.13)."""
         if self.rebooting or self.reset_when_idle or self.stopping:
             return "Rejected"  # a reset or the end of the run would cut it short
         if connector_id is None:  # the station picks (1.6 5.11, F02.FR.15)
-            connector = next((c for c in self.connectors if self._startable(c, id_tag)), None)
+            connector = next(
+                (c for c in self.connectors if self._startable(c, id_tag, group)), None
+            )
         else:
             connector = self._connector(connector_id)
-        if connector is None or not self._startable(connector, id_tag):
+        if connector is None or not self._startable(connector, id_tag, group):
             return "Rejected"  # F02.FR.23-26: unavailable, faulted, occupied, reserved
-        self.begin_session(connector, self.now_s, id_tag, "RemoteStart", remote_start_id)
+        self.begin_session(
+            connector, self.now_s, id_tag, "RemoteStart", remote_start_id, group=group
+        )
         if profile is not None:
             self._install_tx_profile(connector, profile)
         return "Accepted"
 
-    def _startable(self, connector: Connector, id_tag: str) -> bool:
+    def _startable(self, connector: Connector, id_tag: str, group: str | None) -> bool:
         if connector.status == "Reserved" and not connector.busy and connector.operative:
-            return self._reserved_for(connector, id_tag)
+            return self._reserved_for(connector, id_tag, group)
         if not self._free(connector):
             return False
         ext = self.ext  # a reservation of connector 0 keeps the last free connector
-        return ext is None or not ext.reservations or not self._held_for_another(connector, id_tag)
+        if ext is None or not ext.reservations:
+            return True
+        return not self._held_for_another(connector, id_tag, group)
 
     def supports(self, feature: str) -> bool:
         """Whether the charger's model has this feature profile (1.6 names)."""
@@ -419,7 +432,9 @@ class Commands(StationPart):
                 tx: Transaction = connector.tx  # type: ignore[assignment]
                 self._meter(connector, now)
                 reading = self._reading(connector, now)
-                event = dialect.tx_triggered(tx, reading, at, tx.next_seq(), measurands)
+                event = dialect.tx_triggered(
+                    tx, reading, at, tx.next_seq(), measurands, state=connector.status
+                )
                 if event is not None:
                     self._queue(Outgoing(*event, "meter", connector, tx))
         elif message in ("FirmwareStatusNotification", "SignedFirmwareStatusNotification"):

@@ -227,12 +227,14 @@ class Sessions(StationPart):
         def _extras(self) -> Extras: ...
         def _limit_w(self, connector: Connector, now: float) -> tuple[float, float | None]: ...
         def _locally_authorized(self, id_tag: str) -> bool: ...
-        def _claim(self, connector: Connector, id_tag: str) -> None: ...
+        def _claim(self, connector: Connector, id_tag: str, group: str | None = None) -> None: ...
         def _firmware_blocks(self) -> bool: ...
         def _firmware_resume(self, now: float) -> None: ...
         def _powered_up(self, now: float) -> None: ...
         def _learn(self, id_tag: str, info: IdInfo | None) -> None: ...
-        def _held_for_another(self, connector: Connector, id_tag: str | None) -> bool: ...
+        def _held_for_another(
+            self, connector: Connector, id_tag: str | None, group: str | None = None
+        ) -> bool: ...
         def _tx_profiles_ended(self, connector: Connector) -> None: ...
         def _extras_due(self, now: float) -> None: ...
         def _status_event(self, connector: Connector, now: float) -> bool: ...
@@ -374,15 +376,17 @@ class Sessions(StationPart):
         id_tag: str,
         trigger: StartTrigger,
         remote_start_id: int | None,
+        group: str | None = None,
     ) -> None:
-        """Plug in and start a session: Authorize first unless a remote start needs none."""
+        """Plug in and start a session: Authorize first unless a remote start needs none;
+        ``group``: the tag's group as the server's remote start gave it."""
         connector.plugged = True
         connector.id_tag = id_tag
         connector.trigger = trigger
         connector.remote_start_id = remote_start_id
         connector.next_session_at = None
         if self.ext is not None and self.ext.reservations:
-            self._claim(connector, id_tag)  # the reserved tag arrived (H01.FR.15)
+            self._claim(connector, id_tag, group)  # the reserved tag arrived (H01.FR.15)
         self._set_status(connector, "Preparing", now)
         authorize = trigger == "Authorized" or self._flag("authorize_remote_start")
         authorize = authorize and self._flag("auth_enabled")  # AuthCtrlr.Enabled false: none
@@ -552,20 +556,54 @@ class Sessions(StationPart):
                 export = int(ev.export_wh)
         return Reading(connector.meter_wh, power, grid.voltage_v, grid.phases, soc, export)
 
-    def _recheck_charging(self, connector: Connector, now: float) -> Reading | None:
+    def _recheck_charging(
+        self, connector: Connector, now: float, alone: bool = True
+    ) -> Reading | None:
         """Meter the connector's transaction up to now and take its charging state from
         what it draws now (after a sample's interval, or at once when the limit or the
-        authorization changes: 1.6 errata 3.19); its reading, or None without one."""
+        authorization changes: 1.6 errata 3.19); its reading, or None without one.
+
+        A change of state is told at once: 1.6 by its StatusNotification; 2.0.1, unless
+        a sample that carries the state follows (not ``alone``), by a TransactionEvent
+        ChargingStateChanged (E02.FR.13), or ChargingRateChanged when only the power moved,
+        by more than LimitChangeSignificance percent (K11.FR.04)."""
         tx = connector.tx
         if tx is None:
             return None
         self._meter(connector, now)
         reading = self._reading(connector, now)
         power = int(reading.power_w)
-        self.counters.power_w += power - tx.power_w
+        before = tx.power_w
+        self.counters.power_w += power - before
         tx.power_w = power
-        self._charging_state(connector, reading, now)
+        changed = self._charging_state(connector, reading, now)
+        if not alone or connector.phase != "charging":
+            return reading
+        rate = not changed and power != before
+        if rate:
+            rate = abs(power - before) * 100 > abs(before) * self._significance()
+        if changed or rate:
+            request = self.dialect.tx_charging(
+                tx,
+                now + self.wall_offset_s,
+                tx.next_seq(),
+                self.phase != ONLINE,
+                connector.status,
+                rate_changed=rate,
+            )
+            if request is not None:
+                self._queue(Outgoing(*request, "meter", connector, tx))
+                if self.ext is not None:  # 2.1: the running cost
+                    self._tx_extra(connector, request[1], now, "changed")
         return reading
+
+    def _significance(self) -> float:
+        """LimitChangeSignificance, percent."""
+        text = self.read_setting("limit_change_significance")
+        try:
+            return float(text) if text else 0.0
+        except ValueError:
+            return 0.0
 
     def _recheck_all_charging(self, now: float) -> None:
         """Every running transaction's charging state, now (the limits changed)."""
@@ -575,13 +613,19 @@ class Sessions(StationPart):
 
     def _meter_sample(self, connector: Connector, now: float) -> None:
         tx = connector.tx
-        reading = self._recheck_charging(connector, now)
+        reading = self._recheck_charging(connector, now, alone=False)
         if tx is None or reading is None:
             return
         at = now + self.wall_offset_s
         measurands = measurand_list(self.read_setting("meter_values_sampled_data"))
         request = self.dialect.tx_meter(
-            tx, reading, at, tx.next_seq(), self.phase != ONLINE, measurands
+            tx,
+            reading,
+            at,
+            tx.next_seq(),
+            self.phase != ONLINE,
+            measurands,
+            state=connector.status,
         )
         self._queue(Outgoing(*request, "meter", connector, tx))
         if self.ext is not None:
@@ -640,7 +684,7 @@ class Sessions(StationPart):
         dialect = self.dialect
         for connector in self.connectors:
             tx = connector.tx
-            reading = self._recheck_charging(connector, now)
+            reading = self._recheck_charging(connector, now, alone=not measurands)
             if reading is None:
                 reading = self._reading(connector, now)
             if tx is None:
@@ -653,16 +697,23 @@ class Sessions(StationPart):
             if measurands:
                 offline = self.phase != ONLINE
                 request = dialect.tx_meter(
-                    tx, reading, at, tx.next_seq(), offline, measurands, "Sample.Clock"
+                    tx,
+                    reading,
+                    at,
+                    tx.next_seq(),
+                    offline,
+                    measurands,
+                    "Sample.Clock",
+                    state=connector.status,
                 )
                 self._queue(Outgoing(*request, "meter", connector, tx))
             if ended:
                 self._keep_sample(tx, at, reading, "Sample.Clock")
         self._arm_aligned(now)
 
-    def _charging_state(self, connector: Connector, reading: Reading, now: float) -> None:
-        """Charging, or suspended: by the EVSE (a limit of 0, a refused tag) or by the EV
-        (full)."""
+    def _charging_state(self, connector: Connector, reading: Reading, now: float) -> bool:
+        """Charging (energy flowing either way: a 2.1 discharge too), or suspended: by the
+        EVSE (a limit of 0, a refused tag) or by the EV (full); whether it changed."""
         status: ConnectorStatus = "Charging"
         if reading.power_w == 0 and connector.status in (
             "Charging",
@@ -675,6 +726,8 @@ class Sessions(StationPart):
             status = "SuspendedEVSE" if limit <= 0 or refused else "SuspendedEV"
         if status != connector.status and connector.phase == "charging":
             self._set_status(connector, status, now)
+            return True
+        return False
 
     def end_transaction(
         self, connector: Connector, now: float, reason: StopReason, unplug: bool = True

@@ -182,7 +182,8 @@ class Tariffs(StationPart):
 
     def _tx_extra(self, connector: Connector, payload: Payload, now: float, stage: str) -> None:
         """A TransactionEvent of ``connector``'s transaction was just queued (``stage``:
-        start, meter or end): price it (2.1) and start what a V2X session does."""
+        start, meter, changed (a charging state or rate) or end): price it (2.1) and start
+        what a V2X session does."""
         ext = self.ext
         if ext is None:
             return

@@ -229,12 +229,14 @@ def tx_of(version: str, m: dict[str, Any]) -> Any:
 
 
 def is_meter(version: str, m: dict[str, Any], tx: Any) -> bool:
-    """A periodic sample of transaction ``tx`` (MeterValues / TransactionEvent Updated)."""
+    """A periodic sample of transaction ``tx`` (MeterValues / TransactionEvent Updated
+    with a meterValue: not one that tells only a charging state or rate change)."""
     if version == "1.6":
         return m["action"] == "MeterValues" and m["payload"].get("transactionId") == tx
     return (
         m["action"] == "TransactionEvent"
         and m["payload"].get("eventType") == "Updated"
+        and "meterValue" in m["payload"]
         and tx_of(version, m) == tx
     )
 

@@ -61,8 +61,10 @@ class Target:
         id_tag: str,
         remote_start_id: int | None,
         profile: Any = None,
+        group: str | None = None,
     ) -> str:
-        extra = () if profile is None else (profile,)
+        extra = () if profile is None and group is None else (profile,)
+        extra += () if group is None else (group,)
         return self._result(
             "remote_start", "Accepted", connector_id, id_tag, remote_start_id, *extra
         )

@@ -148,7 +148,7 @@ def test_every_builder_is_schema_valid(
         dialect.status_notification(tx.connector_id, status, "NoError", at),
         dialect.authorize(tx.id_tag),
         dialect.tx_start(tx, reading, at, trigger, seq_no, offline, measurands, request_id),
-        dialect.tx_meter(tx, reading, at, seq_no, offline, measurands),
+        dialect.tx_meter(tx, reading, at, seq_no, offline, measurands, state=status),
         dialect.tx_end(tx, reading, at, stop_reason, seq_no, offline),
         dialect.tx_end(
             tx,
@@ -170,7 +170,9 @@ def test_every_builder_is_schema_valid(
         dialect.security_event("FirmwareUpdated", at, "x" * 300),
     ]
     more = [
-        dialect.tx_triggered(tx, reading, at, seq_no, measurands),
+        dialect.tx_triggered(tx, reading, at, seq_no, measurands, state=status),
+        dialect.tx_charging(tx, at, seq_no, offline, status),
+        dialect.tx_charging(tx, at, seq_no, offline, status, rate_changed=True),
         dialect.reservation_status(seq_no, "Expired"),
         dialect.connector_event(tx.connector_id, status, at, seq_no),
         dialect.charging_limit(tx.connector_id, reading.power_w, at),
@@ -247,7 +249,9 @@ def test_v16_transaction_messages() -> None:
         "StartTransaction",
         {"connectorId": 1, "idTag": "TAG", "meterStart": 1000, "timestamp": iso(AT)},
     )
-    action, meter = V16_.tx_meter(tx, Reading(1500, 11000.0), AT, 1, False, MEASURANDS)
+    action, meter = V16_.tx_meter(
+        tx, Reading(1500, 11000.0), AT, 1, False, MEASURANDS, state="Charging"
+    )
     values = meter["meterValue"][0]["sampledValue"]
     assert [(v["measurand"], v.get("phase"), v["value"]) for v in values] == [
         ("Energy.Active.Import.Register", None, "1500"),
@@ -286,7 +290,7 @@ def test_v201_transaction_events() -> None:
     }
     assert started["evse"] == {"id": 3, "connectorId": 1} and "offline" not in started
     assert started["meterValue"][0]["sampledValue"][0]["context"] == "Transaction.Begin"
-    _, updated = V201_.tx_meter(tx, Reading(20), AT, 1, True, ())
+    _, updated = V201_.tx_meter(tx, Reading(20), AT, 1, True, (), state="Charging")
     assert (updated["triggerReason"], updated["seqNo"], updated["offline"]) == (
         "MeterValuePeriodic",
         1,

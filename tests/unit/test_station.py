@@ -484,14 +484,16 @@ def test_start_not_accepted_keeps_charging_without_stop_on_invalid_id(version: s
     remote_start(bench, 1)
     bench.run(60)
     assert ended(bench) == []
-    assert len(bench.tx_messages()) == 3  # the start and two samples
+    # the start and two samples; 2.0.1 tells the energy stopped in between (E05.FR.02)
+    assert len(bench.tx_messages()) == (3 if version == "1.6" else 4)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_start_not_accepted_without_stop_on_invalid_id_stops_the_energy(version: str) -> None:
     """With StopTransactionOnInvalidId / StopTxOnInvalidId false a refused tag only stops
-    the energy (1.6 errata 3.17): at once SuspendedEVSE (errata 3.64), power 0 and an
-    energy register that stays where the transaction started, while it goes on."""
+    the energy (1.6 errata 3.17): at once SuspendedEVSE (errata 3.64; 2.0.1 an Updated
+    event ChargingStateChanged, E05.FR.02), power 0 and an energy register that stays
+    where the transaction started, while it goes on."""
     if version == "1.6":
         answers = {"StartTransaction": {"transactionId": 5, "idTagInfo": {"status": "Invalid"}}}
     else:
@@ -511,14 +513,26 @@ def test_start_not_accepted_without_stop_on_invalid_id_stops_the_energy(version:
     if version == "1.6":
         assert bench.statuses(mark) == [(1, "Preparing"), (1, "Charging"), (1, "SuspendedEVSE")]
     assert bench.station.connectors[0].status == "SuspendedEVSE"
+    messages = [c.payload for c in bench.tx_messages()]
+    if version != "1.6":
+        assert [(p["seqNo"], p["triggerReason"]) for p in messages] == [
+            (0, "RemoteStart"),
+            (1, "ChargingStateChanged"),
+        ]
+        changed = messages[-1]
+        assert changed["eventType"] == "Updated"
+        assert changed["transactionInfo"]["chargingState"] == "SuspendedEVSE"
     bench.run(30)
     assert ended(bench) == []
-    samples = [c.payload for c in bench.tx_messages()[1:]]
+    samples = [c.payload for c in bench.tx_messages()[len(messages) :]]
     assert len(samples) == 3
     for payload in samples:
         sampled = {v["measurand"]: v["value"] for v in payload["meterValue"][0]["sampledValue"]}
         assert float(sampled["Energy.Active.Import.Register"]) == 0
         assert float(sampled["Power.Active.Import"]) == 0
         if version != "1.6":
+            assert payload["triggerReason"] == "MeterValuePeriodic"
             assert payload["transactionInfo"]["chargingState"] == "SuspendedEVSE"
+    if version != "1.6":  # the state is told once, seqNo goes on without a gap
+        assert [p["seqNo"] for p in samples] == [2, 3, 4]
     assert bench.counters.power_w == 0

@@ -380,6 +380,23 @@ def test_trigger_transaction_event() -> None:
     assert event["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
 
 
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_trigger_transaction_event_tells_the_charging_state_now(version: str) -> None:
+    """F06.FR.07/09: a triggered TransactionEvent carries the charging state the EVSE is
+    in now: SuspendedEVSE once a refused tag stopped the energy (StopTxOnInvalidId false,
+    E05.FR.02), not Charging."""
+    answers = {"TransactionEvent": {"idTokenInfo": {"status": "Invalid"}}}
+    bench = booted(version, answers=answers)
+    assert set_setting(bench, "", "TxCtrlr.StopTxOnInvalidId", "false") == "Accepted"
+    remote_start(bench, 1)
+    bench.run(1)
+    assert trigger(bench, "TransactionEvent", 1) == "Accepted"
+    bench.run(1)
+    event = bench.tx_messages()[-1].payload
+    assert event["triggerReason"] == "Trigger"
+    assert event["transactionInfo"]["chargingState"] == "SuspendedEVSE"
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_trigger_ignores_a_connector_the_message_has_nothing_to_do_with(version: str) -> None:
     """The requested message is leading (1.6 5.17, 2.0.1 F06.FR.02): an unknown connector

@@ -756,6 +756,47 @@ def test_a_group_reservation_admits_the_group() -> None:
     assert bench.tx_messages()[0].payload["reservationId"] == 4
 
 
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+@pytest.mark.parametrize("evse_id", [1, None])
+def test_a_group_reservation_admits_a_remote_start_of_the_group(
+    version: str, evse_id: int | None
+) -> None:
+    """RequestStartTransaction with the reservation's groupIdToken may use a reservation
+    of another idToken (F01.FR.21/22, F02.FR.23/24: refused only when neither matches);
+    one of another group, or none, is refused; the start ends the reservation."""
+    configuration = (("reserve_unspecified", "true"),)
+    bench = booted(version, connectors=1, configuration=configuration)
+    group = {"idToken": "G8", "type": "Central"}
+    payload = {
+        "id": 4,
+        "expiryDateTime": wall(bench, 600),
+        "idToken": {"idToken": "R8", "type": "ISO14443"},
+        "groupIdToken": group,
+    }
+    if evse_id is not None:
+        payload["evseId"] = evse_id
+    assert status_of(bench.server_call("ReserveNow", payload)) == "Accepted"
+
+    def start(group_token: dict[str, str] | None) -> str:
+        request: dict[str, Any] = {
+            "idToken": {"idToken": "OTHER", "type": "ISO14443"},
+            "remoteStartId": 3,
+        }
+        if evse_id is not None:
+            request["evseId"] = evse_id
+        if group_token is not None:
+            request["groupIdToken"] = group_token
+        return status_of(bench.server_call("RequestStartTransaction", request))
+
+    assert start(None) == "Rejected"
+    assert start({"idToken": "G9", "type": "Central"}) == "Rejected"
+    assert start({"idToken": "G8", "type": "Local"}) == "Rejected"  # another IdToken
+    assert start(group) == "Accepted"
+    bench.run(1)
+    assert bench.tx_messages()[0].payload["reservationId"] == 4
+    assert bench.counters.reservations_used == 1
+
+
 # -- local authorization list and cache -------------------------------------------------------
 
 

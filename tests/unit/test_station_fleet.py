@@ -5,7 +5,7 @@ bench (tests/unit/sim_csms.py)."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
 
@@ -72,7 +72,7 @@ def samples(bench: Bench) -> list[dict[str, Any]]:
         p = call.payload
         if call.action == "MeterValues" and bench.version == "1.6":
             out.extend(p["meterValue"])
-        elif call.action == "TransactionEvent" and p["eventType"] == "Updated":
+        elif call.action == "TransactionEvent" and p["triggerReason"] == "MeterValuePeriodic":
             out.extend(p["meterValue"])
     return out
 
@@ -310,6 +310,21 @@ def test_a_full_ev_suspends(version: str) -> None:
         assert updated["transactionInfo"]["chargingState"] == "SuspendedEVSE"
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_full_ev_is_suspended_by_the_ev(version: str) -> None:
+    """An EV that is full draws nothing: the sample that finds it says SuspendedEV (1.6
+    StatusNotification; 2.0.1 chargingState, E01.FR.19), not SuspendedEVSE: no limit
+    holds it back."""
+    full = replace(EV, soc_start_percent=(99.95, 99.95))
+    bench = fleet_bench(version, AC22, sessions=full, session=Session(meter_interval_s=30))
+    remote_start(bench, 1)
+    bench.run(40)
+    if version == "1.6":
+        assert bench.statuses()[-1] == (1, "SuspendedEV")
+    else:
+        assert charging_events(bench, 0) == [("MeterValuePeriodic", "SuspendedEV")]
+
+
 @pytest.mark.parametrize("interval_s", [0.0, 30.0])
 def test_a_limit_change_reports_the_charging_state_at_once(interval_s: float) -> None:
     """1.6 errata 3.19: a limit of 0 set by SetChargingProfile makes the connector
@@ -333,9 +348,102 @@ def test_a_limit_change_reports_the_charging_state_at_once(interval_s: float) ->
     assert bench.counters.power_w > 0
 
 
-def zero_profile(version: str) -> dict[str, Any]:
-    """A TxDefaultProfile of 0 W for connector / EVSE 1."""
-    schedule = {"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 0}]}
+def charging_events(bench: Bench, since: int) -> list[tuple[str, str]]:
+    """(triggerReason, chargingState) of the TransactionEvents Updated from ``since``."""
+    return [
+        (c.payload["triggerReason"], c.payload["transactionInfo"]["chargingState"])
+        for c in bench.tx_messages(since)
+        if c.payload["eventType"] == "Updated"
+    ]
+
+
+@pytest.mark.parametrize("interval_s", [0.0, 30.0])
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_a_limit_change_sends_charging_state_changed(version: str, interval_s: float) -> None:
+    """E02.FR.13: a limit of 0 set by SetChargingProfile is told at once by a
+    TransactionEvent Updated ChargingStateChanged / SuspendedEVSE, and ClearChargingProfile
+    by ChargingStateChanged / Charging, also with no periodic samples at all; seqNo goes
+    on without a gap."""
+    bench = booted(version, session=Session(meter_interval_s=interval_s, duration_s=600))
+    remote_start(bench, 1)
+    bench.run(5)
+    mark = len(bench.calls)
+    assert status_of(bench.server_call("SetChargingProfile", zero_profile(version))) == "Accepted"
+    bench.run(0.5)
+    assert charging_events(bench, mark) == [("ChargingStateChanged", "SuspendedEVSE")]
+    mark = len(bench.calls)
+    assert status_of(bench.server_call("ClearChargingProfile", {"chargingProfileId": 9})) == (
+        "Accepted"
+    )
+    bench.run(0.5)
+    assert charging_events(bench, mark) == [("ChargingStateChanged", "Charging")]
+    seq = [c.payload["seqNo"] for c in bench.tx_messages()]
+    assert seq == list(range(len(seq)))
+
+
+@pytest.mark.parametrize(
+    ("sampling", "expected"),
+    [
+        ("periodic", "MeterValuePeriodic"),
+        ("aligned", "MeterValueClock"),
+        ("aligned, no measurands", "ChargingStateChanged"),
+    ],
+)
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_a_sample_that_finds_the_state_changed_carries_it(
+    version: str, sampling: str, expected: str
+) -> None:
+    """E02.FR.13: a charging state a meter sample finds changed (the profile's next period
+    is 0 W) goes in that sample's TransactionEvent (MeterValuePeriodic or MeterValueClock),
+    not in a second one; a clock-aligned reading of no measurands sends none, so then
+    the change is told by ChargingStateChanged."""
+    configuration = [("clock_aligned_interval_s", "0" if sampling == "periodic" else "10")]
+    if sampling == "aligned":
+        configuration.append(("meter_values_aligned_data", "Energy.Active.Import.Register"))
+    interval_s = 30 if sampling == "periodic" else 0
+    bench = booted(
+        version,
+        session=Session(meter_interval_s=interval_s, duration_s=600),
+        configuration=tuple(configuration),
+    )
+    profile = zero_profile(version, 5000)
+    periods = profile["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"]
+    periods.append({"startPeriod": 20, "limit": 0})
+    assert status_of(bench.server_call("SetChargingProfile", profile)) == "Accepted"
+    remote_start(bench, 1)
+    bench.run(35)
+    changes = [e for e in charging_events(bench, 0) if e[1] != "Charging"]
+    assert changes == [(expected, "SuspendedEVSE")]
+    seq = [c.payload["seqNo"] for c in bench.tx_messages()]
+    assert seq == list(range(len(seq)))
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_a_limit_change_beyond_the_significance_sends_charging_rate_changed(
+    version: str,
+) -> None:
+    """K11.FR.04 / TriggerReasonEnumType: a new limit that changes the charging power by
+    more than LimitChangeSignificance percent (10) is told at once by a TransactionEvent
+    Updated ChargingRateChanged; a smaller change is not."""
+    bench = booted(version, session=Session(meter_interval_s=0, duration_s=600))
+    remote_start(bench, 1)
+    bench.run(5)
+    mark = len(bench.calls)
+    profile = zero_profile(version, 10_500)  # 11,000 W before: 4.5% less
+    assert status_of(bench.server_call("SetChargingProfile", profile)) == "Accepted"
+    bench.run(0.5)
+    assert charging_events(bench, mark) == []
+    profile = zero_profile(version, 5_000)
+    assert status_of(bench.server_call("SetChargingProfile", profile)) == "Accepted"
+    bench.run(0.5)
+    assert charging_events(bench, mark) == [("ChargingRateChanged", "Charging")]
+    assert bench.counters.power_w == 5_000
+
+
+def zero_profile(version: str, limit_w: float = 0) -> dict[str, Any]:
+    """A TxDefaultProfile of 0 W (or ``limit_w``) for connector / EVSE 1."""
+    period = {"startPeriod": 0, "limit": limit_w}
+    schedule = {"chargingRateUnit": "W", "chargingSchedulePeriod": [period]}
     if version == "1.6":
         return {
             "connectorId": 1,

@@ -129,6 +129,37 @@ def test_default_tariff_prices_each_transaction_event() -> None:
     assert [p["tariffId"] for p in cost["chargingPeriods"]] == ["DEFAULT-1"]
 
 
+def test_a_charging_state_change_carries_the_running_cost() -> None:
+    """The Updated event of a charging state change (ChargingStateChanged, a 0 W limit)
+    carries the running cost like every other event of a priced transaction."""
+    bench = booted(V21)
+    assert status_of(bench.server_call("SetDefaultTariff", {"evseId": 0, "tariff": TARIFF})) == (
+        "Accepted"
+    )
+    assert remote_start(bench) == "Accepted"
+    bench.run(5)
+    schedule = {
+        "id": 1,
+        "chargingRateUnit": "W",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 0}],
+    }
+    profile = {
+        "id": 9,
+        "stackLevel": 1,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": [schedule],
+    }
+    answer = bench.server_call("SetChargingProfile", {"evseId": 1, "chargingProfile": profile})
+    assert status_of(answer) == "Accepted"
+    bench.run(1)
+    changed = events(bench, "Updated")[-1]
+    assert changed["triggerReason"] == "ChargingStateChanged"
+    assert changed["transactionInfo"]["chargingState"] == "SuspendedEVSE"
+    assert changed["transactionInfo"]["tariffId"] == "DEFAULT-1"
+    assert changed["costDetails"]["totalCost"]["total"]["inclTax"] > 0.5
+
+
 def test_tariffs_are_cleared_and_changed_per_transaction() -> None:
     """ChangeTransactionTariff prices the rest of a transaction at the new tariff (a second
     charging period), refuses another currency and an unknown transaction; ClearTariffs
