@@ -338,8 +338,9 @@ class V201(Dialect):
         report_base: str = "FullInventory",
     ) -> list[Request] | None:
         """The NotifyReports of a base report: FullInventory every variable the station
-        has (B07.FR.08), ConfigurationInventory those the operator can set (B07.FR.07);
-        None for another reportBase (SummaryInventory: B07.FR.02, B07.FR.12). In parts
+        has (B07.FR.08), ConfigurationInventory those the operator can set (B07.FR.07),
+        SummaryInventory the AvailabilityState of the station, each EVSE and each
+        connector (B07.FR.09); None for another reportBase. In parts
         of at most DeviceDataCtrlr.ItemsPerMessage / BytesPerMessage (GetReport) entries
         / bytes, the report sizes the station declares, from seqNo 0 (B07.FR.03/10)."""
         chosen = _REPORTS.get(report_base)
@@ -733,6 +734,9 @@ def _read_id_token(token: Payload) -> str:
 _REPORTS: dict[str, Callable[[Setting], bool]] = {
     "FullInventory": lambda setting: True,
     "ConfigurationInventory": lambda setting: not setting.readonly,
+    # the availability of the station, each EVSE and each connector; no component here
+    # has a Problem, Tripped, Overload or Fallback condition to add
+    "SummaryInventory": lambda setting: setting.variable == "AvailabilityState",
 }
 #: The 2.0.1 variables on each tier, in the table's order.
 _TIERED = {

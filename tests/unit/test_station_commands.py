@@ -764,12 +764,16 @@ def _base_report(bench: Bench, request_id: int, base: str) -> list[dict[str, Any
 @pytest.mark.parametrize("version", ["2.0.1", "2.1"])
 def test_base_reports_201(version: str) -> None:
     """GetBaseReport: FullInventory reports every variable, ConfigurationInventory only
-    those the operator can set (B07.FR.07/08); SummaryInventory is NotSupported and
-    sends no report (B07.FR.02/05)."""
-    bench = booted(version)
+    those the operator can set (B07.FR.07/08), SummaryInventory the AvailabilityState of
+    the station, each EVSE and each connector, as they are now (B07.FR.09)."""
+    bench = booted(version, connectors=2)
+    assert remote_start(bench, 2) == "Accepted"
+    bench.run(1)
     reports = {
         base: _base_report(bench, request_id, base)
-        for request_id, base in enumerate(("FullInventory", "ConfigurationInventory"), 1)
+        for request_id, base in enumerate(
+            ("FullInventory", "ConfigurationInventory", "SummaryInventory"), 1
+        )
     }
     mutability = {
         base: {d["variableAttribute"][0]["mutability"] for d in data}
@@ -778,16 +782,27 @@ def test_base_reports_201(version: str) -> None:
     assert mutability == {
         "FullInventory": {"ReadOnly", "ReadWrite"},
         "ConfigurationInventory": {"ReadWrite"},
+        "SummaryInventory": {"ReadOnly"},
     }
     full = [
         d for d in reports["FullInventory"] if d["variableAttribute"][0]["mutability"] != "ReadOnly"
     ]
     assert reports["ConfigurationInventory"] == full
-    sent = len(bench.named("NotifyReport"))
-    answer = bench.server_call("GetBaseReport", {"requestId": 3, "reportBase": "SummaryInventory"})
-    assert status_of(answer) == "NotSupported"
-    bench.run(1)
-    assert len(bench.named("NotifyReport")) == sent
+    summary = [
+        (d["component"], d["variable"], d["variableAttribute"][0]["value"])
+        for d in reports["SummaryInventory"]
+    ]
+    state = {"name": "AvailabilityState"}
+    assert summary == [
+        ({"name": "ChargingStation"}, state, "Available"),
+        ({"name": "EVSE", "evse": {"id": 1}}, state, "Available"),
+        ({"name": "Connector", "evse": {"id": 1, "connectorId": 1}}, state, "Available"),
+        ({"name": "EVSE", "evse": {"id": 2}}, state, "Occupied"),
+        ({"name": "Connector", "evse": {"id": 2, "connectorId": 1}}, state, "Occupied"),
+    ]
+    assert [d for d in reports["FullInventory"] if d["variable"] == state] == reports[
+        "SummaryInventory"
+    ]
 
 
 def _component_read(bench: Bench, component: dict[str, Any], variable: str) -> tuple[str, Any]:
