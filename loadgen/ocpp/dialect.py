@@ -137,6 +137,14 @@ class ChargePointTarget(Protocol):
     def read_setting(self, name: str) -> str | None:
         """The value of a setting (see :mod:`loadgen.ocpp.settings`), None if unset."""
 
+    def read_evse_setting(self, name: str, evse_id: int) -> str | None:
+        """The value of a setting of EVSE ``evse_id`` or of its connector (2.0.1
+        components on an EVSE's tier), None if the station has no such EVSE."""
+
+    def max_limit(self, name: str, evse_id: int | None) -> str | None:
+        """The 2.0.1 maxLimit characteristic of a setting (of EVSE ``evse_id``'s), None
+        if it has none."""
+
     def write_setting(self, name: str, value: str) -> str:
         """Accepted, Rejected or RebootRequired."""
 
@@ -486,9 +494,9 @@ class Dialect(ABC):
         at: float,
         target: ChargePointTarget,
         report_base: str = "FullInventory",
-    ) -> Request | None:
-        """NotifyReport for GetBaseReport ``request_id`` of ``report_base`` (2.0.1); None
-        in 1.6 and for a reportBase the dialect does not support."""
+    ) -> list[Request] | None:
+        """The NotifyReports (in order) for GetBaseReport ``request_id`` of ``report_base``
+        (2.0.1); None in 1.6 and for a reportBase the dialect does not support."""
         return None
 
     # -- the server's calls --------------------------------------------------------------

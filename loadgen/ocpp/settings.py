@@ -17,10 +17,16 @@ from typing import Literal
 
 from loadgen.ocpp.samples import MEASURANDS
 
-Kind = Literal["int", "bool", "csv", "str", "decimal", "phase_rotation"]
+#: ``status``: a connector status as the station keeps it (the dialect names it)
+Kind = Literal["int", "bool", "csv", "str", "decimal", "phase_rotation", "status"]
 #: 1.6 ConnectorPhaseRotation: the rotations a connector (or, as 0, the grid connection)
 #: may have (1.6 section 9.1, ConnectorPhaseRotation)
 PHASE_ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
+#: 2.0.1 AvailabilityState: the values of ConnectorStatusEnumType (Part 2 2.13.2)
+AVAILABILITY_STATES = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
+#: 2.0.1 components addressed on an EVSE's tier, or on a connector's (Part 2 2.13.1):
+#: every other component is the station's own, on no EVSE
+TIERS: dict[str, Literal["evse", "connector"]] = {"EVSE": "evse", "Connector": "connector"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,11 @@ class Setting:
     #: variableCharacteristics.valuesList); empty: any value of its kind
     values: tuple[str, ...] = ()
     data_type: str | None = None  # 2.0.1 dataType when not the kind's (SequenceList ...)
+
+    @property
+    def tier(self) -> Literal["station", "evse", "connector"]:
+        """Where its 2.0.1 component is: the station's own, each EVSE's or each connector's."""
+        return TIERS.get(self.component or "", "station")
 
     def parse(self, text: str) -> str | None:
         """``text`` normalised if it is a valid value of this setting, else None."""
@@ -422,6 +433,32 @@ SETTINGS: tuple[Setting, ...] = (
     _s("organization_name", "str", None, "SecurityCtrlr.OrganizationName"),
     _s("certificate_entries", "int", None, "SecurityCtrlr.CertificateEntries", readonly=True),
     _s("tx_ended_aligned_interval_s", "int", None, "AlignedDataCtrlr.TxEndedInterval", unit="s"),
+    # 2.0.1 Charging Infrastructure (Part 2 2.13), all read from what the station is and
+    # does: the station itself, each EVSE and its connector 1
+    *(
+        _s(
+            f"{prefix}_availability_state",
+            "status",
+            None,
+            f"{component}.AvailabilityState",
+            readonly=True,
+            values=AVAILABILITY_STATES,
+            data_type="OptionList",
+        )
+        for prefix, component in (
+            ("station", "ChargingStation"),
+            ("evse", "EVSE"),
+            ("connector", "Connector"),
+        )
+    ),
+    _s("station_available", "bool", None, "ChargingStation.Available", readonly=True),
+    _s("evse_available", "bool", None, "EVSE.Available", readonly=True),
+    _s("connector_available", "bool", None, "Connector.Available", readonly=True),
+    _s("station_supply_phases", "int", None, "ChargingStation.SupplyPhases", readonly=True),
+    _s("evse_supply_phases", "int", None, "EVSE.SupplyPhases", readonly=True),
+    _s("connector_supply_phases", "int", None, "Connector.SupplyPhases", readonly=True),
+    _s("evse_power_w", "decimal", None, "EVSE.Power", readonly=True, unit="W"),
+    _s("connector_type", "str", None, "Connector.ConnectorType", readonly=True),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -8,7 +8,8 @@ Device-model variables are the 2.0.1 side of :mod:`loadgen.ocpp.settings`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
 
 from loadgen.ocpp import profiles
@@ -32,7 +33,7 @@ from loadgen.ocpp.dialect import (
 from loadgen.ocpp.fields import as_object, get_field, get_log_answer, read_boot_reply, read_id_info
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError
 from loadgen.ocpp.samples import ENERGY, Reading, values
-from loadgen.ocpp.settings import BY_VARIABLE, COMPONENTS, SETTINGS, Setting
+from loadgen.ocpp.settings import BY_VARIABLE, COMPONENTS, SETTINGS, TIERS, Setting
 
 #: Messages a TriggerMessage may ask for and the station sends.
 TRIGGERABLE_201 = frozenset(
@@ -363,21 +364,21 @@ class V201(Dialect):
         at: float,
         target: ChargePointTarget,
         report_base: str = "FullInventory",
-    ) -> Request | None:
-        """One NotifyReport (``tbc`` false): FullInventory every variable the station has
-        (B07.FR.08), ConfigurationInventory those the operator can set (B07.FR.07).
-        SummaryInventory is not supported (None; B07.FR.02, B07.FR.12 asks only those two):
-        the station has no component for its availability and condition to report."""
-        if report_base not in ("FullInventory", "ConfigurationInventory"):
+    ) -> list[Request] | None:
+        """The NotifyReports of a base report: FullInventory every variable the station
+        has (B07.FR.08), ConfigurationInventory those the operator can set (B07.FR.07),
+        SummaryInventory the AvailabilityState of the station, each EVSE and each
+        connector (B07.FR.09); None for another reportBase. In parts
+        of at most DeviceDataCtrlr.ItemsPerMessage / BytesPerMessage (GetReport) entries
+        / bytes, the report sizes the station declares, from seqNo 0 (B07.FR.03/10)."""
+        chosen = _REPORTS.get(report_base)
+        if chosen is None:
             return None
-        writable_only = report_base == "ConfigurationInventory"
         data = []
-        for setting in SETTINGS:
-            if setting.component is None or setting.variable is None:
+        for setting, component, evse_id in _components(target):
+            if not chosen(setting):
                 continue
-            if writable_only and setting.readonly:
-                continue
-            value = target.read_setting(setting.name)
+            value = _read(setting, target, evse_id)
             if value is None:
                 continue
             attribute: Payload = {
@@ -391,23 +392,20 @@ class V201(Dialect):
             }
             if setting.unit:
                 characteristics["unit"] = setting.unit
+            limit = target.max_limit(setting.name, evse_id)
+            if limit:  # EVSE.Power's is required (Part 2 2.13.7)
+                characteristics["maxLimit"] = float(limit)
             if setting.values:  # mandatory for the list data types
                 characteristics["valuesList"] = ",".join(setting.values)
             data.append(
                 {
-                    "component": {"name": setting.component},
+                    "component": component,
                     "variable": _variable(setting),
                     "variableAttribute": [attribute],
                     "variableCharacteristics": characteristics,
                 }
             )
-        return "NotifyReport", {
-            "requestId": request_id,
-            "generatedAt": iso(at),
-            "seqNo": 0,
-            "tbc": False,
-            "reportData": data,
-        }
+        return _report_parts(request_id, iso(at), data, target)
 
     # -- the server's calls --------------------------------------------------------------
 
@@ -423,9 +421,10 @@ class V201(Dialect):
     def _get_variables(self, p: Payload, target: ChargePointTarget) -> Payload:
         results = []
         for entry in _entries(p, "getVariableData"):
-            result, setting = _lookup(entry)
+            result, setting = _lookup(entry, target)
             if setting is not None and result["attributeStatus"] == "Accepted":
-                value = target.read_setting(setting.name)
+                evse = result["component"].get("evse")
+                value = _read(setting, target, None if evse is None else evse["id"])
                 if value is None:
                     result["attributeStatus"] = "UnknownVariable"
                 else:
@@ -437,7 +436,7 @@ class V201(Dialect):
         results = []
         for entry in _entries(p, "setVariableData"):
             value = get_field(entry, "attributeValue", str, max_len=1000)
-            result, setting = _lookup(entry)
+            result, setting = _lookup(entry, target)
             if setting is not None and result["attributeStatus"] == "Accepted":
                 normalised = setting.parse(value)
                 if setting.readonly or normalised is None:
@@ -768,6 +767,93 @@ def _read_id_token(token: Payload) -> str:
     return value if kind == "ISO14443" else f"{kind}{_TYPE_MARK}{value}"
 
 
+#: Which variables each base report has (B07.FR.07-09).
+_REPORTS: dict[str, Callable[[Setting], bool]] = {
+    "FullInventory": lambda setting: True,
+    "ConfigurationInventory": lambda setting: not setting.readonly,
+    # the availability of the station, each EVSE and each connector; no component here
+    # has a Problem, Tripped, Overload or Fallback condition to add
+    "SummaryInventory": lambda setting: setting.variable == "AvailabilityState",
+}
+#: The 2.0.1 variables on each tier, in the table's order.
+_TIERED = {
+    tier: tuple(
+        s for s in SETTINGS if s.component is not None and s.variable is not None and s.tier == tier
+    )
+    for tier in ("station", "evse", "connector")
+}
+#: What a report's envelope and the CALL frame around it add to its entries, at most.
+_REPORT_FRAME_BYTES = 256
+
+
+def _components(target: ChargePointTarget) -> Iterator[tuple[Setting, Payload, int | None]]:
+    """Every variable the station has, with its component and its EVSE: the station's
+    own, then each EVSE's followed by its connector's (Part 2 2.13.8)."""
+    for setting in _TIERED["station"]:
+        yield setting, {"name": setting.component}, None
+    for evse_id in range(1, target.connector_count + 1):
+        for setting in _TIERED["evse"]:
+            yield setting, {"name": setting.component, "evse": {"id": evse_id}}, evse_id
+        for setting in _TIERED["connector"]:
+            on = {"id": evse_id, "connectorId": 1}
+            yield setting, {"name": setting.component, "evse": on}, evse_id
+
+
+def _on_its_tier(component: Payload, target: ChargePointTarget) -> bool:
+    """Whether ``component`` names a tier its kind has: the station's own on no EVSE, an
+    EVSE on the tier of one the station has, a connector on its EVSE's connector 1."""
+    tier = TIERS.get(component["name"])
+    evse = component.get("evse")
+    if tier is None or evse is None:
+        return tier is None and evse is None
+    if not 1 <= evse["id"] <= target.connector_count:
+        return False
+    connector_id: int | None = evse.get("connectorId")
+    return connector_id == (1 if tier == "connector" else None)
+
+
+def _read(setting: Setting, target: ChargePointTarget, evse_id: int | None) -> str | None:
+    """A variable's value: the station's own, or EVSE ``evse_id``'s; an AvailabilityState
+    the status a StatusNotification reports (Part 2 2.13.2: it replicates ConnectorStatus)."""
+    if evse_id is None:
+        value = target.read_setting(setting.name)
+    else:
+        value = target.read_evse_setting(setting.name, evse_id)
+    if value is not None and setting.kind == "status":
+        return _STATUS_201[value]
+    return value
+
+
+def _report_parts(
+    request_id: int, generated_at: str, data: list[Payload], target: ChargePointTarget
+) -> list[Request]:
+    """``data`` as NotifyReports of at most ItemsPerMessage / BytesPerMessage (GetReport)
+    entries / bytes each (an entry larger than that alone), ``tbc`` on all but the last."""
+    items = max(int(target.read_setting("items_per_message_get_report") or 0), 1)
+    room = int(target.read_setting("bytes_per_message_get_report") or 0) - _REPORT_FRAME_BYTES
+    parts: list[list[Payload]] = [[]]
+    used = 0
+    for item in data:
+        size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()) + 1
+        if parts[-1] and (len(parts[-1]) >= items or used + size > room):
+            parts.append([])
+            used = 0
+        parts[-1].append(item)
+        used += size
+    requests: list[Request] = []
+    for seq_no, part in enumerate(parts):
+        payload: Payload = {
+            "requestId": request_id,
+            "generatedAt": generated_at,
+            "seqNo": seq_no,
+            "tbc": seq_no < len(parts) - 1,
+        }
+        if part:  # none (nothing to report): no reportData, which takes at least one
+            payload["reportData"] = part
+        requests.append(("NotifyReport", payload))
+    return requests
+
+
 def _variable(setting: Setting) -> Payload:
     variable: Payload = {"name": setting.variable}
     if setting.instance is not None:
@@ -798,7 +884,7 @@ def _named(obj: Payload, *, with_evse: bool) -> Payload:
     return out
 
 
-def _lookup(entry: Payload) -> tuple[Payload, Setting | None]:
+def _lookup(entry: Payload, target: ChargePointTarget) -> tuple[Payload, Setting | None]:
     """A result skeleton (status, component, variable, attributeType) and the setting."""
     component = _named(get_field(entry, "component", dict), with_evse=True)
     variable = _named(get_field(entry, "variable", dict), with_evse=False)
@@ -807,9 +893,9 @@ def _lookup(entry: Payload) -> tuple[Payload, Setting | None]:
     )
     instance = variable.get("instance") or None  # B06.FR.15: "" is no instance
     setting = BY_VARIABLE.get((component["name"], variable["name"], instance))
-    if component.get("instance") or "evse" in component:
-        # B06.FR.14/15, B05.FR.04: the controllers here are the station's own, one each,
-        # with no instance and on no EVSE: any other component by that name is unknown
+    if component.get("instance") or not _on_its_tier(component, target):
+        # B06.FR.14/15, B05.FR.04: the components here have no instance, and are each
+        # on its own tier: any other component by that name is unknown
         status = "UnknownComponent"
     elif setting is not None:
         status = "Accepted" if attribute_type in (None, "Actual") else "NotSupportedAttributeType"

@@ -48,6 +48,15 @@ _NOT_WHILE_PENDING = frozenset(
         "RequestStopTransaction",
     }
 )
+#: Settings of the charging infrastructure read from the station's fleet (2.0.1 Part 2 2.13)
+_FLEET_READ = frozenset(
+    {
+        "station_supply_phases",
+        "evse_supply_phases",
+        "connector_supply_phases",
+        "connector_type",
+    }
+)
 #: Triggered messages a connector / EVSE is relevant to; for any other the one asked for
 #: is ignored and the message sent (1.6 section 5.17, 2.0.1 F06.FR.02).
 _PER_CONNECTOR = frozenset({"StatusNotification", "MeterValues", "TransactionEvent"})
@@ -86,6 +95,7 @@ class Commands(StationPart):
             self, connector: Connector, now: float, triggered: bool = False
         ) -> None: ...
         def _queue_station_status(self, now: float, triggered: bool = False) -> None: ...
+        def _station_status(self) -> ConnectorStatus: ...
         def _set_status(
             self, connector: Connector, status: ConnectorStatus, now: float
         ) -> None: ...
@@ -220,10 +230,40 @@ class Commands(StationPart):
             return str(0 if self.ext is None else len(self.ext.profiles))
         if name == "clock_date_time":
             return iso(self.now_s + self.wall_offset_s)
+        if name == "station_availability_state":
+            return self._station_status()
+        if name in _FLEET_READ:
+            return self._fleet_read(name)
         overrides = self.overrides
         if overrides is not None and name in overrides:
             return overrides[name]
         return self.fleet.defaults.get(name)
+
+    def _fleet_read(self, name: str) -> str:
+        """What the station's model is: its phases (0: DC), power and plug."""
+        fleet = self.fleet
+        if name == "connector_type":  # a Type 2 socket, a CCS2 plug on a cable for DC
+            return "cCCS2" if fleet.grid.phases == 0 else "sType2"
+        return str(fleet.grid.phases)
+
+    def read_evse_setting(self, name: str, evse_id: int) -> str | None:
+        """A setting of EVSE ``evse_id`` (or of its connector), None if there is no such
+        EVSE: its status now, the power it gave at its last sample, else the station's."""
+        connector = self._connector(evse_id)
+        if connector is None:
+            return None
+        if name in ("evse_availability_state", "connector_availability_state"):
+            return connector.status
+        if name == "evse_power_w":
+            tx = connector.tx
+            return str(0 if tx is None else tx.power_w)
+        return self.read_setting(name)
+
+    def max_limit(self, name: str, evse_id: int | None) -> str | None:
+        """The most a setting can be (2.0.1 maxLimit): an EVSE's power, the fleet's."""
+        if name == "evse_power_w" and evse_id is not None:
+            return f"{self.fleet.max_power_w:g}"
+        return None
 
     def write_setting(self, name: str, value: str) -> str:
         """Store a setting (already checked by its type) and apply it at once."""
@@ -472,11 +512,12 @@ class Commands(StationPart):
         return [connector] if connector is not None else []
 
     def base_report(self, request_id: int, report_base: str) -> str:
-        """Accepted, then one NotifyReport of the asked variables (B07.FR.01/03), or
+        """Accepted, then the NotifyReports of the asked variables (B07.FR.01/03), or
         NotSupported for a reportBase the dialect has no report for (B07.FR.02)."""
         at = self.now_s + self.wall_offset_s
-        request = self.dialect.notify_report(request_id, at, self, report_base)
-        if request is None:
+        requests = self.dialect.notify_report(request_id, at, self, report_base)
+        if requests is None:
             return "NotSupported"
-        self._queue(Outgoing(*request, "other", pending_ok=True))
+        for request in requests:
+            self._queue(Outgoing(*request, "other", pending_ok=True))
         return "Accepted"

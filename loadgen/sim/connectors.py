@@ -305,13 +305,17 @@ class Sessions(StationPart):
         self._powered_up(now)
         self._update_due()
 
+    def _station_status(self) -> ConnectorStatus:
+        """The station itself: Available while some connector is operative (1.6 connector
+        0, 2.0.1 ChargingStation.AvailabilityState)."""
+        return "Available" if any(c.operative for c in self.connectors) else "Unavailable"
+
     def _queue_station_status(
         self, now: float, triggered: bool = False, error: str = "NoError"
     ) -> None:
         """1.6: the Charge Point itself as connector 0 (Available or Unavailable)."""
-        operative = any(c.operative for c in self.connectors)
         request = self.dialect.status_notification(
-            0, "Available" if operative else "Unavailable", error, now + self.wall_offset_s
+            0, self._station_status(), error, now + self.wall_offset_s
         )
         self._queue(Outgoing(*request, "status", pending_ok=triggered))
 

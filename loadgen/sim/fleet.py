@@ -242,6 +242,19 @@ def _defaults(settings: ChargePoints) -> dict[str, str]:
         "organization_name": "",
         "certificate_entries": "0",  # no InstallCertificate: none installed
         "tx_ended_aligned_interval_s": "0",
+        # the charging infrastructure: the statuses, power, phases and plug of the station's
+        # own connectors, read live from the station and its fleet
+        "station_availability_state": "",
+        "evse_availability_state": "",
+        "connector_availability_state": "",
+        "station_available": "true",
+        "evse_available": "true",
+        "connector_available": "true",
+        "station_supply_phases": "",
+        "evse_supply_phases": "",
+        "connector_supply_phases": "",
+        "evse_power_w": "",
+        "connector_type": "",
     }
     assert set(defaults) == set(BY_NAME), set(defaults) ^ set(BY_NAME)
     defaults.update(settings.configuration)

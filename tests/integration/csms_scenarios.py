@@ -48,9 +48,9 @@ REQUIRED_KEYS_16 = (
     "StopTxnSampledData SupportedFeatureProfiles TransactionMessageAttempts "
     "TransactionMessageRetryInterval UnlockConnectorOnEVSideDisconnect"
 ).split()
-#: 2.0.1 required variables of the blocks loadgen implements, as Component.Variable
-#: [:instance] (Part 2 "Referenced Components and Variables"), plus the optional
-#: HeartbeatInterval it uses.
+#: 2.0.1 required variables of the blocks loadgen implements and of the charging
+#: infrastructure, as Component[evse,connector].Variable[:instance] (Part 2 "Referenced
+#: Components and Variables"), plus the optional HeartbeatInterval it uses.
 REQUIRED_VARIABLES_201 = (
     "OCPPCommCtrlr.ActiveNetworkProfile OCPPCommCtrlr.FileTransferProtocols "
     "OCPPCommCtrlr.MessageTimeout:Default OCPPCommCtrlr.NetworkConfigurationPriority "
@@ -70,16 +70,28 @@ REQUIRED_VARIABLES_201 = (
     "DeviceDataCtrlr.BytesPerMessage:SetVariables DeviceDataCtrlr.ItemsPerMessage:GetReport "
     "DeviceDataCtrlr.ItemsPerMessage:GetVariables DeviceDataCtrlr.ItemsPerMessage:SetVariables "
     "ClockCtrlr.DateTime ClockCtrlr.TimeSource SecurityCtrlr.OrganizationName "
-    "SecurityCtrlr.CertificateEntries AlignedDataCtrlr.TxEndedInterval"
+    "SecurityCtrlr.CertificateEntries AlignedDataCtrlr.TxEndedInterval "
+    "ChargingStation.AvailabilityState ChargingStation.Available ChargingStation.SupplyPhases "
+    "EVSE[1].AvailabilityState EVSE[1].Available EVSE[1].Power EVSE[1].SupplyPhases "
+    "Connector[1,1].Available Connector[1,1].ConnectorType Connector[1,1].SupplyPhases "
+    "EVSE[2].Power Connector[2,1].AvailabilityState"
 ).split()
 
 
 def variable_data(spec: str) -> dict[str, Any]:
-    """GetVariables data (snake_case, as ``ocpp`` takes it) of ``Component.Variable[:instance]``."""
+    """GetVariables data (snake_case, as ``ocpp`` takes it) of
+    ``Component[evse,connector].Variable[:instance]`` (the tier optional)."""
     component, _, rest = spec.partition(".")
     name, _, instance = rest.partition(":")
     variable = {"name": name, "instance": instance} if instance else {"name": name}
-    return {"component": {"name": component}, "variable": variable}
+    component, _, tier = component.rstrip("]").partition("[")
+    named: dict[str, Any] = {"name": component}
+    if tier:
+        evse_id, _, connector_id = tier.partition(",")
+        named["evse"] = {"id": int(evse_id)}
+        if connector_id:
+            named["evse"]["connector_id"] = int(connector_id)
+    return {"component": named, "variable": variable}
 
 
 #: 1.6 configuration key and 2.0.1 (component, variable) of the settings scenarios change.

@@ -25,6 +25,11 @@ ID_TOKEN = {"idToken": "TAG1", "type": "ISO14443"}
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Voltage")
 
 
+def every_setting(value: str) -> dict[str, str]:
+    """Every setting at ``value``, a connector status at Available (what the station keeps)."""
+    return {s.name: "Available" if s.kind == "status" else value for s in SETTINGS}
+
+
 @dataclass
 class Tx:
     """A transaction as a dialect reads it (TransactionLike)."""
@@ -40,10 +45,14 @@ class Tx:
 class Target:
     """A ChargePointTarget that records each call and answers from ``results``."""
 
-    settings: dict[str, str] = field(default_factory=lambda: {s.name: "1" for s in SETTINGS})
+    settings: dict[str, str] = field(default_factory=lambda: every_setting("1"))
     results: dict[str, Any] = field(default_factory=dict)
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     connector_count: int = 2
+    #: (EVSE id, setting name) -> value, over ``settings`` for that EVSE
+    evse_settings: dict[tuple[int, str], str] = field(default_factory=dict)
+    #: setting name -> its maxLimit
+    limits: dict[str, str] = field(default_factory=dict)
 
     def _result(self, name: str, default: Any, *args: Any) -> Any:
         self.calls.append((name, *args))
@@ -51,6 +60,14 @@ class Target:
 
     def read_setting(self, name: str) -> str | None:
         return self.settings.get(name)
+
+    def read_evse_setting(self, name: str, evse_id: int) -> str | None:
+        if not 1 <= evse_id <= self.connector_count:
+            return None
+        return self.evse_settings.get((evse_id, name), self.settings.get(name))
+
+    def max_limit(self, name: str, evse_id: int | None) -> str | None:
+        return self.limits.get(name)
 
     def write_setting(self, name: str, value: str) -> str:
         return self._result("write_setting", "Accepted", name, value)
@@ -235,6 +252,27 @@ def timestamps(value: object) -> list[str]:
     if isinstance(value, list):
         return [t for v in value for t in timestamps(v)]
     return []
+
+
+def report(
+    dialect: Dialect, target: Target, report_base: str = "FullInventory", request_id: int = 1
+) -> list[dict[str, Any]]:
+    """The schema-valid NotifyReports of a base report, checked to be numbered from seqNo 0
+    and continued (tbc) on all but the last."""
+    requests = dialect.notify_report(request_id, AT, target, report_base)  # type: ignore[arg-type]
+    assert requests, requests
+    parts = [valid(dialect, request) for request in requests]
+    assert [(p["requestId"], p["seqNo"], p["tbc"]) for p in parts] == [
+        (request_id, n, n < len(parts) - 1) for n in range(len(parts))
+    ]
+    return parts
+
+
+def report_data(
+    dialect: Dialect, target: Target, report_base: str = "FullInventory"
+) -> list[dict[str, Any]]:
+    """Every reportData entry of a base report, its parts joined."""
+    return [d for part in report(dialect, target, report_base) for d in part.get("reportData", [])]
 
 
 def entry(component: dict[str, Any], variable: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -267,6 +267,58 @@ def test_get_variables() -> None:
     assert results[8]["component"]["evse"] == {"id": 1, "connectorId": 1}
 
 
+def test_get_variables_of_the_charging_infrastructure() -> None:
+    """2.0.1 GetVariables: ChargingStation is on no EVSE, EVSE on its EVSE's tier and
+    Connector on connector 1 of one (Part 2 2.13.1); an AvailabilityState is the status as a
+    StatusNotification names it; another tier, an EVSE the station lacks or another
+    connector is UnknownComponent, and so is a controller named with an EVSE."""
+    target = Target(
+        evse_settings={
+            (2, "evse_availability_state"): "SuspendedEV",
+            (2, "connector_availability_state"): "SuspendedEV",
+            (2, "evse_power_w"): "7400",
+        }
+    )
+    station, power = {"name": "ChargingStation"}, {"name": "Power"}
+    data = [
+        entry(station, {"name": "AvailabilityState"}),
+        entry({"name": "EVSE", "evse": {"id": 2}}, {"name": "AvailabilityState"}),
+        entry({"name": "Connector", "evse": {"id": 2, "connectorId": 1}}, {"name": "Available"}),
+        entry(
+            {"name": "Connector", "evse": {"id": 2, "connectorId": 1}},
+            {"name": "AvailabilityState"},
+        ),
+        entry({"name": "EVSE", "evse": {"id": 2}}, power),
+        entry({"name": "EVSE", "evse": {"id": 1}}, {"name": "ConnectorType"}),
+        entry({"name": "EVSE", "evse": {"id": 3}}, power),
+        entry({"name": "EVSE", "evse": {"id": 0}}, power),
+        entry({"name": "EVSE"}, power),
+        entry({"name": "EVSE", "evse": {"id": 1, "connectorId": 1}}, power),
+        entry({"name": "Connector", "evse": {"id": 1}}, {"name": "ConnectorType"}),
+        entry({"name": "Connector", "evse": {"id": 1, "connectorId": 2}}, {"name": "Available"}),
+        entry({"name": "ChargingStation", "evse": {"id": 1}}, {"name": "Available"}),
+        entry({"name": "OCPPCommCtrlr", "evse": {"id": 1}}, HEARTBEAT),
+    ]
+    results = ask(V201_, "GetVariables", {"getVariableData": data}, target)["getVariableResult"]
+    assert [(r["attributeStatus"], r.get("attributeValue")) for r in results] == [
+        ("Accepted", "Available"),
+        ("Accepted", "Occupied"),
+        ("Accepted", "1"),
+        ("Accepted", "Occupied"),
+        ("Accepted", "7400"),
+        ("UnknownVariable", None),
+        *[("UnknownComponent", None)] * 8,
+    ]
+    assert results[3]["component"] == {"name": "Connector", "evse": {"id": 2, "connectorId": 1}}
+    written = [
+        entry({"name": "EVSE", "evse": {"id": 1}}, power, attributeValue="1"),
+        entry({"name": "EVSE", "evse": {"id": 5}}, power, attributeValue="1"),
+    ]
+    results = ask(V201_, "SetVariables", {"setVariableData": written}, target)["setVariableResult"]
+    assert [r["attributeStatus"] for r in results] == ["Rejected", "UnknownComponent"]
+    assert target.calls == []
+
+
 def test_set_variables() -> None:
     """2.0.1 SetVariables: known writable variables go to the target normalised; read-only,
     badly typed, unknown and non-Actual ones are answered without writing."""

@@ -3,6 +3,7 @@ answers, against the official OCPP JSON schemas (answering calls: test_ocpp_answ
 
 from __future__ import annotations
 
+import json
 from typing import Any, get_args
 
 import pytest
@@ -19,7 +20,7 @@ from loadgen.ocpp.dialect import (
     StopReason,
     iso,
 )
-from loadgen.ocpp.framing import FrameError
+from loadgen.ocpp.framing import Call, FrameError
 from loadgen.ocpp.samples import Reading
 from loadgen.ocpp.schemas import SchemaViolation, validate
 from loadgen.ocpp.settings import SETTINGS
@@ -33,11 +34,15 @@ from tests.unit.ocpp_target import (
     MEASURANDS,
     TIMESTAMP,
     V16_,
+    V21_,
     V201_,
     Target,
     Tx,
     ask,
     entry,
+    every_setting,
+    report,
+    report_data,
     timestamps,
     valid,
 )
@@ -188,16 +193,15 @@ def test_every_builder_is_schema_valid(
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.version)
 def test_notify_report_is_schema_valid(dialect: Dialect) -> None:
     """2.0.1 NotifyReport lists every variable with its value and mutability; 1.6 has none."""
-    target = Target(settings={s.name: "7" for s in SETTINGS})
-    request = dialect.notify_report(3, AT, target)  # type: ignore[arg-type]
+    target = Target(settings=every_setting("7"))
     if dialect.version == "1.6":
-        assert request is None
+        assert dialect.notify_report(3, AT, target) is None  # type: ignore[arg-type]
         return
-    payload = valid(dialect, request)
-    assert (payload["requestId"], payload["seqNo"], payload["tbc"]) == (3, 0, False)
+    parts = report(dialect, target, request_id=3)
+    data = [d for part in parts for d in part["reportData"]]
     found = {
         (d["component"]["name"], d["variable"]["name"], d["variable"].get("instance")): d
-        for d in payload["reportData"]
+        for d in data
     }
     assert len(found) == sum(1 for s in SETTINGS if s.component is not None)
     timeout = found[("OCPPCommCtrlr", "MessageTimeout", "Default")]
@@ -211,11 +215,41 @@ def test_notify_report_is_schema_valid(dialect: Dialect) -> None:
     assert measurands["variableCharacteristics"]["valuesList"] == ",".join(samples.MEASURANDS)
 
 
+@pytest.mark.parametrize("dialect", [V201_, V21_], ids=lambda d: d.version)
+def test_notify_report_parts_keep_to_the_report_sizes(dialect: Dialect) -> None:
+    """2.0.1 NotifyReport: a report comes in parts of at most DeviceDataCtrlr.ItemsPerMessage
+    and BytesPerMessage (GetReport) entries and bytes, seqNo from 0, tbc on all but the last
+    (B07.FR.03/10), and nothing is left out or repeated."""
+
+    def target(items: int, size: int) -> Target:
+        settings = every_setting("1")
+        settings["items_per_message_get_report"] = str(items)
+        settings["bytes_per_message_get_report"] = str(size)
+        return Target(settings=settings)
+
+    def keys(data: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
+        return [
+            (json.dumps(d["component"]), d["variable"]["name"], d["variable"].get("instance"))
+            for d in data
+        ]
+
+    whole = report(dialect, target(100_000, 1_048_576))
+    assert len(whole) == 1
+    for items, size in ((7, 1_048_576), (1000, 2048), (1, 1_048_576)):
+        parts = report(dialect, target(items, size))
+        assert len(parts) > 1
+        assert all(len(p["reportData"]) <= items for p in parts)
+        frames = [Call("x" * 36, "NotifyReport", p).to_json().encode() for p in parts]
+        assert all(len(frame) <= size for frame in frames)
+        joined = [d for p in parts for d in p["reportData"]]
+        assert keys(joined) == keys(whole[0]["reportData"])
+
+
 def test_notify_report_lists_the_values_of_list_variables() -> None:
     """2.0.1 NotifyReport gives a list variable's supported values as valuesList, and
     its list dataType (VariableCharacteristicsType)."""
-    _, report = V201_.notify_report(1, AT, Target())  # type: ignore[misc]
-    found = {d["variable"]["name"]: d["variableCharacteristics"] for d in report["reportData"]}
+    data = report_data(V201_, Target())
+    found = {d["variable"]["name"]: d["variableCharacteristics"] for d in data}
     assert found["FileTransferProtocols"] == {
         "dataType": "MemberList",
         "supportsMonitoring": False,
@@ -233,8 +267,8 @@ def test_message_timeout_is_read_only() -> None:
     """2.0.1 device model 2.1.3: MessageTimeout (instance Default) is ReadOnly: reported so
     in NotifyReport, and SetVariables answers Rejected without writing."""
     target = Target()
-    _, report = V201_.notify_report(1, AT, target)  # type: ignore[misc]
-    (timeout,) = [d for d in report["reportData"] if d["variable"]["name"] == "MessageTimeout"]
+    data = report_data(V201_, target)
+    (timeout,) = [d for d in data if d["variable"]["name"] == "MessageTimeout"]
     assert timeout["variableAttribute"][0]["mutability"] == "ReadOnly"
     data = [entry(COMM, {"name": "MessageTimeout", "instance": "Default"}, attributeValue="5")]
     results = ask(V201_, "SetVariables", {"setVariableData": data}, target)["setVariableResult"]

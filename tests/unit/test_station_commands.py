@@ -766,20 +766,32 @@ def test_message_timeout_is_read_only_201() -> None:
     assert get_setting(bench, "", "OCPPCommCtrlr.MessageTimeout:Default") == "30"
 
 
+def _base_report(bench: Bench, request_id: int, base: str) -> list[dict[str, Any]]:
+    """GetBaseReport Accepted; the reportData of the NotifyReports that follow, joined."""
+    before = len(bench.named("NotifyReport"))
+    answer = bench.server_call("GetBaseReport", {"requestId": request_id, "reportBase": base})
+    assert status_of(answer) == "Accepted"
+    bench.run(1)
+    parts = [c.payload for c in bench.named("NotifyReport")][before:]
+    assert parts and all(p["requestId"] == request_id for p in parts)
+    assert [p["seqNo"] for p in parts] == list(range(len(parts))), parts
+    return [d for p in parts for d in p["reportData"]]
+
+
 @pytest.mark.parametrize("version", ["2.0.1", "2.1"])
 def test_base_reports_201(version: str) -> None:
     """GetBaseReport: FullInventory reports every variable, ConfigurationInventory only
-    those the operator can set (B07.FR.07/08); SummaryInventory is NotSupported and
-    sends no report (B07.FR.02/05)."""
-    bench = booted(version)
-    reports: dict[str, list[dict[str, Any]]] = {}
-    for request_id, base in enumerate(("FullInventory", "ConfigurationInventory"), 1):
-        answer = bench.server_call("GetBaseReport", {"requestId": request_id, "reportBase": base})
-        assert status_of(answer) == "Accepted"
-        bench.run(1)
-        (report,) = [c.payload for c in bench.named("NotifyReport")][request_id - 1 :]
-        assert report["requestId"] == request_id
-        reports[base] = report["reportData"]
+    those the operator can set (B07.FR.07/08), SummaryInventory the AvailabilityState of
+    the station, each EVSE and each connector, as they are now (B07.FR.09)."""
+    bench = booted(version, connectors=2)
+    assert remote_start(bench, 2) == "Accepted"
+    bench.run(1)
+    reports = {
+        base: _base_report(bench, request_id, base)
+        for request_id, base in enumerate(
+            ("FullInventory", "ConfigurationInventory", "SummaryInventory"), 1
+        )
+    }
     mutability = {
         base: {d["variableAttribute"][0]["mutability"] for d in data}
         for base, data in reports.items()
@@ -787,15 +799,95 @@ def test_base_reports_201(version: str) -> None:
     assert mutability == {
         "FullInventory": {"ReadOnly", "ReadWrite"},
         "ConfigurationInventory": {"ReadWrite"},
+        "SummaryInventory": {"ReadOnly"},
     }
     full = [
         d for d in reports["FullInventory"] if d["variableAttribute"][0]["mutability"] != "ReadOnly"
     ]
     assert reports["ConfigurationInventory"] == full
-    answer = bench.server_call("GetBaseReport", {"requestId": 3, "reportBase": "SummaryInventory"})
-    assert status_of(answer) == "NotSupported"
+    summary = [
+        (d["component"], d["variable"], d["variableAttribute"][0]["value"])
+        for d in reports["SummaryInventory"]
+    ]
+    state = {"name": "AvailabilityState"}
+    assert summary == [
+        ({"name": "ChargingStation"}, state, "Available"),
+        ({"name": "EVSE", "evse": {"id": 1}}, state, "Available"),
+        ({"name": "Connector", "evse": {"id": 1, "connectorId": 1}}, state, "Available"),
+        ({"name": "EVSE", "evse": {"id": 2}}, state, "Occupied"),
+        ({"name": "Connector", "evse": {"id": 2, "connectorId": 1}}, state, "Occupied"),
+    ]
+    assert [d for d in reports["FullInventory"] if d["variable"] == state] == reports[
+        "SummaryInventory"
+    ]
+
+
+def _component_read(bench: Bench, component: dict[str, Any], variable: str) -> tuple[str, Any]:
+    """GetVariables of one variable of ``component``: (attributeStatus, attributeValue)."""
+    data = {"component": component, "variable": {"name": variable}}
+    answer = bench.server_call("GetVariables", {"getVariableData": [data]})
+    assert answer is not None and answer[0] == 3, answer
+    result = answer[2]["getVariableResult"][0]
+    return result["attributeStatus"], result.get("attributeValue")
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_charging_infrastructure_variables_201(version: str) -> None:
+    """The ChargingStation, each EVSE and its connector are in the device model (Part 2
+    2.13): AvailabilityState is the status a StatusNotification reports, read as it
+    changes; the phases, plug and power are the model's; FullInventory lists them once per
+    EVSE and connector, ReadOnly, with EVSE.Power's maxLimit; an EVSE the station lacks is
+    UnknownComponent."""
+    bench = booted(version, connectors=2, session=Session(power_w=7400.0))
+    station = {"name": "ChargingStation"}
+    evse = [{"name": "EVSE", "evse": {"id": n}} for n in (1, 2)]
+    plug = [{"name": "Connector", "evse": {"id": n, "connectorId": 1}} for n in (1, 2)]
+    states = [station, *evse, *plug]
+    assert [_component_read(bench, c, "AvailabilityState") for c in states] == [
+        ("Accepted", "Available")
+    ] * 5
+    change = {"operationalStatus": "Inoperative", "evse": {"id": 2}}
+    assert status_of(bench.server_call("ChangeAvailability", change)) == "Accepted"
+    assert remote_start(bench, 1) == "Accepted"
     bench.run(1)
-    assert len(bench.named("NotifyReport")) == 2
+    assert [_component_read(bench, c, "AvailabilityState")[1] for c in states] == [
+        "Available",
+        "Occupied",
+        "Unavailable",
+        "Occupied",
+        "Unavailable",
+    ]
+    reported = [c.payload["connectorStatus"] for c in bench.named("StatusNotification")]
+    assert reported[-2:] == ["Unavailable", "Occupied"]
+    change = {"operationalStatus": "Inoperative", "evse": {"id": 1}}
+    assert status_of(bench.server_call("ChangeAvailability", change)) == "Scheduled"
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(1)
+    assert _component_read(bench, station, "AvailabilityState") == ("Accepted", "Unavailable")
+    assert [_component_read(bench, c, "SupplyPhases") for c in (station, evse[0], plug[1])] == [
+        ("Accepted", "3")
+    ] * 3
+    assert _component_read(bench, plug[0], "ConnectorType") == ("Accepted", "sType2")
+    assert _component_read(bench, evse[1], "Available") == ("Accepted", "true")
+    assert _component_read(bench, {"name": "EVSE", "evse": {"id": 3}}, "Available") == (
+        "UnknownComponent",
+        None,
+    )
+    full = _base_report(bench, 1, "FullInventory")
+    infrastructure = [d for d in full if d["component"]["name"] in ("EVSE", "Connector")]
+    assert [(d["component"], d["variable"]["name"]) for d in infrastructure] == [
+        (component, name)
+        for n in (0, 1)
+        for component, names in (
+            (evse[n], ("AvailabilityState", "Available", "SupplyPhases", "Power")),
+            (plug[n], ("AvailabilityState", "Available", "SupplyPhases", "ConnectorType")),
+        )
+        for name in names
+    ]
+    assert {d["variableAttribute"][0]["mutability"] for d in infrastructure} == {"ReadOnly"}
+    (power,) = [d for d in infrastructure[:4] if d["variable"]["name"] == "Power"]
+    assert power["variableCharacteristics"]["maxLimit"] == 7400.0
+    assert power["variableAttribute"][0]["value"] == "0"
 
 
 @pytest.mark.parametrize("version", ["2.0.1", "2.1"])

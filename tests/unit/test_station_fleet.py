@@ -4,6 +4,7 @@ bench (tests/unit/sim_csms.py)."""
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -610,6 +611,27 @@ def test_connector_states_as_notify_event() -> None:
     assert status_of(bench.server_call("TriggerMessage", trigger)) == "Accepted"
     bench.run(1)
     assert len(bench.named("StatusNotification")) == 1
+
+
+def test_notify_event_names_a_variable_of_the_device_model() -> None:
+    """2.0.1 with notify_event: the component and variable each NotifyEvent reports is one
+    GetVariables reads (Part 2 2.13.2), and it reads the value the latest event gave."""
+    bench = booted("2.0.1", connectors=2, fleet=FleetSpec(notify_event=True))
+    remote_start(bench, 2)
+    bench.run(1)
+    latest = {}
+    for call in bench.named("NotifyEvent"):
+        for event in call.payload["eventData"]:
+            latest[json.dumps([event["component"], event["variable"]])] = event
+    assert len(latest) == 2
+    data = [{"component": e["component"], "variable": e["variable"]} for e in latest.values()]
+    answer = bench.server_call("GetVariables", {"getVariableData": data})
+    assert answer is not None and answer[0] == 3, answer
+    results = answer[2]["getVariableResult"]
+    assert [(r["attributeStatus"], r["attributeValue"]) for r in results] == [
+        ("Accepted", e["actualValue"]) for e in latest.values()
+    ]
+    assert [e["actualValue"] for e in latest.values()] == ["Available", "Occupied"]
 
 
 def test_idle_chargers_allocate_nothing_new() -> None:
