@@ -313,6 +313,10 @@ class Dialect(ABC):
     ) -> Request:
         """A StatusNotification; ``at`` in epoch seconds."""
 
+    def wire_status(self, status: ConnectorStatus) -> str:
+        """A connector status as this version's StatusNotification names it."""
+        return status
+
     @abstractmethod
     def authorize(self, id_tag: str) -> Request:
         """The Authorize request for an RFID tag."""

@@ -162,6 +162,9 @@ class V201(Dialect):
             "connectorId": 1,
         }
 
+    def wire_status(self, status: ConnectorStatus) -> str:
+        return _STATUS_201[status]  # Preparing, Charging ... are Occupied
+
     def authorize(self, id_tag: str) -> Request:
         return "Authorize", {"idToken": self._wire_token(id_tag)}
 

@@ -275,15 +275,9 @@ class Sessions(StationPart):
         )
         self._queue(Outgoing(*request, "status", connector, pending_ok=triggered, status=status))
 
-    def _wire(self, status: ConnectorStatus | None) -> object:
+    def _wire(self, status: ConnectorStatus | None) -> str | None:
         """A status as the server sees it (2.0.1 folds Preparing, Charging ... into Occupied)."""
-        if status is None or self.dialect.version == "1.6":
-            return status
-        return (
-            "Occupied"
-            if status in ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing")
-            else status
-        )
+        return None if status is None else self.dialect.wire_status(status)
 
     def _report_statuses(self, now: float, every: bool) -> None:
         """After a reconnect: every connector's status (after a long time offline, B04.FR.01)
