@@ -285,7 +285,7 @@ class Commands(StationPart):
             self._update_due()
         elif name == "message_timeout_s":
             self.call_timeout_s = float(value)
-        elif name == "clock_aligned_interval_s":
+        elif name in ("clock_aligned_interval_s", "tx_ended_aligned_interval_s"):
             self._arm_aligned(self.now_s)
         return "Accepted"
 

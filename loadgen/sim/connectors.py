@@ -43,6 +43,17 @@ if TYPE_CHECKING:
 #: Most pieces one meter update integrates (the limit's changes between two samples).
 _MAX_PIECES = 50
 _DAY_S = 86_400
+
+
+def _on_boundary(wall: float, interval: int) -> bool:
+    """Whether wall time ``wall`` (epoch seconds) is a boundary of ``interval`` counted
+    from midnight UTC (midnight always is); never for 0 (off)."""
+    if interval <= 0:
+        return False
+    into = (wall % _DAY_S) % interval
+    return into < 2e-3 or interval - into < 2e-3 or _DAY_S - wall % _DAY_S < 2e-3
+
+
 _ENDED = {
     "Local": "ended_local",
     "Remote": "ended_remote",
@@ -645,39 +656,57 @@ class Sessions(StationPart):
             samples = tx.samples = []
         limit = max(2, self._int_setting("stop_transaction_max_meter_values", 20)) - 1
         if len(samples) >= limit:
-            del samples[1 if samples[0][2] == "Transaction.Begin" else 0]
+            drop = 1 if samples[0][2] == "Transaction.Begin" else 0
+            if drop >= len(samples):
+                return  # room for the Begin and the End only
+            del samples[drop]
         samples.append((at, reading, context))
 
     # -- clock-aligned readings ---------------------------------------------------------
 
-    def _arm_aligned(self, now: float) -> None:
-        """Set the next clock-aligned reading: ClockAlignedDataInterval (2.0.1
-        AlignedDataCtrlr.Interval) divides each day from midnight UTC of the wall clock
-        into intervals (1.6 errata 3.13, section 3.14.2; the last one of a day may be
-        shorter); 0 switches the readings off."""
+    def _aligned_intervals(self) -> tuple[int, int]:
+        """The clock-aligned intervals in seconds (0: off): of the readings sent as they
+        are taken, ClockAlignedDataInterval (2.0.1 AlignedDataCtrlr.Interval), and of those
+        kept for the transaction's end: in 1.6 the same (StopTxnAlignedData), in 2.x
+        AlignedDataCtrlr.TxEndedInterval."""
         interval = self._int_setting("clock_aligned_interval_s", 0)
+        if self.dialect.version == "1.6":
+            return interval, interval
+        return interval, self._int_setting("tx_ended_aligned_interval_s", 0)
+
+    def _arm_aligned(self, now: float) -> None:
+        """Set the next clock-aligned reading: each interval divides each day from
+        midnight UTC of the wall clock (1.6 errata 3.13, section 3.14.2; the last one of a
+        day may be shorter); 0 switches its readings off."""
+        intervals = [i for i in self._aligned_intervals() if i > 0]
         ext = self.ext
-        if interval <= 0 and ext is None:
+        if not intervals and ext is None:
             return
         ext = self._extras()
-        if interval <= 0:
+        if not intervals:
             ext.aligned_at = None
         else:
             wall = now + self.wall_offset_s + 1e-3  # a reading due now is not due again
             midnight = wall - wall % _DAY_S
-            after = midnight + (int((wall - midnight) // interval) + 1) * interval
+            after = min(midnight + (int((wall - midnight) // i) + 1) * i for i in intervals)
             ext.aligned_at = min(after, midnight + _DAY_S) - self.wall_offset_s
         ext.refresh_due()
         self._update_due()
 
     def _clock_aligned(self, now: float) -> None:
-        """The clock-aligned readings (context Sample.Clock) of every connector: its
-        MeterValuesAlignedData in a MeterValues (during a transaction one of the
-        transaction's: 2.0.1 a TransactionEvent, MeterValueClock) and its
-        StopTxnAlignedData (2.0.1 AlignedDataCtrlr.TxEndedMeasurands) kept for the end."""
+        """The clock-aligned readings (context Sample.Clock) of every connector due now:
+        its MeterValuesAlignedData in a MeterValues (during a transaction one of the
+        transaction's: 2.0.1 a TransactionEvent, MeterValueClock), and its
+        StopTxnAlignedData (2.0.1 AlignedDataCtrlr.TxEndedMeasurands, at TxEndedInterval)
+        kept for the end."""
         at = round(now + self.wall_offset_s, 3)  # on the interval's boundary
-        measurands = measurand_list(self.read_setting("meter_values_aligned_data"))
-        ended = measurand_list(self.read_setting("stop_txn_aligned_data"))
+        interval, ended_interval = self._aligned_intervals()
+        measurands: tuple[str, ...] = ()
+        if _on_boundary(at, interval):
+            measurands = measurand_list(self.read_setting("meter_values_aligned_data"))
+        ended: tuple[str, ...] = ()
+        if _on_boundary(at, ended_interval):
+            ended = measurand_list(self.read_setting("stop_txn_aligned_data"))
         ready = self.phase == ONLINE and self.registration == ACCEPTED
         dialect = self.dialect
         for connector in self.connectors:
@@ -705,6 +734,8 @@ class Sessions(StationPart):
                     state=connector.status,
                 )
                 self._queue(Outgoing(*request, "meter", connector, tx))
+                if self.ext is not None:
+                    self._tx_extra(connector, request[1], now, "meter")  # 2.1: its cost
             if ended:
                 self._keep_sample(tx, at, reading, "Sample.Clock")
         self._arm_aligned(now)

@@ -562,6 +562,10 @@ def test_clock_aligned_readings(version: str) -> None:
         ("ClockAlignedDataInterval", "AlignedDataCtrlr.Interval", "15"),
     ]:
         assert set_setting(bench, key16, var201, value) == "Accepted"
+    ended_every = 15  # 1.6: StopTxnAlignedData at ClockAlignedDataInterval
+    if version != "1.6":  # 2.x: the Ended event's aligned readings at their own interval
+        ended_every = 10
+        assert set_setting(bench, "", "AlignedDataCtrlr.TxEndedInterval", "10") == "Accepted"
     mark = len(bench.calls)
     bench.run(15)  # one idle reading
     remote_start(bench, 1)
@@ -593,6 +597,10 @@ def test_clock_aligned_readings(version: str) -> None:
     assert len(aligned) >= 2 and all(
         [s["measurand"] for s in v["sampledValue"]] == [energy] for v in aligned
     )
+    assert all(_seconds_of_day(v["timestamp"]) % ended_every == 0 for v in aligned)
+    if version != "1.6":  # every 10 s over the ~40 s transaction, not every 15 s
+        assert len(aligned) >= 3
+        assert any(_seconds_of_day(v["timestamp"]) % 15 for v in aligned)
     if version == "1.6":
         assert {c.payload["transactionId"] for c in during} == {tx_id(bench)}
     else:
@@ -925,3 +933,26 @@ def test_required_device_model_variables_201(version: str) -> None:
     assert get_setting(bench, "", "SecurityCtrlr.OrganizationName") == "Acme CSO"
     assert set_setting(bench, "", "AlignedDataCtrlr.TxEndedInterval", "900") == "Accepted"
     assert get_setting(bench, "", "AlignedDataCtrlr.TxEndedInterval") == "900"
+
+
+@pytest.mark.parametrize("limit", ["1", "2", "3"])
+def test_few_stop_transaction_meter_values_keep_the_begin_and_the_end(limit: str) -> None:
+    """StopTransactionMaxMeterValues below 3 leaves room for Transaction.Begin and
+    Transaction.End only; 3 adds the latest periodic reading."""
+    energy = "Energy.Active.Import.Register"
+    bench = booted(
+        "1.6",
+        session=Session(meter_interval_s=10.0),
+        configuration=(
+            ("stop_transaction_max_meter_values", limit),
+            ("stop_txn_sampled_data", energy),
+        ),
+    )
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(35)
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(1)
+    (end,) = ends(bench)
+    contexts = [v["sampledValue"][0]["context"] for v in end["transactionData"]]
+    middle = ["Sample.Periodic"] if limit == "3" else []
+    assert contexts == ["Transaction.Begin", *middle, "Transaction.End"]

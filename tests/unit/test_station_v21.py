@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from loadgen.config import Arrivals, ChargerModel, FleetSpec
+from loadgen.config import Arrivals, ChargerModel, FleetSpec, Session
 from loadgen.ocpp import tariffs
 from loadgen.sim.metering import V2X_MIN_SOC_PERCENT
 from tests.unit.sim_csms import (
@@ -19,6 +19,7 @@ from tests.unit.sim_csms import (
     check_date_times,
     remote_start,
     remote_stop,
+    set_setting,
     status_of,
     tx_id,
 )
@@ -158,6 +159,22 @@ def test_a_charging_state_change_carries_the_running_cost() -> None:
     assert changed["transactionInfo"]["chargingState"] == "SuspendedEVSE"
     assert changed["transactionInfo"]["tariffId"] == "DEFAULT-1"
     assert changed["costDetails"]["totalCost"]["total"]["inclTax"] > 0.5
+
+
+def test_a_clock_aligned_event_carries_the_running_cost() -> None:
+    """The Updated event of a clock-aligned reading (MeterValueClock) carries the running
+    cost like every other event of a priced transaction."""
+    bench = booted(V21, session=Session(meter_interval_s=0.0))
+    assert status_of(bench.server_call("SetDefaultTariff", {"evseId": 0, "tariff": TARIFF})) == (
+        "Accepted"
+    )
+    energy = "Energy.Active.Import.Register"
+    assert set_setting(bench, "", "AlignedDataCtrlr.Measurands", energy) == "Accepted"
+    assert set_setting(bench, "", "AlignedDataCtrlr.Interval", "15") == "Accepted"
+    assert remote_start(bench) == "Accepted"
+    bench.run(20)
+    aligned = [u for u in events(bench, "Updated") if u["triggerReason"] == "MeterValueClock"]
+    assert aligned and all(u["costDetails"]["totalCost"]["total"]["inclTax"] > 0.5 for u in aligned)
 
 
 def test_tariffs_are_cleared_and_changed_per_transaction() -> None:
