@@ -301,6 +301,16 @@ class Authorization(StationPart):
             return "Expired"
         return info.status
 
+    def _no_authorize_needed(self, id_tag: str) -> bool:
+        """Whether a tag goes without an Authorize: authorization is off (2.x
+        AuthCtrlr.Enabled false), or the local list / cache authorize it (counted)."""
+        if not self._flag("auth_enabled"):
+            return True
+        if self.ext is not None and self._locally_authorized(id_tag):
+            self.counters.authorized_locally += 1
+            return True
+        return False
+
     def _locally_authorized(self, id_tag: str) -> bool:
         """Whether the tag is authorized without asking the server: online with
         LocalPreAuthorize, offline with LocalAuthorizeOffline (1.6 3.5), and Accepted in

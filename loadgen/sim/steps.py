@@ -126,8 +126,7 @@ class Steps(StationPart):
         def end_transaction(
             self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
         ) -> None: ...
-        def _locally_authorized(self, id_tag: str) -> bool: ...
-        def _flag(self, name: str) -> bool: ...
+        def _no_authorize_needed(self, id_tag: str) -> bool: ...
         def _reserved_for(
             self, connector: Connector, id_tag: str, group: str | None = None
         ) -> bool: ...
@@ -193,10 +192,7 @@ class Steps(StationPart):
             connector.phase = "authorizing"
         else:
             connector = None
-        if not self._flag("auth_enabled"):
-            out.append(Answered(token, "Accepted", None))
-        elif self.ext is not None and self._locally_authorized(id_tag):
-            self.counters.authorized_locally += 1
+        if self._no_authorize_needed(id_tag):
             out.append(Answered(token, "Accepted", None))
         elif self.phase != ONLINE or self.registration != ACCEPTED:
             out.append(Answered(token, None, "not connected"))
