@@ -292,6 +292,9 @@ class Dialect(ABC):
     transaction_actions: frozenset[str]
     #: every action the server may send in this version (others are counted as unknown)
     server_actions: frozenset[str]
+    #: whether the connectors left for reservations of no connector (1.6 connector 0, 2.x
+    #: no evseId) are reported Reserved once no more are free than such reservations held
+    marks_reserved_for_any: bool
 
     # -- the charge point's own calls ---------------------------------------------------
 

@@ -73,6 +73,9 @@ class V16(Dialect):
     version = "1.6"
     subprotocol = "ocpp1.6"
     transaction_actions = frozenset({"StartTransaction", "MeterValues", "StopTransaction"})
+    # 5.13: a reservation of connector 0 "SHALL NOT reserve a specific connector"; a
+    # Reserved status names one, so none is reported (2.0.1 H01.FR.20 differs: V201)
+    marks_reserved_for_any = False
     server_actions = frozenset(
         "CancelReservation ChangeAvailability ChangeConfiguration ClearCache "
         "ClearChargingProfile DataTransfer GetCompositeSchedule GetConfiguration "

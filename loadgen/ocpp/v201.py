@@ -107,6 +107,9 @@ class V201(Dialect):
     version = "2.0.1"
     subprotocol = "ocpp2.0.1"
     transaction_actions = frozenset({"TransactionEvent"})
+    # H01.FR.20: once the Available EVSEs are as many as the reservations without evseId,
+    # each of them is reported Reserved (1.6 5.13 reserves no specific connector: V16)
+    marks_reserved_for_any = True
     server_actions = frozenset(
         "CancelReservation CertificateSigned ChangeAvailability ClearCache "
         "ClearChargingProfile ClearDisplayMessage ClearVariableMonitoring CostUpdated "

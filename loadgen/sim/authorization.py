@@ -8,8 +8,10 @@ Tags are compared case-insensitively throughout (1.6 7.28 CiString20, errata 3.7
   that group (its parent known from the local list or the cache) can start there, and
   that start carries the reservationId and ends the reservation (H01.FR.15). At the
   expiry the connector is Available again (2.0.1 ReservationStatusUpdate Expired); a
-  fault or an Inoperative change removes it (H01.FR.16/17: Removed). A reservation of
-  connector 0 (no EVSE) holds no connector: see :meth:`Authorization._held_for_another`.
+  fault or an Inoperative change removes it (H01.FR.16/17: Removed). Reservations of
+  connector 0 (no EVSE) hold no connector: each keeps one free (see
+  :meth:`Authorization._held_for_another`); 2.x reports the last free ones Reserved
+  (:meth:`Authorization._mark_reserved`), 1.6 none.
 * **Local list** (1.6 5.15 / 5.9, 2.0.1 D01 / D02): SendLocalList Full replaces it,
   Differential adds, updates and (entries without a status) removes; a Differential at
   or below the current version is a VersionMismatch (D01.FR.19). Entries keep their
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
     from loadgen.ocpp.dialect import ConnectorStatus, IdInfo
     from loadgen.sim.extras import Extras
 
-#: The key of a reservation of connector 0 (any connector) in ``Extras.reservations``.
+#: The ``connector_id`` of a reservation of connector 0 (any connector; 2.x no evseId).
 ANY_CONNECTOR = 0
 
 
@@ -63,6 +65,9 @@ class Authorization(StationPart):
         def _set_status(
             self, connector: Connector, status: ConnectorStatus, now: float
         ) -> None: ...
+        def _show_status(
+            self, connector: Connector, status: ConnectorStatus, now: float
+        ) -> None: ...
         def _update_due(self) -> None: ...
 
     # -- reservations ---------------------------------------------------------------------
@@ -83,34 +88,29 @@ class Authorization(StationPart):
         if expires_at <= now:
             return "Rejected"
         ext = self._extras()
-        for held_on, held in list(ext.reservations.items()):
-            if held.reservation_id == reservation_id:  # replaced (H01.FR.02; 1.6 5.13)
-                del ext.reservations[held_on]
-                self._unreserve(held_on, now)
-        reservation = Reservation(reservation_id, id_tag, group_tag, expires_at)
+        replaced = ext.reservations.pop(reservation_id, None)  # H01.FR.02; 1.6 5.13
+        if replaced is not None:
+            self._unreserve(replaced, now)
         if connector_id is None:
             if not self._flag("reserve_unspecified"):  # H01.FR.19; 1.6 connector 0
                 return "Rejected"
             targets = self.connectors
-            free = [c for c in targets if self._free(c)]
-            if free and ANY_CONNECTOR not in ext.reservations:  # one such at a time
-                # 1.6 5.13: "SHALL NOT reserve a specific connector". No connector is
-                # reported Reserved either: that status names one connector, which would
-                # tell the server (and other drivers) that this one is taken while every
-                # free connector still serves them. Instead the last free connector
-                # refuses other tags (_held_for_another), and the reserved tag starts on
-                # any connector. Marking the remaining connectors Reserved when no more
-                # are free than reserved (what 2.0.1 H01 asks) would re-examine every
-                # connector on each status change, a cost on every charger's status path.
-                self._reserved(ANY_CONNECTOR, reservation)
+            # H01.FR.04/07, 1.6 5.13: one connector stays free for each of them
+            if len(self._open_connectors()) > self._any_held():
+                self._reserved(
+                    Reservation(reservation_id, ANY_CONNECTOR, id_tag, group_tag, expires_at)
+                )
+                self._mark_reserved(now)
                 return "Accepted"
         else:
             wanted = self._connector(connector_id)
             if wanted is None:
                 return "Rejected"
             targets = [wanted]
-            if self._free(wanted) and not self._held_for_another(wanted, id_tag):
-                self._reserved(wanted.id, reservation)
+            if self._free(wanted) and not self._held_for_another(wanted, None):
+                self._reserved(
+                    Reservation(reservation_id, wanted.id, id_tag, group_tag, expires_at)
+                )
                 self._set_status(wanted, "Reserved", now)  # H01.FR.23
                 return "Accepted"
         statuses = {c.status for c in targets}
@@ -120,41 +120,94 @@ class Authorization(StationPart):
             return "Unavailable"  # H01.FR.14
         return "Occupied"  # H01.FR.11
 
-    def _reserved(self, key: int, reservation: Reservation) -> None:
+    def _reserved(self, reservation: Reservation) -> None:
         ext = self._extras()
-        ext.reservations[key] = reservation
+        ext.reservations[reservation.reservation_id] = reservation
         self.counters.reservations += 1
         ext.refresh_due()
         self._update_due()
 
-    def _unreserve(self, key: int, now: float) -> None:
-        """A reservation ended: its connector is Available again (that of connector 0
-        changed no status)."""
-        if key != ANY_CONNECTOR:
-            connector = self.connectors[key - 1]
+    def _unreserve(self, held: Reservation, now: float) -> None:
+        """A reservation ended: its connector is Available again; one of any connector
+        may leave connectors marked Reserved free (:meth:`_mark_reserved`)."""
+        if held.connector_id != ANY_CONNECTOR:
+            connector = self.connectors[held.connector_id - 1]
             if connector.status == "Reserved":
                 self._set_status(connector, "Available", now)
+        self._mark_reserved(now)
 
     def cancel_reservation(self, reservation_id: int) -> str:
         """Cancel it: the connector is Available again (H02.FR.03/04; 1.6 5.1)."""
         ext = self.ext
-        if ext is not None:
-            for key, held in list(ext.reservations.items()):
-                if held.reservation_id == reservation_id:
-                    del ext.reservations[key]
-                    self.counters.reservations_cancelled += 1
-                    self._unreserve(key, self.now_s)
-                    ext.refresh_due()
-                    self._update_due()
-                    return "Accepted"
-        return "Rejected"
+        held = None if ext is None else ext.reservations.pop(reservation_id, None)
+        if ext is None or held is None:
+            return "Rejected"
+        self.counters.reservations_cancelled += 1
+        self._unreserve(held, self.now_s)
+        ext.refresh_due()
+        self._update_due()
+        return "Accepted"
+
+    def _any_held(self) -> int:
+        """How many reservations of any connector are held."""
+        ext = self.ext
+        if ext is None:
+            return 0
+        return sum(1 for held in ext.reservations.values() if held.connector_id == ANY_CONNECTOR)
+
+    def _open_connectors(self) -> list[Connector]:
+        """The connectors a reservation of any connector may still count on: the free
+        ones with nothing plugged in, and those reported Reserved only for such
+        reservations (2.x H01.FR.20)."""
+        ext = self.ext
+        marked = () if ext is None else ext.marked
+        return [c for c in self.connectors if c.id in marked or (not c.plugged and self._free(c))]
+
+    def _mark_reserved(self, now: float) -> None:
+        """2.x H01.FR.20: while the open connectors (:meth:`_open_connectors`) are no more
+        than the reservations of any connector, each is reported Reserved; once they are
+        more (a reservation used, cancelled or expired, a connector freed), Available
+        again. 1.6 reports none (the dialect's ``marks_reserved_for_any``). Called where
+        a reservation or a connector's status changes, while a reservation is held."""
+        ext = self.ext
+        if ext is None or not self.dialect.marks_reserved_for_any:
+            return
+        marked = ext.marked
+        for connector_id in [i for i in marked if self.connectors[i - 1].status != "Reserved"]:
+            marked.discard(connector_id)  # its status moved on (a session, a fault)
+        if not marked and not ext.reservations:
+            return
+        held = self._any_held()
+        open_connectors = self._open_connectors()
+        mark = held > 0 and len(open_connectors) <= held
+        for connector in open_connectors:
+            if mark and connector.id not in marked:
+                marked.add(connector.id)
+                self._show_status(connector, "Reserved", now)
+            elif not mark and connector.id in marked:
+                marked.discard(connector.id)
+                self._show_status(connector, "Available", now)
 
     def _reserved_for(self, connector: Connector, id_tag: str, group: str | None = None) -> bool:
         """Whether ``id_tag`` (of ``group``, when the request says) may start on this
-        Reserved connector."""
+        Reserved connector: its reservation, or, when it is marked for the reservations of
+        any connector, one of those takes the tag."""
         ext = self.ext
-        held = None if ext is None else ext.reservations.get(connector.id)
-        return held is not None and self._admits(held, id_tag, group)
+        if ext is None:
+            return False
+        held = ext.held_on(connector.id)
+        if held is not None:
+            return self._admits(held, id_tag, group)
+        return connector.id in ext.marked and self._any_for(id_tag, group) is not None
+
+    def _any_for(self, id_tag: str, group: str | None = None) -> Reservation | None:
+        """A reservation of any connector that takes ``id_tag``, if any."""
+        ext = self.ext
+        if ext is not None:
+            for held in ext.reservations.values():
+                if held.connector_id == ANY_CONNECTOR and self._admits(held, id_tag, group):
+                    return held
+        return None
 
     def _admits(self, held: Reservation, id_tag: str, group: str | None = None) -> bool:
         """Whether the reservation takes ``id_tag``: the tag, or its parent as the request
@@ -168,33 +221,35 @@ class Authorization(StationPart):
     def _held_for_another(
         self, connector: Connector, id_tag: str | None, group: str | None = None
     ) -> bool:
-        """Whether a session of ``id_tag`` (None: a tag not known yet; of ``group``, when
-        the request says) on this free connector would leave no free connector for a
-        reservation of connector 0 it does not satisfy (1.6 5.13: "one connector remains
-        available for the reserved idTag")."""
-        ext = self.ext
-        held = None if ext is None else ext.reservations.get(ANY_CONNECTOR)
-        if held is None or (id_tag is not None and self._admits(held, id_tag, group)):
+        """Whether a session of ``id_tag`` (None: a tag not known yet, or a reservation;
+        of ``group``, when the request says) on this open connector would leave fewer
+        open connectors than reservations of any connector it does not use (1.6 5.13:
+        "one connector remains available for the reserved idTag"; H01.FR.07). A tag such
+        a reservation takes uses one up, and may start on any open connector."""
+        held = self._any_held()
+        if held == 0:
             return False
-        return not any(c is not connector and self._free(c) for c in self.connectors)
+        if id_tag is not None and self._any_for(id_tag, group) is not None:
+            held -= 1
+        return len(self._open_connectors()) - 1 < held
 
     def _claim(self, connector: Connector, id_tag: str, group: str | None = None) -> None:
         """A session of the reserved tag (or group) begins here: its start ends the
-        reservation (the connector's, else one of connector 0)."""
+        reservation (the connector's, else one of any connector)."""
         ext = self.ext
         if ext is None:
             return
-        key = connector.id
-        held = ext.reservations.get(key)
+        held = ext.held_on(connector.id)
         if held is None or not self._admits(held, id_tag, group):
-            key = ANY_CONNECTOR
-            held = ext.reservations.get(key)
-            if held is None or not self._admits(held, id_tag, group):
+            held = self._any_for(id_tag, group)
+            if held is None:
                 return
-        del ext.reservations[key]
+        del ext.reservations[held.reservation_id]
         ext.claimed[connector.id] = held.reservation_id
         self.counters.reservations_used += 1
         ext.refresh_due()
+        ext.marked.discard(connector.id)  # its session's status follows
+        self._mark_reserved(self.now_s)
 
     def _expire_reservations(self, now: float) -> None:
         ext = self.ext
@@ -203,14 +258,15 @@ class Authorization(StationPart):
             if now >= held.expires_at:
                 del ext.reservations[key]
                 self.counters.reservations_expired += 1
-                self._unreserve(key, now)
+                self._unreserve(held, now)
                 self._reservation_update(held.reservation_id, "Expired")
 
     def _drop_reservation(self, connector: Connector, now: float) -> None:
         """The connector went Faulted or Unavailable: its reservation is removed."""
         ext = self.ext
-        held = None if ext is None else ext.reservations.pop(connector.id, None)
-        if held is not None:
+        held = None if ext is None else ext.held_on(connector.id)
+        if ext is not None and held is not None:
+            del ext.reservations[held.reservation_id]
             self._reservation_update(held.reservation_id, "Removed")  # H01.FR.16/17
 
     def _reservation_update(self, reservation_id: int, status: str) -> None:

@@ -246,6 +246,7 @@ class Sessions(StationPart):
         def _held_for_another(
             self, connector: Connector, id_tag: str | None, group: str | None = None
         ) -> bool: ...
+        def _mark_reserved(self, now: float) -> None: ...
         def _tx_profiles_ended(self, connector: Connector) -> None: ...
         def _extras_due(self, now: float) -> None: ...
         def _status_event(self, connector: Connector, now: float) -> bool: ...
@@ -262,6 +263,13 @@ class Sessions(StationPart):
 
     def _set_status(self, connector: Connector, status: ConnectorStatus, now: float) -> None:
         """Change a connector's status and tell the server when what it sees changes."""
+        self._show_status(connector, status, now)
+        ext = self.ext
+        if ext is not None and ext.reservations:
+            self._mark_reserved(now)  # 2.x H01.FR.20: the connectors left may be Reserved
+
+    def _show_status(self, connector: Connector, status: ConnectorStatus, now: float) -> None:
+        """:meth:`_set_status` without the reservations' marking (which uses it)."""
         connector.status = status
         api = self.api
         if api is not None and api.notify:
@@ -361,12 +369,12 @@ class Sessions(StationPart):
         ext = self.ext
         if ext is None or not ext.reservations or connector.busy or not connector.operative:
             return None
-        if connector.status == "Reserved":
-            held = ext.reservations.get(connector.id)
-        elif self._free(connector) and self._held_for_another(connector, None):
-            held = ext.reservations.get(0)
-        else:
-            return None
+        held = ext.held_on(connector.id) if connector.status == "Reserved" else None
+        if held is None and (
+            connector.id in ext.marked
+            or (self._free(connector) and self._held_for_another(connector, None))
+        ):
+            held = next((r for r in ext.reservations.values() if r.connector_id == 0), None)
         return None if held is None else held.id_tag
 
     def _free(self, connector: Connector) -> bool:

@@ -24,15 +24,21 @@ CACHE_ENTRIES = 64
 
 
 class Reservation:
-    """A reservation of one connector (or of any, connector 0) until ``expires_at`` (the
-    events' clock)."""
+    """A reservation of one connector (or of any, ``connector_id`` 0: 1.6 connector 0,
+    2.x no evseId) until ``expires_at`` (the events' clock)."""
 
-    __slots__ = ("expires_at", "group_tag", "id_tag", "reservation_id", "tags")
+    __slots__ = ("connector_id", "expires_at", "group_tag", "id_tag", "reservation_id", "tags")
 
     def __init__(
-        self, reservation_id: int, id_tag: str, group_tag: str | None, expires_at: float
+        self,
+        reservation_id: int,
+        connector_id: int,
+        id_tag: str,
+        group_tag: str | None,
+        expires_at: float,
     ) -> None:
         self.reservation_id = reservation_id
+        self.connector_id = connector_id
         self.id_tag = id_tag
         self.group_tag = group_tag  # 1.6 parentIdTag / 2.0.1 groupIdToken
         self.expires_at = expires_at
@@ -121,6 +127,7 @@ class Extras:
         "local_version",
         "log",
         "log_status",
+        "marked",
         "pending_events",
         "profiles",
         "recover_at",
@@ -140,7 +147,9 @@ class Extras:
         self.log: LogJob | None = None
         self.log_status: tuple[str, int | None] | None = None
         self.uploads = 0  # numbers the uploads' tokens
-        self.reservations: dict[int, Reservation] = {}  # by connector id
+        self.reservations: dict[int, Reservation] = {}  # by reservationId (H01.FR.02)
+        # connectors reported Reserved for the reservations of no connector (2.x H01.FR.20)
+        self.marked: set[int] = set()
         self.claimed: dict[int, int] = {}  # connector id -> reservation a session ends
         # the local list and the cache, by casefolded tag (idTags are case-insensitive)
         self.local_list: dict[str, IdInfo] | None = None
@@ -171,6 +180,13 @@ class Extras:
             if candidate is not None and (at is None or candidate < at):
                 at = candidate
         self.due = at
+
+    def held_on(self, connector_id: int) -> Reservation | None:
+        """The reservation of this connector (not one of any connector), if any."""
+        for held in self.reservations.values():
+            if held.connector_id == connector_id:
+                return held
+        return None
 
     def remember(self, key: str, info: IdInfo) -> None:
         """Note what the server said of a tag (``key``: casefolded) in the authorization

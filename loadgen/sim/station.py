@@ -613,10 +613,12 @@ class Station(
             self._tx_gone(connector, None)
             connector.unplug()
             connector.scenario = 0  # the scenario there is over (told by the Notice below)
-            if ext is not None and connector.id in ext.reservations:
+            if ext is not None and ext.reservations and ext.held_on(connector.id) is not None:
                 connector.status = "Reserved"  # a reservation outlives the reboot
         self.out.append(Notice("rebooted", 0, ""))
         self._go_offline(now, self.fleet.settings.reboot_s)
+        if ext is not None and ext.reservations:
+            self._mark_reserved(now)  # and so do those of no connector
         self.attempt = 0
 
     def _drained(self) -> bool:

@@ -712,19 +712,25 @@ def test_a_reservation_admits_its_tag_in_any_case(version: str) -> None:
     assert bench.tx_messages()[0].payload["reservationId"] == 3
 
 
+ANY = (("reserve_unspecified", "true"),)
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_reservation_of_connector_zero_holds_no_connector(version: str) -> None:
-    """A reservation of connector 0 / no EVSE reserves no specific connector (1.6 5.13):
-    no connector turns Reserved, other tags start while another connector stays free,
-    the last free one is kept for the reserved tag, which starts there."""
-    bench = booted(version, connectors=2, configuration=(("reserve_unspecified", "true"),))
+    """A reservation of connector 0 / no EVSE holds no specific connector: other tags
+    start while another connector stays free, the last free one is kept for the reserved
+    tag, which starts there. 1.6 reports no connector Reserved (5.13: "SHALL NOT reserve
+    a specific connector"); 2.x reports the last free EVSE Reserved once it is the only
+    one left for the reservation (H01.FR.20)."""
+    bench = booted(version, connectors=2, configuration=ANY)
     since = len(bench.calls)
     assert reserve(bench, 9, None, "MINE", 600) == "Accepted"
-    assert reserve(bench, 10, None, "YOURS", 600) == "Occupied"  # one at a time
     bench.run(1)
-    assert [s for s in bench.statuses(since) if s[1] == "Reserved"] == []
+    assert [s for s in bench.statuses(since) if s[1] == "Reserved"] == []  # 2 free, 1 held
     assert remote_start(bench, 1, tag="OTHER") == "Accepted"
     bench.run(1)
+    reserved = [s for s in bench.statuses(since) if s[1] == "Reserved"]
+    assert reserved == ([] if version == "1.6" else [(2, "Reserved")])
     assert remote_start(bench, 2, tag="ANOTHER") == "Rejected"  # the last free one
     assert remote_start(bench, None, tag="ANOTHER") == "Rejected"
     with pytest.raises(StepRefused):
@@ -733,6 +739,98 @@ def test_a_reservation_of_connector_zero_holds_no_connector(version: str) -> Non
     bench.run(1)
     assert bench.tx_messages()[-1].payload["reservationId"] == 9
     assert bench.counters.reservations_used == 1
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_reservations_of_no_evse_mark_the_evses_left(version: str) -> None:
+    """Two reservations without evseId on two Available EVSEs are Accepted (H01.FR.04)
+    and both EVSEs are reported Reserved (H01.FR.20); a third is Occupied (H01.FR.11).
+    One used by its tag leaves the other EVSE Reserved only while the Available EVSEs are
+    as many as the reservations; cancelling the last one makes it Available."""
+    bench = booted(version, connectors=2, configuration=ANY)
+    since = len(bench.calls)
+    assert reserve(bench, 1, None, "R1", 600) == "Accepted"
+    bench.run(1)
+    assert bench.statuses(since) == []  # 2 Available, 1 held
+    assert reserve(bench, 2, None, "R2", 600) == "Accepted"
+    bench.run(1)
+    assert sorted(bench.statuses(since)) == [(1, "Reserved"), (2, "Reserved")]
+    assert reserve(bench, 3, None, "R3", 600) == "Occupied"
+    assert remote_start(bench, 1, tag="OTHER") == "Rejected"
+    since = len(bench.calls)
+    assert remote_start(bench, 1, tag="R1") == "Accepted"
+    bench.run(1)
+    assert bench.tx_messages()[-1].payload["reservationId"] == 1
+    assert bench.statuses(since) == [(1, "Occupied")]  # EVSE 2 stays Reserved, for R2
+    assert remote_start(bench, 2, tag="OTHER") == "Rejected"
+    since = len(bench.calls)
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(5)
+    assert bench.statuses(since) == [(1, "Available"), (2, "Available")]  # 2 for 1
+    since = len(bench.calls)
+    assert remote_start(bench, 1, tag="OTHER") == "Accepted"
+    bench.run(1)
+    assert bench.statuses(since) == [(1, "Occupied"), (2, "Reserved")]
+    since = len(bench.calls)
+    assert status_of(bench.server_call("CancelReservation", {"reservationId": 2})) == "Accepted"
+    bench.run(1)
+    assert bench.statuses(since) == [(2, "Available")]
+    assert remote_start(bench, 2, tag="ANOTHER") == "Accepted"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_reservation_of_no_connector_is_replaced_by_its_id(version: str) -> None:
+    """ReserveNow with the id of a held reservation replaces it (H01.FR.02; 1.6 5.13),
+    also without a connector: the second is Accepted, and only its tag may use the last
+    connector."""
+    bench = booted(version, connectors=1, configuration=ANY)
+    assert reserve(bench, 4, None, "FIRST", 600) == "Accepted"
+    assert reserve(bench, 4, None, "SECOND", 600) == "Accepted"
+    assert reserve(bench, 5, None, "THIRD", 600) == "Occupied"
+    assert remote_start(bench, 1, tag="FIRST") == "Rejected"
+    assert remote_start(bench, 1, tag="SECOND") == "Accepted"
+    bench.run(1)
+    assert bench.tx_messages()[-1].payload["reservationId"] == 4
+    assert bench.counters.reservations_used == 1
+
+
+def test_two_reservations_of_connector_zero_keep_two_connectors() -> None:
+    """1.6 5.13: two reservations of connector 0 on two connectors are both Accepted and
+    no connector is reported Reserved; another tag is refused while it would take a
+    connector one of them needs; a reserved tag starts on any; once the other reservation
+    is cancelled, the last free connector serves anyone."""
+    bench = booted("1.6", connectors=2, configuration=ANY)
+    since = len(bench.calls)
+    assert reserve(bench, 1, None, "R1", 600) == "Accepted"
+    assert reserve(bench, 2, None, "R2", 600) == "Accepted"
+    assert reserve(bench, 3, None, "R3", 600) == "Occupied"
+    assert remote_start(bench, 1, tag="OTHER") == "Rejected"
+    assert remote_start(bench, 2, tag="R1") == "Accepted"
+    bench.run(1)
+    assert bench.tx_messages()[-1].payload["reservationId"] == 1
+    assert remote_start(bench, 1, tag="OTHER") == "Rejected"  # the last free one, for R2
+    assert [s for s in bench.statuses(since) if s[1] == "Reserved"] == []
+    assert status_of(bench.server_call("CancelReservation", {"reservationId": 2})) == "Accepted"
+    assert remote_start(bench, 1, tag="OTHER") == "Accepted"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_reservation_of_no_connector_expires(version: str) -> None:
+    """At its expiry a reservation of no connector ends: 2.x sends ReservationStatusUpdate
+    Expired and the EVSE it kept Reserved is Available again; another tag may start."""
+    bench = booted(version, connectors=1, configuration=ANY)
+    since = len(bench.calls)
+    assert reserve(bench, 6, None, "MINE", 30) == "Accepted"
+    bench.run(29)
+    assert remote_start(bench, 1, tag="OTHER") == "Rejected"
+    bench.run(2)
+    expected = [] if version == "1.6" else [(1, "Reserved"), (1, "Available")]
+    assert bench.statuses(since) == expected
+    if version != "1.6":
+        (update,) = [c.payload for c in bench.named("ReservationStatusUpdate")]
+        assert update == {"reservationId": 6, "reservationUpdateStatus": "Expired"}
+    assert bench.counters.reservations_expired == 1
+    assert remote_start(bench, 1, tag="OTHER") == "Accepted"
 
 
 def test_a_group_reservation_admits_the_group() -> None:
