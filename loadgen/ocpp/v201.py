@@ -47,6 +47,8 @@ TRIGGERABLE_201 = frozenset(
         "LogStatusNotification",
     }
 )
+#: The one connector of each EVSE: a station's EVSE n is its connector n of 1.6.
+_CONNECTOR_ID = 1
 _STATUS_201: dict[str, str] = {
     "Available": "Available",
     "Preparing": "Occupied",
@@ -162,7 +164,7 @@ class V201(Dialect):
             "timestamp": iso(at),
             "connectorStatus": _STATUS_201[status],
             "evseId": connector_id,
-            "connectorId": 1,
+            "connectorId": _CONNECTOR_ID,
         }
 
     def wire_status(self, status: ConnectorStatus) -> str:
@@ -192,7 +194,7 @@ class V201(Dialect):
         event = _event("Started", trigger, seq_no, tx.local_id, at, "Charging", offline)
         if trigger == "RemoteStart" and tx.remote_start_id is not None:
             event["transactionInfo"]["remoteStartId"] = tx.remote_start_id
-        event["evse"] = {"id": tx.connector_id, "connectorId": 1}
+        event["evse"] = {"id": tx.connector_id, "connectorId": _CONNECTOR_ID}
         event["idToken"] = self._wire_token(tx.id_tag)
         if reservation_id is not None:
             event["reservationId"] = reservation_id
@@ -267,7 +269,7 @@ class V201(Dialect):
         TxUpdatedMeasurands now (F06.FR.07, F06.FR.09)."""
         charging = _charging_state(state)
         event = _event("Updated", "Trigger", seq_no, tx.local_id, at, charging, False)
-        event["evse"] = {"id": tx.connector_id, "connectorId": 1}
+        event["evse"] = {"id": tx.connector_id, "connectorId": _CONNECTOR_ID}
         event["meterValue"] = [_sample(reading, at, "Trigger", measurands or _ENERGY)]
         return "TransactionEvent", event
 
@@ -337,7 +339,7 @@ class V201(Dialect):
                     "eventNotificationType": "HardWiredNotification",
                     "component": {
                         "name": "Connector",
-                        "evse": {"id": connector_id, "connectorId": 1},
+                        "evse": {"id": connector_id, "connectorId": _CONNECTOR_ID},
                     },
                     "variable": {"name": "AvailabilityState"},
                 }
@@ -490,14 +492,14 @@ class V201(Dialect):
         evse = get_field(p, "evse", dict, required=False)
         evse_id = 0 if evse is None else get_field(evse, "id", int)
         connector_id = None if evse is None else get_field(evse, "connectorId", int, required=False)
-        if connector_id not in (None, 1):
-            return {"status": "Rejected"}  # no such connector: each EVSE has connector 1 only
+        if connector_id not in (None, _CONNECTOR_ID):
+            return {"status": "Rejected"}  # no such connector
         return {"status": target.change_availability(evse_id, status == "Operative")}
 
     def _unlock_connector(self, p: Payload, target: ChargePointTarget) -> Payload:
         evse_id = get_field(p, "evseId", int)
         connector_id = get_field(p, "connectorId", int)
-        if connector_id != 1:
+        if connector_id != _CONNECTOR_ID:
             return {"status": "UnknownConnector"}
         outcome = target.unlock_connector(evse_id, stop_transaction=False)
         return {"status": _UNLOCK_201[outcome]}
@@ -509,7 +511,7 @@ class V201(Dialect):
         connector_id = None if evse is None else get_field(evse, "connectorId", int, required=False)
         if message not in TRIGGERABLE_201:
             return {"status": "NotImplemented"}
-        if message == "StatusNotification" and connector_id not in (None, 1):
+        if message == "StatusNotification" and connector_id not in (None, _CONNECTOR_ID):
             return {"status": "Rejected"}  # the status of a connector no EVSE here has (F06.FR.05)
         return {"status": target.trigger_message(message, evse_id)}
 
@@ -801,7 +803,7 @@ def _components(target: ChargePointTarget) -> Iterator[tuple[Setting, Payload, i
         for setting in _TIERED["evse"]:
             yield setting, {"name": setting.component, "evse": {"id": evse_id}}, evse_id
         for setting in _TIERED["connector"]:
-            on = {"id": evse_id, "connectorId": 1}
+            on = {"id": evse_id, "connectorId": _CONNECTOR_ID}
             yield setting, {"name": setting.component, "evse": on}, evse_id
 
 
@@ -815,7 +817,7 @@ def _on_its_tier(component: Payload, target: ChargePointTarget) -> bool:
     if not 1 <= evse["id"] <= target.connector_count:
         return False
     connector_id: int | None = evse.get("connectorId")
-    return connector_id == (1 if tier == "connector" else None)
+    return connector_id == (_CONNECTOR_ID if tier == "connector" else None)
 
 
 def _read(setting: Setting, target: ChargePointTarget, evse_id: int | None) -> str | None:
