@@ -405,11 +405,12 @@ async def _data_transfer(op: OperatorLike) -> None:
 
 @sc.scenario("fleet-sessions")
 async def _fleet_sessions(op: OperatorLike) -> None:
-    """Needs a charging fleet: each connector runs sessions of its own."""
+    """Needs a charging fleet: each connector runs sessions of its own, two of them ended
+    (the tests follow each connector's register from one session to the next)."""
     version = op.version
     await sc.ready(op)
 
-    def ended_on(connector: int) -> bool:
+    def ended_on(connector: int) -> int:
         starts = {
             sc.tx_of(version, m)
             for m in op.messages
@@ -417,10 +418,12 @@ async def _fleet_sessions(op: OperatorLike) -> None:
             and sc.start_connector(version, m) == connector
             and sc.answered(m)
         }
-        return any(any(sc.is_end(version, m, tx) for m in op.messages) for tx in starts)
+        return sum(any(sc.is_end(version, m, tx) for m in op.messages) for tx in starts)
 
     await op.until(
-        lambda: ended_on(1) and ended_on(2), "a session of its own on each connector", 30
+        lambda: ended_on(1) >= 2 and ended_on(2) >= 2,
+        "two sessions of its own on each connector",
+        40,
     )
 
 
