@@ -10,6 +10,7 @@ target's, so behaviour is written once for both versions.
 
 from __future__ import annotations
 
+import string
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -508,6 +509,13 @@ class Dialect(ABC):
 
     # -- the server's calls --------------------------------------------------------------
 
+    def password(self, value: str) -> bytes | None:
+        """The HTTP Basic password a written BasicAuthPassword means, None if invalid:
+        a passwordString of 16 to 40 characters, sent as UTF-8 (2.0.1 A00.FR.205)."""
+        if 16 <= len(value) <= 40 and all(c in _PASSWORD_CHARS for c in value):
+            return value.encode()
+        return None
+
     @abstractmethod
     def answer(self, call: Call, target: ChargePointTarget) -> CallResult | CallError:
         """Answer a server call by asking ``target``; never raises.
@@ -529,6 +537,9 @@ class Dialect(ABC):
             return CallError(call.unique_id, "NotSupported", f"{action} not supported")
         return CallError(call.unique_id, "NotImplemented", f"{action} unknown")
 
+
+#: a passwordString's characters (2.0.1 Part 2 2.1.4)
+_PASSWORD_CHARS = frozenset(string.ascii_letters + string.digits + "*-_=:+|@.")
 
 _second = -1
 _second_text = ""

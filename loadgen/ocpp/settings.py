@@ -18,7 +18,7 @@ from typing import Literal
 from loadgen.ocpp.samples import MEASURANDS
 
 #: ``status``: a connector status as the station keeps it (the dialect names it)
-Kind = Literal["int", "bool", "csv", "str", "decimal", "phase_rotation", "status"]
+Kind = Literal["int", "bool", "csv", "str", "decimal", "phase_rotation", "status", "password"]
 #: 1.6 ConnectorPhaseRotation: the rotations a connector (or, as 0, the grid connection)
 #: may have (1.6 section 9.1, ConnectorPhaseRotation)
 PHASE_ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
@@ -40,6 +40,8 @@ class Setting:
     variable: str | None = None  # ... and variable, if 2.0.1 has one
     instance: str | None = None  # 2.0.1 variable instance (e.g. "TransactionEvent")
     readonly: bool = False
+    #: the server may write it but never read it back (a password: 2.0.1 WriteOnly)
+    writeonly: bool = False
     minimum: int = 0  # smallest value of an int setting
     unit: str | None = None  # 2.0.1 variableCharacteristics.unit
     #: the values it may take (of a csv: each item may be one of them; 2.0.1
@@ -431,6 +433,16 @@ SETTINGS: tuple[Setting, ...] = (
         data_type="SequenceList",
     ),
     _s("organization_name", "str", None, "SecurityCtrlr.OrganizationName"),
+    # HTTP Basic authentication's password (2.0.1 A01, A00.FR.205; the 1.6 security
+    # whitepaper's AuthorizationKey, hex): each dialect checks its own form
+    # (Dialect.password), and the station reconnects with it
+    _s(
+        "basic_auth_password",
+        "password",
+        "AuthorizationKey",
+        "SecurityCtrlr.BasicAuthPassword",
+        writeonly=True,
+    ),
     _s("certificate_entries", "int", None, "SecurityCtrlr.CertificateEntries", readonly=True),
     _s("tx_ended_aligned_interval_s", "int", None, "AlignedDataCtrlr.TxEndedInterval", unit="s"),
     # 2.0.1 Charging Infrastructure (Part 2 2.13), all read from what the station is and

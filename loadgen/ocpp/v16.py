@@ -8,6 +8,7 @@ the start never got an answer (errata 3.18).
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -257,6 +258,13 @@ class V16(Dialect):
             code = SPELLING_16.get(exc.code, exc.code)
             return CallError(call.unique_id, code, str(exc)[:200])
 
+    def password(self, value: str) -> bytes | None:
+        """AuthorizationKey (1.6 security whitepaper): the password's 16 to 20 bytes,
+        written as hexadecimal (at most 40 digits)."""
+        if len(value) % 2 or not 32 <= len(value) <= 40 or not _HEX.issuperset(value):
+            return None
+        return bytes.fromhex(value)
+
     def recognises(self, action: str, target: ChargePointTarget) -> bool:
         """The security whitepaper's calls only on a charger of the whitepaper (one that
         takes SignedUpdateFirmware); the rest of 1.6's always."""
@@ -278,6 +286,8 @@ class V16(Dialect):
             value = target.read_setting(setting.name) if setting is not None else None
             if setting is None or value is None:
                 unknown.append(key)
+            elif setting.writeonly:  # AuthorizationKey is never read back (whitepaper)
+                known.append({"key": key, "readonly": False})
             else:
                 known.append({"key": key, "readonly": setting.readonly, "value": value[:500]})
         reply: Payload = {"configurationKey": known}
@@ -510,6 +520,7 @@ class V16(Dialect):
     }
 
 
+_HEX = frozenset(string.hexdigits)
 _ID_STATUS = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
 #: The server calls the security whitepaper adds to 1.6 (its certificate management,
 #: security log and signed firmware update).

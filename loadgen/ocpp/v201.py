@@ -93,6 +93,7 @@ _DATA_TYPES = {
     "csv": "MemberList",
     "str": "string",
     "decimal": "decimal",
+    "password": "string",
 }
 _ID_STATUS = (
     "Accepted Blocked ConcurrentTx Expired Invalid NoCredit NotAllowedTypeEVSE "
@@ -389,11 +390,12 @@ class V201(Dialect):
             value = _read(setting, target, evse_id)
             if value is None:
                 continue
-            attribute: Payload = {
-                "type": "Actual",
-                "value": value[:2500],
-                "mutability": "ReadOnly" if setting.readonly else "ReadWrite",
-            }
+            attribute: Payload = {"type": "Actual"}
+            if setting.writeonly:  # its value is omitted (VariableAttributeType.value)
+                attribute["mutability"] = "WriteOnly"
+            else:
+                attribute["value"] = value[:2500]
+                attribute["mutability"] = "ReadOnly" if setting.readonly else "ReadWrite"
             characteristics: Payload = {
                 "dataType": setting.data_type or _DATA_TYPES[setting.kind],
                 "supportsMonitoring": False,
@@ -430,7 +432,9 @@ class V201(Dialect):
         results = []
         for entry in _entries(p, "getVariableData"):
             result, setting = _lookup(entry, target)
-            if setting is not None and result["attributeStatus"] == "Accepted":
+            if setting is not None and setting.writeonly:
+                result["attributeStatus"] = "Rejected"  # B06.FR.09
+            elif setting is not None and result["attributeStatus"] == "Accepted":
                 evse = result["component"].get("evse")
                 value = _read(setting, target, None if evse is None else evse["id"])
                 if value is None:

@@ -712,6 +712,11 @@ def _configuration(raw: object, where: str) -> tuple[tuple[str, str], ...]:
                 "HeartbeatInterval), a 2.0.1 Component.Variable (e.g. "
                 "AuthCtrlr.AuthorizeRemoteStart) or a loadgen setting name."
             )
+        if setting.writeonly:
+            raise ConfigError(
+                f"{where}.{_name(key)}: a charge point's password is its own: put it in the "
+                "ids file's password column (charge_points.ids_file), not in the config."
+            )
         if not isinstance(value, str | int | float | bool) or len(str(value)) > MAX_STRING_CHARS:
             raise ConfigError(
                 f"{where}.{_name(key)}: {quote(value)} is not a valid {setting.kind} value."

@@ -35,6 +35,17 @@ class Close:
 
 
 @dataclass(slots=True)
+class Credentials:
+    """From now on, open connections with this HTTP Basic password (the server set a new
+    one: 2.0.1 A01, the 1.6 whitepaper's AuthorizationKey). Never logged."""
+
+    password: bytes
+
+    def __repr__(self) -> str:
+        return "Credentials(password=<hidden>)"
+
+
+@dataclass(slots=True)
 class SetTimer:
     """Call ``timer`` at ``at`` (the events' clock, seconds); None cancels the timer."""
 
@@ -123,6 +134,7 @@ Action = (
     Send
     | Connect
     | Close
+    | Credentials
     | SetTimer
     | Report
     | Booted

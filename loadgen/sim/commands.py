@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from loadgen.ocpp.tariffs import Tariff
     from loadgen.sim.actions import Action
     from loadgen.sim.connectors import Transaction
+    from loadgen.sim.extras import Extras
     from loadgen.sim.steps import StationApi
 
 _RESET_REASONS: dict[str, StopReason] = {
@@ -89,6 +90,7 @@ class Commands(StationPart):
         stopping: bool
 
         def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
+        def _extras(self) -> Extras: ...
         def _defer_answer(self, now: float, call: Call, length: int) -> bool: ...
         def _queue_boot(self, now: float) -> None: ...
         def _queue_status(
@@ -267,6 +269,12 @@ class Commands(StationPart):
 
     def write_setting(self, name: str, value: str) -> str:
         """Store a setting (already checked by its type) and apply it at once."""
+        if name == "basic_auth_password":  # kept apart, and never read back (write-only)
+            password = self.dialect.password(value)
+            if password is None:
+                return "Rejected"  # A01.FR.04: the old credentials stay in use
+            self._extras().new_password = password
+            return "Accepted"
         if self.overrides is None:
             self.overrides = {}
         self.overrides[name] = value

@@ -40,6 +40,7 @@ from loadgen.sim.actions import (
     Close,
     Connect,
     Counters,
+    Credentials,
     Report,
     Send,
     SetTimer,
@@ -234,6 +235,9 @@ class Engine:
                     link.observer.stopped()
             elif kind is Upload:
                 gevent.spawn(self._upload, link, action)
+            elif kind is Credentials:
+                password = action.password  # type: ignore[union-attr]
+                link.authorization = basic_auth(link.station.charge_point_id, password)
             elif kind in NEWS:
                 if link.observer is not None:
                     link.observer.news(action)

@@ -128,6 +128,7 @@ class Extras:
         "log",
         "log_status",
         "marked",
+        "new_password",
         "pending_events",
         "profiles",
         "recover_at",
@@ -166,6 +167,9 @@ class Extras:
         self.recover_at: float | None = None
         self.faulted: int | None = None  # the faulted connector
         self.pending_events: list[tuple[str, str | None]] = []  # security events, offline
+        # a BasicAuthPassword / AuthorizationKey the server set: the station reconnects
+        # with it once its answer is out (A01)
+        self.new_password: bytes | None = None
         self.aligned_at: float | None = None  # the next clock-aligned reading
         self.due: float | None = None  # the earliest of the times above
 

@@ -237,6 +237,7 @@ def _defaults(settings: ChargePoints) -> dict[str, str]:
         "bytes_per_message_get_variables": "1048576",
         "bytes_per_message_set_variables": "1048576",
         "items_per_message_get_report": "50",
+        "basic_auth_password": "",  # write-only: the ids file's password, or the server's
         "clock_date_time": "",  # read live from the station
         "time_source": "RealTimeClock",
         "organization_name": "",

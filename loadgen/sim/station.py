@@ -41,6 +41,7 @@ from loadgen.sim.actions import (
     Action,
     Close,
     Counters,
+    Credentials,
     Notice,
     Report,
     Send,
@@ -671,11 +672,25 @@ class Station(
                 return
         if self.phase == STOPPED_PHASE:
             return
+        ext = self.ext
+        if ext is not None and ext.new_password is not None:
+            self._relogin(now, ext)
         self._pump(now)
         at = self._wakeup()
         if at != self.timer_at:
             self.timer_at = at
             self.out.append(SetTimer(at))
+
+    def _relogin(self, now: float, ext: Extras) -> None:
+        """A new Basic-auth password was accepted (its answer is out): reconnect with it,
+        keeping the transaction messages (2.0.1 A01 steps 3-4; 1.6 whitepaper). Not a
+        reboot: a station once Accepted does not boot again."""
+        password, ext.new_password = ext.new_password, None
+        assert password is not None
+        self.out.append(Credentials(password))
+        if self.phase == ONLINE:
+            self.out.append(Close("new credentials"))
+            self._go_offline(now, 0.0)
 
     def _wakeup(self) -> float | None:
         """The earliest time something is due."""

@@ -116,9 +116,11 @@ def upgrade_path(endpoint: Endpoint, charge_point_id: str) -> str:
     return f"{endpoint.path}/{quoted or quote(charge_point_id, safe='')}"
 
 
-def basic_auth(charge_point_id: str, password: str) -> str:
-    """The ``Authorization`` value of OCPP security profiles 1 and 2 (never logged)."""
-    token = base64.b64encode(f"{charge_point_id}:{password}".encode()).decode("ascii")
+def basic_auth(charge_point_id: str, password: str | bytes) -> str:
+    """The ``Authorization`` value of OCPP security profiles 1 and 2 (never logged); a
+    password in bytes goes as it is (a 1.6 AuthorizationKey is any 16 to 20 bytes)."""
+    secret = password if isinstance(password, bytes) else password.encode()
+    token = base64.b64encode(charge_point_id.encode() + b":" + secret).decode("ascii")
     return f"Basic {token}"
 
 

@@ -1175,7 +1175,11 @@ class Csms:
             return
         record = self.record_for(charge_point_id)
         record.connections += 1
-        record.opened.append({"conn": record.connections, "t": now_s(), "wall": wall_s()})
+        # the upgrade's Basic credentials, as the charge point sent them (None: none)
+        auth = connection.request.headers.get("Authorization") if connection.request else None
+        record.opened.append(
+            {"conn": record.connections, "t": now_s(), "wall": wall_s(), "auth": auth}
+        )
         record.subprotocols.append(connection.subprotocol)
         if connection.subprotocol != self.subprotocol:
             record.errors.append(

@@ -100,7 +100,14 @@ SETTINGS = {
     "heartbeat": ("HeartbeatInterval", ("OCPPCommCtrlr", "HeartbeatInterval")),
     "meter": ("MeterValueSampleInterval", ("SampledDataCtrlr", "TxUpdatedInterval")),
     "local_pre_authorize": ("LocalPreAuthorize", ("AuthCtrlr", "LocalPreAuthorize")),
+    "password": ("AuthorizationKey", ("SecurityCtrlr", "BasicAuthPassword")),
 }
+#: the new Basic-auth password the "credentials" scenario sets; 1.6 writes it in hex
+NEW_PASSWORD = "OCA_OCTT_admin_test"
+
+
+def password_value(version: str) -> str:
+    return NEW_PASSWORD.encode().hex().upper() if version == "1.6" else NEW_PASSWORD + "_201"
 
 
 class ScenarioFailed(Exception):
@@ -658,6 +665,16 @@ async def _config_heartbeat(op: OperatorLike) -> None:
     await set_setting(op, "HeartbeatInterval.set", "heartbeat", str(NEW_INTERVAL_S))
     await heartbeats(op, start, 2, "on the new interval")
     await get_setting(op, "HeartbeatInterval.get", "heartbeat")
+
+
+@scenario("credentials")
+async def _credentials(op: OperatorLike) -> None:
+    await ready(op)
+    connections = op.record.connections
+    start = op.mark("Password.set")
+    await set_setting(op, "Password.set", "password", password_value(op.version))
+    await op.until(lambda: op.record.connections > connections, "a reconnect")
+    await heartbeats(op, start, 1, "after the reconnect with the new password")
 
 
 @scenario("config-meter")

@@ -78,6 +78,7 @@ RUNS = (
             "boot",
             "config-heartbeat",
             "config-meter",
+            "credentials",
         ),
     ),
     RunSpec("offline", ("offline", "offline-brief"), connectors=1, charge_points=_charging),
@@ -661,3 +662,26 @@ def test_the_csms_sees_a_call_sent_before_the_last_was_answered(tmp_path: Path) 
         run.stop()
     cp = json.loads(run.report_path.read_text(encoding="utf-8"))["chargers"]["self-check"]
     assert [(v["id"], v["unanswered"]) for v in cp["violations"]] == [("h2", {"h1": "Heartbeat"})]
+
+
+@pytest.mark.timeout(180)
+@version_param
+def test_a_new_basic_auth_password_is_used_at_once(runs: Any, version: str) -> None:
+    """ChangeConfiguration AuthorizationKey (hex, 1.6 security whitepaper) / SetVariables
+    SecurityCtrlr.BasicAuthPassword (A01) is Accepted; the charge point then closes and
+    reconnects with the new password in its upgrade's Basic credentials, and does not boot
+    again (TC_073_CS, TC_A_09_CS)."""
+    import base64
+
+    cp = runs(version)["commands"].charger("credentials")
+    change = call(cp, "Password.set")
+    expected = sc.NEW_PASSWORD if version == "1.6" else sc.NEW_PASSWORD + "_201"
+    opened = cp["opened"]
+    assert opened[0]["auth"] is None, opened  # the ids file gives it no password
+    later = [o for o in opened if o["t"] > change["t_answered"]]
+    assert later, (opened, change)
+    header = later[0]["auth"]
+    assert header is not None and header.startswith("Basic "), later
+    assert base64.b64decode(header[6:]).decode() == f"credentials:{expected}"
+    boots = [m for m in cp["messages"] if m["action"] == "BootNotification"]
+    assert len(boots) == 1, "a new password is not a reboot"

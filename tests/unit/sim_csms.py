@@ -32,6 +32,7 @@ from loadgen.sim.actions import (
     Close,
     Connect,
     Counters,
+    Credentials,
     Notice,
     Report,
     ScenarioDue,
@@ -175,6 +176,7 @@ class Bench:
         self.replies: list[tuple[float, str, Sent]] = []
         self.silent: set[str] = set()  # actions the CSMS never answers
         self.uploads: list[Upload] = []  # uploads the station asked for, in order
+        self.passwords: list[bytes] = []  # the Basic-auth passwords the station took
         #: unique id of our CALL the CSMS has received and the station still waits for
         self.in_flight: str | None = None
         #: the built-in scenarios, step by step (the Locust face runs them in greenlets)
@@ -232,6 +234,8 @@ class Bench:
                 self.stopped = True
             elif isinstance(action, Upload):
                 self.uploads.append(action)
+            elif isinstance(action, Credentials):
+                self.passwords.append(action.password)
             else:  # pragma: no cover
                 raise AssertionError(f"unknown action {action!r}")
 

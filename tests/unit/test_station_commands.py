@@ -804,9 +804,9 @@ def test_base_reports_201(version: str) -> None:
         base: {d["variableAttribute"][0]["mutability"] for d in data}
         for base, data in reports.items()
     }
-    assert mutability == {
-        "FullInventory": {"ReadOnly", "ReadWrite"},
-        "ConfigurationInventory": {"ReadWrite"},
+    assert mutability == {  # WriteOnly: SecurityCtrlr.BasicAuthPassword, which may be set
+        "FullInventory": {"ReadOnly", "ReadWrite", "WriteOnly"},
+        "ConfigurationInventory": {"ReadWrite", "WriteOnly"},
         "SummaryInventory": {"ReadOnly"},
     }
     full = [

@@ -1,0 +1,177 @@
+"""The server sets the charge point's HTTP Basic password: 2.0.1 SecurityCtrlr.
+BasicAuthPassword (A01), 1.6 AuthorizationKey (security whitepaper, hex). The station
+takes a valid one, reconnects with it without rebooting, and never reads it back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from loadgen.config import ConfigError, Session
+from loadgen.run import configfile
+from loadgen.sim.actions import Credentials
+from loadgen.sim.transport import basic_auth
+from tests.unit.sim_csms import Bench, booted, remote_start, set_setting, status_of
+
+VERSIONS = ["1.6", "2.0.1", "2.1"]
+KEY16, VAR201 = "AuthorizationKey", "SecurityCtrlr.BasicAuthPassword"
+PASSWORD = "Fresh-Password_2026:ok"  # a passwordString of 22 characters
+SECRET_BYTES = bytes(range(0x80, 0x94))  # 20 bytes, none of them UTF-8 text
+
+
+def written(version: str, password: bytes) -> str:
+    """The value the server writes for ``password``: hex in 1.6, the text in 2.x."""
+    return password.hex().upper() if version == "1.6" else password.decode()
+
+
+def wire_password(version: str) -> bytes:
+    return SECRET_BYTES if version == "1.6" else PASSWORD.encode()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_new_password_reconnects_with_it_without_a_reboot(version: str) -> None:
+    """Accepted; the answer goes out, then the station closes, reconnects with the new
+    password at once and does not boot again (A01 steps 2-4; TC_A_09_CS)."""
+    bench = booted(version)
+    password = wire_password(version)
+    connects = bench.connects
+    assert set_setting(bench, KEY16, VAR201, written(version, password)) == "Accepted"
+    assert bench.passwords == [password]
+    assert bench.closes == ["new credentials"]
+    bench.run(1)
+    assert bench.connects == connects + 1
+    assert bench.booted == 1
+    assert not bench.named("BootNotification")[1:], "a new password is not a reboot"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_session_goes_on_across_the_new_credentials(version: str) -> None:
+    """The transaction outlives the reconnect, and its messages keep coming."""
+    session = Session(duration_s=600, meter_interval_s=5)
+    bench = booted(version, session=session)
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(2)
+    before = len(bench.tx_messages())
+    assert set_setting(bench, KEY16, VAR201, written(version, wire_password(version))) == (
+        "Accepted"
+    )
+    bench.run(12)
+    after = bench.tx_messages(before)
+    assert after, "no transaction message after the reconnect"
+    ends = [
+        c
+        for c in after
+        if c.action == "StopTransaction"
+        or (c.action == "TransactionEvent" and c.payload["eventType"] == "Ended")
+    ]
+    assert not ends, [c.payload for c in ends]
+
+
+INVALID = {
+    "1.6": [
+        "00" * 15,  # 15 bytes: fewer than 16
+        "00" * 21,  # 21 bytes: more than 20
+        "0G" * 16,  # not hexadecimal
+        "ABC" * 11,  # an odd number of digits
+        "00 " * 16,  # spaces between the bytes
+    ],
+    "2.0.1": [
+        "a" * 15,  # fewer than 16 characters
+        "a" * 41,  # more than 40
+        "a" * 15 + "#",  # '#' is not a passwordString character
+        "pässwordpässword",  # nor is a non-ASCII letter
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("version", "value"),
+    [(v, value) for v, values in INVALID.items() for value in values],
+)
+def test_an_invalid_password_is_rejected_and_the_old_one_stays(version: str, value: str) -> None:
+    """Rejected (A01.FR.04, TC_A_10_CS); no new credentials, no reconnect."""
+    bench = booted(version)
+    connects = bench.connects
+    assert set_setting(bench, KEY16, VAR201, value) == "Rejected"
+    bench.run(2)
+    assert bench.passwords == []
+    assert bench.closes == []
+    assert bench.connects == connects
+
+
+def _everything_sent(bench: Bench) -> bytes:
+    """Every frame the station sent: its calls and its answers to the server."""
+    frames = [c.payload for c in bench.calls] + bench.answers_to_server
+    return orjson.dumps(frames)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_password_is_never_read_back(version: str) -> None:
+    """Write-only: 1.6 GetConfiguration lists AuthorizationKey without a value; 2.0.1
+    GetVariables is Rejected (B06.FR.09) and reports carry no value (WriteOnly)."""
+    bench = booted(version)
+    password = wire_password(version)
+    value = written(version, password)
+    assert set_setting(bench, KEY16, VAR201, value) == "Accepted"
+    bench.run(1)
+    if version == "1.6":
+        for keys in ([KEY16], []):
+            answer = bench.server_call("GetConfiguration", {"key": keys} if keys else {})
+            entries = [e for e in answer[2]["configurationKey"] if e["key"] == KEY16]
+            assert entries == [{"key": KEY16, "readonly": False}], entries
+    else:
+        data = {
+            "component": {"name": "SecurityCtrlr"},
+            "variable": {"name": "BasicAuthPassword"},
+        }
+        answer = bench.server_call("GetVariables", {"getVariableData": [data]})
+        result = answer[2]["getVariableResult"][0]
+        assert result["attributeStatus"] == "Rejected"
+        assert "attributeValue" not in result
+        for request_id, base in enumerate(("FullInventory", "ConfigurationInventory"), 1):
+            reply = bench.server_call(
+                "GetBaseReport", {"requestId": request_id, "reportBase": base}
+            )
+            assert status_of(reply) == "Accepted"
+            bench.run(1)
+        entries = [
+            d
+            for c in bench.named("NotifyReport")
+            for d in c.payload["reportData"]
+            if d["variable"]["name"] == "BasicAuthPassword"
+        ]
+        assert len(entries) == 2, entries
+        for entry in entries:
+            assert entry["variableAttribute"] == [{"type": "Actual", "mutability": "WriteOnly"}]
+    sent = _everything_sent(bench)
+    assert value.encode() not in sent
+    assert password not in sent
+
+
+def test_the_credentials_action_hides_the_password() -> None:
+    """Its repr (what a log or a failing assertion prints) carries no password."""
+    assert "Fresh" not in repr(Credentials(PASSWORD.encode()))
+
+
+def test_basic_auth_sends_a_binary_password_as_it_is() -> None:
+    """A 1.6 AuthorizationKey is any 16 to 20 bytes: they go in the header unchanged."""
+    import base64
+
+    header = basic_auth("CP-1", SECRET_BYTES)
+    assert base64.b64decode(header.removeprefix("Basic ")) == b"CP-1:" + SECRET_BYTES
+    assert basic_auth("CP-1", "pw") == "Basic " + base64.b64encode(b"CP-1:pw").decode()
+
+
+@pytest.mark.parametrize("key", [KEY16, VAR201, "basic_auth_password"])
+def test_a_config_cannot_set_the_password(key: str) -> None:
+    """The config's configuration map refuses it, naming where a password goes, and
+    without echoing the value."""
+    raw: dict[str, Any] = {
+        "stages": [{"users": 1, "spawn_rate": 1, "duration": "1s"}],
+        "charge_points": {"configuration": {key: "Secret-Value-123456"}},
+    }
+    with pytest.raises(ConfigError, match="ids file's password column") as caught:
+        configfile.from_dict(raw)
+    assert "Secret-Value" not in str(caught.value)
