@@ -395,11 +395,12 @@ def limit_at(
             defaults = [p for p in installed if p.purpose == TX_DEFAULT]
             here = [p for p in defaults if p.connector_id == connector_id]
             found = _prevailing(here, at, tx_started_at, grid) if here else (None, None)
-            if found[0] is None:
+            if found[0] is None:  # connector 0's, until the connector's own one begins
+                own_change = found[1]
                 everywhere = [p for p in defaults if p.connector_id == 0]
                 found = _prevailing(everywhere, at, tx_started_at, grid)
-                if here and found[1] is None:
-                    found = (found[0], _prevailing(here, at, tx_started_at, grid)[1])
+                if own_change is not None and (found[1] is None or own_change < found[1]):
+                    found = (found[0], own_change)
             take(found)
     return (min(limits) if limits else None), change
 

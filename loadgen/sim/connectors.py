@@ -153,6 +153,7 @@ class Connector:
         "id",
         "id_tag",
         "last_meter_at",
+        "limit_change_at",
         "meter_wh",
         "next_meter_at",
         "next_session_at",
@@ -183,6 +184,9 @@ class Connector:
         self.meter_wh = 0  # the energy register, Wh; it never falls
         self.last_meter_at = 0.0
         self.next_meter_at: float | None = None
+        #: when the charging profiles' limit on its transaction may next change by itself
+        #: (None: no profile, or no such change)
+        self.limit_change_at: float | None = None
         self.ends_at: float | None = None  # when the session's planned duration is over
         self.next_session_at: float | None = None  # the charging scenario's next plug-in
         self.scenario = 0  # the token of the scenario that holds the connector (0: none)
@@ -198,11 +202,17 @@ class Connector:
         self.phase = None
         self.tx = None
         self.next_meter_at = self.ends_at = self.next_session_at = None
+        self.limit_change_at = None
         self.status = "Available" if self.operative else "Unavailable"
 
     def due(self) -> float | None:
         at = None
-        for candidate in (self.next_meter_at, self.ends_at, self.next_session_at):
+        for candidate in (
+            self.next_meter_at,
+            self.ends_at,
+            self.next_session_at,
+            self.limit_change_at,
+        ):
             if candidate is not None and (at is None or candidate < at):
                 at = candidate
         return at
@@ -237,6 +247,7 @@ class Sessions(StationPart):
         def _begin_reboot(self, now: float, reason: StopReason | None) -> None: ...
         def _extras(self) -> Extras: ...
         def _limit_w(self, connector: Connector, now: float) -> tuple[float, float | None]: ...
+        def _arm_limit_change(self, connector: Connector, now: float) -> None: ...
         def _no_authorize_needed(self, id_tag: str) -> bool: ...
         def _claim(self, connector: Connector, id_tag: str, group: str | None = None) -> None: ...
         def _firmware_blocks(self) -> bool: ...
@@ -473,6 +484,8 @@ class Sessions(StationPart):
         self._set_status(connector, "Charging", now)
         interval = self.meter_interval_s
         connector.next_meter_at = now + interval if interval > 0 else None
+        if self.ext is not None:
+            self._arm_limit_change(connector, now)
         if arrivals is not None:
             low, high = arrivals.duration_s
             connector.ends_at = now + self.rng.uniform(low, high)
@@ -584,6 +597,8 @@ class Sessions(StationPart):
         if tx is None:
             return None
         self._meter(connector, now)
+        if self.ext is not None:  # only a station with extras holds profiles
+            self._arm_limit_change(connector, now)
         reading = self._reading(connector, now)
         power = int(reading.power_w)
         before = tx.power_w
@@ -804,6 +819,7 @@ class Sessions(StationPart):
         if tx is None:
             return
         connector.tx = None
+        connector.limit_change_at = None
         counters = self.counters
         counters.charging -= 1
         counters.power_w -= tx.power_w
@@ -864,7 +880,10 @@ class Sessions(StationPart):
         self.connector_due = at
 
     def _connectors_due(self, now: float) -> None:
-        """Session timers that are due: meter samples, planned ends, the next plug-in."""
+        """Session timers that are due: meter samples, planned ends, the next plug-in, a
+        change of the charging profiles' limit (a charger changes its power at the
+        boundary: K01.FR.12/30/36/37). A limit's change comes after the samples of the
+        same moment, so a sample that falls on it carries the new state (E02.FR.13)."""
         for connector in self.connectors:
             if connector.ends_at is not None and now >= connector.ends_at:
                 connector.ends_at = None
@@ -891,4 +910,9 @@ class Sessions(StationPart):
         ext = self.ext
         if ext is not None and ext.due is not None and now >= ext.due:
             self._extras_due(now)
+        for connector in self.connectors:
+            change = connector.limit_change_at
+            if change is not None and now >= change:
+                connector.limit_change_at = None
+                self._recheck_charging(connector, now)
         self._update_due()

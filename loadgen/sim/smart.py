@@ -8,8 +8,12 @@ and rate units within its settings), installs it, and meters each charging conne
 under the limit from then on: before a profile is added or cleared, every running
 session's energy is brought up to now at the old limit, so the new one counts from its
 own start, and each charging connector's state follows the new limit at once
-(SuspendedEVSE at 0, Charging again above it: 1.6 errata 3.19). A connector shares the
-station's maximum with the others that charge.
+(SuspendedEVSE at 0, Charging again above it: 1.6 errata 3.19). So does it when the
+limit changes by itself: a transaction under a profile wakes the station when its limit
+may next change (a period's start, a schedule's end, validFrom / validTo, a recurrence,
+a startSchedule: K01.FR.12/30/36/37), and the state is checked again then, as if a
+profile had been set. A connector shares the station's maximum with the others that
+charge.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ CURRENT_TX = "*"
 #: The id of the limit an energy manager sets (K12.FR.05: negative ids).
 EXTERNAL_ID = -1
 _UNITS_16 = {"A": "Current", "W": "Power"}
+#: How far past ``now`` a limit change is awaited when rounding puts it at ``now``.
+_ROUNDED_S = 1e-3
 
 
 class SmartCharging(StationPart):
@@ -49,6 +55,7 @@ class SmartCharging(StationPart):
         def _connector(self, connector_id: int) -> Connector | None: ...
         def _meter(self, connector: Connector, now: float) -> None: ...
         def _recheck_all_charging(self, now: float) -> None: ...
+        def _update_due(self) -> None: ...
         def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
         def read_setting(self, name: str) -> str | None: ...
 
@@ -76,6 +83,19 @@ class SmartCharging(StationPart):
         # the charger's rating bounds a discharge (a negative limit) as it does a charge
         value = hardware if limit is None else max(min(limit, hardware), -hardware)
         return value, None if change is None else change - offset
+
+    def _arm_limit_change(self, connector: Connector, now: float) -> None:
+        """Wake when the limit on the connector's transaction may next change by itself
+        (see the module docstring); no timer without a profile or a transaction."""
+        ext = self.ext
+        at = None
+        if ext is not None and ext.profiles and connector.tx is not None:
+            _, at = self._limit_w(connector, now)
+            if at is not None and at <= now:  # the wall clock's rounding: just after
+                at = now + _ROUNDED_S
+        if at != connector.limit_change_at:
+            connector.limit_change_at = at
+            self._update_due()
 
     def _meter_all(self, now: float) -> None:
         """Bring every running session's energy up to now (before the limit changes)."""

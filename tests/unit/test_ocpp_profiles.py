@@ -124,6 +124,18 @@ def test_stacking_and_defaults_per_connector() -> None:
     assert found[0] == 5000
 
 
+def test_a_connectors_own_default_to_come_is_the_next_change() -> None:
+    """Under connector 0's TxDefaultProfile, the next change is the earliest of its own
+    and of the connector's own one still to come (K01.FR.36: its validFrom), whichever
+    is first."""
+    everywhere = made(periods=((0, 9000),), kind="Recurring", recurrency="Daily")
+    own = made(periods=((0, 4000),), connector=1, valid=(T0 + 600, None))
+    assert limit([everywhere, own], T0 + 10) == (9000, T0 + 600)
+    assert limit([everywhere, own], T0 + 600) == (4000, None)
+    later = made(periods=((0, 4000),), connector=1, valid=(T0 + 2 * 86_400, None))
+    assert limit([everywhere, later], T0 + 10) == (9000, T0 + 86_400)
+
+
 def test_composite_schedule_merges_the_changes() -> None:
     """The composite schedule has a period per change of the limit, capped by the
     hardware, and no period where nothing changes."""

@@ -394,10 +394,10 @@ def test_a_limit_change_sends_charging_state_changed(version: str, interval_s: f
 def test_a_sample_that_finds_the_state_changed_carries_it(
     version: str, sampling: str, expected: str
 ) -> None:
-    """E02.FR.13: a charging state a meter sample finds changed (the profile's next period
-    is 0 W) goes in that sample's TransactionEvent (MeterValuePeriodic or MeterValueClock),
-    not in a second one; a clock-aligned reading of no measurands sends none, so then
-    the change is told by ChargingStateChanged."""
+    """E02.FR.13: a charging state a meter sample finds changed (the profile's next period,
+    0 W, begins on the sample) goes in that sample's TransactionEvent (MeterValuePeriodic
+    or MeterValueClock), not in a second one; a clock-aligned reading of no measurands
+    sends none, so then the change is told by ChargingStateChanged."""
     configuration = [("clock_aligned_interval_s", "0" if sampling == "periodic" else "10")]
     if sampling == "aligned":
         configuration.append(("meter_values_aligned_data", "Energy.Active.Import.Register"))
@@ -409,7 +409,9 @@ def test_a_sample_that_finds_the_state_changed_carries_it(
     )
     profile = zero_profile(version, 5000)
     periods = profile["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"]
-    periods.append({"startPeriod": 20, "limit": 0})
+    # the transaction starts at 1 s: its periodic samples come at 31 s, 61 s ..., the
+    # clock-aligned readings at 10 s, 20 s, 30 s ...
+    periods.append({"startPeriod": 30 if sampling == "periodic" else 29, "limit": 0})
     assert status_of(bench.server_call("SetChargingProfile", profile)) == "Accepted"
     remote_start(bench, 1)
     bench.run(35)
