@@ -486,6 +486,7 @@ class Sessions(StationPart):
         connector.next_meter_at = now + interval if interval > 0 else None
         if self.ext is not None:
             self._arm_limit_change(connector, now)
+            self._reshare(connector, now)
         if arrivals is not None:
             low, high = arrivals.duration_s
             connector.ends_at = now + self.rng.uniform(low, high)
@@ -632,6 +633,16 @@ class Sessions(StationPart):
             return float(text) if text else 0.0
         except ValueError:
             return 0.0
+
+    def _reshare(self, changed: Connector, now: float) -> None:
+        """A transaction began or ended on ``changed``: under a profile the others share
+        the station's limit anew, so their power (and state) may change now."""
+        ext = self.ext
+        if ext is None or not ext.profiles:
+            return
+        for connector in self.connectors:
+            if connector is not changed and connector.tx is not None:
+                self._recheck_charging(connector, now)
 
     def _recheck_all_charging(self, now: float) -> None:
         """Every running transaction's charging state, now (the limits changed)."""
@@ -804,6 +815,8 @@ class Sessions(StationPart):
         if self.ext is not None:
             self._tx_extra(connector, request[1], now, "end")
         self._tx_gone(connector, reason)
+        if self.ext is not None:
+            self._reshare(connector, now)
         connector.phase = None
         connector.next_meter_at = connector.ends_at = None
         self._set_status(connector, "Finishing", now)

@@ -13,7 +13,7 @@ limit changes by itself: a transaction under a profile wakes the station when it
 may next change (a period's start, a schedule's end, validFrom / validTo, a recurrence,
 a startSchedule: K01.FR.12/30/36/37), and the state is checked again then, as if a
 profile had been set. A connector shares the station's maximum with the others that
-charge.
+charge; when a transaction begins or ends the others are checked again at once.
 """
 
 from __future__ import annotations

@@ -270,3 +270,55 @@ def test_a_sample_on_a_limit_change_tells_it_once(version: str) -> None:
     bench.run(start + 40 - bench.now)
     how = "StatusNotification" if version == "1.6" else "MeterValuePeriodic"
     assert told(bench, mark) == [(wall(start + 30), how, "SuspendedEVSE")]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_station_limit_is_shared_anew_when_a_transaction_begins_or_ends(version: str) -> None:
+    """Under a station-wide limit (ChargePointMaxProfile / ChargingStationMaxProfile) the
+    connectors that charge share it: when a second transaction begins, the first one's
+    power halves at once, and when it ends the first one gets the whole limit back at
+    once (2.x: ChargingRateChanged then, not at a later sample)."""
+    session = Session(meter_interval_s=0, duration_s=2 * _DAY_S, power_w=11_000)
+    bench = booted(version, connectors=2, session=session)
+    answer = bench.server_call(
+        "SetChargingProfile",
+        request(
+            version, 0, "ChargingStationMaxProfile", [(0, 8_000)], kind="Absolute", start=wall(0)
+        ),
+    )
+    assert status_of(answer) == "Accepted"
+    assert remote_start(bench, 1, remote_start_id=1) == "Accepted"
+    bench.run(2)
+    first = bench.station.connectors[0]
+    assert first.tx is not None and first.tx.power_w == 8_000
+    mark = len(bench.calls)
+    assert remote_start(bench, 2, remote_start_id=2) == "Accepted"
+    bench.run(2)
+    assert first.tx.power_w == 4_000
+    second = bench.station.connectors[1]
+    assert second.tx is not None and second.tx.power_w == 4_000
+    if version != "1.6":
+        rates = [
+            c
+            for c in bench.calls[mark:]
+            if c.action == "TransactionEvent"
+            and c.payload["triggerReason"] == "ChargingRateChanged"
+            and c.payload["transactionInfo"]["transactionId"] == tx_id(bench, 0)
+        ]
+        assert len(rates) == 1, [c.payload for c in bench.calls[mark:]]
+    mark = len(bench.calls)
+    action = "RemoteStopTransaction" if version == "1.6" else "RequestStopTransaction"
+    assert status_of(bench.server_call(action, {"transactionId": tx_id(bench)})) == "Accepted"
+    bench.run(2)
+    assert second.tx is None
+    assert first.tx.power_w == 8_000
+    if version != "1.6":
+        rates = [
+            c
+            for c in bench.calls[mark:]
+            if c.action == "TransactionEvent"
+            and c.payload["triggerReason"] == "ChargingRateChanged"
+        ]
+        assert [c.payload["transactionInfo"]["transactionId"] for c in rates] == [
+            tx_id(bench, 0)
+        ], [c.payload for c in bench.calls[mark:]]
