@@ -114,6 +114,19 @@ class StartReply:
         return None if info is None else info.status
 
 
+@dataclass(frozen=True, slots=True)
+class CertificateId:
+    """A certificate as OCPP names it (CertificateHashDataType, 2.0.1 Part 2 2.6; the 1.6
+    security whitepaper's is the same): ``algorithm`` SHA256, SHA384 or SHA512; the hex
+    hashes of the issuer's name (DER) and of the issuer's public key bits; the serial
+    number in hex without leading zeroes."""
+
+    algorithm: str
+    issuer_name_hash: str
+    issuer_key_hash: str
+    serial_number: str
+
+
 class TransactionLike(Protocol):
     """What a dialect reads of a transaction to build its messages."""
 
@@ -262,6 +275,17 @@ class ChargePointTarget(Protocol):
         self, vendor_id: str, message_id: str | None, data: object
     ) -> tuple[str, str | None]:
         """(status, data) of the answer to the server's DataTransfer."""
+
+    def install_certificate(self, use: str, pem: str) -> str:
+        """Accepted, Rejected (invalid, or the store is full) or Failed; ``use``: the 2.0.1
+        InstallCertificateUseEnumType name (1.6's CentralSystemRootCertificate is
+        CSMSRootCertificate)."""
+
+    def installed_certificates(self, uses: Sequence[str] | None) -> list[tuple[str, CertificateId]]:
+        """(use, hash data) of each installed certificate of ``uses`` (None: all)."""
+
+    def delete_certificate(self, certificate: CertificateId) -> str:
+        """Accepted, Failed or NotFound."""
 
     # -- OCPP 2.1 ------------------------------------------------------------------------
 

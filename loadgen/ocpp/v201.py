@@ -30,7 +30,15 @@ from loadgen.ocpp.dialect import (
     TransactionLike,
     iso,
 )
-from loadgen.ocpp.fields import as_object, get_field, get_log_answer, read_boot_reply, read_id_info
+from loadgen.ocpp.fields import (
+    as_object,
+    certificate_id_payload,
+    get_field,
+    get_log_answer,
+    read_boot_reply,
+    read_certificate_id,
+    read_id_info,
+)
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError
 from loadgen.ocpp.samples import ENERGY, Reading, values
 from loadgen.ocpp.settings import BY_VARIABLE, COMPONENTS, SETTINGS, TIERS, Setting
@@ -127,6 +135,14 @@ class V201(Dialect):
 
     #: purposes a profile criterion may name (2.1 adds its own)
     purposes: tuple[str, ...] = profiles.PURPOSES_201
+    #: InstallCertificateUseEnumType (2.1 adds its own) and the PEM's maxLength
+    certificate_uses: tuple[str, ...] = (
+        "V2GRootCertificate",
+        "MORootCertificate",
+        "CSMSRootCertificate",
+        "ManufacturerRootCertificate",
+    )
+    certificate_max_len = 5500
 
     def _profile(self, evse_id: int, raw: Payload) -> profiles.ChargingProfile:
         """A chargingProfile as this version writes it."""
@@ -670,6 +686,35 @@ class V201(Dialect):
             },
         }
 
+    # -- certificates (M03, M04, M05) ----------------------------------------------------
+
+    def _install_certificate(self, p: Payload, target: ChargePointTarget) -> Payload:
+        use = get_field(p, "certificateType", str, choices=self.certificate_uses)
+        text = get_field(p, "certificate", str, max_len=self.certificate_max_len)
+        return {"status": target.install_certificate(use, text)}
+
+    def _get_installed_certificate_ids(self, p: Payload, target: ChargePointTarget) -> Payload:
+        """The hash data of the installed certificates of the asked types, all when none
+        is asked; NotFound with no chain when none matches (M03.FR.02-04)."""
+        uses = get_field(p, "certificateType", list, required=False)
+        known = (*self.certificate_uses, "V2GCertificateChain")
+        if uses is not None and (not uses or not all(use in known for use in uses)):
+            raise FrameError(
+                "'certificateType' must list certificate types", code="PropertyConstraintViolation"
+            )
+        found = target.installed_certificates(uses)
+        if not found:
+            return {"status": "NotFound"}
+        chain = [
+            {"certificateType": use, "certificateHashData": certificate_id_payload(certificate)}
+            for use, certificate in found
+        ]
+        return {"status": "Accepted", "certificateHashDataChain": chain}
+
+    def _delete_certificate(self, p: Payload, target: ChargePointTarget) -> Payload:
+        certificate = read_certificate_id(p, "certificateHashData")
+        return {"status": target.delete_certificate(certificate)}
+
     _handlers: ClassVar[dict[str, Handler]] = {
         "GetVariables": _get_variables,
         "SetVariables": _set_variables,
@@ -693,6 +738,9 @@ class V201(Dialect):
         "ClearChargingProfile": _clear_charging_profile,
         "GetChargingProfiles": _get_charging_profiles,
         "GetCompositeSchedule": _get_composite_schedule,
+        "InstallCertificate": _install_certificate,
+        "GetInstalledCertificateIds": _get_installed_certificate_ids,
+        "DeleteCertificate": _delete_certificate,
     }
 
 
