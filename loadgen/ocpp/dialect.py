@@ -287,6 +287,13 @@ class ChargePointTarget(Protocol):
     def delete_certificate(self, certificate: CertificateId) -> str:
         """Accepted, Failed or NotFound."""
 
+    def customer_information(
+        self, request_id: int, report: bool, clear: bool, id_tag: str | None
+    ) -> str:
+        """Accepted or Rejected (2.0.1 N09 / N10): report and / or clear what the station
+        stores of the customer with ``id_tag`` (None: one named by a certificate or an
+        identifier of the CSMS's own); NotifyCustomerInformation follows."""
+
     # -- OCPP 2.1 ------------------------------------------------------------------------
 
     def set_default_tariff(self, evse_id: int, tariff: Tariff) -> str:
@@ -517,6 +524,11 @@ class Dialect(ABC):
     ) -> Request | None:
         """NotifyEVChargingNeeds of a V2X-capable EV (2.1 Q01), on a charger of ``phases``
         AC phases (0: DC); None before 2.1."""
+        return None
+
+    def customer_report(self, request_id: int, at: float, data: str) -> Request | None:
+        """The one NotifyCustomerInformation of CustomerInformation ``request_id`` (2.0.1
+        N09 / N10; ``data`` up to 512 characters); None in 1.6."""
         return None
 
     def notify_report(

@@ -382,6 +382,15 @@ class V201(Dialect):
             "tbc": tbc,
         }
 
+    def customer_report(self, request_id: int, at: float, data: str) -> Request:
+        return "NotifyCustomerInformation", {
+            "data": data[:512],
+            "tbc": False,
+            "seqNo": 0,
+            "generatedAt": iso(at),
+            "requestId": request_id,
+        }
+
     def notify_report(
         self,
         request_id: int,
@@ -715,6 +724,24 @@ class V201(Dialect):
         certificate = read_certificate_id(p, "certificateHashData")
         return {"status": target.delete_certificate(certificate)}
 
+    # -- customer information (N09, N10) -------------------------------------------------
+
+    def _customer_information(self, p: Payload, target: ChargePointTarget) -> Payload:
+        """Invalid unless exactly one of idToken, customerCertificate and
+        customerIdentifier names the customer (N09.FR.09); else the station's answer."""
+        request_id = get_field(p, "requestId", int)
+        report = get_field(p, "report", bool)
+        clear = get_field(p, "clear", bool)
+        token = get_field(p, "idToken", dict, required=False)
+        certificate = None
+        if "customerCertificate" in p:
+            certificate = read_certificate_id(p, "customerCertificate")
+        identifier = get_field(p, "customerIdentifier", str, required=False, max_len=64)
+        if [token, certificate, identifier].count(None) != 2:
+            return {"status": "Invalid"}
+        id_tag = None if token is None else self._token(token)
+        return {"status": target.customer_information(request_id, report, clear, id_tag)}
+
     _handlers: ClassVar[dict[str, Handler]] = {
         "GetVariables": _get_variables,
         "SetVariables": _set_variables,
@@ -741,6 +768,7 @@ class V201(Dialect):
         "InstallCertificate": _install_certificate,
         "GetInstalledCertificateIds": _get_installed_certificate_ids,
         "DeleteCertificate": _delete_certificate,
+        "CustomerInformation": _customer_information,
     }
 
 
