@@ -115,6 +115,19 @@ class StartReply:
         return None if info is None else info.status
 
 
+@dataclass(frozen=True, slots=True)
+class CertificateId:
+    """A certificate as OCPP names it (CertificateHashDataType, 2.0.1 Part 2 2.6; the 1.6
+    security whitepaper's is the same): ``algorithm`` SHA256, SHA384 or SHA512; the hex
+    hashes of the issuer's name (DER) and of the issuer's public key bits; the serial
+    number in hex without leading zeroes."""
+
+    algorithm: str
+    issuer_name_hash: str
+    issuer_key_hash: str
+    serial_number: str
+
+
 class TransactionLike(Protocol):
     """What a dialect reads of a transaction to build its messages."""
 
@@ -263,6 +276,24 @@ class ChargePointTarget(Protocol):
         self, vendor_id: str, message_id: str | None, data: object
     ) -> tuple[str, str | None]:
         """(status, data) of the answer to the server's DataTransfer."""
+
+    def install_certificate(self, use: str, pem: str) -> str:
+        """Accepted, Rejected (invalid, or the store is full) or Failed; ``use``: the 2.0.1
+        InstallCertificateUseEnumType name (1.6's CentralSystemRootCertificate is
+        CSMSRootCertificate)."""
+
+    def installed_certificates(self, uses: Sequence[str] | None) -> list[tuple[str, CertificateId]]:
+        """(use, hash data) of each installed certificate of ``uses`` (None: all)."""
+
+    def delete_certificate(self, certificate: CertificateId) -> str:
+        """Accepted, Failed or NotFound."""
+
+    def customer_information(
+        self, request_id: int, report: bool, clear: bool, id_tag: str | None
+    ) -> str:
+        """Accepted or Rejected (2.0.1 N09 / N10): report and / or clear what the station
+        stores of the customer with ``id_tag`` (None: one named by a certificate or an
+        identifier of the CSMS's own); NotifyCustomerInformation follows."""
 
     # -- OCPP 2.1 ------------------------------------------------------------------------
 
@@ -494,6 +525,11 @@ class Dialect(ABC):
     ) -> Request | None:
         """NotifyEVChargingNeeds of a V2X-capable EV (2.1 Q01), on a charger of ``phases``
         AC phases (0: DC); None before 2.1."""
+        return None
+
+    def customer_report(self, request_id: int, at: float, data: str) -> Request | None:
+        """The one NotifyCustomerInformation of CustomerInformation ``request_id`` (2.0.1
+        N09 / N10; ``data`` up to 512 characters); None in 1.6."""
         return None
 
     def notify_report(

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
-from loadgen.ocpp.dialect import BootReply, ChargePointTarget, IdInfo, Payload
+from loadgen.ocpp.dialect import BootReply, CertificateId, ChargePointTarget, IdInfo, Payload
 from loadgen.ocpp.framing import FrameError
 
 BOOT_STATUSES = ("Accepted", "Pending", "Rejected")
+HASH_ALGORITHMS = ("SHA256", "SHA384", "SHA512")
 _TYPE_NAMES = {int: "an integer", str: "a string", dict: "an object", list: "an array"}
 #: 2.0.1 spellings (used by the readers) -> 1.6 spellings.
 SPELLING_16 = {
@@ -119,3 +120,25 @@ def get_log_answer(p: Payload, target: ChargePointTarget) -> Payload:
     if name:
         reply["filename"] = name[:255]
     return reply
+
+
+def read_certificate_id(payload: Payload, key: str) -> CertificateId:
+    """``payload[key]``, a CertificateHashDataType (the same in 1.6's security whitepaper
+    and in 2.x); FrameError when it or a field is missing or malformed."""
+    data = get_field(payload, key, dict)
+    return CertificateId(
+        get_field(data, "hashAlgorithm", str, choices=HASH_ALGORITHMS),
+        get_field(data, "issuerNameHash", str, max_len=128),
+        get_field(data, "issuerKeyHash", str, max_len=128),
+        get_field(data, "serialNumber", str, max_len=40),
+    )
+
+
+def certificate_id_payload(certificate: CertificateId) -> Payload:
+    """A CertificateHashDataType."""
+    return {
+        "hashAlgorithm": certificate.algorithm,
+        "issuerNameHash": certificate.issuer_name_hash,
+        "issuerKeyHash": certificate.issuer_key_hash,
+        "serialNumber": certificate.serial_number,
+    }

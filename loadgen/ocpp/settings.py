@@ -444,6 +444,14 @@ SETTINGS: tuple[Setting, ...] = (
         writeonly=True,
     ),
     _s("certificate_entries", "int", None, "SecurityCtrlr.CertificateEntries", readonly=True),
+    # the most certificates the store keeps: 1.6 whitepaper key, CertificateEntries' maxLimit
+    _s(
+        "certificate_store_max_length",
+        "int",
+        "CertificateStoreMaxLength",
+        None,
+        readonly=True,
+    ),
     _s("tx_ended_aligned_interval_s", "int", None, "AlignedDataCtrlr.TxEndedInterval", unit="s"),
     # 2.0.1 Charging Infrastructure (Part 2 2.13), all read from what the station is and
     # does: the station itself, each EVSE and its connector 1

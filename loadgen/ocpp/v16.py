@@ -33,9 +33,11 @@ from loadgen.ocpp.dialect import (
 from loadgen.ocpp.fields import (
     SPELLING_16,
     as_object,
+    certificate_id_payload,
     get_field,
     get_log_answer,
     read_boot_reply,
+    read_certificate_id,
     read_id_info,
 )
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError
@@ -382,8 +384,7 @@ class V16(Dialect):
         return {}
 
     def _signed_update_firmware(self, p: Payload, target: ChargePointTarget) -> Payload:
-        if not target.takes_update(signed=True):  # a charger without the whitepaper's call
-            raise FrameError("SignedUpdateFirmware unknown", code="NotImplemented")
+        _whitepaper(target, "SignedUpdateFirmware")
         _require(target, "FirmwareManagement")
         request_id = get_field(p, "requestId", int)
         firmware = get_field(p, "firmware", dict)
@@ -494,6 +495,28 @@ class V16(Dialect):
             },
         }
 
+    # -- certificates (security whitepaper: use cases M03, M04, M05) ----------------------
+
+    def _install_certificate(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _whitepaper(target, "InstallCertificate")
+        kind = get_field(p, "certificateType", str, choices=tuple(_CERTIFICATE_USES_16))
+        text = get_field(p, "certificate", str, max_len=5500)
+        return {"status": target.install_certificate(_CERTIFICATE_USES_16[kind], text)}
+
+    def _get_installed_certificate_ids(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _whitepaper(target, "GetInstalledCertificateIds")
+        kind = get_field(p, "certificateType", str, choices=tuple(_CERTIFICATE_USES_16))
+        found = target.installed_certificates([_CERTIFICATE_USES_16[kind]])
+        if not found:
+            return {"status": "NotFound"}
+        hashes = [certificate_id_payload(certificate) for _, certificate in found]
+        return {"status": "Accepted", "certificateHashData": hashes}
+
+    def _delete_certificate(self, p: Payload, target: ChargePointTarget) -> Payload:
+        _whitepaper(target, "DeleteCertificate")
+        certificate = read_certificate_id(p, "certificateHashData")
+        return {"status": target.delete_certificate(certificate)}
+
     _handlers: ClassVar[dict[str, Handler]] = {
         "GetConfiguration": _get_configuration,
         "ChangeConfiguration": _change_configuration,
@@ -517,6 +540,9 @@ class V16(Dialect):
         "SetChargingProfile": _set_charging_profile,
         "ClearChargingProfile": _clear_charging_profile,
         "GetCompositeSchedule": _get_composite_schedule,
+        "InstallCertificate": _install_certificate,
+        "GetInstalledCertificateIds": _get_installed_certificate_ids,
+        "DeleteCertificate": _delete_certificate,
     }
 
 
@@ -528,6 +554,20 @@ _WHITEPAPER_16 = frozenset(
     "CertificateSigned DeleteCertificate ExtendedTriggerMessage GetInstalledCertificateIds "
     "GetLog InstallCertificate SignedUpdateFirmware".split()
 )
+
+
+#: The whitepaper's certificate types -> the store's names (2.0.1's).
+_CERTIFICATE_USES_16 = {
+    "CentralSystemRootCertificate": "CSMSRootCertificate",
+    "ManufacturerRootCertificate": "ManufacturerRootCertificate",
+}
+
+
+def _whitepaper(target: ChargePointTarget, action: str) -> None:
+    """A call of the security whitepaper on a charger without it (one that takes no
+    SignedUpdateFirmware): CALLERROR NotImplemented, the action is unknown there."""
+    if not target.takes_update(signed=True):
+        raise FrameError(f"{action} unknown", code="NotImplemented")
 
 
 def _require(target: ChargePointTarget, feature: str) -> None:

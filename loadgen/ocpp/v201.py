@@ -30,7 +30,15 @@ from loadgen.ocpp.dialect import (
     TransactionLike,
     iso,
 )
-from loadgen.ocpp.fields import as_object, get_field, get_log_answer, read_boot_reply, read_id_info
+from loadgen.ocpp.fields import (
+    as_object,
+    certificate_id_payload,
+    get_field,
+    get_log_answer,
+    read_boot_reply,
+    read_certificate_id,
+    read_id_info,
+)
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError
 from loadgen.ocpp.samples import ENERGY, Reading, values
 from loadgen.ocpp.settings import BY_VARIABLE, COMPONENTS, SETTINGS, TIERS, Setting
@@ -128,6 +136,14 @@ class V201(Dialect):
 
     #: purposes a profile criterion may name (2.1 adds its own)
     purposes: tuple[str, ...] = profiles.PURPOSES_201
+    #: InstallCertificateUseEnumType (2.1 adds its own) and the PEM's maxLength
+    certificate_uses: tuple[str, ...] = (
+        "V2GRootCertificate",
+        "MORootCertificate",
+        "CSMSRootCertificate",
+        "ManufacturerRootCertificate",
+    )
+    certificate_max_len = 5500
 
     def _profile(self, evse_id: int, raw: Payload) -> profiles.ChargingProfile:
         """A chargingProfile as this version writes it."""
@@ -365,6 +381,15 @@ class V201(Dialect):
             "evseId": connector_id,
             "chargingProfile": profiles,
             "tbc": tbc,
+        }
+
+    def customer_report(self, request_id: int, at: float, data: str) -> Request:
+        return "NotifyCustomerInformation", {
+            "data": data[:512],
+            "tbc": False,
+            "seqNo": 0,
+            "generatedAt": iso(at),
+            "requestId": request_id,
         }
 
     def notify_report(
@@ -674,6 +699,53 @@ class V201(Dialect):
             },
         }
 
+    # -- certificates (M03, M04, M05) ----------------------------------------------------
+
+    def _install_certificate(self, p: Payload, target: ChargePointTarget) -> Payload:
+        use = get_field(p, "certificateType", str, choices=self.certificate_uses)
+        text = get_field(p, "certificate", str, max_len=self.certificate_max_len)
+        return {"status": target.install_certificate(use, text)}
+
+    def _get_installed_certificate_ids(self, p: Payload, target: ChargePointTarget) -> Payload:
+        """The hash data of the installed certificates of the asked types, all when none
+        is asked; NotFound with no chain when none matches (M03.FR.02-04)."""
+        uses = get_field(p, "certificateType", list, required=False)
+        known = (*self.certificate_uses, "V2GCertificateChain")
+        if uses is not None and (not uses or not all(use in known for use in uses)):
+            raise FrameError(
+                "'certificateType' must list certificate types", code="PropertyConstraintViolation"
+            )
+        found = target.installed_certificates(uses)
+        if not found:
+            return {"status": "NotFound"}
+        chain = [
+            {"certificateType": use, "certificateHashData": certificate_id_payload(certificate)}
+            for use, certificate in found
+        ]
+        return {"status": "Accepted", "certificateHashDataChain": chain}
+
+    def _delete_certificate(self, p: Payload, target: ChargePointTarget) -> Payload:
+        certificate = read_certificate_id(p, "certificateHashData")
+        return {"status": target.delete_certificate(certificate)}
+
+    # -- customer information (N09, N10) -------------------------------------------------
+
+    def _customer_information(self, p: Payload, target: ChargePointTarget) -> Payload:
+        """Invalid unless exactly one of idToken, customerCertificate and
+        customerIdentifier names the customer (N09.FR.09); else the station's answer."""
+        request_id = get_field(p, "requestId", int)
+        report = get_field(p, "report", bool)
+        clear = get_field(p, "clear", bool)
+        token = get_field(p, "idToken", dict, required=False)
+        certificate = None
+        if "customerCertificate" in p:
+            certificate = read_certificate_id(p, "customerCertificate")
+        identifier = get_field(p, "customerIdentifier", str, required=False, max_len=64)
+        if [token, certificate, identifier].count(None) != 2:
+            return {"status": "Invalid"}
+        id_tag = None if token is None else self._token(token)
+        return {"status": target.customer_information(request_id, report, clear, id_tag)}
+
     _handlers: ClassVar[dict[str, Handler]] = {
         "GetVariables": _get_variables,
         "SetVariables": _set_variables,
@@ -697,6 +769,10 @@ class V201(Dialect):
         "ClearChargingProfile": _clear_charging_profile,
         "GetChargingProfiles": _get_charging_profiles,
         "GetCompositeSchedule": _get_composite_schedule,
+        "InstallCertificate": _install_certificate,
+        "GetInstalledCertificateIds": _get_installed_certificate_ids,
+        "DeleteCertificate": _delete_certificate,
+        "CustomerInformation": _customer_information,
     }
 
 

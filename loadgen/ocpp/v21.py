@@ -54,6 +54,8 @@ class V21(V201):
         "UpdateDynamicSchedule UsePriorityCharging VatNumberValidation".split()
     )
     purposes = profiles.PURPOSES_21
+    certificate_uses = (*V201.certificate_uses, "OEMRootCertificate")
+    certificate_max_len = 10000
 
     def _profile(self, evse_id: int, raw: Payload) -> profiles.ChargingProfile:
         return profiles.parse_21(evse_id, raw)

@@ -404,6 +404,14 @@ class Authorization(StationPart):
         ) and self._flag("auth_cache_enabled"):
             self._extras().remember(key, info)
 
+    def _forget(self, key: str) -> IdInfo | None:
+        """Remove a casefolded tag from the cache, the customer data a station keeps besides
+        the local list, which only the CSMS changes (2.0.1 N10.FR.03/06); what the cache
+        held of it."""
+        ext = self.ext
+        cache = None if ext is None else ext.cache
+        return None if cache is None else cache.pop(key, None)
+
     def clear_cache(self) -> str:
         """Empty the authorization cache (C11.FR.03; Rejected when it is off, C11.FR.04)."""
         if not self._flag("auth_cache_enabled"):

@@ -26,7 +26,14 @@ from loadgen.sim.states import ACCEPTED, PENDING, REJECTED
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from loadgen.ocpp.dialect import BootReason, Composite, ConnectorStatus, IdInfo, StartTrigger
+    from loadgen.ocpp.dialect import (
+        BootReason,
+        CertificateId,
+        Composite,
+        ConnectorStatus,
+        IdInfo,
+        StartTrigger,
+    )
     from loadgen.ocpp.profiles import ChargingProfile
     from loadgen.ocpp.samples import Reading
     from loadgen.ocpp.tariffs import Tariff
@@ -187,6 +194,15 @@ class Commands(StationPart):
         ) -> list[tuple[str | None, str]]: ...
         def change_transaction_tariff(self, transaction_id: str, tariff: Tariff) -> str: ...
         def allow_energy_transfer(self, transaction_id: str, modes: Sequence[str]) -> str: ...
+        def install_certificate(self, use: str, pem: str) -> str: ...
+        def installed_certificates(
+            self, uses: Sequence[str] | None
+        ) -> list[tuple[str, CertificateId]]: ...
+        def delete_certificate(self, certificate: CertificateId) -> str: ...
+        def certificate_count(self) -> int: ...
+        def customer_information(
+            self, request_id: int, report: bool, clear: bool, id_tag: str | None
+        ) -> str: ...
 
     # -- the call -----------------------------------------------------------------------
 
@@ -228,6 +244,8 @@ class Commands(StationPart):
         if name == "local_auth_list_entries":
             local = None if self.ext is None else self.ext.local_list
             return str(len(local or ()))
+        if name == "certificate_entries":
+            return str(self.certificate_count())
         if name == "charging_profile_entries":
             return str(0 if self.ext is None else len(self.ext.profiles))
         if name == "clock_date_time":
@@ -262,9 +280,12 @@ class Commands(StationPart):
         return self.read_setting(name)
 
     def max_limit(self, name: str, evse_id: int | None) -> str | None:
-        """The most a setting can be (2.0.1 maxLimit): an EVSE's power, the fleet's."""
+        """The most a setting can be (2.0.1 maxLimit): an EVSE's power, the fleet's; the
+        certificates installed, the store's size."""
         if name == "evse_power_w" and evse_id is not None:
             return f"{self.fleet.max_power_w:g}"
+        if name == "certificate_entries":  # M05.FR.06
+            return self.read_setting("certificate_store_max_length")
         return None
 
     def write_setting(self, name: str, value: str) -> str:

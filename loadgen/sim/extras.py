@@ -3,8 +3,9 @@
 An idle charger holds no :class:`Extras` (its ``ext`` is None): a station gets one when
 it first needs any of this: its own identity (serial number and idTags from the ids
 file), an EV on a connector (metering), a charging profile, a reservation, a local
-authorization list or cache, a firmware update or log upload under way, a fault plan,
-security events waiting for a connection. So 100,000 idle chargers cost what they did.
+authorization list or cache, installed certificates, a firmware update or log upload
+under way, a fault plan, security events waiting for a connection. So 100,000 idle
+chargers cost what they did.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from loadgen.ocpp.dialect import Identity, IdInfo
     from loadgen.ocpp.profiles import ChargingProfile
     from loadgen.ocpp.tariffs import Tariff
+    from loadgen.sim.certificates import CertificateStore
     from loadgen.sim.metering import Ev
     from loadgen.sim.tariffs import TxCost
 
@@ -111,6 +113,7 @@ class Extras:
     __slots__ = (
         "aligned_at",
         "cache",
+        "certificates",
         "claimed",
         "costs",
         "due",
@@ -156,6 +159,7 @@ class Extras:
         self.local_list: dict[str, IdInfo] | None = None
         self.local_version = 0
         self.cache: dict[str, IdInfo] | None = None  # what the server said last of each tag
+        self.certificates: CertificateStore | None = None  # installed CA certificates
         self.profiles: list[ChargingProfile] = []
         self.export_wh: dict[int, int] = {}  # connector id -> export register (2.1 V2X)
         self.evs = EvsAtConnectors(self.export_wh)

@@ -241,7 +241,8 @@ def _defaults(settings: ChargePoints) -> dict[str, str]:
         "clock_date_time": "",  # read live from the station
         "time_source": "RealTimeClock",
         "organization_name": "",
-        "certificate_entries": "0",  # no InstallCertificate: none installed
+        "certificate_entries": "0",  # read live from the station
+        "certificate_store_max_length": "20",
         "tx_ended_aligned_interval_s": "0",
         # the charging infrastructure: the statuses, power, phases and plug of the station's
         # own connectors, read live from the station and its fleet

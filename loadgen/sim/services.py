@@ -15,6 +15,8 @@ A log upload (GetDiagnostics, GetLog) reports Uploading, asks the driver for the
 with an :class:`~loadgen.sim.actions.Upload` action (the station stays free of I/O) and
 reports its outcome when :meth:`Services.uploaded` brings it. A faulty charger (a share
 of the fleet) reports a connector Faulted now and then and recovers after a while.
+CustomerInformation (2.0.1 N09 / N10) reports and clears what the local list and the
+authorization cache hold of an idToken.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import random
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from loadgen.ocpp.dialect import iso
 from loadgen.sim.actions import Upload
 from loadgen.sim.connectors import Connector, Outgoing
 from loadgen.sim.extras import Extras, FirmwareJob, LogJob
@@ -30,7 +33,7 @@ from loadgen.sim.part import StationPart
 from loadgen.sim.states import ACCEPTED, ONLINE
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import BootReason, ConnectorStatus, StopReason
+    from loadgen.ocpp.dialect import BootReason, ConnectorStatus, IdInfo, StopReason
     from loadgen.sim.actions import Action
 
 #: The security event of refused credentials, by version (1.6 security whitepaper, 2.x).
@@ -76,6 +79,7 @@ class Services(StationPart):
         def _scenario_due(
             self, connector: Connector, kind: str, id_tag: str, stay_s: float
         ) -> None: ...
+        def _forget(self, key: str) -> IdInfo | None: ...
 
     def _extras(self) -> Extras:
         """The station's extras, made on first use."""
@@ -401,6 +405,47 @@ class Services(StationPart):
         # the fault scenario (loadgen.scenarios.builtin) sets Faulted, waits, recovers
         self._scenario_due(connector, "fault", "", self.fleet.spec.faults.recover_s)
 
+    # -- customer information (2.0.1 N09, N10) --------------------------------------------
+
+    def customer_information(
+        self, request_id: int, report: bool, clear: bool, id_tag: str | None
+    ) -> str:
+        """Report and / or clear what the station stores of a customer: what its local list
+        and cache hold of the idToken (of a customer named otherwise, nothing). Rejected
+        when neither is asked (N09.FR.07 / N10.FR.07); else Accepted, the cache entry
+        removed when ``clear`` (not the local list's, N10.FR.03/06), and one
+        NotifyCustomerInformation: what is stored (N09.FR.05) or was cleared (N10.FR.03),
+        that nothing was found (N09.FR.06 / N10.FR.04), or without a report that the data
+        was cleared (N10.FR.06)."""
+        if not report and not clear:
+            return "Rejected"
+        ext = self.ext
+        listed = cached = None
+        if id_tag is not None and ext is not None:
+            key = id_tag.casefold()
+            listed = None if ext.local_list is None else ext.local_list.get(key)
+            if clear:
+                cached = self._forget(key)
+            elif ext.cache is not None:
+                cached = ext.cache.get(key)
+        found = []
+        if cached is not None:
+            where = "Cleared from" if clear else "In"
+            found.append(f"{where} the authorization cache: {_described(cached)}")
+        if listed is not None:
+            kept = ", kept (only the CSMS changes it)" if clear else ""
+            found.append(f"In the local authorization list{kept}: {_described(listed)}")
+        if not report:
+            data = "Customer information cleared"
+        elif not found:
+            data = "No information stored about this customer"
+        else:
+            data = "; ".join(found)
+        request = self.dialect.customer_report(request_id, self.now_s + self.wall_offset_s, data)
+        if request is not None:
+            self._queue(Outgoing(*request, "other", pending_ok=True))
+        return "Accepted"
+
     # -- DataTransfer ---------------------------------------------------------------------
 
     def data_transfer(
@@ -421,3 +466,10 @@ class Services(StationPart):
         def _finish(self, now: float) -> None: ...
         def _schedule_session(self, connector: Connector, now: float) -> None: ...
         def _session_connectors(self) -> list[Connector]: ...
+
+
+def _described(info: IdInfo) -> str:
+    """A list or cache entry as NotifyCustomerInformation tells it."""
+    if info.expires_at is None:
+        return f"status {info.status}"
+    return f"status {info.status} until {iso(info.expires_at)}"

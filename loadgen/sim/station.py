@@ -48,6 +48,7 @@ from loadgen.sim.actions import (
     SetTimer,
 )
 from loadgen.sim.authorization import Authorization
+from loadgen.sim.certificates import Certificates
 from loadgen.sim.commands import Commands
 from loadgen.sim.connectors import Connector, Outgoing, Sessions, Transaction
 from loadgen.sim.extras import Extras
@@ -96,6 +97,7 @@ class Station(
     Commands,
     Services,
     Authorization,
+    Certificates,
     SmartCharging,
     Tariffs,
     Bidirectional,

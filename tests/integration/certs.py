@@ -75,6 +75,12 @@ def _ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
     return cert, key
 
 
+def ca_pem(common_name: str) -> str:
+    """A fresh self-signed CA certificate, valid for a day, as PEM text."""
+    cert, _ = _ca(common_name)
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def _leaf(
     ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, common_name: str, server: bool
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:

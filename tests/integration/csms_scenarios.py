@@ -18,6 +18,11 @@ from typing import Any, Protocol
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
+try:  # run as a script (the usual way): this folder is on sys.path
+    import certs
+except ImportError:  # imported as a module of the tests package
+    from tests.integration import certs
+
 #: Tags and ids the scenarios use (the tests look for them).
 TAG_REMOTE = "RS-TAG-X"
 TAG_REMOTE_AUTH = "RS-TAG-AUTH"
@@ -665,6 +670,31 @@ async def _config_heartbeat(op: OperatorLike) -> None:
     await set_setting(op, "HeartbeatInterval.set", "heartbeat", str(NEW_INTERVAL_S))
     await heartbeats(op, start, 2, "on the new interval")
     await get_setting(op, "HeartbeatInterval.get", "heartbeat")
+    await certificates(op)
+
+
+async def certificates(op: OperatorLike) -> None:
+    """Install a CSMS root certificate, list it, delete it by the hash data listed, and
+    list again (2.0.1 M05, M03, M04; the 1.6 security whitepaper's calls)."""
+    pem = certs.ca_pem("loadgen behaviour root")
+    if op.version == "1.6":
+        kind = "CentralSystemRootCertificate"
+        install: Any = call16.InstallCertificate(certificate_type=kind, certificate=pem)
+        listing: Any = call16.GetInstalledCertificateIds(certificate_type=kind)
+    else:
+        kind = "CSMSRootCertificate"
+        install = call201.InstallCertificate(certificate_type=kind, certificate=pem)
+        listing = call201.GetInstalledCertificateIds(certificate_type=[kind])
+    await op.call("InstallCertificate", install)
+    listed = await op.call("GetInstalledCertificateIds", listing) or {}
+    if op.version == "1.6":
+        data = listed.get("certificateHashData", [{}])[0]
+        delete: Any = call16.DeleteCertificate(certificate_hash_data=data)
+    else:
+        data = listed.get("certificateHashDataChain", [{}])[0].get("certificateHashData", {})
+        delete = call201.DeleteCertificate(certificate_hash_data=data)
+    await op.call("DeleteCertificate", delete)
+    await op.call("GetInstalledCertificateIds.after", listing)
 
 
 @scenario("credentials")

@@ -565,6 +565,21 @@ def test_configuration_reports_the_required_settings(runs: Any, version: str) ->
 
 @pytest.mark.timeout(180)
 @version_param
+def test_certificates_are_installed_listed_and_deleted(runs: Any, version: str) -> None:
+    """InstallCertificate of a CSMS root is Accepted, GetInstalledCertificateIds lists
+    its hash data, DeleteCertificate with that hash data is Accepted and nothing is left
+    (2.0.1 M05, M03, M04; the 1.6 security whitepaper), in frames the ``ocpp`` package
+    validates."""
+    cp = runs(version)["commands"].charger("config-heartbeat")
+    evidence = frames(cp)
+    assert call(cp, "InstallCertificate")["status"] == "Accepted", evidence
+    assert call(cp, "GetInstalledCertificateIds")["status"] == "Accepted", evidence
+    assert call(cp, "DeleteCertificate")["status"] == "Accepted", evidence
+    assert call(cp, "GetInstalledCertificateIds.after")["status"] == "NotFound", evidence
+
+
+@pytest.mark.timeout(180)
+@version_param
 def test_heartbeat_interval_change_applies_from_the_next_beat(runs: Any, version: str) -> None:
     """ChangeConfiguration HeartbeatInterval / SetVariables OCPPCommCtrlr.HeartbeatInterval
     is Accepted and the very next Heartbeat keeps the new spacing (1.6 5.3: Accepted is

@@ -192,11 +192,11 @@ def test_unhandled_action_is_not_implemented_or_not_supported(
 def test_unhandled_whitepaper_call_16_depends_on_the_whitepaper(
     firmware_update: str, code: str
 ) -> None:
-    """1.6: a security whitepaper call without a handler (InstallCertificate) is
+    """1.6: a security whitepaper call without a handler (CertificateSigned) is
     NotSupported on a charger of the whitepaper and NotImplemented (unknown) on one
     without it, as its SignedUpdateFirmware is."""
     target = Target(firmware_update=firmware_update)
-    frame = ask(V16_, "InstallCertificate", {}, target)
+    frame = ask(V16_, "CertificateSigned", {}, target)
     assert isinstance(frame, CallError) and frame.error_code == code
 
 

@@ -30,6 +30,7 @@ PROVIDERS = {
     "matplotlib": "matplotlib",
     "orjson": "orjson",
     "prometheus_client": "prometheus-client",
+    "cryptography": "cryptography",
 }
 
 
