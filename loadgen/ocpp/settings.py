@@ -444,6 +444,17 @@ SETTINGS: tuple[Setting, ...] = (
         writeonly=True,
     ),
     _s("certificate_entries", "int", None, "SecurityCtrlr.CertificateEntries", readonly=True),
+    # the optional check of a new CSMS root against the old one (M05.FR.09-16) is not
+    # implemented, which the variable's false says (Part 2 appendix 2.2.6: present unless
+    # only security profile 1 is; 1.6 security whitepaper key of the same name)
+    _s(
+        "additional_root_certificate_check",
+        "bool",
+        "AdditionalRootCertificateCheck",
+        "SecurityCtrlr.AdditionalRootCertificateCheck",
+        readonly=True,
+        values=("false",),
+    ),
     # the most certificates the store keeps: 1.6 whitepaper key, CertificateEntries' maxLimit
     _s(
         "certificate_store_max_length",

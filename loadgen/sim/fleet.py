@@ -243,6 +243,7 @@ def _defaults(settings: ChargePoints) -> dict[str, str]:
         "organization_name": "",
         "certificate_entries": "0",  # read live from the station
         "certificate_store_max_length": "20",
+        "additional_root_certificate_check": "false",
         "tx_ended_aligned_interval_s": "0",
         # the charging infrastructure: the statuses, power, phases and plug of the station's
         # own connectors, read live from the station and its fleet

@@ -16,7 +16,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 from loadgen.config import ChargerModel, FleetSpec
-from tests.unit.sim_csms import WALL_OFFSET_S, Bench, booted, get_setting, status_of
+from tests.unit.sim_csms import WALL_OFFSET_S, Bench, booted, get_setting, set_setting, status_of
 
 #: The bench's wall clock at power-up (its events' clock is 0 then).
 NOW = datetime.datetime.fromtimestamp(WALL_OFFSET_S, datetime.UTC)
@@ -291,3 +291,15 @@ def test_an_idle_charger_does_not_load_cryptography() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
+def test_the_additional_root_check_is_reported_off(version: str) -> None:
+    """AdditionalRootCertificateCheck is present and false: the station does not check a new
+    CSMS root against the old one (M05.FR.09-16), and says so (Part 2 appendix 2.2.6:
+    present unless only security profile 1 is; the 1.6 whitepaper key); read-only."""
+    bench = booted(version)
+    key, variable = "AdditionalRootCertificateCheck", "SecurityCtrlr.AdditionalRootCertificateCheck"
+    assert get_setting(bench, key, variable) == "false"
+    assert set_setting(bench, key, variable, "true") == "Rejected"
+    assert get_setting(bench, key, variable) == "false"
