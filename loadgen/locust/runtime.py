@@ -20,7 +20,7 @@ from loadgen.failures import FirstIds
 from loadgen.ids import Identity
 from loadgen.locust import compat
 from loadgen.sim.engine import Engine, Target
-from loadgen.sim.fleet import Fleet
+from loadgen.sim.fleet import Fleet, security_profile
 from loadgen.sim.transport import source_pool
 
 #: master -> workers, in the options of every spawn message: how many share the ids file
@@ -121,7 +121,18 @@ class Runtime:
                     "target: 'embedded' needs the gateway that `loadgen run` starts; run "
                     "through `loadgen run CONFIG`, or pass --host ws://HOST:PORT/PATH to locust."
                 )
-            fleet = Fleet.build(config.charge_points, config.ocpp_version, config.fleet)
+            ids_file = config.charge_points.ids_file
+            identities: tuple[Identity, ...] = ()
+            if ids_file and self.read_ids is not None:
+                identities = self.read_ids(ids_file)
+            profile = security_profile(
+                target,
+                config.tls.cert_file is not None,
+                any(identity.password for identity in identities),
+            )
+            fleet = Fleet.build(
+                config.charge_points, config.ocpp_version, config.fleet, security_profile=profile
+            )
             runner = self.environment.runner
             worker_index = max(getattr(runner, "worker_index", 0), 0)
             link_target = Target(
@@ -131,10 +142,6 @@ class Runtime:
                 config.tls,
                 source_pool(config.source_addresses, worker_index),
             )
-            ids_file = config.charge_points.ids_file
-            identities: tuple[Identity, ...] = ()
-            if ids_file and self.read_ids is not None:
-                identities = self.read_ids(ids_file)
             plan = self.plans[key] = Plan(config, fleet, link_target, identities=identities)
         return plan
 

@@ -443,6 +443,12 @@ SETTINGS: tuple[Setting, ...] = (
         "SecurityCtrlr.BasicAuthPassword",
         writeonly=True,
     ),
+    # the security profile the connection uses (2.0.1 appendix 2.2.5, Required; the 1.6
+    # whitepaper key): 0 none, 1 Basic auth, 2 TLS (and Basic auth), 3 TLS client
+    # certificates; read-only: no network profiles to upgrade through here (A05)
+    _s(
+        "security_profile", "int", "SecurityProfile", "SecurityCtrlr.SecurityProfile", readonly=True
+    ),
     _s("certificate_entries", "int", None, "SecurityCtrlr.CertificateEntries", readonly=True),
     # the optional check of a new CSMS root against the old one (M05.FR.09-16) is not
     # implemented, which the variable's false says (Part 2 appendix 2.2.6: present unless

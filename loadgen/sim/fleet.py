@@ -80,12 +80,19 @@ class Fleet:
 
     @classmethod
     def build(
-        cls, settings: ChargePoints, ocpp_version: str, spec: FleetSpec | None = None
+        cls,
+        settings: ChargePoints,
+        ocpp_version: str,
+        spec: FleetSpec | None = None,
+        *,
+        security_profile: int = 0,
     ) -> Fleet:
         """The fleet for ``settings`` (and the config's ``fleet`` section) speaking OCPP
-        ``ocpp_version``."""
+        ``ocpp_version``; its connections use ``security_profile`` (:func:`security_profile`)."""
         spec = spec or FleetSpec()
         defaults = _defaults(settings)
+        if "security_profile" not in dict(settings.configuration):
+            defaults["security_profile"] = str(security_profile)
         dialect = dialect_for(ocpp_version)
         base = cls(
             dialect,
@@ -111,6 +118,14 @@ class Fleet:
         scenario = self.settings.scenario
         total = scenario.idle + scenario.charging
         return scenario.charging / total if total > 0 else 0.0
+
+
+def security_profile(url: str, client_certificate: bool, passwords: bool) -> int:
+    """The OCPP security profile of connections to ``url``: 3 TLS with a client
+    certificate, 2 TLS, 1 HTTP Basic auth without TLS, 0 neither (1.6 whitepaper)."""
+    if url.lower().startswith("wss:"):
+        return 3 if client_certificate else 2
+    return 1 if passwords else 0
 
 
 def _features(defaults: dict[str, str]) -> frozenset[str]:
@@ -241,6 +256,7 @@ def _defaults(settings: ChargePoints) -> dict[str, str]:
         "clock_date_time": "",  # read live from the station
         "time_source": "RealTimeClock",
         "organization_name": "",
+        "security_profile": "0",  # what the target and the credentials are: Fleet.build
         "certificate_entries": "0",  # read live from the station
         "certificate_store_max_length": "20",
         "additional_root_certificate_check": "false",

@@ -690,6 +690,10 @@ class Station(
         password, ext.new_password = ext.new_password, None
         assert password is not None
         self.out.append(Credentials(password))
+        if self.read_setting("security_profile") == "0":  # Basic auth from now on
+            if self.overrides is None:
+                self.overrides = {}
+            self.overrides["security_profile"] = "1"
         if self.phase == ONLINE:
             self.out.append(Close("new credentials"))
             self._go_offline(now, 0.0)

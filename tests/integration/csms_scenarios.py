@@ -75,6 +75,7 @@ REQUIRED_VARIABLES_201 = (
     "DeviceDataCtrlr.BytesPerMessage:SetVariables DeviceDataCtrlr.ItemsPerMessage:GetReport "
     "DeviceDataCtrlr.ItemsPerMessage:GetVariables DeviceDataCtrlr.ItemsPerMessage:SetVariables "
     "ClockCtrlr.DateTime ClockCtrlr.TimeSource SecurityCtrlr.OrganizationName "
+    "SecurityCtrlr.SecurityProfile "
     "SecurityCtrlr.CertificateEntries AlignedDataCtrlr.TxEndedInterval "
     "ChargingStation.AvailabilityState ChargingStation.Available ChargingStation.SupplyPhases "
     "EVSE[1].AvailabilityState EVSE[1].Available EVSE[1].Power EVSE[1].SupplyPhases "

@@ -12,8 +12,17 @@ import pytest
 from loadgen.config import ConfigError, Session
 from loadgen.run import configfile
 from loadgen.sim.actions import Credentials
+from loadgen.sim.fleet import security_profile
 from loadgen.sim.transport import basic_auth
-from tests.unit.sim_csms import Bench, booted, remote_start, set_setting, status_of
+from tests.unit.sim_csms import (
+    Bench,
+    booted,
+    get_setting,
+    make,
+    remote_start,
+    set_setting,
+    status_of,
+)
 
 VERSIONS = ["1.6", "2.0.1", "2.1"]
 KEY16, VAR201 = "AuthorizationKey", "SecurityCtrlr.BasicAuthPassword"
@@ -175,3 +184,39 @@ def test_a_config_cannot_set_the_password(key: str) -> None:
     with pytest.raises(ConfigError, match="ids file's password column") as caught:
         configfile.from_dict(raw)
     assert "Secret-Value" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "certificate", "passwords", "expected"),
+    [
+        ("ws://127.0.0.1:9000/ocpp", False, False, 0),
+        ("ws://127.0.0.1:9000/ocpp", False, True, 1),
+        ("WSS://csms.example/ocpp", False, True, 2),
+        ("wss://csms.example/ocpp", False, False, 2),
+        ("wss://csms.example/ocpp", True, False, 3),
+    ],
+)
+def test_the_security_profile_follows_the_target(
+    url: str, certificate: bool, passwords: bool, expected: int
+) -> None:
+    """0 neither TLS nor Basic auth, 1 Basic auth, 2 TLS, 3 TLS with a client certificate."""
+    assert security_profile(url, certificate, passwords) == expected
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_security_profile_is_reported_and_read_only(version: str) -> None:
+    """SecurityCtrlr.SecurityProfile (2.0.1 Required) / the 1.6 whitepaper's SecurityProfile
+    says the fleet's profile, cannot be set, and becomes 1 once the server gives an
+    unsecured charger a Basic-auth password."""
+    key, variable = "SecurityProfile", "SecurityCtrlr.SecurityProfile"
+    secured = make(version, configuration=(("security_profile", "2"),))
+    secured.run(1)
+    assert get_setting(secured, key, variable) == "2"
+    bench = booted(version)
+    assert get_setting(bench, key, variable) == "0"
+    assert set_setting(bench, key, variable, "1") == "Rejected"
+    assert set_setting(bench, KEY16, VAR201, written(version, wire_password(version))) == (
+        "Accepted"
+    )
+    bench.run(1)
+    assert get_setting(bench, key, variable) == "1"
