@@ -54,6 +54,7 @@ StopReason = Literal[
     "Reboot",
     "PowerLoss",
     "EmergencyStop",
+    "MasterPass",
     "Other",
 ]
 #: What began a transaction.
@@ -544,6 +545,10 @@ class Dialect(ABC):
         return None
 
     # -- the server's calls --------------------------------------------------------------
+
+    def token_value(self, id_tag: str) -> str:
+        """A tag as the server wrote its value (2.x keeps a non-ISO14443 type with it)."""
+        return id_tag
 
     def password(self, value: str) -> bytes | None:
         """The HTTP Basic password a written BasicAuthPassword means, None if invalid:

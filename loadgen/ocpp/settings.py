@@ -305,6 +305,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _s("sampled_data_enabled", "bool", None, "SampledDataCtrlr.Enabled"),
     _s("auth_enabled", "bool", None, "AuthCtrlr.Enabled"),
+    # a tag of this group stops every transaction and starts none (C16; empty: no such group)
+    _s("master_pass_group_id", "str", None, "AuthCtrlr.MasterPassGroupId"),
     _s(
         "stop_transaction_max_meter_values",
         "int",

@@ -197,7 +197,7 @@ class V16(Dialect):
             "idTag": tx.id_tag[:20],
             "meterStop": reading.energy_wh,
             "timestamp": iso(at),
-            "reason": "HardReset" if reason == "ImmediateReset" else reason,
+            "reason": _REASONS_16.get(reason, reason),
         }
         data = []
         for when, sample, context in samples:
@@ -547,6 +547,8 @@ class V16(Dialect):
 
 
 _HEX = frozenset(string.hexdigits)
+#: stop reasons 1.6 spells otherwise (its Reason has no ImmediateReset, no MasterPass)
+_REASONS_16: dict[str, str] = {"ImmediateReset": "HardReset", "MasterPass": "Other"}
 _ID_STATUS = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
 #: The server calls the security whitepaper adds to 1.6 (its certificate management,
 #: security log and signed firmware update).

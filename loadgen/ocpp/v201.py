@@ -83,6 +83,7 @@ _ENDED: dict[str, tuple[str, str]] = {
     "EVDisconnected": ("EVCommunicationLost", "EVDisconnected"),
     "PowerLoss": ("AbnormalCondition", "PowerLoss"),
     "EmergencyStop": ("AbnormalCondition", "EmergencyStop"),
+    "MasterPass": ("StopAuthorized", "MasterPass"),  # C16.FR.02
     "Other": ("AbnormalCondition", "Other"),
 }
 _UNLOCK_201 = {
@@ -156,6 +157,9 @@ class V201(Dialect):
     def _wire_token(self, id_tag: str) -> Payload:
         """The IdTokenType this version sends for a tag (see :func:`_id_token`)."""
         return _id_token(id_tag)
+
+    def token_value(self, id_tag: str) -> str:
+        return str(self._wire_token(id_tag)["idToken"])
 
     # -- requests -----------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from loadgen.sim.part import StationPart
 from loadgen.sim.states import ACCEPTED, ONLINE
 
 if TYPE_CHECKING:
-    from loadgen.ocpp.dialect import ConnectorStatus, IdInfo
+    from loadgen.ocpp.dialect import ConnectorStatus, IdInfo, StopReason
     from loadgen.sim.extras import Extras
 
 #: The ``connector_id`` of a reservation of connector 0 (any connector; 2.x no evseId).
@@ -69,6 +69,10 @@ class Authorization(StationPart):
             self, connector: Connector, status: ConnectorStatus, now: float
         ) -> None: ...
         def _update_due(self) -> None: ...
+        def read_setting(self, name: str) -> str | None: ...
+        def end_transaction(
+            self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
+        ) -> None: ...
 
     # -- reservations ---------------------------------------------------------------------
 
@@ -379,6 +383,21 @@ class Authorization(StationPart):
             return False
         info = self._known(id_tag.casefold())  # C13.FR.01: the list first; else Authorize
         return info is not None and self._status_now(info) == "Accepted"
+
+    def _master_pass(self, info: IdInfo, now: float) -> bool:
+        """Whether the server's answer makes the tag a Master Pass (its groupIdToken is
+        AuthCtrlr.MasterPassGroupId); then every transaction stops (C16.FR.02: a station
+        without a UI) and the tag starts none (C16.FR.03)."""
+        group = info.group
+        if group is None:
+            return False
+        master = self.read_setting("master_pass_group_id")
+        if not master or self.dialect.token_value(group).casefold() != master.casefold():
+            return False
+        for connector in self.connectors:
+            if connector.tx is not None:
+                self.end_transaction(connector, now, "MasterPass")
+        return True
 
     def _learn(self, id_tag: str, info: IdInfo | None) -> None:
         """What the server said of a tag (an Authorize's or a transaction start's answer).

@@ -254,6 +254,7 @@ class Sessions(StationPart):
         def _firmware_resume(self, now: float) -> None: ...
         def _powered_up(self, now: float) -> None: ...
         def _learn(self, id_tag: str, info: IdInfo | None) -> None: ...
+        def _master_pass(self, info: IdInfo, now: float) -> bool: ...
         def _held_for_another(
             self, connector: Connector, id_tag: str | None, group: str | None = None
         ) -> bool: ...
@@ -430,7 +431,7 @@ class Sessions(StationPart):
             return  # the session ended meanwhile (unlock, reset)
         info = self.dialect.authorize_info(payload)
         self._learn(connector.id_tag, info)
-        if info.status == "Accepted":
+        if info.status == "Accepted" and not self._master_pass(info, now):
             self._start_transaction(connector, now)
         else:
             self._abort_session(connector, now)

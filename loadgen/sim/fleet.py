@@ -235,6 +235,7 @@ def _defaults(settings: ChargePoints) -> dict[str, str]:
         "local_auth_list_bytes_per_message": "65536",
         "local_auth_list_available": "true",
         "auth_cache_enabled": "true",
+        "master_pass_group_id": "",
         "reserve_unspecified": "false",
         "reservation_enabled": "true",
         "reservation_available": "true",

@@ -132,6 +132,7 @@ class Steps(StationPart):
         ) -> bool: ...
         def _claim(self, connector: Connector, id_tag: str, group: str | None = None) -> None: ...
         def _learn(self, id_tag: str, info: IdInfo | None) -> None: ...
+        def _master_pass(self, info: IdInfo, now: float) -> bool: ...
         def _held_for_another(
             self, connector: Connector, id_tag: str | None, group: str | None = None
         ) -> bool: ...
@@ -349,6 +350,8 @@ class Steps(StationPart):
             info = self.dialect.authorize_info(payload)
             self._learn(_tag_of(call), info)
             value = info.status
+            if value == "Accepted":
+                self._master_pass(info, self.now_s)  # its answer tells the driver the group
         if connector is not None and connector.phase == "authorizing" and value != "Accepted":
             connector.phase = None  # refused: the scenario unplugs
         self.out.append(Answered(token, value, error))

@@ -1,0 +1,79 @@
+"""A Master Pass (2.0.1 C16): a tag whose groupIdToken is AuthCtrlr.MasterPassGroupId stops
+every ongoing transaction of a station without a UI (C16.FR.02) and starts none itself
+(C16.FR.03). Every frame is schema-validated by the bench."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.unit.sim_csms import Bench, booted, remote_start, set_setting
+
+VERSIONS = ["2.0.1", "2.1"]
+MASTER = "MASTER-GROUP"
+
+
+def _authorize(payload: dict[str, Any]) -> dict[str, Any]:
+    """The CSMS: BOSS is of the master group, every other tag plainly Accepted."""
+    info: dict[str, Any] = {"status": "Accepted"}
+    if payload["idToken"]["idToken"] == "BOSS":
+        info["groupIdToken"] = {"idToken": MASTER, "type": "Central"}
+    return {"idTokenInfo": info}
+
+
+def _bench(version: str) -> Bench:
+    bench = booted(version, connectors=3, answers={"Authorize": _authorize})
+    assert set_setting(bench, "", "AuthCtrlr.MasterPassGroupId", MASTER) == "Accepted"
+    return bench
+
+
+def _events(bench: Bench, event_type: str) -> list[dict[str, Any]]:
+    return [
+        c.payload for c in bench.named("TransactionEvent") if c.payload["eventType"] == event_type
+    ]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_master_pass_stops_every_transaction(version: str) -> None:
+    """BOSS presented at a free connector: both running transactions end with
+    triggerReason StopAuthorized and stoppedReason MasterPass; no transaction starts."""
+    bench = _bench(version)
+    assert remote_start(bench, 1, "TAG-1", 1) == "Accepted"
+    assert remote_start(bench, 2, "TAG-2", 2) == "Accepted"
+    bench.run(2)
+    assert len(_events(bench, "Started")) == 2
+    bench.driver.step(lambda st, now: st.plug_in(now, 3, "BOSS"))
+    bench.driver.step(lambda st, now: st.authorize(now, "BOSS", 7, connector_id=3))
+    bench.run(2)
+    ended = _events(bench, "Ended")
+    assert [(e["triggerReason"], e["transactionInfo"]["stoppedReason"]) for e in ended] == [
+        ("StopAuthorized", "MasterPass"),
+        ("StopAuthorized", "MasterPass"),
+    ], ended
+    assert len(_events(bench, "Started")) == 2
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_master_pass_starts_no_transaction(version: str) -> None:
+    """A remote start for BOSS that Authorizes first (AuthorizeRemoteStart) starts nothing:
+    the answer's group is the master one (C16.FR.03)."""
+    bench = _bench(version)
+    assert set_setting(bench, "", "AuthCtrlr.AuthorizeRemoteStart", "true") == "Accepted"
+    assert remote_start(bench, 1, "BOSS", 9) == "Accepted"
+    bench.run(3)
+    assert bench.named("Authorize")
+    assert not _events(bench, "Started")
+    assert bench.station.connectors[0].tx is None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_without_a_master_group_the_group_is_just_a_group(version: str) -> None:
+    """MasterPassGroupId unset (the default): BOSS starts like any tag, nothing ends."""
+    bench = booted(version, connectors=2, answers={"Authorize": _authorize})
+    assert set_setting(bench, "", "AuthCtrlr.AuthorizeRemoteStart", "true") == "Accepted"
+    assert remote_start(bench, 1, "TAG-1", 1) == "Accepted"
+    assert remote_start(bench, 2, "BOSS", 2) == "Accepted"
+    bench.run(3)
+    assert len(_events(bench, "Started")) == 2
+    assert not _events(bench, "Ended")
