@@ -161,6 +161,14 @@ SETTINGS: tuple[Setting, ...] = (
         "LocalAuthorizeOffline",
         "AuthCtrlr.LocalAuthorizeOffline",
     ),
+    # offline, a tag neither the local list nor the cache knows may start (1.6 3.5.4
+    # Unknown Offline Authorization; 2.0.1 C15.FR.08)
+    _s(
+        "allow_offline_tx_for_unknown_id",
+        "bool",
+        "AllowOfflineTxForUnknownId",
+        "AuthCtrlr.OfflineTxForUnknownIdEnabled",
+    ),
     _s("stop_tx_on_invalid_id", "bool", "StopTransactionOnInvalidId", "TxCtrlr.StopTxOnInvalidId"),
     _s(
         "stop_tx_on_ev_disconnect",

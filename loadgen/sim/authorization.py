@@ -366,7 +366,7 @@ class Authorization(StationPart):
         AuthCtrlr.Enabled false), or the local list / cache authorize it (counted)."""
         if not self._flag("auth_enabled"):
             return True
-        if self.ext is not None and self._locally_authorized(id_tag):
+        if self._locally_authorized(id_tag):
             self.counters.authorized_locally += 1
             return True
         return False
@@ -374,15 +374,17 @@ class Authorization(StationPart):
     def _locally_authorized(self, id_tag: str) -> bool:
         """Whether the tag is authorized without asking the server: online with
         LocalPreAuthorize, offline with LocalAuthorizeOffline (1.6 3.5), and Accepted in
-        the local list, or else in the cache."""
+        the local list, or else in the cache; offline, a tag neither knows with
+        AllowOfflineTxForUnknownId / OfflineTxForUnknownIdEnabled (1.6 3.5.4, C15.FR.08)."""
         ext = self.ext
-        if ext is None:
-            return False
         online = self.phase == ONLINE and self.registration == ACCEPTED
+        # C13.FR.01: the list first, else the cache; else Authorize
+        info = None if ext is None else self._known(id_tag.casefold())
+        if info is None:
+            return not online and self._flag("allow_offline_tx_for_unknown_id")
         if not self._flag("local_pre_authorize" if online else "local_authorize_offline"):
             return False
-        info = self._known(id_tag.casefold())  # C13.FR.01: the list first; else Authorize
-        return info is not None and self._status_now(info) == "Accepted"
+        return self._status_now(info) == "Accepted"
 
     def _master_pass(self, info: IdInfo, now: float) -> bool:
         """Whether the server's answer makes the tag a Master Pass (its groupIdToken is

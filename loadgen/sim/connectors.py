@@ -32,7 +32,7 @@ from loadgen.ocpp.dialect import ConnectorStatus, Payload, Sample, StartTrigger,
 from loadgen.ocpp.samples import Reading, measurand_list
 from loadgen.sim.metering import Ev
 from loadgen.sim.part import StationPart
-from loadgen.sim.states import ACCEPTED, ONLINE
+from loadgen.sim.states import ACCEPTED, ONLINE, STOPPED
 
 if TYPE_CHECKING:
     from loadgen.ocpp.dialect import IdInfo
@@ -242,6 +242,7 @@ class Sessions(StationPart):
 
         def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
         def _flag(self, name: str) -> bool: ...
+        def _locally_authorized(self, id_tag: str) -> bool: ...
         def _int_setting(self, name: str, default: int) -> int: ...
         def read_setting(self, name: str) -> str | None: ...
         def _begin_reboot(self, now: float, reason: StopReason | None) -> None: ...
@@ -374,6 +375,30 @@ class Sessions(StationPart):
         if arrivals is not None and arrivals.id_tags:
             return self.rng.choice(arrivals.id_tags)
         return self.fleet.settings.session.id_tag
+
+    def _session_now(self, connector: Connector) -> str | None:
+        """The tag of the session due on ``connector``, None if it must wait: the station
+        is Accepted, not resetting or stopping, the connector free (or reserved for the
+        tag); offline only with a tag it may start with locally (LocalAuthorizeOffline,
+        AllowOfflineTxForUnknownId: its transaction messages wait in the offline queue)."""
+        if self.registration != ACCEPTED or self.rebooting or self.stopping:
+            return None
+        online = self.phase == ONLINE
+        if not online and (
+            self.phase == STOPPED
+            or not (
+                self._flag("local_authorize_offline")
+                or self._flag("allow_offline_tx_for_unknown_id")
+            )
+        ):
+            return None
+        held = self._reserved_tag(connector)
+        if held is None and not self._free(connector):
+            return None
+        tag = held if held is not None else self._session_tag()
+        if not online and not self._locally_authorized(tag):
+            return None
+        return tag
 
     def _reserved_tag(self, connector: Connector) -> str | None:
         """The tag a Reserved (and otherwise usable) connector waits for, or the last
@@ -912,13 +937,9 @@ class Sessions(StationPart):
                 )
             if connector.next_session_at is not None and now >= connector.next_session_at:
                 connector.next_session_at = None
-                ready = self.phase == ONLINE and self.registration == ACCEPTED
-                ready = ready and not self.rebooting and not self.stopping
-                held = self._reserved_tag(connector)
-                if ready and held is not None:  # the driver who reserved it arrives
-                    self._scenario_due(connector, "session", held, 0.0)
-                elif ready and self._free(connector):
-                    self._scenario_due(connector, "session", self._session_tag(), 0.0)
+                tag = self._session_now(connector)
+                if tag is not None:
+                    self._scenario_due(connector, "session", tag, 0.0)
                 else:
                     self._schedule_session(connector, now)
         ext = self.ext

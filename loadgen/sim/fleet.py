@@ -193,6 +193,7 @@ def _defaults(settings: ChargePoints) -> dict[str, str]:
         "authorize_remote_start": "false",
         "local_pre_authorize": "false",
         "local_authorize_offline": "false",
+        "allow_offline_tx_for_unknown_id": "false",
         "stop_tx_on_invalid_id": "true",
         "stop_tx_on_ev_disconnect": "true",
         "unlock_on_ev_disconnect": "true",

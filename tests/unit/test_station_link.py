@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from loadgen.config import Reconnect, Session
+from loadgen.config import Reconnect, Scenario, Session
 from loadgen.failures import Failure
 from tests.unit.sim_csms import (
+    WALL_OFFSET_S,
     Bench,
     booted,
     make,
@@ -553,3 +554,116 @@ def test_remote_stop_before_the_start_is_answered(version: str) -> None:
     assert tx is not None
     name: Any = 1 if version == "1.6" else tx.local_id
     assert remote_stop(bench, name) == ("Rejected" if version == "1.6" else "Accepted")
+
+
+# -- sessions that begin offline -------------------------------------------------------
+
+
+def _outage_fleet(version: str, **settings: str) -> Bench:
+    """A charging charger (20 s sessions, a sample every 10 s, 5 s pauses) whose link
+    drops at 30 s and stays down until 15 + 10 + 20 + 40 = 115 s (about)."""
+    session = Session(duration_s=20.0, meter_interval_s=10.0, pause_s=5.0)
+    bench = booted(
+        version,
+        session=session,
+        reconnect=STEADY,
+        scenario=Scenario(idle=0, charging=1),
+        configuration=tuple(settings.items()),
+    )
+    bench.run(29)
+    bench.drop()
+    bench.refuse = [REFUSED] * 2
+    return bench
+
+
+def _starts(bench: Bench) -> list[tuple[float, bool]]:
+    """(when each transaction began on the station's clock, whether it was told offline)."""
+    out = []
+    for call in bench.tx_messages():
+        payload = call.payload
+        if call.action == "StartTransaction":
+            out.append((wall_s(payload["timestamp"]), call.at > wall_s(payload["timestamp"]) + 1))
+        elif call.action == "TransactionEvent" and payload["eventType"] == "Started":
+            out.append((wall_s(payload["timestamp"]), bool(payload.get("offline"))))
+    return out
+
+
+def wall_s(text: str) -> float:
+    """An OCPP time as the bench's clock (seconds since the bench began)."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() - WALL_OFFSET_S
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_sessions_wait_for_the_link_by_default(version: str) -> None:
+    """Neither LocalAuthorizeOffline nor AllowOfflineTxForUnknownId: no session begins
+    while the link is down; the next begins after the reconnect."""
+    bench = _outage_fleet(version)
+    bench.run(150)
+    reconnected = bench.connect_tries[-1]
+    assert all(not (30 < at < reconnected) for at, _ in _starts(bench)), _starts(bench)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_cached_tag_starts_sessions_offline(version: str) -> None:
+    """LocalAuthorizeOffline with the tag Accepted in the cache (learnt online): sessions
+    go on while the link is down, without Authorize, and the CSMS gets them after the
+    reconnect, in order (2.0.1 offline true)."""
+    bench = _outage_fleet(version, local_authorize_offline="true")
+    assert bench.named("Authorize")  # online: the cache learns the tag
+    bench.run(150)
+    reconnected = bench.connect_tries[-1]
+    offline = [(at, told) for at, told in _starts(bench) if 30 < at < reconnected]
+    assert len(offline) >= 2, _starts(bench)
+    assert all(told for _, told in offline)
+    assert bench.counters.authorized_locally >= len(offline)  # no Authorize for them
+    if version != "1.6":
+        payloads = [c.payload for c in bench.tx_messages()]
+        by_tx: dict[str, list[int]] = {}
+        for p in payloads:
+            by_tx.setdefault(p["transactionInfo"]["transactionId"], []).append(p["seqNo"])
+        assert all(seqs == list(range(len(seqs))) for seqs in by_tx.values()), by_tx
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_unknown_tag_starts_offline_when_allowed(version: str) -> None:
+    """AllowOfflineTxForUnknownId / OfflineTxForUnknownIdEnabled: a tag neither the local
+    list nor the cache knows (the cache is off here) starts while offline (1.6 3.5.4,
+    C15.FR.08)."""
+    bench = _outage_fleet(
+        version, allow_offline_tx_for_unknown_id="true", auth_cache_enabled="false"
+    )
+    bench.run(150)
+    reconnected = bench.connect_tries[-1]
+    assert any(30 < at < reconnected for at, _ in _starts(bench)), _starts(bench)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_tag_the_cache_refuses_does_not_start_offline(version: str) -> None:
+    """A tag the cache holds as Blocked is known: unknown-tag allowance does not apply."""
+    answers = {
+        "Authorize": (
+            {"idTagInfo": {"status": "Blocked"}}
+            if version == "1.6"
+            else {"idTokenInfo": {"status": "Blocked"}}
+        )
+    }
+    session = Session(duration_s=20.0, meter_interval_s=10.0, pause_s=5.0)
+    bench = booted(
+        version,
+        session=session,
+        reconnect=STEADY,
+        scenario=Scenario(idle=0, charging=1),
+        answers=answers,
+        configuration=(
+            ("allow_offline_tx_for_unknown_id", "true"),
+            ("local_authorize_offline", "true"),
+        ),
+    )
+    bench.run(29)
+    assert bench.named("Authorize")
+    bench.drop()
+    bench.refuse = [REFUSED] * 2
+    bench.run(150)
+    assert _starts(bench) == []
