@@ -26,9 +26,12 @@ $(BENCHSTAMP): $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/loadgen run configs/quickstart.yaml
 
+# The suite in two worker processes (pytest-xdist); tests/conftest.py keeps each module in
+# one worker and the heavy and timed tests one at a time. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: $(DEVSTAMP)
 	bash scripts/system-packages.sh
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 test-unit: $(DEVSTAMP)
 	$(PY) -m pytest tests/unit
