@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-#: Test modules and tests that run one at a time, beside light tests only.
+#: Test modules and tests that run one at a time, never two of them at once.
 SERIAL = (
     "tests/integration/test_behaviour.py",  # times the charge points' messages
     "tests/integration/test_fleet_behaviour.py",  # times a fault's recovery

@@ -486,7 +486,9 @@ class Charger:
     def authorize(self, tag: str | None = None, *, connector: int | None = None) -> str:
         """Authorize ``tag`` (default :attr:`id_tag`) and return its status (Accepted,
         Blocked, Invalid ...); with the local list or cache and LocalPreAuthorize, maybe
-        without a CALL. Raises :class:`CallFailed`."""
+        without a CALL. ``MasterPass`` (2.x) for a tag of AuthCtrlr.MasterPassGroupId:
+        the station stopped every transaction, and no transaction may start with it
+        (C16). Raises :class:`CallFailed`."""
         id_tag = _tag(tag) or self.id_tag
         number = self._number(connector) if (connector or self.connector) else None
         driver = self._driver

@@ -384,17 +384,22 @@ class Authorization(StationPart):
             return not online and self._flag("allow_offline_tx_for_unknown_id")
         if not self._flag("local_pre_authorize" if online else "local_authorize_offline"):
             return False
+        if info.group is not None and self._is_master_group(info.group):
+            return False  # a Master Pass is the server's to tell (C16): Authorize it
         return self._status_now(info) == "Accepted"
+
+    def _is_master_group(self, group: str) -> bool:
+        """Whether a group tag is AuthCtrlr.MasterPassGroupId (C16; empty: no group is)."""
+        master = self.read_setting("master_pass_group_id")
+        if not master:
+            return False
+        return self.dialect.token_value(group).casefold() == master.casefold()
 
     def _master_pass(self, info: IdInfo, now: float) -> bool:
         """Whether the server's answer makes the tag a Master Pass (its groupIdToken is
         AuthCtrlr.MasterPassGroupId); then every transaction stops (C16.FR.02: a station
         without a UI) and the tag starts none (C16.FR.03)."""
-        group = info.group
-        if group is None:
-            return False
-        master = self.read_setting("master_pass_group_id")
-        if not master or self.dialect.token_value(group).casefold() != master.casefold():
+        if info.group is None or not self._is_master_group(info.group):
             return False
         for connector in self.connectors:
             if connector.tx is not None:

@@ -98,6 +98,7 @@ class Commands(StationPart):
 
         def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
         def _extras(self) -> Extras: ...
+        def _is_master_group(self, group: str) -> bool: ...
         def _defer_answer(self, now: float, call: Call, length: int) -> bool: ...
         def _queue_boot(self, now: float) -> None: ...
         def _queue_status(
@@ -336,6 +337,8 @@ class Commands(StationPart):
         the request's groupIdToken (F02.FR.23/24; 1.6 5.13)."""
         if self.rebooting or self.reset_when_idle or self.stopping:
             return "Rejected"  # a reset or the end of the run would cut it short
+        if group is not None and self._is_master_group(group):
+            return "Rejected"  # C16.FR.03: a Master Pass starts no transaction
         if connector_id is None:  # the station picks (1.6 5.11, F02.FR.15)
             connector = next(
                 (c for c in self.connectors if self._startable(c, id_tag, group)), None

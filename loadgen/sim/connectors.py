@@ -389,6 +389,7 @@ class Sessions(StationPart):
             or not (
                 self._flag("local_authorize_offline")
                 or self._flag("allow_offline_tx_for_unknown_id")
+                or not self._flag("auth_enabled")
             )
         ):
             return None
@@ -396,7 +397,7 @@ class Sessions(StationPart):
         if held is None and not self._free(connector):
             return None
         tag = held if held is not None else self._session_tag()
-        if not online and not self._locally_authorized(tag):
+        if not online and self._flag("auth_enabled") and not self._locally_authorized(tag):
             return None
         return tag
 
@@ -512,7 +513,7 @@ class Sessions(StationPart):
         connector.next_meter_at = now + interval if interval > 0 else None
         if self.ext is not None:
             self._arm_limit_change(connector, now)
-            self._reshare(connector, now)
+            self._reshare()
         if arrivals is not None:
             low, high = arrivals.duration_s
             connector.ends_at = now + self.rng.uniform(low, high)
@@ -660,15 +661,14 @@ class Sessions(StationPart):
         except ValueError:
             return 0.0
 
-    def _reshare(self, changed: Connector, now: float) -> None:
-        """A transaction began or ended on ``changed``: under a profile the others share
-        the station's limit anew, so their power (and state) may change now."""
+    def _reshare(self) -> None:
+        """A transaction began or ended: under a profile the running ones share the
+        station's limit anew, so their power (and state) may change. Checked once the
+        event is over (Station._conclude), so transactions ending together (a reset, a
+        stop) are not told of each other's end."""
         ext = self.ext
-        if ext is None or not ext.profiles:
-            return
-        for connector in self.connectors:
-            if connector is not changed and connector.tx is not None:
-                self._recheck_charging(connector, now)
+        if ext is not None and ext.profiles:
+            ext.reshare = True
 
     def _recheck_all_charging(self, now: float) -> None:
         """Every running transaction's charging state, now (the limits changed)."""
@@ -842,7 +842,7 @@ class Sessions(StationPart):
             self._tx_extra(connector, request[1], now, "end")
         self._tx_gone(connector, reason)
         if self.ext is not None:
-            self._reshare(connector, now)
+            self._reshare()
         connector.phase = None
         connector.next_meter_at = connector.ends_at = None
         self._set_status(connector, "Finishing", now)

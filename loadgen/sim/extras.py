@@ -133,6 +133,7 @@ class Extras:
         "marked",
         "new_password",
         "pending_events",
+        "reshare",
         "profiles",
         "recover_at",
         "reservations",
@@ -174,6 +175,7 @@ class Extras:
         # a BasicAuthPassword / AuthorizationKey the server set: the station reconnects
         # with it once its answer is out (A01)
         self.new_password: bytes | None = None
+        self.reshare = False  # a transaction began or ended: the limit is shared anew
         self.aligned_at: float | None = None  # the next clock-aligned reading
         self.due: float | None = None  # the earliest of the times above
 

@@ -570,15 +570,21 @@ class Station(
         self.attempt += 1
         return wait + self.rng.uniform(0, random_range)
 
-    def _go_offline(self, now: float, after_s: float) -> None:
+    def _go_offline(self, now: float, after_s: float, chosen: bool = False) -> None:
         """The link is down: keep transaction messages and security events, reconnect after
-        ``after_s``."""
+        ``after_s``; ``chosen``: the station closed it with nothing in flight (new
+        credentials), and keeps every queued message."""
         if self.phase == ONLINE:
             self.offline_since = now  # the offline period (OfflineThreshold) counts from here
         self.phase = OFFLINE
         call, self.call = self.call, None
         if call is not None:
             self.queue.insert(0, call)
+        self.answering = None  # the server's calls went with the connection
+        self.hb_due = None
+        self.reconnect_at = now + after_s
+        if chosen:
+            return
         tx_actions = self.dialect.transaction_actions
         kept = []
         dropped = []
@@ -593,9 +599,6 @@ class Station(
                 dropped.append(item)
         self.queue = kept
         self._drop_user_calls(dropped, "connection lost")
-        self.answering = None  # the server's calls went with the connection
-        self.hb_due = None
-        self.reconnect_at = now + after_s
         for connector in self.connectors:
             if connector.phase == "authorizing":
                 self._abort_session(connector, now)
@@ -675,8 +678,12 @@ class Station(
         if self.phase == STOPPED_PHASE:
             return
         ext = self.ext
-        if ext is not None and ext.new_password is not None:
-            self._relogin(now, ext)
+        if ext is not None:
+            if ext.reshare:  # a transaction began or ended under a station-wide limit
+                ext.reshare = False
+                self._recheck_all_charging(now)
+            if ext.new_password is not None:
+                self._relogin(now, ext)
         self._pump(now)
         at = self._wakeup()
         if at != self.timer_at:
@@ -684,9 +691,12 @@ class Station(
             self.out.append(SetTimer(at))
 
     def _relogin(self, now: float, ext: Extras) -> None:
-        """A new Basic-auth password was accepted (its answer is out): reconnect with it,
-        keeping the transaction messages (2.0.1 A01 steps 3-4; 1.6 whitepaper). Not a
-        reboot: a station once Accepted does not boot again."""
+        """A new Basic-auth password was accepted: reconnect with it (2.0.1 A01 steps
+        3-4; 1.6 whitepaper), once its answer is out (a driver's too) and no CALL of ours
+        waits for an answer, keeping every queued message ("storing any queued
+        messages"). Not a reboot: a station once Accepted does not boot again."""
+        if self.phase == ONLINE and (self.call is not None or self._holding()):
+            return  # after the answer (or the call's timeout), or the driver's answer
         password, ext.new_password = ext.new_password, None
         assert password is not None
         self.out.append(Credentials(password))
@@ -694,9 +704,10 @@ class Station(
             if self.overrides is None:
                 self.overrides = {}
             self.overrides["security_profile"] = "1"
+        self._security_event("ReconfigurationOfSecurityParameters", now)  # A01.FR.11
         if self.phase == ONLINE:
             self.out.append(Close("new credentials"))
-            self._go_offline(now, 0.0)
+            self._go_offline(now, 0.0, chosen=True)
 
     def _wakeup(self) -> float | None:
         """The earliest time something is due."""

@@ -350,8 +350,8 @@ class Steps(StationPart):
             info = self.dialect.authorize_info(payload)
             self._learn(_tag_of(call), info)
             value = info.status
-            if value == "Accepted":
-                self._master_pass(info, self.now_s)  # its answer tells the driver the group
+            if value == "Accepted" and self._master_pass(info, self.now_s):
+                value = "MasterPass"  # it stopped them all, and starts none (C16.FR.03)
         if connector is not None and connector.phase == "authorizing" and value != "Accepted":
             connector.phase = None  # refused: the scenario unplugs
         self.out.append(Answered(token, value, error))

@@ -155,7 +155,7 @@ def test_the_password_is_never_read_back(version: str) -> None:
         for entry in entries:
             assert entry["variableAttribute"] == [{"type": "Actual", "mutability": "WriteOnly"}]
     sent = _everything_sent(bench)
-    assert value.encode() not in sent
+    assert value.encode() not in sent and value.lower().encode() not in sent
     assert password not in sent
 
 
@@ -220,3 +220,82 @@ def test_the_security_profile_is_reported_and_read_only(version: str) -> None:
     )
     bench.run(1)
     assert get_setting(bench, key, variable) == "1"
+
+
+def test_a_driver_that_answers_set_variables_itself_is_heard_first() -> None:
+    """A user class overriding SetVariables answers it; the station reconnects with the
+    new password only after that answer went out (else the CSMS, never told Accepted,
+    would keep the old password: A01.FR.04)."""
+    from loadgen.sim.steps import StationApi
+
+    bench = booted("2.0.1", api=StationApi(frozenset({"SetVariables"})))
+    data = {
+        "setVariableData": [
+            {
+                "component": {"name": "SecurityCtrlr"},
+                "variable": {"name": "BasicAuthPassword"},
+                "attributeValue": PASSWORD,
+            }
+        ]
+    }
+    assert bench.server_call("SetVariables", data, unique_id="sv1") is None
+    payload, actions = bench.station.default_answer(bench.now, "sv1")
+    bench.feed(actions)
+    assert bench.closes == [] and bench.passwords == []
+    bench.feed(bench.station.answer_server_call(bench.now, "sv1", payload))
+    assert [a[1] for a in bench.answers_to_server] == ["sv1"]
+    assert bench.closes == ["new credentials"]
+    assert bench.passwords == [PASSWORD.encode()]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_reconnect_waits_for_the_call_in_flight_and_keeps_the_queue(version: str) -> None:
+    """A transaction message in flight when the password changes is answered first, then
+    the station closes: nothing is sent twice (1.6 one StartTransaction; 2.x seqNos
+    without repeat), and every queued message goes after the reconnect."""
+    bench = booted(version, session=Session(duration_s=600, meter_interval_s=5))
+    bench.latency_s = 0.5  # the CSMS answers slowly: the start is in flight for a while
+    assert remote_start(bench, 1) == "Accepted"
+    for _ in range(1000):
+        bench.run(0.01)
+        call = bench.station.call
+        if call is not None and call.action in bench.station.dialect.transaction_actions:
+            break
+    else:
+        raise AssertionError("no transaction message in flight")
+    password = wire_password(version)
+    assert set_setting(bench, KEY16, VAR201, written(version, password)) == "Accepted"
+    assert bench.closes == []  # the start still waits for its answer
+    bench.run(20)
+    assert bench.closes == ["new credentials"]
+    messages = bench.tx_messages()
+    if version == "1.6":
+        assert len(bench.named("StartTransaction")) == 1
+    else:
+        seqs = [m.payload["seqNo"] for m in messages]
+        assert seqs == list(range(len(seqs))), seqs
+    assert len(messages) >= 4  # the start and samples every 5 s, across the reconnect
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_a_report_under_way_is_finished_after_the_reconnect(version: str) -> None:
+    """NotifyReport parts queued when the password changes are kept ("storing any queued
+    messages") and sent after the reconnect: the report ends with tbc false."""
+    bench = booted(version, configuration=(("items_per_message_get_report", "10"),))
+    data = [
+        {
+            "component": {"name": "SecurityCtrlr"},
+            "variable": {"name": "BasicAuthPassword"},
+            "attributeValue": PASSWORD,
+        }
+    ]
+    answer = bench.server_call("GetBaseReport", {"requestId": 3, "reportBase": "FullInventory"})
+    assert status_of(answer) == "Accepted"
+    bench.run(0.015)  # the first part is out, the others wait
+    answer = bench.server_call("SetVariables", {"setVariableData": data})
+    assert answer[2]["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    bench.run(5)
+    assert bench.closes == ["new credentials"]
+    parts = [c.payload for c in bench.named("NotifyReport")]
+    assert [p["seqNo"] for p in parts] == list(range(len(parts)))
+    assert len(parts) > 3 and parts[-1].get("tbc", False) is False

@@ -77,3 +77,65 @@ def test_without_a_master_group_the_group_is_just_a_group(version: str) -> None:
     bench.run(3)
     assert len(_events(bench, "Started")) == 2
     assert not _events(bench, "Ended")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_charging_scenario_never_charges_with_a_master_pass(version: str) -> None:
+    """The built-in charging scenario's driver presents BOSS: its authorize step answers
+    MasterPass, not Accepted, so the scenario unplugs and no transaction starts with it
+    (C16.FR.03), while the running one on connector 1 is stopped (C16.FR.02)."""
+    from loadgen.config import Scenario, Session
+
+    bench = booted(
+        version,
+        connectors=2,
+        answers={"Authorize": _authorize},
+        scenario=Scenario(idle=0, charging=1),
+        session=Session(duration_s=600, meter_interval_s=0, pause_s=5, id_tag="BOSS"),
+    )
+    assert set_setting(bench, "", "AuthCtrlr.MasterPassGroupId", MASTER) == "Accepted"
+    bench.run(60)
+    started = [e["idToken"]["idToken"] for e in _events(bench, "Started")]
+    assert "BOSS" not in started, started
+    assert bench.named("Authorize"), "the scenario presented its tag"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_cached_master_tag_is_still_a_master_pass(version: str) -> None:
+    """With LocalPreAuthorize and BOSS cached as Accepted of the master group, the station
+    does not authorize it locally: it asks, and the answer stops the transactions."""
+    bench = booted(
+        version,
+        connectors=2,
+        answers={"Authorize": _authorize},
+        configuration=(("local_pre_authorize", "true"),),
+    )
+    assert set_setting(bench, "", "AuthCtrlr.MasterPassGroupId", MASTER) == "Accepted"
+    bench.driver.step(lambda st, now: st.authorize(now, "BOSS", 5))  # learnt, with its group
+    bench.run(1)
+    assert remote_start(bench, 1, "TAG-1", 1) == "Accepted"
+    bench.run(2)
+    asked = len(bench.named("Authorize"))
+    bench.driver.step(lambda st, now: st.plug_in(now, 2, "BOSS"))
+    bench.driver.step(lambda st, now: st.authorize(now, "BOSS", 6, connector_id=2))
+    bench.run(2)
+    assert len(bench.named("Authorize")) == asked + 1
+    assert [e["transactionInfo"]["stoppedReason"] for e in _events(bench, "Ended")] == [
+        "MasterPass"
+    ]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_remote_start_for_the_master_group_is_rejected(version: str) -> None:
+    """RequestStartTransaction whose groupIdToken is the master group: Rejected."""
+    bench = _bench(version)
+    payload = {
+        "idToken": {"idToken": "BOSS", "type": "Central"},
+        "remoteStartId": 3,
+        "evseId": 1,
+        "groupIdToken": {"idToken": MASTER, "type": "Central"},
+    }
+    answer = bench.server_call("RequestStartTransaction", payload)
+    assert answer[2]["status"] == "Rejected"
+    bench.run(2)
+    assert not _events(bench, "Started")

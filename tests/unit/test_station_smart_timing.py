@@ -322,3 +322,31 @@ def test_a_station_limit_is_shared_anew_when_a_transaction_begins_or_ends(versio
         assert [c.payload["transactionInfo"]["transactionId"] for c in rates] == [
             tx_id(bench, 0)
         ], [c.payload for c in bench.calls[mark:]]
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_transactions_ending_together_tell_no_rate_change(version: str) -> None:
+    """A reset ends every transaction at once: none of them is told of the others' end
+    as a ChargingRateChanged (the share is taken once the event is over)."""
+    session = Session(meter_interval_s=0, duration_s=2 * _DAY_S, power_w=11_000)
+    bench = booted(version, connectors=3, session=session)
+    answer = bench.server_call(
+        "SetChargingProfile",
+        request(
+            version, 0, "ChargingStationMaxProfile", [(0, 9_000)], kind="Absolute", start=wall(0)
+        ),
+    )
+    assert status_of(answer) == "Accepted"
+    for connector in (1, 2, 3):
+        assert remote_start(bench, connector, remote_start_id=connector) == "Accepted"
+    bench.run(3)
+    mark = len(bench.calls)
+    assert status_of(bench.server_call("Reset", {"type": "Immediate"})) == "Accepted"
+    bench.run(3)
+    rates = [
+        c.payload
+        for c in bench.calls[mark:]
+        if c.action == "TransactionEvent" and c.payload["triggerReason"] == "ChargingRateChanged"
+    ]
+    assert rates == []
+    assert len([c for c in bench.calls[mark:] if c.action == "TransactionEvent"]) == 3
