@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -585,3 +585,55 @@ class Driver:
             self.ended(due)
 
         self.timers.append((self.bench.now + due.stay_s, recover))
+
+
+def profile_request(
+    version: str,
+    connector_id: int,
+    purpose: str,
+    periods: Sequence[tuple[int, float] | dict[str, Any]],
+    *,
+    profile_id: int = 1,
+    stack_level: int = 0,
+    unit: str = "W",
+    kind: str = "Relative",
+    start: str | None = None,
+    duration_s: int | None = None,
+    valid: tuple[str | None, str | None] = (None, None),
+    recurrency: str | None = None,
+    transaction_id: Any = None,
+) -> dict[str, Any]:
+    """A SetChargingProfile request in either version's words (1.6 spells the station's
+    purpose ChargePointMaxProfile); ``periods``: (startPeriod, limit) pairs, or whole
+    chargingSchedulePeriod entries."""
+    schedule: dict[str, Any] = {
+        "chargingRateUnit": unit,
+        "chargingSchedulePeriod": [
+            p if isinstance(p, dict) else {"startPeriod": p[0], "limit": p[1]} for p in periods
+        ],
+    }
+    if start is not None:
+        schedule["startSchedule"] = start
+    if duration_s is not None:
+        schedule["duration"] = duration_s
+    body: dict[str, Any] = {"stackLevel": stack_level, "chargingProfileKind": kind}
+    for key, value in (
+        ("validFrom", valid[0]),
+        ("validTo", valid[1]),
+        ("recurrencyKind", recurrency),
+        ("transactionId", transaction_id),
+    ):
+        if value is not None:
+            body[key] = value
+    if version == "1.6":
+        names = {"ChargingStationMaxProfile": "ChargePointMaxProfile"}
+        body.update(
+            chargingProfileId=profile_id,
+            chargingProfilePurpose=names.get(purpose, purpose),
+            chargingSchedule=schedule,
+        )
+        return {"connectorId": connector_id, "csChargingProfiles": body}
+    body.update(
+        id=profile_id, chargingProfilePurpose=purpose, chargingSchedule=[{"id": 1, **schedule}]
+    )
+    return {"evseId": connector_id, "chargingProfile": body}

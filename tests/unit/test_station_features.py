@@ -16,6 +16,7 @@ from tests.unit.sim_csms import (
     WALL_OFFSET_S,
     Bench,
     booted,
+    profile_request,
     remote_start,
     remote_stop,
     set_setting,
@@ -62,39 +63,17 @@ def profile(
     purpose: str,
     limit: float,
     *,
-    profile_id: int = 1,
-    stack_level: int = 0,
-    unit: str = "W",
-    kind: str = "Relative",
     periods: list[dict[str, Any]] | None = None,
-    start: str | None = None,
-    transaction_id: Any = None,
+    **kwargs: Any,
 ) -> dict[str, Any]:
-    """A SetChargingProfile request (1.6 purposes are spelled ChargePointMaxProfile)."""
-    schedule: dict[str, Any] = {
-        "chargingRateUnit": unit,
-        "chargingSchedulePeriod": periods or [{"startPeriod": 0, "limit": limit}],
-    }
-    if start is not None:
-        schedule["startSchedule"] = start
-    body: dict[str, Any] = {
-        "stackLevel": stack_level,
-        "chargingProfileKind": kind,
-    }
-    if transaction_id is not None:
-        body["transactionId"] = transaction_id
-    if version == "1.6":
-        names = {"ChargingStationMaxProfile": "ChargePointMaxProfile"}
-        body.update(
-            chargingProfileId=profile_id,
-            chargingProfilePurpose=names.get(purpose, purpose),
-            chargingSchedule=schedule,
-        )
-        return {"connectorId": connector_id, "csChargingProfiles": body}
-    body.update(
-        id=profile_id, chargingProfilePurpose=purpose, chargingSchedule=[{"id": 1, **schedule}]
+    """A SetChargingProfile request of one ``limit`` from the start, or of ``periods``."""
+    return profile_request(
+        version,
+        connector_id,
+        purpose,
+        periods or [{"startPeriod": 0, "limit": limit}],
+        **kwargs,
     )
-    return {"evseId": connector_id, "chargingProfile": body}
 
 
 def set_profile(bench: Bench, request: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ import pytest
 from loadgen.config import Session
 from loadgen.ocpp.dialect import iso
 from tests.unit.sim_csms import WALL_OFFSET_S, Bench, booted, remote_start, status_of, tx_id
+from tests.unit.sim_csms import profile_request as request
 
 VERSIONS = ["1.6", "2.0.1", "2.1"]  # 2.1: 2.0.1's behaviour under 2.1's schemas
 _DAY_S = 86_400
@@ -39,54 +40,6 @@ def started_at(bench: Bench) -> float:
 def wall(events_s: float) -> str:
     """A moment of the bench's clock as the station writes it on the wire."""
     return iso(events_s + WALL_OFFSET_S)
-
-
-def request(
-    version: str,
-    connector_id: int,
-    purpose: str,
-    periods: list[tuple[int, float]],
-    *,
-    profile_id: int = 1,
-    stack_level: int = 0,
-    unit: str = "W",
-    kind: str = "Relative",
-    start: str | None = None,
-    duration_s: int | None = None,
-    valid: tuple[str | None, str | None] = (None, None),
-    recurrency: str | None = None,
-    transaction_id: Any = None,
-) -> dict[str, Any]:
-    """A SetChargingProfile request in either version's words."""
-    schedule: dict[str, Any] = {
-        "chargingRateUnit": unit,
-        "chargingSchedulePeriod": [{"startPeriod": s, "limit": limit} for s, limit in periods],
-    }
-    if start is not None:
-        schedule["startSchedule"] = start
-    if duration_s is not None:
-        schedule["duration"] = duration_s
-    body: dict[str, Any] = {"stackLevel": stack_level, "chargingProfileKind": kind}
-    for key, value in (
-        ("validFrom", valid[0]),
-        ("validTo", valid[1]),
-        ("recurrencyKind", recurrency),
-        ("transactionId", transaction_id),
-    ):
-        if value is not None:
-            body[key] = value
-    if version == "1.6":
-        names = {"ChargingStationMaxProfile": "ChargePointMaxProfile"}
-        body.update(
-            chargingProfileId=profile_id,
-            chargingProfilePurpose=names.get(purpose, purpose),
-            chargingSchedule=schedule,
-        )
-        return {"connectorId": connector_id, "csChargingProfiles": body}
-    body.update(
-        id=profile_id, chargingProfilePurpose=purpose, chargingSchedule=[{"id": 1, **schedule}]
-    )
-    return {"evseId": connector_id, "chargingProfile": body}
 
 
 def set_profile(bench: Bench, payload: dict[str, Any]) -> None:
