@@ -559,15 +559,17 @@ def test_remote_stop_before_the_start_is_answered(version: str) -> None:
 # -- sessions that begin offline -------------------------------------------------------
 
 
-def _outage_fleet(version: str, **settings: str) -> Bench:
-    """A charging charger (20 s sessions, a sample every 10 s, 5 s pauses) whose link
-    drops at 30 s and stays down until 15 + 10 + 20 + 40 = 115 s (about)."""
+def _outage_fleet(version: str, answers: dict[str, Any] | None = None, **settings: str) -> Bench:
+    """A charging charger (20 s sessions, a sample every 10 s, 5 s pauses; the CSMS's
+    ``answers`` beside the defaults) whose link drops at 30 s and stays down until
+    15 + 10 + 20 + 40 = 115 s (about)."""
     session = Session(duration_s=20.0, meter_interval_s=10.0, pause_s=5.0)
     bench = booted(
         version,
         session=session,
         reconnect=STEADY,
         scenario=Scenario(idle=0, charging=1),
+        answers=answers,
         configuration=tuple(settings.items()),
     )
     bench.run(29)
@@ -650,21 +652,12 @@ def test_a_tag_the_cache_refuses_does_not_start_offline(version: str) -> None:
             else {"idTokenInfo": {"status": "Blocked"}}
         )
     }
-    session = Session(duration_s=20.0, meter_interval_s=10.0, pause_s=5.0)
-    bench = booted(
+    bench = _outage_fleet(
         version,
-        session=session,
-        reconnect=STEADY,
-        scenario=Scenario(idle=0, charging=1),
-        answers=answers,
-        configuration=(
-            ("allow_offline_tx_for_unknown_id", "true"),
-            ("local_authorize_offline", "true"),
-        ),
+        answers,
+        allow_offline_tx_for_unknown_id="true",
+        local_authorize_offline="true",
     )
-    bench.run(29)
-    assert bench.named("Authorize")
-    bench.drop()
-    bench.refuse = [REFUSED] * 2
+    assert bench.named("Authorize")  # answered Blocked before the drop: cached
     bench.run(150)
     assert _starts(bench) == []
