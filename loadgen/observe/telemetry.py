@@ -310,11 +310,15 @@ class Monitor:
         self._loop = gevent.spawn(self._sample_loop)
 
     def stop(self) -> None:
-        """Take a last sample, stop sampling and close the timeline."""
+        """Take a last sample, stop sampling and close the timeline. Never raises for a
+        sample: the final results are written after this, and must not be lost to it."""
         if self._loop is not None:
             self._loop.kill(block=False)
             self._loop = None
-            self.sample()
+            try:
+                self.sample()
+            except Exception:
+                log.exception("the last sample failed; the results use the one before")
         if self.redis_info is not None:
             self.redis_info.stop()
         if self._timeline is not None:

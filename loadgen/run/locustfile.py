@@ -168,12 +168,15 @@ def _on_init(environment: Environment, **_: Any) -> None:
 
     @environment.events.test_stop.add_listener
     def _stop(**_: Any) -> None:
-        if local:
-            _state["resources_after"] = _settled_resources()
-        if monitor.running:
-            # Stopped before the last stage ended: Ctrl-C, SIGTERM or the web UI's Stop.
-            # A master's test_stop comes after every worker stopped and sent its last
-            # stats (loadgen.locust.compat.send_report_now), so these are the final numbers.
+        if not monitor.running:
+            return
+        # A master's test_stop comes after every worker stopped and sent its last stats
+        # (loadgen.locust.compat.send_report_now), so these are the final numbers. The
+        # final write comes whatever fails before it: a verdict lost is a run lost.
+        try:
+            if local:
+                _state["resources_after"] = _settled_resources()
+        finally:
             state = "finished" if monitor.position() is None else "interrupted"
             _state["ended_at"] = time.time()
             monitor.stop()
