@@ -13,8 +13,10 @@ the first certificate (it lives on the station's :class:`~loadgen.sim.extras.Ext
   the DER of the issuer's name and of the issuer's public key bits, which OCSP's CertID
   has too (RFC 6960), and the serial number in hex without leading zeroes. The issuer is
   the installed certificate whose subject is the issuer's name (a self-signed root is
-  its own), else the certificate itself. The station reports SHA256 and matches a
-  DeleteCertificate in any of the three algorithms.
+  its own): its key is taken when either of the two is installed and kept, so a
+  certificate keeps its hash data when its issuer is deleted (M04). Until the issuer is
+  installed, the certificate's own key stands in. The station reports SHA256 and
+  matches a DeleteCertificate in any of the three algorithms.
 
 The store only keeps and reports: the connection's TLS does not use what is installed
 (the driver's TLS settings decide what it trusts), and the station has no certificate
@@ -44,7 +46,7 @@ REPORTED = "SHA256"
 class Installed:
     """One installed certificate: what its hash data and its issuer are made of."""
 
-    __slots__ = ("issuer_name", "key_bits", "serial", "subject_name", "use")
+    __slots__ = ("issuer_key_bits", "issuer_name", "key_bits", "serial", "subject_name", "use")
 
     def __init__(
         self, use: str, issuer_name: bytes, subject_name: bytes, key_bits: bytes, serial: int
@@ -54,6 +56,8 @@ class Installed:
         self.subject_name = subject_name  # ... and of its own
         self.key_bits = key_bits  # its subjectPublicKey's bits (without the unused-bits octet)
         self.serial = serial
+        #: the issuer's key bits, once known (a self-signed certificate is its own issuer)
+        self.issuer_key_bits = key_bits if issuer_name == subject_name else None
 
 
 def read_certificate(use: str, pem: str, at: float) -> Installed | None:
@@ -79,13 +83,14 @@ def read_certificate(use: str, pem: str, at: float) -> Installed | None:
         return None
 
 
-def certificate_id(cert: Installed, issuer: Installed, algorithm: str = REPORTED) -> CertificateId:
-    """The hash data of ``cert`` issued by ``issuer`` (see the module docstring)."""
+def certificate_id(cert: Installed, algorithm: str = REPORTED) -> CertificateId:
+    """The hash data of ``cert`` (see the module docstring)."""
     name = _ALGORITHMS[algorithm]
+    issuer_key = cert.issuer_key_bits if cert.issuer_key_bits is not None else cert.key_bits
     return CertificateId(
         algorithm,
         hashlib.new(name, cert.issuer_name).hexdigest(),
-        hashlib.new(name, issuer.key_bits).hexdigest(),
+        hashlib.new(name, issuer_key).hexdigest(),
         format(cert.serial, "x"),
     )
 
@@ -111,16 +116,22 @@ class CertificateStore:
         for index, held in enumerate(entries):
             if held.issuer_name == cert.issuer_name and held.serial == cert.serial:
                 entries[index] = cert  # M05.FR.17
-                return "Accepted"
-        if len(entries) >= limit:
-            return "Rejected"  # M05.FR.06
-        entries.append(cert)
+                break
+        else:
+            if len(entries) >= limit:
+                return "Rejected"  # M05.FR.06
+            entries.append(cert)
+        for held in entries:  # the issuer's key, for whichever of the two lacks it
+            if cert.issuer_key_bits is None and held.subject_name == cert.issuer_name:
+                cert.issuer_key_bits = held.key_bits
+            if held.issuer_key_bits is None and held.issuer_name == cert.subject_name:
+                held.issuer_key_bits = cert.key_bits
         return "Accepted"
 
     def ids(self, uses: Sequence[str] | None) -> list[tuple[str, CertificateId]]:
         """(type, hash data) of each certificate of ``uses`` (None: all)."""
         return [
-            (cert.use, certificate_id(cert, self._issuer(cert)))
+            (cert.use, certificate_id(cert))
             for cert in self.entries
             if uses is None or cert.use in uses
         ]
@@ -134,19 +145,11 @@ class CertificateStore:
         for cert in self.entries:
             if format(cert.serial, "x") != serial:
                 continue
-            found = certificate_id(cert, self._issuer(cert), wanted.algorithm)
+            found = certificate_id(cert, wanted.algorithm)
             if found.issuer_name_hash == name_hash and found.issuer_key_hash == key_hash:
                 self.entries.remove(cert)
                 return "Accepted"
         return "NotFound"
-
-    def _issuer(self, cert: Installed) -> Installed:
-        if cert.issuer_name == cert.subject_name:
-            return cert
-        for held in self.entries:
-            if held.subject_name == cert.issuer_name:
-                return held
-        return cert
 
 
 def _serial(text: str) -> str:

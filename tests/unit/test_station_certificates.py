@@ -150,6 +150,35 @@ def test_a_sub_ca_is_hashed_with_its_installed_issuers_key() -> None:
     )
 
 
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("root_first", [True, False])
+def test_a_certificate_keeps_its_hash_data_when_its_issuer_goes(
+    version: str, root_first: bool
+) -> None:
+    """A sub-CA is named with its issuer's key whichever of the two came first, and
+    keeps that name once the root is deleted: the hash data the station reported
+    deletes it (M03.FR.04, M04.FR.02; the 1.6 whitepaper's same calls)."""
+    bench = booted(version)
+    kind = "CSMSRootCertificate" if version != "1.6" else "CentralSystemRootCertificate"
+
+    def listed() -> list[dict[str, str]]:
+        if version != "1.6":
+            return [e["certificateHashData"] for e in installed(bench)[1]]
+        answer = bench.server_call("GetInstalledCertificateIds", {"certificateType": kind})
+        assert answer is not None and answer[0] == 3, answer
+        return list(answer[2].get("certificateHashData", []))
+
+    sub_key = ec.generate_private_key(ec.SECP256R1())
+    sub = certificate("Sub CA", serial=77, issuer=ROOT, issuer_key=_KEY, key=sub_key)
+    for cert in (ROOT, sub) if root_first else (sub, ROOT):
+        assert install(bench, kind, pem(cert)) == "Accepted"
+    assert hash_data(sub, ROOT) in listed()
+    assert delete(bench, hash_data(ROOT)) == "Accepted"
+    assert listed() == [hash_data(sub, ROOT)]
+    assert delete(bench, hash_data(sub, ROOT)) == "Accepted"
+    assert listed() == []
+
+
 @pytest.mark.parametrize(
     "text",
     [
