@@ -557,6 +557,21 @@ class Dialect(ABC):
             return value.encode()
         return None
 
+    def password_taken(self, payload: Payload) -> bool:
+        """Whether an answer to a SetVariables that set a new password tells the CSMS
+        it was taken: its BasicAuthPassword result is Accepted (A01.FR.04: otherwise
+        the old credentials stay in use). For an answer a driver wrote itself."""
+        results = payload.get("setVariableResult")
+        return isinstance(results, list) and any(
+            isinstance(result, dict)
+            and result.get("attributeStatus") == "Accepted"
+            and isinstance(result.get("component"), dict)
+            and result["component"].get("name") == "SecurityCtrlr"
+            and isinstance(result.get("variable"), dict)
+            and result["variable"].get("name") == "BasicAuthPassword"
+            for result in results
+        )
+
     @abstractmethod
     def answer(self, call: Call, target: ChargePointTarget) -> CallResult | CallError:
         """Answer a server call by asking ``target``; never raises.

@@ -267,6 +267,10 @@ class V16(Dialect):
             return None
         return bytes.fromhex(value)
 
+    def password_taken(self, payload: Payload) -> bool:
+        """The ChangeConfiguration of AuthorizationKey was Accepted."""
+        return payload.get("status") == "Accepted"
+
     def recognises(self, action: str, target: ChargePointTarget) -> bool:
         """The security whitepaper's calls only on a charger of the whitepaper (one that
         takes SignedUpdateFirmware); the rest of 1.6's always."""

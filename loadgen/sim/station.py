@@ -692,11 +692,12 @@ class Station(
 
     def _relogin(self, now: float, ext: Extras) -> None:
         """A new Basic-auth password was accepted: reconnect with it (2.0.1 A01 steps
-        3-4; 1.6 whitepaper), once its answer is out (a driver's too) and no CALL of ours
-        waits for an answer, keeping every queued message ("storing any queued
-        messages"). Not a reboot: a station once Accepted does not boot again."""
-        if self.phase == ONLINE and (self.call is not None or self._holding()):
-            return  # after the answer (or the call's timeout), or the driver's answer
+        3-4; 1.6 whitepaper), once its answer is out and no CALL of ours waits for an
+        answer, keeping every queued message ("storing any queued messages"). Not while
+        the driver still answers a server call: the reconnect would lose that call. Not
+        a reboot: a station once Accepted does not boot again."""
+        if self.phase == ONLINE and (self.call is not None or self.answering is not None):
+            return  # after the answer (or the call's timeout), and the driver's answers
         password, ext.new_password = ext.new_password, None
         assert password is not None
         self.out.append(Credentials(password))

@@ -82,7 +82,7 @@ class UserCall(Outgoing):
 class PendingAnswer:
     """A server call the driver answers itself, until it does."""
 
-    __slots__ = ("action", "call", "held", "length", "received_at", "reply")
+    __slots__ = ("action", "call", "held", "length", "password", "received_at", "reply")
 
     def __init__(self, call: Call, length: int, received_at: float) -> None:
         self.call = call
@@ -94,6 +94,9 @@ class PendingAnswer:
         #: the CALLs (their transactions, their statuses' connectors) that answer set off:
         #: they wait until it is sent
         self.held: list[object] = []
+        #: the new Basic-auth password that answer took: used only if the answer the
+        #: driver sends takes it too (A01.FR.04)
+        self.password: bytes | None = None
 
 
 class Steps(StationPart):
@@ -431,7 +434,12 @@ class Steps(StationPart):
         if pending.reply is None:
             self.now_s = now
             before = set(map(id, self.queue))
+            ext = self.ext
+            password = None if ext is None else ext.new_password
             pending.reply = self.dialect.answer(pending.call, self)  # type: ignore[arg-type]
+            ext = self.ext
+            if ext is not None and ext.new_password is not password:
+                pending.password, ext.new_password = ext.new_password, password
             for item in self.queue:
                 if id(item) not in before:
                     pending.held.append(item)
@@ -464,6 +472,13 @@ class Steps(StationPart):
                 self.now_s = now
                 pending.reply = self.dialect.answer(pending.call, self)  # type: ignore[arg-type]
             reply = pending.reply
+        if pending.password is not None and (
+            payload is None
+            and error is None
+            or payload is not None
+            and self.dialect.password_taken(payload)
+        ):
+            self._extras().new_password = pending.password  # the reconnect follows
         failure = None
         if isinstance(reply, CallError):
             failure = Failure("call_error", reply.error_code)

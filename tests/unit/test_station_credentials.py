@@ -13,6 +13,7 @@ from loadgen.config import ConfigError, Session
 from loadgen.run import configfile
 from loadgen.sim.actions import Credentials
 from loadgen.sim.fleet import security_profile
+from loadgen.sim.steps import StationApi
 from loadgen.sim.transport import basic_auth
 from tests.unit.sim_csms import (
     Bench,
@@ -246,6 +247,95 @@ def test_a_driver_that_answers_set_variables_itself_is_heard_first() -> None:
     assert [a[1] for a in bench.answers_to_server] == ["sv1"]
     assert bench.closes == ["new credentials"]
     assert bench.passwords == [PASSWORD.encode()]
+
+
+def _driver_sets_password(version: str) -> Bench:
+    """A station whose driver answers SetVariables / ChangeConfiguration itself, with
+    the call for a new password received and the machine's answer asked for."""
+    action = "ChangeConfiguration" if version == "1.6" else "SetVariables"
+    bench = booted(version, api=StationApi(frozenset({action})))
+    value = written(version, wire_password(version))
+    if version == "1.6":
+        data: dict[str, Any] = {"key": KEY16, "value": value}
+    else:
+        variable = {"name": "BasicAuthPassword"}
+        data = {
+            "setVariableData": [
+                {
+                    "component": {"name": "SecurityCtrlr"},
+                    "variable": variable,
+                    "attributeValue": value,
+                }
+            ]
+        }
+    assert bench.server_call(action, data, unique_id="pw") is None
+    payload, actions = bench.station.default_answer(bench.now, "pw")
+    bench.feed(actions)
+    assert payload is not None and bench.passwords == []
+    return bench
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("answer", ["callerror", "rejected"])
+def test_a_driver_answer_that_refuses_keeps_the_old_password(version: str, answer: str) -> None:
+    """The machine took the password, but the driver's answer, the one the CSMS gets,
+    is a CALLERROR or Rejected: the old credentials stay in use, no reconnect
+    (A01.FR.04)."""
+    bench = _driver_sets_password(version)
+    if answer == "callerror":
+        out = bench.station.answer_server_call(bench.now, "pw", None, error="InternalError")
+    else:
+        refused: dict[str, Any] = {"status": "Rejected"}
+        if version != "1.6":
+            refused = bench.station.default_answer(bench.now, "pw")[0] or {}
+            refused["setVariableResult"][0]["attributeStatus"] = "Rejected"
+        out = bench.station.answer_server_call(bench.now, "pw", refused)
+    bench.feed(out)
+    bench.run(5)
+    assert [a[1] for a in bench.answers_to_server] == ["pw"]
+    assert bench.passwords == [] and bench.closes == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_driver_answer_that_accepts_takes_the_password(version: str) -> None:
+    """The driver's own payload that accepts the password (1.6 status, 2.x the
+    BasicAuthPassword result) is followed by the reconnect with it."""
+    bench = _driver_sets_password(version)
+    accepted: dict[str, Any] = {"status": "Accepted"}
+    if version != "1.6":
+        accepted = {
+            "setVariableResult": [
+                {
+                    "attributeStatus": "Accepted",
+                    "component": {"name": "SecurityCtrlr"},
+                    "variable": {"name": "BasicAuthPassword"},
+                }
+            ]
+        }
+    bench.feed(bench.station.answer_server_call(bench.now, "pw", accepted))
+    assert bench.passwords == [wire_password(version)]
+    assert bench.closes == ["new credentials"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_reconnect_waits_for_every_call_the_driver_answers(version: str) -> None:
+    """A server call the driver is still answering when the password changes gets its
+    answer on this connection; the station closes after it (OCPP-J: every CALL is
+    answered)."""
+    start = "RemoteStartTransaction" if version == "1.6" else "RequestStartTransaction"
+    bench = booted(version, api=StationApi(frozenset({start})))
+    payload: dict[str, Any] = {"idTag": "TAG-1", "connectorId": 1}
+    if version != "1.6":
+        payload = {"idToken": {"idToken": "TAG-1", "type": "ISO14443"}, "remoteStartId": 1}
+    assert bench.server_call(start, payload, unique_id="rs") is None
+    password = wire_password(version)
+    assert set_setting(bench, KEY16, VAR201, written(version, password)) == "Accepted"
+    bench.run(5)
+    assert bench.closes == [] and bench.passwords == []
+    bench.feed(bench.station.answer_server_call(bench.now, "rs", None))
+    assert "rs" in [a[1] for a in bench.answers_to_server]
+    assert bench.closes == ["new credentials"]
+    assert bench.passwords == [password]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
