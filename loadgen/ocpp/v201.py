@@ -434,7 +434,8 @@ class V201(Dialect):
             limit = target.max_limit(setting.name, evse_id)
             if limit:  # EVSE.Power's is required (Part 2 2.13.7)
                 characteristics["maxLimit"] = float(limit)
-            if setting.values:  # mandatory for the list data types
+            if setting.values and characteristics["dataType"] != "boolean":
+                # mandatory for the list data types; a boolean's two values go without
                 characteristics["valuesList"] = ",".join(setting.values)
             data.append(
                 {
@@ -461,9 +462,11 @@ class V201(Dialect):
         results = []
         for entry in _entries(p, "getVariableData"):
             result, setting = _lookup(entry, target)
-            if setting is not None and setting.writeonly:
+            if setting is None or result["attributeStatus"] != "Accepted":
+                pass  # unknown, or an attribute type it lacks (B06.FR.08)
+            elif setting.writeonly:
                 result["attributeStatus"] = "Rejected"  # B06.FR.09
-            elif setting is not None and result["attributeStatus"] == "Accepted":
+            else:
                 evse = result["component"].get("evse")
                 value = _read(setting, target, None if evse is None else evse["id"])
                 if value is None:

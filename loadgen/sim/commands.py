@@ -287,6 +287,8 @@ class Commands(StationPart):
             return f"{self.fleet.max_power_w:g}"
         if name == "certificate_entries":  # M05.FR.06
             return self.read_setting("certificate_store_max_length")
+        if name == "basic_auth_password":  # a passwordString: 16 to 40 characters (A00.FR.205)
+            return "40"
         return None
 
     def write_setting(self, name: str, value: str) -> str:

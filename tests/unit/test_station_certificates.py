@@ -332,3 +332,14 @@ def test_the_additional_root_check_is_reported_off(version: str) -> None:
     assert get_setting(bench, key, variable) == "false"
     assert set_setting(bench, key, variable, "true") == "Rejected"
     assert get_setting(bench, key, variable) == "false"
+    if version != "1.6":  # a boolean's characteristics carry no valuesList (list types only)
+        answer = bench.server_call("GetBaseReport", {"requestId": 1, "reportBase": "FullInventory"})
+        assert status_of(answer) == "Accepted"
+        bench.run(1)
+        found = [
+            d["variableCharacteristics"]
+            for c in bench.named("NotifyReport")
+            for d in c.payload["reportData"]
+            if d["variable"]["name"] == key
+        ]
+        assert found == [{"dataType": "boolean", "supportsMonitoring": False}]

@@ -140,6 +140,12 @@ def test_the_password_is_never_read_back(version: str) -> None:
         result = answer[2]["getVariableResult"][0]
         assert result["attributeStatus"] == "Rejected"
         assert "attributeValue" not in result
+        for kind in ("Target", "MaxSet"):  # attributes it lacks: B06.FR.08, not B06.FR.09
+            answer = bench.server_call(
+                "GetVariables", {"getVariableData": [{**data, "attributeType": kind}]}
+            )
+            result = answer[2]["getVariableResult"][0]
+            assert result["attributeStatus"] == "NotSupportedAttributeType", result
         for request_id, base in enumerate(("FullInventory", "ConfigurationInventory"), 1):
             reply = bench.server_call(
                 "GetBaseReport", {"requestId": request_id, "reportBase": base}
@@ -155,6 +161,7 @@ def test_the_password_is_never_read_back(version: str) -> None:
         assert len(entries) == 2, entries
         for entry in entries:
             assert entry["variableAttribute"] == [{"type": "Actual", "mutability": "WriteOnly"}]
+            assert entry["variableCharacteristics"]["maxLimit"] == 40  # its longest
     sent = _everything_sent(bench)
     assert value.encode() not in sent and value.lower().encode() not in sent
     assert password not in sent
