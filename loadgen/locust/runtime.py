@@ -131,7 +131,11 @@ class Runtime:
                 any(identity.password for identity in identities),
             )
             fleet = Fleet.build(
-                config.charge_points, config.ocpp_version, config.fleet, security_profile=profile
+                config.charge_points,
+                config.ocpp_version,
+                config.fleet,
+                security_profile=profile,
+                client_certificate=config.tls.cert_file is not None,
             )
             runner = self.environment.runner
             worker_index = max(getattr(runner, "worker_index", 0), 0)

@@ -129,6 +129,16 @@ class CertificateId:
     serial_number: str
 
 
+@dataclass(frozen=True, slots=True)
+class NetworkProfile:
+    """A network connection profile (2.0.1 NetworkConnectionProfileType, B09) as the
+    station keeps it in a configuration slot: where it connects and how."""
+
+    url: str | None  # ocppCsmsUrl, the identity not appended; None: the run's own target
+    security_profile: int  # 0 none, 1 Basic auth, 2 TLS and Basic auth, 3 TLS client certificates
+    message_timeout_s: float  # the timeout of the station's calls over this connection
+
+
 class TransactionLike(Protocol):
     """What a dialect reads of a transaction to build its messages."""
 
@@ -148,6 +158,10 @@ class ChargePointTarget(Protocol):
 
     @property
     def connector_count(self) -> int: ...
+
+    @property
+    def charge_point_id(self) -> str:
+        """The station's identity (the end of its URL, its Basic-auth user)."""
 
     def read_setting(self, name: str) -> str | None:
         """The value of a setting (see :mod:`loadgen.ocpp.settings`), None if unset."""
@@ -295,6 +309,10 @@ class ChargePointTarget(Protocol):
         """Accepted or Rejected (2.0.1 N09 / N10): report and / or clear what the station
         stores of the customer with ``id_tag`` (None: one named by a certificate or an
         identifier of the CSMS's own); NotifyCustomerInformation follows."""
+
+    def set_network_profile(self, slot: int, profile: NetworkProfile) -> tuple[str, str | None]:
+        """(Accepted / Rejected, the reasonCode of a rejection) of a SetNetworkProfile whose
+        content the dialect has checked (2.0.1 B09): the station stores it in ``slot``."""
 
     # -- OCPP 2.1 ------------------------------------------------------------------------
 

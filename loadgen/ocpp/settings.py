@@ -226,7 +226,8 @@ SETTINGS: tuple[Setting, ...] = (
         "csv",
         None,
         "OCPPCommCtrlr.NetworkConfigurationPriority",
-        values=("0",),  # the one connection the station has; no SetNetworkProfile slots
+        # the configuration slots (B09.FR.06: at least two); 0 holds the run's target
+        values=("0", "1", "2"),
         data_type="SequenceList",
     ),
     _s(
@@ -455,7 +456,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # the security profile the connection uses (2.0.1 appendix 2.2.5, Required; the 1.6
     # whitepaper key): 0 none, 1 Basic auth, 2 TLS (and Basic auth), 3 TLS client
-    # certificates; read-only: no network profiles to upgrade through here (A05)
+    # certificates; read-only: it rises through a network profile (A05.FR.06)
     _s(
         "security_profile", "int", "SecurityProfile", "SecurityCtrlr.SecurityProfile", readonly=True
     ),

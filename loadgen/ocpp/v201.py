@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from loadgen.ocpp import profiles
 from loadgen.ocpp.dialect import (
@@ -21,6 +22,7 @@ from loadgen.ocpp.dialect import (
     Dialect,
     Identity,
     IdInfo,
+    NetworkProfile,
     Payload,
     Request,
     Sample,
@@ -41,7 +43,7 @@ from loadgen.ocpp.fields import (
 )
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError
 from loadgen.ocpp.samples import ENERGY, Reading, values
-from loadgen.ocpp.settings import BY_VARIABLE, COMPONENTS, SETTINGS, TIERS, Setting
+from loadgen.ocpp.settings import BY_NAME, BY_VARIABLE, COMPONENTS, SETTINGS, TIERS, Setting
 
 #: Messages a TriggerMessage may ask for and the station sends.
 TRIGGERABLE_201 = frozenset(
@@ -108,6 +110,11 @@ _ID_STATUS = (
     "Accepted Blocked ConcurrentTx Expired Invalid NoCredit NotAllowedTypeEVSE "
     "NotAtThisLocation NotAtThisTime Unknown"
 ).split()
+#: The URL scheme of each security profile (Part 2 A00: 0 and 1 plain, 2 and 3 over TLS).
+_SCHEMES = {0: "ws", 1: "ws", 2: "wss", 3: "wss"}
+#: The configuration slots a network profile may go to (NetworkConfigurationPriority's
+#: valuesList, B09.FR.05).
+_SLOTS = BY_NAME["network_configuration_priority"].values
 #: The transaction id's schema maxLength.
 MAX_TRANSACTION_ID_LEN = 36
 Handler = Callable[["V201", Payload, ChargePointTarget], Payload]
@@ -145,6 +152,14 @@ class V201(Dialect):
         "ManufacturerRootCertificate",
     )
     certificate_max_len = 5500
+    #: NetworkConnectionProfileType in this version: ocppVersion's values (required in
+    #: 2.0.1), ocppInterface's and ocppCsmsUrl's maxLength
+    ocpp_versions: tuple[str, ...] = ("OCPP12", "OCPP15", "OCPP16", "OCPP20")
+    ocpp_version_required = True
+    ocpp_interfaces: tuple[str, ...] = tuple(
+        f"{kind}{n}" for kind in ("Wired", "Wireless") for n in range(4)
+    )
+    csms_url_max_len = 512
 
     def _profile(self, evse_id: int, raw: Payload) -> profiles.ChargingProfile:
         """A chargingProfile as this version writes it."""
@@ -735,6 +750,51 @@ class V201(Dialect):
         certificate = read_certificate_id(p, "certificateHashData")
         return {"status": target.delete_certificate(certificate)}
 
+    # -- network connection profiles (B09) -----------------------------------------------
+
+    def _set_network_profile(self, p: Payload, target: ChargePointTarget) -> Payload:
+        """Rejected for a slot NetworkConfigurationPriority does not list (B09.FR.05) or a
+        profile the station cannot use (B09.FR.02); else the station's answer (B09.FR.01)."""
+        slot = get_field(p, "configurationSlot", int)
+        profile, reason = self._network_profile(get_field(p, "connectionData", dict), target)
+        if str(slot) not in _SLOTS:
+            return _network_answer("Rejected", "InvalidConfSlot")
+        if profile is None:
+            return _network_answer("Rejected", reason)
+        return _network_answer(*target.set_network_profile(slot, profile))
+
+    def _network_profile(
+        self, data: Payload, target: ChargePointTarget
+    ) -> tuple[NetworkProfile | None, str | None]:
+        """The profile ``data`` (NetworkConnectionProfileType) gives, or None and the
+        reasonCode of why the station cannot use it: a transport other than JSON, a URL
+        that is not ws:// (security profile 0, 1) or wss:// (2, 3) to a host, a security
+        profile the station does not know, a messageTimeout under 1 s, a VPN (the station
+        connects through the host's network). ocppVersion is ignored (Part 2 2.35: the
+        handshake decides it), and so is apn (the interface is the host's)."""
+        get_field(
+            data,
+            "ocppVersion",
+            str,
+            required=self.ocpp_version_required,
+            choices=self.ocpp_versions,
+        )
+        transport = get_field(data, "ocppTransport", str, choices=("JSON", "SOAP"))
+        url = get_field(data, "ocppCsmsUrl", str, max_len=self.csms_url_max_len)
+        timeout_s = get_field(data, "messageTimeout", int)
+        security_profile = get_field(data, "securityProfile", int)
+        get_field(data, "ocppInterface", str, choices=self.ocpp_interfaces)
+        get_field(data, "apn", dict, required=False)
+        vpn = get_field(data, "vpn", dict, required=False)
+        if vpn is not None:
+            return None, "UnsupportedParam"
+        if transport != "JSON" or timeout_s < 1:
+            return None, "InvalidNetworkConf"
+        scheme = _SCHEMES.get(security_profile)
+        if scheme is None or _scheme(url) != scheme:
+            return None, "InvalidNetworkConf"
+        return NetworkProfile(url, security_profile, timeout_s), None
+
     # -- customer information (N09, N10) -------------------------------------------------
 
     def _customer_information(self, p: Payload, target: ChargePointTarget) -> Payload:
@@ -780,7 +840,31 @@ class V201(Dialect):
         "GetInstalledCertificateIds": _get_installed_certificate_ids,
         "DeleteCertificate": _delete_certificate,
         "CustomerInformation": _customer_information,
+        "SetNetworkProfile": _set_network_profile,
     }
+
+
+def _network_answer(status: str, reason: str | None) -> Payload:
+    """A SetNetworkProfileResponse; a rejection's reasonCode in statusInfo (2.0.1 errata
+    2025-09 to B09.FR.02/04/05)."""
+    if reason is None:
+        return {"status": status}
+    return {"status": status, "statusInfo": {"reasonCode": reason}}
+
+
+def _scheme(url: str) -> str | None:
+    """The scheme of a WebSocket URL a station can connect to (ws or wss, a host, a valid
+    port, no user, query or fragment), None for any other."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
+    except ValueError:
+        return None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        return None
+    if parts.username is not None or parts.query or parts.fragment:
+        return None
+    return parts.scheme
 
 
 def _require(target: ChargePointTarget, feature: str) -> None:

@@ -21,6 +21,7 @@ from typing import ClassVar
 from loadgen.ocpp import profiles, tariffs
 from loadgen.ocpp.dialect import (
     ChargePointTarget,
+    NetworkProfile,
     Payload,
     Request,
     iso,
@@ -56,6 +57,10 @@ class V21(V201):
     purposes = profiles.PURPOSES_21
     certificate_uses = (*V201.certificate_uses, "OEMRootCertificate")
     certificate_max_len = 10000
+    ocpp_versions = (*V201.ocpp_versions, "OCPP201", "OCPP21")
+    ocpp_version_required = False
+    ocpp_interfaces = (*V201.ocpp_interfaces, "Any")
+    csms_url_max_len = 2000
 
     def _profile(self, evse_id: int, raw: Payload) -> profiles.ChargingProfile:
         return profiles.parse_21(evse_id, raw)
@@ -127,6 +132,22 @@ class V21(V201):
         if get_field(p, "logType", str, choices=_LOG_TYPES_21) == "DataCollectorLog":
             return {"status": "Rejected"}
         return self._get_log(p, target)
+
+    def _network_profile(
+        self, data: Payload, target: ChargePointTarget
+    ) -> tuple[NetworkProfile | None, str | None]:
+        """2.1's profile may name the Basic-auth user (``identity``): only the station's
+        own id, which its URL ends with too, is taken. Its ``basicAuthPassword`` is not
+        supported (UnsupportedParam): the station's password changes through
+        SecurityCtrlr.BasicAuthPassword, and a password is neither kept nor shown here."""
+        identity = get_field(data, "identity", str, required=False, max_len=48)
+        password = get_field(data, "basicAuthPassword", str, required=False, max_len=64)
+        profile, reason = super()._network_profile(data, target)
+        if profile is not None and (
+            password is not None or (identity is not None and identity != target.charge_point_id)
+        ):
+            return None, "UnsupportedParam"
+        return profile, reason
 
     def _set_default_tariff(self, p: Payload, target: ChargePointTarget) -> Payload:
         evse_id = get_field(p, "evseId", int)

@@ -46,6 +46,16 @@ class Credentials:
 
 
 @dataclass(slots=True)
+class Retarget:
+    """From the next connection on, connect to ``url`` (the charge point id appended, as
+    to the run's target) with the run's TLS settings and source addresses; None: the
+    run's own target. The station moved to another network connection profile (2.0.1
+    B10, A05); it is offline when it says so."""
+
+    url: str | None
+
+
+@dataclass(slots=True)
 class SetTimer:
     """Call ``timer`` at ``at`` (the events' clock, seconds); None cancels the timer."""
 
@@ -135,6 +145,7 @@ Action = (
     | Connect
     | Close
     | Credentials
+    | Retarget
     | SetTimer
     | Report
     | Booted

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         Composite,
         ConnectorStatus,
         IdInfo,
+        NetworkProfile,
         StartTrigger,
     )
     from loadgen.ocpp.profiles import ChargingProfile
@@ -79,6 +80,7 @@ class Commands(StationPart):
     if TYPE_CHECKING:  # more of the Station this is a part of (StationPart: the common ones)
         api: StationApi | None
         boot_reason: BootReason
+        charge_point_id: str
         call: Outgoing | None
         call_timeout_s: float
         hb_due: float | None
@@ -98,6 +100,7 @@ class Commands(StationPart):
 
         def _queue(self, item: Outgoing, *, front: bool = False) -> None: ...
         def _extras(self) -> Extras: ...
+        def _write_priority(self, value: str) -> str: ...
         def _is_master_group(self, group: str) -> bool: ...
         def _defer_answer(self, now: float, call: Call, length: int) -> bool: ...
         def _queue_boot(self, now: float) -> None: ...
@@ -204,6 +207,9 @@ class Commands(StationPart):
         def customer_information(
             self, request_id: int, report: bool, clear: bool, id_tag: str | None
         ) -> str: ...
+        def set_network_profile(
+            self, slot: int, profile: NetworkProfile
+        ) -> tuple[str, str | None]: ...
 
     # -- the call -----------------------------------------------------------------------
 
@@ -299,6 +305,8 @@ class Commands(StationPart):
                 return "Rejected"  # A01.FR.04: the old credentials stay in use
             self._extras().new_password = password
             return "Accepted"
+        if name == "network_configuration_priority":
+            return self._write_priority(value)  # loadgen.sim.network
         if self.overrides is None:
             self.overrides = {}
         self.overrides[name] = value

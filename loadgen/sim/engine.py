@@ -25,7 +25,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import gevent
@@ -42,6 +42,7 @@ from loadgen.sim.actions import (
     Counters,
     Credentials,
     Report,
+    Retarget,
     Send,
     SetTimer,
     Stopped,
@@ -106,6 +107,8 @@ class Target:
     connect_timeout_s: float = 10.0
     tls: Tls | None = None
     source: SourcePool | None = None
+    #: the plan's own target when this one is a station's network profile (2.0.1 B10)
+    configured: Target | None = None
 
 
 class Link:
@@ -238,6 +241,8 @@ class Engine:
             elif kind is Credentials:
                 password = action.password  # type: ignore[union-attr]
                 link.authorization = basic_auth(link.station.charge_point_id, password)
+            elif kind is Retarget:
+                self._retarget(link, action.url)  # type: ignore[union-attr]
             elif kind in NEWS:
                 if link.observer is not None:
                     link.observer.news(action)
@@ -245,6 +250,16 @@ class Engine:
         if broken is not None:
             link.broken = None
             self._failed(link, broken)
+
+    @staticmethod
+    def _retarget(link: Link, url: str | None) -> None:
+        """Connect to ``url`` from now on (None: the plan's target), keeping the plan's
+        subprotocol, timeouts, TLS settings and source addresses."""
+        configured = link.target.configured or link.target
+        if url is None:
+            link.target = configured
+        else:
+            link.target = replace(configured, url=url, configured=configured)
 
     def _upload(self, link: Link, action: Upload) -> None:
         """A greenlet borrowed for one upload (the only blocking I/O a station asks for)."""

@@ -3,9 +3,9 @@
 An idle charger holds no :class:`Extras` (its ``ext`` is None): a station gets one when
 it first needs any of this: its own identity (serial number and idTags from the ids
 file), an EV on a connector (metering), a charging profile, a reservation, a local
-authorization list or cache, installed certificates, a firmware update or log upload
-under way, a fault plan, security events waiting for a connection. So 100,000 idle
-chargers cost what they did.
+authorization list or cache, installed certificates, network connection profiles, a
+firmware update or log upload under way, a fault plan, security events waiting for a
+connection. So 100,000 idle chargers cost what they did.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from loadgen.ocpp.tariffs import Tariff
     from loadgen.sim.certificates import CertificateStore
     from loadgen.sim.metering import Ev
+    from loadgen.sim.network import Network
     from loadgen.sim.tariffs import TxCost
 
 #: Entries kept in the authorization cache (oldest dropped first, C10.FR.07).
@@ -131,6 +132,7 @@ class Extras:
         "log",
         "log_status",
         "marked",
+        "network",
         "new_password",
         "pending_events",
         "reshare",
@@ -175,6 +177,7 @@ class Extras:
         # a BasicAuthPassword / AuthorizationKey the server set: the station reconnects
         # with it once its answer is out (A01)
         self.new_password: bytes | None = None
+        self.network: Network | None = None  # network connection profiles (2.0.1 B09, B10)
         self.reshare = False  # a transaction began or ended: the limit is shared anew
         self.aligned_at: float | None = None  # the next clock-aligned reading
         self.due: float | None = None  # the earliest of the times above

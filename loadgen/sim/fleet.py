@@ -60,6 +60,8 @@ class Fleet:
     grid: Electrical = field(default_factory=Electrical)
     max_power_w: float = 11_000.0  # per connector
     soc: bool = False  # meters the EV's state of charge
+    #: the run's TLS settings give the stations a client certificate (security profile 3)
+    client_certificate: bool = False
 
     @property
     def arrivals(self) -> Arrivals | None:
@@ -86,9 +88,11 @@ class Fleet:
         spec: FleetSpec | None = None,
         *,
         security_profile: int = 0,
+        client_certificate: bool = False,
     ) -> Fleet:
         """The fleet for ``settings`` (and the config's ``fleet`` section) speaking OCPP
-        ``ocpp_version``; its connections use ``security_profile`` (:func:`security_profile`)."""
+        ``ocpp_version``; its connections use ``security_profile`` (:func:`security_profile`),
+        and ``client_certificate``: the TLS settings have one for the stations."""
         spec = spec or FleetSpec()
         defaults = _defaults(settings)
         if "security_profile" not in dict(settings.configuration):
@@ -101,6 +105,7 @@ class Fleet:
             spec=spec,
             max_power_w=settings.session.power_w,
             features=_features(defaults),
+            client_certificate=client_certificate,
         )
         if not spec.models:
             return base
@@ -208,7 +213,7 @@ def _defaults(settings: ChargePoints) -> dict[str, str]:
         "offline_threshold_s": "60",
         "unlock_on_ev_disconnect_201": "true",
         "file_transfer_protocols": "HTTP,HTTPS",
-        "network_configuration_priority": "0",
+        "network_configuration_priority": "0",  # slot 0: the run's target (loadgen.sim.network)
         "network_profile_connection_attempts": "3",
         "active_network_profile": "0",
         "websocket_ping_interval_s": "0",

@@ -53,6 +53,7 @@ from loadgen.sim.commands import Commands
 from loadgen.sim.connectors import Connector, Outgoing, Sessions, Transaction
 from loadgen.sim.extras import Extras
 from loadgen.sim.fleet import Fleet
+from loadgen.sim.network import NetworkProfiles
 from loadgen.sim.services import Services
 from loadgen.sim.smart import SmartCharging
 from loadgen.sim.states import (
@@ -98,6 +99,7 @@ class Station(
     Services,
     Authorization,
     Certificates,
+    NetworkProfiles,
     SmartCharging,
     Tariffs,
     Bidirectional,
@@ -252,6 +254,9 @@ class Station(
             self.counters.reconnects += 1
         self.ever_connected = True
         self.attempt = 0
+        ext = self.ext
+        if ext is not None and ext.network is not None:
+            self._network_connected(ext.network)
         if self.stopping:
             self._finish(now)
             return out
@@ -276,6 +281,9 @@ class Station(
         out.append(Report("WS", "connect", connect_ms, 0, failure))
         if failure.category == "handshake_rejected" and _UNAUTHORIZED in failure.detail:
             self._credentials_refused()
+        ext = self.ext
+        if ext is not None and ext.network is not None and ext.network.entry >= 0:
+            self._network_failed(ext.network)  # B10.FR.03, B10.FR.07
         self._go_offline(now, self._backoff_s())
         self._finish(now)
         return out
@@ -623,6 +631,8 @@ class Station(
                 connector.status = "Reserved"  # a reservation outlives the reboot
         self.out.append(Notice("rebooted", 0, ""))
         self._go_offline(now, self.fleet.settings.reboot_s)
+        if ext is not None and ext.network is not None:
+            self._network_rebooted(ext.network)  # B10.FR.04, B10.FR.06: after the Close
         if ext is not None and ext.reservations:
             self._mark_reserved(now)  # and so do those of no connector
         self.attempt = 0

@@ -11,6 +11,7 @@ message helpers here are shared with the tests so both read frames the same way.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -780,3 +781,73 @@ async def _remote_start_config(op: OperatorLike) -> None:
         op, "RemoteStart", REMOTE_CONNECTOR, TAG_CONFIG_AUTH, REMOTE_START_ID + 80
     )
     await remote_stop(op, "RemoteStop", tx)
+
+
+# -- network connection profiles (2.0.1 B09, B10) --------------------------------------
+
+#: Where the "migrate" scenarios move their charge point: the test sets these in the
+#: CSMS's environment (a second CSMS; a loopback port nobody listens on).
+MIGRATE_URL_ENV = "LOADGEN_TEST_MIGRATE_URL"
+DEAD_URL_ENV = "LOADGEN_TEST_DEAD_URL"
+#: NetworkProfileConnectionAttempts the "migrate" scenarios set.
+MIGRATE_ATTEMPTS = 2
+
+
+async def _migrate_to(op: OperatorLike, url: str) -> int:
+    """SetNetworkProfile ``url`` into slot 1, NetworkConfigurationPriority "1,0", then an
+    Immediate Reset (B09, B10); the number of messages before the first of them."""
+    await ready(op)
+    start = op.mark("SetNetworkProfile")
+    profile = {
+        "ocpp_version": "OCPP20",
+        "ocpp_transport": "JSON",
+        "ocpp_csms_url": url,
+        "message_timeout": 10,
+        "security_profile": 0,
+        "ocpp_interface": "Wired0",
+    }
+    await op.call(
+        "SetNetworkProfile",
+        call201.SetNetworkProfile(configuration_slot=1, connection_data=profile),
+    )
+    if op.answered("SetNetworkProfile") != "Accepted":
+        raise ScenarioFailed(f"SetNetworkProfile answered {op.answered('SetNetworkProfile')!r}")
+    comm = {"name": "OCPPCommCtrlr"}
+    data = [
+        {
+            "component": comm,
+            "variable": {"name": "NetworkProfileConnectionAttempts"},
+            "attribute_value": str(MIGRATE_ATTEMPTS),
+        },
+        {
+            "component": comm,
+            "variable": {"name": "NetworkConfigurationPriority"},
+            "attribute_value": "1,0",
+        },
+    ]
+    await op.call("Priority.set", call201.SetVariables(set_variable_data=data))
+    if op.answered("Priority.set") != ["Accepted", "RebootRequired"]:
+        raise ScenarioFailed(f"Priority.set answered {op.answered('Priority.set')!r}")
+    await op.call("Reset", call201.Reset(type="Immediate"))
+    if op.answered("Reset") != "Accepted":
+        raise ScenarioFailed(f"Reset answered {op.answered('Reset')!r}")
+    return start
+
+
+@scenario("migrate")
+async def _migrate(op: OperatorLike) -> None:
+    """The charge point is sent to the CSMS at $LOADGEN_TEST_MIGRATE_URL."""
+    await _migrate_to(op, os.environ[MIGRATE_URL_ENV])
+
+
+@scenario("migrate-refused")
+async def _migrate_refused(op: OperatorLike) -> None:
+    """The charge point is sent to a URL that refuses it: it comes back and boots again."""
+    start = await _migrate_to(op, os.environ[DEAD_URL_ENV])
+    await ready(op, start)
+
+
+@scenario("migrated")
+async def _migrated(op: OperatorLike) -> None:
+    """The new CSMS: the charge point boots here."""
+    await ready(op)

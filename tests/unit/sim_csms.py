@@ -35,6 +35,7 @@ from loadgen.sim.actions import (
     Credentials,
     Notice,
     Report,
+    Retarget,
     ScenarioDue,
     Send,
     ServerCall,
@@ -142,11 +143,16 @@ class Bench:
     fleet: FleetSpec = field(default_factory=FleetSpec)
     unit: Unit | None = None  # what the ids file says of the charger
     api: StationApi | None = None  # what a driver's user class overrides or listens to
+    client_certificate: bool = False  # the run's TLS settings give the station one
+    #: connects to these URLs (a Retarget's) fail: connect_refused
+    refuse_urls: set[str | None] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.now = 0.0
         self.counters = Counters()
-        fleet = Fleet.build(self.settings, self.version, self.fleet)
+        fleet = Fleet.build(
+            self.settings, self.version, self.fleet, client_certificate=self.client_certificate
+        )
         self.station = Station(
             "CP-1",
             fleet,
@@ -165,6 +171,8 @@ class Bench:
         self.connected = False
         self.connects = 0
         self.connect_tries: list[float] = []  # when the station asked to connect
+        self.url: str | None = None  # where it connects (a Retarget's; None: the run's)
+        self.connect_urls: list[str | None] = []  # ... at each of its connects
         self.wakeups = 0  # timer events delivered
         self.closes: list[str] = []
         self.closed_at: list[float] = []  # when each Close came
@@ -211,7 +219,11 @@ class Bench:
             elif isinstance(action, Connect):
                 assert not self.connected, "Connect while connected"
                 self.connect_tries.append(self.now)
+                self.connect_urls.append(self.url)
                 self.connect_at = self.now + self.connect_s
+            elif isinstance(action, Retarget):
+                assert not self.connected and self.connect_at is None, "Retarget while linked"
+                self.url = action.url
             elif isinstance(action, Close):
                 # a Close while connecting aborts the opening (the engine tears it down)
                 assert self.connected or self.connect_at is not None, "Close with no link"
@@ -297,8 +309,8 @@ class Bench:
                 then()
             elif self.connect_at is not None and self.connect_at <= self.now:
                 self.connect_at = None
-                if self.refuse:
-                    failure = self.refuse.pop(0)
+                if self.refuse or self.url in self.refuse_urls:
+                    failure = self.refuse.pop(0) if self.refuse else Failure("connect_refused")
                     self.feed(self.station.connect_failed(self.now, failure, 1.0))
                 else:
                     self.connected = True
@@ -396,6 +408,7 @@ def make(
     fleet: FleetSpec | None = None,
     unit: Unit | None = None,
     api: StationApi | None = None,
+    client_certificate: bool = False,
     **fields: Any,
 ) -> Bench:
     """A bench whose ChargePoints are the defaults with ``fields`` (and parts) replaced."""
@@ -415,6 +428,7 @@ def make(
         fleet=fleet or FleetSpec(),
         unit=unit,
         api=api,
+        client_certificate=client_certificate,
     )
 
 

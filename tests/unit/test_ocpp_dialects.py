@@ -259,7 +259,7 @@ def test_notify_report_lists_the_values_of_list_variables() -> None:
     assert found["TxStopPoint"]["valuesList"] == "EVConnected,Authorized"
     assert found["RateUnit"]["valuesList"] == "A,W"
     priority = found["NetworkConfigurationPriority"]
-    assert (priority["dataType"], priority["valuesList"]) == ("SequenceList", "0")
+    assert (priority["dataType"], priority["valuesList"]) == ("SequenceList", "0,1,2")  # B09.FR.06
     assert "valuesList" not in found["HeartbeatInterval"]
 
 
