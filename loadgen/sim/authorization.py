@@ -22,8 +22,9 @@ Tags are compared case-insensitively throughout (1.6 7.28 CiString20, errata 3.7
 * **Local authorization** (1.6 3.5): online with LocalPreAuthorize, offline with
   LocalAuthorizeOffline, a tag the list holds as Accepted (the list first, C13.FR.01), or
   else the cache, is authorized without Authorize (C12.FR.02, C14.FR.02); an entry past
-  its expiry counts as Expired (1.6 3.5.1, 3.5.4). An answer that contradicts the list is
-  a LocalListConflict (1.6 3.5.2).
+  its expiry counts as Expired (1.6 3.5.1, 3.5.4). Offline with unknown-tag allowance, a
+  tag neither holds, or one they hold as Accepted, is too (1.6 3.5.4, C13.FR.04). An
+  answer that contradicts the list is a LocalListConflict (1.6 3.5.2).
 """
 
 from __future__ import annotations
@@ -374,15 +375,21 @@ class Authorization(StationPart):
     def _locally_authorized(self, id_tag: str) -> bool:
         """Whether the tag is authorized without asking the server: online with
         LocalPreAuthorize, offline with LocalAuthorizeOffline (1.6 3.5), and Accepted in
-        the local list, or else in the cache; offline, a tag neither knows with
-        AllowOfflineTxForUnknownId / OfflineTxForUnknownIdEnabled (1.6 3.5.4, C15.FR.08)."""
+        the local list, or else in the cache. Offline with AllowOfflineTxForUnknownId /
+        OfflineTxForUnknownIdEnabled, a tag neither knows (1.6 3.5.4, C15.FR.08), and one
+        they hold as Accepted even without LocalAuthorizeOffline (C13.FR.04: the list's
+        Accepted entries; 1.6 3.5.4: a tag they cannot authorize counts as unknown); an
+        entry not Accepted, or past its expiry, refuses the tag (1.6 3.5.4, C13.FR.06)."""
         ext = self.ext
         online = self.phase == ONLINE and self.registration == ACCEPTED
+        unknown_ok = not online and self._flag("allow_offline_tx_for_unknown_id")
         # C13.FR.01: the list first, else the cache; else Authorize
         info = None if ext is None else self._known(id_tag.casefold())
         if info is None:
-            return not online and self._flag("allow_offline_tx_for_unknown_id")
-        if not self._flag("local_pre_authorize" if online else "local_authorize_offline"):
+            return unknown_ok
+        if not unknown_ok and not self._flag(
+            "local_pre_authorize" if online else "local_authorize_offline"
+        ):
             return False
         if info.group is not None and self._is_master_group(info.group):
             return False  # a Master Pass is the server's to tell (C16): Authorize it
