@@ -419,8 +419,10 @@ class Authorization(StationPart):
         1.6: a status the local list contradicts is a LocalListConflict (3.5.2), told by
         connector 0's StatusNotification; Accepted and ConcurrentTx both mean valid
         (3.5.2). The cache remembers it (3.5.1: all IdTagInfo received; C10.FR.04/05),
-        unless the list holds the tag (3.5.3), while the cache is on and LocalPreAuthorize
-        or LocalAuthorizeOffline reads it (else it would only cost memory)."""
+        unless the list holds the tag (3.5.3), while the cache is on and something reads
+        it (else it would only cost memory): LocalPreAuthorize, LocalAuthorizeOffline, or
+        the unknown-tag allowance, for which a tag the cache holds is not unknown
+        (C13.FR.04, 1.6 3.5.4)."""
         if info is None:
             return
         key = id_tag.casefold()
@@ -432,9 +434,11 @@ class Authorization(StationPart):
             ):
                 self._queue_station_status(self.now_s, error="LocalListConflict")
             return
-        if (
-            self._flag("local_pre_authorize") or self._flag("local_authorize_offline")
-        ) and self._flag("auth_cache_enabled"):
+        if self._flag("auth_cache_enabled") and (
+            self._flag("local_pre_authorize")
+            or self._flag("local_authorize_offline")
+            or self._flag("allow_offline_tx_for_unknown_id")
+        ):
             self._extras().remember(key, info)
 
     def _forget(self, key: str) -> IdInfo | None:

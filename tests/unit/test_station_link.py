@@ -642,9 +642,14 @@ def test_an_unknown_tag_starts_offline_when_allowed(version: str) -> None:
     assert any(30 < at < reconnected for at, _ in _starts(bench)), _starts(bench)
 
 
+@pytest.mark.parametrize("authorize_offline", ["true", "false"])
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_tag_the_cache_refuses_does_not_start_offline(version: str) -> None:
-    """A tag the cache holds as Blocked is known: unknown-tag allowance does not apply."""
+def test_a_tag_the_cache_refuses_does_not_start_offline(
+    version: str, authorize_offline: str
+) -> None:
+    """A tag the cache holds as Blocked is known: unknown-tag allowance does not apply,
+    with LocalAuthorizeOffline or without it (the cache learns the answer for the
+    allowance's sake then: C13.FR.04, 1.6 3.5.4)."""
     answers = {
         "Authorize": (
             {"idTagInfo": {"status": "Blocked"}}
@@ -656,7 +661,7 @@ def test_a_tag_the_cache_refuses_does_not_start_offline(version: str) -> None:
         version,
         answers,
         allow_offline_tx_for_unknown_id="true",
-        local_authorize_offline="true",
+        local_authorize_offline=authorize_offline,
     )
     assert bench.named("Authorize")  # answered Blocked before the drop: cached
     bench.run(150)
