@@ -256,6 +256,7 @@ class Sessions(StationPart):
         def _powered_up(self, now: float) -> None: ...
         def _learn(self, id_tag: str, info: IdInfo | None) -> None: ...
         def _master_pass(self, info: IdInfo, now: float) -> bool: ...
+        def _is_master_group(self, group: str) -> bool: ...
         def _held_for_another(
             self, connector: Connector, id_tag: str | None, group: str | None = None
         ) -> bool: ...
@@ -457,7 +458,14 @@ class Sessions(StationPart):
             return  # the session ended meanwhile (unlock, reset)
         info = self.dialect.authorize_info(payload)
         self._learn(connector.id_tag, info)
-        if info.status == "Accepted" and not self._master_pass(info, now):
+        accepted = info.status == "Accepted"
+        if accepted and connector.trigger == "RemoteStart":
+            # a Master Pass starts nothing (C16.FR.03); only one presented at the
+            # station stops the others (C16.FR.02), not the server's remote start
+            accepted = info.group is None or not self._is_master_group(info.group)
+        elif accepted:
+            accepted = not self._master_pass(info, now)
+        if accepted:
             self._start_transaction(connector, now)
         else:
             self._abort_session(connector, now)

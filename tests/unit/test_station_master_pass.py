@@ -68,6 +68,23 @@ def test_a_master_pass_starts_no_transaction(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_a_remote_start_for_a_master_pass_ends_nothing(version: str) -> None:
+    """A remote start for BOSS (AuthorizeRemoteStart) while TAG-1 charges: the answer's
+    master group refuses that start (C16.FR.03), but no card was presented at the
+    station (C16.FR.02), so TAG-1's transaction goes on."""
+    bench = _bench(version)
+    assert set_setting(bench, "", "AuthCtrlr.AuthorizeRemoteStart", "true") == "Accepted"
+    assert remote_start(bench, 1, "TAG-1", 1) == "Accepted"
+    bench.run(2)
+    assert remote_start(bench, 2, "BOSS", 9) == "Accepted"
+    bench.run(3)
+    assert [c.payload["idToken"]["idToken"] for c in bench.named("Authorize")][-1] == "BOSS"
+    assert [e["idToken"]["idToken"] for e in _events(bench, "Started")] == ["TAG-1"]
+    assert not _events(bench, "Ended")
+    assert [c.tx is not None for c in bench.station.connectors] == [True, False, False]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_without_a_master_group_the_group_is_just_a_group(version: str) -> None:
     """MasterPassGroupId unset (the default): BOSS starts like any tag, nothing ends."""
     bench = booted(version, connectors=2, answers={"Authorize": _authorize})
