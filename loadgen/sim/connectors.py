@@ -539,13 +539,24 @@ class Sessions(StationPart):
         connector = self._connector_of(tx)
         if connector is None:
             return
-        if self._flag("stop_tx_on_invalid_id"):
+        stop = self._flag("stop_tx_on_invalid_id")
+        if stop and self._deauthorizing_ends():
             # a scenario's EV stays plugged in (Finishing) until it unplugs
             self.end_transaction(connector, now, "DeAuthorized", not connector.scenario)
         else:  # 1.6 errata 3.17 (4.8): "only stop energy delivery to the vehicle"
             self._meter(connector, now)
             tx.deauthorized = True
-            self._recheck_charging(connector, now)
+            self._recheck_charging(connector, now, deauthorized=stop)
+
+    def _deauthorizing_ends(self) -> bool:
+        """Whether a transaction whose tag the server refused ends (StopTxOnInvalidId
+        true): in 1.6 always; in 2.x when TxStopPoint holds Authorized, PowerPathClosed
+        or EnergyTransfer (E05.FR.10, C15.FR.04), else it is only deauthorized, its
+        energy stopped (E05.FR.09, C15.FR.03)."""
+        if self.dialect.version == "1.6":
+            return True
+        points = (self.read_setting("tx_stop_point") or "").split(",")
+        return any(p in points for p in ("Authorized", "PowerPathClosed", "EnergyTransfer"))
 
     def _connector_of(self, tx: Transaction) -> Connector | None:
         for connector in self.connectors:
@@ -619,7 +630,7 @@ class Sessions(StationPart):
         return Reading(connector.meter_wh, power, grid.voltage_v, grid.phases, soc, export)
 
     def _recheck_charging(
-        self, connector: Connector, now: float, alone: bool = True
+        self, connector: Connector, now: float, alone: bool = True, deauthorized: bool = False
     ) -> Reading | None:
         """Meter the connector's transaction up to now and take its charging state from
         what it draws now (after a sample's interval, or at once when the limit or the
@@ -628,7 +639,9 @@ class Sessions(StationPart):
         A change of state is told at once: 1.6 by its StatusNotification; 2.0.1, unless
         a sample that carries the state follows (not ``alone``), by a TransactionEvent
         ChargingStateChanged (E02.FR.13), or ChargingRateChanged when only the power moved,
-        by more than LimitChangeSignificance percent (K11.FR.04)."""
+        by more than LimitChangeSignificance percent (K11.FR.04); ``deauthorized``: the
+        server refused the tag and the transaction goes on, told as Deauthorized
+        (E05.FR.09, C15.FR.03) whether the state changed or not."""
         tx = connector.tx
         if tx is None:
             return None
@@ -643,10 +656,10 @@ class Sessions(StationPart):
         changed = self._charging_state(connector, reading, now)
         if not alone or connector.phase != "charging":
             return reading
-        rate = not changed and power != before
+        rate = not changed and not deauthorized and power != before
         if rate:
             rate = abs(power - before) * 100 > abs(before) * self._significance()
-        if changed or rate:
+        if changed or rate or deauthorized:
             request = self.dialect.tx_charging(
                 tx,
                 now + self.wall_offset_s,
@@ -654,6 +667,7 @@ class Sessions(StationPart):
                 self.phase != ONLINE,
                 connector.status,
                 rate_changed=rate,
+                deauthorized=deauthorized,
             )
             if request is not None:
                 self._queue(Outgoing(*request, "meter", connector, tx))
