@@ -409,11 +409,13 @@ class Dialect(ABC):
         measurands: tuple[str, ...] = (),
         samples: Sequence[Sample] = (),
         aligned_measurands: tuple[str, ...] = (),
+        stopped_by: str | None = None,
     ) -> Request:
         """End a transaction: StopTransaction (1.6) or TransactionEvent Ended (2.0.1),
         carrying ``samples`` and the end's reading (StopTxnSampledData / TxEndedMeasurands),
         the clock-aligned ones (Sample.Clock) with ``aligned_measurands``
-        (StopTxnAlignedData / AlignedDataCtrlr.TxEndedMeasurands)."""
+        (StopTxnAlignedData / AlignedDataCtrlr.TxEndedMeasurands); ``stopped_by``: the
+        tag that stopped it, when another than its own (a Master Pass, E07.FR.02)."""
 
     def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> None:
         """Complete a queued payload just before it is sent.

@@ -260,13 +260,17 @@ class V201(Dialect):
         measurands: tuple[str, ...] = (),
         samples: Sequence[Sample] = (),
         aligned_measurands: tuple[str, ...] = (),
+        stopped_by: str | None = None,
     ) -> Request:
         """TransactionEvent Ended with the trigger and stoppedReason that fit ``reason``,
         and the TxEndedMeasurands sampled during the session and at its end (clock-aligned
-        ones with AlignedDataCtrlr.TxEndedMeasurands)."""
+        ones with AlignedDataCtrlr.TxEndedMeasurands); the idToken that stopped it when
+        one did (E07.FR.02)."""
         trigger, stopped = _ENDED[reason]
         event = _event("Ended", trigger, seq_no, tx.local_id, at, "EVConnected", offline)
         event["transactionInfo"]["stoppedReason"] = stopped
+        if stopped_by is not None:
+            event["idToken"] = self._wire_token(stopped_by)
         wanted = measurands or _ENERGY
         kept = []
         for when, sample, context in samples:

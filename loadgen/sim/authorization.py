@@ -72,7 +72,12 @@ class Authorization(StationPart):
         def _update_due(self) -> None: ...
         def read_setting(self, name: str) -> str | None: ...
         def end_transaction(
-            self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
+            self,
+            connector: Connector,
+            now: float,
+            reason: StopReason,
+            unplug: bool = True,
+            stopped_by: str | None = None,
         ) -> None: ...
 
     # -- reservations ---------------------------------------------------------------------
@@ -402,15 +407,16 @@ class Authorization(StationPart):
             return False
         return self.dialect.token_value(group).casefold() == master.casefold()
 
-    def _master_pass(self, info: IdInfo, now: float) -> bool:
-        """Whether the server's answer makes the tag a Master Pass (its groupIdToken is
-        AuthCtrlr.MasterPassGroupId); then every transaction stops (C16.FR.02: a station
-        without a UI) and the tag starts none (C16.FR.03)."""
+    def _master_pass(self, info: IdInfo, now: float, id_tag: str | None = None) -> bool:
+        """Whether the server's answer makes the tag (``id_tag``) a Master Pass (its
+        groupIdToken is AuthCtrlr.MasterPassGroupId); then every transaction stops
+        (C16.FR.02: a station without a UI), its end naming the tag (E07.FR.02), and the
+        tag starts none (C16.FR.03)."""
         if info.group is None or not self._is_master_group(info.group):
             return False
         for connector in self.connectors:
             if connector.tx is not None:
-                self.end_transaction(connector, now, "MasterPass")
+                self.end_transaction(connector, now, "MasterPass", stopped_by=id_tag)
         return True
 
     def _learn(self, id_tag: str, info: IdInfo | None) -> None:

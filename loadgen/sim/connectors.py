@@ -255,7 +255,7 @@ class Sessions(StationPart):
         def _firmware_resume(self, now: float) -> None: ...
         def _powered_up(self, now: float) -> None: ...
         def _learn(self, id_tag: str, info: IdInfo | None) -> None: ...
-        def _master_pass(self, info: IdInfo, now: float) -> bool: ...
+        def _master_pass(self, info: IdInfo, now: float, id_tag: str | None = None) -> bool: ...
         def _is_master_group(self, group: str) -> bool: ...
         def _held_for_another(
             self, connector: Connector, id_tag: str | None, group: str | None = None
@@ -464,7 +464,7 @@ class Sessions(StationPart):
             # station stops the others (C16.FR.02), not the server's remote start
             accepted = info.group is None or not self._is_master_group(info.group)
         elif accepted:
-            accepted = not self._master_pass(info, now)
+            accepted = not self._master_pass(info, now, connector.id_tag)
         if accepted:
             self._start_transaction(connector, now)
         else:
@@ -837,11 +837,17 @@ class Sessions(StationPart):
         return False
 
     def end_transaction(
-        self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
+        self,
+        connector: Connector,
+        now: float,
+        reason: StopReason,
+        unplug: bool = True,
+        stopped_by: str | None = None,
     ) -> None:
         """End the connector's transaction now with ``reason``; no meter sample follows.
         The EV is unplugged at once (``unplug``), unless the connector's scenario is to
-        unplug it (its own stop, the server's, DeAuthorized): Finishing until then."""
+        unplug it (its own stop, the server's, DeAuthorized): Finishing until then.
+        ``stopped_by``: the tag that stopped it, when another than its own (E07.FR.02)."""
         tx = connector.tx
         if tx is None:
             return
@@ -858,6 +864,7 @@ class Sessions(StationPart):
             measurand_list(self.read_setting("stop_txn_sampled_data")),
             samples,
             measurand_list(self.read_setting("stop_txn_aligned_data")) if samples else (),
+            stopped_by,
         )
         self._queue(Outgoing(*request, "end", connector, tx))
         if self.ext is not None:
