@@ -427,11 +427,13 @@ class Dialect(ABC):
         measurands: tuple[str, ...] = (),
         samples: Sequence[Sample] = (),
         aligned_measurands: tuple[str, ...] = (),
+        stopped_by: str | None = None,
     ) -> Request:
         """End a transaction: StopTransaction (1.6) or TransactionEvent Ended (2.0.1),
         carrying ``samples`` and the end's reading (StopTxnSampledData / TxEndedMeasurands),
         the clock-aligned ones (Sample.Clock) with ``aligned_measurands``
-        (StopTxnAlignedData / AlignedDataCtrlr.TxEndedMeasurands)."""
+        (StopTxnAlignedData / AlignedDataCtrlr.TxEndedMeasurands); ``stopped_by``: the
+        tag that stopped it, when another than its own (a Master Pass, E07.FR.02)."""
 
     def bind(self, action: str, payload: Payload, tx: TransactionLike | None) -> None:
         """Complete a queued payload just before it is sent.
@@ -477,11 +479,14 @@ class Dialect(ABC):
         state: ConnectorStatus,
         *,
         rate_changed: bool = False,
+        deauthorized: bool = False,
     ) -> Request | None:
         """A TransactionEvent Updated for a change no meter sample carries: the charging
         ``state`` changed (ChargingStateChanged, E02.FR.13, E05.FR.02), or only the rate,
         by more than LimitChangeSignificance (``rate_changed``: ChargingRateChanged,
-        K11.FR.04); None in 1.6 (its StatusNotification tells the state)."""
+        K11.FR.04), or the server refused the tag and the transaction goes on
+        (``deauthorized``: Deauthorized, E05.FR.09, C15.FR.03); None in 1.6 (its
+        StatusNotification tells the state)."""
         return None
 
     @abstractmethod

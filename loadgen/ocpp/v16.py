@@ -188,13 +188,14 @@ class V16(Dialect):
         measurands: tuple[str, ...] = (),
         samples: Sequence[Sample] = (),
         aligned_measurands: tuple[str, ...] = (),
+        stopped_by: str | None = None,
     ) -> Request:
         """StopTransaction with ``reason`` (1.6 has ImmediateReset as HardReset) and, when
         StopTxnSampledData or StopTxnAlignedData name measurands, the session's samples
         as transactionData (errata 3.13, section 3.14)."""
         payload: Payload = {
             "transactionId": tx.server_id or 0,  # set by bind() when sent, if not yet known
-            "idTag": tx.id_tag[:20],
+            "idTag": (stopped_by or tx.id_tag)[:20],  # the tag that stopped it
             "meterStop": reading.energy_wh,
             "timestamp": iso(at),
             "reason": _REASONS_16.get(reason, reason),

@@ -275,13 +275,17 @@ class V201(Dialect):
         measurands: tuple[str, ...] = (),
         samples: Sequence[Sample] = (),
         aligned_measurands: tuple[str, ...] = (),
+        stopped_by: str | None = None,
     ) -> Request:
         """TransactionEvent Ended with the trigger and stoppedReason that fit ``reason``,
         and the TxEndedMeasurands sampled during the session and at its end (clock-aligned
-        ones with AlignedDataCtrlr.TxEndedMeasurands)."""
+        ones with AlignedDataCtrlr.TxEndedMeasurands); the idToken that stopped it when
+        one did (E07.FR.02)."""
         trigger, stopped = _ENDED[reason]
         event = _event("Ended", trigger, seq_no, tx.local_id, at, "EVConnected", offline)
         event["transactionInfo"]["stoppedReason"] = stopped
+        if stopped_by is not None:
+            event["idToken"] = self._wire_token(stopped_by)
         wanted = measurands or _ENERGY
         kept = []
         for when, sample, context in samples:
@@ -318,10 +322,14 @@ class V201(Dialect):
         state: ConnectorStatus,
         *,
         rate_changed: bool = False,
+        deauthorized: bool = False,
     ) -> Request:
         """TransactionEvent Updated, triggerReason ChargingStateChanged (E02.FR.13,
-        E05.FR.02) or ChargingRateChanged (K11.FR.04, K13.FR.03), with the chargingState."""
+        E05.FR.02), ChargingRateChanged (K11.FR.04, K13.FR.03) or Deauthorized (E05.FR.09,
+        C15.FR.03), with the chargingState."""
         trigger = "ChargingRateChanged" if rate_changed else "ChargingStateChanged"
+        if deauthorized:
+            trigger = "Deauthorized"
         charging = _charging_state(state)
         return "TransactionEvent", _event(
             "Updated", trigger, seq_no, tx.local_id, at, charging, offline

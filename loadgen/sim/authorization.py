@@ -22,8 +22,9 @@ Tags are compared case-insensitively throughout (1.6 7.28 CiString20, errata 3.7
 * **Local authorization** (1.6 3.5): online with LocalPreAuthorize, offline with
   LocalAuthorizeOffline, a tag the list holds as Accepted (the list first, C13.FR.01), or
   else the cache, is authorized without Authorize (C12.FR.02, C14.FR.02); an entry past
-  its expiry counts as Expired (1.6 3.5.1, 3.5.4). An answer that contradicts the list is
-  a LocalListConflict (1.6 3.5.2).
+  its expiry counts as Expired (1.6 3.5.1, 3.5.4). Offline with unknown-tag allowance, a
+  tag neither holds, or one they hold as Accepted, is too (1.6 3.5.4, C13.FR.04). An
+  answer that contradicts the list is a LocalListConflict (1.6 3.5.2).
 """
 
 from __future__ import annotations
@@ -71,7 +72,12 @@ class Authorization(StationPart):
         def _update_due(self) -> None: ...
         def read_setting(self, name: str) -> str | None: ...
         def end_transaction(
-            self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
+            self,
+            connector: Connector,
+            now: float,
+            reason: StopReason,
+            unplug: bool = True,
+            stopped_by: str | None = None,
         ) -> None: ...
 
     # -- reservations ---------------------------------------------------------------------
@@ -374,15 +380,21 @@ class Authorization(StationPart):
     def _locally_authorized(self, id_tag: str) -> bool:
         """Whether the tag is authorized without asking the server: online with
         LocalPreAuthorize, offline with LocalAuthorizeOffline (1.6 3.5), and Accepted in
-        the local list, or else in the cache; offline, a tag neither knows with
-        AllowOfflineTxForUnknownId / OfflineTxForUnknownIdEnabled (1.6 3.5.4, C15.FR.08)."""
+        the local list, or else in the cache. Offline with AllowOfflineTxForUnknownId /
+        OfflineTxForUnknownIdEnabled, a tag neither knows (1.6 3.5.4, C15.FR.08), and one
+        they hold as Accepted even without LocalAuthorizeOffline (C13.FR.04: the list's
+        Accepted entries; 1.6 3.5.4: a tag they cannot authorize counts as unknown); an
+        entry not Accepted, or past its expiry, refuses the tag (1.6 3.5.4, C13.FR.06)."""
         ext = self.ext
         online = self.phase == ONLINE and self.registration == ACCEPTED
+        unknown_ok = not online and self._flag("allow_offline_tx_for_unknown_id")
         # C13.FR.01: the list first, else the cache; else Authorize
         info = None if ext is None else self._known(id_tag.casefold())
         if info is None:
-            return not online and self._flag("allow_offline_tx_for_unknown_id")
-        if not self._flag("local_pre_authorize" if online else "local_authorize_offline"):
+            return unknown_ok
+        if not unknown_ok and not self._flag(
+            "local_pre_authorize" if online else "local_authorize_offline"
+        ):
             return False
         if info.group is not None and self._is_master_group(info.group):
             return False  # a Master Pass is the server's to tell (C16): Authorize it
@@ -395,15 +407,16 @@ class Authorization(StationPart):
             return False
         return self.dialect.token_value(group).casefold() == master.casefold()
 
-    def _master_pass(self, info: IdInfo, now: float) -> bool:
-        """Whether the server's answer makes the tag a Master Pass (its groupIdToken is
-        AuthCtrlr.MasterPassGroupId); then every transaction stops (C16.FR.02: a station
-        without a UI) and the tag starts none (C16.FR.03)."""
+    def _master_pass(self, info: IdInfo, now: float, id_tag: str | None = None) -> bool:
+        """Whether the server's answer makes the tag (``id_tag``) a Master Pass (its
+        groupIdToken is AuthCtrlr.MasterPassGroupId); then every transaction stops
+        (C16.FR.02: a station without a UI), its end naming the tag (E07.FR.02), and the
+        tag starts none (C16.FR.03)."""
         if info.group is None or not self._is_master_group(info.group):
             return False
         for connector in self.connectors:
             if connector.tx is not None:
-                self.end_transaction(connector, now, "MasterPass")
+                self.end_transaction(connector, now, "MasterPass", stopped_by=id_tag)
         return True
 
     def _learn(self, id_tag: str, info: IdInfo | None) -> None:
@@ -412,8 +425,10 @@ class Authorization(StationPart):
         1.6: a status the local list contradicts is a LocalListConflict (3.5.2), told by
         connector 0's StatusNotification; Accepted and ConcurrentTx both mean valid
         (3.5.2). The cache remembers it (3.5.1: all IdTagInfo received; C10.FR.04/05),
-        unless the list holds the tag (3.5.3), while the cache is on and LocalPreAuthorize
-        or LocalAuthorizeOffline reads it (else it would only cost memory)."""
+        unless the list holds the tag (3.5.3), while the cache is on and something reads
+        it (else it would only cost memory): LocalPreAuthorize, LocalAuthorizeOffline, or
+        the unknown-tag allowance, for which a tag the cache holds is not unknown
+        (C13.FR.04, 1.6 3.5.4)."""
         if info is None:
             return
         key = id_tag.casefold()
@@ -425,9 +440,11 @@ class Authorization(StationPart):
             ):
                 self._queue_station_status(self.now_s, error="LocalListConflict")
             return
-        if (
-            self._flag("local_pre_authorize") or self._flag("local_authorize_offline")
-        ) and self._flag("auth_cache_enabled"):
+        if self._flag("auth_cache_enabled") and (
+            self._flag("local_pre_authorize")
+            or self._flag("local_authorize_offline")
+            or self._flag("allow_offline_tx_for_unknown_id")
+        ):
             self._extras().remember(key, info)
 
     def _forget(self, key: str) -> IdInfo | None:

@@ -255,7 +255,8 @@ class Sessions(StationPart):
         def _firmware_resume(self, now: float) -> None: ...
         def _powered_up(self, now: float) -> None: ...
         def _learn(self, id_tag: str, info: IdInfo | None) -> None: ...
-        def _master_pass(self, info: IdInfo, now: float) -> bool: ...
+        def _master_pass(self, info: IdInfo, now: float, id_tag: str | None = None) -> bool: ...
+        def _is_master_group(self, group: str) -> bool: ...
         def _held_for_another(
             self, connector: Connector, id_tag: str | None, group: str | None = None
         ) -> bool: ...
@@ -457,7 +458,14 @@ class Sessions(StationPart):
             return  # the session ended meanwhile (unlock, reset)
         info = self.dialect.authorize_info(payload)
         self._learn(connector.id_tag, info)
-        if info.status == "Accepted" and not self._master_pass(info, now):
+        accepted = info.status == "Accepted"
+        if accepted and connector.trigger == "RemoteStart":
+            # a Master Pass starts nothing (C16.FR.03); only one presented at the
+            # station stops the others (C16.FR.02), not the server's remote start
+            accepted = info.group is None or not self._is_master_group(info.group)
+        elif accepted:
+            accepted = not self._master_pass(info, now, connector.id_tag)
+        if accepted:
             self._start_transaction(connector, now)
         else:
             self._abort_session(connector, now)
@@ -531,13 +539,24 @@ class Sessions(StationPart):
         connector = self._connector_of(tx)
         if connector is None:
             return
-        if self._flag("stop_tx_on_invalid_id"):
+        stop = self._flag("stop_tx_on_invalid_id")
+        if stop and self._deauthorizing_ends():
             # a scenario's EV stays plugged in (Finishing) until it unplugs
             self.end_transaction(connector, now, "DeAuthorized", not connector.scenario)
         else:  # 1.6 errata 3.17 (4.8): "only stop energy delivery to the vehicle"
             self._meter(connector, now)
             tx.deauthorized = True
-            self._recheck_charging(connector, now)
+            self._recheck_charging(connector, now, deauthorized=stop)
+
+    def _deauthorizing_ends(self) -> bool:
+        """Whether a transaction whose tag the server refused ends (StopTxOnInvalidId
+        true): in 1.6 always; in 2.x when TxStopPoint holds Authorized, PowerPathClosed
+        or EnergyTransfer (E05.FR.10, C15.FR.04), else it is only deauthorized, its
+        energy stopped (E05.FR.09, C15.FR.03)."""
+        if self.dialect.version == "1.6":
+            return True
+        points = (self.read_setting("tx_stop_point") or "").split(",")
+        return any(p in points for p in ("Authorized", "PowerPathClosed", "EnergyTransfer"))
 
     def _connector_of(self, tx: Transaction) -> Connector | None:
         for connector in self.connectors:
@@ -611,7 +630,7 @@ class Sessions(StationPart):
         return Reading(connector.meter_wh, power, grid.voltage_v, grid.phases, soc, export)
 
     def _recheck_charging(
-        self, connector: Connector, now: float, alone: bool = True
+        self, connector: Connector, now: float, alone: bool = True, deauthorized: bool = False
     ) -> Reading | None:
         """Meter the connector's transaction up to now and take its charging state from
         what it draws now (after a sample's interval, or at once when the limit or the
@@ -620,7 +639,9 @@ class Sessions(StationPart):
         A change of state is told at once: 1.6 by its StatusNotification; 2.0.1, unless
         a sample that carries the state follows (not ``alone``), by a TransactionEvent
         ChargingStateChanged (E02.FR.13), or ChargingRateChanged when only the power moved,
-        by more than LimitChangeSignificance percent (K11.FR.04)."""
+        by more than LimitChangeSignificance percent (K11.FR.04); ``deauthorized``: the
+        server refused the tag and the transaction goes on, told as Deauthorized
+        (E05.FR.09, C15.FR.03) whether the state changed or not."""
         tx = connector.tx
         if tx is None:
             return None
@@ -635,10 +656,10 @@ class Sessions(StationPart):
         changed = self._charging_state(connector, reading, now)
         if not alone or connector.phase != "charging":
             return reading
-        rate = not changed and power != before
+        rate = not changed and not deauthorized and power != before
         if rate:
             rate = abs(power - before) * 100 > abs(before) * self._significance()
-        if changed or rate:
+        if changed or rate or deauthorized:
             request = self.dialect.tx_charging(
                 tx,
                 now + self.wall_offset_s,
@@ -646,6 +667,7 @@ class Sessions(StationPart):
                 self.phase != ONLINE,
                 connector.status,
                 rate_changed=rate,
+                deauthorized=deauthorized,
             )
             if request is not None:
                 self._queue(Outgoing(*request, "meter", connector, tx))
@@ -815,11 +837,17 @@ class Sessions(StationPart):
         return False
 
     def end_transaction(
-        self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
+        self,
+        connector: Connector,
+        now: float,
+        reason: StopReason,
+        unplug: bool = True,
+        stopped_by: str | None = None,
     ) -> None:
         """End the connector's transaction now with ``reason``; no meter sample follows.
         The EV is unplugged at once (``unplug``), unless the connector's scenario is to
-        unplug it (its own stop, the server's, DeAuthorized): Finishing until then."""
+        unplug it (its own stop, the server's, DeAuthorized): Finishing until then.
+        ``stopped_by``: the tag that stopped it, when another than its own (E07.FR.02)."""
         tx = connector.tx
         if tx is None:
             return
@@ -836,6 +864,7 @@ class Sessions(StationPart):
             measurand_list(self.read_setting("stop_txn_sampled_data")),
             samples,
             measurand_list(self.read_setting("stop_txn_aligned_data")) if samples else (),
+            stopped_by,
         )
         self._queue(Outgoing(*request, "end", connector, tx))
         if self.ext is not None:

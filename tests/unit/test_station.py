@@ -469,6 +469,38 @@ def test_start_not_accepted_ends_with_deauthorized(version: str) -> None:
     assert len(bench.tx_messages()) == 2  # at once: no meter sample before the end
 
 
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_start_not_accepted_only_deauthorizes_when_tx_stop_point_says_so(version: str) -> None:
+    """StopTxOnInvalidId true and a TxStopPoint without Authorized, PowerPathClosed or
+    EnergyTransfer (here EVConnected alone): a refused tag ends the authorization, not
+    the transaction: an Updated event Deauthorized with the energy stopped (E05.FR.09)."""
+    answers = {
+        "TransactionEvent": lambda p: (
+            {"idTokenInfo": {"status": "Blocked"}} if p["eventType"] == "Started" else {}
+        )
+    }
+    bench = booted(
+        version,
+        answers=answers,
+        configuration=(("tx_stop_point", "EVConnected"),),
+        session=Session(meter_interval_s=10.0),
+    )
+    remote_start(bench, 1)
+    bench.run(0.5)
+    messages = [c.payload for c in bench.tx_messages()]
+    assert [(p["eventType"], p["triggerReason"]) for p in messages] == [
+        ("Started", "RemoteStart"),
+        ("Updated", "Deauthorized"),
+    ]
+    assert messages[1]["transactionInfo"]["chargingState"] in ("EVConnected", "SuspendedEVSE")
+    bench.run(30)
+    assert ended(bench) == []
+    samples = [c.payload for c in bench.tx_messages()[2:]]
+    assert samples and all(p["transactionInfo"]["chargingState"] != "Charging" for p in samples)
+    register = {p["meterValue"][0]["sampledValue"][0]["value"] for p in samples}
+    assert register == {0}, register  # no energy after the refusal
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_start_not_accepted_keeps_charging_without_stop_on_invalid_id(version: str) -> None:
     """With StopTransactionOnInvalidId / StopTxOnInvalidId false the session goes on."""

@@ -1071,6 +1071,42 @@ def test_the_cache_serves_offline_authorization(version: str) -> None:
     assert authorize_offline(bench, "cached") == ("Accepted", None)  # case-insensitive
 
 
+def present_offline(bench: Bench, tag: str) -> object:
+    """Present ``tag`` while the link is down: the authorize step's value (None: refused,
+    "not connected")."""
+    token = bench.station.next_token()
+    bench.feed(bench.station.authorize(bench.now, tag, token))
+    (answer,) = [a for a in bench.heard if isinstance(a, Answered) and a.token == token]
+    return answer.value
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unknown_tag_allowance_takes_the_accepted_entries_too(version: str) -> None:
+    """Offline with AllowOfflineTxForUnknownId / OfflineTxForUnknownIdEnabled and without
+    LocalAuthorizeOffline, a tag the local list (C13.FR.04) or the cache holds as Accepted
+    is authorized like an unknown one; an entry Blocked or past its expiry refuses its tag
+    (1.6 3.5.4, C13.FR.06)."""
+    bench = booted(
+        version,
+        configuration=(
+            ("allow_offline_tx_for_unknown_id", "true"),
+            ("local_pre_authorize", "true"),
+        ),
+    )
+    entries = [("LISTED", "Accepted"), ("BARRED", "Blocked"), ("OLD", "Accepted")]
+    assert send_list(bench, 1, True, entries, OLD=(wall(bench, -5), None)) == "Accepted"
+    token = bench.station.next_token()
+    bench.feed(bench.station.authorize(bench.now, "CACHED", token))  # the cache learns it
+    bench.run(1)
+    assert len(bench.named("Authorize")) == 1
+    bench.drop()
+    assert present_offline(bench, "listed") == "Accepted"
+    assert present_offline(bench, "CACHED") == "Accepted"
+    assert present_offline(bench, "STRANGER") == "Accepted"
+    assert present_offline(bench, "BARRED") is None
+    assert present_offline(bench, "OLD") is None
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_expired_entries_authorize_nothing(version: str) -> None:
     """A list or cache entry past its expiryDate / cacheExpiryDateTime counts as Expired

@@ -642,9 +642,14 @@ def test_an_unknown_tag_starts_offline_when_allowed(version: str) -> None:
     assert any(30 < at < reconnected for at, _ in _starts(bench)), _starts(bench)
 
 
+@pytest.mark.parametrize("authorize_offline", ["true", "false"])
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_tag_the_cache_refuses_does_not_start_offline(version: str) -> None:
-    """A tag the cache holds as Blocked is known: unknown-tag allowance does not apply."""
+def test_a_tag_the_cache_refuses_does_not_start_offline(
+    version: str, authorize_offline: str
+) -> None:
+    """A tag the cache holds as Blocked is known: unknown-tag allowance does not apply,
+    with LocalAuthorizeOffline or without it (the cache learns the answer for the
+    allowance's sake then: C13.FR.04, 1.6 3.5.4)."""
     answers = {
         "Authorize": (
             {"idTagInfo": {"status": "Blocked"}}
@@ -656,8 +661,61 @@ def test_a_tag_the_cache_refuses_does_not_start_offline(version: str) -> None:
         version,
         answers,
         allow_offline_tx_for_unknown_id="true",
-        local_authorize_offline="true",
+        local_authorize_offline=authorize_offline,
     )
     assert bench.named("Authorize")  # answered Blocked before the drop: cached
     bench.run(150)
     assert _starts(bench) == []
+
+
+@pytest.mark.parametrize(
+    ("stop_point", "told"),
+    [
+        ("EVConnected,Authorized", ("Ended", "Deauthorized")),
+        ("EVConnected", ("Updated", "Deauthorized")),
+    ],
+)
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_an_offline_start_the_csms_refuses_follows_tx_stop_point(
+    version: str, stop_point: str, told: tuple[str, str]
+) -> None:
+    """A transaction an unknown tag started offline, answered Invalid after the
+    reconnect with StopTxOnInvalidId true: it ends when TxStopPoint holds Authorized
+    (C15.FR.04); with EVConnected alone it is only deauthorized and goes on (C15.FR.03)."""
+    session = Session(duration_s=300.0, meter_interval_s=0, pause_s=5.0)
+    settings = {
+        "allow_offline_tx_for_unknown_id": "true",
+        "auth_cache_enabled": "false",
+        "tx_stop_point": stop_point,
+    }
+    bench = booted(
+        version,
+        session=session,
+        reconnect=STEADY,
+        scenario=Scenario(idle=0, charging=1),
+        configuration=tuple(settings.items()),
+    )
+    bench.run(1)
+    bench.drop()
+    bench.refuse = [REFUSED] * 2
+    bench.driver.step(lambda st, now: st.stop_transaction(now, 1, "Local"))  # the online one
+    bench.run(10)
+    offline_tx = bench.station.connectors[0].tx
+    assert offline_tx is not None  # the next session began offline
+    bench.answers["TransactionEvent"] = lambda p: (
+        {"idTokenInfo": {"status": "Invalid"}} if p["eventType"] == "Started" else {}
+    )
+    bench.run(100)
+    events = [
+        c.payload
+        for c in bench.tx_messages()
+        if c.payload["transactionInfo"]["transactionId"] == offline_tx.local_id
+    ]
+    assert events[0]["eventType"] == "Started" and events[0].get("offline") is True
+    assert [(p["eventType"], p["triggerReason"]) for p in events[1:]] == [told], events
+    if told[0] == "Ended":
+        assert events[1]["transactionInfo"]["stoppedReason"] == "DeAuthorized"
+        assert bench.station.connectors[0].tx is not offline_tx
+    else:
+        assert events[1]["transactionInfo"]["chargingState"] in ("EVConnected", "SuspendedEVSE")
+        assert bench.station.connectors[0].tx is offline_tx  # still going on

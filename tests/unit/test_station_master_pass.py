@@ -55,6 +55,23 @@ def test_a_master_pass_stops_every_transaction(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_the_ends_a_master_pass_causes_name_it(version: str) -> None:
+    """The Ended events of the transactions BOSS stops carry BOSS as their idToken, the
+    token used to stop the authorization (E07.FR.02); the starts keep their own."""
+    bench = _bench(version)
+    assert remote_start(bench, 1, "TAG-1", 1) == "Accepted"
+    assert remote_start(bench, 2, "TAG-2", 2) == "Accepted"
+    bench.run(2)
+    bench.driver.step(lambda st, now: st.authorize(now, "BOSS", 7))
+    bench.run(2)
+    assert [e.get("idToken") for e in _events(bench, "Ended")] == [
+        {"idToken": "BOSS", "type": "ISO14443"},
+        {"idToken": "BOSS", "type": "ISO14443"},
+    ]
+    assert [e["idToken"]["idToken"] for e in _events(bench, "Started")] == ["TAG-1", "TAG-2"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_a_master_pass_starts_no_transaction(version: str) -> None:
     """A remote start for BOSS that Authorizes first (AuthorizeRemoteStart) starts nothing:
     the answer's group is the master one (C16.FR.03)."""
@@ -65,6 +82,23 @@ def test_a_master_pass_starts_no_transaction(version: str) -> None:
     assert bench.named("Authorize")
     assert not _events(bench, "Started")
     assert bench.station.connectors[0].tx is None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_remote_start_for_a_master_pass_ends_nothing(version: str) -> None:
+    """A remote start for BOSS (AuthorizeRemoteStart) while TAG-1 charges: the answer's
+    master group refuses that start (C16.FR.03), but no card was presented at the
+    station (C16.FR.02), so TAG-1's transaction goes on."""
+    bench = _bench(version)
+    assert set_setting(bench, "", "AuthCtrlr.AuthorizeRemoteStart", "true") == "Accepted"
+    assert remote_start(bench, 1, "TAG-1", 1) == "Accepted"
+    bench.run(2)
+    assert remote_start(bench, 2, "BOSS", 9) == "Accepted"
+    bench.run(3)
+    assert [c.payload["idToken"]["idToken"] for c in bench.named("Authorize")][-1] == "BOSS"
+    assert [e["idToken"]["idToken"] for e in _events(bench, "Started")] == ["TAG-1"]
+    assert not _events(bench, "Ended")
+    assert [c.tx is not None for c in bench.station.connectors] == [True, False, False]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
