@@ -226,8 +226,7 @@ class Commands(StationPart):
         elif self.api is not None and self._defer_answer(now, call, length):
             return  # the driver answers it (an on_call override)
         else:
-            self.now_s = now  # what the call sets off is queued: the answer goes first
-            reply = dialect.answer(call, self)
+            reply = dialect.answer(call, self)  # what it sets off is queued: the answer first
         failure = None
         if isinstance(reply, CallError):
             failure = Failure("call_error", reply.error_code)

@@ -288,6 +288,7 @@ class Services(StationPart):
     def uploaded(self, now: float, token: int, ok: bool) -> list[Action]:
         """The upload asked for with ``token`` is over (an event from the driver)."""
         out = self.out = []
+        self.now_s = now
         self._upload_done(token, ok)
         self._finish(now)
         return out

@@ -228,7 +228,7 @@ class Station(
         self.reset_when_idle = False
         self.stopping = False
         self.timer_at: float | None = None
-        self.now_s = 0.0  # the current event's time, for the server-call methods
+        self.now_s = 0.0  # the current event's time (each event sets it), for what has none
         self.out: list[Action] = []
 
     # -- events -------------------------------------------------------------------------
@@ -236,6 +236,7 @@ class Station(
     def start(self, now: float) -> list[Action]:
         """Power on: connect now."""
         out = self.out = []
+        self.now_s = now
         if self.phase == OFFLINE:
             self.phase = CONNECTING
             self.reconnect_at = None
@@ -246,6 +247,7 @@ class Station(
     def connected(self, now: float, connect_ms: float) -> list[Action]:
         """The WebSocket is open (after ``connect_ms`` of TCP, TLS and upgrade)."""
         out = self.out = []
+        self.now_s = now
         if self.phase != CONNECTING:
             return out
         out.append(Report("WS", "connect", connect_ms, 0, None))
@@ -276,6 +278,7 @@ class Station(
     def connect_failed(self, now: float, failure: Failure, connect_ms: float) -> list[Action]:
         """The connection could not be opened; try again after the backoff."""
         out = self.out = []
+        self.now_s = now
         if self.phase != CONNECTING:
             return out
         out.append(Report("WS", "connect", connect_ms, 0, failure))
@@ -291,6 +294,7 @@ class Station(
     def text(self, now: float, text: str) -> list[Action]:
         """A text message from the server."""
         out = self.out = []
+        self.now_s = now
         if self.phase != ONLINE:
             return out
         try:
@@ -308,6 +312,7 @@ class Station(
     def timer(self, now: float) -> list[Action]:
         """The timer set by the last :class:`SetTimer` fired (or any time: early is harmless)."""
         out = self.out = []
+        self.now_s = now
         self.timer_at = None
         phase = self.phase
         if phase == ONLINE:
@@ -332,6 +337,7 @@ class Station(
     def lost(self, now: float, failure: Failure) -> list[Action]:
         """The connection was lost (not closed by us): count it and reconnect later."""
         out = self.out = []
+        self.now_s = now
         if self.phase not in (ONLINE, CONNECTING):
             return out
         if self.phase == ONLINE:
@@ -347,6 +353,7 @@ class Station(
     def stop(self, now: float, graceful: bool = False) -> list[Action]:
         """End the station's life: at once, or (``graceful``) after ending its transactions."""
         out = self.out = []
+        self.now_s = now
         if self.phase == STOPPED_PHASE:
             return out
         if graceful and self.phase == ONLINE and self.registration == ACCEPTED:

@@ -167,6 +167,7 @@ class Steps(StationPart):
         elif ext is not None and ext.reservations and self._held_for_another(connector, id_tag):
             raise StepRefused(f"connector {connector_id} is the last one free for a reservation")
         out = self.out = []
+        self.now_s = now
         connector.plugged = True
         connector.id_tag = id_tag or ""
         connector.trigger = "Authorized"
@@ -191,6 +192,7 @@ class Steps(StationPart):
         self._step_check()
         connector = None if connector_id is None else self._step_connector(connector_id)
         out = self.out = []
+        self.now_s = now
         if connector is not None and connector.plugged and connector.tx is None:
             connector.id_tag = id_tag
             connector.phase = "authorizing"
@@ -218,6 +220,7 @@ class Steps(StationPart):
         if connector.tx is not None:
             raise StepRefused(f"connector {connector_id}: a transaction runs already")
         out = self.out = []
+        self.now_s = now
         connector.id_tag = id_tag or connector.id_tag or self._session_tag()
         self._start_transaction(connector, now)
         self._finish(now)
@@ -230,6 +233,7 @@ class Steps(StationPart):
         plugged in until :meth:`unplug`). Nothing happens when none runs."""
         connector = self._step_connector(connector_id)
         out = self.out = []
+        self.now_s = now
         if connector.tx is not None:
             self.end_transaction(connector, now, reason, unplug=False)
         self._finish(now)
@@ -241,6 +245,7 @@ class Steps(StationPart):
         plugged in."""
         connector = self._step_connector(connector_id, gone_ok=True)
         out = self.out = []
+        self.now_s = now
         if self.phase != STOPPED_PHASE:
             self._unplug_step(connector, now)
             self._finish(now)
@@ -265,6 +270,7 @@ class Steps(StationPart):
         if status not in SETTABLE:
             raise StepRefused(f"status {status!r}: a step sets only {sorted(SETTABLE)}")
         out = self.out = []
+        self.now_s = now
         was = connector.status
         if status == "Faulted":
             if was != "Faulted":
@@ -300,6 +306,7 @@ class Steps(StationPart):
         None: never."""
         connector = self._step_connector(connector_id)
         out = self.out = []
+        self.now_s = now
         connector.ends_at = at if connector.tx is not None else None
         self._update_due()
         self._finish(now)
@@ -309,6 +316,7 @@ class Steps(StationPart):
         """A driver waits for the end of the connector's transaction (``on``) or no
         longer: while one waits, its changes are Notices even with no scenario there."""
         out = self.out = []
+        self.now_s = now
         if not 1 <= connector_id <= len(self.connectors):
             return out
         watched = self.watched
@@ -332,6 +340,7 @@ class Steps(StationPart):
         no answer in time as its ``error``. Counted like every CALL (``OCPP <action>``)."""
         self._step_check()
         out = self.out = []
+        self.now_s = now
         if self.phase != ONLINE or self.registration != ACCEPTED:
             out.append(Answered(token, None, "not connected"))
         else:
@@ -378,6 +387,7 @@ class Steps(StationPart):
         running transaction ends, reason EVDisconnected) and the connector's next
         arrival is drawn; after a fault, the fault plan's next fault."""
         out = self.out = []
+        self.now_s = now
         if self.phase == STOPPED_PHASE or not 1 <= connector_id <= len(self.connectors):
             return out
         connector = self.connectors[connector_id - 1]
@@ -429,10 +439,10 @@ class Steps(StationPart):
         (the connection was lost) or the machine answers it with a CALLERROR."""
         pending = None if self.answering is None else self.answering.get(unique_id)
         out = self.out = []
+        self.now_s = now
         if pending is None:
             return None, out
         if pending.reply is None:
-            self.now_s = now
             before = set(map(id, self.queue))
             ext = self.ext
             password = None if ext is None else ext.new_password
@@ -459,6 +469,7 @@ class Steps(StationPart):
         answering = self.answering
         pending = None if answering is None else answering.pop(unique_id, None)
         out = self.out = []
+        self.now_s = now
         if pending is None or answering is None:
             return out
         if not answering:
@@ -469,7 +480,6 @@ class Steps(StationPart):
             reply = CallResult(unique_id, payload)
         else:
             if pending.reply is None:
-                self.now_s = now
                 pending.reply = self.dialect.answer(pending.call, self)  # type: ignore[arg-type]
             reply = pending.reply
         if pending.password is not None and (

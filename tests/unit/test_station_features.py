@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from loadgen.config import ChargerModel, FirmwareUpdates, FleetSpec, Scenario, Session
+from loadgen.failures import Failure
 from loadgen.ocpp.dialect import IdInfo, iso
 from loadgen.sim.actions import Answered
 from loadgen.sim.steps import StepRefused
@@ -1105,6 +1106,25 @@ def test_unknown_tag_allowance_takes_the_accepted_entries_too(version: str) -> N
     assert present_offline(bench, "STRANGER") == "Accepted"
     assert present_offline(bench, "BARRED") is None
     assert present_offline(bench, "OLD") is None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_entry_that_expires_during_an_outage_authorizes_nothing(version: str) -> None:
+    """Expiry is judged at the moment the tag is presented, also when the CSMS has been
+    silent since long before (offline: no server call brings the time): a list entry
+    valid when the link dropped and expired since refuses its tag (1.6 3.5.4, C13)."""
+    bench = booted(version, configuration=(("local_authorize_offline", "true"),))
+    entries = [("SOON", "Accepted"), ("LATER", "Accepted")]
+    expiries = {"SOON": (wall(bench, 60), None), "LATER": (wall(bench, 3600), None)}
+    assert send_list(bench, 1, True, entries, **expiries) == "Accepted"
+    bench.run(10)
+    bench.refuse = [Failure("connect_refused")] * 100  # the link stays down
+    bench.drop()
+    assert present_offline(bench, "SOON") == "Accepted"  # valid yet
+    bench.run(120)
+    assert not bench.connected
+    assert present_offline(bench, "LATER") == "Accepted"
+    assert present_offline(bench, "SOON") is None  # expired at 60 s
 
 
 @pytest.mark.parametrize("version", VERSIONS)

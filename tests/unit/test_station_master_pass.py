@@ -4,11 +4,12 @@ every ongoing transaction of a station without a UI (C16.FR.02) and starts none 
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 
-from tests.unit.sim_csms import Bench, booted, remote_start, set_setting
+from tests.unit.sim_csms import WALL_OFFSET_S, Bench, booted, remote_start, set_setting
 
 VERSIONS = ["2.0.1", "2.1"]
 MASTER = "MASTER-GROUP"
@@ -173,3 +174,18 @@ def test_a_remote_start_for_the_master_group_is_rejected(version: str) -> None:
     assert answer[2]["status"] == "Rejected"
     bench.run(2)
     assert not _events(bench, "Started")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_ends_a_master_pass_causes_carry_their_own_time(version: str) -> None:
+    """The transactions a Master Pass stops end when its Authorize answer comes, long
+    after the CSMS's last call: the Ended events' timestamps are that moment's."""
+    bench = _bench(version)
+    assert remote_start(bench, 1, "TAG-1", 1) == "Accepted"
+    bench.run(90)  # the CSMS sends nothing more (the session lasts 120 s)
+    asked_at = bench.now
+    bench.driver.step(lambda st, now: st.authorize(now, "BOSS", 7))
+    bench.run(2)
+    (ended,) = _events(bench, "Ended")
+    at = datetime.datetime.fromisoformat(ended["timestamp"]).timestamp() - WALL_OFFSET_S
+    assert asked_at <= at <= bench.now, (asked_at, at, bench.now)
