@@ -14,6 +14,10 @@
   (``track_greenlet_tree``): ~6 us and ~1 KB per user. Locust does not read them; the
   setting is turned off (``GEVENT_TRACK_GREENLET_TREE=true`` keeps it on, for debugging).
 - **Worker liveness**: heartbeats a worker may miss before the master calls it missing.
+- **Per-second counts kept forever.** Each stats entry counts its requests and failures
+  per second of the run, and Locust reads only the last dozen seconds of them (its
+  current rates); on a long run a master grows by megabytes an hour.
+  :func:`trim_per_second_counts` drops those older than :data:`PER_SECOND_KEPT_S`.
 - **Reports from workers the master does not know.** Locust's stats listener sums every
   ``stats`` report that reaches the master's port, from any node id, and a malformed one
   raises in the listener (which makes the run's exit code 2).
@@ -28,6 +32,7 @@ from __future__ import annotations
 import collections
 import functools
 import os
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +42,7 @@ import locust
 from gevent.event import Event
 from locust import argument_parser, runners
 from locust.env import Environment
+from locust.stats import RequestStats
 
 #: Locust versions whose internals this module was checked against (lowest, below). Raise
 #: the upper bound, in pyproject.toml's dependency too, only after checking this module
@@ -52,6 +58,26 @@ ReportFn = Callable[[str, str, float, int, Exception | None], None]
 
 class UnsupportedLocust(RuntimeError):
     """The installed Locust is outside the versions this module knows."""
+
+
+#: Seconds of per-second request and failure counts each stats entry keeps; Locust's
+#: current rates read the last 12.
+PER_SECOND_KEPT_S = 60
+
+
+def trim_per_second_counts(stats: RequestStats, now: float | None = None) -> int:
+    """Drop the per-second counts of every entry (and the total) older than
+    :data:`PER_SECOND_KEPT_S` before ``now`` (default: the clock); how many went."""
+    cutoff = int(time.time() if now is None else now) - PER_SECOND_KEPT_S
+    dropped = 0
+    for entry in (*stats.entries.values(), stats.total):
+        for counts in (entry.num_reqs_per_sec, entry.num_fail_per_sec):
+            if len(counts) > PER_SECOND_KEPT_S:  # else nothing can be old enough to matter
+                old = [second for second in counts if second < cutoff]
+                for second in old:
+                    del counts[second]
+                dropped += len(old)
+    return dropped
 
 
 def check_version(version: str = locust.__version__) -> None:

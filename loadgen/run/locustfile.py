@@ -139,6 +139,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
             _write_results(environment, monitor, state="running")
 
     monitor.on_sample.append(write_running)
+    monitor.on_sample.append(lambda: compat.trim_per_second_counts(environment.stats))
     webui.install(environment, monitor, _swarm_form(environment))
     metrics.install(environment, monitor)  # /metrics on the web UI and --loadgen-metrics-port
 

@@ -115,3 +115,34 @@ def test_reports_with_another_listener_go_through_a_greenlet() -> None:
             gevent.sleep(0.01)
     assert [name for name, _ in fired_in] == ["Heartbeat", "StatusNotification"]
     assert all(where is not hub for _, where in fired_in)
+
+
+def test_per_second_counts_keep_the_last_minute_and_the_current_rates() -> None:
+    """An hour of per-second counts (as a master sums them from its workers) shrinks to
+    the last minute; the current rates Locust shows read the same numbers after."""
+    from locust.stats import RequestStats
+
+    stats = RequestStats()
+    start = 1_800_000_000
+    stats.total.start_time = start
+    for second in range(3600):
+        for name in ("Heartbeat", "BootNotification"):
+            entry = stats.get(name, "OCPP")
+            entry.num_reqs_per_sec[start + second] += 5
+            entry.num_fail_per_sec[start + second] += second % 2
+        stats.total.num_reqs_per_sec[start + second] += 10
+    stats.total.last_request_timestamp = start + 3600
+    before = [
+        (e.current_rps, e.current_fail_per_sec) for e in (*stats.entries.values(), stats.total)
+    ]
+    dropped = locust_fixes.trim_per_second_counts(stats, now=start + 3600)
+    kept = locust_fixes.PER_SECOND_KEPT_S
+    assert dropped == 5 * (3600 - kept)  # two entries' requests and failures, the total's
+    for entry in (*stats.entries.values(), stats.total):
+        assert min(entry.num_reqs_per_sec) == start + 3600 - kept
+        assert len(entry.num_reqs_per_sec) == kept
+    after = [
+        (e.current_rps, e.current_fail_per_sec) for e in (*stats.entries.values(), stats.total)
+    ]
+    assert after == before and before[0][0] == 5
+    assert locust_fixes.trim_per_second_counts(stats, now=start + 3600) == 0
