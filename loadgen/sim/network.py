@@ -24,11 +24,17 @@ to migrate chargers to another back end or to a higher security profile:
   calls. A connect that fails counts against NetworkProfileConnectionAttempts for the
   entry; then the next entry is tried (B10.FR.03); after the last one the station falls
   back to the profile of its last successful connection and reconnects to it with the
-  usual RetryBackOff* waits until it gets through (B10.FR.07). A lost connection is
-  reconnected to the profile in use, as before.
+  usual RetryBackOff* waits until it gets through (B10.FR.07, B10.FR.09). A lost
+  connection walks the list the same way (B10.FR.03 as the 2025 errata words it), from
+  its first entry; a station that never got a profile or a priority reconnects as
+  before.
+* **A move without a reboot** (a lost connection that ended on another slot) is followed
+  by a BootNotification (B10.FR.10): the new CSMS learns who connected.
 * **Once connected** with a profile of a higher security profile, SecurityCtrlr.
   SecurityProfile takes its value and the slots with a lower one are removed, from the
-  priority list too (A05.FR.06).
+  priority list too (A05.FR.06). A Basic-auth password the CSMS sets (A01) raises the
+  profile of the connection in use with SecurityProfile (0 to 1), so an upgrade that
+  lists that slot after the new one is not a downgrade.
 
 The station tells its driver where to connect with a
 :class:`~loadgen.sim.actions.Retarget` action while it is offline; the driver keeps the
@@ -39,6 +45,7 @@ holds none of this (it lives on the station's :class:`~loadgen.sim.extras.Extras
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from loadgen.ocpp.dialect import NetworkProfile
@@ -122,8 +129,9 @@ class NetworkProfiles(StationPart):
 
     # -- the station's link -------------------------------------------------------------
 
-    def _network_rebooted(self, network: Network) -> None:
-        """After a reboot: connect to the first entry of the priority list (B10.FR.04)."""
+    def _network_walk(self, network: Network) -> None:
+        """After a reboot (B10.FR.04) or a lost connection (B10.FR.03): connect to the
+        first entry of the priority list, then on as connects fail."""
         network.entry = 0
         network.tries = 0
         self._use(network, self._priority()[0])
@@ -144,21 +152,38 @@ class NetworkProfiles(StationPart):
         slot, profile = network.good
         self._take(network, slot, profile)
 
-    def _network_connected(self, network: Network) -> None:
+    def _network_connected(self, network: Network) -> bool:
         """Connected: the profile in use is the last good one; a higher security profile
-        becomes the station's, and the slots of lower ones go (A05.FR.06)."""
+        becomes the station's, and the slots of lower ones go (A05.FR.06). True when the
+        slot is another than the last connection's (B10.FR.10: boot again)."""
         network.entry = -1
         network.tries = 0
         profile = network.using
+        moved = network.good[0] != network.active
         network.good = (network.active, profile)
         level = profile.security_profile
         if level <= self._security_profile():
-            return
+            return moved
         self._override("security_profile", str(level))
         kept = {s: p for s, p in network.profiles.items() if p.security_profile >= level}
         network.profiles = kept
         priority = [slot for slot in self._priority() if slot in kept]
         self._override(_PRIORITY, ",".join(map(str, priority or [network.active])))
+        return moved
+
+    def _network_secured(self, level: int) -> None:
+        """The connection in use reached security profile ``level`` (a Basic-auth
+        password came, A01): so did the profile of its slot."""
+        network = None if self.ext is None else self.ext.network
+        if network is None or network.using.security_profile >= level:
+            return
+        old = network.using
+        raised = replace(old, security_profile=level)
+        if network.profiles.get(network.active) is old:
+            network.profiles[network.active] = raised
+        if network.good[1] is old:
+            network.good = (network.good[0], raised)
+        network.using = raised
 
     def _use(self, network: Network, slot: int) -> None:
         profile = network.profiles.get(slot)

@@ -257,12 +257,11 @@ class Station(
         self.ever_connected = True
         self.attempt = 0
         ext = self.ext
-        if ext is not None and ext.network is not None:
-            self._network_connected(ext.network)
+        moved = ext is not None and ext.network is not None and self._network_connected(ext.network)
         if self.stopping:
             self._finish(now)
             return out
-        if self.registration != ACCEPTED or self.fleet.settings.boot_on_reconnect:
+        if self.registration != ACCEPTED or self.fleet.settings.boot_on_reconnect or moved:
             self.registration = NONE if self.registration == ACCEPTED else self.registration
             if self.boot_retry_at is None or now >= self.boot_retry_at:
                 self._queue_boot(now)  # else at boot_retry_at: B02.FR.04, B03.FR.02
@@ -346,7 +345,11 @@ class Station(
         if self.rebooting:
             self._reboot(now)
         else:
+            was_online = self.phase == ONLINE
             self._go_offline(now, self._backoff_s())
+            ext = self.ext
+            if was_online and ext is not None and ext.network is not None:
+                self._network_walk(ext.network)  # B10.FR.03 (errata): the list again
         self._finish(now)
         return out
 
@@ -639,7 +642,7 @@ class Station(
         self.out.append(Notice("rebooted", 0, ""))
         self._go_offline(now, self.fleet.settings.reboot_s)
         if ext is not None and ext.network is not None:
-            self._network_rebooted(ext.network)  # B10.FR.04, B10.FR.06: after the Close
+            self._network_walk(ext.network)  # B10.FR.04, B10.FR.06: after the Close
         if ext is not None and ext.reservations:
             self._mark_reserved(now)  # and so do those of no connector
         self.attempt = 0
@@ -722,6 +725,7 @@ class Station(
             if self.overrides is None:
                 self.overrides = {}
             self.overrides["security_profile"] = "1"
+            self._network_secured(1)  # and so does the profile in use (A05)
         self._security_event("ReconfigurationOfSecurityParameters", now)  # A01.FR.11
         if self.phase == ONLINE:
             self.out.append(Close("new credentials"))

@@ -279,18 +279,49 @@ def test_failed_entries_are_tried_in_turn_then_the_last_good_profile(version: st
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_lost_connection_reconnects_to_the_profile_in_use(version: str) -> None:
-    """Only a reboot walks the priority list: a lost connection comes back to the CSMS
-    the station moved to, with the reconnect backoff."""
+def test_a_lost_connection_walks_the_list_and_boots_where_it_lands(version: str) -> None:
+    """B10.FR.03 (2025 errata: "After a reboot OR When connection to CSMS is lost"): the
+    link to the CSMS the station moved to drops and that CSMS stays down; after
+    NetworkProfileConnectionAttempts tries the station goes on to the next entry, the
+    run's target, and boots there though it did not reboot (B10.FR.10). A lost
+    connection whose first entry answers comes back to it, with no new boot."""
     bench = fresh(version)
+    assert set_setting(bench, "", ATTEMPTS, "2") == "Accepted"
     assert set_profile(bench, 1, data()) == ("Accepted", None)
     assert priority(bench, "1,0") == "RebootRequired"
     reset(bench)
     bench.run(5)
-    assert bench.connected and bench.booted == 2
+    assert bench.connected and bench.booted == 2 and bench.connect_urls == [None, NEW]
     bench.drop()
     bench.run(5)
-    assert bench.connect_urls == [None, NEW, NEW] and bench.connected
+    assert bench.connect_urls == [None, NEW, NEW] and bench.booted == 2  # back, no boot
+    bench.refuse_urls = {NEW}
+    bench.drop()
+    bench.run(20)
+    assert bench.connect_urls == [None, NEW, NEW, NEW, NEW, None]
+    assert bench.connected and bench.booted == 3, "a BootNotification where it landed"
+    assert get_setting(bench, "", "OCPPCommCtrlr.ActiveNetworkProfile") == "0"
+    bench.refuse_urls = set()
+    bench.drop()  # the first entry again, and back on it: another move, another boot
+    bench.run(5)
+    assert bench.connect_urls[-1] == NEW and bench.connected and bench.booted == 4
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_password_raises_the_profile_in_use_with_the_station_s(version: str) -> None:
+    """A05 as TC_A_19_CS runs it on a station of profile 0: the new profile-1 slot, then
+    the password (SecurityProfile 1), then the priority "1,0". The slot in use got the
+    password too, so it is no downgrade (A05.FR.04, A05.FR.10): the order of the two
+    first calls does not matter."""
+    bench = fresh(version)
+    assert set_profile(bench, 1, data(security_profile=1)) == ("Accepted", None)
+    assert (
+        set_setting(bench, "", "SecurityCtrlr.BasicAuthPassword", "A-Fresh-Password-2026")
+        == "Accepted"
+    )
+    bench.run(5)
+    assert get_setting(bench, "", SECURITY) == "1" and bench.connected
+    assert priority(bench, "1,0") == "RebootRequired"
 
 
 @pytest.mark.parametrize("version", VERSIONS)
