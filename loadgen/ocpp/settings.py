@@ -342,6 +342,14 @@ SETTINGS: tuple[Setting, ...] = (
         readonly=True,
     ),
     _s("local_auth_list_available", "bool", None, "LocalAuthListCtrlr.Available", readonly=True),
+    # entries past their cacheExpiryDateTime authorize nothing (C13.FR.05/06, C14.FR.04/05)
+    _s(
+        "local_auth_list_supports_expiry",
+        "bool",
+        None,
+        "LocalAuthListCtrlr.SupportsExpiryDateTime",
+        readonly=True,
+    ),
     _s("auth_cache_enabled", "bool", "AuthorizationCacheEnabled", "AuthCacheCtrlr.Enabled"),
     # Reservation (1.6 profile; 2.0.1 block H)
     _s(

@@ -240,6 +240,7 @@ def _defaults(settings: ChargePoints) -> dict[str, str]:
         "send_local_list_max_length": "500",
         "local_auth_list_bytes_per_message": "65536",
         "local_auth_list_available": "true",
+        "local_auth_list_supports_expiry": "true",
         "auth_cache_enabled": "true",
         "master_pass_group_id": "",
         "reserve_unspecified": "false",

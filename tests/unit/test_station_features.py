@@ -17,6 +17,7 @@ from tests.unit.sim_csms import (
     WALL_OFFSET_S,
     Bench,
     booted,
+    get_setting,
     profile_request,
     remote_start,
     remote_stop,
@@ -1143,6 +1144,10 @@ def test_expired_entries_authorize_nothing(version: str) -> None:
         assert remote_stop(bench, tx_id(bench)) == "Accepted"
         bench.run(1)
     assert bench.named("Authorize") == []  # both valid yet
+    if version != "1.6":  # and says it checks expiry (C13.FR.05/06, C14.FR.04/05)
+        variable = "LocalAuthListCtrlr.SupportsExpiryDateTime"
+        assert get_setting(bench, "", variable) == "true"
+        assert set_setting(bench, "", variable, "false") == "Rejected"  # read-only
     bench.run(10)
     for tag in ("OLD", "FRESH"):
         assert remote_start(bench, 1, tag=tag) == "Accepted"
