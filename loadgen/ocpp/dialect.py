@@ -479,14 +479,16 @@ class Dialect(ABC):
         state: ConnectorStatus,
         *,
         rate_changed: bool = False,
-        deauthorized: bool = False,
+        deauthorized: str | None = None,
     ) -> Request | None:
         """A TransactionEvent Updated for a change no meter sample carries: the charging
         ``state`` changed (ChargingStateChanged, E02.FR.13, E05.FR.02), or only the rate,
         by more than LimitChangeSignificance (``rate_changed``: ChargingRateChanged,
-        K11.FR.04), or the server refused the tag and the transaction goes on
-        (``deauthorized``: Deauthorized, E05.FR.09, C15.FR.03); None in 1.6 (its
-        StatusNotification tells the state)."""
+        K11.FR.04), or the authorization ended and the transaction goes on
+        (``deauthorized``, its triggerReason: Deauthorized when the server refused the
+        tag, E05.FR.09, C15.FR.03; StopAuthorized when the driver stopped, E07.FR.01
+        with a TxStopPoint without Authorized); None in 1.6 (its StatusNotification
+        tells the state)."""
         return None
 
     @abstractmethod

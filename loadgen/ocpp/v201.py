@@ -322,14 +322,15 @@ class V201(Dialect):
         state: ConnectorStatus,
         *,
         rate_changed: bool = False,
-        deauthorized: bool = False,
+        deauthorized: str | None = None,
     ) -> Request:
         """TransactionEvent Updated, triggerReason ChargingStateChanged (E02.FR.13,
-        E05.FR.02), ChargingRateChanged (K11.FR.04, K13.FR.03) or Deauthorized (E05.FR.09,
-        C15.FR.03), with the chargingState."""
+        E05.FR.02), ChargingRateChanged (K11.FR.04, K13.FR.03), or the end of the
+        authorization (``deauthorized``: Deauthorized, E05.FR.09, C15.FR.03; StopAuthorized,
+        E07.FR.01), with the chargingState."""
         trigger = "ChargingRateChanged" if rate_changed else "ChargingStateChanged"
         if deauthorized:
-            trigger = "Deauthorized"
+            trigger = deauthorized
         charging = _charging_state(state)
         return "TransactionEvent", _event(
             "Updated", trigger, seq_no, tx.local_id, at, charging, offline

@@ -546,7 +546,19 @@ class Sessions(StationPart):
         else:  # 1.6 errata 3.17 (4.8): "only stop energy delivery to the vehicle"
             self._meter(connector, now)
             tx.deauthorized = True
-            self._recheck_charging(connector, now, deauthorized=stop)
+            self._recheck_charging(connector, now, deauthorized="Deauthorized" if stop else None)
+
+    def end_authorization(self, connector: Connector, now: float) -> None:
+        """The driver stops (a local stop) and the transaction, by TxStopPoint, goes on
+        (2.x without Authorized, PowerPathClosed or EnergyTransfer in it, E06.FR.02/03):
+        the energy stops, an Updated event says StopAuthorized (E07.FR.01), and the
+        transaction ends when the EV leaves. Nothing when its authorization ended."""
+        tx = connector.tx
+        if tx is None or tx.deauthorized:
+            return
+        self._meter(connector, now)
+        tx.deauthorized = True
+        self._recheck_charging(connector, now, deauthorized="StopAuthorized")
 
     def _deauthorizing_ends(self) -> bool:
         """Whether a transaction whose tag the server refused ends (StopTxOnInvalidId
@@ -630,7 +642,11 @@ class Sessions(StationPart):
         return Reading(connector.meter_wh, power, grid.voltage_v, grid.phases, soc, export)
 
     def _recheck_charging(
-        self, connector: Connector, now: float, alone: bool = True, deauthorized: bool = False
+        self,
+        connector: Connector,
+        now: float,
+        alone: bool = True,
+        deauthorized: str | None = None,
     ) -> Reading | None:
         """Meter the connector's transaction up to now and take its charging state from
         what it draws now (after a sample's interval, or at once when the limit or the
@@ -640,8 +656,9 @@ class Sessions(StationPart):
         a sample that carries the state follows (not ``alone``), by a TransactionEvent
         ChargingStateChanged (E02.FR.13), or ChargingRateChanged when only the power moved,
         by more than LimitChangeSignificance percent (K11.FR.04); ``deauthorized``: the
-        server refused the tag and the transaction goes on, told as Deauthorized
-        (E05.FR.09, C15.FR.03) whether the state changed or not."""
+        authorization ended and the transaction goes on, told with that triggerReason
+        (Deauthorized: E05.FR.09, C15.FR.03; StopAuthorized: E07.FR.01) whether the state
+        changed or not."""
         tx = connector.tx
         if tx is None:
             return None

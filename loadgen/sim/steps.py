@@ -129,6 +129,8 @@ class Steps(StationPart):
         def end_transaction(
             self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
         ) -> None: ...
+        def end_authorization(self, connector: Connector, now: float) -> None: ...
+        def _deauthorizing_ends(self) -> bool: ...
         def _no_authorize_needed(self, id_tag: str) -> bool: ...
         def _reserved_for(
             self, connector: Connector, id_tag: str, group: str | None = None
@@ -230,12 +232,17 @@ class Steps(StationPart):
         self, now: float, connector_id: int, reason: StopReason = "Local"
     ) -> list[Action]:
         """End the connector's transaction with ``reason`` (Finishing; the EV stays
-        plugged in until :meth:`unplug`). Nothing happens when none runs."""
+        plugged in until :meth:`unplug`). Nothing happens when none runs. A driver's own
+        stop (``Local``) under a 2.x TxStopPoint without Authorized ends only the
+        authorization: the transaction ends when the EV is unplugged (E06, E07)."""
         connector = self._step_connector(connector_id)
         out = self.out = []
         self.now_s = now
         if connector.tx is not None:
-            self.end_transaction(connector, now, reason, unplug=False)
+            if reason == "Local" and not self._deauthorizing_ends():
+                self.end_authorization(connector, now)
+            else:
+                self.end_transaction(connector, now, reason, unplug=False)
         self._finish(now)
         return out
 

@@ -501,6 +501,45 @@ def test_start_not_accepted_only_deauthorizes_when_tx_stop_point_says_so(version
     assert register == {0}, register  # no energy after the refusal
 
 
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+@pytest.mark.parametrize("stop_point", ["EVConnected", "EVConnected,Authorized"])
+def test_a_drivers_stop_follows_tx_stop_point(version: str, stop_point: str) -> None:
+    """The driver stops (a local stop). With Authorized in TxStopPoint the transaction
+    ends (stoppedReason Local); with EVConnected alone only the authorization ends: an
+    Updated event StopAuthorized, no energy, and the transaction ends when the EV is
+    unplugged (E06.FR.02/03, E07.FR.01), stoppedReason EVDisconnected."""
+    bench = booted(
+        version,
+        configuration=(("tx_stop_point", stop_point),),
+        session=Session(meter_interval_s=10.0),
+    )
+    bench.driver.step(lambda st, now: st.plug_in(now, 1, "TAG-1"))
+    bench.driver.step(lambda st, now: st.start_transaction(now, 1, "TAG-1"))
+    bench.run(15)
+    bench.driver.step(lambda st, now: st.stop_transaction(now, 1))
+    bench.run(30)
+    last = bench.tx_messages()[-1].payload
+    if stop_point != "EVConnected":
+        (end,) = ended(bench)
+        assert end["transactionInfo"]["stoppedReason"] == "Local"
+        return
+    assert ended(bench) == []
+    updates = [c.payload for c in bench.tx_messages() if c.payload["eventType"] == "Updated"]
+    stopped = [p for p in updates if p["triggerReason"] == "StopAuthorized"]
+    assert len(stopped) == 1, updates
+    assert stopped[0]["transactionInfo"]["chargingState"] in ("EVConnected", "SuspendedEVSE")
+    registers = {
+        p["meterValue"][0]["sampledValue"][0]["value"]
+        for p in updates[updates.index(stopped[0]) + 1 :]
+        if p.get("meterValue")
+    }
+    assert len(registers) <= 1, registers  # no energy after the stop
+    bench.driver.step(lambda st, now: st.unplug(now, 1))
+    bench.run(1)
+    (end,) = ended(bench)
+    assert end["transactionInfo"]["stoppedReason"] == "EVDisconnected", last
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_start_not_accepted_keeps_charging_without_stop_on_invalid_id(version: str) -> None:
     """With StopTransactionOnInvalidId / StopTxOnInvalidId false the session goes on."""
