@@ -147,6 +147,8 @@ class TransactionLike(Protocol):
     server_id: int | None  # the server's id (1.6), once the start was answered
     id_tag: str
     remote_start_id: int | None
+    #: why its authorization ended while it went on (2.x TxStopPoint), else None
+    ended_for: StopReason | None
 
 
 class ChargePointTarget(Protocol):

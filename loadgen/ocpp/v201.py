@@ -282,6 +282,8 @@ class V201(Dialect):
         ones with AlignedDataCtrlr.TxEndedMeasurands); the idToken that stopped it when
         one did (E07.FR.02)."""
         trigger, stopped = _ENDED[reason]
+        if reason == "EVDisconnected" and tx.ended_for is not None:
+            stopped = _ENDED[tx.ended_for][1]  # what ended it: the driver (E07.FR.05), ...
         event = _event("Ended", trigger, seq_no, tx.local_id, at, "EVConnected", offline)
         event["transactionInfo"]["stoppedReason"] = stopped
         if stopped_by is not None:

@@ -117,6 +117,10 @@ class Commands(StationPart):
         def _end_all(self, now: float, reason: StopReason) -> None: ...
         def _update_due(self) -> None: ...
         def _unplug(self, connector: Connector, now: float) -> None: ...
+        def _deauthorizing_ends(self) -> bool: ...
+        def end_authorization(
+            self, connector: Connector, now: float, reason: StopReason
+        ) -> None: ...
         def begin_session(
             self,
             connector: Connector,
@@ -396,7 +400,12 @@ class Commands(StationPart):
             if match:
                 # a scenario's EV stays plugged in (Finishing) until it unplugs
                 unplug = not connector.scenario
-                self.end_transaction(connector, self.now_s, "Remote", unplug)
+                if self._deauthorizing_ends():
+                    self.end_transaction(connector, self.now_s, "Remote", unplug)
+                else:  # 2.x TxStopPoint keeps it open: Updated RemoteStop (F03.FR.02)
+                    self.end_authorization(connector, self.now_s, "Remote")
+                    if unplug:  # no driver here: the EV leaves, and that ends it
+                        self.end_transaction(connector, self.now_s, "EVDisconnected")
                 return "Accepted"
         return "Rejected"
 

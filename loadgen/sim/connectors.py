@@ -71,6 +71,7 @@ class Transaction:
     __slots__ = (
         "connector_id",
         "deauthorized",
+        "ended_for",
         "id_tag",
         "local_id",
         "power_w",
@@ -91,9 +92,13 @@ class Transaction:
         self.id_tag = id_tag
         self.remote_start_id = remote_start_id
         self.seq_no = 0  # the next TransactionEvent's seqNo (2.0.1)
-        #: the server refused its tag and StopTransactionOnInvalidId is false: it goes on
-        #: with no energy delivered (1.6 errata 3.17, SuspendedEVSE by errata 3.64)
+        #: its authorization ended and it goes on with no energy delivered: the server
+        #: refused its tag and StopTransactionOnInvalidId is false (1.6 errata 3.17,
+        #: SuspendedEVSE by errata 3.64), or 2.x TxStopPoint keeps it open (E05, E06)
         self.deauthorized = False
+        #: why its authorization ended, when the transaction went on (2.x TxStopPoint
+        #: without Authorized): its stoppedReason once the EV leaves (E07.FR.05, F03)
+        self.ended_for: StopReason | None = None
         self.started_at = 0.0  # the events' clock (a Relative profile's start)
         self.power_w = 0  # the power at the last sample (the fleet's power gauge)
         #: readings its end carries (StopTxnSampledData / TxEndedMeasurands), and when the
@@ -546,19 +551,24 @@ class Sessions(StationPart):
         else:  # 1.6 errata 3.17 (4.8): "only stop energy delivery to the vehicle"
             self._meter(connector, now)
             tx.deauthorized = True
+            if stop:
+                tx.ended_for = "DeAuthorized"
             self._recheck_charging(connector, now, deauthorized="Deauthorized" if stop else None)
 
-    def end_authorization(self, connector: Connector, now: float) -> None:
-        """The driver stops (a local stop) and the transaction, by TxStopPoint, goes on
-        (2.x without Authorized, PowerPathClosed or EnergyTransfer in it, E06.FR.02/03):
-        the energy stops, an Updated event says StopAuthorized (E07.FR.01), and the
-        transaction ends when the EV leaves. Nothing when its authorization ended."""
+    def end_authorization(self, connector: Connector, now: float, reason: StopReason) -> None:
+        """The driver (``Local``) or the server (``Remote``) stops and the transaction, by
+        TxStopPoint, goes on (2.x without Authorized, PowerPathClosed or EnergyTransfer
+        in it, E06.FR.02/03): the energy stops, an Updated event says StopAuthorized
+        (E07.FR.01) or RemoteStop (F03.FR.02), and the transaction ends when the EV
+        leaves, stoppedReason ``reason``. Nothing when its authorization ended."""
         tx = connector.tx
         if tx is None or tx.deauthorized:
             return
         self._meter(connector, now)
         tx.deauthorized = True
-        self._recheck_charging(connector, now, deauthorized="StopAuthorized")
+        tx.ended_for = reason
+        trigger = "RemoteStop" if reason == "Remote" else "StopAuthorized"
+        self._recheck_charging(connector, now, deauthorized=trigger)
 
     def _deauthorizing_ends(self) -> bool:
         """Whether a transaction whose tag the server refused ends (StopTxOnInvalidId
@@ -686,8 +696,8 @@ class Sessions(StationPart):
                 rate_changed=rate,
                 deauthorized=deauthorized,
             )
-            if request is not None:
-                self._queue(Outgoing(*request, "meter", connector, tx))
+            if request is not None:  # not "meter": the offline bound keeps it longer
+                self._queue(Outgoing(*request, "state", connector, tx))
                 if self.ext is not None:  # 2.1: the running cost
                     self._tx_extra(connector, request[1], now, "changed")
         return reading

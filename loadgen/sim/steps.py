@@ -129,7 +129,9 @@ class Steps(StationPart):
         def end_transaction(
             self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
         ) -> None: ...
-        def end_authorization(self, connector: Connector, now: float) -> None: ...
+        def end_authorization(
+            self, connector: Connector, now: float, reason: StopReason
+        ) -> None: ...
         def _deauthorizing_ends(self) -> bool: ...
         def _no_authorize_needed(self, id_tag: str) -> bool: ...
         def _reserved_for(
@@ -240,7 +242,7 @@ class Steps(StationPart):
         self.now_s = now
         if connector.tx is not None:
             if reason == "Local" and not self._deauthorizing_ends():
-                self.end_authorization(connector, now)
+                self.end_authorization(connector, now, "Local")
             else:
                 self.end_transaction(connector, now, reason, unplug=False)
         self._finish(now)

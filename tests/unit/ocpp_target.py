@@ -39,6 +39,7 @@ class Tx:
     server_id: int | None = 42
     id_tag: str = "TAG"
     remote_start_id: int | None = None
+    ended_for: str | None = None  # why its authorization ended while it went on
 
 
 @dataclass

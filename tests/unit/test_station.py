@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from loadgen.config import Session
+from loadgen.config import Reconnect, Session
+from loadgen.failures import Failure
 from tests.unit.sim_csms import (
     Bench,
     booted,
@@ -507,7 +508,7 @@ def test_a_drivers_stop_follows_tx_stop_point(version: str, stop_point: str) -> 
     """The driver stops (a local stop). With Authorized in TxStopPoint the transaction
     ends (stoppedReason Local); with EVConnected alone only the authorization ends: an
     Updated event StopAuthorized, no energy, and the transaction ends when the EV is
-    unplugged (E06.FR.02/03, E07.FR.01), stoppedReason EVDisconnected."""
+    unplugged (E06.FR.02/03, E07.FR.01), still stoppedReason Local (E07.FR.05)."""
     bench = booted(
         version,
         configuration=(("tx_stop_point", stop_point),),
@@ -537,7 +538,53 @@ def test_a_drivers_stop_follows_tx_stop_point(version: str, stop_point: str) -> 
     bench.driver.step(lambda st, now: st.unplug(now, 1))
     bench.run(1)
     (end,) = ended(bench)
-    assert end["transactionInfo"]["stoppedReason"] == "EVDisconnected", last
+    assert (end["triggerReason"], end["transactionInfo"]["stoppedReason"]) == (
+        "EVCommunicationLost",
+        "Local",
+    ), last
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_a_full_offline_queue_drops_samples_before_state_events(version: str) -> None:
+    """Offline with the queue at its bound, the periodic samples go first: the event
+    that the authorization ended (StopAuthorized) reaches the CSMS after the outage."""
+    bench = booted(
+        version,
+        configuration=(("tx_stop_point", "EVConnected"),),
+        session=Session(duration_s=3600, meter_interval_s=1.0),
+        offline_queue_max=5,
+        reconnect=Reconnect(initial_s=10, max_s=20, factor=2, random_range_s=0),
+    )
+    bench.driver.step(lambda st, now: st.plug_in(now, 1, "TAG-1"))
+    bench.driver.step(lambda st, now: st.start_transaction(now, 1, "TAG-1"))
+    bench.run(3)
+    bench.refuse = [Failure("connect_refused")] * 2
+    bench.drop()
+    bench.driver.step(lambda st, now: st.stop_transaction(now, 1))
+    bench.run(60)  # samples every second fill the queue many times over
+    assert bench.connected
+    bench.run(5)
+    triggers = [c.payload["triggerReason"] for c in bench.tx_messages()]
+    assert "StopAuthorized" in triggers, triggers
+    assert bench.counters.offline_dropped > 0
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_a_remote_stop_follows_tx_stop_point(version: str) -> None:
+    """RequestStopTransaction under a TxStopPoint without Authorized: the energy stops
+    and an Updated event says RemoteStop (F03.FR.02); the EV of a remote start (no driver
+    to wait for) then leaves, which ends the transaction, stoppedReason Remote."""
+    bench = booted(version, configuration=(("tx_stop_point", "EVConnected"),))
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(5)
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(1)
+    events = [c.payload for c in bench.tx_messages()]
+    assert [(p["eventType"], p["triggerReason"]) for p in events[-2:]] == [
+        ("Updated", "RemoteStop"),
+        ("Ended", "EVCommunicationLost"),
+    ]
+    assert events[-1]["transactionInfo"]["stoppedReason"] == "Remote"
 
 
 @pytest.mark.parametrize("version", VERSIONS)
