@@ -28,13 +28,15 @@ to migrate chargers to another back end or to a higher security profile:
   connection walks the list the same way (B10.FR.03 as the 2025 errata words it), from
   its first entry; a station that never got a profile or a priority reconnects as
   before.
-* **A move without a reboot** (a lost connection that ended on another slot) is followed
-  by a BootNotification (B10.FR.10): the new CSMS learns who connected.
+* **A move without a reboot** (a lost connection that ended on another slot, or on the
+  slot in use with a new URL) is followed by a BootNotification and the status of every
+  connector (B10.FR.10, B01.FR.05): the new CSMS learns who connected. A reconnect the
+  station chose (a new password) starts with the profile in use.
 * **Once connected** with a profile of a higher security profile, SecurityCtrlr.
   SecurityProfile takes its value and the slots with a lower one are removed, from the
   priority list too (A05.FR.06). A Basic-auth password the CSMS sets (A01) raises the
   profile of the connection in use with SecurityProfile (0 to 1), so an upgrade that
-  lists that slot after the new one is not a downgrade.
+  lists that slot after the new one is not a downgrade; slots of profile 0 go.
 
 The station tells its driver where to connect with a
 :class:`~loadgen.sim.actions.Retarget` action while it is offline; the driver keeps the
@@ -154,22 +156,28 @@ class NetworkProfiles(StationPart):
 
     def _network_connected(self, network: Network) -> bool:
         """Connected: the profile in use is the last good one; a higher security profile
-        becomes the station's, and the slots of lower ones go (A05.FR.06). True when the
-        slot is another than the last connection's (B10.FR.10: boot again)."""
+        becomes the station's, and the slots of lower ones go (A05.FR.06). True when it
+        connected elsewhere than last time, another slot or another URL (B10.FR.10: boot
+        again)."""
         network.entry = -1
         network.tries = 0
         profile = network.using
-        moved = network.good[0] != network.active
+        last_slot, last = network.good
+        moved = last_slot != network.active or last.url != profile.url
         network.good = (network.active, profile)
         level = profile.security_profile
-        if level <= self._security_profile():
-            return moved
-        self._override("security_profile", str(level))
+        if level > self._security_profile():
+            self._override("security_profile", str(level))
+            self._drop_lower(network, level)
+        return moved
+
+    def _drop_lower(self, network: Network, level: int) -> None:
+        """Remove the profiles below security profile ``level``, from the priority too
+        (A05.FR.06: the station never connects with a lower one again)."""
         kept = {s: p for s, p in network.profiles.items() if p.security_profile >= level}
         network.profiles = kept
         priority = [slot for slot in self._priority() if slot in kept]
         self._override(_PRIORITY, ",".join(map(str, priority or [network.active])))
-        return moved
 
     def _network_secured(self, level: int) -> None:
         """The connection in use reached security profile ``level`` (a Basic-auth
@@ -184,6 +192,14 @@ class NetworkProfiles(StationPart):
         if network.good[1] is old:
             network.good = (network.good[0], raised)
         network.using = raised
+        self._drop_lower(network, level)
+
+    def _network_from_here(self, network: Network) -> None:
+        """The station closed on purpose to reconnect (a new password): the profile in use
+        first, then on down the priority list should connecting fail (B10.FR.03)."""
+        priority = self._priority()
+        network.entry = priority.index(network.active) if network.active in priority else -1
+        network.tries = 0
 
     def _use(self, network: Network, slot: int) -> None:
         profile = network.profiles.get(slot)

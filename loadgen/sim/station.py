@@ -261,6 +261,9 @@ class Station(
         if self.stopping:
             self._finish(now)
             return out
+        if moved:  # B10.FR.10: a new back end hears of every connector after the boot
+            for connector in self.connectors:
+                connector.reported = None
         if self.registration != ACCEPTED or self.fleet.settings.boot_on_reconnect or moved:
             self.registration = NONE if self.registration == ACCEPTED else self.registration
             if self.boot_retry_at is None or now >= self.boot_retry_at:
@@ -730,6 +733,8 @@ class Station(
         if self.phase == ONLINE:
             self.out.append(Close("new credentials"))
             self._go_offline(now, 0.0, chosen=True)
+            if ext.network is not None:
+                self._network_from_here(ext.network)
 
     def _wakeup(self) -> float | None:
         """The earliest time something is due."""

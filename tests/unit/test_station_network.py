@@ -308,6 +308,59 @@ def test_a_lost_connection_walks_the_list_and_boots_where_it_lands(version: str)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_a_new_url_for_the_slot_in_use_is_a_move_after_a_lost_connection(version: str) -> None:
+    """The slot in use gets a new URL; the link drops and the station reconnects there:
+    another back end, so a BootNotification, then every connector's status once Accepted
+    (B10.FR.10, B01.FR.05)."""
+    bench = fresh(version, connectors=2)
+    assert set_profile(bench, 0, data(NEW)) == ("Accepted", None)
+    statuses = len(bench.named("StatusNotification"))
+    bench.drop()
+    bench.run(5)
+    assert bench.connect_urls == [None, NEW] and bench.connected and bench.booted == 2
+    reported = {c.payload["evseId"] for c in bench.named("StatusNotification")[statuses:]}
+    assert reported == {1, 2}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_password_reconnect_that_fails_goes_on_down_the_list(version: str) -> None:
+    """The reconnect with a new password starts with the profile in use; when that CSMS
+    does not answer, NetworkProfileConnectionAttempts later the next entry (B10.FR.03):
+    the station is not stranded, and boots where it lands (B10.FR.10)."""
+    bench = fresh(version)
+    assert set_setting(bench, "", ATTEMPTS, "2") == "Accepted"
+    assert set_profile(bench, 1, data(NEW, security_profile=1)) == ("Accepted", None)
+    assert priority(bench, "0,1") == "RebootRequired"
+    bench.refuse_urls = {None}
+    assert (
+        set_setting(bench, "", "SecurityCtrlr.BasicAuthPassword", "A-Fresh-Password-2026")
+        == "Accepted"
+    )
+    bench.run(20)
+    assert bench.connect_urls == [None, None, None, NEW], bench.connect_urls
+    assert bench.connected and bench.booted == 2
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_password_drops_the_slots_of_profile_0(version: str) -> None:
+    """SecurityProfile 1 once a password came: a profile-0 slot would be a downgrade
+    (A05.FR.06/07), so it goes, from the priority list too."""
+    bench = fresh(version)
+    assert set_profile(bench, 1, data(NEW)) == ("Accepted", None)
+    assert priority(bench, "1,0") == "RebootRequired"
+    assert (
+        set_setting(bench, "", "SecurityCtrlr.BasicAuthPassword", "A-Fresh-Password-2026")
+        == "Accepted"
+    )
+    bench.run(5)
+    assert get_setting(bench, "", SECURITY) == "1"
+    assert get_setting(bench, "", PRIORITY) == "0"
+    reset(bench)
+    bench.run(5)
+    assert bench.connect_urls[-1] is None and bench.connected  # not the profile-0 slot
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_a_password_raises_the_profile_in_use_with_the_station_s(version: str) -> None:
     """A05 as TC_A_19_CS runs it on a station of profile 0: the new profile-1 slot, then
     the password (SecurityProfile 1), then the priority "1,0". The slot in use got the
