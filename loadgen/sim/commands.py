@@ -472,10 +472,14 @@ class Commands(StationPart):
         connector = self._connector(connector_id)
         if connector is None:
             return "Unknown"
-        if connector.tx is not None:
-            if not stop_transaction:
-                return "Ongoing"
-            self.end_transaction(connector, self.now_s, "UnlockCommand")
+        tx = connector.tx
+        if tx is not None:
+            if not stop_transaction and tx.ended_for is None:
+                return "Ongoing"  # an authorized transaction (F05.FR.02)
+            if tx.ended_for is None:
+                self.end_transaction(connector, self.now_s, "UnlockCommand")
+            else:  # its authorization ended (2.x TxStopPoint): the cable out ends it
+                self.end_transaction(connector, self.now_s, "EVDisconnected")
         elif connector.busy:
             connector.phase = None
             self._unplug(connector, self.now_s)

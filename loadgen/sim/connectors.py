@@ -560,9 +560,10 @@ class Sessions(StationPart):
         TxStopPoint, goes on (2.x without Authorized, PowerPathClosed or EnergyTransfer
         in it, E06.FR.02/03): the energy stops, an Updated event says StopAuthorized
         (E07.FR.01) or RemoteStop (F03.FR.02), and the transaction ends when the EV
-        leaves, stoppedReason ``reason``. Nothing when its authorization ended."""
+        leaves, stoppedReason ``reason``. Nothing when its authorization ended already (a
+        refused tag with StopTxOnInvalidId false only stopped the energy: E05.FR.02)."""
         tx = connector.tx
-        if tx is None or tx.deauthorized:
+        if tx is None or tx.ended_for is not None:
             return
         self._meter(connector, now)
         tx.deauthorized = True
@@ -984,8 +985,11 @@ class Sessions(StationPart):
                 connector.ends_at = None
                 if connector.scenario:  # the scenario's EV wants to leave: its driver stops
                     self._notice("ev_leaving", connector, "")
-                else:
+                elif self._deauthorizing_ends():
                     self.end_transaction(connector, now, "Local")
+                else:  # 2.x TxStopPoint keeps it open: the driver stops, then the EV leaves
+                    self.end_authorization(connector, now, "Local")
+                    self.end_transaction(connector, now, "EVDisconnected")
             elif connector.next_meter_at is not None and now >= connector.next_meter_at:
                 self._meter_sample(connector, now)
                 connector.next_meter_at = (

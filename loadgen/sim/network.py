@@ -183,22 +183,27 @@ class NetworkProfiles(StationPart):
         """The connection in use reached security profile ``level`` (a Basic-auth
         password came, A01): so did the profile of its slot."""
         network = None if self.ext is None else self.ext.network
-        if network is None or network.using.security_profile >= level:
+        if network is None:
             return
         old = network.using
-        raised = replace(old, security_profile=level)
-        if network.profiles.get(network.active) is old:
-            network.profiles[network.active] = raised
-        if network.good[1] is old:
-            network.good = (network.good[0], raised)
-        network.using = raised
+        if old.security_profile < level:
+            raised = replace(old, security_profile=level)
+            if network.good[1] is old:
+                network.good = (network.good[0], raised)
+            network.using = raised
+        stored = network.profiles.get(network.active)  # rewritten since it was taken?
+        if stored is not None and stored.security_profile < level:
+            network.profiles[network.active] = replace(stored, security_profile=level)
         self._drop_lower(network, level)
 
     def _network_from_here(self, network: Network) -> None:
         """The station closed on purpose to reconnect (a new password): the profile in use
         first, then on down the priority list should connecting fail (B10.FR.03)."""
         priority = self._priority()
-        network.entry = priority.index(network.active) if network.active in priority else -1
+        if network.active not in priority:
+            self._network_walk(network)  # the list, then: what a lost connection does
+            return
+        network.entry = priority.index(network.active)
         network.tries = 0
 
     def _use(self, network: Network, slot: int) -> None:

@@ -261,9 +261,6 @@ class Station(
         if self.stopping:
             self._finish(now)
             return out
-        if moved:  # B10.FR.10: a new back end hears of every connector after the boot
-            for connector in self.connectors:
-                connector.reported = None
         if self.registration != ACCEPTED or self.fleet.settings.boot_on_reconnect or moved:
             self.registration = NONE if self.registration == ACCEPTED else self.registration
             if self.boot_retry_at is None or now >= self.boot_retry_at:
@@ -386,11 +383,14 @@ class Station(
             self.queue.append(item)
 
     def _bound_offline_queue(self) -> None:
-        """Drop the oldest periodic meter value (else the oldest message) beyond the cap."""
+        """Drop the oldest periodic meter value, else the oldest state-change event, else
+        the oldest message, beyond the cap (a transaction's start and end go last)."""
         queue = self.queue
         if len(queue) < self.fleet.settings.offline_queue_max:
             return
-        victim = next((i for i, item in enumerate(queue) if item.purpose == "meter"), 0)
+        victim = next((i for i, item in enumerate(queue) if item.purpose == "meter"), None)
+        if victim is None:
+            victim = next((i for i, item in enumerate(queue) if item.purpose == "state"), 0)
         del queue[victim]
         self.counters.offline_dropped += 1
 
@@ -569,8 +569,10 @@ class Station(
         if not self.powered_up:
             self.powered_up = True
             self._after_power_up(now)  # reads why it booted (a reset, a firmware update)
-        else:
-            self._report_statuses(now, every=False)
+        else:  # booted again (boot_on_reconnect, a move): every status (B01.FR.05; 1.6 4.2)
+            if self.dialect.version == "1.6":
+                self._queue_station_status(now)
+            self._report_statuses(now, every=True)
             if self.ext is not None:
                 self._flush_events(now)
         self.boot_reason = "PowerUp"

@@ -14,6 +14,7 @@ from tests.unit.sim_csms import (
     Bench,
     booted,
     make,
+    profile_request,
     remote_start,
     remote_stop,
     set_setting,
@@ -199,15 +200,21 @@ def test_pending_sends_what_a_trigger_asks_for(version: str) -> None:
 
 
 def test_triggered_boot_16_is_honoured() -> None:
-    """1.6: a triggered BootNotification's answer sets the new heartbeat interval."""
+    """1.6: a triggered BootNotification's answer sets the new heartbeat interval; the
+    statuses of connector 0 and each connector follow it, as after every Accepted boot
+    (section 4.2), and the first beat comes an interval after the answer (the calls in
+    flight then may hold it back a moment)."""
     bench = booted("1.6", answers={"BootNotification": boots(("Accepted", 60), ("Accepted", 25))})
+    statuses = len(bench.named("StatusNotification"))
     answer = bench.server_call("TriggerMessage", {"requestedMessage": "BootNotification"})
     assert status_of(answer) == "Accepted"
     bench.run(80)
     assert len(bench.named("BootNotification")) == 2
+    after = bench.named("StatusNotification")[statuses:]
+    assert [c.payload["connectorId"] for c in after] == [0, 1]
     answered_at = bench.named("BootNotification")[1].at + bench.latency_s
     beats = [c.at for c in bench.named("Heartbeat")]
-    assert round(beats[0] - answered_at, 3) == 25 and gaps(beats) == [25, 25]
+    assert 25 <= round(beats[0] - answered_at, 3) <= 25.05 and gaps(beats) == [25, 25]
 
 
 def test_triggered_boot_16_answered_rejected_silences_the_station() -> None:
@@ -567,6 +574,104 @@ def test_a_full_offline_queue_drops_samples_before_state_events(version: str) ->
     triggers = [c.payload["triggerReason"] for c in bench.tx_messages()]
     assert "StopAuthorized" in triggers, triggers
     assert bench.counters.offline_dropped > 0
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_an_unscripted_sessions_end_follows_tx_stop_point(version: str) -> None:
+    """A session with no driver's scenario reaches its planned end under TxStopPoint
+    EVConnected: the driver stops (Updated StopAuthorized), then the EV leaves (Ended,
+    stoppedReason Local); under the default the end is one Ended StopAuthorized."""
+    bench = booted(
+        version,
+        configuration=(("tx_stop_point", "EVConnected"),),
+        session=Session(duration_s=20.0, meter_interval_s=60.0),
+    )
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(30)
+    events = [(c.payload["eventType"], c.payload["triggerReason"]) for c in bench.tx_messages()]
+    assert events[-2:] == [("Updated", "StopAuthorized"), ("Ended", "EVCommunicationLost")]
+    assert ended(bench)[0]["transactionInfo"]["stoppedReason"] == "Local"
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_stops_after_an_energy_only_refusal_still_end_the_authorization(version: str) -> None:
+    """StopTxOnInvalidId false and a refused tag: the energy stops but the transaction
+    stays authorized (E05.FR.02). Under TxStopPoint EVConnected a remote stop then still
+    ends the authorization (Updated RemoteStop, F03.FR.02) and the end says Remote."""
+    answers = {
+        "TransactionEvent": lambda p: (
+            {"idTokenInfo": {"status": "Invalid"}} if p["eventType"] == "Started" else {}
+        )
+    }
+    bench = booted(
+        version,
+        answers=answers,
+        configuration=(("tx_stop_point", "EVConnected"), ("stop_tx_on_invalid_id", "false")),
+    )
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(5)
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(1)
+    triggers = [c.payload["triggerReason"] for c in bench.tx_messages()]
+    assert triggers[-2:] == ["RemoteStop", "EVCommunicationLost"], triggers
+    assert ended(bench)[0]["transactionInfo"]["stoppedReason"] == "Remote"
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_unlock_refuses_only_an_authorized_transaction(version: str) -> None:
+    """F05.FR.02: OngoingAuthorizedTransaction while the transaction is authorized; once
+    the CSMS refused its tag (TxStopPoint EVConnected: only the authorization ends, the
+    EV still in) the connector unlocks, and the cable out ends the transaction."""
+    refuse = {"on": False}
+    answers = {
+        "TransactionEvent": lambda p: (
+            {"idTokenInfo": {"status": "Blocked"}}
+            if refuse["on"] and p["eventType"] == "Started"
+            else {}
+        )
+    }
+    bench = booted(version, answers=answers, configuration=(("tx_stop_point", "EVConnected"),))
+    unlock = {"evseId": 1, "connectorId": 1}
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(2)
+    assert status_of(bench.server_call("UnlockConnector", unlock)) == (
+        "OngoingAuthorizedTransaction"
+    )
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(2)
+    refuse["on"] = True
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(2)
+    assert [p["transactionInfo"]["stoppedReason"] for p in ended(bench)] == ["Remote"]
+    assert status_of(bench.server_call("UnlockConnector", unlock)) == "Unlocked"
+    bench.run(1)
+    assert ended(bench)[-1]["transactionInfo"]["stoppedReason"] == "DeAuthorized"
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_a_full_offline_queue_keeps_the_start(version: str) -> None:
+    """Offline beyond the queue's bound, a profile switching the power on and off every
+    5 s fills it with state changes (no periodic samples): those go first, the
+    transaction's Started event reaches the CSMS."""
+    bench = booted(
+        version,
+        session=Session(duration_s=3600, meter_interval_s=0.0),
+        offline_queue_max=5,
+        reconnect=Reconnect(initial_s=10, max_s=20, factor=2, random_range_s=0),
+    )
+    periods = [(i * 5, 0.0 if i % 2 else 11000.0) for i in range(24)]
+    request = profile_request(version, 0, "TxDefaultProfile", periods, kind="Relative")
+    assert status_of(bench.server_call("SetChargingProfile", request)) == "Accepted"
+    bench.run(1)
+    bench.refuse = [Failure("connect_refused")] * 4
+    bench.drop()
+    bench.driver.step(lambda st, now: st.plug_in(now, 1, "TAG-1"))
+    bench.driver.step(lambda st, now: st.start_transaction(now, 1, "TAG-1"))
+    bench.run(100)
+    assert bench.counters.offline_dropped > 0
+    bench.run(30)
+    events = [c.payload["eventType"] for c in bench.tx_messages()]
+    assert events and events[0] == "Started", events
 
 
 @pytest.mark.parametrize("version", ["2.0.1", "2.1"])

@@ -154,6 +154,23 @@ def test_reconnect_boots_only_when_configured(version: str, boot_on_reconnect: b
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_a_boot_on_reconnect_reports_every_connector(version: str) -> None:
+    """A charger that boots again on a reconnect (boot_on_reconnect) sends every
+    connector's status once Accepted, as after any Accepted boot (B01.FR.05; 1.6 4.2:
+    connector 0 too), not only those that changed."""
+    bench = booted(version, connectors=2, reconnect=STEADY, boot_on_reconnect=True)
+    before = len(bench.named("StatusNotification"))
+    bench.drop()
+    bench.run(30)
+    assert len(bench.named("BootNotification")) == 2
+    after = [c.payload for c in bench.named("StatusNotification")[before:]]
+    if version == "1.6":
+        assert sorted(p["connectorId"] for p in after) == [0, 1, 2]
+    else:
+        assert sorted(p["evseId"] for p in after) == [1, 2]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_reconnect_reports_the_statuses_that_changed(version: str) -> None:
     """B04.FR.02: after a short time offline only connectors whose status changed are
     reported (here the one whose session ended offline)."""

@@ -361,6 +361,39 @@ def test_a_password_drops_the_slots_of_profile_0(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_a_password_keeps_the_slot_in_use_though_rewritten(version: str) -> None:
+    """The slot in use was given a new profile-0 profile; a password then raises
+    SecurityProfile to 1. The slot stays (at profile 1), its new URL with it, and the
+    priority naming it is still accepted (B10.FR.01)."""
+    bench = fresh(version)
+    assert set_profile(bench, 0, data(NEW)) == ("Accepted", None)
+    password = "A-Fresh-Password-2026"
+    assert set_setting(bench, "", "SecurityCtrlr.BasicAuthPassword", password) == "Accepted"
+    bench.run(5)
+    assert get_setting(bench, "", SECURITY) == "1" and bench.connected
+    assert priority(bench, "0") == "Accepted"
+    reset(bench)
+    bench.run(5)
+    assert bench.connect_urls[-1] == NEW and bench.connected
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_password_reconnect_outside_the_list_walks_it(version: str) -> None:
+    """The slot in use is not in the priority list any more and its CSMS is down when a
+    password makes the station reconnect: it walks the list, as a lost connection does
+    (B10.FR.03), instead of retrying the dead URL."""
+    bench = fresh(version)
+    assert set_setting(bench, "", ATTEMPTS, "2") == "Accepted"
+    assert set_profile(bench, 1, data(NEW, security_profile=1)) == ("Accepted", None)
+    assert priority(bench, "1") == "RebootRequired"
+    bench.refuse_urls = {None}
+    password = "A-Fresh-Password-2026"
+    assert set_setting(bench, "", "SecurityCtrlr.BasicAuthPassword", password) == "Accepted"
+    bench.run(20)
+    assert bench.connect_urls[-1] == NEW and bench.connected, bench.connect_urls
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_a_password_raises_the_profile_in_use_with_the_station_s(version: str) -> None:
     """A05 as TC_A_19_CS runs it on a station of profile 0: the new profile-1 slot, then
     the password (SecurityProfile 1), then the priority "1,0". The slot in use got the
