@@ -569,6 +569,8 @@ class Station(
         if not self.powered_up:
             self.powered_up = True
             self._after_power_up(now)  # reads why it booted (a reset, a firmware update)
+        elif self.boot_reason == "Triggered":  # 1.6: the server asked for the message only
+            self._report_statuses(now, every=False)
         else:  # booted again (boot_on_reconnect, a move): every status (B01.FR.05; 1.6 4.2)
             if self.dialect.version == "1.6":
                 self._queue_station_status(now)
