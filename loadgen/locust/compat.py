@@ -14,6 +14,11 @@
   (``track_greenlet_tree``): ~6 us and ~1 KB per user. Locust does not read them; the
   setting is turned off (``GEVENT_TRACK_GREENLET_TREE=true`` keeps it on, for debugging).
 - **Worker liveness**: heartbeats a worker may miss before the master calls it missing.
+- **Two stats entries, one update.** Each exchange updates the total and its own entry:
+  Locust's ``log_request`` makes seven calls per entry for it (``log``, its helpers,
+  ``min``, ``max``, the rounding). :func:`log_request` does the same bookkeeping in one
+  function, with one clock read, while Locust's methods are the ones it was checked
+  against; else it calls Locust's.
 - **Per-second counts kept forever.** Each stats entry counts its requests and failures
   per second of the run, and Locust reads only the last dozen seconds of them (its
   current rates); on a long run a master grows by megabytes an hour.
@@ -41,8 +46,9 @@ import gevent
 import locust
 from gevent.event import Event
 from locust import argument_parser, runners
+from locust import stats as locust_stats
 from locust.env import Environment
-from locust.stats import RequestStats
+from locust.stats import RequestStats, StatsEntry
 
 #: Locust versions whose internals this module was checked against (lowest, below). Raise
 #: the upper bound, in pyproject.toml's dependency too, only after checking this module
@@ -80,6 +86,60 @@ def trim_per_second_counts(stats: RequestStats, now: float | None = None) -> int
     return dropped
 
 
+#: Locust's own methods that :func:`log_request` does the work of, by where they are defined
+_STATS_METHODS = (
+    (StatsEntry, "log"),
+    (StatsEntry, "_log_time_of_request"),
+    (StatsEntry, "_log_response_time"),
+    (RequestStats, "log_request"),
+)
+
+
+def _stats_unchanged() -> bool:
+    """Whether Locust's bookkeeping is still its own (nobody, before loadgen was imported
+    or since, replaced a method :func:`log_request` copies)."""
+    for owner, name in _STATS_METHODS:
+        method = getattr(owner, name)
+        where = (getattr(method, "__module__", None), getattr(method, "__qualname__", None))
+        if where != ("locust.stats", f"{owner.__name__}.{name}"):
+            return False
+    return True
+
+
+def log_request(stats: RequestStats, kind: str, name: str, ms: float | None, length: int) -> None:
+    """``stats.log_request(kind, name, ms, length)``: the total's and the entry's counts,
+    as Locust's ``StatsEntry.log`` keeps them (its response-time bucketing included,
+    ``locust.stats.bucket_response_time``, which may be replaced), in one function."""
+    if type(stats) is not RequestStats or not _fast_stats[0]:
+        stats.log_request(kind, name, ms, length)  # type: ignore[arg-type]
+        return
+    now = time.time()
+    second = int(now)
+    bucket = None if ms is None else locust_stats.bucket_response_time(ms)
+    for entry in (stats.total, stats.entries[(name, kind)]):
+        last = entry.last_request_timestamp
+        if entry.use_response_times_cache and last and second > int(last):
+            entry._cache_response_times(second - 1)
+        entry.num_requests += 1
+        entry.num_reqs_per_sec[second] += 1
+        entry.last_request_timestamp = now
+        if ms is None:
+            entry.num_none_requests += 1
+        else:
+            entry.total_response_time += ms  # type: ignore[assignment]
+            low = entry.min_response_time
+            if low is None or ms < low:
+                entry.min_response_time = ms  # type: ignore[assignment]  # Locust's is float too
+            if ms > entry.max_response_time:
+                entry.max_response_time = ms  # type: ignore[assignment]
+            entry.response_times[bucket] += 1  # type: ignore[index]  # set when ms is
+        entry.total_content_length += length
+
+
+#: whether :func:`log_request` may do the work itself (set by :func:`install`)
+_fast_stats = [False]
+
+
 def check_version(version: str = locust.__version__) -> None:
     """Raise :class:`UnsupportedLocust` for a Locust outside :data:`SUPPORTED`."""
     try:
@@ -98,6 +158,7 @@ def install() -> None:
     """Cache ``default_args_dict``, count users in O(1), stop gevent's spawn-tree records
     and widen the heartbeat liveness. Idempotent."""
     check_version()
+    _fast_stats[0] = _stats_unchanged()
     runners.HEARTBEAT_LIVENESS = HEARTBEAT_LIVENESS
     if os.environ.get("GEVENT_TRACK_GREENLET_TREE", "").lower() not in ("1", "true", "on", "yes"):
         gevent.config.track_greenlet_tree = False
@@ -182,7 +243,7 @@ def reporter(environment: Environment) -> ReportFn:
         if len(handlers) == 1 and (handlers[0] is known[0] or is_stats_listener(handlers[0])):
             known[0] = handlers[0]
             stats = environment.stats
-            stats.log_request(kind, name, ms, length)  # type: ignore[arg-type]  # Locust takes floats
+            log_request(stats, kind, name, ms, length)
             if exc is not None:
                 stats.log_error(kind, name, exc)
             return

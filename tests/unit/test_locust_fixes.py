@@ -146,3 +146,82 @@ def test_per_second_counts_keep_the_last_minute_and_the_current_rates() -> None:
     ]
     assert after == before and before[0][0] == 5
     assert locust_fixes.trim_per_second_counts(stats, now=start + 3600) == 0
+
+
+_ENTRY_FIELDS = (
+    "num_requests",
+    "num_none_requests",
+    "num_reqs_per_sec",
+    "last_request_timestamp",
+    "total_response_time",
+    "min_response_time",
+    "max_response_time",
+    "response_times",
+    "total_content_length",
+    "response_times_cache",
+)
+
+
+def _entry_state(stats: object) -> dict[object, tuple[object, ...]]:
+    entries = {key: entry for key, entry in stats.entries.items()}  # type: ignore[attr-defined]
+    entries["total"] = stats.total  # type: ignore[attr-defined]
+    return {key: tuple(getattr(e, f) for f in _ENTRY_FIELDS) for key, e in entries.items()}
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_fused_stats_update_leaves_what_locusts_own_leaves(
+    monkeypatch: pytest.MonkeyPatch, cache: bool
+) -> None:
+    """The one-function update against Locust's ``RequestStats.log_request``, on the same
+    clock: every entry field equal after exchanges of many names, response times in every
+    bucket width, ``None`` times, and seconds that tick over (its response-time cache)."""
+    import random
+    import time
+
+    from locust.stats import RequestStats
+
+    locust_fixes.install()
+    assert locust_fixes._fast_stats[0]
+    clock = [1_800_000_000.25]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    theirs, ours = RequestStats(cache), RequestStats(cache)
+    rng = random.Random(12)
+    names = [f"Call{i}" for i in range(7)]
+    for _ in range(5000):
+        clock[0] += rng.choice((0.0, 0.001, 0.3, 1.0, 2.7))
+        kind = rng.choice(("OCPP", "WebSocket"))
+        name = rng.choice(names)
+        ms = rng.choice((None, 0, 0.4, 3, 99.6, 147.2, 999.9, 3432, 58760.5, rng.uniform(0, 1e5)))
+        length = rng.randrange(0, 2000)
+        theirs.log_request(kind, name, ms, length)  # type: ignore[arg-type]
+        locust_fixes.log_request(ours, kind, name, ms, length)
+    assert _entry_state(ours) == _entry_state(theirs)
+    assert ours.total.num_requests == 5000 and len(ours.entries) == 14
+
+
+def test_fused_stats_update_steps_aside_for_a_replaced_locust_method(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Someone replaced ``StatsEntry.log`` (a plugin, a newer Locust): the update is
+    Locust's own again, so whatever the replacement does happens."""
+    from locust.stats import RequestStats, StatsEntry
+
+    seen: list[float] = []
+    original = StatsEntry.log
+
+    def counting(self: StatsEntry, response_time: float, content_length: int) -> None:
+        seen.append(response_time)
+        original(self, response_time, content_length)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StatsEntry, "log", counting)
+    try:
+        locust_fixes.install()
+        assert not locust_fixes._fast_stats[0]
+        stats = RequestStats()
+        locust_fixes.log_request(stats, "OCPP", "Heartbeat", 12.0, 40)
+        assert seen == [12.0, 12.0]  # the total and the entry
+        assert stats.get("Heartbeat", "OCPP").num_requests == 1
+    finally:
+        monkeypatch.undo()
+        locust_fixes.install()
+    assert locust_fixes._fast_stats[0]
