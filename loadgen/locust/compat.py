@@ -17,8 +17,8 @@
 - **Two stats entries, one update.** Each exchange updates the total and its own entry:
   Locust's ``log_request`` makes seven calls per entry for it (``log``, its helpers,
   ``min``, ``max``, the rounding). :func:`log_request` does the same bookkeeping in one
-  function, with one clock read, while Locust's methods are the ones it was checked
-  against; else it calls Locust's.
+  function, with one clock read; a reporter uses it only while Locust's methods are the
+  ones it was checked against, else Locust's own.
 - **Per-second counts kept forever.** Each stats entry counts its requests and failures
   per second of the run, and Locust reads only the last dozen seconds of them (its
   current rates); on a long run a master grows by megabytes an hour.
@@ -109,10 +109,8 @@ def _stats_unchanged() -> bool:
 def log_request(stats: RequestStats, kind: str, name: str, ms: float | None, length: int) -> None:
     """``stats.log_request(kind, name, ms, length)``: the total's and the entry's counts,
     as Locust's ``StatsEntry.log`` keeps them (its response-time bucketing included,
-    ``locust.stats.bucket_response_time``, which may be replaced), in one function."""
-    if type(stats) is not RequestStats or not _fast_stats[0]:
-        stats.log_request(kind, name, ms, length)  # type: ignore[arg-type]
-        return
+    ``locust.stats.bucket_response_time``, which may be replaced), in one function. For
+    Locust's own :class:`RequestStats` while :func:`_stats_unchanged`."""
     now = time.time()
     second = int(now)
     bucket = None if ms is None else locust_stats.bucket_response_time(ms)
@@ -136,10 +134,6 @@ def log_request(stats: RequestStats, kind: str, name: str, ms: float | None, len
         entry.total_content_length += length
 
 
-#: whether :func:`log_request` may do the work itself (set by :func:`install`)
-_fast_stats = [False]
-
-
 def check_version(version: str = locust.__version__) -> None:
     """Raise :class:`UnsupportedLocust` for a Locust outside :data:`SUPPORTED`."""
     try:
@@ -158,7 +152,6 @@ def install() -> None:
     """Cache ``default_args_dict``, count users in O(1), stop gevent's spawn-tree records
     and widen the heartbeat liveness. Idempotent."""
     check_version()
-    _fast_stats[0] = _stats_unchanged()
     runners.HEARTBEAT_LIVENESS = HEARTBEAT_LIVENESS
     if os.environ.get("GEVENT_TRACK_GREENLET_TREE", "").lower() not in ("1", "true", "on", "yes"):
         gevent.config.track_greenlet_tree = False
@@ -234,6 +227,7 @@ def reporter(environment: Environment) -> ReportFn:
 
     handlers = environment.events.request._handlers
     known: list[object] = [None]  # Locust's stats listener, once recognised
+    fused = _stats_unchanged()  # Locust's bookkeeping is the one log_request does
 
     def report(kind: str, name: str, ms: float, length: int, exc: Exception | None) -> None:
         if exc is not None and name == "connect" and kind == "WS":
@@ -243,7 +237,10 @@ def reporter(environment: Environment) -> ReportFn:
         if len(handlers) == 1 and (handlers[0] is known[0] or is_stats_listener(handlers[0])):
             known[0] = handlers[0]
             stats = environment.stats
-            log_request(stats, kind, name, ms, length)
+            if fused and type(stats) is RequestStats:
+                log_request(stats, kind, name, ms, length)
+            else:
+                stats.log_request(kind, name, ms, length)  # type: ignore[arg-type]
             if exc is not None:
                 stats.log_error(kind, name, exc)
             return

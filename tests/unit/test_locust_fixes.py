@@ -180,8 +180,7 @@ def test_fused_stats_update_leaves_what_locusts_own_leaves(
 
     from locust.stats import RequestStats
 
-    locust_fixes.install()
-    assert locust_fixes._fast_stats[0]
+    assert locust_fixes._stats_unchanged()
     clock = [1_800_000_000.25]
     monkeypatch.setattr(time, "time", lambda: clock[0])
     theirs, ours = RequestStats(cache), RequestStats(cache)
@@ -202,9 +201,10 @@ def test_fused_stats_update_leaves_what_locusts_own_leaves(
 def test_fused_stats_update_steps_aside_for_a_replaced_locust_method(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Someone replaced ``StatsEntry.log`` (a plugin, a newer Locust): the update is
-    Locust's own again, so whatever the replacement does happens."""
-    from locust.stats import RequestStats, StatsEntry
+    """Someone replaced ``StatsEntry.log`` (a plugin, a newer Locust): a reporter built
+    then updates the stats through Locust's own methods, so whatever the replacement
+    does happens; one built with Locust's own methods does not call them."""
+    from locust.stats import StatsEntry
 
     seen: list[float] = []
     original = StatsEntry.log
@@ -214,14 +214,20 @@ def test_fused_stats_update_steps_aside_for_a_replaced_locust_method(
         original(self, response_time, content_length)  # type: ignore[arg-type]
 
     monkeypatch.setattr(StatsEntry, "log", counting)
-    try:
-        locust_fixes.install()
-        assert not locust_fixes._fast_stats[0]
-        stats = RequestStats()
-        locust_fixes.log_request(stats, "OCPP", "Heartbeat", 12.0, 40)
-        assert seen == [12.0, 12.0]  # the total and the entry
-        assert stats.get("Heartbeat", "OCPP").num_requests == 1
-    finally:
-        monkeypatch.undo()
-        locust_fixes.install()
-    assert locust_fixes._fast_stats[0]
+    assert not locust_fixes._stats_unchanged()
+    environment = Environment(user_classes=[Sleeper])
+    environment.create_local_runner()
+    _fire(environment, "OCPP", "Heartbeat", 12.0, 40, None)
+    assert seen == [12.0, 12.0]  # the total and the entry
+    assert environment.stats.get("Heartbeat", "OCPP").num_requests == 1
+
+    monkeypatch.undo()
+    assert locust_fixes._stats_unchanged()
+    environment = Environment(user_classes=[Sleeper])
+    environment.create_local_runner()
+    reporter = locust_fixes.reporter(environment)
+    monkeypatch.setattr(StatsEntry, "log", counting)  # after the reporter was built
+    seen.clear()
+    reporter("OCPP", "Heartbeat", 7.0, 40, None)
+    assert seen == []  # the fused update, checked when the reporter was built
+    assert environment.stats.get("Heartbeat", "OCPP").num_requests == 1
