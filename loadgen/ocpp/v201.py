@@ -279,15 +279,17 @@ class V201(Dialect):
     ) -> Request:
         """TransactionEvent Ended with the trigger and stoppedReason that fit ``reason``,
         and the TxEndedMeasurands sampled during the session and at its end (clock-aligned
-        ones with AlignedDataCtrlr.TxEndedMeasurands); the idToken that stopped it when
-        one did (E07.FR.02)."""
+        ones with AlignedDataCtrlr.TxEndedMeasurands). An end that is the end of its
+        authorization (StopAuthorized) names the idToken that stopped it, ``stopped_by``
+        or its own (E07.FR.02)."""
         trigger, stopped = _ENDED[reason]
         if reason == "EVDisconnected" and tx.ended_for is not None:
             stopped = _ENDED[tx.ended_for][1]  # what ended it: the driver (E07.FR.05), ...
         event = _event("Ended", trigger, seq_no, tx.local_id, at, "EVConnected", offline)
         event["transactionInfo"]["stoppedReason"] = stopped
-        if stopped_by is not None:
-            event["idToken"] = self._wire_token(stopped_by)
+        token = stopped_by or (tx.id_tag if trigger == "StopAuthorized" else None)
+        if token:
+            event["idToken"] = self._wire_token(token)
         wanted = measurands or _ENERGY
         kept = []
         for when, sample, context in samples:
@@ -329,14 +331,16 @@ class V201(Dialect):
         """TransactionEvent Updated, triggerReason ChargingStateChanged (E02.FR.13,
         E05.FR.02), ChargingRateChanged (K11.FR.04, K13.FR.03), or the end of the
         authorization (``deauthorized``: Deauthorized, E05.FR.09, C15.FR.03; StopAuthorized,
-        E07.FR.01), with the chargingState."""
+        E07.FR.01, with the idToken whose authorization ended: E07.FR.02), with the
+        chargingState."""
         trigger = "ChargingRateChanged" if rate_changed else "ChargingStateChanged"
         if deauthorized:
             trigger = deauthorized
         charging = _charging_state(state)
-        return "TransactionEvent", _event(
-            "Updated", trigger, seq_no, tx.local_id, at, charging, offline
-        )
+        event = _event("Updated", trigger, seq_no, tx.local_id, at, charging, offline)
+        if trigger == "StopAuthorized" and tx.id_tag:
+            event["idToken"] = self._wire_token(tx.id_tag)
+        return "TransactionEvent", event
 
     def meter_values(
         self,

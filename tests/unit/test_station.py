@@ -509,7 +509,8 @@ def test_a_drivers_stop_follows_tx_stop_point(version: str, stop_point: str) -> 
     """The driver stops (a local stop). With Authorized in TxStopPoint the transaction
     ends (stoppedReason Local); with EVConnected alone only the authorization ends: an
     Updated event StopAuthorized, no energy, and the transaction ends when the EV is
-    unplugged (E06.FR.02/03, E07.FR.01), still stoppedReason Local (E07.FR.05)."""
+    unplugged (E06.FR.02/03, E07.FR.01), still stoppedReason Local (E07.FR.05). The event
+    that ends the authorization names the driver's idToken, and only that one (E07.FR.02)."""
     bench = booted(
         version,
         configuration=(("tx_stop_point", stop_point),),
@@ -524,12 +525,15 @@ def test_a_drivers_stop_follows_tx_stop_point(version: str, stop_point: str) -> 
     if stop_point != "EVConnected":
         (end,) = ended(bench)
         assert end["transactionInfo"]["stoppedReason"] == "Local"
+        assert end["idToken"]["idToken"] == "TAG-1"
         return
     assert ended(bench) == []
     updates = [c.payload for c in bench.tx_messages() if c.payload["eventType"] == "Updated"]
     stopped = [p for p in updates if p["triggerReason"] == "StopAuthorized"]
     assert len(stopped) == 1, updates
     assert stopped[0]["transactionInfo"]["chargingState"] in ("EVConnected", "SuspendedEVSE")
+    assert stopped[0]["idToken"]["idToken"] == "TAG-1"
+    assert [p for p in updates if "idToken" in p] == stopped
     registers = {
         p["meterValue"][0]["sampledValue"][0]["value"]
         for p in updates[updates.index(stopped[0]) + 1 :]
@@ -543,6 +547,7 @@ def test_a_drivers_stop_follows_tx_stop_point(version: str, stop_point: str) -> 
         "EVCommunicationLost",
         "Local",
     ), last
+    assert "idToken" not in end
 
 
 @pytest.mark.parametrize("version", ["2.0.1", "2.1"])
