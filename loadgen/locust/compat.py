@@ -17,8 +17,9 @@
 - **Two stats entries, one update.** Each exchange updates the total and its own entry:
   Locust's ``log_request`` makes seven calls per entry for it (``log``, its helpers,
   ``min``, ``max``, the rounding). :func:`log_request` does the same bookkeeping in one
-  function, with one clock read; a reporter uses it only while Locust's methods are the
-  ones it was checked against, else Locust's own.
+  function, with one clock read. A reporter uses it when, as it is built, Locust's
+  methods are the ones it was checked against (not replaced, not wrapped) and the stats
+  are Locust's own, unpatched; else Locust's methods.
 - **Per-second counts kept forever.** Each stats entry counts its requests and failures
   per second of the run, and Locust reads only the last dozen seconds of them (its
   current rates); on a long run a master grows by megabytes an hour.
@@ -96,12 +97,18 @@ _STATS_METHODS = (
 
 
 def _stats_unchanged() -> bool:
-    """Whether Locust's bookkeeping is still its own (nobody, before loadgen was imported
-    or since, replaced a method :func:`log_request` copies)."""
+    """Whether Locust's bookkeeping is still its own: nobody, before loadgen was imported
+    or since, replaced or wrapped a method :func:`log_request` copies (a wrapper made with
+    ``functools.wraps`` carries the original's names, not its code)."""
     for owner, name in _STATS_METHODS:
         method = getattr(owner, name)
-        where = (getattr(method, "__module__", None), getattr(method, "__qualname__", None))
-        if where != ("locust.stats", f"{owner.__name__}.{name}"):
+        code = getattr(method, "__code__", None)
+        if (
+            code is None
+            or hasattr(method, "__wrapped__")
+            or code.co_filename != locust_stats.__file__
+            or method.__qualname__ != f"{owner.__name__}.{name}"
+        ):
             return False
     return True
 
@@ -111,10 +118,11 @@ def log_request(stats: RequestStats, kind: str, name: str, ms: float | None, len
     as Locust's ``StatsEntry.log`` keeps them (its response-time bucketing included,
     ``locust.stats.bucket_response_time``, which may be replaced), in one function. For
     Locust's own :class:`RequestStats` while :func:`_stats_unchanged`."""
+    own = stats.entries[(name, kind)]  # a new entry reads the clock: before ours, as in Locust
     now = time.time()
     second = int(now)
     bucket = None if ms is None else locust_stats.bucket_response_time(ms)
-    for entry in (stats.total, stats.entries[(name, kind)]):
+    for entry in (stats.total, own):
         last = entry.last_request_timestamp
         if entry.use_response_times_cache and last and second > int(last):
             entry._cache_response_times(second - 1)
@@ -237,7 +245,7 @@ def reporter(environment: Environment) -> ReportFn:
         if len(handlers) == 1 and (handlers[0] is known[0] or is_stats_listener(handlers[0])):
             known[0] = handlers[0]
             stats = environment.stats
-            if fused and type(stats) is RequestStats:
+            if fused and type(stats) is RequestStats and "log_request" not in stats.__dict__:
                 log_request(stats, kind, name, ms, length)
             else:
                 stats.log_request(kind, name, ms, length)  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import gevent
 import pytest
 from locust import User, constant, task
@@ -212,6 +214,21 @@ def test_fused_stats_update_steps_aside_for_a_replaced_locust_method(
     assert environment.stats.get("Heartbeat", "OCPP").num_requests == 1
 
     monkeypatch.undo()
+    assert locust_fixes._stats_unchanged()
+    wrapped = functools.wraps(original)(counting)  # a wrapper with the original's names
+    monkeypatch.setattr(StatsEntry, "log", wrapped)
+    assert not locust_fixes._stats_unchanged()
+    monkeypatch.undo()
+
+    environment = Environment(user_classes=[Sleeper])
+    environment.create_local_runner()
+    calls: list[tuple[object, ...]] = []
+    own = environment.stats.log_request
+    environment.stats.log_request = lambda *a: (calls.append(a), own(*a))  # type: ignore[method-assign]
+    seen.clear()
+    _fire(environment, "OCPP", "Heartbeat", 5.0, 40, None)
+    assert calls == [("OCPP", "Heartbeat", 5.0, 40)]  # a patched instance: its own method
+
     assert locust_fixes._stats_unchanged()
     environment = Environment(user_classes=[Sleeper])
     environment.create_local_runner()
