@@ -281,14 +281,17 @@ class V201(Dialect):
         and the TxEndedMeasurands sampled during the session and at its end (clock-aligned
         ones with AlignedDataCtrlr.TxEndedMeasurands). An end that is the end of its
         authorization (StopAuthorized) names the idToken that stopped it, ``stopped_by``
-        or its own (E07.FR.02)."""
+        or its own, unless an earlier event of it ended the authorization (E07.FR.02:
+        once)."""
         trigger, stopped = _ENDED[reason]
         if reason == "EVDisconnected" and tx.ended_for is not None:
             stopped = _ENDED[tx.ended_for][1]  # what ended it: the driver (E07.FR.05), ...
         event = _event("Ended", trigger, seq_no, tx.local_id, at, "EVConnected", offline)
         event["transactionInfo"]["stoppedReason"] = stopped
-        token = stopped_by or (tx.id_tag if trigger == "StopAuthorized" else None)
-        if token:
+        token = stopped_by
+        if token is None and trigger == "StopAuthorized" and tx.id_tag:
+            token = tx.id_tag
+        if token is not None and tx.ended_for is None:
             event["idToken"] = self._wire_token(token)
         wanted = measurands or _ENERGY
         kept = []

@@ -73,6 +73,42 @@ def test_the_ends_a_master_pass_causes_name_it(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_a_master_pass_after_a_drivers_stop_names_no_second_token(version: str) -> None:
+    """Under TxStopPoint EVConnected the driver's stop ended the authorization (Updated
+    StopAuthorized, TAG-1); BOSS then ends the transaction (StopAuthorized, MasterPass)
+    without a second idToken: it is given once, where the authorization ends (E07.FR.02)."""
+    from loadgen.config import Session
+
+    bench = booted(
+        version,
+        connectors=2,
+        configuration=(("tx_stop_point", "EVConnected"),),
+        session=Session(meter_interval_s=10.0),
+        answers={"Authorize": _authorize},
+    )
+    assert set_setting(bench, "", "AuthCtrlr.MasterPassGroupId", MASTER) == "Accepted"
+    bench.driver.step(lambda st, now: st.plug_in(now, 1, "TAG-1"))
+    bench.driver.step(lambda st, now: st.start_transaction(now, 1, "TAG-1"))
+    bench.run(5)
+    bench.driver.step(lambda st, now: st.stop_transaction(now, 1))
+    bench.run(5)
+    bench.driver.step(lambda st, now: st.authorize(now, "BOSS", 7))
+    bench.run(5)
+    events = [c.payload for c in bench.named("TransactionEvent")]
+    named = [
+        (e["eventType"], e["triggerReason"], e["idToken"]["idToken"])
+        for e in events
+        if "idToken" in e
+    ]
+    assert named == [("Started", "Authorized", "TAG-1"), ("Updated", "StopAuthorized", "TAG-1")]
+    (end,) = _events(bench, "Ended")
+    assert (end["triggerReason"], end["transactionInfo"]["stoppedReason"]) == (
+        "StopAuthorized",
+        "MasterPass",
+    )
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_a_master_pass_starts_no_transaction(version: str) -> None:
     """A remote start for BOSS that Authorizes first (AuthorizeRemoteStart) starts nothing:
     the answer's group is the master one (C16.FR.03)."""
