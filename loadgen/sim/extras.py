@@ -173,7 +173,8 @@ class Extras:
         self.fault_at: float | None = None  # a faulty charger's next fault
         self.recover_at: float | None = None
         self.faulted: int | None = None  # the faulted connector
-        self.pending_events: list[tuple[str, str | None]] = []  # security events, offline
+        #: security events to send once online: kind, techInfo, when it happened
+        self.pending_events: list[tuple[str, str | None, float]] = []
         # a BasicAuthPassword / AuthorizationKey the server set: the station reconnects
         # with it once its answer is out (A01)
         self.new_password: bytes | None = None

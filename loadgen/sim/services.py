@@ -358,7 +358,7 @@ class Services(StationPart):
             self._send_event(kind, None, now)  # an idle station makes no Extras for it
             return
         ext = self._extras()
-        ext.pending_events.append((kind, None))
+        ext.pending_events.append((kind, None, now))
         self._flush_events(now)
 
     def _flush_events(self, now: float) -> None:
@@ -367,22 +367,23 @@ class Services(StationPart):
             return
         if self.phase != ONLINE or self.registration != ACCEPTED:
             return  # after the next Accepted boot or reconnect
-        for kind, info in ext.pending_events:
-            self._send_event(kind, info, now)
+        for kind, info, at in ext.pending_events:
+            self._send_event(kind, info, at)  # the time it happened, not the time it went
         ext.pending_events.clear()
 
-    def _send_event(self, kind: str, info: str | None, now: float) -> None:
-        request = self.dialect.security_event(kind, now + self.wall_offset_s, info)
+    def _send_event(self, kind: str, info: str | None, at: float) -> None:
+        request = self.dialect.security_event(kind, at + self.wall_offset_s, info)
         self._queue(Outgoing(*request, "other"))
         self.counters.security_events += 1
 
-    def _credentials_refused(self) -> None:
-        """The upgrade was refused (HTTP 401): a security event once connected again."""
+    def _credentials_refused(self, now: float) -> None:
+        """The upgrade was refused (HTTP 401): a security event once connected again (one
+        for a run of refusals, with the time of the first)."""
         if self.fleet.spec.security_events:
             ext = self._extras()
             event = _BAD_CREDENTIALS[self.dialect.version]
-            if (event, None) not in ext.pending_events:
-                ext.pending_events.append((event, None))
+            if all(kind != event for kind, _, _ in ext.pending_events):
+                ext.pending_events.append((event, None, now))
 
     # -- faults ---------------------------------------------------------------------------
 

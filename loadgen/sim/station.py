@@ -282,7 +282,7 @@ class Station(
             return out
         out.append(Report("WS", "connect", connect_ms, 0, failure))
         if failure.category == "handshake_rejected" and _UNAUTHORIZED in failure.detail:
-            self._credentials_refused()
+            self._credentials_refused(now)
         ext = self.ext
         if ext is not None and ext.network is not None and ext.network.entry >= 0:
             self._network_failed(ext.network)  # B10.FR.03, B10.FR.07

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, replace
+from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
@@ -25,7 +26,16 @@ from loadgen.failures import Failure
 from loadgen.sim.actions import Counters
 from loadgen.sim.fleet import Fleet
 from loadgen.sim.station import Station
-from tests.unit.sim_csms import Bench, booted, make, remote_start, remote_stop, status_of, tx_id
+from tests.unit.sim_csms import (
+    WALL_OFFSET_S,
+    Bench,
+    booted,
+    make,
+    remote_start,
+    remote_stop,
+    status_of,
+    tx_id,
+)
 
 VERSIONS = ["1.6", "2.0.1", "2.1"]  # 2.1: 2.0.1's behaviour under 2.1's schemas
 ALL = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
@@ -525,6 +535,11 @@ def test_security_events(version: str) -> None:
     )
     assert events == [refused, "StartupOfTheDevice", "ResetOrReboot", "StartupOfTheDevice"]
     assert bench.counters.security_events == 4
+    # stamped when it happened (the refused upgrade), not when it could be sent
+    first = bench.named("SecurityEventNotification")[0]
+    happened = datetime.fromisoformat(first.payload["timestamp"]).timestamp() - WALL_OFFSET_S
+    boot = bench.named("BootNotification")[0]
+    assert happened < boot.at < first.at
 
 
 @pytest.mark.parametrize("version", VERSIONS)
