@@ -286,7 +286,9 @@ class V201(Dialect):
         trigger, stopped = _ENDED[reason]
         if reason == "EVDisconnected" and tx.ended_for is not None:
             stopped = _ENDED[tx.ended_for][1]  # what ended it: the driver (E07.FR.05), ...
-        event = _event("Ended", trigger, seq_no, tx.local_id, at, "EVConnected", offline)
+        # the EV unplugged: no connection to it any more (E06's Ended: chargingState Idle)
+        charging = "Idle" if reason == "EVDisconnected" else "EVConnected"
+        event = _event("Ended", trigger, seq_no, tx.local_id, at, charging, offline)
         event["transactionInfo"]["stoppedReason"] = stopped
         token = stopped_by
         if token is None and trigger == "StopAuthorized" and tx.id_tag:

@@ -509,8 +509,9 @@ def test_a_drivers_stop_follows_tx_stop_point(version: str, stop_point: str) -> 
     """The driver stops (a local stop). With Authorized in TxStopPoint the transaction
     ends (stoppedReason Local); with EVConnected alone only the authorization ends: an
     Updated event StopAuthorized, no energy, and the transaction ends when the EV is
-    unplugged (E06.FR.02/03, E07.FR.01), still stoppedReason Local (E07.FR.05). The event
-    that ends the authorization names the driver's idToken, and only that one (E07.FR.02)."""
+    unplugged (E06.FR.02/03, E07.FR.01), still stoppedReason Local (E07.FR.05), with
+    chargingState Idle: no EV any more. The event that ends the authorization names the
+    driver's idToken, and only that one (E07.FR.02)."""
     bench = booted(
         version,
         configuration=(("tx_stop_point", stop_point),),
@@ -525,6 +526,7 @@ def test_a_drivers_stop_follows_tx_stop_point(version: str, stop_point: str) -> 
     if stop_point != "EVConnected":
         (end,) = ended(bench)
         assert end["transactionInfo"]["stoppedReason"] == "Local"
+        assert end["transactionInfo"]["chargingState"] == "EVConnected"  # still plugged in
         assert end["idToken"]["idToken"] == "TAG-1"
         return
     assert ended(bench) == []
@@ -548,6 +550,7 @@ def test_a_drivers_stop_follows_tx_stop_point(version: str, stop_point: str) -> 
         "Local",
     ), last
     assert "idToken" not in end
+    assert end["transactionInfo"]["chargingState"] == "Idle"  # the EV is gone (E06)
 
 
 @pytest.mark.parametrize("version", ["2.0.1", "2.1"])
