@@ -234,9 +234,10 @@ class Steps(StationPart):
         self, now: float, connector_id: int, reason: StopReason = "Local"
     ) -> list[Action]:
         """End the connector's transaction with ``reason`` (Finishing; the EV stays
-        plugged in until :meth:`unplug`). Nothing happens when none runs. A driver's own
-        stop (``Local``) under a 2.x TxStopPoint without Authorized ends only the
-        authorization: the transaction ends when the EV is unplugged (E06, E07)."""
+        plugged in until :meth:`unplug`, but for ``EVDisconnected``: the EV has gone).
+        Nothing happens when none runs. A driver's own stop (``Local``) under a 2.x
+        TxStopPoint without Authorized ends only the authorization: the transaction ends
+        when the EV is unplugged (E06, E07)."""
         connector = self._step_connector(connector_id)
         out = self.out = []
         self.now_s = now
@@ -244,7 +245,8 @@ class Steps(StationPart):
             if reason == "Local" and not self._deauthorizing_ends():
                 self.end_authorization(connector, now, "Local")
             else:
-                self.end_transaction(connector, now, reason, unplug=False)
+                gone = reason == "EVDisconnected"  # its Ended says so (2.x: Idle)
+                self.end_transaction(connector, now, reason, unplug=gone)
         self._finish(now)
         return out
 

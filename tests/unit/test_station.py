@@ -553,6 +553,25 @@ def test_a_drivers_stop_follows_tx_stop_point(version: str, stop_point: str) -> 
     assert end["transactionInfo"]["chargingState"] == "Idle"  # the EV is gone (E06)
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_stop_for_the_ev_leaving_unplugs_it(version: str) -> None:
+    """A scenario's stop with reason EVDisconnected is the EV's leaving: the connector is
+    Available at once, not Finishing, and 2.x's Ended says chargingState Idle."""
+    bench = booted(version, session=Session(meter_interval_s=10.0))
+    bench.driver.step(lambda st, now: st.plug_in(now, 1, "TAG-1"))
+    bench.driver.step(lambda st, now: st.start_transaction(now, 1, "TAG-1"))
+    bench.run(5)
+    bench.driver.step(lambda st, now: st.stop_transaction(now, 1, "EVDisconnected"))
+    bench.run(1)
+    (end,) = ended(bench)
+    assert bench.statuses()[-1] == (1, "Available")
+    assert not bench.station.connectors[0].plugged
+    if version == "1.6":
+        assert end["reason"] == "EVDisconnected"
+    else:
+        assert end["transactionInfo"]["chargingState"] == "Idle"
+
+
 @pytest.mark.parametrize("version", ["2.0.1", "2.1"])
 def test_a_full_offline_queue_drops_samples_before_state_events(version: str) -> None:
     """Offline with the queue at its bound, the periodic samples go first: the event
