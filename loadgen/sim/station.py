@@ -384,13 +384,19 @@ class Station(
 
     def _bound_offline_queue(self) -> None:
         """Drop the oldest periodic meter value, else the oldest state-change event, else
-        the oldest message, beyond the cap (a transaction's start and end go last)."""
+        the oldest message, beyond the cap (a transaction's start and end go last, a
+        security event, whose delivery is guaranteed, after them: A04.FR.02)."""
         queue = self.queue
         if len(queue) < self.fleet.settings.offline_queue_max:
             return
         victim = next((i for i, item in enumerate(queue) if item.purpose == "meter"), None)
         if victim is None:
-            victim = next((i for i, item in enumerate(queue) if item.purpose == "state"), 0)
+            victim = next((i for i, item in enumerate(queue) if item.purpose == "state"), None)
+        if victim is None:
+            victim = next(
+                (i for i, item in enumerate(queue) if item.action != "SecurityEventNotification"),
+                0,
+            )
         del queue[victim]
         self.counters.offline_dropped += 1
 

@@ -586,6 +586,29 @@ def test_security_events_outlive_a_lost_connection(version: str) -> None:
     assert bench.counters.security_events == 3  # the first boot's and the reset's two
 
 
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_a_full_offline_queue_keeps_a_security_event(version: str) -> None:
+    """Security events caught by a lost connection outlive the offline queue's bound:
+    the sessions started offline fill it, transaction messages go instead (A04.FR.02:
+    guaranteed delivery)."""
+    bench = booted(version, connectors=3, offline_queue_max=3, reboot_s=1)
+    bench.silent.add("SecurityEventNotification")
+    assert status_of(bench.server_call("Reset", {"type": "Immediate"})) == "Accepted"
+    bench.run(5)
+    assert bench.in_flight is not None  # a security event, unanswered
+    bench.drop()
+    bench.silent.clear()
+    for n in (1, 2, 3):  # offline sessions: three Started events for a queue of three
+        bench.driver.step(lambda st, now, n=n: st.plug_in(now, n, "TAG"))
+        bench.driver.step(lambda st, now, n=n: st.start_transaction(now, n, "TAG"))
+    queued = [item.action for item in bench.station.queue]
+    assert len(queued) == 3 and bench.counters.offline_dropped == 2
+    assert queued.count("SecurityEventNotification") == 2  # the reset's two, kept
+    bench.run(300)
+    types = [c.payload["type"] for c in bench.named("SecurityEventNotification") if c.delivered]
+    assert types.count("ResetOrReboot") == 1 and types.count("StartupOfTheDevice") == 2, types
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_data_transfer_answers_by_vendor_and_message(version: str) -> None:
     """DataTransfer gets the configured answer for its vendorId and messageId;
