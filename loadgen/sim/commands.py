@@ -474,12 +474,12 @@ class Commands(StationPart):
             return "Unknown"
         tx = connector.tx
         if tx is not None:
-            if not stop_transaction and tx.ended_for is None:
+            if tx.ended_for is not None:  # its authorization ended (2.x TxStopPoint)
+                self.end_transaction(connector, self.now_s, "EVDisconnected")  # cable out
+            elif not stop_transaction:
                 return "Ongoing"  # an authorized transaction (F05.FR.02)
-            if tx.ended_for is None:
+            else:
                 self.end_transaction(connector, self.now_s, "UnlockCommand")
-            else:  # its authorization ended (2.x TxStopPoint): the cable out ends it
-                self.end_transaction(connector, self.now_s, "EVDisconnected")
         elif connector.busy:
             connector.phase = None
             self._unplug(connector, self.now_s)

@@ -93,6 +93,15 @@ class Unit(Protocol):
     def id_tags(self) -> tuple[str, ...]: ...
 
 
+def _drop_rank(item: Outgoing) -> int:
+    """The order in which a full offline queue lets messages go, lowest first."""
+    if item.purpose == "meter":
+        return 0
+    if item.purpose == "state":
+        return 1
+    return 3 if item.action == "SecurityEventNotification" else 2
+
+
 class Station(
     Sessions,
     Commands,
@@ -389,14 +398,7 @@ class Station(
         queue = self.queue
         if len(queue) < self.fleet.settings.offline_queue_max:
             return
-        victim = next((i for i, item in enumerate(queue) if item.purpose == "meter"), None)
-        if victim is None:
-            victim = next((i for i, item in enumerate(queue) if item.purpose == "state"), None)
-        if victim is None:
-            victim = next(
-                (i for i, item in enumerate(queue) if item.action != "SecurityEventNotification"),
-                0,
-            )
+        victim = min(range(len(queue)), key=lambda i: (_drop_rank(queue[i]), i))
         del queue[victim]
         self.counters.offline_dropped += 1
 
