@@ -60,6 +60,21 @@ def told(bench: Bench, since: int = 0) -> list[tuple[str, str, str]]:
     return out
 
 
+def station_limited(version: str, connectors: int, limit_w: int) -> Bench:
+    """A station of ``connectors`` whose EVs draw 11 kW, under a station-wide limit of
+    ``limit_w`` (ChargePointMaxProfile / ChargingStationMaxProfile) from the start."""
+    session = Session(meter_interval_s=0, duration_s=2 * _DAY_S, power_w=11_000)
+    bench = booted(version, connectors=connectors, session=session)
+    answer = bench.server_call(
+        "SetChargingProfile",
+        request(
+            version, 0, "ChargingStationMaxProfile", [(0, limit_w)], kind="Absolute", start=wall(0)
+        ),
+    )
+    assert status_of(answer) == "Accepted"
+    return bench
+
+
 def state_change(version: str, at_s: float, state: str) -> tuple[str, str, str]:
     """What ``told`` shows of a change of the charging state to ``state`` at ``at_s``."""
     how = "StatusNotification" if version == "1.6" else "ChargingStateChanged"
@@ -231,15 +246,7 @@ def test_a_station_limit_is_shared_anew_when_a_transaction_begins_or_ends(versio
     connectors that charge share it: when a second transaction begins, the first one's
     power halves at once, and when it ends the first one gets the whole limit back at
     once (2.x: ChargingRateChanged then, not at a later sample)."""
-    session = Session(meter_interval_s=0, duration_s=2 * _DAY_S, power_w=11_000)
-    bench = booted(version, connectors=2, session=session)
-    answer = bench.server_call(
-        "SetChargingProfile",
-        request(
-            version, 0, "ChargingStationMaxProfile", [(0, 8_000)], kind="Absolute", start=wall(0)
-        ),
-    )
-    assert status_of(answer) == "Accepted"
+    bench = station_limited(version, 2, 8_000)
     assert remote_start(bench, 1, remote_start_id=1) == "Accepted"
     bench.run(2)
     first = bench.station.connectors[0]
@@ -281,15 +288,7 @@ def test_a_station_limit_is_shared_anew_when_a_transaction_begins_or_ends(versio
 def test_transactions_ending_together_tell_no_rate_change(version: str) -> None:
     """A reset ends every transaction at once: none of them is told of the others' end
     as a ChargingRateChanged (the share is taken once the event is over)."""
-    session = Session(meter_interval_s=0, duration_s=2 * _DAY_S, power_w=11_000)
-    bench = booted(version, connectors=3, session=session)
-    answer = bench.server_call(
-        "SetChargingProfile",
-        request(
-            version, 0, "ChargingStationMaxProfile", [(0, 9_000)], kind="Absolute", start=wall(0)
-        ),
-    )
-    assert status_of(answer) == "Accepted"
+    bench = station_limited(version, 3, 9_000)
     for connector in (1, 2, 3):
         assert remote_start(bench, connector, remote_start_id=connector) == "Accepted"
     bench.run(3)
