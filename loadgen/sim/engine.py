@@ -444,9 +444,8 @@ class Engine:
                 self.report("OCPP", "(server frame)", 0, len(event.data), failure)
             if link.ws is not ws:
                 return  # closed meanwhile (a reset)
-        pending = ws.data_to_send()  # pongs
-        if pending:
-            self._write(link, pending)
+        if ws.outgoing:  # pongs
+            self._write(link, ws.data_to_send())
             self._settle(link)
 
     # -- writing ------------------------------------------------------------------------

@@ -231,7 +231,8 @@ class Station(
         self.connectors = [Connector(i) for i in range(1, settings.connectors + 1)]
         self.connector_due: float | None = None
         self.tx_count = 0
-        self.charging = fleet.charging_share > 0 and self.rng.random() < fleet.charging_share
+        share = fleet.charging_share
+        self.charging = share > 0 and self.rng.random() < share
         self.rebooting = False
         self.reboot_deadline = 0.0  # a reset / graceful stop closes by then; answers renew it
         self.reset_when_idle = False

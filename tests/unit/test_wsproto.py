@@ -481,6 +481,22 @@ def test_encode_frame_matches_rfc_example() -> None:
     assert frame == bytes.fromhex("818537fa213d7f9f4d5158")
 
 
+@given(data=st.binary(max_size=300), mask=st.binary(min_size=4, max_size=4))
+def test_masking_is_the_same_in_c_and_in_python(data: bytes, mask: bytes) -> None:
+    """The masking frames use (websockets' C helper where built) equals the pure-Python
+    XOR, byte for byte, at every length and alignment, and undoes itself."""
+    expected = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    assert wsproto._xor_mask(data, mask) == expected
+    assert wsproto._mask(data, mask) == expected
+    assert wsproto._mask(expected, mask) == data
+
+
+def test_frames_are_masked_by_websockets_c_helper_where_it_is_built() -> None:
+    """On a platform with websockets' wheel (CI's), frames use its C masking."""
+    speedups = pytest.importorskip("websockets.speedups")
+    assert wsproto._mask is speedups.apply_mask
+
+
 def test_encode_frame_rejects_a_bad_opcode_or_mask() -> None:
     """An opcode beyond 4 bits or a mask other than 4 bytes is a ValueError."""
     with pytest.raises(ValueError):
