@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 
 import gevent
 import pytest
@@ -65,6 +66,13 @@ def _fire(environment: Environment, *args: object) -> None:
     if reporter is None:
         reporter = environment._test_reporter = locust_fixes.reporter(environment)  # type: ignore[attr-defined]
     reporter(*args)  # type: ignore[arg-type]
+
+
+def _stats_settled(environment: Environment, requests: int, timeout_s: float = 5.0) -> None:
+    """Wait (on the hub, with a deadline) until the stats count ``requests`` in all."""
+    with gevent.Timeout(timeout_s):
+        while environment.stats.total.num_requests < requests:
+            gevent.sleep(0.005)
 
 
 def test_requests_reach_the_stats_without_the_event_when_only_locust_listens() -> None:
@@ -236,5 +244,104 @@ def test_fused_stats_update_steps_aside_for_a_replaced_locust_method(
     monkeypatch.setattr(StatsEntry, "log", counting)  # after the reporter was built
     seen.clear()
     reporter("OCPP", "Heartbeat", 7.0, 40, None)
+    _stats_settled(environment, 1)
     assert seen == []  # the fused update, checked when the reporter was built
     assert environment.stats.get("Heartbeat", "OCPP").num_requests == 1
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_a_batch_of_exchanges_leaves_what_locusts_own_calls_leave(
+    monkeypatch: pytest.MonkeyPatch, cache: bool
+) -> None:
+    """Exchanges held in a ``StatsBatch`` and applied at random points, against Locust's
+    ``log_request`` called at each exchange, on the same clock: every field of every
+    entry equal (a new entry's ``start_time`` is when its batch was applied), with many
+    names, every bucket width, ``None`` times and seconds that tick over inside a batch
+    (the response-time cache)."""
+    import random
+    import time
+
+    from locust.stats import RequestStats
+
+    clock = [1_800_000_000.25]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    theirs, ours = RequestStats(cache), RequestStats(cache)
+    batch = locust_fixes.StatsBatch(ours)
+    rng = random.Random(34)
+    names = [f"Call{i}" for i in range(7)]
+    made: dict[tuple[str, str], tuple[float, float]] = {}  # first report, its apply
+    waiting: list[tuple[str, str]] = []
+    for _ in range(5000):
+        clock[0] += rng.choice((0.0, 0.001, 0.3, 1.0, 2.7))
+        kind = rng.choice(("OCPP", "WebSocket"))
+        name = rng.choice(names)
+        ms = rng.choice((None, 0, 0.4, 3, 99.6, 147.2, 999.9, 3432, 58760.5, rng.uniform(0, 1e5)))
+        length = rng.randrange(0, 2000)
+        theirs.log_request(kind, name, ms, length)  # type: ignore[arg-type]
+        if (name, kind) not in made and (name, kind) not in waiting:
+            waiting.append((name, kind))
+            made[(name, kind)] = (clock[0], 0.0)
+        batch.add(kind, name, ms, length)
+        if rng.random() < 0.02:
+            batch.apply()
+            for key in waiting:
+                made[key] = (made[key][0], clock[0])
+            waiting.clear()
+            assert len(batch) == 0
+    batch.apply()
+    for key in waiting:
+        made[key] = (made[key][0], clock[0])
+    state, expected = _entry_state(ours), _entry_state(theirs)
+    for (name, kind), (first, applied) in made.items():
+        assert theirs.entries[(name, kind)].start_time == first
+        assert ours.entries[(name, kind)].start_time == applied
+        del state[(name, kind)]["start_time"], expected[(name, kind)]["start_time"]
+    assert state == expected
+    assert ours.total.num_requests == 5000 and len(ours.entries) == 14
+
+
+def test_every_stats_reader_event_sees_the_exchanges_before_it() -> None:
+    """Successful exchanges wait in a batch; a worker's report to the master, a reset, a
+    test's stop and the process's end apply it before their listeners run, with no turn
+    of the hub in between; and the hub applies it by itself within STATS_BATCH_S."""
+    environment = Environment(user_classes=[Sleeper])
+    environment.create_local_runner()
+    reporter = locust_fixes.reporter(environment)
+    seen: dict[str, int] = {}
+    for name in locust_fixes.STATS_READERS:
+        getattr(environment.events, name).add_listener(
+            lambda _name=name, **_: seen.__setitem__(_name, environment.stats.total.num_requests)
+        )
+    events = environment.events
+    fire = {
+        "report_to_master": lambda: events.report_to_master.fire(client_id="w", data={}),
+        "spawning_complete": lambda: events.spawning_complete.fire(user_count=1),
+        "reset_stats": lambda: events.reset_stats.fire(),
+        "test_stopping": lambda: events.test_stopping.fire(environment=environment),
+        "test_stop": lambda: events.test_stop.fire(environment=environment),
+        "quitting": lambda: events.quitting.fire(environment=environment),
+    }
+    assert set(fire) == set(locust_fixes.STATS_READERS)
+    for count, name in enumerate(locust_fixes.STATS_READERS, start=1):
+        reporter("OCPP", f"Call{count}", 3.0, 10, None)
+        assert environment.stats.total.num_requests == count - 1  # waiting, no hub turn yet
+        fire[name]()
+        assert seen[name] == count, name
+    reporter("OCPP", "Heartbeat", 4.0, 10, None)
+    started = time.monotonic()
+    _stats_settled(environment, len(fire) + 1)
+    assert time.monotonic() - started < 1.0
+    assert environment.stats.get("Heartbeat", "OCPP").num_requests == 1
+
+
+def test_a_failure_goes_in_after_the_exchanges_before_it() -> None:
+    """A failed exchange is logged at once, with its error, after the waiting ones."""
+    environment = Environment(user_classes=[Sleeper])
+    environment.create_local_runner()
+    reporter = locust_fixes.reporter(environment)
+    reporter("OCPP", "Heartbeat", 3.0, 10, None)
+    reporter("OCPP", "Heartbeat", 9.0, 0, Failure("call_timeout"))
+    entry = environment.stats.get("Heartbeat", "OCPP")
+    assert (entry.num_requests, entry.num_failures) == (2, 1)
+    assert entry.max_response_time == 9.0 and entry.min_response_time == 3.0
+    assert len(environment.stats.errors) == 1
