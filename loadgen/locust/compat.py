@@ -144,8 +144,11 @@ def log_request(stats: RequestStats, kind: str, name: str, ms: float | None, len
         entry.total_content_length += length
 
 
-#: Longest an exchange waits in a :class:`StatsBatch` before it is in Locust's stats.
+#: A :class:`StatsBatch` is applied by the first exchange that comes this long after the
+#: batch's first (no wakeup of its own while exchanges keep coming) ...
 STATS_BATCH_S = 0.05
+#: ... or by a timer this long after the batch's first exchange when none came since.
+STATS_WAIT_S = 0.5
 #: Locust's events whose listeners read or reset the stats: a batch is applied first.
 STATS_READERS = (
     "report_to_master",  # a worker's stats to the master (every 3 s, and at the end)
@@ -162,23 +165,26 @@ class StatsBatch:
 
     Logging an exchange the moment it ends costs ~2.5 us in a charge point's life: two
     stats entries (the total and the exchange's), a dozen fields each, read and written
-    one by one. Held here and applied at most :data:`STATS_BATCH_S` later, each entry's
-    fields are read and written once per batch. The stats end up as Locust's own
+    one by one. Held here, each entry's fields are read and written once per batch. A
+    batch is applied by the first exchange :data:`STATS_BATCH_S` after its first one, so
+    a busy process applies it without waking up for it, and by a hub timer when no
+    exchange came for :data:`STATS_WAIT_S`. The stats end up as Locust's own
     ``log_request`` calls leave them, field by field and in the same order: each exchange
     keeps the time it was reported (its second, the ticks of the response-time cache);
-    only a new entry's ``start_time`` is the batch's, up to :data:`STATS_BATCH_S` after
-    its first exchange. :meth:`install` applies the batch before every listener of the
-    :data:`STATS_READERS` events, so a worker's reports, a reset and the end of a test
-    see every exchange; anything else reading the stats (the web UI, a CSV row) sees them
-    at most :data:`STATS_BATCH_S` late. Callable from hub callbacks; never waits.
+    only a new entry's ``start_time`` is when its batch was applied. :meth:`install`
+    applies the batch before every listener of the :data:`STATS_READERS` events, so a
+    worker's reports, a reset and the end of a test see every exchange; anything else
+    reading the stats (the web UI, a CSV row) sees an exchange at most
+    :data:`STATS_WAIT_S` late. Callable from hub callbacks; never waits.
     """
 
-    __slots__ = ("_armed", "_pending", "_timer", "stats")
+    __slots__ = ("_armed", "_first", "_pending", "_timer", "stats")
 
     def __init__(self, stats: RequestStats) -> None:
         self.stats = stats
         #: every exchange waiting, in order: (name, kind, ms or None, length, epoch s)
         self._pending: list[tuple[str, str, float | None, int, float]] = []
+        self._first = 0.0  # when the batch's first exchange was reported
         self._timer: Any = None  # the hub's timer that applies the batch, made on first use
         self._armed = False
 
@@ -186,14 +192,19 @@ class StatsBatch:
         return len(self._pending)
 
     def add(self, kind: str, name: str, ms: float | None, length: int) -> None:
-        """One successful exchange: in the stats within :data:`STATS_BATCH_S`."""
-        self._pending.append((name, kind, ms, length, time.time()))
-        if not self._armed:
-            self._armed = True
+        """One successful exchange: in the stats within :data:`STATS_WAIT_S`."""
+        now = time.time()
+        pending = self._pending
+        pending.append((name, kind, ms, length, now))
+        if len(pending) == 1:
+            self._first = now
             timer = self._timer
             if timer is None:
-                timer = self._timer = gevent.get_hub().loop.timer(STATS_BATCH_S)
+                timer = self._timer = gevent.get_hub().loop.timer(STATS_WAIT_S)
             timer.start(self.apply)
+            self._armed = True
+        elif not 0 <= now - self._first < STATS_BATCH_S:  # (a clock set back applies too)
+            self.apply()
 
     def apply(self) -> None:
         """Log every waiting exchange into the stats now."""

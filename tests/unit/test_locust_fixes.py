@@ -256,8 +256,8 @@ def test_a_batch_of_exchanges_leaves_what_locusts_own_calls_leave(
     """Exchanges held in a ``StatsBatch`` and applied at random points, against Locust's
     ``log_request`` called at each exchange, on the same clock: every field of every
     entry equal (a new entry's ``start_time`` is when its batch was applied), with many
-    names, every bucket width, ``None`` times and seconds that tick over inside a batch
-    (the response-time cache)."""
+    names, every bucket width, ``None`` times, batches applied by age (50 ms) and at
+    random, and seconds that tick over inside a batch (the response-time cache)."""
     import random
     import time
 
@@ -271,8 +271,9 @@ def test_a_batch_of_exchanges_leaves_what_locusts_own_calls_leave(
     names = [f"Call{i}" for i in range(7)]
     made: dict[tuple[str, str], tuple[float, float]] = {}  # first report, its apply
     waiting: list[tuple[str, str]] = []
+    applied_with_several = 0
     for _ in range(5000):
-        clock[0] += rng.choice((0.0, 0.001, 0.3, 1.0, 2.7))
+        clock[0] += rng.choice((0.0, 0.001, 0.004, 0.02, 0.03, 0.3, 1.0, 2.7))
         kind = rng.choice(("OCPP", "WebSocket"))
         name = rng.choice(names)
         ms = rng.choice((None, 0, 0.4, 3, 99.6, 147.2, 999.9, 3432, 58760.5, rng.uniform(0, 1e5)))
@@ -281,13 +282,15 @@ def test_a_batch_of_exchanges_leaves_what_locusts_own_calls_leave(
         if (name, kind) not in made and (name, kind) not in waiting:
             waiting.append((name, kind))
             made[(name, kind)] = (clock[0], 0.0)
-        batch.add(kind, name, ms, length)
+        waited = len(batch)
+        batch.add(kind, name, ms, length)  # applies the batch once it is 50 ms old
         if rng.random() < 0.02:
             batch.apply()
+        if len(batch) == 0:  # applied, now
+            applied_with_several += waited > 0
             for key in waiting:
                 made[key] = (made[key][0], clock[0])
             waiting.clear()
-            assert len(batch) == 0
     batch.apply()
     for key in waiting:
         made[key] = (made[key][0], clock[0])
@@ -298,6 +301,7 @@ def test_a_batch_of_exchanges_leaves_what_locusts_own_calls_leave(
         del state[(name, kind)]["start_time"], expected[(name, kind)]["start_time"]
     assert state == expected
     assert ours.total.num_requests == 5000 and len(ours.entries) == 14
+    assert applied_with_several > 100  # batches of more than one exchange, many
 
 
 def test_every_stats_reader_event_sees_the_exchanges_before_it() -> None:
