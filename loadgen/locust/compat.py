@@ -215,20 +215,22 @@ class StatsBatch:
         if not pending:
             return
         self._pending = []
-        stats = self.stats
         bucket = locust_stats.bucket_response_time  # looked up as Locust does, per batch
-        _log_all(stats.total, pending, bucket)
-        own: dict[tuple[str, str], list[tuple[str, str, float | None, int, float]]] = {}
-        for item in pending:
-            key = (item[0], item[1])
-            group = own.get(key)
+        rows: list[_Row] = []  # each exchange's figures, worked out once for both entries
+        own: dict[tuple[str, str], list[_Row]] = {}
+        for name, kind, ms, length, now in pending:
+            row = (ms, length, now, int(now), None if ms is None else bucket(ms))
+            rows.append(row)
+            group = own.get((name, kind))
             if group is None:
-                own[key] = [item]
+                own[(name, kind)] = [row]
             else:
-                group.append(item)
+                group.append(row)
+        stats = self.stats
+        _log_all(stats.total, rows)
         entries = stats.entries
         for key, group in own.items():
-            _log_all(entries[key], group, bucket)
+            _log_all(entries[key], group)
 
     def install(self, environment: Environment) -> None:
         """Apply the batch before the listeners of :data:`STATS_READERS` (idempotent)."""
@@ -241,11 +243,12 @@ class StatsBatch:
         self.apply()
 
 
-def _log_all(
-    entry: StatsEntry,
-    pending: list[tuple[str, str, float | None, int, float]],
-    bucket: Callable[[float], int],
-) -> None:
+#: One exchange as :func:`_log_all` takes it: ms (or None), length, epoch seconds, its
+#: second, its response-time bucket (None with no time).
+_Row = tuple[float | None, int, float, int, int | None]
+
+
+def _log_all(entry: StatsEntry, rows: list[_Row]) -> None:
     """``entry.log(ms, length)`` for each exchange, at its time, as Locust's ``log`` and
     helpers do it; the entry's fields read and written once."""
     count = entry.num_requests
@@ -257,15 +260,15 @@ def _log_all(
     per_second = entry.num_reqs_per_sec
     times = entry.response_times
     last = entry.last_request_timestamp
+    last_second = int(last) if last else None  # None: no cache tick (Locust: ``last and``)
     cached = entry.use_response_times_cache
-    for _, _, ms, length, now in pending:
-        second = int(now)
-        if cached and last and second > int(last):
+    for ms, length, now, second, rounded in rows:
+        if cached and last_second is not None and second > last_second:
             entry.num_requests, entry.num_none_requests = count, nones  # what the cache copies
             entry._cache_response_times(second - 1)
         count += 1
         per_second[second] += 1
-        last = now
+        last, last_second = now, (second if now else None)
         if ms is None:
             nones += 1
         else:
@@ -274,7 +277,7 @@ def _log_all(
                 low = ms
             if ms > high:
                 high = ms
-            times[bucket(ms)] += 1
+            times[rounded] += 1  # type: ignore[index]  # a bucket whenever ms is
         size += length
     entry.num_requests = count
     entry.num_none_requests = nones
