@@ -156,7 +156,7 @@ STATS_READERS = (
     "reset_stats",  # the web UI's reset
     "test_stopping",
     "test_stop",
-    "quitting",
+    "quitting",  # Locust fires it in reverse (this one last); test_stop applied it before
 )
 
 
