@@ -16,12 +16,12 @@
 - **Worker liveness**: heartbeats a worker may miss before the master calls it missing.
 - **Two stats entries, one update.** Each exchange updates the total and its own entry:
   Locust's ``log_request`` makes seven calls per entry for it (``log``, its helpers,
-  ``min``, ``max``, the rounding). :func:`log_request` does the same bookkeeping in one
-  function, with one clock read, and a :class:`StatsBatch` does it for the exchanges of
-  the last :data:`STATS_BATCH_S` together, reading and writing each entry's fields once
-  per batch. A reporter uses them when, as it is built, Locust's methods are the ones
-  they were checked against (not replaced, not wrapped) and the stats are Locust's own,
-  unpatched; else Locust's methods.
+  ``min``, ``max``, the rounding). :func:`_log_all` does the same bookkeeping in one
+  function: for one exchange (:func:`log_request`, one clock read), or for the exchanges
+  a :class:`StatsBatch` held (50 ms of them while they keep coming), reading and writing each
+  entry's fields once per batch. A reporter uses them when, as it is built, Locust's
+  methods are the ones they were checked against (not replaced, not wrapped) and the
+  stats are Locust's own, unpatched; else Locust's methods.
 - **Per-second counts kept forever.** Each stats entry counts its requests and failures
   per second of the run, and Locust reads only the last dozen seconds of them (its
   current rates); on a long run a master grows by megabytes an hour.
@@ -118,30 +118,13 @@ def _stats_unchanged() -> bool:
 def log_request(stats: RequestStats, kind: str, name: str, ms: float | None, length: int) -> None:
     """``stats.log_request(kind, name, ms, length)``: the total's and the entry's counts,
     as Locust's ``StatsEntry.log`` keeps them (its response-time bucketing included,
-    ``locust.stats.bucket_response_time``, which may be replaced), in one function. For
-    Locust's own :class:`RequestStats` while :func:`_stats_unchanged`."""
+    ``locust.stats.bucket_response_time``, which may be replaced), through
+    :func:`_log_all`. For Locust's own :class:`RequestStats` while
+    :func:`_stats_unchanged`."""
     own = stats.entries[(name, kind)]  # a new entry reads the clock: before ours, as in Locust
-    now = time.time()
-    second = int(now)
-    bucket = None if ms is None else locust_stats.bucket_response_time(ms)
-    for entry in (stats.total, own):
-        last = entry.last_request_timestamp
-        if entry.use_response_times_cache and last and second > int(last):
-            entry._cache_response_times(second - 1)
-        entry.num_requests += 1
-        entry.num_reqs_per_sec[second] += 1
-        entry.last_request_timestamp = now
-        if ms is None:
-            entry.num_none_requests += 1
-        else:
-            entry.total_response_time += ms  # type: ignore[assignment]
-            low = entry.min_response_time
-            if low is None or ms < low:
-                entry.min_response_time = ms  # type: ignore[assignment]  # Locust's is float too
-            if ms > entry.max_response_time:
-                entry.max_response_time = ms  # type: ignore[assignment]
-            entry.response_times[bucket] += 1  # type: ignore[index]  # set when ms is
-        entry.total_content_length += length
+    rows = [_row(ms, length, time.time(), locust_stats.bucket_response_time)]
+    _log_all(stats.total, rows)
+    _log_all(own, rows)
 
 
 #: A :class:`StatsBatch` is applied by the first exchange that comes this long after the
@@ -219,7 +202,7 @@ class StatsBatch:
         rows: list[_Row] = []  # each exchange's figures, worked out once for both entries
         own: dict[tuple[str, str], list[_Row]] = {}
         for name, kind, ms, length, now in pending:
-            row = (ms, length, now, int(now), None if ms is None else bucket(ms))
+            row = _row(ms, length, now, bucket)
             rows.append(row)
             group = own.get((name, kind))
             if group is None:
@@ -246,6 +229,10 @@ class StatsBatch:
 #: One exchange as :func:`_log_all` takes it: ms (or None), length, epoch seconds, its
 #: second, its response-time bucket (None with no time).
 _Row = tuple[float | None, int, float, int, int | None]
+
+
+def _row(ms: float | None, length: int, now: float, bucket: Callable[[float], int]) -> _Row:
+    return (ms, length, now, int(now), None if ms is None else bucket(ms))
 
 
 def _log_all(entry: StatsEntry, rows: list[_Row]) -> None:
