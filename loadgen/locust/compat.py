@@ -161,7 +161,7 @@ class StatsBatch:
     :data:`STATS_WAIT_S` late. Callable from hub callbacks; never waits.
     """
 
-    __slots__ = ("_armed", "_first", "_pending", "_timer", "stats")
+    __slots__ = ("_first", "_pending", "_timer", "stats")
 
     def __init__(self, stats: RequestStats) -> None:
         self.stats = stats
@@ -169,7 +169,6 @@ class StatsBatch:
         self._pending: list[tuple[str, str, float | None, int, float]] = []
         self._first = 0.0  # when the batch's first exchange was reported
         self._timer: Any = None  # the hub's timer that applies the batch, made on first use
-        self._armed = False
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -185,15 +184,13 @@ class StatsBatch:
             if timer is None:
                 timer = self._timer = gevent.get_hub().loop.timer(STATS_WAIT_S)
             timer.start(self.apply)
-            self._armed = True
         elif not 0 <= now - self._first < STATS_BATCH_S:  # (a clock set back applies too)
             self.apply()
 
     def apply(self) -> None:
         """Log every waiting exchange into the stats now."""
-        if self._armed:
-            self._armed = False
-            self._timer.stop()
+        if self._timer is not None:
+            self._timer.stop()  # (a no-op when it fired or never started)
         pending = self._pending
         if not pending:
             return
