@@ -59,6 +59,10 @@ class Session:
     power_w: float = 11_000.0  # charging power while a session runs
 
 
+#: the most ``charge_points.io_batch_ms`` may be: it delays every charger's reaction
+MAX_IO_BATCH_MS = 50.0
+
+
 @dataclass(frozen=True, slots=True)
 class ChargePoints:
     """How each simulated charge point identifies itself and behaves."""
@@ -78,6 +82,9 @@ class ChargePoints:
     reboot_s: float = 5.0  # a reset's reboot: from closing the connection to reconnecting
     #: transaction messages kept while offline; beyond it the oldest meter values go first
     offline_queue_max: int = 1000
+    #: after a read, a process polls its sockets again this much later (0: at once), so
+    #: one wake-up serves many connections; response times end at the kernel's stamp
+    io_batch_ms: float = 2.0
     #: setting (1.6 key, 2.0.1 Component.Variable or loadgen name) -> value, as strings
     configuration: tuple[tuple[str, str], ...] = ()
     scenario: Scenario = field(default_factory=Scenario)

@@ -147,6 +147,7 @@ class Runtime:
                 source_pool(config.source_addresses, worker_index),
             )
             plan = self.plans[key] = Plan(config, fleet, link_target, identities=identities)
+        self.engine.set_batch(config.charge_points.io_batch_ms / 1000)
         return plan
 
     def booted(self, charge_point_id: str) -> None:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from loadgen.config import (
+    MAX_IO_BATCH_MS,
     OCPP_VERSIONS,
     Arrivals,
     ChargePoints,
@@ -661,6 +662,12 @@ def _charge_points(raw: object, files: _Files) -> ChargePoints:
                 maximum=1_000_000,
                 integer=True,
             )
+        ),
+        io_batch_ms=_number(
+            data.get("io_batch_ms", default.io_batch_ms),
+            f"{where}.io_batch_ms",
+            minimum=0,
+            maximum=MAX_IO_BATCH_MS,
         ),
         configuration=_configuration(data.get("configuration", {}), f"{where}.configuration"),
         scenario=Scenario(idle=idle, charging=charging),

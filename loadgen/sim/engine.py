@@ -13,7 +13,9 @@ in a greenlet, once per target and process (a numeric host needs none).
 
 Timers share one libev timer: deadlines are rounded up to a :data:`TICK_S` grid and kept
 in buckets, so the thousands of Heartbeats that fall due in one tick wake the process
-once, never early.
+once, never early. Reads can be batched the same way (:meth:`Engine.set_batch`): the
+process polls again a moment after a read, so one wake-up serves many connections; a
+response time ends at the kernel's receive stamp of its answer, so it does not grow.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, Protocol
 
 import gevent
 from gevent import get_hub
+from gevent.monkey import get_original
 
 from loadgen.config import Tls
 from loadgen.failures import Failure
@@ -50,9 +53,12 @@ from loadgen.sim.actions import (
 )
 from loadgen.sim.station import Station
 from loadgen.sim.transport import (
+    SO_TIMESTAMPNS,
+    STAMP_SPACE,
     Endpoint,
     SourcePool,
     TlsLayer,
+    arrival,
     basic_auth,
     client_ssl_context,
     lookup,
@@ -78,6 +84,10 @@ log = logging.getLogger("loadgen.engine")
 TICK_S = 0.05
 #: Bytes asked of the kernel per read (OCPP frames are far smaller).
 READ_CHUNK = 65536
+#: The longest :attr:`Engine.batch_s` may be (configs stop at ``MAX_IO_BATCH_MS``).
+MAX_BATCH_S = 1.0
+#: the OS thread's sleep (``time.sleep`` itself may be gevent's)
+_block = get_original("time", "sleep")
 #: Log uploads (GetDiagnostics, GetLog) a process runs at once; the rest wait their turn.
 MAX_UPLOADS = 64
 _READ, _WRITE = 1, 2
@@ -151,7 +161,7 @@ class Link:
         self.stage = ""  # "", resolve, connect, tls, handshake, open
         self.established = False
         self.broken: Failure | None = None  # a write failed: handled after the actions
-        self.opened_at = 0.0  # perf_counter() when the opening began
+        self.opened_at = 0.0  # monotonic() when the opening began
         self.io_deadline: float | None = None  # the opening's deadline
         self.wake_at: float | None = None  # the station's timer
         self.wake_key: int | None = None  # the wheel bucket the link is in
@@ -160,7 +170,7 @@ class Link:
 class Engine:
     """Runs the stations of one process (see the module docstring)."""
 
-    def __init__(self, report: ReportFn, *, tick_s: float = TICK_S) -> None:
+    def __init__(self, report: ReportFn, *, tick_s: float = TICK_S, batch_s: float = 0.0) -> None:
         self.report = report
         #: told (charge point id, failure) of each failed exchange, e.g. to list the first
         #: failing ids; None: nobody asks
@@ -179,6 +189,49 @@ class Engine:
         self._resolving: dict[str, list[Link]] = {}
         self._errors_logged: set[str] = set()
         self._uploads: Any = None  # a semaphore, made with the first upload
+        self._batch_s = 0.0
+        self._busy_at: float | None = None  # the first read since the last poll
+        self._collector: Any = None  # the prepare watcher that waits before polls
+        self.set_batch(batch_s)
+
+    # -- batched reads ------------------------------------------------------------------
+
+    @property
+    def batch_s(self) -> float:
+        """How long after a read the process polls the sockets again (0: at once)."""
+        return self._batch_s
+
+    def set_batch(self, seconds: float) -> None:
+        """Wait up to ``seconds`` (at most :data:`MAX_BATCH_S`) after a read before the
+        next poll, so one wake-up reads what arrived on many connections meanwhile.
+
+        Response times do not grow by it: they end at the kernel's receive stamp of the
+        answer. Without stamps (not Linux) reads stay immediate, whatever is asked.
+        """
+        if not 0.0 <= seconds <= MAX_BATCH_S:
+            raise ValueError(f"batch: 0 to {MAX_BATCH_S:g} s, got {seconds!r}")
+        self._batch_s = seconds if SO_TIMESTAMPNS is not None else 0.0
+        if self._batch_s and self._collector is None:
+            collector = self._collector = self._loop.prepare(ref=False)
+            collector.start(self._collect)
+        elif not self._batch_s and self._collector is not None:
+            self._collector.stop()
+            self._collector.close()
+            self._collector = None
+            self._busy_at = None
+
+    def _collect(self) -> None:
+        """Prepare watcher (before each poll): after a turn that read, let more arrive.
+
+        libev's ``io_collect_interval``, which gevent does not expose: the poll comes
+        ``batch_s`` after the turn's first read, or at once when the turn took longer.
+        """
+        busy_at = self._busy_at
+        if busy_at is not None:
+            self._busy_at = None
+            wait = busy_at + self._batch_s - time.monotonic()
+            if wait > 0.0:
+                _block(wait)
 
     # -- the stations' lives ------------------------------------------------------------
 
@@ -278,7 +331,7 @@ class Engine:
 
     def _open(self, link: Link) -> None:
         self.counters.attempted += 1
-        link.opened_at = time.perf_counter()
+        link.opened_at = time.monotonic()
         url = link.target.url
         endpoint = self._endpoints.get(url) or resolve_numeric(url)
         if endpoint is None:
@@ -350,7 +403,7 @@ class Engine:
         self._write(link, link.hs.request)
         self._settle(link)
 
-    def _established(self, link: Link, now: float) -> None:
+    def _established(self, link: Link, now: float, arrived: float) -> None:
         link.hs = None
         link.ws = WebSocket()
         link.stage = "open"
@@ -361,7 +414,7 @@ class Engine:
         counters.connected += 1
         if counters.connected > counters.peak_connected:
             counters.peak_connected = counters.connected
-        connect_ms = (time.perf_counter() - link.opened_at) * 1000
+        connect_ms = (arrived - link.opened_at) * 1000
         self._apply(link, link.station.connected(now, connect_ms))
 
     # -- reading ------------------------------------------------------------------------
@@ -370,7 +423,7 @@ class Engine:
         """Hub callback of the read watcher."""
         try:
             try:
-                data = link.sock.recv(READ_CHUNK)
+                data, ancillary, _flags, _address = link.sock.recvmsg(READ_CHUNK, STAMP_SPACE)
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -380,18 +433,31 @@ class Engine:
                 self._failed(link, ConnectionResetError(104, "closed by the server"), eof=True)
                 return
             now = time.monotonic()
+            arrived = arrival(ancillary, now) if ancillary else None
+            if arrived is None:
+                arrived = now
+                if self._batch_s:
+                    self._unstamped()
+            elif self._busy_at is None and self._batch_s:
+                self._busy_at = now
             tls = link.tls
             if tls is not None:
                 data = self._tls_read(link, tls, data)
                 if not data:
                     return
             if link.ws is None:
-                data = self._handshake_read(link, data, now)
+                data = self._handshake_read(link, data, now, arrived)
                 if not data:
                     return
-            self._frames(link, data, now)
+            self._frames(link, data, now, arrived)
         except Exception as exc:  # a bug must not stop the hub: lose this connection only
             self._internal_error(link, exc)
+
+    def _unstamped(self) -> None:
+        """A read without the kernel's stamp: batching would lengthen the response
+        times measured from here on, so this process reads at once from now on."""
+        log.warning("the kernel gave no receive time stamp: reads are no longer batched")
+        self.set_batch(0.0)
 
     def _tls_read(self, link: Link, tls: TlsLayer, data: bytes) -> bytes:
         try:
@@ -407,7 +473,7 @@ class Engine:
         self._settle(link)
         return plain if link.sock is not None else b""
 
-    def _handshake_read(self, link: Link, data: bytes, now: float) -> bytes:
+    def _handshake_read(self, link: Link, data: bytes, now: float, arrived: float) -> bytes:
         hs = link.hs
         if hs is None:
             return b""
@@ -418,10 +484,10 @@ class Engine:
             return b""
         if rest is None:
             return b""
-        self._established(link, now)
+        self._established(link, now, arrived)
         return rest if link.ws is not None else b""
 
-    def _frames(self, link: Link, data: bytes, now: float) -> None:
+    def _frames(self, link: Link, data: bytes, now: float, arrived: float) -> None:
         ws = link.ws
         assert ws is not None
         try:
@@ -433,7 +499,7 @@ class Engine:
         station = link.station
         for event in events:
             if event.__class__ is str:
-                self._apply(link, station.text(now, event))
+                self._apply(link, station.text(now, event, arrived))
             elif isinstance(event, CloseFrame):
                 self._write(link, ws.data_to_send())  # our answer to the server's Close
                 detail = str(event.code) if event.code else ""
@@ -572,8 +638,9 @@ class Engine:
     def _opening_failed(self, link: Link, failure: Failure) -> None:
         self._teardown(link)
         self.counters.failed += 1
-        connect_ms = (time.perf_counter() - link.opened_at) * 1000
-        self._apply(link, link.station.connect_failed(time.monotonic(), failure, connect_ms))
+        now = time.monotonic()
+        connect_ms = (now - link.opened_at) * 1000
+        self._apply(link, link.station.connect_failed(now, failure, connect_ms))
 
     def _close(self, link: Link) -> None:
         """The station closes on purpose (reset, stop): a Close frame, then the socket."""

@@ -300,8 +300,9 @@ class Station(
         self._finish(now)
         return out
 
-    def text(self, now: float, text: str) -> list[Action]:
-        """A text message from the server."""
+    def text(self, now: float, text: str, arrived: float | None = None) -> list[Action]:
+        """A text message from the server, read at ``now``; ``arrived`` (default
+        ``now``) is when it reached the host: an answer's response time ends there."""
         out = self.out = []
         self.now_s = now
         if self.phase != ONLINE:
@@ -314,7 +315,7 @@ class Station(
             if frame.__class__ is Call:
                 self._server_call(now, frame, len(text))
             else:
-                self._reply(now, frame, len(text))
+                self._reply(now, frame, len(text), now if arrived is None else arrived)
         self._finish(now)
         return out
 
@@ -445,7 +446,7 @@ class Station(
         self.hb_due = now + self.hb_interval_s  # the heartbeat marks inactivity
         self.out.append(Send(encode_call(call_id, item.action, item.payload)))
 
-    def _reply(self, now: float, frame: object, length: int) -> None:
+    def _reply(self, now: float, frame: object, length: int, arrived: float) -> None:
         """An answer to our CALL in flight (CALLRESULT or CALLERROR)."""
         call = self.call
         unique_id = frame.unique_id  # type: ignore[attr-defined]
@@ -456,7 +457,7 @@ class Station(
         self.call = None
         if self.stopping or self.rebooting:  # the server answers: wait on for the rest
             self.reboot_deadline = now + self.call_timeout_s
-        elapsed_ms = (now - self.call_sent_at) * 1000
+        elapsed_ms = max(arrived - self.call_sent_at, 0.0) * 1000
         if frame.__class__ is CallError:
             code = frame.error_code
             detail = code if code in _CALL_ERROR_CODES else "other"

@@ -20,6 +20,9 @@ import itertools
 import re
 import socket
 import ssl
+import struct
+import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +37,16 @@ IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 #: charge point ids that need no percent-encoding in the URL path
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]+")
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
+#: Linux: the kernel stamps each segment it receives and hands the stamp of the last
+#: one read to ``recvmsg`` (``SCM_TIMESTAMPNS``, a ``struct timespec``); None elsewhere.
+SO_TIMESTAMPNS: int | None = (
+    getattr(socket, "SO_TIMESTAMPNS", 35) if sys.platform.startswith("linux") else None
+)
+#: room for one stamp in ``recvmsg``'s ancillary data
+STAMP_SPACE = socket.CMSG_SPACE(16)
+_TIMESPEC = struct.Struct("@qq")
+#: a stamp further back than this is a wall-clock step, not a late read: not used
+MAX_STAMP_AGE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +175,11 @@ def open_socket(endpoint: Endpoint, source: SourcePool | None) -> _socket.socket
     sock = _socket.socket(endpoint.family, _socket.SOCK_STREAM | _socket.SOCK_NONBLOCK)
     try:
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        if SO_TIMESTAMPNS is not None:
+            try:
+                sock.setsockopt(_socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            except OSError:
+                pass  # no stamps: the engine then takes read times, and reads at once
         if source is not None:
             if endpoint.family == _socket.AF_INET:
                 sock.setsockopt(_socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
@@ -173,6 +191,22 @@ def open_socket(endpoint: Endpoint, source: SourcePool | None) -> _socket.socket
         sock.close()
         raise
     return sock
+
+
+def arrival(ancillary: list[tuple[int, int, bytes]], now: float) -> float | None:
+    """When what a ``recvmsg`` returned reached this host, on the monotonic clock of
+    ``now`` (the read's time), from the kernel's stamp in ``ancillary``; None without one.
+
+    The stamp is wall-clock time; only its distance back from the wall clock's now is
+    used, so a wall clock that is off does not matter, and one stepped meanwhile is
+    caught: a stamp in the future or older than :data:`MAX_STAMP_AGE_S` gives ``now``.
+    """
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+            age = time.time() - (seconds + nanoseconds * 1e-9)
+            return now - age if 0.0 <= age < MAX_STAMP_AGE_S else now
+    return None
 
 
 class TlsLayer:

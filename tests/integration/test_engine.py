@@ -27,10 +27,17 @@ import greenlet
 import pytest
 
 from loadgen.config import ChargePoints, Reconnect, Tls
+from loadgen.sim import transport
 from loadgen.sim.engine import Engine, Link, Target
 from loadgen.sim.fleet import Fleet
 from loadgen.sim.station import Station
-from loadgen.sim.transport import SourcePool
+from loadgen.sim.transport import (
+    STAMP_SPACE,
+    SourcePool,
+    arrival,
+    open_socket,
+    resolve_numeric,
+)
 from tests.integration.certs import make_pki
 from tests.integration.conftest import GatewayProcess
 from tests.integration.test_hostile import hostile
@@ -333,3 +340,86 @@ def test_tls_frames_stay_whole_when_the_server_stops_reading(tmp_path: Path) -> 
         server.wait(timeout=10)
         if server.stdout is not None:
             server.stdout.close()
+
+
+def batched_boot(url: str, batch_s: float) -> tuple[Engine, list[tuple[str, float, float]], float]:
+    """One 1.6 charge point's boot and two StatusNotifications on an engine that batches
+    its reads ``batch_s``: the engine, its (name, response ms, reported at) reports, and
+    the seconds from the start to the second StatusNotification's answer."""
+    reports: list[tuple[str, float, float]] = []
+
+    def report(kind: str, name: str, ms: float, length: int, exc: Exception | None) -> None:
+        assert exc is None, exc
+        reports.append((name, ms, time.monotonic()))
+
+    engine = Engine(report, batch_s=batch_s)
+    fleet = Fleet.build(ChargePoints(), "1.6")
+    target = Target(f"{url}/ocpp", fleet.dialect.subprotocol, 5.0)
+    link = engine.link(Station("BATCH-1", fleet, engine.counters), target)
+    started = time.monotonic()
+    engine.start(link)
+    try:
+        wait_until(lambda: [r[0] for r in reports].count("StatusNotification") == 2, "statuses")
+        return engine, reports, reports[-1][2] - started
+    finally:
+        engine.stop(link)
+
+
+@pytest.mark.timeout(30)
+def test_batched_reads_leave_response_times_to_the_kernels_stamps(
+    gateway: GatewayProcess,
+) -> None:
+    """Reads batched 200 ms: each answer of the boot sequence waits up to 200 ms to be
+    read, so the charger's next CALL goes out that much later (three waits before the
+    second StatusNotification's answer is read), yet every response time, the connect
+    included, ends when the answer reached the host (the gateway answers in ~1 ms)."""
+    engine, reports, took_s = batched_boot(gateway.url, 0.2)
+    assert engine.batch_s == 0.2
+    assert [name for name, _, _ in reports] == [
+        "connect",
+        "BootNotification",
+        "StatusNotification",
+        "StatusNotification",
+    ]
+    assert took_s >= 0.55, took_s  # three batched reads of 0.2 s, less the clock's slack
+    assert all(ms < 100 for _, ms, _ in reports), reports
+
+
+@pytest.mark.timeout(30)
+def test_without_receive_stamps_reads_are_not_batched(
+    gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel that gives no stamps (sockets opened without asking for them here):
+    batching would lengthen every response time, so the engine reads at once instead,
+    and the times stay short."""
+    monkeypatch.setattr(transport, "SO_TIMESTAMPNS", None)  # open_socket asks for none
+    engine, reports, _ = batched_boot(gateway.url, 0.2)
+    assert engine.batch_s == 0.0
+    assert all(ms < 100 for _, ms, _ in reports[1:]), reports
+
+
+@pytest.mark.timeout(10)
+def test_sockets_the_engine_opens_are_stamped() -> None:
+    """What arrives on a socket from :func:`open_socket` comes with its stamp, which
+    lies between the send and the read."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        endpoint = resolve_numeric(f"ws://127.0.0.1:{listener.getsockname()[1]}/ocpp")
+        assert endpoint is not None
+        client = open_socket(endpoint, None)
+        try:
+            client.setblocking(True)  # for this test: wait for the connect and the data
+            client.settimeout(5)
+            server, _ = listener.accept()
+            with server:
+                sent = time.monotonic()
+                server.sendall(b"hello")
+                data, ancillary, _, _ = client.recvmsg(64, STAMP_SPACE)
+                read = time.monotonic()
+        finally:
+            client.close()
+    assert data == b"hello"
+    got = arrival(ancillary, read)
+    assert got is not None
+    assert sent - 0.001 <= got <= read

@@ -66,6 +66,9 @@ def test_durations(text: object, seconds: float) -> None:
         ({"charge_points": {"conectors": 2}}, "charge_points.conectors"),
         ({"charge_points": {"connectors": 0}}, "charge_points.connectors"),
         ({"charge_points": {"reconnect": {"factor": 0.5}}}, "charge_points.reconnect.factor"),
+        ({"charge_points": {"io_batch_ms": -1}}, "charge_points.io_batch_ms"),
+        ({"charge_points": {"io_batch_ms": 51}}, "charge_points.io_batch_ms"),
+        ({"charge_points": {"io_batch_ms": "2ms"}}, "charge_points.io_batch_ms"),
         ({"charge_points": {"scenario": {"idle": 0, "charging": 0}}}, "charge_points.scenario"),
         ({"thresholds": {"min_success_rate": 2}}, "thresholds.min_success_rate"),
         ({"tls": {"ca_file": "/no/such.pem"}}, "tls.ca_file"),
@@ -78,6 +81,13 @@ def test_errors_name_the_field(raw: object, field: str) -> None:
     with pytest.raises(ConfigError) as info:
         from_dict(raw)
     assert str(info.value).startswith(field), str(info.value)
+
+
+def test_io_batch_defaults_to_2ms_and_may_be_switched_off() -> None:
+    """Reads are batched 2 ms unless the config says otherwise; 0 reads at once."""
+    assert from_dict({}).charge_points.io_batch_ms == 2.0
+    assert from_dict({"charge_points": {"io_batch_ms": 0}}).charge_points.io_batch_ms == 0
+    assert from_dict({"charge_points": {"io_batch_ms": 50}}).charge_points.io_batch_ms == 50
 
 
 def test_unquoted_version_is_accepted() -> None:

@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
-from loadgen.config import Reconnect, Session
+from loadgen.config import ChargePoints, Reconnect, Session
 from loadgen.failures import Failure
+from loadgen.ocpp.framing import parse
+from loadgen.sim.actions import Counters, Report, Send
+from loadgen.sim.fleet import Fleet
+from loadgen.sim.station import Station
 from tests.unit.sim_csms import (
     Bench,
     booted,
@@ -780,3 +784,23 @@ def test_start_not_accepted_without_stop_on_invalid_id_stops_the_energy(version:
     if version != "1.6":  # the state is told once, seqNo goes on without a gap
         assert [p["seqNo"] for p in samples] == [2, 3, 4]
     assert bench.counters.power_w == 0
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_an_answer_is_timed_to_its_arrival_not_its_read(version: str) -> None:
+    """A response time ends when the answer reached the host (``arrived``, the kernel's
+    stamp), not when it was read: a process that batches its reads does not add the
+    wait to the server's figures. Without ``arrived`` it ends at the read."""
+    fleet = Fleet.build(ChargePoints(), version)
+    times: list[float] = []
+    for arrived in (0.25, None):
+        station = Station("ARR-1", fleet, Counters())
+        station.start(0.0)
+        boot = [a for a in station.connected(0.01, 5.0) if isinstance(a, Send)]
+        unique_id = parse(boot[0].data.decode()).unique_id  # type: ignore[union-attr]
+        answer = '{"status":"Accepted","currentTime":"2026-01-01T00:00:00Z","interval":60}'
+        actions = station.text(1.0, f'[3,"{unique_id}",{answer}]', arrived)
+        (report,) = [a for a in actions if isinstance(a, Report) and a.name == "BootNotification"]
+        assert report.failure is None
+        times.append(report.response_time_ms)
+    assert times == pytest.approx([240.0, 990.0])
