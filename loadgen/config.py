@@ -84,7 +84,7 @@ class ChargePoints:
     offline_queue_max: int = 1000
     #: after a read, a process polls its sockets again this much later (0: at once), so
     #: one wake-up serves many connections; response times end at the kernel's stamp
-    io_batch_ms: float = 2.0
+    io_batch_ms: float = 5.0
     #: setting (1.6 key, 2.0.1 Component.Variable or loadgen name) -> value, as strings
     configuration: tuple[tuple[str, str], ...] = ()
     scenario: Scenario = field(default_factory=Scenario)

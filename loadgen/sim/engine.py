@@ -86,6 +86,11 @@ TICK_S = 0.05
 READ_CHUNK = 65536
 #: The longest :attr:`Engine.batch_s` may be (configs stop at ``MAX_IO_BATCH_MS``).
 MAX_BATCH_S = 1.0
+#: Reads in a row without the kernel's receive stamp after which batching stops for good.
+#: Linux turns stamping on for the whole host a moment after the first socket asks (a
+#: deferred static key), and off once the last such socket is closed: the first reads
+#: of a process, or after every connection dropped, may come without one.
+UNSTAMPED_LIMIT = 1000
 #: the OS thread's sleep (``time.sleep`` itself may be gevent's)
 _block = get_original("time", "sleep")
 #: Log uploads (GetDiagnostics, GetLog) a process runs at once; the rest wait their turn.
@@ -190,6 +195,8 @@ class Engine:
         self._errors_logged: set[str] = set()
         self._uploads: Any = None  # a semaphore, made with the first upload
         self._batch_s = 0.0
+        self._stamped = SO_TIMESTAMPNS is not None  # False: this kernel gives no stamps
+        self._unstamped = 0  # reads in a row without a stamp
         self._busy_at: float | None = None  # the first read since the last poll
         self._collector: Any = None  # the prepare watcher that waits before polls
         self.set_batch(batch_s)
@@ -206,11 +213,12 @@ class Engine:
         next poll, so one wake-up reads what arrived on many connections meanwhile.
 
         Response times do not grow by it: they end at the kernel's receive stamp of the
-        answer. Without stamps (not Linux) reads stay immediate, whatever is asked.
+        answer. Without stamps (not Linux, or a read that came without one) reads stay
+        immediate, whatever is asked.
         """
         if not 0.0 <= seconds <= MAX_BATCH_S:
             raise ValueError(f"batch: 0 to {MAX_BATCH_S:g} s, got {seconds!r}")
-        self._batch_s = seconds if SO_TIMESTAMPNS is not None else 0.0
+        self._batch_s = seconds if self._stamped else 0.0
         if self._batch_s and self._collector is None:
             collector = self._collector = self._loop.prepare(ref=False)
             collector.start(self._collect)
@@ -435,11 +443,13 @@ class Engine:
             now = time.monotonic()
             arrived = arrival(ancillary, now) if ancillary else None
             if arrived is None:
-                arrived = now
+                arrived = now  # and no wait for more: this answer's time would grow by it
                 if self._batch_s:
-                    self._unstamped()
-            elif self._busy_at is None and self._batch_s:
-                self._busy_at = now
+                    self._no_stamp()
+            elif self._batch_s:
+                self._unstamped = 0
+                if self._busy_at is None:
+                    self._busy_at = now
             tls = link.tls
             if tls is not None:
                 data = self._tls_read(link, tls, data)
@@ -453,11 +463,15 @@ class Engine:
         except Exception as exc:  # a bug must not stop the hub: lose this connection only
             self._internal_error(link, exc)
 
-    def _unstamped(self) -> None:
-        """A read without the kernel's stamp: batching would lengthen the response
-        times measured from here on, so this process reads at once from now on."""
-        log.warning("the kernel gave no receive time stamp: reads are no longer batched")
-        self.set_batch(0.0)
+    def _no_stamp(self) -> None:
+        """A read without the kernel's stamp (timed at the read). After
+        :data:`UNSTAMPED_LIMIT` in a row this kernel gives none: batching would lengthen
+        the response times measured from here on, so the process reads at once."""
+        self._unstamped += 1
+        if self._unstamped >= UNSTAMPED_LIMIT:
+            log.warning("the kernel gives no receive time stamps: reads are no longer batched")
+            self._stamped = False
+            self.set_batch(0.0)
 
     def _tls_read(self, link: Link, tls: TlsLayer, data: bytes) -> bytes:
         try:

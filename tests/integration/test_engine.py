@@ -27,6 +27,7 @@ import greenlet
 import pytest
 
 from loadgen.config import ChargePoints, Reconnect, Tls
+from loadgen.sim import engine as engine_module
 from loadgen.sim import transport
 from loadgen.sim.engine import Engine, Link, Target
 from loadgen.sim.fleet import Fleet
@@ -342,25 +343,59 @@ def test_tls_frames_stay_whole_when_the_server_stops_reading(tmp_path: Path) -> 
             server.stdout.close()
 
 
-def batched_boot(url: str, batch_s: float) -> tuple[Engine, list[tuple[str, float, float]], float]:
-    """One 1.6 charge point's boot and two StatusNotifications on an engine that batches
-    its reads ``batch_s``: the engine, its (name, response ms, reported at) reports, and
-    the seconds from the start to the second StatusNotification's answer."""
-    reports: list[tuple[str, float, float]] = []
+Timed = list[tuple[str, float, float]]  # (name, response ms, reported at)
+
+
+@contextmanager
+def stamping_on() -> Iterator[None]:
+    """Linux stamps received segments host-wide only from a moment after a socket asks
+    (and stops once none asks): hold a stamped loopback connection open, and wait until
+    what it receives comes stamped, so the test's own sockets are stamped from their
+    first read."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname(), timeout=5) as sender:
+            receiver, _ = listener.accept()
+            with receiver:
+                receiver.settimeout(5)
+                receiver.setsockopt(socket.SOL_SOCKET, transport.SO_TIMESTAMPNS or 35, 1)
+                deadline = time.monotonic() + DEADLINE_S
+                while True:
+                    sender.sendall(b"x")
+                    _, ancillary, _, _ = receiver.recvmsg(16, STAMP_SPACE)
+                    if arrival(ancillary, time.monotonic()) is not None:
+                        break
+                    assert time.monotonic() < deadline, "no receive stamps on this kernel"
+                    gevent.sleep(0.01)
+                yield
+
+
+def batching_engine(batch_s: float) -> tuple[Engine, Timed]:
+    """An engine that batches its reads ``batch_s``, and the reports it makes."""
+    reports: Timed = []
 
     def report(kind: str, name: str, ms: float, length: int, exc: Exception | None) -> None:
         assert exc is None, exc
         reports.append((name, ms, time.monotonic()))
 
-    engine = Engine(report, batch_s=batch_s)
+    return Engine(report, batch_s=batch_s), reports
+
+
+def boot_one(engine: Engine, reports: Timed, url: str, name: str) -> tuple[Timed, float]:
+    """One 1.6 charge point's boot and two StatusNotifications on ``engine``: its reports
+    and the seconds from its start to the second StatusNotification's answer."""
     fleet = Fleet.build(ChargePoints(), "1.6")
     target = Target(f"{url}/ocpp", fleet.dialect.subprotocol, 5.0)
-    link = engine.link(Station("BATCH-1", fleet, engine.counters), target)
+    link = engine.link(Station(name, fleet, engine.counters), target)
+    first = len(reports)
     started = time.monotonic()
     engine.start(link)
     try:
-        wait_until(lambda: [r[0] for r in reports].count("StatusNotification") == 2, "statuses")
-        return engine, reports, reports[-1][2] - started
+        wait_until(
+            lambda: [r[0] for r in reports[first:]].count("StatusNotification") == 2, "statuses"
+        )
+        return reports[first:], reports[-1][2] - started
     finally:
         engine.stop(link)
 
@@ -373,36 +408,61 @@ def test_batched_reads_leave_response_times_to_the_kernels_stamps(
     read, so the charger's next CALL goes out that much later (three waits before the
     second StatusNotification's answer is read), yet every response time, the connect
     included, ends when the answer reached the host (the gateway answers in ~1 ms)."""
-    engine, reports, took_s = batched_boot(gateway.url, 0.2)
+    engine, reports = batching_engine(0.2)
+    with stamping_on():
+        mine, took_s = boot_one(engine, reports, gateway.url, "BATCH-1")
     assert engine.batch_s == 0.2
-    assert [name for name, _, _ in reports] == [
+    assert [name for name, _, _ in mine] == [
         "connect",
         "BootNotification",
         "StatusNotification",
         "StatusNotification",
     ]
     assert took_s >= 0.55, took_s  # three batched reads of 0.2 s, less the clock's slack
-    assert all(ms < 100 for _, ms, _ in reports), reports
+    assert all(ms < 100 for _, ms, _ in mine), mine
 
 
 @pytest.mark.timeout(30)
-def test_without_receive_stamps_reads_are_not_batched(
+def test_reads_without_a_stamp_are_not_held_and_a_few_leave_batching_on(
     gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A kernel that gives no stamps (sockets opened without asking for them here):
-    batching would lengthen every response time, so the engine reads at once instead,
-    and the times stay short."""
+    """Linux stamps received segments only from a moment after the first socket asks:
+    the first reads may come without a stamp. Such a read is timed when read and makes
+    nothing wait (its charger boots at once); batching goes on for the next charger,
+    whose sockets are stamped."""
+    engine, reports = batching_engine(0.2)
+    with stamping_on():
+        monkeypatch.setattr(transport, "SO_TIMESTAMPNS", None)  # open_socket asks for none
+        _, unstamped_s = boot_one(engine, reports, gateway.url, "NOSTAMP-1")
+        monkeypatch.undo()
+        mine, stamped_s = boot_one(engine, reports, gateway.url, "STAMP-1")
+    assert unstamped_s < 0.4, unstamped_s  # no batched wait: well under 3 x 0.2 s
+    assert engine.batch_s == 0.2
+    assert stamped_s >= 0.55, stamped_s
+    assert all(ms < 100 for _, ms, _ in mine), mine
+
+
+@pytest.mark.timeout(30)
+def test_a_kernel_without_receive_stamps_ends_batching(
+    gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads without a stamp, UNSTAMPED_LIMIT in a row: this kernel gives none, so the
+    engine stops batching for good (a later plan asking for it again changes nothing)."""
     monkeypatch.setattr(transport, "SO_TIMESTAMPNS", None)  # open_socket asks for none
-    engine, reports, _ = batched_boot(gateway.url, 0.2)
+    monkeypatch.setattr(engine_module, "UNSTAMPED_LIMIT", 3)  # a boot makes four reads
+    engine, reports = batching_engine(0.2)
+    mine, _ = boot_one(engine, reports, gateway.url, "NOSTAMP-2")
     assert engine.batch_s == 0.0
-    assert all(ms < 100 for _, ms, _ in reports[1:]), reports
+    assert all(ms < 100 for _, ms, _ in mine[1:]), mine
+    engine.set_batch(0.2)  # a new plan asks again (the web UI's next test): still none
+    assert engine.batch_s == 0.0
 
 
 @pytest.mark.timeout(10)
 def test_sockets_the_engine_opens_are_stamped() -> None:
     """What arrives on a socket from :func:`open_socket` comes with its stamp, which
     lies between the send and the read."""
-    with socket.socket() as listener:
+    with socket.socket() as listener, stamping_on():  # the host stamps: does it ask?
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         endpoint = resolve_numeric(f"ws://127.0.0.1:{listener.getsockname()[1]}/ocpp")

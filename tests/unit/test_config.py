@@ -83,9 +83,9 @@ def test_errors_name_the_field(raw: object, field: str) -> None:
     assert str(info.value).startswith(field), str(info.value)
 
 
-def test_io_batch_defaults_to_2ms_and_may_be_switched_off() -> None:
-    """Reads are batched 2 ms unless the config says otherwise; 0 reads at once."""
-    assert from_dict({}).charge_points.io_batch_ms == 2.0
+def test_io_batch_defaults_to_5ms_and_may_be_switched_off() -> None:
+    """Reads are batched 5 ms unless the config says otherwise; 0 reads at once."""
+    assert from_dict({}).charge_points.io_batch_ms == 5.0
     assert from_dict({"charge_points": {"io_batch_ms": 0}}).charge_points.io_batch_ms == 0
     assert from_dict({"charge_points": {"io_batch_ms": 50}}).charge_points.io_batch_ms == 50
 
