@@ -371,15 +371,21 @@ def stamping_on() -> Iterator[None]:
                 yield
 
 
-def batching_engine(batch_s: float) -> tuple[Engine, Timed]:
-    """An engine that batches its reads ``batch_s``, and the reports it makes."""
+@contextmanager
+def batching_engine(batch_s: float) -> Iterator[tuple[Engine, Timed]]:
+    """An engine that batches its reads ``batch_s``, and the reports it makes; its
+    prepare watcher leaves the hub at exit (later tests share this process's hub)."""
     reports: Timed = []
 
     def report(kind: str, name: str, ms: float, length: int, exc: Exception | None) -> None:
         assert exc is None, exc
         reports.append((name, ms, time.monotonic()))
 
-    return Engine(report, batch_s=batch_s), reports
+    engine = Engine(report, batch_s=batch_s)
+    try:
+        yield engine, reports
+    finally:
+        engine.set_batch(0.0)
 
 
 def boot_one(engine: Engine, reports: Timed, url: str, name: str) -> tuple[Timed, float]:
@@ -408,18 +414,18 @@ def test_batched_reads_leave_response_times_to_the_kernels_stamps(
     read, so the charger's next CALL goes out that much later (three waits before the
     second StatusNotification's answer is read), yet every response time, the connect
     included, ends when the answer reached the host (the gateway answers in ~1 ms)."""
-    engine, reports = batching_engine(0.2)
-    with stamping_on():
-        mine, took_s = boot_one(engine, reports, gateway.url, "BATCH-1")
-    assert engine.batch_s == 0.2
-    assert [name for name, _, _ in mine] == [
-        "connect",
-        "BootNotification",
-        "StatusNotification",
-        "StatusNotification",
-    ]
-    assert took_s >= 0.55, took_s  # three batched reads of 0.2 s, less the clock's slack
-    assert all(ms < 100 for _, ms, _ in mine), mine
+    with batching_engine(0.2) as (engine, reports):
+        with stamping_on():
+            mine, took_s = boot_one(engine, reports, gateway.url, "BATCH-1")
+        assert engine.batch_s == 0.2
+        assert [name for name, _, _ in mine] == [
+            "connect",
+            "BootNotification",
+            "StatusNotification",
+            "StatusNotification",
+        ]
+        assert took_s >= 0.55, took_s  # three batched reads of 0.2 s, less the clock's slack
+        assert all(ms < 100 for _, ms, _ in mine), mine
 
 
 @pytest.mark.timeout(30)
@@ -430,16 +436,16 @@ def test_reads_without_a_stamp_are_not_held_and_a_few_leave_batching_on(
     the first reads may come without a stamp. Such a read is timed when read and makes
     nothing wait (its charger boots at once); batching goes on for the next charger,
     whose sockets are stamped."""
-    engine, reports = batching_engine(0.2)
-    with stamping_on():
-        monkeypatch.setattr(transport, "SO_TIMESTAMPNS", None)  # open_socket asks for none
-        _, unstamped_s = boot_one(engine, reports, gateway.url, "NOSTAMP-1")
-        monkeypatch.undo()
-        mine, stamped_s = boot_one(engine, reports, gateway.url, "STAMP-1")
-    assert unstamped_s < 0.4, unstamped_s  # no batched wait: well under 3 x 0.2 s
-    assert engine.batch_s == 0.2
-    assert stamped_s >= 0.55, stamped_s
-    assert all(ms < 100 for _, ms, _ in mine), mine
+    with batching_engine(0.2) as (engine, reports):
+        with stamping_on():
+            monkeypatch.setattr(transport, "SO_TIMESTAMPNS", None)  # open_socket asks for none
+            _, unstamped_s = boot_one(engine, reports, gateway.url, "NOSTAMP-1")
+            monkeypatch.undo()
+            mine, stamped_s = boot_one(engine, reports, gateway.url, "STAMP-1")
+        assert unstamped_s < 0.4, unstamped_s  # no batched wait: well under 3 x 0.2 s
+        assert engine.batch_s == 0.2
+        assert stamped_s >= 0.55, stamped_s
+        assert all(ms < 100 for _, ms, _ in mine), mine
 
 
 @pytest.mark.timeout(30)
@@ -450,12 +456,12 @@ def test_a_kernel_without_receive_stamps_ends_batching(
     engine stops batching for good (a later plan asking for it again changes nothing)."""
     monkeypatch.setattr(transport, "SO_TIMESTAMPNS", None)  # open_socket asks for none
     monkeypatch.setattr(engine_module, "UNSTAMPED_LIMIT", 3)  # a boot makes four reads
-    engine, reports = batching_engine(0.2)
-    mine, _ = boot_one(engine, reports, gateway.url, "NOSTAMP-2")
-    assert engine.batch_s == 0.0
-    assert all(ms < 100 for _, ms, _ in mine[1:]), mine
-    engine.set_batch(0.2)  # a new plan asks again (the web UI's next test): still none
-    assert engine.batch_s == 0.0
+    with batching_engine(0.2) as (engine, reports):
+        mine, _ = boot_one(engine, reports, gateway.url, "NOSTAMP-2")
+        assert engine.batch_s == 0.0
+        assert all(ms < 100 for _, ms, _ in mine[1:]), mine
+        engine.set_batch(0.2)  # a new plan asks again (the web UI's next test): still none
+        assert engine.batch_s == 0.0
 
 
 @pytest.mark.timeout(10)
