@@ -116,16 +116,19 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Result]
 
 @pytest.mark.timeout(240)
 def test_vendor_handshake_before_every_session(runs: dict[str, Result]) -> None:
-    """Every session begins with the vendor's DataTransfer: as many handshakes as
-    sessions started (give or take the ones under way at the end), none refused, and
-    every frame valid."""
+    """Every session begins with the vendor's DataTransfer: as many handshakes and
+    StartTransactions as sessions started (give or take the ones under way at the end),
+    none refused, and every frame valid."""
     result = runs["vendor_handshake"]
     summary = result.summary()
     handshakes = summary["messages"]["DataTransfer"]
     started = summary["fleet"]["sessions"]["started"]
     assert handshakes["failed"] == 0 and started >= 5, result.context()
     assert started <= handshakes["count"] <= started + 10, (handshakes, started)
-    assert summary["messages"]["StartTransaction"]["count"] == started
+    # a session counts as started when the charger begins it; its StartTransaction is
+    # counted when answered, so one per charger may still be in flight when the run ends
+    users = 10
+    assert started - users <= summary["messages"]["StartTransaction"]["count"] <= started
     assert result.gateway()["schema"]["errors"] == 0
 
 
