@@ -622,10 +622,10 @@ def test_meter_interval_change_applies_to_the_running_session(runs: Any, version
     evidence = frames(cp)
     assert len(before) >= 2 and len(after) >= 2, evidence
     old_gaps = [b - a for a, b in pairwise(before)]
-    assert all(0.9 <= gap <= 1.2 for gap in old_gaps), (old_gaps, evidence)
+    assert all(0.9 <= gap <= 1.45 for gap in old_gaps), (old_gaps, evidence)
     new_gaps = [after[0] - before[-1], after[1] - after[0]]
     interval = sc.NEW_INTERVAL_S
-    assert all(interval - 0.1 <= gap <= interval + 0.2 for gap in new_gaps), (new_gaps, evidence)
+    assert all(interval - 0.1 <= gap <= interval + 0.45 for gap in new_gaps), (new_gaps, evidence)
     read = call(cp, "MeterInterval.get")["response"]
     value = (
         read["configurationKey"][0]["value"]

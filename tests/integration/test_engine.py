@@ -425,7 +425,9 @@ def test_batched_reads_leave_response_times_to_the_kernels_stamps(
             "StatusNotification",
         ]
         assert took_s >= 0.55, took_s  # three batched reads of 0.2 s, less the clock's slack
-        assert all(ms < 100 for _, ms, _ in mine), mine
+        # the holds are in the boot's duration, not in its times (timed at the reads, the
+        # times would add up to about the whole boot); a busy host may slow an answer
+        assert sum(ms for _, ms, _ in mine) <= (took_s - 0.45) * 1000, (mine, took_s)
 
 
 @pytest.mark.timeout(30)
@@ -442,10 +444,10 @@ def test_reads_without_a_stamp_are_not_held_and_a_few_leave_batching_on(
             _, unstamped_s = boot_one(engine, reports, gateway.url, "NOSTAMP-1")
             monkeypatch.undo()
             mine, stamped_s = boot_one(engine, reports, gateway.url, "STAMP-1")
-        assert unstamped_s < 0.4, unstamped_s  # no batched wait: well under 3 x 0.2 s
+        assert unstamped_s < 0.5, unstamped_s  # no batched wait: under 3 x 0.2 s
         assert engine.batch_s == 0.2
         assert stamped_s >= 0.55, stamped_s
-        assert all(ms < 100 for _, ms, _ in mine), mine
+        assert sum(ms for _, ms, _ in mine) <= (stamped_s - 0.45) * 1000, (mine, stamped_s)
 
 
 @pytest.mark.timeout(30)
@@ -459,7 +461,7 @@ def test_a_kernel_without_receive_stamps_ends_batching(
     with batching_engine(0.2) as (engine, reports):
         mine, _ = boot_one(engine, reports, gateway.url, "NOSTAMP-2")
         assert engine.batch_s == 0.0
-        assert all(ms < 100 for _, ms, _ in mine[1:]), mine
+        assert all(ms < 190 for _, ms, _ in mine[1:]), mine  # none waited for a batch
         engine.set_batch(0.2)  # a new plan asks again (the web UI's next test): still none
         assert engine.batch_s == 0.0
 
@@ -483,9 +485,9 @@ def test_sockets_the_engine_opens_are_stamped() -> None:
                 server.sendall(b"hello")
                 data, ancillary, _, _ = client.recvmsg(64, STAMP_SPACE)
                 read = time.monotonic()
+                got = arrival(ancillary, read)  # at once: it reads the wall clock too
         finally:
             client.close()
     assert data == b"hello"
-    got = arrival(ancillary, read)
     assert got is not None
     assert sent - 0.001 <= got <= read

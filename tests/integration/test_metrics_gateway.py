@@ -98,8 +98,11 @@ def test_gateway_metrics_show_connections_and_the_seeds_pool_timeouts(
             def all_settled() -> tuple[dict[tuple[str, Any], float], dict[str, Any]] | None:
                 redis = gateway.status()["redis"]
                 samples = scrape(url)
-                settled = total(samples, "loadgen_gateway_connections") == 300 and (
-                    redis["queued"] == 0 and redis["set"] + redis["pool_timeouts"] >= 300
+                settled = (
+                    total(samples, "loadgen_gateway_connections") == 300
+                    and total(samples, "loadgen_gateway_booted") == 300  # answered, not only read
+                    and redis["queued"] == 0
+                    and redis["set"] + redis["pool_timeouts"] >= 300
                 )
                 return (samples, redis) if settled else None
 

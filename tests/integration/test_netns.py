@@ -22,6 +22,8 @@ from typing import IO
 
 import pytest
 
+from tests.integration.support import SCALE
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +32,6 @@ SUBNET = "10.231.0"
 MASTER_ADDRESS = f"{SUBNET}.1"
 MASTER_PORT = 5557
 USERS = 40
-SCALE = float(os.environ.get("LOADGEN_TEST_TIME_SCALE", "1"))
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

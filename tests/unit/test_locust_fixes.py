@@ -334,7 +334,8 @@ def test_every_stats_reader_event_sees_the_exchanges_before_it() -> None:
     reporter("OCPP", "Heartbeat", 4.0, 10, None)
     started = time.monotonic()
     _stats_settled(environment, len(fire) + 1)
-    assert time.monotonic() - started < 1.0
+    # the hub's timer applied it, no reader asked (bounded loosely: a busy host is late)
+    assert time.monotonic() - started < locust_fixes.STATS_WAIT_S + 2.0
     assert environment.stats.get("Heartbeat", "OCPP").num_requests == 1
 
 
