@@ -157,6 +157,8 @@ class MappingProbe:
         self._client: Any = None  # made on first use, so a Redis that is down costs nothing
         self._clock = clock
         self._heap: list[_Watch] = []
+        self._in_flight: list[_Watch] = []  # in the round trip under way
+        self._generation = 0  # a stop ends it: a round trip from before is not judged
         self._seq = itertools.count()
         self._watching: set[str] = set()  # ids with a pending check
         self._wake = Event()  # a charge point booted
@@ -208,10 +210,13 @@ class MappingProbe:
         self.stopped = False
 
     def stop(self) -> None:
-        """The test is stopping: charge points still pending cannot be judged (unchecked)."""
+        """The test is stopping: charge points still pending cannot be judged (unchecked),
+        nor those whose round trip is under way (its answer, if it comes, is dropped)."""
         self.stopped = True
-        self.counts["unchecked"] += len(self._heap)
+        self._generation += 1
+        self.counts["unchecked"] += len(self._heap) + len(self._in_flight)
         self._heap.clear()
+        self._in_flight = []
         self._watching.clear()
         c = self.counts
         level = logging.WARNING if c["missing"] or c["unchecked"] else logging.INFO
@@ -255,6 +260,8 @@ class MappingProbe:
         return max(0.0, self._heap[0].due - self._clock())
 
     def _check(self, due: list[_Watch]) -> None:
+        generation = self._generation
+        self._in_flight = due  # the round trip yields to the hub: a stop may come meanwhile
         try:
             if self._client is None:
                 self._client = self._client_factory(self.settings.url)
@@ -263,12 +270,18 @@ class MappingProbe:
                 pipe.exists(watch.key)
             answers = pipe.execute()
         except (_redis_error(), OSError) as exc:
+            if generation != self._generation:
+                return  # stopped meanwhile: counted unchecked there
+            self._in_flight = []
             now = self._clock()
             self._backoff_s = min(max(self._backoff_s * 2, ERROR_BACKOFF_S[0]), ERROR_BACKOFF_S[1])
             self._retry_at = now + self._backoff_s
             self._last_error = describe(exc)
             self._not_checked(due, now)
             return
+        if generation != self._generation:
+            return  # stopped meanwhile: counted unchecked there
+        self._in_flight = []
         self._backoff_s = 0.0
         now = self._clock()
         for watch, exists in zip(due, answers, strict=True):

@@ -33,6 +33,7 @@ class FakeRedis:
         self.error: Exception | None = None
         self.round_trips: list[list[str]] = []
         self.info_values: dict[str, Any] = {}
+        self.during: Any = None  # called inside a round trip (the hub runs meanwhile)
 
     def pipeline(self, transaction: bool = True) -> FakeRedis.Pipe:
         return FakeRedis.Pipe(self)
@@ -52,6 +53,8 @@ class FakeRedis:
 
         def execute(self) -> list[int]:
             self.owner.round_trips.append(self.asked)
+            if self.owner.during is not None:
+                self.owner.during()
             if self.owner.error is not None:
                 raise self.owner.error
             return [int(key in self.owner.keys) for key in self.asked]
@@ -165,6 +168,29 @@ def test_stop_counts_pending_as_unchecked_and_ignores_later_boots() -> None:
     probe.start()
     probe.booted("CP-3")
     assert probe.tick() is not None
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_stop_during_a_round_trip_leaves_its_checks_unchecked(fails: bool) -> None:
+    """The test stops while a batch's EXISTS are under way: those charge points are
+    unchecked, in the count the stop logs, and the answer (or error) that comes after
+    judges nothing, fires nothing and schedules nothing."""
+    probe, fake, clock, fired, counts = make_probe()
+    fake.keys = {"ocpp:cp:CP-1"}
+    if fails:
+        fake.error = RedisConnectionError("down")
+    probe.booted("CP-1")
+    probe.booted("CP-2")  # not written: without the stop it would be checked again
+    fake.during = probe.stop
+    assert probe.tick() is None
+    assert len(fake.round_trips) == 1 and fired == []
+    assert counts == {"checked": 0, "found": 0, "missing": 0, "unchecked": 2}
+    fake.during, fake.error = None, None
+    clock.now += 10
+    assert probe.tick() is None and len(fake.round_trips) == 1
+    probe.start()  # the next test checks its own boots
+    probe.booted("CP-1")
+    assert probe.tick() is None and counts["found"] == 1 and counts["unchecked"] == 2
 
 
 def test_a_second_boot_while_pending_is_one_check() -> None:
