@@ -102,7 +102,7 @@ class Commands(StationPart):
         def _extras(self) -> Extras: ...
         def _write_priority(self, value: str) -> str: ...
         def _is_master_group(self, group: str) -> bool: ...
-        def _defer_answer(self, now: float, call: Call, length: int) -> bool: ...
+        def _defer_answer(self, now: float, call: Call, length: int, arrived: float) -> bool: ...
         def _queue_boot(self, now: float) -> None: ...
         def _queue_status(
             self, connector: Connector, now: float, triggered: bool = False
@@ -217,8 +217,10 @@ class Commands(StationPart):
 
     # -- the call -----------------------------------------------------------------------
 
-    def _server_call(self, now: float, call: Call, length: int) -> None:
-        """Answer one server call; what it sets off is queued behind the answer."""
+    def _server_call(self, now: float, call: Call, length: int, arrived: float) -> None:
+        """Answer one server call; what it sets off is queued behind the answer. Its
+        answer time runs from ``arrived`` (when the call reached the host): a process
+        that batches its reads shows the wait there."""
         dialect = self.dialect
         name = call.action if call.action in dialect.server_actions else "(unknown action)"
         if self.registration == REJECTED:
@@ -227,7 +229,7 @@ class Commands(StationPart):
             reply: object = CallError(call.unique_id, "SecurityError", "boot not accepted")
         elif self.registration == PENDING and call.action in _NOT_WHILE_PENDING:
             reply = CallResult(call.unique_id, {"status": "Rejected"})  # B02.FR.05; 1.6 4.2
-        elif self.api is not None and self._defer_answer(now, call, length):
+        elif self.api is not None and self._defer_answer(now, call, length, arrived):
             return  # the driver answers it (an on_call override)
         else:
             reply = dialect.answer(call, self)  # what it sets off is queued: the answer first
@@ -235,7 +237,7 @@ class Commands(StationPart):
         if isinstance(reply, CallError):
             failure = Failure("call_error", reply.error_code)
         self.out.append(Send(reply.to_bytes()))  # type: ignore[attr-defined]
-        self.out.append(Report("server", name, 0.0, length, failure))
+        self.out.append(Report("server", name, max(now - arrived, 0.0) * 1000, length, failure))
 
     # -- ChargePointTarget --------------------------------------------------------------
 

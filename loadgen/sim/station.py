@@ -302,7 +302,8 @@ class Station(
 
     def text(self, now: float, text: str, arrived: float | None = None) -> list[Action]:
         """A text message from the server, read at ``now``; ``arrived`` (default
-        ``now``) is when it reached the host: an answer's response time ends there."""
+        ``now``) is when it reached the host: an answer's response time ends there, and
+        the time the charger takes to answer a server call begins there."""
         out = self.out = []
         self.now_s = now
         if self.phase != ONLINE:
@@ -312,10 +313,12 @@ class Station(
         except FrameError as exc:
             self._bad_frame(exc, text)
         else:
+            if arrived is None:
+                arrived = now
             if frame.__class__ is Call:
-                self._server_call(now, frame, len(text))
+                self._server_call(now, frame, len(text), arrived)
             else:
-                self._reply(now, frame, len(text), now if arrived is None else arrived)
+                self._reply(now, frame, len(text), arrived)
         self._finish(now)
         return out
 

@@ -432,7 +432,7 @@ class Steps(StationPart):
 
     # -- server calls the driver answers ------------------------------------------------
 
-    def _defer_answer(self, now: float, call: Call, length: int) -> bool:
+    def _defer_answer(self, now: float, call: Call, length: int, arrived: float) -> bool:
         """A server call the driver overrides: leave it to the driver (True)."""
         api = self.api
         if api is None or call.action not in api.overrides or self.registration == REJECTED:
@@ -440,7 +440,7 @@ class Steps(StationPart):
         answering = self.answering
         if answering is None:
             answering = self.answering = {}
-        answering[call.unique_id] = PendingAnswer(call, length, now)
+        answering[call.unique_id] = PendingAnswer(call, length, arrived)
         self.out.append(ServerCall(call.unique_id, call.action, dict(call.payload)))
         return True
 

@@ -386,6 +386,20 @@ def test_a_reset_tells_the_driver_and_frees_the_connectors() -> None:
 # -- server calls the driver answers --------------------------------------------------------
 
 
+def test_an_overridden_calls_time_runs_from_its_arrival() -> None:
+    """A call read 0.25 s after it reached the host (a batched read) and answered by
+    the driver 2 s after the read: ``server <Action>`` reports the 2.25 s the server
+    waited."""
+    bench = booted("1.6", api=StationApi(frozenset({"GetConfiguration"})))
+    call = '[2,"g2","GetConfiguration",{}]'
+    bench.feed(bench.station.text(bench.now, call, bench.now - 0.25))
+    bench.run(2)
+    bench.feed(bench.station.answer_server_call(bench.now, "g2", {"configurationKey": []}))
+    report = [r for r in bench.reports if r.request_type == "server"][-1]
+    assert isinstance(report, Report) and report.name == "GetConfiguration"
+    assert report.response_time_ms == pytest.approx(2250, abs=1)
+
+
 def test_an_overridden_call_is_answered_by_the_driver() -> None:
     """A call the user class overrides waits for the driver's answer, which goes out
     with its payload and is reported as ``server <Action>`` with the time it took."""

@@ -804,3 +804,27 @@ def test_an_answer_is_timed_to_its_arrival_not_its_read(version: str) -> None:
         assert report.failure is None
         times.append(report.response_time_ms)
     assert times == pytest.approx([240.0, 990.0])
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_server_calls_answer_is_timed_from_its_arrival(version: str) -> None:
+    """The charger answers a server call as it reads it; the answer time it reports runs
+    from when the call reached the host (``arrived``), so a read held back by batching
+    shows there. Without ``arrived`` the answer is timed from the read: 0 ms."""
+    fleet = Fleet.build(ChargePoints(), version)
+    times: list[float] = []
+    for arrived in (0.996, None):
+        station = Station("ARR-2", fleet, Counters())
+        station.start(0.0)
+        boot = [a for a in station.connected(0.01, 5.0) if isinstance(a, Send)]
+        unique_id = parse(boot[0].data.decode()).unique_id  # type: ignore[union-attr]
+        answer = '{"status":"Accepted","currentTime":"2026-01-01T00:00:00Z","interval":60}'
+        station.text(0.5, f'[3,"{unique_id}",{answer}]')
+        call = '[2,"s-1","TriggerMessage",{"requestedMessage":"Heartbeat"}]'
+        actions = station.text(1.0, call, arrived)
+        sent = [parse(a.data.decode()) for a in actions if isinstance(a, Send)]
+        assert sent[0].unique_id == "s-1"  # answered at once, before what it sets off
+        (report,) = [a for a in actions if isinstance(a, Report) and a.request_type == "server"]
+        assert (report.name, report.failure) == ("TriggerMessage", None)
+        times.append(report.response_time_ms)
+    assert times == pytest.approx([4.0, 0.0])
