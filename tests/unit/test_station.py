@@ -786,6 +786,17 @@ def test_start_not_accepted_without_stop_on_invalid_id_stops_the_energy(version:
     assert bench.counters.power_w == 0
 
 
+ACCEPTED = '{"status":"Accepted","currentTime":"2026-01-01T00:00:00Z","interval":60}'
+
+
+def _booting(fleet: Fleet, charge_point_id: str) -> tuple[Station, str]:
+    """A station connected at 0.01 s, and the unique id of its BootNotification."""
+    station = Station(charge_point_id, fleet, Counters())
+    station.start(0.0)
+    boot = [a for a in station.connected(0.01, 5.0) if isinstance(a, Send)]
+    return station, parse(boot[0].data.decode()).unique_id  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 def test_an_answer_is_timed_to_its_arrival_not_its_read(version: str) -> None:
     """A response time ends when the answer reached the host (``arrived``, the kernel's
@@ -794,12 +805,8 @@ def test_an_answer_is_timed_to_its_arrival_not_its_read(version: str) -> None:
     fleet = Fleet.build(ChargePoints(), version)
     times: list[float] = []
     for arrived in (0.25, None):
-        station = Station("ARR-1", fleet, Counters())
-        station.start(0.0)
-        boot = [a for a in station.connected(0.01, 5.0) if isinstance(a, Send)]
-        unique_id = parse(boot[0].data.decode()).unique_id  # type: ignore[union-attr]
-        answer = '{"status":"Accepted","currentTime":"2026-01-01T00:00:00Z","interval":60}'
-        actions = station.text(1.0, f'[3,"{unique_id}",{answer}]', arrived)
+        station, boot_id = _booting(fleet, "ARR-1")
+        actions = station.text(1.0, f'[3,"{boot_id}",{ACCEPTED}]', arrived)
         (report,) = [a for a in actions if isinstance(a, Report) and a.name == "BootNotification"]
         assert report.failure is None
         times.append(report.response_time_ms)
@@ -814,12 +821,8 @@ def test_a_server_calls_answer_is_timed_from_its_arrival(version: str) -> None:
     fleet = Fleet.build(ChargePoints(), version)
     times: list[float] = []
     for arrived in (0.996, None):
-        station = Station("ARR-2", fleet, Counters())
-        station.start(0.0)
-        boot = [a for a in station.connected(0.01, 5.0) if isinstance(a, Send)]
-        unique_id = parse(boot[0].data.decode()).unique_id  # type: ignore[union-attr]
-        answer = '{"status":"Accepted","currentTime":"2026-01-01T00:00:00Z","interval":60}'
-        station.text(0.5, f'[3,"{unique_id}",{answer}]')
+        station, boot_id = _booting(fleet, "ARR-2")
+        station.text(0.5, f'[3,"{boot_id}",{ACCEPTED}]')
         call = '[2,"s-1","TriggerMessage",{"requestedMessage":"Heartbeat"}]'
         actions = station.text(1.0, call, arrived)
         sent = [parse(a.data.decode()) for a in actions if isinstance(a, Send)]
