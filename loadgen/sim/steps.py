@@ -432,7 +432,7 @@ class Steps(StationPart):
 
     # -- server calls the driver answers ------------------------------------------------
 
-    def _defer_answer(self, now: float, call: Call, length: int, arrived: float) -> bool:
+    def _defer_answer(self, call: Call, length: int, arrived: float) -> bool:
         """A server call the driver overrides: leave it to the driver (True)."""
         api = self.api
         if api is None or call.action not in api.overrides or self.registration == REJECTED:
