@@ -162,7 +162,8 @@ _FIRMWARE = ("FirmwareStatusNotification", "SignedFirmwareStatusNotification")
 async def _update(
     op: OperatorLike, label: str, *, signed: bool, location: str, request_id: int
 ) -> int:
-    """Send an update; wait until the new firmware says Installed (after its reboot)."""
+    """Send an update; wait until the new firmware says Installed (after its reboot) and,
+    2.0.1, reports SecurityEvent FirmwareUpdated (L01.FR.31), which comes after it."""
     start = op.mark(label)
     connections = op.record.connections
     firmware = {"location": location, "retrieve_date_time": iso_in(0)}
@@ -178,7 +179,12 @@ async def _update(
     if op.version != "1.6" or signed:
         status(op, label, "Accepted")
     await op.until(lambda: op.record.connections > connections, f"a reboot after {label}")
-    return await wait_notified(op, start, _FIRMWARE, "Installed")
+    installed = await wait_notified(op, start, _FIRMWARE, "Installed")
+    if op.version != "1.6":  # the SecurityEventNotification queued behind Installed
+        await wait_notified(
+            op, installed, ("SecurityEventNotification",), "FirmwareUpdated", key="type"
+        )
+    return installed
 
 
 @sc.scenario("firmware")
