@@ -29,8 +29,10 @@ class Reconnect:
     repeat_times)) + uniform(0, random_range_s)``: RetryBackOffWaitMinimum is
     ``initial_s``, RetryBackOffRandomRange ``random_range_s`` (default: ``initial_s``),
     RetryBackOffRepeatTimes ``repeat_times`` (default: as many doublings as fit under
-    ``max_s``). The random part spreads a fleet: with 10 s, a gateway restart with 10,000
-    charge points sees about 1,000 connects a second, not 10,000 at once.
+    ``max_s``). Once the server (SetVariables) or ``configuration`` set one of those
+    variables, the waits follow them without the ``max_s`` cap. The random part spreads
+    a fleet: with 10 s, a gateway restart with 10,000 charge points sees about 1,000
+    connects a second, not 10,000 at once.
     """
 
     initial_s: float = 10.0

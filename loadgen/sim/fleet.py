@@ -64,6 +64,11 @@ class Fleet:
     client_certificate: bool = False
 
     @property
+    def configured(self) -> frozenset[str]:
+        """Settings the config's ``configuration`` (the model's included) sets."""
+        return frozenset(name for name, _ in self.settings.configuration)
+
+    @property
     def arrivals(self) -> Arrivals | None:
         """How EVs come and charge (None: charge_points.session's fixed sessions)."""
         return self.spec.sessions

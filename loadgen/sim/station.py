@@ -123,6 +123,7 @@ class Station(
         "attempt",
         "boot_reason",
         "boot_retry_at",
+        "boot_triggered",
         "call",
         "call_deadline",
         "call_id",
@@ -206,6 +207,8 @@ class Station(
         self.registration = NONE
         self.powered_up = False  # accepted once since power-up (statuses and sessions begun)
         self.boot_reason: BootReason = "PowerUp"
+        #: the boot queued or in flight is one the server triggered (its reason Triggered)
+        self.boot_triggered = False
         self.ever_connected = False
         self.attempt = 0  # failed connects since the last success (the backoff's n)
         self.reconnect_at: float | None = None
@@ -540,12 +543,17 @@ class Station(
 
     # -- boot and registration ----------------------------------------------------------
 
-    def _queue_boot(self, now: float) -> None:
+    def _queue_boot(self, now: float, triggered: bool = False) -> None:
+        """Queue a BootNotification (none if one is queued or in flight); ``triggered``:
+        the server asked for it, so this message alone says reason Triggered and the
+        retries after a Pending or Rejected answer say why the station booted."""
         if any(item.purpose == "boot" for item in self.queue) or (
             self.call is not None and self.call.purpose == "boot"
         ):
             return
-        request = self.dialect.boot_notification(self._identity(), self.boot_reason)
+        self.boot_triggered = triggered
+        reason = "Triggered" if triggered else self.boot_reason
+        request = self.dialect.boot_notification(self._identity(), reason)
         self._queue(Outgoing(*request, "boot", pending_ok=True), front=True)
 
     def _identity(self) -> Identity:
@@ -565,6 +573,7 @@ class Station(
         )
 
     def _boot_answered(self, payload: Payload, now: float) -> None:
+        triggered, self.boot_triggered = self.boot_triggered, False
         reply = self.dialect.parse_boot_reply(payload)
         settings = self.fleet.settings
         if reply.status != "Accepted":
@@ -582,7 +591,7 @@ class Station(
         if not self.powered_up:
             self.powered_up = True
             self._after_power_up(now)  # reads why it booted (a reset, a firmware update)
-        elif self.boot_reason == "Triggered":  # 1.6: the server asked for the message only
+        elif triggered:  # 1.6: the server asked for the message only
             self._report_statuses(now, every=False)
         else:  # booted again (boot_on_reconnect, a move): every status (B01.FR.05; 1.6 4.2)
             if self.dialect.version == "1.6":
@@ -595,7 +604,14 @@ class Station(
     # -- link and life ------------------------------------------------------------------
 
     def _backoff_s(self) -> float:
-        """OCPP 2.0.1's reconnect wait for the current attempt (RetryBackOff* settings)."""
+        """OCPP 2.0.1's reconnect wait for the current attempt (OCPP-J 5.3):
+        RetryBackOffWaitMinimum, doubled after each failed attempt at most
+        RetryBackOffRepeatTimes times, plus up to RetryBackOffRandomRange at random.
+
+        The config's ``reconnect`` block gives the defaults, and its ``max_s`` caps the
+        wait only while none of the three was set (by the server, or in the config's
+        ``configuration``): a back end's RetryBackOff* values are followed as they are.
+        """
         reconnect = self.fleet.settings.reconnect
         wait_min = self._float_setting("retry_backoff_wait_minimum_s", reconnect.initial_s)
         random_range = self._float_setting(
@@ -603,8 +619,9 @@ class Station(
             reconnect.initial_s if reconnect.random_range_s is None else reconnect.random_range_s,
         )
         repeats = self._int_setting("retry_backoff_repeat_times", 0)
-        steps = min(self.attempt, repeats)
-        wait = min(reconnect.max_s, wait_min * reconnect.factor**steps)
+        wait = wait_min * reconnect.factor ** min(self.attempt, repeats)
+        if not any(self._set_setting(name) for name in _BACKOFF_SETTINGS):
+            wait = min(reconnect.max_s, wait)
         self.attempt += 1
         return wait + self.rng.uniform(0, random_range)
 
@@ -788,14 +805,32 @@ class Station(
             return default
 
     def _float_setting(self, name: str, default: float) -> float:
-        """A setting in seconds: the server's value if it set one, else the config's."""
+        """A setting in seconds: the server's value if it set one, else the config's
+        ``configuration`` entry, else ``default`` (the config's own figure, unrounded)."""
         overrides = self.overrides
         if overrides is not None and name in overrides:
             return float(overrides[name])
+        if name in self.fleet.configured:
+            try:
+                return float(self.fleet.defaults[name])
+            except ValueError:
+                return default
         return default
+
+    def _set_setting(self, name: str) -> bool:
+        """Whether the server or the config's ``configuration`` set this setting."""
+        overrides = self.overrides
+        return (overrides is not None and name in overrides) or name in self.fleet.configured
 
     def _flag(self, name: str) -> bool:
         return self.read_setting(name) == "true"
 
+
+#: OCPP 2.0.1's reconnect backoff variables (OCPPCommCtrlr.RetryBackOff*)
+_BACKOFF_SETTINGS = (
+    "retry_backoff_wait_minimum_s",
+    "retry_backoff_random_range_s",
+    "retry_backoff_repeat_times",
+)
 
 __all__ = ["Connector", "Station", "Transaction"]

@@ -254,6 +254,18 @@ def test_triggered_boot_while_pending_says_triggered(version: str) -> None:
     assert bench.actions()[2] == "StatusNotification"
 
 
+def test_boot_retries_after_a_triggered_pending_boot_say_why_it_booted_201() -> None:
+    """Only the triggered BootNotification says reason Triggered: when it is answered
+    Pending too, the retry after the interval gives the boot's own reason again."""
+    bench = make("2.0.1", answers={"BootNotification": boots(("Pending", 20), ("Pending", 20))})
+    bench.run(1)
+    answer = bench.server_call("TriggerMessage", {"requestedMessage": "BootNotification"})
+    assert status_of(answer) == "Accepted"
+    bench.run(30)
+    reasons = [b.payload["reason"] for b in bench.named("BootNotification")]
+    assert reasons == ["PowerUp", "Triggered", "PowerUp"] and bench.booted == 1
+
+
 # -- one call at a time ---------------------------------------------------------------------
 
 

@@ -306,6 +306,31 @@ def test_set_variables_change_the_backoff_201() -> None:
     assert gaps([start] + bench.connect_tries[1:]) == [3.0, 6.01, 6.01, 6.01]
 
 
+def test_a_back_ends_backoff_is_not_capped_by_the_configs_max_201() -> None:
+    """RetryBackOff* set by the server are followed as OCPP-J 5.3 says, above the
+    config's ``reconnect.max_s`` (120 s here): the wait never falls under the minimum."""
+    bench = booted("2.0.1", reconnect=STEADY)
+    for name, value in [("WaitMinimum", "100"), ("RandomRange", "0"), ("RepeatTimes", "2")]:
+        assert set_setting(bench, "", f"OCPPCommCtrlr.RetryBackOff{name}", value) == "Accepted"
+    start = bench.now
+    bench.drop()
+    bench.refuse = [REFUSED] * 3
+    bench.run(1200)
+    assert gaps([start] + bench.connect_tries[1:]) == [100.0, 200.01, 400.01, 400.01]
+
+
+def test_the_configs_backoff_variables_are_the_ones_used_201() -> None:
+    """RetryBackOff* in the config's ``configuration`` are the waits, not
+    ``reconnect.initial_s`` (GetVariables already reported them)."""
+    configuration = (("retry_backoff_wait_minimum_s", "3"), ("retry_backoff_repeat_times", "1"))
+    bench = booted("2.0.1", reconnect=STEADY, configuration=configuration)
+    start = bench.now
+    bench.drop()
+    bench.refuse = [REFUSED] * 3
+    bench.run(100)
+    assert gaps([start] + bench.connect_tries[1:]) == [3.0, 6.01, 6.01, 6.01]
+
+
 # -- transactions -----------------------------------------------------------------------------
 
 
