@@ -244,8 +244,10 @@ class Authorization(StationPart):
         return len(self._open_connectors()) - 1 < held
 
     def _claim(self, connector: Connector, id_tag: str, group: str | None = None) -> None:
-        """A session of the reserved tag (or group) begins here: its start ends the
-        reservation (the connector's, else one of any connector)."""
+        """A session of the reserved tag (or group) begins here: the reservation (the
+        connector's, else one of any connector) is set aside for it, and ends when its
+        transaction starts; a session that ends before that gives it back
+        (:meth:`_unclaim`; 1.6 5.13, H01: only a transaction ends a reservation)."""
         ext = self.ext
         if ext is None:
             return
@@ -255,11 +257,26 @@ class Authorization(StationPart):
             if held is None:
                 return
         del ext.reservations[held.reservation_id]
-        ext.claimed[connector.id] = held.reservation_id
-        self.counters.reservations_used += 1
+        ext.claimed[connector.id] = held
         ext.refresh_due()
         ext.marked.discard(connector.id)  # its session's status follows
         self._mark_reserved(self.now_s)
+
+    def _unclaim(self, connector: Connector, now: float) -> None:
+        """The session set aside a reservation here and started no transaction (refused,
+        unanswered, unplugged): the reservation holds again (until its expiry), and
+        the connector it names is Reserved again."""
+        ext = self.ext
+        held = None if ext is None else ext.claimed.pop(connector.id, None)
+        if ext is None or held is None:
+            return
+        ext.reservations[held.reservation_id] = held
+        ext.refresh_due()
+        self._update_due()
+        if held.connector_id == connector.id and connector.status == "Available":
+            self._set_status(connector, "Reserved", now)
+        else:
+            self._mark_reserved(now)
 
     def _expire_reservations(self, now: float) -> None:
         ext = self.ext

@@ -256,6 +256,7 @@ class Sessions(StationPart):
         def _arm_limit_change(self, connector: Connector, now: float) -> None: ...
         def _no_authorize_needed(self, id_tag: str) -> bool: ...
         def _claim(self, connector: Connector, id_tag: str, group: str | None = None) -> None: ...
+        def _unclaim(self, connector: Connector, now: float) -> None: ...
         def _firmware_blocks(self) -> bool: ...
         def _firmware_resume(self, now: float) -> None: ...
         def _powered_up(self, now: float) -> None: ...
@@ -476,11 +477,11 @@ class Sessions(StationPart):
             self._abort_session(connector, now)
 
     def _abort_session(self, connector: Connector, now: float) -> None:
-        """A session that never started a transaction: unplug."""
+        """A session that never started a transaction: unplug (a reservation it had set
+        aside holds again)."""
         connector.phase = None
-        if self.ext is not None:
-            self.ext.claimed.pop(connector.id, None)
         self._unplug(connector, now)
+        self._unclaim(connector, now)
 
     def _start_transaction(self, connector: Connector, now: float) -> None:
         self.tx_count += 1
@@ -498,7 +499,10 @@ class Sessions(StationPart):
         if arrivals is not None:
             ext = self._extras()
             ext.evs[connector.id] = Ev.arriving(arrivals, self.rng, connector.meter_wh)
-        reservation = None if ext is None else ext.claimed.pop(connector.id, None)
+        held = None if ext is None else ext.claimed.pop(connector.id, None)
+        reservation = None if held is None else held.reservation_id
+        if held is not None:
+            counters.reservations_used += 1
         connector.last_meter_at = now
         reading = self._reading(connector, now)
         tx.power_w = int(reading.power_w)

@@ -157,7 +157,8 @@ class Extras:
         self.reservations: dict[int, Reservation] = {}  # by reservationId (H01.FR.02)
         # connectors reported Reserved for the reservations of no connector (2.x H01.FR.20)
         self.marked: set[int] = set()
-        self.claimed: dict[int, int] = {}  # connector id -> reservation a session ends
+        #: connector id -> the reservation its session set aside (ended by its transaction)
+        self.claimed: dict[int, Reservation] = {}
         # the local list and the cache, by casefolded tag (idTags are case-insensitive)
         self.local_list: dict[str, IdInfo] | None = None
         self.local_version = 0

@@ -138,6 +138,7 @@ class Steps(StationPart):
             self, connector: Connector, id_tag: str, group: str | None = None
         ) -> bool: ...
         def _claim(self, connector: Connector, id_tag: str, group: str | None = None) -> None: ...
+        def _unclaim(self, connector: Connector, now: float) -> None: ...
         def _learn(self, id_tag: str, info: IdInfo | None) -> None: ...
         def _master_pass(self, info: IdInfo, now: float, id_tag: str | None = None) -> bool: ...
         def _held_for_another(
@@ -267,9 +268,8 @@ class Steps(StationPart):
             self.end_transaction(connector, now, "EVDisconnected")  # unplugs too
         elif connector.plugged or connector.busy:
             connector.phase = None
-            if self.ext is not None:
-                self.ext.claimed.pop(connector.id, None)
             self._unplug(connector, now)
+            self._unclaim(connector, now)
 
     def set_status(self, now: float, connector_id: int, status: ConnectorStatus) -> list[Action]:
         """Set a connector's status (Available, Unavailable, Faulted, Reserved); the

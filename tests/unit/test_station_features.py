@@ -644,6 +644,26 @@ def test_a_reservation_admits_only_its_tag(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_a_refused_session_of_the_reserved_tag_leaves_the_reservation(version: str) -> None:
+    """Only a transaction of the reserved tag ends a reservation (1.6 5.13, H01): its
+    remote start Authorized first and refused leaves the connector Reserved, for that
+    tag only, and the reservation can still be cancelled."""
+    key = "idTagInfo" if version == "1.6" else "idTokenInfo"
+    bench = booted(version, connectors=1, answers={"Authorize": {key: {"status": "Invalid"}}})
+    set_setting(bench, "AuthorizeRemoteTxRequests", "AuthCtrlr.AuthorizeRemoteStart", "true")
+    assert reserve(bench, 11, 1, "MINE", 600) == "Accepted"
+    assert remote_start(bench, 1, tag="MINE") == "Accepted"
+    bench.run(2)
+    assert [c.action for c in bench.named("Authorize")] == ["Authorize"]
+    assert bench.tx_messages() == [] and bench.statuses()[-1] == (1, "Reserved")
+    assert remote_start(bench, 1, tag="OTHER") == "Rejected"
+    assert status_of(bench.server_call("CancelReservation", {"reservationId": 11})) == "Accepted"
+    bench.run(1)
+    assert bench.statuses()[-1] == (1, "Available")
+    assert bench.counters.reservations_used == 0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_a_reservation_expires_on_time(version: str) -> None:
     """At its expiry the connector is Available again; 2.0.1 says so with
     ReservationStatusUpdate Expired. A cancelled one is Available at once."""
