@@ -520,6 +520,8 @@ SETTINGS: tuple[Setting, ...] = (
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 #: 1.6 configuration key -> setting
 BY_KEY16: dict[str, Setting] = {s.key16: s for s in SETTINGS if s.key16}
+#: the same, by the key casefolded: 1.6 keys are CiString50 (case-insensitive)
+BY_KEY16_FOLDED: dict[str, Setting] = {key.casefold(): s for key, s in BY_KEY16.items()}
 #: (2.0.1 component, variable, instance) -> setting
 BY_VARIABLE: dict[tuple[str, str, str | None], Setting] = {
     (s.component, s.variable, s.instance): s

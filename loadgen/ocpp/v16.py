@@ -42,7 +42,7 @@ from loadgen.ocpp.fields import (
 )
 from loadgen.ocpp.framing import Call, CallError, CallResult, FrameError
 from loadgen.ocpp.samples import ENERGY, Reading, values
-from loadgen.ocpp.settings import BY_KEY16
+from loadgen.ocpp.settings import BY_KEY16, BY_KEY16_FOLDED
 
 #: Messages a TriggerMessage may ask for in 1.6.
 TRIGGERABLE_16 = frozenset(
@@ -289,14 +289,17 @@ class V16(Dialect):
         known: list[Payload] = []
         unknown: list[str] = []
         for key in wanted or BY_KEY16:
-            setting = BY_KEY16.get(key)
+            setting = BY_KEY16_FOLDED.get(key.casefold())  # CiString50: in any case
             value = target.read_setting(setting.name) if setting is not None else None
             if setting is None or value is None:
                 unknown.append(key)
-            elif setting.writeonly:  # AuthorizationKey is never read back (whitepaper)
-                known.append({"key": key, "readonly": False})
+                continue
+            spelled = setting.key16 or key  # the charge point's spelling
+            if setting.writeonly:  # AuthorizationKey is never read back (whitepaper)
+                known.append({"key": spelled, "readonly": False})
             else:
-                known.append({"key": key, "readonly": setting.readonly, "value": value[:500]})
+                entry = {"key": spelled, "readonly": setting.readonly, "value": value[:500]}
+                known.append(entry)
         reply: Payload = {"configurationKey": known}
         if unknown:
             reply["unknownKey"] = unknown
@@ -305,7 +308,7 @@ class V16(Dialect):
     def _change_configuration(self, p: Payload, target: ChargePointTarget) -> Payload:
         key = get_field(p, "key", str, max_len=50)
         value = get_field(p, "value", str, max_len=500)
-        setting = BY_KEY16.get(key)
+        setting = BY_KEY16_FOLDED.get(key.casefold())  # CiString50: in any case
         if setting is None or target.read_setting(setting.name) is None:
             return {"status": "NotSupported"}
         if setting.readonly:

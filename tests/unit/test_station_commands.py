@@ -508,6 +508,21 @@ def test_get_configuration_has_the_core_keys() -> None:
     assert (disconnect["readonly"], disconnect["value"]) == (True, "true")
 
 
+def test_configuration_keys_are_case_insensitive_16() -> None:
+    """1.6 keys are CiString50: GetConfiguration and ChangeConfiguration take them in any
+    case; the answer spells the key as the charge point does."""
+    bench = booted("1.6")
+    answer = bench.server_call("GetConfiguration", {"key": ["heartbeatINTERVAL", "NoSuchKey"]})
+    assert answer is not None and answer[0] == 3, answer
+    assert [(k["key"], k["value"]) for k in answer[2]["configurationKey"]] == [
+        ("HeartbeatInterval", "60")
+    ]
+    assert answer[2]["unknownKey"] == ["NoSuchKey"]
+    assert set_setting(bench, "heartbeatinterval", "", "25") == "Accepted"
+    assert get_setting(bench, "HeartbeatInterval", "") == "25"
+    assert set_setting(bench, "numberofconnectors", "", "3") == "Rejected"  # read-only
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_new_heartbeat_interval_applies_from_the_next_beat(version: str) -> None:
     """HeartbeatInterval changed: the next beat already follows it (1.6 5.3 Accepted means
