@@ -528,17 +528,19 @@ class Station(
         """A malformed frame: answer a CALL we can identify with CALLERROR, count it.
 
         A broken CALLRESULT or CALLERROR gets no answer: a CALLERROR answers a CALL only,
-        and its id (ours) may name one of the server's own calls.
+        and its id (ours) may name one of the server's own calls. An unknown message type
+        gets CALLERROR MessageTypeNotSupported in 2.x; OCPP-J 1.6 (4.1.3) says to ignore it.
         """
         self.out.append(
             Report("OCPP", "(server frame)", 0, len(text), Failure("protocol_error", exc.code))
         )
         if exc.unique_id is None:
             return
-        if exc.code == "MessageTypeNotSupported" or (
+        v16 = self.dialect.version == "1.6"
+        if (exc.code == "MessageTypeNotSupported" and not v16) or (
             exc.code == "FormatViolation" and _CALL_START.match(text) is not None
         ):
-            code = exc.code if self.dialect.version != "1.6" else "FormationViolation"
+            code = "FormationViolation" if v16 else exc.code
             self.out.append(Send(CallError(exc.unique_id, code, str(exc)[:200]).to_bytes()))
 
     # -- boot and registration ----------------------------------------------------------

@@ -552,6 +552,19 @@ def test_call_of_bad_shape_gets_format_violation(version: str, text: str) -> Non
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_an_unknown_message_type_is_ignored_in_16_and_answered_in_2x(version: str) -> None:
+    """OCPP-J 1.6 4.1.3: a message type number not in the list is ignored; 2.x answers
+    CALLERROR MessageTypeNotSupported with the message's id. Counted either way."""
+    bench = booted(version)
+    bench.text('[5, "m7", "Reset", {}]')
+    assert str(bench.reports[-1].failure) == "protocol_error: MessageTypeNotSupported"
+    if version == "1.6":
+        assert bench.answers_to_server == []
+    else:
+        assert bench.answers_to_server[-1][:3] == [4, "m7", "MessageTypeNotSupported"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("text", ['[3, "1"]', '[3, "1", []]', '[4, "1", "GenericError"]'])
 def test_broken_answers_are_not_answered(version: str, text: str) -> None:
     """A CALLRESULT / CALLERROR of bad shape is counted, never answered: CALLERROR only
