@@ -36,6 +36,7 @@ from loadgen.sim.states import ACCEPTED, ONLINE, STOPPED
 
 if TYPE_CHECKING:
     from loadgen.ocpp.dialect import IdInfo
+    from loadgen.ocpp.profiles import ChargingProfile
     from loadgen.sim.actions import Action
     from loadgen.sim.extras import Extras
     from loadgen.sim.steps import StationApi
@@ -172,6 +173,7 @@ class Connector:
         "status",
         "trigger",
         "tx",
+        "tx_profile",
     )
 
     def __init__(self, connector_id: int) -> None:
@@ -186,6 +188,8 @@ class Connector:
         self.trigger: StartTrigger = "Authorized"
         self.remote_start_id: int | None = None
         self.tx: Transaction | None = None
+        #: a remote start's TxProfile, while its session waits for the Authorize answer
+        self.tx_profile: ChargingProfile | None = None
         self.meter_wh = 0  # the energy register, Wh; it never falls
         self.last_meter_at = 0.0
         self.next_meter_at: float | None = None
@@ -206,6 +210,7 @@ class Connector:
         self.plugged = False
         self.phase = None
         self.tx = None
+        self.tx_profile = None
         self.next_meter_at = self.ends_at = self.next_session_at = None
         self.limit_change_at = None
         self.status = "Available" if self.operative else "Unavailable"
@@ -254,6 +259,7 @@ class Sessions(StationPart):
         def _extras(self) -> Extras: ...
         def _limit_w(self, connector: Connector, now: float) -> tuple[float, float | None]: ...
         def _arm_limit_change(self, connector: Connector, now: float) -> None: ...
+        def _install_tx_profile(self, connector: Connector, profile: ChargingProfile) -> None: ...
         def _no_authorize_needed(self, id_tag: str) -> bool: ...
         def _claim(self, connector: Connector, id_tag: str, group: str | None = None) -> None: ...
         def _unclaim(self, connector: Connector, now: float) -> None: ...
@@ -480,6 +486,7 @@ class Sessions(StationPart):
         """A session that never started a transaction: unplug (a reservation it had set
         aside holds again)."""
         connector.phase = None
+        connector.tx_profile = None
         self._unplug(connector, now)
         self._unclaim(connector, now)
 
@@ -536,6 +543,9 @@ class Sessions(StationPart):
             connector.ends_at = now + self.rng.uniform(low, high)
         else:
             connector.ends_at = now + self.fleet.settings.session.duration_s
+        profile, connector.tx_profile = connector.tx_profile, None
+        if profile is not None:  # the remote start's, kept while it Authorized
+            self._install_tx_profile(connector, profile)
         self._update_due()
 
     def _start_answered(self, tx: Transaction, payload: Payload, now: float) -> None:

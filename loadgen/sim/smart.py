@@ -18,6 +18,7 @@ charge; when a transaction begins or ends the others are checked again at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -123,19 +124,26 @@ class SmartCharging(StationPart):
         )
         if problem is not None:
             return "Rejected"
+        v2 = self.dialect.version != "1.6"
+        if v2 and profile.kind == "Relative" and profile.schedule.start_at is not None:
+            return "Rejected"  # K01.FR.41: a relative schedule has no start
         if profile.purpose == profiles.TX:
             connector = self._connector(connector_id)
             tx = None if connector is None else connector.tx
             if tx is None:
                 return "Rejected"  # K01.FR.09; 1.6 3.13.3
             wanted = profile.transaction_id
+            if wanted is None and v2:
+                return "Rejected"  # K01.FR.03: a TxProfile names its transaction
             if wanted is not None and wanted not in (str(tx.server_id), tx.local_id):
                 return "Rejected"  # K01.FR.33
             profile = replace(profile, transaction_id=CURRENT_TX)
         ext = self._extras()
         if self._conflicts(ext.profiles, profile):
             return "Rejected"
-        kept = [p for p in ext.profiles if not _replaced_by(p, profile)]
+        if v2 and any(_same_slot(p, profile) for p in ext.profiles):
+            return "Rejected"  # K01.FR.39 (a TxProfile), K01.FR.06 (the others)
+        kept = [p for p in ext.profiles if not _replaced_by(p, profile, v2)]
         if len(kept) >= self._int_setting("max_charging_profiles_installed", 16):
             return "Rejected"
         self._meter_all(self.now_s)
@@ -167,14 +175,20 @@ class SmartCharging(StationPart):
         return False
 
     def _install_tx_profile(self, connector: Connector, profile: ChargingProfile) -> None:
-        """A remote start's TxProfile (1.6 5.11, F01.FR.08), for the session it starts."""
-        if profile.purpose != profiles.TX or connector.tx is None:
+        """A remote start's TxProfile (1.6 5.11, F01.FR.08), for the session it starts;
+        kept on the connector until its transaction starts when the start waits for an
+        Authorize (AuthorizeRemoteTxRequests / AuthorizeRemoteStart)."""
+        if profile.purpose != profiles.TX:
+            return
+        if connector.tx is None:
+            connector.tx_profile = profile if connector.busy else None
             return
         profile = replace(profile, connector_id=connector.id, transaction_id=CURRENT_TX)
         if profiles.problem(profile, 99, 1024) is not None:
             return
         ext = self._extras()
-        ext.profiles = [p for p in ext.profiles if not _replaced_by(p, profile)] + [profile]
+        v2 = self.dialect.version != "1.6"
+        ext.profiles = [p for p in ext.profiles if not _replaced_by(p, profile, v2)] + [profile]
         self.counters.profiles_set += 1
         self._recheck_all_charging(self.now_s)
 
@@ -330,18 +344,40 @@ class SmartCharging(StationPart):
             self._queue(Outgoing(*request, "other"))
 
 
-def _replaced_by(old: ChargingProfile, new: ChargingProfile) -> bool:
-    """A new profile replaces one with its id (K01.FR.05), or one of its purpose, stack
-    level and connector (1.6 3.13.4)."""
+def _replaced_by(old: ChargingProfile, new: ChargingProfile, v2: bool) -> bool:
+    """A new profile replaces one with its id (K01.FR.05) and, in 1.6, one of its
+    purpose, stack level and connector (3.13.4; 2.x refuses that one: :func:`_same_slot`)."""
     if old.purpose == profiles.EXTERNAL:
         return False
     if old.profile_id == new.profile_id:
         return True
     return (
-        old.purpose == new.purpose
+        not v2
+        and old.purpose == new.purpose
         and old.stack_level == new.stack_level
         and old.connector_id == new.connector_id
     )
+
+
+def _same_slot(old: ChargingProfile, new: ChargingProfile) -> bool:
+    """2.x: another profile (another id) of the new one's purpose, stack level and EVSE
+    whose validity overlaps it: K01.FR.39 for a TxProfile (the same transaction: the
+    connector's current one), K01.FR.06 for the other purposes."""
+    if old.profile_id == new.profile_id or old.purpose == profiles.EXTERNAL:
+        return False
+    if (old.purpose, old.stack_level, old.connector_id) != (
+        new.purpose,
+        new.stack_level,
+        new.connector_id,
+    ):
+        return False
+    if new.purpose == profiles.TX:
+        return old.transaction_id == new.transaction_id
+    old_from = -math.inf if old.valid_from is None else old.valid_from
+    old_to = math.inf if old.valid_to is None else old.valid_to
+    new_from = -math.inf if new.valid_from is None else new.valid_from
+    new_to = math.inf if new.valid_to is None else new.valid_to
+    return old_from < new_to and new_from < old_to
 
 
 def _payload(profile: ChargingProfile) -> Payload:

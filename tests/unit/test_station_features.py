@@ -136,7 +136,9 @@ def test_profiles_that_cannot_be_installed_are_rejected(version: str) -> None:
     """Rejected: a TxProfile without a transaction (K01.FR.09), of another transaction
     (K01.FR.33), an unknown connector (K01.FR.28; 1.6 errata 3.39: CALLERROR
     PropertyConstraintViolation), a first period not at 0 (K01.FR.31), a stack level over
-    the maximum, an Absolute profile without startSchedule (K01.FR.40)."""
+    the maximum, an Absolute profile without startSchedule (K01.FR.40); 2.x: a TxProfile
+    that names no transaction (K01.FR.03), a Relative one with a startSchedule
+    (K01.FR.41)."""
     bench = booted(version, connectors=2)
     assert set_profile(bench, profile(version, 1, "TxProfile", 5000)) == "Rejected"
     assert remote_start(bench, 1) == "Accepted"
@@ -163,7 +165,44 @@ def test_profiles_that_cannot_be_installed_are_rejected(version: str) -> None:
         set_profile(bench, profile(version, 1, "TxDefaultProfile", 5000, kind="Absolute"))
         == "Rejected"
     )
-    assert set_profile(bench, profile(version, 1, "TxProfile", 5000)) == "Accepted"
+    v16 = version == "1.6"
+    relative_at = profile(version, 1, "TxDefaultProfile", 5000, start=wall(bench, 0))
+    assert set_profile(bench, relative_at) == ("Accepted" if v16 else "Rejected")
+    bare = set_profile(bench, profile(version, 1, "TxProfile", 5000, profile_id=2))
+    assert bare == ("Accepted" if v16 else "Rejected")
+    named = profile(version, 1, "TxProfile", 5000, profile_id=3, transaction_id=tx_id(bench))
+    assert set_profile(bench, named) == "Accepted"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_another_profile_in_the_same_slot(version: str) -> None:
+    """1.6 3.13.4: a profile of the same purpose, stack level and connector replaces the
+    one there. 2.x: only the same id replaces (K01.FR.05); another id in that slot is
+    Rejected, for a TxProfile of the same transaction (K01.FR.39) and for the others
+    when their validity overlaps (K01.FR.06)."""
+    bench = charging(version)
+    tx = tx_id(bench)
+    v16 = version == "1.6"
+    slots = (("TxProfile", 10, {"transaction_id": tx}), ("TxDefaultProfile", 20, {}))
+    for purpose, ids, extra in slots:
+        first = profile(version, 1, purpose, 9000, profile_id=ids + 1, stack_level=2, **extra)
+        assert set_profile(bench, first) == "Accepted"
+        other = profile(version, 1, purpose, 8000, profile_id=ids + 2, stack_level=2, **extra)
+        assert set_profile(bench, other) == ("Accepted" if v16 else "Rejected"), purpose
+        again = profile(version, 1, purpose, 7000, profile_id=ids + 1, stack_level=2, **extra)
+        assert set_profile(bench, again) == "Accepted", purpose
+    assert bench.station.ext is not None
+    installed = sorted((p.purpose, p.profile_id) for p in bench.station.ext.profiles)
+    assert installed == [("TxDefaultProfile", 21), ("TxProfile", 11)]
+    if not v16:
+        later = (wall(bench, 3600), wall(bench, 7200))
+        apart = profile(version, 1, "TxDefaultProfile", 8000, profile_id=23, stack_level=2)
+        assert set_profile(bench, apart) == "Rejected"  # valid always: overlaps
+        apart["chargingProfile"]["validFrom"], apart["chargingProfile"]["validTo"] = later
+        first_until = profile(version, 1, "TxDefaultProfile", 9000, profile_id=21, stack_level=2)
+        first_until["chargingProfile"]["validTo"] = wall(bench, 1800)
+        assert set_profile(bench, first_until) == "Accepted"  # id 21 again, valid 30 min
+        assert set_profile(bench, apart) == "Accepted"  # after it: no overlap
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -267,13 +306,20 @@ def test_an_energy_managers_limit_is_notified() -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_remote_starts_profile_applies_to_its_session(version: str) -> None:
+@pytest.mark.parametrize("authorize_first", [False, True])
+def test_a_remote_starts_profile_applies_to_its_session(
+    version: str, authorize_first: bool
+) -> None:
     """RemoteStartTransaction / RequestStartTransaction with a TxProfile: it limits that
-    session and goes with it (1.6 5.11, F01.FR.08)."""
+    session and goes with it (1.6 5.11, F01.FR.08), also when the start Authorizes first
+    (AuthorizeRemoteTxRequests / AuthorizeRemoteStart) and the transaction comes later."""
     bench = booted(
         version,
         session=Session(meter_interval_s=30),
-        configuration=(("meter_values_sampled_data", POWER),),
+        configuration=(
+            ("meter_values_sampled_data", POWER),
+            ("authorize_remote_start", "true" if authorize_first else "false"),
+        ),
     )
     body = profile(version, 1, "TxProfile", 4000)
     if version == "1.6":
@@ -293,6 +339,7 @@ def test_a_remote_starts_profile_applies_to_its_session(version: str) -> None:
         action = "RequestStartTransaction"
     assert status_of(bench.server_call(action, payload)) == "Accepted"
     bench.run(31)
+    assert len(bench.named("Authorize")) == (1 if authorize_first else 0)
     assert power_of(bench) == 4000
     assert remote_stop(bench, tx_id(bench)) == "Accepted"
     bench.run(1)
