@@ -401,6 +401,12 @@ class Dialect(ABC):
         """Read the answer to :meth:`tx_start`; FrameError if malformed."""
 
     @abstractmethod
+    def end_reply(self, request: Payload, payload: Payload) -> tuple[str | None, IdInfo | None]:
+        """The tag :meth:`tx_end`'s ``request`` named (None: none) and what the answer
+        says of it (1.6 StopTransaction.conf idTagInfo, 2.0.1 TransactionEventResponse
+        idTokenInfo; None: nothing); FrameError if malformed."""
+
+    @abstractmethod
     def tx_meter(
         self,
         tx: TransactionLike,

@@ -157,6 +157,15 @@ class V16(Dialect):
             raise _respelled(exc) from None
         return StartReply(transaction_id, info)
 
+    def end_reply(self, request: Payload, payload: Payload) -> tuple[str | None, IdInfo | None]:
+        """StopTransaction's idTag and the answer's optional idTagInfo."""
+        try:
+            info = read_id_info(payload, "idTagInfo", required=False)
+        except FrameError as exc:
+            raise _respelled(exc) from None
+        tag = request.get("idTag")
+        return (tag if isinstance(tag, str) else None), info
+
     def tx_meter(
         self,
         tx: TransactionLike,

@@ -243,6 +243,14 @@ class V201(Dialect):
             None, read_id_info(payload, "idTokenInfo", required=False, group_token=self._token)
         )
 
+    def end_reply(self, request: Payload, payload: Payload) -> tuple[str | None, IdInfo | None]:
+        """The Ended event's idToken (a stop's authorization) and the answer's optional
+        idTokenInfo."""
+        info = read_id_info(payload, "idTokenInfo", required=False, group_token=self._token)
+        token = request.get("idToken")
+        tag = token.get("idToken") if isinstance(token, dict) else None
+        return (tag if isinstance(tag, str) else None), info
+
     def tx_meter(
         self,
         tx: TransactionLike,

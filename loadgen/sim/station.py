@@ -510,6 +510,9 @@ class Station(
                 self._authorize_answered(call.connector, payload, now)
             elif purpose == "start" and call.tx is not None:
                 self._start_answered(call.tx, payload, now)
+            elif purpose == "end" and call.tx is not None:  # 1.6 4.10; 2.x C10
+                tag, info = self.dialect.end_reply(call.payload, payload)
+                self._learn(tag or call.tx.id_tag, info)
             elif purpose == USER or purpose == USER_AUTHORIZE:
                 self._user_answered(call, payload, None)
             elif purpose == "needs" and call.connector is not None:

@@ -1091,6 +1091,32 @@ def test_the_cache_authorizes_and_clear_cache_empties_it(version: str) -> None:
     assert status_of(bench.server_call("ClearCache", {})) == "Rejected"  # C11.FR.04
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_stops_answer_updates_the_cache(version: str) -> None:
+    """The idTagInfo of StopTransaction.conf (1.6 4.10) / the idTokenInfo of the Ended
+    event's answer (2.x C10) goes into the cache: a tag Blocked there is not started from
+    the cache again (LocalPreAuthorize), it is Authorized with the CSMS."""
+
+    def stop_answer(request: dict[str, Any]) -> dict[str, Any]:
+        if version == "1.6":
+            return {"idTagInfo": {"status": "Blocked"}}
+        return {"idTokenInfo": {"status": "Blocked"}} if request["eventType"] == "Ended" else {}
+
+    action = "StopTransaction" if version == "1.6" else "TransactionEvent"
+    bench = booted(
+        version,
+        configuration=(("local_pre_authorize", "true"), ("authorize_remote_start", "true")),
+        answers={action: stop_answer},
+    )
+    assert remote_start(bench, 1, tag="LATER-BLOCKED") == "Accepted"
+    bench.run(1)
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(1)
+    assert remote_start(bench, 1, tag="LATER-BLOCKED") == "Accepted"
+    bench.run(1)
+    assert len(bench.named("Authorize")) == 2
+
+
 def authorize_offline(bench: Bench, tag: str) -> tuple[object, str | None]:
     """Lose the connection, then present ``tag``: the authorize step's (value, error)."""
     bench.drop()
