@@ -952,8 +952,9 @@ class Sessions(StationPart):
             connector.next_session_at = None
         self._update_due()
 
-    def _unplug(self, connector: Connector, now: float) -> None:
-        """The cable is out: Available, or the availability change scheduled meanwhile."""
+    def _unplug(self, connector: Connector, now: float, faulted: bool = False) -> None:
+        """The cable is out: Available, or the availability change scheduled meanwhile;
+        Faulted when a fault ended the session (``faulted``: never Available between)."""
         connector.plugged = False
         scheduled = connector.scheduled_operative
         if scheduled is not None:
@@ -962,11 +963,14 @@ class Sessions(StationPart):
             connector.scheduled_operative = None
         blocked = self.ext is not None and self.ext.firmware is not None and self._firmware_blocks()
         available = connector.operative and not blocked  # L01.FR.07: Unavailable until installed
-        self._set_status(connector, "Available" if available else "Unavailable", now)
+        if faulted:
+            self._set_status(connector, "Faulted", now)
+        else:
+            self._set_status(connector, "Available" if available else "Unavailable", now)
         if scheduled is not None and self.dialect.version == "1.6":
             if station_was != any(c.operative for c in self.connectors):
                 self._queue_station_status(now)  # connector 0 follows, as when applied at once
-        if self.charging and not self.stopping and not connector.scenario:
+        if self.charging and not self.stopping and not connector.scenario and not faulted:
             if connector in self._session_connectors():
                 self._schedule_session(connector, now)
         if blocked and not any(c.busy for c in self.connectors):

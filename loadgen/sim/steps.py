@@ -124,7 +124,7 @@ class Steps(StationPart):
             self, connector: Connector, status: ConnectorStatus, now: float
         ) -> None: ...
         def _update_due(self) -> None: ...
-        def _unplug(self, connector: Connector, now: float) -> None: ...
+        def _unplug(self, connector: Connector, now: float, faulted: bool = False) -> None: ...
         def _start_transaction(self, connector: Connector, now: float) -> None: ...
         def end_transaction(
             self, connector: Connector, now: float, reason: StopReason, unplug: bool = True
@@ -302,8 +302,11 @@ class Steps(StationPart):
         return out
 
     def _fault_connector(self, connector: Connector, now: float) -> None:
+        """A fault ends the session there: Charging, Finishing, Faulted; never Available
+        in between (1.6 4.9, a connector no new user may take)."""
         if connector.tx is not None:
-            self.end_transaction(connector, now, "Other")
+            self.end_transaction(connector, now, "Other", unplug=False)
+            self._unplug(connector, now, faulted=True)
         elif connector.busy or connector.plugged:
             connector.phase = None
             connector.plugged = False

@@ -304,16 +304,20 @@ def test_refused_steps_change_nothing(version: str) -> None:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_fault_step_ends_the_session_and_recovers(version: str) -> None:
-    """Faulted ends a running transaction (reason Other) and counts a fault; Available
-    after it counts a recovery."""
+    """Faulted ends a running transaction (reason Other) and counts a fault, and the
+    connector goes from the session to Faulted, never Available between (1.6 4.9: a
+    new user could take it); Available after it counts a recovery."""
     bench = booted(version)
     station = bench.station
     bench.feed(station.plug_in(bench.now, 1))
     bench.feed(station.start_transaction(bench.now, 1, "TAG"))
     bench.run(1)
+    before = len(bench.statuses())
     bench.feed(station.set_status(bench.now, 1, "Faulted"))
     bench.run(1)
     assert station.connectors[0].status == "Faulted" and station.connectors[0].tx is None
+    after = [s for c, s in bench.statuses()[before:] if c == 1]
+    assert after == (["Finishing", "Faulted"] if version == "1.6" else ["Faulted"]), after
     bench.feed(station.set_status(bench.now, 1, "Available"))
     bench.run(1)
     counters = bench.counters
