@@ -349,11 +349,13 @@ class Authorization(StationPart):
         return "Accepted"
 
     def local_list_version(self) -> int:
-        """The list's version; 2.x: 0 while LocalAuthListCtrlr.Enabled is false (D02.FR.03)."""
+        """The list's version; 2.x: 0 while LocalAuthListCtrlr.Enabled is false (D02.FR.03);
+        1.6: 0 while the list is empty (5.10: "0 SHALL be used to indicate that the local
+        authorization list is empty"), also after a versioned update emptied it."""
         ext = self.ext
-        if ext is None or (
-            self.dialect.version != "1.6" and not self._flag("local_auth_list_enabled")
-        ):
+        if self.dialect.version == "1.6":
+            return 0 if ext is None or not ext.local_list else ext.local_version
+        if ext is None or not self._flag("local_auth_list_enabled"):
             return 0
         return ext.local_version
 

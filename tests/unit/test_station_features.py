@@ -1019,7 +1019,14 @@ def test_local_list_full_and_differential(version: str) -> None:
     assert bench.station.ext.local_list == {"b": IdInfo("Accepted"), "c": IdInfo("Accepted")}
     assert list_version(bench) == 4
     assert send_list(bench, 5, True, []) == "Accepted"  # D01.FR.04: emptied, versioned
-    assert bench.station.ext.local_list is None and list_version(bench) == 5
+    # 1.6 5.10: "0 SHALL be used to indicate that the local authorization list is empty"
+    emptied = 0 if version == "1.6" else 5
+    assert bench.station.ext.local_list is None and list_version(bench) == emptied
+    assert send_list(bench, 5, False, [("D", "Accepted")]) == "VersionMismatch"
+    assert send_list(bench, 6, False, [("D", "Accepted")]) == "Accepted"
+    assert list_version(bench) == 6
+    assert send_list(bench, 7, False, [("D", None)]) == "Accepted"
+    assert list_version(bench) == (0 if version == "1.6" else 7)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
