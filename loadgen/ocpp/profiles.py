@@ -166,21 +166,28 @@ def _schedule(raw: Payload, v21: bool = False) -> Schedule:
 
 
 def parse_16(connector_id: int, raw: Payload) -> ChargingProfile:
-    """1.6 ``csChargingProfiles``; :class:`FrameError` (2.0.1 spellings) if malformed."""
+    """1.6 ``csChargingProfiles``; :class:`FrameError` (2.0.1 spellings) if malformed.
+
+    An Absolute schedule without startSchedule runs from the start of charging (7.13:
+    "If absent the schedule will be relative to start of charging"): a Relative one."""
     purpose = get_field(raw, "chargingProfilePurpose", str, choices=tuple(PURPOSES_16))
     transaction_id = get_field(raw, "transactionId", int, required=False)
+    kind = get_field(raw, "chargingProfileKind", str, choices=KINDS)
+    schedule = _schedule(get_field(raw, "chargingSchedule", dict))
+    if kind == "Absolute" and schedule.start_at is None:
+        kind = "Relative"
     return ChargingProfile(
         profile_id=get_field(raw, "chargingProfileId", int),
         stack_level=get_field(raw, "stackLevel", int),
         purpose=PURPOSES_16[purpose],
-        kind=get_field(raw, "chargingProfileKind", str, choices=KINDS),
+        kind=kind,
         recurrency=get_field(
             raw, "recurrencyKind", str, required=False, choices=("Daily", "Weekly")
         ),
         valid_from=_optional_time(raw, "validFrom"),
         valid_to=_optional_time(raw, "validTo"),
         transaction_id=None if transaction_id is None else str(transaction_id),
-        schedule=_schedule(get_field(raw, "chargingSchedule", dict)),
+        schedule=schedule,
         connector_id=connector_id,
         payload=raw,
     )

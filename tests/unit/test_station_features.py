@@ -131,14 +131,31 @@ def test_schedule_periods_follow_each_other(version: str) -> None:
     assert power_of(bench) == 4000
 
 
+def test_a_16_absolute_profile_without_start_runs_from_the_start_of_charging() -> None:
+    """1.6 7.13: an Absolute schedule without startSchedule "will be relative to start
+    of charging": set 20 s into the session, its second period (from 45 s) limits the
+    sample at 60 s, not one 45 s after it was set."""
+    bench = charging("1.6")
+    bench.run(20)
+    periods = [{"startPeriod": 0, "limit": 20000}, {"startPeriod": 45, "limit": 4000}]
+    request = profile(
+        "1.6", 1, "TxProfile", 0, periods=periods, kind="Absolute", transaction_id=tx_id(bench)
+    )
+    assert set_profile(bench, request) == "Accepted"
+    bench.run(10)
+    assert power_of(bench) == 20000
+    bench.run(31)
+    assert power_of(bench) == 4000
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_profiles_that_cannot_be_installed_are_rejected(version: str) -> None:
     """Rejected: a TxProfile without a transaction (K01.FR.09), of another transaction
     (K01.FR.33), an unknown connector (K01.FR.28; 1.6 errata 3.39: CALLERROR
     PropertyConstraintViolation), a first period not at 0 (K01.FR.31), a stack level over
-    the maximum, an Absolute profile without startSchedule (K01.FR.40); 2.x: a TxProfile
-    that names no transaction (K01.FR.03), a Relative one with a startSchedule
-    (K01.FR.41)."""
+    the maximum; 2.x: an Absolute profile without startSchedule (K01.FR.40; 1.6 7.13 runs
+    it from the start of charging), a TxProfile that names no transaction (K01.FR.03), a
+    Relative one with a startSchedule (K01.FR.41)."""
     bench = booted(version, connectors=2)
     assert set_profile(bench, profile(version, 1, "TxProfile", 5000)) == "Rejected"
     assert remote_start(bench, 1) == "Accepted"
@@ -161,11 +178,9 @@ def test_profiles_that_cannot_be_installed_are_rejected(version: str) -> None:
         set_profile(bench, profile(version, 1, "TxDefaultProfile", 5000, stack_level=99))
         == "Rejected"
     )
-    assert (
-        set_profile(bench, profile(version, 1, "TxDefaultProfile", 5000, kind="Absolute"))
-        == "Rejected"
-    )
     v16 = version == "1.6"
+    absolute = profile(version, 1, "TxDefaultProfile", 5000, kind="Absolute", profile_id=4)
+    assert set_profile(bench, absolute) == ("Accepted" if v16 else "Rejected")
     relative_at = profile(version, 1, "TxDefaultProfile", 5000, start=wall(bench, 0))
     assert set_profile(bench, relative_at) == ("Accepted" if v16 else "Rejected")
     bare = set_profile(bench, profile(version, 1, "TxProfile", 5000, profile_id=2))
