@@ -392,6 +392,7 @@ class Dialect(ABC):
         offline: bool,
         measurands: tuple[str, ...] = (),
         reservation_id: int | None = None,
+        state: ConnectorStatus = "Charging",
     ) -> Request:
         """Begin a transaction: StartTransaction (1.6) or TransactionEvent Started (with
         ``measurands`` in context Transaction.Begin)."""

@@ -136,6 +136,7 @@ class V16(Dialect):
         offline: bool,
         measurands: tuple[str, ...] = (),
         reservation_id: int | None = None,
+        state: ConnectorStatus = "Charging",
     ) -> Request:
         """StartTransaction (trigger, seqNo, offline and measurands have no 1.6 field)."""
         payload: Payload = {

@@ -224,10 +224,12 @@ class V201(Dialect):
         offline: bool,
         measurands: tuple[str, ...] = (),
         reservation_id: int | None = None,
+        state: ConnectorStatus = "Charging",
     ) -> Request:
         """TransactionEvent Started; a remote start carries its remoteStartId, the end of a
-        reservation its reservationId (H01.FR.15), the meter its TxStartedMeasurands."""
-        event = _event("Started", trigger, seq_no, tx.local_id, at, "Charging", offline)
+        reservation its reservationId (H01.FR.15), the meter its TxStartedMeasurands, the
+        charging state the one it starts in (SuspendedEVSE under a limit of 0)."""
+        event = _event("Started", trigger, seq_no, tx.local_id, at, state, offline)
         if trigger == "RemoteStart" and tx.remote_start_id is not None:
             event["transactionInfo"]["remoteStartId"] = tx.remote_start_id
         event["evse"] = {"id": tx.connector_id, "connectorId": _CONNECTOR_ID}

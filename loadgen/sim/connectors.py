@@ -512,6 +512,7 @@ class Sessions(StationPart):
             counters.reservations_used += 1
         connector.last_meter_at = now
         reading = self._reading(connector, now)
+        state = self._starting_state(connector, reading, now)
         tx.power_w = int(reading.power_w)
         counters.power_w += tx.power_w
         at = now + self.wall_offset_s
@@ -527,12 +528,13 @@ class Sessions(StationPart):
             self.phase != ONLINE,
             measurand_list(self.read_setting("tx_started_measurands")),
             reservation,
+            state,
         )
         self._queue(Outgoing(*request, "start", connector, tx))
         self._notice("transaction_started", connector, tx.local_id)
         if ext is not None:  # 2.1: cost, a V2X EV's needs
             self._tx_extra(connector, request[1], now, "start")
-        self._set_status(connector, "Charging", now)
+        self._set_status(connector, state, now)
         interval = self.meter_interval_s
         connector.next_meter_at = now + interval if interval > 0 else None
         if self.ext is not None:
@@ -859,6 +861,16 @@ class Sessions(StationPart):
             if ended:
                 self._keep_sample(tx, at, reading, "Sample.Clock")
         self._arm_aligned(now)
+
+    def _starting_state(
+        self, connector: Connector, reading: Reading, now: float
+    ) -> ConnectorStatus:
+        """The state a transaction starts in: Charging, or suspended when nothing flows
+        (by the EVSE under a limit of 0, else by the EV), as :meth:`_charging_state`."""
+        if reading.power_w != 0:
+            return "Charging"
+        limit, _ = self._limit_w(connector, now) if self.ext is not None else (1.0, None)
+        return "SuspendedEVSE" if limit <= 0 else "SuspendedEV"
 
     def _charging_state(self, connector: Connector, reading: Reading, now: float) -> bool:
         """Charging (energy flowing either way: a 2.1 discharge too), or suspended: by the

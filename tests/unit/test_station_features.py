@@ -131,6 +131,27 @@ def test_schedule_periods_follow_each_other(version: str) -> None:
     assert power_of(bench) == 4000
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_session_under_a_limit_of_zero_starts_suspended(version: str) -> None:
+    """Under a TxDefaultProfile of 0 W a transaction starts SuspendedEVSE: 2.x its Started
+    event says so (no Charging, then ChargingStateChanged at the same moment), 1.6 its
+    StatusNotification goes from Preparing to SuspendedEVSE."""
+    bench = booted(version, session=Session(meter_interval_s=10, duration_s=3600))
+    assert set_profile(bench, profile(version, 0, "TxDefaultProfile", 0)) == "Accepted"
+    assert remote_start(bench, 1) == "Accepted"
+    bench.run(2)
+    if version == "1.6":
+        assert [s for c, s in bench.statuses() if c == 1][-2:] == ["Preparing", "SuspendedEVSE"]
+        return
+    events = [
+        (c.payload["eventType"], c.payload["triggerReason"], c.payload["transactionInfo"])
+        for c in bench.tx_messages()
+    ]
+    assert [(e, t, i["chargingState"]) for e, t, i in events] == [
+        ("Started", "RemoteStart", "SuspendedEVSE")
+    ]
+
+
 def test_a_16_absolute_profile_without_start_runs_from_the_start_of_charging() -> None:
     """1.6 7.13: an Absolute schedule without startSchedule "will be relative to start
     of charging": set 20 s into the session, its second period (from 45 s) limits the
