@@ -293,30 +293,32 @@ def test_reconnect_backoff_adds_a_random_part(version: str) -> None:
     assert len(set(waits)) > 1
 
 
-def test_set_variables_change_the_backoff_201() -> None:
+def backoff_waits(bench: Bench, refusals: int, run_s: float) -> list[float]:
+    """Drop the link, refuse the next ``refusals`` connects: the waits between tries."""
+    start = bench.now
+    bench.drop()
+    bench.refuse = [REFUSED] * refusals
+    bench.run(run_s)
+    return gaps([start] + bench.connect_tries[1:])
+
+
+@pytest.mark.parametrize(
+    ("values", "run_s", "waits"),
+    [
+        (("3", "0", "1"), 100, [3.0, 6.01, 6.01, 6.01]),
+        # above the config's reconnect.max_s (120 s): OCPP-J 5.3 as the back end set it
+        (("100", "0", "2"), 1200, [100.0, 200.01, 400.01, 400.01]),
+    ],
+)
+def test_set_variables_change_the_backoff_201(
+    values: tuple[str, str, str], run_s: float, waits: list[float]
+) -> None:
     """2.0.1: SetVariables of RetryBackOffWaitMinimum / RandomRange / RepeatTimes change
-    the next waits."""
+    the next waits, uncapped by the config once set: never under the minimum."""
     bench = booted("2.0.1", reconnect=STEADY)
-    for name, value in [("WaitMinimum", "3"), ("RandomRange", "0"), ("RepeatTimes", "1")]:
+    for name, value in zip(("WaitMinimum", "RandomRange", "RepeatTimes"), values, strict=True):
         assert set_setting(bench, "", f"OCPPCommCtrlr.RetryBackOff{name}", value) == "Accepted"
-    start = bench.now
-    bench.drop()
-    bench.refuse = [REFUSED] * 3
-    bench.run(100)
-    assert gaps([start] + bench.connect_tries[1:]) == [3.0, 6.01, 6.01, 6.01]
-
-
-def test_a_back_ends_backoff_is_not_capped_by_the_configs_max_201() -> None:
-    """RetryBackOff* set by the server are followed as OCPP-J 5.3 says, above the
-    config's ``reconnect.max_s`` (120 s here): the wait never falls under the minimum."""
-    bench = booted("2.0.1", reconnect=STEADY)
-    for name, value in [("WaitMinimum", "100"), ("RandomRange", "0"), ("RepeatTimes", "2")]:
-        assert set_setting(bench, "", f"OCPPCommCtrlr.RetryBackOff{name}", value) == "Accepted"
-    start = bench.now
-    bench.drop()
-    bench.refuse = [REFUSED] * 3
-    bench.run(1200)
-    assert gaps([start] + bench.connect_tries[1:]) == [100.0, 200.01, 400.01, 400.01]
+    assert backoff_waits(bench, 3, run_s) == waits
 
 
 def test_the_configs_backoff_variables_are_the_ones_used_201() -> None:
@@ -324,11 +326,7 @@ def test_the_configs_backoff_variables_are_the_ones_used_201() -> None:
     ``reconnect.initial_s`` (GetVariables already reported them)."""
     configuration = (("retry_backoff_wait_minimum_s", "3"), ("retry_backoff_repeat_times", "1"))
     bench = booted("2.0.1", reconnect=STEADY, configuration=configuration)
-    start = bench.now
-    bench.drop()
-    bench.refuse = [REFUSED] * 3
-    bench.run(100)
-    assert gaps([start] + bench.connect_tries[1:]) == [3.0, 6.01, 6.01, 6.01]
+    assert backoff_waits(bench, 3, 100) == [3.0, 6.01, 6.01, 6.01]
 
 
 # -- transactions -----------------------------------------------------------------------------
