@@ -512,7 +512,7 @@ class Sessions(StationPart):
             counters.reservations_used += 1
         connector.last_meter_at = now
         reading = self._reading(connector, now)
-        state = self._starting_state(connector, reading, now)
+        state = self._state_for(connector, reading, now)  # suspended under a limit of 0
         tx.power_w = int(reading.power_w)
         counters.power_w += tx.power_w
         at = now + self.wall_offset_s
@@ -862,29 +862,22 @@ class Sessions(StationPart):
                 self._keep_sample(tx, at, reading, "Sample.Clock")
         self._arm_aligned(now)
 
-    def _starting_state(
-        self, connector: Connector, reading: Reading, now: float
-    ) -> ConnectorStatus:
-        """The state a transaction starts in: Charging, or suspended when nothing flows
-        (by the EVSE under a limit of 0, else by the EV), as :meth:`_charging_state`."""
+    def _state_for(self, connector: Connector, reading: Reading, now: float) -> ConnectorStatus:
+        """Charging (energy flowing either way: a 2.1 discharge too), or suspended: by the
+        EVSE (a limit of 0, a refused tag) or by the EV (full)."""
         if reading.power_w != 0:
             return "Charging"
+        tx = connector.tx
         limit, _ = self._limit_w(connector, now) if self.ext is not None else (1.0, None)
-        return "SuspendedEVSE" if limit <= 0 else "SuspendedEV"
+        refused = tx is not None and tx.deauthorized
+        return "SuspendedEVSE" if limit <= 0 or refused else "SuspendedEV"
 
     def _charging_state(self, connector: Connector, reading: Reading, now: float) -> bool:
-        """Charging (energy flowing either way: a 2.1 discharge too), or suspended: by the
-        EVSE (a limit of 0, a refused tag) or by the EV (full); whether it changed."""
+        """The charging state from the reading (:meth:`_state_for`), set while the
+        session charges; whether it changed."""
         status: ConnectorStatus = "Charging"
-        if reading.power_w == 0 and connector.status in (
-            "Charging",
-            "SuspendedEV",
-            "SuspendedEVSE",
-        ):
-            tx = connector.tx
-            limit, _ = self._limit_w(connector, now) if self.ext is not None else (1.0, None)
-            refused = tx is not None and tx.deauthorized
-            status = "SuspendedEVSE" if limit <= 0 or refused else "SuspendedEV"
+        if connector.status in ("Charging", "SuspendedEV", "SuspendedEVSE"):
+            status = self._state_for(connector, reading, now)
         if status != connector.status and connector.phase == "charging":
             self._set_status(connector, status, now)
             return True

@@ -812,15 +812,12 @@ class Station(
     def _float_setting(self, name: str, default: float) -> float:
         """A setting in seconds: the server's value if it set one, else the config's
         ``configuration`` entry, else ``default`` (the config's own figure, unrounded)."""
-        overrides = self.overrides
-        if overrides is not None and name in overrides:
-            return float(overrides[name])
-        if name in self.fleet.configured:
-            try:
-                return float(self.fleet.defaults[name])
-            except ValueError:
-                return default
-        return default
+        if not self._set_setting(name):
+            return default
+        try:
+            return float(self.read_setting(name) or "")
+        except ValueError:
+            return default
 
     def _set_setting(self, name: str) -> bool:
         """Whether the server or the config's ``configuration`` set this setting."""
