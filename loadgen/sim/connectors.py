@@ -161,6 +161,7 @@ class Connector:
         "last_meter_at",
         "limit_change_at",
         "meter_wh",
+        "next_ended_at",
         "next_meter_at",
         "next_session_at",
         "operative",
@@ -193,6 +194,8 @@ class Connector:
         self.meter_wh = 0  # the energy register, Wh; it never falls
         self.last_meter_at = 0.0
         self.next_meter_at: float | None = None
+        #: 2.x: the next reading kept for the Ended event (SampledDataCtrlr.TxEndedInterval)
+        self.next_ended_at: float | None = None
         #: when the charging profiles' limit on its transaction may next change by itself
         #: (None: no profile, or no such change)
         self.limit_change_at: float | None = None
@@ -212,13 +215,14 @@ class Connector:
         self.tx = None
         self.tx_profile = None
         self.next_meter_at = self.ends_at = self.next_session_at = None
-        self.limit_change_at = None
+        self.limit_change_at = self.next_ended_at = None
         self.status = "Available" if self.operative else "Unavailable"
 
     def due(self) -> float | None:
         at = None
         for candidate in (
             self.next_meter_at,
+            self.next_ended_at,
             self.ends_at,
             self.next_session_at,
             self.limit_change_at,
@@ -537,6 +541,7 @@ class Sessions(StationPart):
         self._set_status(connector, state, now)
         interval = self.meter_interval_s
         connector.next_meter_at = now + interval if interval > 0 else None
+        self._arm_ended_samples(connector, now)
         if self.ext is not None:
             self._arm_limit_change(connector, now)
             self._reshare()
@@ -762,13 +767,32 @@ class Sessions(StationPart):
         if self.ext is not None:
             self._tx_extra(connector, request[1], now, "meter")
         samples = tx.samples
-        if samples and samples[0][2] == "Transaction.Begin":  # StopTxnSampledData, TxEnded*
-            every = self.meter_interval_s
-            if self.dialect.version != "1.6":
-                every = float(self._int_setting("tx_ended_interval_s", 0))
+        if self.dialect.version == "1.6" and samples and samples[0][2] == "Transaction.Begin":
+            every = self.meter_interval_s  # StopTxnSampledData: at MeterValueSampleInterval
             if every > 0 and now - tx.sampled_at >= every - 1e-6:
                 tx.sampled_at = now
                 self._keep_sample(tx, at, reading, "Sample.Periodic")
+
+    def _arm_ended_samples(self, connector: Connector, now: float) -> None:
+        """2.x: the transaction's next reading for its Ended event, TxEndedInterval after
+        the last (from its start), on its own clock, not TxUpdatedInterval's (J02)."""
+        tx = connector.tx
+        connector.next_ended_at = None
+        if self.dialect.version == "1.6" or tx is None or not tx.samples:
+            return  # no TxEndedMeasurands: nothing is kept
+        every = self._int_setting("tx_ended_interval_s", 0)
+        if every > 0:
+            connector.next_ended_at = tx.sampled_at + every
+
+    def _ended_sample(self, connector: Connector, now: float) -> None:
+        """2.x: keep a reading for the Ended event (TxEndedInterval is due)."""
+        tx = connector.tx
+        if tx is not None:
+            self._meter(connector, now)
+            tx.sampled_at = now
+            reading = self._reading(connector, now)
+            self._keep_sample(tx, now + self.wall_offset_s, reading, "Sample.Periodic")
+        self._arm_ended_samples(connector, now)
 
     def _keep_sample(self, tx: Transaction, at: float, reading: Reading, context: str) -> None:
         """Keep a reading for the transaction's end; beyond StopTransactionMaxMeterValues
@@ -920,7 +944,7 @@ class Sessions(StationPart):
         if self.ext is not None:
             self._reshare()
         connector.phase = None
-        connector.next_meter_at = connector.ends_at = None
+        connector.next_meter_at = connector.ends_at = connector.next_ended_at = None
         self._set_status(connector, "Finishing", now)
         self._notice("transaction_ended", connector, reason)
         if unplug:
@@ -1013,11 +1037,14 @@ class Sessions(StationPart):
                 else:  # 2.x TxStopPoint keeps it open: the driver stops, then the EV leaves
                     self.end_authorization(connector, now, "Local")
                     self.end_transaction(connector, now, "EVDisconnected")
-            elif connector.next_meter_at is not None and now >= connector.next_meter_at:
-                self._meter_sample(connector, now)
-                connector.next_meter_at = (
-                    now + self.meter_interval_s if self.meter_interval_s > 0 else None
-                )
+            else:
+                if connector.next_ended_at is not None and now >= connector.next_ended_at:
+                    self._ended_sample(connector, now)
+                if connector.next_meter_at is not None and now >= connector.next_meter_at:
+                    self._meter_sample(connector, now)
+                    connector.next_meter_at = (
+                        now + self.meter_interval_s if self.meter_interval_s > 0 else None
+                    )
             if connector.next_session_at is not None and now >= connector.next_session_at:
                 connector.next_session_at = None
                 tag = self._session_now(connector)

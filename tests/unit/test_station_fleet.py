@@ -263,6 +263,33 @@ def test_stop_transaction_carries_the_sessions_readings() -> None:
     }
 
 
+@pytest.mark.parametrize("updated_s", [0, 10])
+def test_tx_ended_interval_keeps_its_own_clock(updated_s: int) -> None:
+    """2.x: the readings kept for the Ended event come every TxEndedInterval from the
+    transaction's start, whatever TxUpdatedInterval is (off, or one that 15 does not
+    divide: 15, 30, 45 s, not 20, 40 s)."""
+    bench = booted(
+        "2.0.1",
+        session=Session(meter_interval_s=updated_s, duration_s=3600),
+        configuration=(
+            ("stop_txn_sampled_data", "Energy.Active.Import.Register"),
+            ("tx_ended_interval_s", "15"),
+        ),
+    )
+    remote_start(bench, 1)
+    bench.run(50)
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    bench.run(1)
+    ended = bench.named("TransactionEvent")[-1].payload
+    times = [
+        datetime.fromisoformat(mv["timestamp"].replace("Z", "+00:00")).timestamp()
+        for mv in ended["meterValue"]
+    ]
+    contexts = [mv["sampledValue"][0]["context"] for mv in ended["meterValue"]]
+    assert contexts == ["Transaction.Begin"] + ["Sample.Periodic"] * 3 + ["Transaction.End"]
+    assert [round(t - times[0]) for t in times[1:4]] == [15, 30, 45]
+
+
 def test_ended_event_carries_tx_ended_measurands() -> None:
     """2.0.1: Started carries TxStartedMeasurands (Transaction.Begin); Ended the
     TxEndedMeasurands every TxEndedInterval and at the end (Transaction.End)."""
