@@ -237,7 +237,13 @@ SETTINGS: tuple[Setting, ...] = (
         "OCPPCommCtrlr.NetworkProfileConnectionAttempts",
     ),
     _s("active_network_profile", "int", None, "OCPPCommCtrlr.ActiveNetworkProfile", readonly=True),
-    _s("websocket_ping_interval_s", "int", None, "OCPPCommCtrlr.WebSocketPingInterval", unit="s"),
+    _s(
+        "websocket_ping_interval_s",
+        "int",
+        "WebSocketPingInterval",
+        "OCPPCommCtrlr.WebSocketPingInterval",
+        unit="s",
+    ),
     _s("tx_ended_interval_s", "int", None, "SampledDataCtrlr.TxEndedInterval", unit="s"),
     # the measurands the meters have: any other is Rejected, nothing changed (1.6 errata
     # 3.13, 3.14.4 Unsupported measurands; 2.0.1 a MemberList of its valuesList)

@@ -97,6 +97,11 @@ class Stopped:
 
 
 @dataclass(slots=True)
+class Ping:
+    """Send a WebSocket Ping (WebSocketPingInterval: the client's keepalive)."""
+
+
+@dataclass(slots=True)
 class ScenarioDue:
     """A scenario is due: a driver arrives at ``connector_id`` (``kind`` "session") or the
     fleet's fault plan faults it ("fault"). The driver runs one and then tells the station
@@ -150,6 +155,7 @@ Action = (
     | Report
     | Booted
     | Stopped
+    | Ping
     | Upload
     | ScenarioDue
     | Answered
@@ -162,6 +168,7 @@ NEWS = (ScenarioDue, Answered, Notice, ServerCall)
 CONNECT = Connect()
 BOOTED = Booted()
 STOPPED = Stopped()
+PING = Ping()
 
 
 @dataclass(slots=True)

@@ -44,6 +44,7 @@ from loadgen.sim.actions import (
     Connect,
     Counters,
     Credentials,
+    Ping,
     Report,
     Retarget,
     Send,
@@ -304,6 +305,8 @@ class Engine:
                 link.authorization = basic_auth(link.station.charge_point_id, password)
             elif kind is Retarget:
                 self._retarget(link, action.url)  # type: ignore[union-attr]
+            elif kind is Ping:
+                self._send_ping(link)
             elif kind in NEWS:
                 if link.observer is not None:
                     link.observer.news(action)
@@ -536,6 +539,17 @@ class Engine:
             return  # gone: the station hears of it in a moment
         try:
             frame = ws.send_text(data)
+        except WebSocketError:
+            return  # closing
+        self._write(link, frame)
+
+    def _send_ping(self, link: Link) -> None:
+        """Our keepalive Ping (WebSocketPingInterval); the server's Pong needs nothing."""
+        ws = link.ws
+        if ws is None or link.broken is not None:
+            return
+        try:
+            frame = ws.send_ping()
         except WebSocketError:
             return  # closing
         self._write(link, frame)

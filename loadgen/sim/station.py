@@ -37,6 +37,7 @@ from loadgen.ocpp.framing import (
 from loadgen.sim.actions import (
     BOOTED,
     CONNECT,
+    PING,
     STOPPED,
     Action,
     Close,
@@ -148,6 +149,7 @@ class Station(
         "out",
         "overrides",
         "phase",
+        "ping_due",
         "powered_up",
         "queue",
         "reboot_deadline",
@@ -209,6 +211,8 @@ class Station(
         self.boot_reason: BootReason = "PowerUp"
         #: the boot queued or in flight is one the server triggered (its reason Triggered)
         self.boot_triggered = False
+        #: the next WebSocket Ping of ours (WebSocketPingInterval > 0), while online
+        self.ping_due: float | None = None
         self.ever_connected = False
         self.attempt = 0  # failed connects since the last success (the backoff's n)
         self.reconnect_at: float | None = None
@@ -269,6 +273,7 @@ class Station(
             self.counters.reconnects += 1
         self.ever_connected = True
         self.attempt = 0
+        self._arm_ping(now)
         ext = self.ext
         moved = ext is not None and ext.network is not None and self._network_connected(ext.network)
         if self.stopping:
@@ -341,6 +346,9 @@ class Station(
             elif self.boot_retry_at is not None and now >= self.boot_retry_at:
                 self.boot_retry_at = None
                 self._queue_boot(now)
+            if self.ping_due is not None and now >= self.ping_due:
+                out.append(PING)
+                self._arm_ping(now)
         elif phase == OFFLINE and self.reconnect_at is not None and now >= self.reconnect_at:
             self.phase = CONNECTING
             self.reconnect_at = None
@@ -641,7 +649,7 @@ class Station(
         if call is not None:
             self.queue.insert(0, call)
         self.answering = None  # the server's calls went with the connection
-        self.hb_due = None
+        self.hb_due = self.ping_due = None
         self.reconnect_at = now + after_s
         if chosen:
             return
@@ -791,6 +799,9 @@ class Station(
                 at = retry_at
             if self.rebooting and (at is None or self.reboot_deadline < at):
                 at = self.reboot_deadline
+            ping_due = self.ping_due
+            if ping_due is not None and (at is None or ping_due < at):
+                at = ping_due
         elif phase == OFFLINE:
             at = self.reconnect_at
         if self.stopping and (at is None or self.reboot_deadline < at):
@@ -799,6 +810,12 @@ class Station(
         if due is not None and (at is None or due < at):
             at = due
         return at
+
+    def _arm_ping(self, now: float) -> None:
+        """The next Ping of ours, WebSocketPingInterval from now (1.6 and 2.x; 0: none,
+        the server pings if anyone does)."""
+        every = self._int_setting("websocket_ping_interval_s", 0)
+        self.ping_due = now + every if every > 0 and self.phase == ONLINE else None
 
     # -- settings -----------------------------------------------------------------------
 

@@ -9,6 +9,9 @@ Modes (each misbehaves in one way, everything else is a correct OCPP 1.6 gateway
   mute_heartbeat      answers every CALL but Heartbeat
   ping_heartbeat      sends a WebSocket ping just before each Heartbeat's answer
   trigger_status      after each Heartbeat's answer, TriggerMessage StatusNotification
+  client_pings  after the boot, ChangeConfiguration WebSocketPingInterval 1; answers each
+                client Ping with a Pong, then a DataTransfer (vendorId hostile.ping) that
+                shows the client the ping arrived
   random_names  after the boot, 500 CALLs of distinct random actions; every other CALL
                 of the charge point answered with a CALLERROR of a distinct random code
   no_upgrade    accepts TCP and never answers the HTTP upgrade
@@ -37,6 +40,7 @@ MODES = (
     "mute_heartbeat",
     "ping_heartbeat",
     "trigger_status",
+    "client_pings",
     "random_names",
     "no_upgrade",
     "http_401",
@@ -130,6 +134,11 @@ async def serve(mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamW
                 writer.write(frame(data[:2], 8))
                 await writer.drain()
                 return
+            if opcode == 9 and mode == "client_pings":
+                seen = {"vendorId": "hostile.ping", "data": data.decode()}
+                writer.write(frame(data, 10) + frame(json.dumps([2, "p", "DataTransfer", seen])))
+                await writer.drain()
+                continue
             if opcode != 1:
                 continue
             message = json.loads(data)
@@ -143,6 +152,9 @@ async def serve(mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamW
             if mode == "trigger_status" and message[2] == "Heartbeat":
                 trigger = {"requestedMessage": "StatusNotification"}
                 writer.write(frame(json.dumps([2, f"t{message[1]}", "TriggerMessage", trigger])))
+            if mode == "client_pings" and message[2] == "BootNotification":
+                ping = {"key": "WebSocketPingInterval", "value": "1"}
+                writer.write(frame(json.dumps([2, "cfg", "ChangeConfiguration", ping])))
             if mode == "random_names" and message[2] == "BootNotification":
                 for n in range(500):
                     name = f"Act{secrets.token_hex(6)}"

@@ -280,6 +280,21 @@ def test_pings_are_answered_and_the_heartbeat_still_arrives() -> None:
 
 
 @pytest.mark.timeout(60)
+def test_the_charge_point_pings_at_the_interval_the_server_sets() -> None:
+    """WebSocketPingInterval set to 1 s by the server: the station sends its own Pings
+    (the server saw them: it calls DataTransfer for each), about one a second, and the
+    server's Pongs are taken without a failure."""
+    with hostile("client_pings") as port:
+        with stations(f"ws://127.0.0.1:{port}/ocpp", 2, prefix="PINGS") as run:
+            wait_until(lambda: run.named("ChangeConfiguration") >= 2, "the interval set")
+            set_at = time.monotonic()
+            wait_until(lambda: run.named("DataTransfer") >= 6, "three pings each")
+            assert time.monotonic() - set_at >= 2.5  # one a second, not at once
+            assert run.failures() == []
+            assert run.engine.counters.lost == 0
+
+
+@pytest.mark.timeout(60)
 def test_work_a_server_call_leaves_is_sent_at_once() -> None:
     """A TriggerMessage answered between Heartbeats leaves a StatusNotification to send:
     it goes right after the answer, not at the next Heartbeat."""

@@ -34,6 +34,7 @@ from loadgen.sim.actions import (
     Counters,
     Credentials,
     Notice,
+    Ping,
     Report,
     Retarget,
     ScenarioDue,
@@ -175,6 +176,7 @@ class Bench:
         self.connect_urls: list[str | None] = []  # ... at each of its connects
         self.wakeups = 0  # timer events delivered
         self.closes: list[str] = []
+        self.pings: list[float] = []  # when the station sent a WebSocket Ping
         self.closed_at: list[float] = []  # when each Close came
         self.booted = 0
         self.stopped = False
@@ -248,6 +250,9 @@ class Bench:
                 self.uploads.append(action)
             elif isinstance(action, Credentials):
                 self.passwords.append(action.password)
+            elif isinstance(action, Ping):
+                assert self.connected, "Ping while not connected"
+                self.pings.append(self.now)
             else:  # pragma: no cover
                 raise AssertionError(f"unknown action {action!r}")
 

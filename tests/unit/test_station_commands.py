@@ -524,6 +524,32 @@ def test_configuration_keys_are_case_insensitive_16() -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_the_station_pings_at_websocket_ping_interval(version: str) -> None:
+    """WebSocketPingInterval (1.6 key, 2.x OCPPCommCtrlr): 0 by default, no Ping of
+    ours; set to 20 s, a Ping every 20 s while online, counted again from a reconnect;
+    0 again stops them."""
+    bench = booted(version)
+    bench.run(60)
+    assert bench.pings == []
+    key, variable = "WebSocketPingInterval", "OCPPCommCtrlr.WebSocketPingInterval"
+    assert set_setting(bench, key, variable, "20") == "Accepted"
+    assert get_setting(bench, key, variable) == "20"
+    set_at = bench.now
+    bench.run(65)
+    assert [round(t - set_at) for t in bench.pings] == [20, 40, 60]
+    bench.drop()
+    bench.run(60)  # offline, then back (the backoff): counted from the new connection
+    back = bench.connect_tries[-1] + bench.connect_s
+    assert all(t > back for t in bench.pings[3:]) and len(bench.pings) > 3
+    assert round(bench.pings[3] - back) == 20
+    assert set_setting(bench, key, variable, "0") == "Accepted"
+    count = len(bench.pings)
+    bench.run(60)
+    assert len(bench.pings) == count
+    assert set_setting(bench, key, variable, "-1") == "Rejected"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_new_heartbeat_interval_applies_from_the_next_beat(version: str) -> None:
     """HeartbeatInterval changed: the next beat already follows it (1.6 5.3 Accepted means
     effective now), and reading it back gives the new value."""
