@@ -139,6 +139,7 @@ class Steps(StationPart):
         ) -> bool: ...
         def _claim(self, connector: Connector, id_tag: str, group: str | None = None) -> None: ...
         def _unclaim(self, connector: Connector, now: float) -> None: ...
+        def _abort_session(self, connector: Connector, now: float) -> None: ...
         def _learn(self, id_tag: str, info: IdInfo | None) -> None: ...
         def _master_pass(self, info: IdInfo, now: float, id_tag: str | None = None) -> bool: ...
         def _held_for_another(
@@ -267,9 +268,7 @@ class Steps(StationPart):
         if connector.tx is not None:
             self.end_transaction(connector, now, "EVDisconnected")  # unplugs too
         elif connector.plugged or connector.busy:
-            connector.phase = None
-            self._unplug(connector, now)
-            self._unclaim(connector, now)
+            self._abort_session(connector, now)
 
     def set_status(self, now: float, connector_id: int, status: ConnectorStatus) -> list[Action]:
         """Set a connector's status (Available, Unavailable, Faulted, Reserved); the
@@ -310,6 +309,8 @@ class Steps(StationPart):
         elif connector.busy or connector.plugged:
             connector.phase = None
             connector.plugged = False
+            connector.tx_profile = None  # a remote start's, waiting for its Authorize
+            self._unclaim(connector, now)  # back with the others: the fault removes it
         self._drop_reservation(connector, now)
         connector.next_session_at = None
         self.counters.faults += 1

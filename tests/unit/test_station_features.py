@@ -18,6 +18,7 @@ from tests.unit.sim_csms import (
     Bench,
     booted,
     get_setting,
+    make,
     profile_request,
     remote_start,
     remote_stop,
@@ -744,6 +745,35 @@ def test_a_refused_session_of_the_reserved_tag_leaves_the_reservation(version: s
     bench.run(1)
     assert bench.statuses()[-1] == (1, "Available")
     assert bench.counters.reservations_used == 0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_fault_while_the_reserved_tag_authorizes_removes_the_reservation(
+    version: str,
+) -> None:
+    """A fault while the reserved tag's remote start waits for its Authorize removes the
+    reservation (1.6 5.13, H01.FR.16: 2.x ReservationStatusUpdate Removed), and nothing
+    of that session is left: the next transaction there names no reservation."""
+    bench = make(version, connectors=1, latency_s=3.0)
+    bench.run(15)  # the boot and the statuses, 3 s each way
+    assert bench.booted == 1
+    set_setting(bench, "AuthorizeRemoteTxRequests", "AuthCtrlr.AuthorizeRemoteStart", "true")
+    assert reserve(bench, 12, 1, "MINE", 600) == "Accepted"
+    bench.run(8)
+    assert remote_start(bench, 1, tag="MINE") == "Accepted"
+    bench.run(1)  # the Authorize is out, its answer 3 s away
+    bench.feed(bench.station.set_status(bench.now, 1, "Faulted"))
+    bench.run(5)
+    ext = bench.station.ext
+    assert ext is not None and ext.claimed == {} and ext.reservations == {}
+    if version != "1.6":
+        updates = [c.payload for c in bench.named("ReservationStatusUpdate")]
+        assert updates == [{"reservationId": 12, "reservationUpdateStatus": "Removed"}]
+    bench.feed(bench.station.set_status(bench.now, 1, "Available"))
+    assert remote_start(bench, 1, tag="OTHER") == "Accepted"
+    bench.run(30)
+    (start,) = [c.payload for c in bench.tx_messages()][:1]
+    assert "reservationId" not in start and bench.counters.reservations_used == 0
 
 
 @pytest.mark.parametrize("version", VERSIONS)
