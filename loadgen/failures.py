@@ -11,6 +11,7 @@ CATEGORIES = (
     "handshake_rejected",
     "reset",
     "closed_by_server",
+    "ping_timeout",  # no Pong to our WebSocket Ping within WebSocketPingInterval
     "call_timeout",
     "call_error",
     "protocol_error",

@@ -29,9 +29,11 @@ class Connect:
 
 @dataclass(slots=True)
 class Close:
-    """Close the connection on purpose (a reset, a stop); no ``lost`` event follows."""
+    """Close the connection on purpose (a reset, a stop, a link found dead); no ``lost``
+    event follows. ``code``: the status code of our Close frame."""
 
     reason: str
+    code: int = 1000
 
 
 @dataclass(slots=True)

@@ -73,6 +73,7 @@ from loadgen.sim.wsproto import (
     Binary,
     ClientHandshake,
     HandshakeError,
+    Pong,
     ProtocolViolation,
     WebSocket,
     WebSocketError,
@@ -291,7 +292,7 @@ class Engine:
             elif kind is Connect:
                 self._open(link)
             elif kind is Close:
-                self._close(link)
+                self._close(link, action.code)  # type: ignore[union-attr]
             elif kind is Booted:
                 if link.observer is not None:
                     link.observer.booted()
@@ -525,6 +526,8 @@ class Engine:
             elif isinstance(event, Binary):
                 failure = Failure("protocol_error", "binary frame")
                 self.report("OCPP", "(server frame)", 0, len(event.data), failure)
+            elif isinstance(event, Pong):
+                self._apply(link, station.pong(now))
             if link.ws is not ws:
                 return  # closed meanwhile (a reset)
         if ws.outgoing:  # pongs
@@ -544,7 +547,7 @@ class Engine:
         self._write(link, frame)
 
     def _send_ping(self, link: Link) -> None:
-        """Our keepalive Ping (WebSocketPingInterval); the server's Pong needs nothing."""
+        """Our keepalive Ping (WebSocketPingInterval); the station hears of its Pong."""
         ws = link.ws
         if ws is None or link.broken is not None:
             return
@@ -670,11 +673,12 @@ class Engine:
         connect_ms = (now - link.opened_at) * 1000
         self._apply(link, link.station.connect_failed(now, failure, connect_ms))
 
-    def _close(self, link: Link) -> None:
-        """The station closes on purpose (reset, stop): a Close frame, then the socket."""
+    def _close(self, link: Link, code: int = 1000) -> None:
+        """The station closes on purpose (reset, stop, a dead link): a Close frame with
+        ``code``, then the socket."""
         ws = link.ws
         if ws is not None and link.broken is None:
-            self._write(link, ws.send_close(1000))
+            self._write(link, ws.send_close(code))
         if link.established:
             self.counters.connected -= 1
         self._teardown(link)

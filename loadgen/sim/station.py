@@ -150,6 +150,7 @@ class Station(
         "overrides",
         "phase",
         "ping_due",
+        "pong_awaited",
         "powered_up",
         "queue",
         "reboot_deadline",
@@ -213,6 +214,8 @@ class Station(
         self.boot_triggered = False
         #: the next WebSocket Ping of ours (WebSocketPingInterval > 0), while online
         self.ping_due: float | None = None
+        #: our last Ping has had no Pong yet: none by the next Ping's time ends the link
+        self.pong_awaited = False
         self.ever_connected = False
         self.attempt = 0  # failed connects since the last success (the backoff's n)
         self.reconnect_at: float | None = None
@@ -273,6 +276,7 @@ class Station(
             self.counters.reconnects += 1
         self.ever_connected = True
         self.attempt = 0
+        self.pong_awaited = False
         self._arm_ping(now)
         ext = self.ext
         moved = ext is not None and ext.network is not None and self._network_connected(ext.network)
@@ -336,7 +340,13 @@ class Station(
         self.now_s = now
         self.timer_at = None
         phase = self.phase
-        if phase == ONLINE:
+        ping_due = self.ping_due
+        if phase == ONLINE and self.pong_awaited and ping_due is not None and now >= ping_due:
+            # a whole WebSocketPingInterval without the Pong of our last Ping: the link is
+            # dead (a half-open TCP connection, a stalled server); end it and reconnect
+            out.append(Close("no pong", code=1011))  # RFC 6455 7.4.1: unexpected condition
+            self._lose(now, Failure("ping_timeout"))
+        elif phase == ONLINE:
             if self.call is not None and now >= self.call_deadline:
                 self._timed_out(now)
             if self.registration == ACCEPTED:
@@ -348,6 +358,7 @@ class Station(
                 self._queue_boot(now)
             if self.ping_due is not None and now >= self.ping_due:
                 out.append(PING)
+                self.pong_awaited = True
                 self._arm_ping(now)
         elif phase == OFFLINE and self.reconnect_at is not None and now >= self.reconnect_at:
             self.phase = CONNECTING
@@ -358,15 +369,28 @@ class Station(
         self._finish(now)
         return out
 
+    def pong(self, now: float) -> list[Action]:
+        """A Pong from the server: the link is alive (our Ping needs no more)."""
+        out = self.out = []
+        self.now_s = now
+        self.pong_awaited = False
+        return out
+
     def lost(self, now: float, failure: Failure) -> list[Action]:
         """The connection was lost (not closed by us): count it and reconnect later."""
         out = self.out = []
         self.now_s = now
         if self.phase not in (ONLINE, CONNECTING):
             return out
+        self._lose(now, failure)
+        self._finish(now)
+        return out
+
+    def _lose(self, now: float, failure: Failure) -> None:
+        """The link is gone (lost, or found dead): count it, then reboot or reconnect later."""
         if self.phase == ONLINE:
             self.counters.lost += 1
-            out.append(Report("WS", "disconnect", 0, 0, failure))
+            self.out.append(Report("WS", "disconnect", 0, 0, failure))
         if self.rebooting:
             self._reboot(now)
         else:
@@ -375,8 +399,6 @@ class Station(
             ext = self.ext
             if was_online and ext is not None and ext.network is not None:
                 self._network_walk(ext.network)  # B10.FR.03 (errata): the list again
-        self._finish(now)
-        return out
 
     def stop(self, now: float, graceful: bool = False) -> list[Action]:
         """End the station's life: at once, or (``graceful``) after ending its transactions."""

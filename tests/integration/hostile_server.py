@@ -1,6 +1,7 @@
 """A hostile or broken OCPP server for tests: ``python hostile_server.py MODE --port 0``.
 
-Modes (each misbehaves in one way, everything else is a correct OCPP 1.6 gateway):
+Modes (each misbehaves in one way, everything else is a correct OCPP 1.6 gateway; it
+accepts the subprotocol the client offers, and speaks 2.x where a mode says so):
   bad_json      answers every CALL with text that is not JSON
   wrong_type    answers every CALL with message type 7
   unknown_id    answers every CALL with a CALLRESULT for an id nobody sent
@@ -12,6 +13,8 @@ Modes (each misbehaves in one way, everything else is a correct OCPP 1.6 gateway
   client_pings  after the boot, ChangeConfiguration WebSocketPingInterval 1; answers each
                 client Ping with a Pong, then a DataTransfer (vendorId hostile.ping) that
                 shows the client the ping arrived
+  no_pongs      after the boot, sets WebSocketPingInterval to 1 (1.6 ChangeConfiguration,
+                2.x SetVariables) and never answers a client Ping
   random_names  after the boot, 500 CALLs of distinct random actions; every other CALL
                 of the charge point answered with a CALLERROR of a distinct random code
   no_upgrade    accepts TCP and never answers the HTTP upgrade
@@ -41,6 +44,7 @@ MODES = (
     "ping_heartbeat",
     "trigger_status",
     "client_pings",
+    "no_pongs",
     "random_names",
     "no_upgrade",
     "http_401",
@@ -96,6 +100,18 @@ def answer(mode: str, unique_id: str, action: str) -> str | None:
     return json.dumps([3, unique_id, payload])
 
 
+def ping_interval_call(protocol: str, seconds: str) -> list[object]:
+    """The CALL that sets the client's WebSocketPingInterval, in its OCPP version."""
+    if protocol == "ocpp1.6":
+        return [2, "cfg", "ChangeConfiguration", {"key": "WebSocketPingInterval", "value": seconds}]
+    data = {
+        "attributeValue": seconds,
+        "component": {"name": "OCPPCommCtrlr"},
+        "variable": {"name": "WebSocketPingInterval"},
+    }
+    return [2, "cfg", "SetVariables", {"setVariableData": [data]}]
+
+
 async def serve(mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -120,11 +136,12 @@ async def serve(mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamW
         accept = base64.b64encode(
             hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()
         ).decode()
+        protocol = headers.get("sec-websocket-protocol", "ocpp1.6").split(",")[0].strip()
         writer.write(
             (
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                 f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
-                "Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
+                f"Sec-WebSocket-Protocol: {protocol}\r\n\r\n"
             ).encode()
         )
         await writer.drain()
@@ -152,9 +169,8 @@ async def serve(mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamW
             if mode == "trigger_status" and message[2] == "Heartbeat":
                 trigger = {"requestedMessage": "StatusNotification"}
                 writer.write(frame(json.dumps([2, f"t{message[1]}", "TriggerMessage", trigger])))
-            if mode == "client_pings" and message[2] == "BootNotification":
-                ping = {"key": "WebSocketPingInterval", "value": "1"}
-                writer.write(frame(json.dumps([2, "cfg", "ChangeConfiguration", ping])))
+            if mode in ("client_pings", "no_pongs") and message[2] == "BootNotification":
+                writer.write(frame(json.dumps(ping_interval_call(protocol, "1"))))
             if mode == "random_names" and message[2] == "BootNotification":
                 for n in range(500):
                     name = f"Act{secrets.token_hex(6)}"

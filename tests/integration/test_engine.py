@@ -295,6 +295,27 @@ def test_the_charge_point_pings_at_the_interval_the_server_sets() -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_server_that_never_pongs_has_its_links_found_dead(version: str) -> None:
+    """WebSocketPingInterval set to 1 s (ChangeConfiguration / SetVariables) by a server
+    that never answers a Ping: each charge point finds its link dead at its second Ping's
+    time, reports the lost connection as ping_timeout, closes it and connects again."""
+    settings = ChargePoints(reconnect=Reconnect(initial_s=0.2, max_s=0.2))
+    with hostile("no_pongs") as port:
+        url = f"ws://127.0.0.1:{port}/ocpp"
+        started = time.monotonic()
+        with stations(url, 2, settings, "NOPONG", version=version) as run:
+            wait_until(run.failures, "a link found dead")
+            # the interval is set after the boot: a Ping at 1 s, unanswered at 2 s
+            assert time.monotonic() - started >= 1.9
+            wait_until(lambda: run.engine.counters.reconnects >= 2, "two reconnects")
+            dead = [r for r in run.failures() if r[2].category == "ping_timeout"]
+            assert len(dead) >= 2 and all(r[:2] == ("WS", "disconnect") for r in dead)
+            assert {r[2].category for r in run.failures()} == {"ping_timeout"}
+            assert run.engine.counters.lost >= 2
+
+
+@pytest.mark.timeout(60)
 def test_work_a_server_call_leaves_is_sent_at_once() -> None:
     """A TriggerMessage answered between Heartbeats leaves a StatusNotification to send:
     it goes right after the answer, not at the next Heartbeat."""

@@ -147,6 +147,8 @@ class Bench:
     client_certificate: bool = False  # the run's TLS settings give the station one
     #: connects to these URLs (a Retarget's) fail: connect_refused
     refuse_urls: set[str | None] = field(default_factory=set)
+    #: the server answers each WebSocket Ping with a Pong (as RFC 6455 says it must)
+    pong: bool = True
 
     def __post_init__(self) -> None:
         self.now = 0.0
@@ -177,6 +179,7 @@ class Bench:
         self.wakeups = 0  # timer events delivered
         self.closes: list[str] = []
         self.pings: list[float] = []  # when the station sent a WebSocket Ping
+        self.pongs: list[float] = []  # when the server's Pongs to them arrive
         self.closed_at: list[float] = []  # when each Close came
         self.booted = 0
         self.stopped = False
@@ -235,6 +238,7 @@ class Bench:
                 self.closes.append(action.reason)
                 self.closed_at.append(self.now)
                 self.replies.clear()
+                self.pongs.clear()
             elif isinstance(action, SetTimer):
                 self.timer_at = action.at
             elif isinstance(action, Report):
@@ -253,6 +257,8 @@ class Bench:
             elif isinstance(action, Ping):
                 assert self.connected, "Ping while not connected"
                 self.pings.append(self.now)
+                if self.pong:
+                    self.pongs.append(self.now + self.latency_s)
             else:  # pragma: no cover
                 raise AssertionError(f"unknown action {action!r}")
 
@@ -295,6 +301,7 @@ class Bench:
         while True:
             due = [t for t in (self.timer_at, self.connect_at) if t is not None]
             due += [t for t, _, _ in self.replies]
+            due += self.pongs
             due += [t for t, _ in self.driver.timers]
             nxt = min(due, default=None)
             if nxt is None or nxt > end:
@@ -308,6 +315,9 @@ class Bench:
                     self.in_flight = None
                     answered.delivered = True
                 self.feed(self.station.text(self.now, text))
+            elif self.pongs and self.pongs[0] <= self.now:
+                self.pongs.pop(0)
+                self.feed(self.station.pong(self.now))
             elif self.driver.timers and min(self.driver.timers)[0] <= self.now:
                 self.driver.timers.sort(key=lambda timer: timer[0])
                 _, then = self.driver.timers.pop(0)
@@ -367,6 +377,7 @@ class Bench:
         self.connected = False
         self.in_flight = None
         self.replies.clear()
+        self.pongs.clear()
         self.feed(self.station.lost(self.now, failure or Failure("reset")))
 
     # -- reading ------------------------------------------------------------------------

@@ -550,6 +550,36 @@ def test_the_station_pings_at_websocket_ping_interval(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_a_ping_without_pong_ends_the_link_and_the_station_reconnects(version: str) -> None:
+    """No Pong to our Ping by the next Ping's time: the link is dead (a half-open
+    connection, a stalled server). The station closes it (1011), reports a lost connection
+    under ping_timeout, reconnects after the backoff and pings again from there; with the
+    Pongs back, the link stays up."""
+    bench = booted(version)
+    bench.pong = False  # a server (or a path to it) that no longer answers
+    key, variable = "WebSocketPingInterval", "OCPPCommCtrlr.WebSocketPingInterval"
+    assert set_setting(bench, key, variable, "20") == "Accepted"
+    set_at = bench.now
+    bench.run(30)
+    assert [round(t - set_at) for t in bench.pings] == [20]
+    assert bench.closes == [] and bench.failures() == []  # the first Ping: not yet overdue
+    bench.run(15)  # 40 s: the second Ping's time, and still no Pong
+    assert [round(t - set_at) for t in bench.pings] == [20]  # no second Ping on a dead link
+    assert bench.closes == ["no pong"] and round(bench.closed_at[0] - set_at) == 40
+    (lost,) = bench.failures()
+    assert (lost.request_type, lost.name) == ("WS", "disconnect")
+    assert lost.failure is not None and lost.failure.category == "ping_timeout"
+    assert bench.counters.lost == 1
+    bench.pong = True  # the server answers Pings again
+    bench.run(60)
+    assert bench.connects == 2 and bench.connected  # back after the backoff
+    back = bench.connect_tries[-1] + bench.connect_s
+    assert round(bench.pings[1] - back) == 20  # counted from the new connection
+    assert len(bench.pings) >= 3 and bench.closes == ["no pong"]
+    assert bench.counters.lost == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_new_heartbeat_interval_applies_from_the_next_beat(version: str) -> None:
     """HeartbeatInterval changed: the next beat already follows it (1.6 5.3 Accepted means
     effective now), and reading it back gives the new value."""
