@@ -43,6 +43,12 @@ if TYPE_CHECKING:
     from loadgen.sim.extras import Extras
     from loadgen.sim.steps import StationApi
 
+
+def _ev_waiting(connector: Connector) -> bool:
+    """An EV is plugged in and waits for its session to be authorized (Preparing)."""
+    return connector.plugged and connector.status == "Preparing" and not connector.busy
+
+
 _RESET_REASONS: dict[str, StopReason] = {
     "Hard": "HardReset",
     "Soft": "SoftReset",
@@ -112,7 +118,7 @@ class Commands(StationPart):
         def _set_status(
             self, connector: Connector, status: ConnectorStatus, now: float
         ) -> None: ...
-        def _free(self, connector: Connector) -> bool: ...
+        def _free(self, connector: Connector, held_ok: bool = False) -> bool: ...
         def _meter(self, connector: Connector, now: float) -> None: ...
         def _end_all(self, now: float, reason: StopReason) -> None: ...
         def _update_due(self) -> None: ...
@@ -362,10 +368,9 @@ class Commands(StationPart):
             return "Rejected"  # a reset or the end of the run would cut it short
         if group is not None and self._is_master_group(group):
             return "Rejected"  # C16.FR.03: a Master Pass starts no transaction
-        if connector_id is None:  # the station picks (1.6 5.11, F02.FR.15)
-            connector = next(
-                (c for c in self.connectors if self._startable(c, id_tag, group)), None
-            )
+        if connector_id is None:  # the station picks (1.6 5.11, F02.FR.15): an EV's first
+            waiting = sorted(self.connectors, key=lambda c: not _ev_waiting(c))
+            connector = next((c for c in waiting if self._startable(c, id_tag, group)), None)
         else:
             connector = self._connector(connector_id)
         if connector is None or not self._startable(connector, id_tag, group):
@@ -380,6 +385,10 @@ class Commands(StationPart):
     def _startable(self, connector: Connector, id_tag: str, group: str | None) -> bool:
         if connector.status == "Reserved" and not connector.busy and connector.operative:
             return self._reserved_for(connector, id_tag, group)
+        if connector.scenario and _ev_waiting(connector):
+            # "cable plugin first" (F02; 1.6 5.11): the scenario's EV is plugged in and
+            # waits for an authorization, which the server's start gives it
+            return self._free(connector, held_ok=True)
         if not self._free(connector):
             return False
         ext = self.ext  # a reservation of connector 0 keeps the last free connector

@@ -432,12 +432,14 @@ class Sessions(StationPart):
             held = next((r for r in ext.reservations.values() if r.connector_id == 0), None)
         return None if held is None else held.id_tag
 
-    def _free(self, connector: Connector) -> bool:
+    def _free(self, connector: Connector, held_ok: bool = False) -> bool:
+        """Operative, no session, not Faulted, Reserved or Unavailable, no firmware being
+        installed, and (unless ``held_ok``) no scenario's driver there."""
         return (
             connector.operative
             and not connector.busy
             and connector.status not in ("Faulted", "Reserved", "Unavailable")
-            and not connector.scenario  # a scenario's driver is there
+            and (held_ok or not connector.scenario)
             and (self.ext is None or self.ext.firmware is None or not self._firmware_blocks())
         )
 
@@ -459,7 +461,8 @@ class Sessions(StationPart):
         connector.next_session_at = None
         if self.ext is not None and self.ext.reservations:
             self._claim(connector, id_tag, group)  # the reserved tag arrived (H01.FR.15)
-        self._set_status(connector, "Preparing", now)
+        if connector.status != "Preparing":  # else plugged in already ("cable plugin first")
+            self._set_status(connector, "Preparing", now)
         authorize = trigger == "Authorized" or self._flag("authorize_remote_start")
         if authorize and not self._no_authorize_needed(id_tag):
             connector.phase = "authorizing"

@@ -18,7 +18,7 @@ from locust.event import Events
 from loadgen import CallFailed, ChargePointUser, StepRefused, on_call, on_event, scenario
 from loadgen.config import Scenario, Session
 from loadgen.locust.scenarios import MAX_REPORTED, MORE_PLACES, Driver
-from tests.unit.sim_csms import Bench, make, remote_stop, tx_id
+from tests.unit.sim_csms import Bench, make, remote_start, remote_stop, tx_id
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -356,6 +356,68 @@ def test_a_remote_stop_leaves_the_scenarios_ev_plugged_in(version: str) -> None:
     statuses = [status for _, status in bench.statuses(since)]
     assert statuses[statuses.index("Available") - 1] in ("Finishing", "Occupied")
     end(driver)
+
+
+class AppStart(ChargePointUser):
+    """A driver who plugs in, then starts the session from an app (the server's remote
+    start): the EV waits, Preparing, until the transaction runs."""
+
+    seen: list[Any] = []
+    started = gevent.event.Event()
+
+    @scenario()
+    def session(self, cp: Any) -> None:
+        cp.plug_in()
+        self.seen.append(cp.connector_status())
+        self.started.wait()
+        self.started.clear()
+        self.seen.append(cp.charging())
+        self.seen.append(cp.wait_for_stop())
+        cp.unplug()
+
+    @on_event("transaction_started")
+    def on_start(self, cp: Any, connector: int, detail: str) -> None:
+        self.started.set()
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_remote_start_authorizes_the_ev_a_scenario_plugged_in(version: str) -> None:
+    """ "Cable plugin first" (F02; 1.6 5.11): while a scenario's EV waits plugged in, the
+    server's remote start is Accepted and starts its transaction there with the server's
+    tag (2.0.1: triggerReason RemoteStart and the remoteStartId); no second Preparing is
+    reported, and the server's stop ends it."""
+    AppStart.seen, AppStart.started = [], gevent.event.Event()
+    bench, driver, _ = setup(
+        AppStart, version, scenario=Scenario(idle=0, charging=1), session=Session(pause_s=1)
+    )
+    advance(bench, 3)
+    connector = bench.station.connectors[0]
+    assert AppStart.seen == ["Preparing"] and connector.tx is None and connector.scenario
+    since = len(bench.calls)
+    assert remote_start(bench, 1, tag="APP-TAG", remote_start_id=42) == "Accepted"
+    advance(bench, 2)
+    assert connector.tx is not None and AppStart.seen == ["Preparing", True]
+    if version == "1.6":
+        (start,) = bench.named("StartTransaction")
+        assert (start.payload["idTag"], start.payload["connectorId"]) == ("APP-TAG", 1)
+    else:
+        (started,) = started_events(bench)
+        assert started.payload["triggerReason"] == "RemoteStart"
+        assert started.payload["transactionInfo"]["remoteStartId"] == 42
+        assert started.payload["idToken"]["idToken"] == "APP-TAG"
+    assert "Preparing" not in [status for _, status in bench.statuses(since)]
+    assert remote_stop(bench, tx_id(bench)) == "Accepted"
+    advance(bench, 3)
+    # the stop ended it; the scenario unplugged, and its next EV waits again
+    assert AppStart.seen == ["Preparing", True, "Remote", "Preparing"]
+    starts = bench.named("StartTransaction") if version == "1.6" else started_events(bench)
+    assert connector.tx is None and len(starts) == 1  # nothing starts it but the server
+    end(driver)
+
+
+def started_events(bench: Bench) -> list[Any]:
+    """2.x: the TransactionEvent Started requests the CSMS received."""
+    return [c for c in bench.named("TransactionEvent") if c.payload["eventType"] == "Started"]
 
 
 class Careless(ChargePointUser):
