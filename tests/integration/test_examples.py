@@ -37,7 +37,11 @@ RUNS = {
         ROOT / "tests" / "integration" / "locustfiles" / "buggy_scenario.py",
         EXAMPLES / "charging.yaml",
     ),
+    "app_start": (EXAMPLES / "app_start.py", EXAMPLES / "app_start.yaml"),
+    "app_start_201": (EXAMPLES / "app_start.py", EXAMPLES / "app_start.yaml"),
 }
+#: name -> more arguments of its `loadgen run`
+MORE_ARGS = {"app_start_201": ["--ocpp-version", "2.0.1"]}
 RUN_TIMEOUT_S = 150
 
 
@@ -91,6 +95,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Result]
             folder = base / name
             argv = [sys.executable, "-m", "loadgen", "run", str(config), "--workers", "1"]
             argv += ["--locustfile", str(locustfile), "--results", str(folder)]
+            argv += MORE_ARGS.get(name, [])
             procs[name] = (
                 subprocess.Popen(
                     argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -146,6 +151,29 @@ def test_a_share_of_remote_starts_is_rejected(runs: dict[str, Result]) -> None:
     stats = result.stats()
     assert int(stats[("server", "RemoteStartTransaction")]["Request Count"]) == sent
     assert int(stats[("OCPP", "StartTransaction")]["Request Count"]) == answered["Accepted"]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("name", ["app_start", "app_start_201"])
+def test_an_app_start_authorizes_the_evs_waiting_plugged_in(
+    runs: dict[str, Result], name: str
+) -> None:
+    """Every charger's EV waits plugged in until the operator's remote start (1.6
+    RemoteStartTransaction, 2.0.1 RequestStartTransaction): each is Accepted and starts
+    the transaction there, timed from plug-in to start, and every frame is valid."""
+    result = runs[name]
+    summary = result.summary()
+    action = "RemoteStartTransaction" if name == "app_start" else "RequestStartTransaction"
+    operator = result.gateway()["operator"]
+    assert operator["sent"] == {action: 10}, operator
+    assert operator["answered"] == {action: {"Accepted": 10}}, operator
+    app = result.stats()[("app", "plug-in to start")]
+    assert int(app["Request Count"]) == 10 and int(app["Failure Count"]) == 0
+    assert float(app["Min Response Time"]) > 0
+    if name == "app_start":
+        assert summary["messages"]["StartTransaction"]["count"] == 10, summary["messages"]
+    assert summary["fleet"]["sessions"]["started"] >= 10, summary["fleet"]
+    assert result.gateway()["schema"]["errors"] == 0
 
 
 @pytest.mark.timeout(240)
