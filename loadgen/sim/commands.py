@@ -385,9 +385,10 @@ class Commands(StationPart):
     def _startable(self, connector: Connector, id_tag: str, group: str | None) -> bool:
         if connector.status == "Reserved" and not connector.busy and connector.operative:
             return self._reserved_for(connector, id_tag, group)
-        if connector.scenario and _ev_waiting(connector):
-            # "cable plugin first" (F02; 1.6 5.11): the scenario's EV is plugged in and
-            # waits for an authorization, which the server's start gives it
+        if _ev_waiting(connector):
+            # "cable plugin first" (F02; 1.6 5.11): the EV, plugged in already (the
+            # reservations were checked then) waits for its authorization, even where a
+            # scenario holds the connector; it uses no further connector
             return self._free(connector, held_ok=True)
         if not self._free(connector):
             return False

@@ -855,6 +855,22 @@ def test_a_reservation_of_connector_zero_holds_no_connector(version: str) -> Non
     assert bench.counters.reservations_used == 1
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_remote_start_for_an_ev_plugged_in_leaves_the_reserved_connector(version: str) -> None:
+    """With a reservation of connector 0 / no EVSE, an EV plugged in on one connector
+    ("cable plugin first") takes the server's start for another tag: its connector is in
+    use already, and the other one stays free for the reservation."""
+    bench = booted(version, connectors=2, configuration=ANY)
+    assert reserve(bench, 9, None, "MINE", 600) == "Accepted"
+    bench.feed(bench.station.plug_in(bench.now, 1, "DRIVER"))
+    bench.run(1)
+    assert remote_start(bench, 1, tag="APP") == "Accepted"
+    bench.run(1)
+    assert bench.station.connectors[0].tx is not None
+    assert remote_start(bench, 2, tag="ANOTHER") == "Rejected"  # kept for the reservation
+    assert remote_start(bench, 2, tag="MINE") == "Accepted"
+
+
 @pytest.mark.parametrize("version", ["2.0.1", "2.1"])
 def test_reservations_of_no_evse_mark_the_evses_left(version: str) -> None:
     """Two reservations without evseId on two Available EVSEs are Accepted (H01.FR.04)
