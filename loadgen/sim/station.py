@@ -356,7 +356,7 @@ class Station(
             elif self.boot_retry_at is not None and now >= self.boot_retry_at:
                 self.boot_retry_at = None
                 self._queue_boot(now)
-            if self.ping_due is not None and now >= self.ping_due:
+            if ping_due is not None and now >= ping_due:
                 out.append(PING)
                 self.pong_awaited = True
                 self._arm_ping(now)
