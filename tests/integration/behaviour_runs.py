@@ -54,6 +54,8 @@ class RunSpec:
     fleet: Callable[[str], dict[str, Any]] = _no_more
     #: scenario -> its ids file row's serial_number, model and id_tags
     rows: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    #: the locustfile Locust runs (an example's, say); None: the project's own
+    locustfile: Path | None = None
 
 
 # -- running the CSMS and Locust ------------------------------------------------------
@@ -122,7 +124,8 @@ class Run:
 
     def start_locust(self, port: int) -> None:
         config = self.write_config()
-        argv = locust_argv(config, f"ws://127.0.0.1:{port}/ocpp", self.results)
+        url = f"ws://127.0.0.1:{port}/ocpp"
+        argv = locust_argv(config, url, self.results, locustfile=self.spec.locustfile)
         env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
         with (self.directory / "locust.out").open("wb") as out:
             self.locust = subprocess.Popen(

@@ -36,6 +36,9 @@ INVALID_TAG = "INVALID-TAG"  # ... Invalid
 DEAUTH_TAG = "DEAUTH-TAG"  # csms_ocpp.START_STATUS: the start is answered Invalid
 REMOTE_CONNECTOR = 2
 REMOTE_START_ID = 4242
+#: The app start ("cable plugin first"): the tag and remoteStartId of its remote start.
+TAG_APP = "APP-TAG"
+APP_START_ID = 4300
 #: A boot retry's interval, and the heartbeat interval a triggered boot's answer sets.
 BOOT_RETRY_S = 1
 TRIGGERED_BOOT_INTERVAL_S = 2
@@ -333,16 +336,20 @@ async def remote_start(
     expect: str = "Accepted",
     wait_start: bool = True,
     token_type: str = "ISO14443",
+    name_connector: bool = True,
 ) -> Any:
-    """RemoteStartTransaction / RequestStartTransaction; the started transaction's id."""
+    """RemoteStartTransaction / RequestStartTransaction; the started transaction's id.
+    ``name_connector`` False: the request names no connector / EVSE, and the start is
+    still awaited on ``connector``."""
     start = op.mark(label)
+    asked = connector if name_connector else None
     if op.version == "1.6":
-        request: Any = call16.RemoteStartTransaction(id_tag=tag, connector_id=connector)
+        request: Any = call16.RemoteStartTransaction(id_tag=tag, connector_id=asked)
     else:
         request = call201.RequestStartTransaction(
             id_token={"id_token": tag, "type": token_type},
             remote_start_id=remote_start_id,
-            evse_id=connector,
+            evse_id=asked,
         )
     await op.call(label, request)
     status = op.answered(label)
@@ -510,6 +517,26 @@ async def _remote_start(op: OperatorLike) -> None:
             token_type="Central",
         )
         await remote_stop(op, "RemoteStop.central", tx)
+
+
+@scenario("app-start")
+async def _app_start(op: OperatorLike) -> None:
+    """The "cable plugin first" start (2.0.1 F02, 1.6 5.11), run by examples/app_start.py: the
+    driver plugs in and waits; the app's remote start, naming no connector, starts the
+    session where the EV waits."""
+    since = await ready(op)
+    version = op.version
+    plugged = "Preparing" if version == "1.6" else "Occupied"
+    index = await op.until(
+        lambda: find(op.messages, lambda m: status_value(version, m) == plugged, since),
+        f"StatusNotification {plugged}: the EV plugged in",
+    )
+    connector = status_connector(version, op.messages[index - 1])
+    if connector is None:
+        raise ScenarioFailed(f"{plugged} without a connector")
+    op.mark("Plugged")
+    tx = await remote_start(op, "AppStart", connector, TAG_APP, APP_START_ID, name_connector=False)
+    await remote_stop(op, "AppStop", tx)
 
 
 @scenario("remote-stop")

@@ -43,14 +43,17 @@ def poll(predicate: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-def locust_argv(config: Path, host: str, results: Path, *extra: str) -> list[str]:
-    """``locust -f locustfile.py --headless`` with loadgen's options, as a Locust user runs it."""
+def locust_argv(
+    config: Path, host: str, results: Path, *extra: str, locustfile: Path | None = None
+) -> list[str]:
+    """``locust -f locustfile.py --headless`` with loadgen's options, as a Locust user runs
+    it; ``locustfile``: another one (an example's), else the project's own."""
     return [
         sys.executable,
         "-m",
         "locust",
         "-f",
-        str(ROOT / "locustfile.py"),
+        str(locustfile or ROOT / "locustfile.py"),
         "--headless",
         "--only-summary",
         "--host",

@@ -8,12 +8,13 @@ user runs it. The CSMS runs one operator scenario per charge point
 and answers Heartbeat and StatusNotification 300 ms late, so a charge point with more
 to send must wait for them.
 
-Per version there are three runs, started together and ended (SIGINT, as Ctrl-C) once
+Per version there are four runs, started together and ended (SIGINT, as Ctrl-C) once
 every scenario has finished: ``commands`` (an idle fleet the operator drives),
-``offline`` (a charging fleet whose connection the CSMS drops and refuses for a while)
-and ``reconnect-boots`` (``boot_on_reconnect`` and ``AuthorizeRemoteTxRequests`` set in
-the config). Requirement ids (E05.FR.10) are OCPP 2.0.1 Part 2's; section numbers are
-OCPP 1.6 edition 2's (with the errata), or OCPP-J's where it says so.
+``offline`` (a charging fleet whose connection the CSMS drops and refuses for a while),
+``reconnect-boots`` (``boot_on_reconnect`` and ``AuthorizeRemoteTxRequests`` set in
+the config) and ``app-start`` (examples/app_start.py's drivers, who plug in and wait for
+the back end's remote start). Requirement ids (E05.FR.10) are OCPP 2.0.1 Part 2's;
+section numbers are OCPP 1.6 edition 2's (with the errata), or OCPP-J's where it says so.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from tests.integration.behaviour_runs import (
     statuses,
     tx_end,
 )
-from tests.integration.support import poll
+from tests.integration.support import ROOT, poll
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +63,11 @@ def _reconnect_boots(version: str) -> dict[str, Any]:
     """Boot on every reconnect; authorize remote starts, by the version's own setting name."""
     key = "AuthorizeRemoteTxRequests" if version == "1.6" else "AuthCtrlr.AuthorizeRemoteStart"
     return {"boot_on_reconnect": True, "configuration": {key: True}}
+
+
+def _app_start(version: str) -> dict[str, Any]:
+    """Every charge point runs the example's scenario; its EV stays past the test."""
+    return {"scenario": {"idle": 0, "charging": 1}, "session": {"duration_s": 60, "pause_s": 1}}
 
 
 RUNS = (
@@ -86,6 +92,12 @@ RUNS = (
         "reconnect-boots",
         ("boot-on-reconnect", "remote-start-config"),
         charge_points=_reconnect_boots,
+    ),
+    RunSpec(
+        "app-start",
+        ("app-start",),
+        charge_points=_app_start,
+        locustfile=ROOT / "examples" / "app_start.py",
     ),
 )
 
@@ -163,6 +175,49 @@ def test_remote_start_authorizes_first_when_the_setting_is_on(runs: Any, version
             payload = cp["messages"][started]["payload"]
             assert payload["triggerReason"] == "RemoteStart", evidence
             assert payload["transactionInfo"].get("remoteStartId") == remote_start_id, evidence
+
+
+@pytest.mark.timeout(180)
+@version_param
+def test_a_remote_start_starts_the_session_of_the_ev_waiting_plugged_in(
+    runs: Any, version: str
+) -> None:
+    """The "cable plugin first" start (2.0.1 F02, 1.6 5.11), as examples/app_start.py runs it: the
+    driver plugs in and waits; the back end's remote start, naming no connector, is
+    Accepted and starts the transaction on the connector where the EV waits, with the
+    server's tag, no Authorize (AuthorizeRemoteTxRequests / AuthorizeRemoteStart false)
+    and no second plug-in status (2.0.1: triggerReason RemoteStart, the remoteStartId);
+    the remote stop ends it with reason Remote."""
+    cp = runs(version)["app-start"].charger("app-start")
+    plugged_status = "Preparing" if version == "1.6" else "Occupied"
+    begin, stop = mark(cp, "AppStart"), mark(cp, "AppStop")
+    evidence = frames(cp, 0, None)
+    assert call(cp, "AppStart")["status"] == "Accepted", evidence
+    assert "connectorId" not in call(cp, "AppStart")["request"], evidence
+    assert "evseId" not in call(cp, "AppStart")["request"], evidence
+    plugs = [
+        i
+        for i, m in enumerate(cp["messages"][: mark(cp, "Plugged")])
+        if sc.status_value(version, m) == plugged_status
+    ]
+    assert plugs, evidence
+    waiting = sc.status_connector(version, cp["messages"][plugs[-1]])
+    started_at = first_start(version, cp, begin)
+    started = cp["messages"][started_at]
+    assert sc.start_connector(version, started) == waiting, evidence
+    assert sc.tag_of(version, started) == sc.TAG_APP, evidence
+    assert "Authorize" not in calls_from_cp(cp, plugs[-1], started_at), evidence
+    assert [
+        s for s in statuses(version, cp, plugs[-1] + 1, started_at) if s[1] == plugged_status
+    ] == [], evidence
+    if version != "1.6":
+        payload = started["payload"]
+        assert payload["triggerReason"] == "RemoteStart", evidence
+        assert payload["transactionInfo"].get("remoteStartId") == sc.APP_START_ID, evidence
+    tx = call(cp, "AppStop")["request"]["transactionId"]
+    ended = cp["messages"][tx_end(version, cp, tx, stop)]
+    expected = ("Remote",) if version == "1.6" else ("RemoteStop", "Remote")
+    assert end_reasons(version, ended) == expected, evidence
 
 
 @pytest.mark.timeout(180)
